@@ -1,0 +1,579 @@
+//! The pager: owns the page file, hands out page ids, writes sealed pages, and
+//! commits meta pages.
+//!
+//! Invariants (see also `docs/ARCHITECTURE.md`):
+//! 1. **Commit order.** A meta commit writes the free list, extends the file to its
+//!    page count, `fdatasync`s, writes the *other* meta slot, and `fdatasync`s again.
+//!    A crash at any point leaves the previous or the new meta current, never a mix.
+//! 2. **Only unreachable pages are written.** `write_page` accepts an id only if it
+//!    was handed out by `allocate` while building the current generation, so no page a
+//!    durable meta (or, by the allocator's epochs, a reader) reaches is overwritten.
+//! 3. **Poison.** After a failed `fdatasync` nothing is written again until reopen.
+//! 4. **Rollback.** A failed commit, or `rollback`, returns the allocator to the last
+//!    durable meta; the pages the aborted generation wrote are simply free again.
+//! 5. **Creation is atomic.** A new page file is built as `data.aedb.init`, synced,
+//!    renamed into place and the directory synced, so a crash mid-create leaves no
+//!    half-made `data.aedb`.
+#![forbid(unsafe_code)]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use crate::alloc::Allocator;
+use crate::error::{CorruptionDetail, PagerError, Result};
+use crate::format::freelist::{self, FreeRun};
+use crate::format::meta::Meta;
+use crate::format::page::{self, PageKind};
+use crate::format::{DEFAULT_PAGE_SIZE, is_valid_page_size};
+use crate::metas::read_metas;
+use crate::mmap::Mapping;
+use crate::vfs::{LockGuard, LockMode, OpenMode, Vfs, VfsFile};
+use crate::view::ReadView;
+use crate::{DATA_FILE_NAME, LOCK_FILE_NAME, PageId};
+
+/// How to open a page file.
+#[derive(Debug, Clone)]
+pub struct PagerOptions {
+    /// Page size for a new file; for an existing file, the size it must have
+    /// (`None`: whatever it was created with).
+    pub page_size: Option<u32>,
+    /// HMAC key: required for keyed files, refused for unkeyed ones.
+    pub key: Option<Vec<u8>>,
+    /// Open without writing anything, under a shared lock.
+    pub read_only: bool,
+    /// Create the directory and page file when missing.
+    pub create: bool,
+}
+
+impl Default for PagerOptions {
+    fn default() -> Self {
+        PagerOptions { page_size: None, key: None, read_only: false, create: true }
+    }
+}
+
+/// What open found.
+#[derive(Debug, Clone)]
+pub struct OpenReport {
+    /// The meta in use and its slot.
+    pub meta: Meta,
+    pub slot: u64,
+    /// The other slot, when it failed validation (it was ignored).
+    pub ignored: Option<CorruptionDetail>,
+    /// The file was created by this open.
+    pub created: bool,
+}
+
+/// The fields of a meta commit that the layer above chooses.
+#[derive(Debug, Clone, Default)]
+pub struct MetaUpdate {
+    pub checkpoint_seq: u64,
+    pub root: Option<PageId>,
+    pub wal_chain_hash: [u8; 32],
+}
+
+/// The read-only half shared with every [`ReadView`].
+#[derive(Debug)]
+pub(crate) struct ReadSide {
+    pub(crate) file: Arc<dyn VfsFile>,
+    pub(crate) path: PathBuf,
+    pub(crate) page_size: u32,
+    pub(crate) page_shift: u32,
+    /// The newest generation a page may carry: the one being built.
+    pub(crate) max_generation: AtomicU64,
+    /// Bytes known to exist in the file.
+    pub(crate) file_len: AtomicU64,
+    /// The current mapping (real files only).
+    map: Option<ArcSwap<Mapping>>,
+    /// Serialises remapping and clearing verified bits.
+    remap: Mutex<()>,
+}
+
+impl ReadSide {
+    fn lock_remap(&self) -> MutexGuard<'_, ()> {
+        self.remap.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current mapping, remapped first if the file has outgrown it.
+    fn mapping(&self) -> Result<Option<Arc<Mapping>>> {
+        let Some(map) = &self.map else { return Ok(None) };
+        let current = map.load_full();
+        let file_len = self.file_len.load(Ordering::Acquire);
+        if current.len() as u64 >= file_len {
+            return Ok(Some(current));
+        }
+        let _guard = self.lock_remap();
+        let current = map.load_full();
+        if current.len() as u64 >= file_len {
+            return Ok(Some(current));
+        }
+        let Some(file) = self.file.mappable() else { return Ok(Some(current)) };
+        let fresh = Arc::new(
+            Mapping::new(file, file_len, self.page_shift, Some(&current)).map_err(|e| PagerError::io("mapping", &self.path, e))?,
+        );
+        map.store(fresh.clone());
+        Ok(Some(fresh))
+    }
+
+    fn clear_verified(&self, id: u64) {
+        if let Some(map) = &self.map {
+            let _guard = self.lock_remap();
+            map.load().clear_verified(id);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct WriterState {
+    /// The current durable meta and its slot.
+    meta: Meta,
+    slot: u64,
+    alloc: Allocator,
+    /// The allocator as of the last durable meta, for rollback.
+    committed: Allocator,
+    /// The generation being built (`meta.generation + 1`).
+    building: u64,
+    /// Ids at or above this were fresh in the building generation.
+    fresh_from: u64,
+    /// Reused ids handed out in the building generation.
+    reused: HashSet<u64>,
+    /// Pages holding the current meta's free list.
+    free_chain: Vec<u64>,
+    safe_below: u64,
+}
+
+/// An open page file. `Send + Sync`; one writer at a time is the caller's contract,
+/// enforced by an internal lock.
+#[derive(Debug)]
+pub struct Pager {
+    read: Arc<ReadSide>,
+    dir: PathBuf,
+    read_only: bool,
+    key: Option<Vec<u8>>,
+    poisoned: AtomicBool,
+    state: Mutex<WriterState>,
+    _lock: Option<Box<dyn LockGuard>>,
+}
+
+impl Pager {
+    /// Opens (or creates) the page file in `dir`.
+    pub fn open(vfs: &dyn Vfs, dir: &Path, options: PagerOptions) -> Result<(Pager, OpenReport)> {
+        if let Some(ps) = options.page_size.filter(|p| !is_valid_page_size(*p)) {
+            return Err(PagerError::InvalidPageSize(ps));
+        }
+        let path = dir.join(DATA_FILE_NAME);
+        let lock_path = dir.join(LOCK_FILE_NAME);
+        let io = |op: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |e| PagerError::io(op, p, e)
+        };
+        let lock = if options.read_only {
+            match vfs.lock(&lock_path, LockMode::Shared) {
+                Ok(Some(guard)) => Some(guard),
+                Ok(None) => return Err(PagerError::AlreadyOpen { dir: dir.to_path_buf() }),
+                // No LOCK file: no writer has ever opened this directory.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(PagerError::io("locking", lock_path, e)),
+            }
+        } else {
+            if options.create {
+                vfs.create_dir_all(dir).map_err(io("creating directory", dir))?;
+            } else if !vfs.exists(&path).map_err(io("checking", &path))? {
+                return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
+            }
+            match vfs.lock(&lock_path, LockMode::Exclusive).map_err(io("locking", &lock_path))? {
+                Some(guard) => Some(guard),
+                None => return Err(PagerError::AlreadyOpen { dir: dir.to_path_buf() }),
+            }
+        };
+        let mut created = false;
+        if !vfs.exists(&path).map_err(io("checking", &path))? {
+            if options.read_only || !options.create {
+                return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
+            }
+            create_file(vfs, dir, &path, options.page_size.unwrap_or(DEFAULT_PAGE_SIZE), options.key.as_deref())?;
+            created = true;
+        }
+        let mode = if options.read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };
+        let file = vfs.open(&path, mode).map_err(io("opening", &path))?;
+        let choice = read_metas(&*file, &path, options.key.as_deref())?;
+        let Some(slot) = choice.current else {
+            let describe = |r: &Result<Meta, CorruptionDetail>| match r {
+                Ok(m) => format!("generation {}", m.generation),
+                Err(d) => format!("rule {} at offset {}: found {}", d.rule, d.offset, d.found),
+            };
+            return Err(PagerError::corruption(
+                &path,
+                Some(PageId(0)),
+                0,
+                "M10",
+                "at least one valid meta page",
+                format!("{}; slot 0: {}; slot 1: {}", choice.why, describe(&choice.slots[0].result), describe(&choice.slots[1].result)),
+            ));
+        };
+        let [s0, s1] = choice.slots;
+        let (meta, other) = if slot == 0 { (s0.result, s1.result) } else { (s1.result, s0.result) };
+        let meta = meta.map_err(|d| PagerError::Corruption(Box::new(d)))?;
+        if let Some(requested) = options.page_size.filter(|p| *p != meta.page_size) {
+            return Err(PagerError::PageSizeMismatch { file: path, requested, found: meta.page_size });
+        }
+        let file_len = file.len().map_err(io("measuring", &path))?;
+        let needed = meta.page_count.saturating_mul(u64::from(meta.page_size));
+        if file_len < needed {
+            return Err(PagerError::corruption(
+                &path,
+                None,
+                file_len,
+                "M9",
+                format!("a file of at least {needed} bytes (page count {})", meta.page_count),
+                format!("{file_len} bytes"),
+            ));
+        }
+        let page_shift = meta.page_size.trailing_zeros();
+        let map = match file.mappable() {
+            Some(f) => Some(ArcSwap::from_pointee(Mapping::new(f, file_len, page_shift, None).map_err(io("mapping", &path))?)),
+            None => None,
+        };
+        let building = meta.generation + 1;
+        let read = Arc::new(ReadSide {
+            file,
+            path: path.clone(),
+            page_size: meta.page_size,
+            page_shift,
+            max_generation: AtomicU64::new(building),
+            file_len: AtomicU64::new(file_len),
+            map,
+            remap: Mutex::new(()),
+        });
+        let (runs, free_chain) = load_free_list(&read, &meta)?;
+        let alloc = Allocator::from_runs(meta.page_count, &runs, building).map_err(|found| {
+            PagerError::corruption(&path, meta.free_list_head.map(PageId), 0, "F3", "each free page listed once", found)
+        })?;
+        let report = OpenReport { meta: meta.clone(), slot, ignored: other.err(), created };
+        let state = WriterState {
+            slot,
+            committed: alloc.clone(),
+            fresh_from: alloc.page_count,
+            alloc,
+            building,
+            reused: HashSet::new(),
+            free_chain,
+            safe_below: u64::MAX,
+            meta,
+        };
+        let pager = Pager {
+            read,
+            dir: dir.to_path_buf(),
+            read_only: options.read_only,
+            key: options.key,
+            poisoned: AtomicBool::new(false),
+            state: Mutex::new(state),
+            _lock: lock,
+        };
+        Ok((pager, report))
+    }
+
+    fn state(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.read.page_size
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.read.path
+    }
+
+    /// The current durable meta.
+    pub fn meta(&self) -> Meta {
+        self.state().meta.clone()
+    }
+
+    /// The generation pages written now will carry.
+    pub fn building_generation(&self) -> u64 {
+        self.state().building
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// A view to read pages through (remapping first if the file grew).
+    pub fn view(&self) -> Result<ReadView> {
+        Ok(ReadView { side: self.read.clone(), map: self.read.mapping()? })
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(PagerError::ReadOnly { file: self.read.path.clone() });
+        }
+        if self.is_poisoned() {
+            return Err(PagerError::Poisoned { file: self.read.path.clone() });
+        }
+        Ok(())
+    }
+
+    /// Hands out a page id to write in this generation.
+    pub fn allocate(&self) -> Result<PageId> {
+        self.check_writable()?;
+        let mut st = self.state();
+        let (id, reused) = st.alloc.allocate();
+        if reused {
+            st.reused.insert(id);
+            self.read.clear_verified(id);
+        }
+        Ok(PageId(id))
+    }
+
+    /// Frees `id`, which stopped being reachable from the state being built. Readers
+    /// with an epoch at or below `retired_at` may still read it; it is reused only
+    /// after [`Pager::release_readers_below`] passes that epoch and no durable meta
+    /// can reach it.
+    pub fn retire(&self, id: PageId, retired_at: u64) -> Result<()> {
+        self.check_writable()?;
+        let mut st = self.state();
+        let st = &mut *st;
+        let fresh = id.0 >= st.fresh_from || st.reused.contains(&id.0);
+        // A page no durable meta reached needs no wait for the metas (alloc inv. 2).
+        let generation = if fresh { 0 } else { st.building };
+        st.alloc.retire(id.0, generation, Some(retired_at)).map_err(PagerError::Misuse)?;
+        if fresh {
+            st.reused.remove(&id.0);
+        }
+        st.alloc.promote(st.building, st.safe_below);
+        Ok(())
+    }
+
+    /// Every live reader has an epoch at or above `safe_below`.
+    pub fn release_readers_below(&self, safe_below: u64) {
+        let mut st = self.state();
+        st.safe_below = safe_below;
+        let building = st.building;
+        st.alloc.promote(building, safe_below);
+    }
+
+    /// Seals `page` (a full page buffer whose payload the caller filled) with its
+    /// header and writes it at `id`.
+    pub fn write_page(&self, id: PageId, kind: PageKind, owner: u64, page: &mut [u8]) -> Result<()> {
+        self.check_writable()?;
+        if page.len() != self.read.page_size as usize {
+            return Err(PagerError::Misuse(format!("page buffer of {} bytes, page size is {}", page.len(), self.read.page_size)));
+        }
+        if kind.0 == 0 {
+            return Err(PagerError::Misuse("page kind 0 is reserved".into()));
+        }
+        let st = self.state();
+        let writable = id.0 >= 2 && id.0 < st.alloc.page_count && (id.0 >= st.fresh_from || st.reused.contains(&id.0)) && !st.alloc.is_free(id.0);
+        if !writable {
+            return Err(PagerError::Misuse(format!(
+                "write to page {} which was not allocated in generation {} (a durable meta or reader may reach it)",
+                id.0, st.building
+            )));
+        }
+        let generation = st.building;
+        drop(st);
+        self.write_sealed(id, kind, owner, generation, page)
+    }
+
+    fn write_sealed(&self, id: PageId, kind: PageKind, owner: u64, generation: u64, page: &mut [u8]) -> Result<()> {
+        page::seal(page, id, kind, generation, owner);
+        let offset = id.0 << self.read.page_shift;
+        self.read.file.write_at(page, offset).map_err(|e| PagerError::io("writing page to", &self.read.path, e))?;
+        self.read.file_len.fetch_max(offset + page.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.read.file.sync_data().map_err(|e| {
+            // Invariant 3: the kernel may have dropped the dirty pages; never retry.
+            self.poisoned.store(true, Ordering::Release);
+            PagerError::io("syncing", &self.read.path, e)
+        })
+    }
+
+    /// A fresh zeroed page buffer.
+    pub fn page_buffer(&self) -> Vec<u8> {
+        vec![0u8; self.read.page_size as usize]
+    }
+
+    /// Makes everything written in this generation durable under a new meta.
+    pub fn commit(&self, update: MetaUpdate) -> Result<Meta> {
+        self.check_writable()?;
+        let mut st = self.state();
+        let before = st.alloc.clone();
+        match self.commit_locked(&mut st, update) {
+            Ok(meta) => Ok(meta),
+            Err(e) => {
+                st.alloc = before;
+                Err(e)
+            }
+        }
+    }
+
+    fn commit_locked(&self, st: &mut WriterState, update: MetaUpdate) -> Result<Meta> {
+        if let Some(root) = update.root.filter(|r| r.0 < 2 || r.0 >= st.alloc.page_count || st.alloc.is_free(r.0)) {
+            return Err(PagerError::Misuse(format!("meta root {} is not an allocated page", root.0)));
+        }
+        // The current free list's pages stay reachable from the current meta, which
+        // becomes the older one: retire them with this generation (alloc inv. 2).
+        for &id in &st.free_chain {
+            st.alloc.retire(id, st.building, None).map_err(PagerError::Misuse)?;
+        }
+        let runs = st.alloc.runs();
+        let per_page = freelist::runs_per_page(self.read.page_size);
+        let chain_len = runs.len().div_ceil(per_page) as u64;
+        // Fresh ids, so the list never lists its own pages.
+        let chain: Vec<u64> = st.alloc.allocate_fresh(chain_len).collect();
+        for (i, piece) in runs.chunks(per_page).enumerate() {
+            let mut buf = self.page_buffer();
+            freelist::encode(&mut buf, chain.get(i + 1).copied().unwrap_or(0), piece);
+            self.write_sealed(PageId(chain[i]), PageKind::FREE_LIST, 0, st.building, &mut buf)?;
+        }
+        let needed = st.alloc.page_count << self.read.page_shift;
+        if self.read.file_len.load(Ordering::Acquire) < needed {
+            self.read.file.set_len(needed).map_err(|e| PagerError::io("extending", &self.read.path, e))?;
+            self.read.file_len.fetch_max(needed, Ordering::AcqRel);
+        }
+        self.sync()?;
+        let meta = Meta {
+            page_size: self.read.page_size,
+            generation: st.building,
+            checkpoint_seq: update.checkpoint_seq,
+            root: update.root.map(|r| r.0),
+            free_list_head: chain.first().copied(),
+            free_list_runs: runs.len() as u64,
+            page_count: st.alloc.page_count,
+            wal_chain_hash: update.wal_chain_hash,
+            keyed: self.key.is_some(),
+        };
+        let slot = 1 - st.slot;
+        let bytes = meta.encode(slot, self.key.as_deref());
+        self.read
+            .file
+            .write_at(&bytes, slot << self.read.page_shift)
+            .map_err(|e| PagerError::io("writing meta page to", &self.read.path, e))?;
+        self.sync()?;
+        st.meta = meta.clone();
+        st.slot = slot;
+        st.building += 1;
+        self.read.max_generation.store(st.building, Ordering::Release);
+        st.fresh_from = st.alloc.page_count;
+        st.reused.clear();
+        st.free_chain = chain;
+        let (building, safe_below) = (st.building, st.safe_below);
+        st.alloc.promote(building, safe_below);
+        st.committed = st.alloc.clone();
+        Ok(meta)
+    }
+
+    /// Abandons the generation being built: every id it allocated is free again.
+    pub fn rollback(&self) {
+        let mut st = self.state();
+        st.alloc = st.committed.clone();
+        st.reused.clear();
+    }
+
+    /// Every free page id (for accounting checks).
+    pub fn free_pages(&self) -> Vec<PageId> {
+        self.state().alloc.free_ids().into_iter().map(PageId).collect()
+    }
+
+    /// Pages holding the current meta's free list.
+    pub fn free_list_pages(&self) -> Vec<PageId> {
+        self.state().free_chain.iter().copied().map(PageId).collect()
+    }
+
+    /// The high-water mark of the generation being built.
+    pub fn page_count(&self) -> u64 {
+        self.state().alloc.page_count
+    }
+}
+
+/// Writes a new, empty page file atomically (invariant 5): two valid metas
+/// (generations 1 and 2) with no pages.
+fn create_file(vfs: &dyn Vfs, dir: &Path, path: &Path, page_size: u32, key: Option<&[u8]>) -> Result<()> {
+    let tmp = dir.join(format!("{DATA_FILE_NAME}.init"));
+    let io = |op: &'static str| {
+        let tmp = tmp.clone();
+        move |e| PagerError::io(op, tmp, e)
+    };
+    let file = vfs.open(&tmp, OpenMode::CreateTruncate).map_err(io("creating"))?;
+    for slot in 0..2u64 {
+        let meta = Meta {
+            page_size,
+            generation: slot + 1,
+            checkpoint_seq: 0,
+            root: None,
+            free_list_head: None,
+            free_list_runs: 0,
+            page_count: 2,
+            wal_chain_hash: [0; 32],
+            keyed: key.is_some(),
+        };
+        file.write_at(&meta.encode(slot, key), slot * u64::from(page_size)).map_err(io("writing meta page to"))?;
+    }
+    file.sync_data().map_err(io("syncing"))?;
+    vfs.rename(&tmp, path).map_err(io("renaming"))?;
+    vfs.sync_dir(dir).map_err(|e| PagerError::io("syncing directory", dir, e))?;
+    Ok(())
+}
+
+/// Reads the free list of `meta` (rules F1–F3).
+fn load_free_list(read: &Arc<ReadSide>, meta: &Meta) -> Result<(Vec<FreeRun>, Vec<u64>)> {
+    let view = ReadView { side: read.clone(), map: read.mapping()? };
+    let mut runs = Vec::new();
+    let mut chain = Vec::new();
+    let mut next = meta.free_list_head;
+    while let Some(id) = next {
+        if chain.len() as u64 >= meta.page_count || chain.contains(&id) {
+            return Err(PagerError::corruption(&read.path, Some(PageId(id)), id << read.page_shift, "F1", "an acyclic free-list chain", "a cycle"));
+        }
+        chain.push(id);
+        let page = view.page_expect(PageId(id), crate::view::Expect { kind: Some(PageKind::FREE_LIST), ..Default::default() })?;
+        let (link, piece) = freelist::decode(page.bytes()).map_err(|(rule, at, expected, found)| {
+            PagerError::corruption(&read.path, Some(PageId(id)), (id << read.page_shift) + at as u64, rule, expected, found)
+        })?;
+        for run in &piece {
+            let end = run.start.checked_add(u64::from(run.len));
+            if run.len == 0 || run.start < 2 || end.is_none_or(|e| e > meta.page_count) || run.retired_generation > meta.generation {
+                return Err(PagerError::corruption(
+                    &read.path,
+                    Some(PageId(id)),
+                    id << read.page_shift,
+                    "F3",
+                    format!("free runs inside 2..{} retired by generation <= {}", meta.page_count, meta.generation),
+                    format!("{run:?}"),
+                ));
+            }
+        }
+        runs.extend(piece);
+        next = (link != 0).then_some(link);
+        if let Some(n) = next.filter(|&n| n < 2 || n >= meta.page_count) {
+            return Err(PagerError::corruption(&read.path, Some(PageId(id)), id << read.page_shift, "F1", format!("next link in 2..{}", meta.page_count), n.to_string()));
+        }
+    }
+    if runs.len() as u64 != meta.free_list_runs {
+        return Err(PagerError::corruption(
+            &read.path,
+            meta.free_list_head.map(PageId),
+            0,
+            "F2",
+            format!("{} free runs (meta)", meta.free_list_runs),
+            format!("{} runs in the chain", runs.len()),
+        ));
+    }
+    for &id in &chain {
+        if runs.iter().any(|r| (r.start..r.start + u64::from(r.len)).contains(&id)) {
+            return Err(PagerError::corruption(&read.path, Some(PageId(id)), id << read.page_shift, "F3", "free-list pages not listed as free", "its own page listed"));
+        }
+    }
+    Ok((runs, chain))
+}

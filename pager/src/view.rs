@@ -1,0 +1,151 @@
+//! Reading pages: [`ReadView`] and [`PageRef`].
+//!
+//! Invariants:
+//! 1. A [`PageRef`] borrowed from a view is valid for as long as the view, and the
+//!    view keeps its mapping alive (mmap invariant 3).
+//! 2. No byte reaches a caller before its page passed rules P2–P5 in this process:
+//!    on the mapped path the "verified" bit records that, and is cleared whenever the
+//!    id is handed out again; the unmapped path verifies every read.
+//! 3. The hot path (a mapped, verified page) makes no syscall and takes no lock: one
+//!    bounds check, one atomic load.
+#![forbid(unsafe_code)]
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::error::{PagerError, Result};
+use crate::format::page::{self, PAGE_HEADER_LEN, PageHeader, PageKind};
+use crate::mmap::Mapping;
+use crate::pager::ReadSide;
+use crate::PageId;
+
+/// A page whose checksum and header have been verified.
+#[derive(Debug, Clone)]
+pub struct PageRef<'a> {
+    id: PageId,
+    bytes: Cow<'a, [u8]>,
+}
+
+impl PageRef<'_> {
+    pub fn id(&self) -> PageId {
+        self.id
+    }
+
+    /// The whole page, header included.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes after the header.
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[PAGE_HEADER_LEN..]
+    }
+
+    pub fn header(&self) -> PageHeader {
+        page::header_unchecked(&self.bytes).1
+    }
+
+    pub fn kind(&self) -> PageKind {
+        self.header().kind
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.header().generation
+    }
+
+    pub fn owner(&self) -> u64 {
+        self.header().owner
+    }
+}
+
+/// What the referencing structure says a page must be (rule P6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expect {
+    pub kind: Option<PageKind>,
+    pub generation: Option<u64>,
+    pub owner: Option<u64>,
+}
+
+/// A consistent way to read pages; cheap to clone, `Send + Sync`, `'static`.
+#[derive(Debug, Clone)]
+pub struct ReadView {
+    pub(crate) side: Arc<ReadSide>,
+    pub(crate) map: Option<Arc<Mapping>>,
+}
+
+impl ReadView {
+    /// Page size of the file.
+    pub fn page_size(&self) -> u32 {
+        self.side.page_size
+    }
+
+    /// Reads and verifies page `id`.
+    #[inline]
+    pub fn page(&self, id: PageId) -> Result<PageRef<'_>> {
+        if id.0 < 2 {
+            return Err(PagerError::Misuse(format!("page {} is a meta page, not readable as a page", id.0)));
+        }
+        let ps = self.side.page_size as usize;
+        if let Some(map) = &self.map {
+            let offset = (id.0 as usize).checked_shl(self.side.page_shift).unwrap_or(usize::MAX);
+            if let Some(bytes) = map.bytes(offset, ps) {
+                if !map.is_verified(id.0) {
+                    self.verify(id, bytes)?;
+                    map.mark_verified(id.0);
+                }
+                return Ok(PageRef { id, bytes: Cow::Borrowed(bytes) });
+            }
+        }
+        self.read_unmapped(id)
+    }
+
+    /// Reads page `id` and checks it is what its referrer expects (rule P6), which
+    /// catches a lost write that left an older, self-consistent page in place.
+    pub fn page_expect(&self, id: PageId, expect: Expect) -> Result<PageRef<'_>> {
+        let page = self.page(id)?;
+        let header = page.header();
+        let offset = id.0 << self.side.page_shift;
+        let mismatch = |field_at: usize, what: &str, want: String, got: String| {
+            PagerError::corruption(&self.side.path, Some(id), offset + field_at as u64, "P6", format!("{what} {want}"), got)
+        };
+        if let Some(kind) = expect.kind.filter(|k| *k != header.kind) {
+            return Err(mismatch(page::KIND_AT, "kind", kind.0.to_string(), header.kind.0.to_string()));
+        }
+        if let Some(generation) = expect.generation.filter(|g| *g != header.generation) {
+            return Err(mismatch(page::GENERATION_AT, "generation", generation.to_string(), header.generation.to_string()));
+        }
+        if let Some(owner) = expect.owner.filter(|o| *o != header.owner) {
+            return Err(mismatch(page::OWNER_AT, "owner", owner.to_string(), header.owner.to_string()));
+        }
+        Ok(page)
+    }
+
+    fn verify(&self, id: PageId, bytes: &[u8]) -> Result<PageHeader> {
+        let max_generation = self.side.max_generation.load(Ordering::Acquire);
+        page::verify(id, bytes, max_generation).map_err(|f| {
+            PagerError::corruption(&self.side.path, Some(id), (id.0 << self.side.page_shift) + f.field_at as u64, f.rule, f.expected, f.found)
+        })
+    }
+
+    #[cold]
+    fn read_unmapped(&self, id: PageId) -> Result<PageRef<'static>> {
+        let ps = u64::from(self.side.page_size);
+        let offset = id.0.checked_mul(ps).unwrap_or(u64::MAX);
+        let file_len = self.side.file_len.load(Ordering::Acquire);
+        if offset.saturating_add(ps) > file_len {
+            return Err(PagerError::corruption(
+                &self.side.path,
+                Some(id),
+                offset,
+                "P7",
+                format!("a page inside the file ({file_len} bytes)"),
+                "a reference past the end of the file",
+            ));
+        }
+        let mut buf = vec![0u8; ps as usize];
+        self.side.file.read_at(&mut buf, offset).map_err(|e| PagerError::io("reading page of", &self.side.path, e))?;
+        self.verify(id, &buf)?;
+        Ok(PageRef { id, bytes: Cow::Owned(buf) })
+    }
+}
