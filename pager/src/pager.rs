@@ -422,6 +422,18 @@ impl Pager {
         if let Some(root) = update.root.filter(|r| r.0 < 2 || r.0 >= st.alloc.page_count || st.alloc.is_free(r.0)) {
             return Err(PagerError::Misuse(format!("meta root {} is not an allocated page", root.0)));
         }
+        // The meta records which generation wrote its root (rule P6 on the way down).
+        let root_generation = match update.root {
+            None => 0,
+            Some(r) if r.0 >= st.fresh_from || st.reused.contains(&r.0) => st.building,
+            Some(r) if Some(r.0) == st.meta.root => st.meta.root_generation,
+            Some(r) => {
+                return Err(PagerError::Misuse(format!(
+                    "meta root {} was neither written in generation {} nor the current root",
+                    r.0, st.building
+                )));
+            }
+        };
         // The current free list's pages stay reachable from the current meta, which
         // becomes the older one: retire them with this generation (alloc inv. 2).
         for &id in &st.free_chain {
@@ -448,6 +460,7 @@ impl Pager {
             generation: st.building,
             checkpoint_seq: update.checkpoint_seq,
             root: update.root.map(|r| r.0),
+            root_generation,
             free_list_head: chain.first().copied(),
             free_list_runs: runs.len() as u64,
             page_count: st.alloc.page_count,
@@ -512,6 +525,7 @@ fn create_file(vfs: &dyn Vfs, dir: &Path, path: &Path, page_size: u32, key: Opti
             generation: slot + 1,
             checkpoint_seq: 0,
             root: None,
+            root_generation: 0,
             free_list_head: None,
             free_list_runs: 0,
             page_count: 2,
@@ -537,7 +551,9 @@ fn load_free_list(read: &Arc<ReadSide>, meta: &Meta) -> Result<(Vec<FreeRun>, Ve
             return Err(PagerError::corruption(&read.path, Some(PageId(id)), id << read.page_shift, "F1", "an acyclic free-list chain", "a cycle"));
         }
         chain.push(id);
-        let page = view.page_expect(PageId(id), crate::view::Expect { kind: Some(PageKind::FREE_LIST), ..Default::default() })?;
+        // Rule F1: every free-list page was written by the meta's own commit.
+        let expect = crate::view::Expect { kind: Some(PageKind::FREE_LIST), generation: Some(meta.generation), owner: Some(0) };
+        let page = view.page_expect(PageId(id), expect)?;
         let (link, piece) = freelist::decode(page.bytes()).map_err(|(rule, at, expected, found)| {
             PagerError::corruption(&read.path, Some(PageId(id)), (id << read.page_shift) + at as u64, rule, expected, found)
         })?;

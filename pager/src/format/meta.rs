@@ -1,14 +1,14 @@
 //! The meta page (pages 0 and 1 of the page file).
 //!
 //! ```text
-//! 0        8     12     16           24            32          40           48
-//! +--------+-----+------+------------+-------------+-----------+------------+
-//! | magic  | ver | psz  | generation | ckpt seq    | root page | free head  |
-//! +--------+-----+------+------------+-------------+-----------+------------+
-//! 48           56           64                  96      104               136   140
-//! +------------+------------+-------------------+-------+-----------------+-----+--- zero
-//! | free runs  | page count | WAL chain hash    | flags | HMAC-SHA256     | crc |
-//! +------------+------------+-------------------+-------+-----------------+-----+---
+//! 0        8     12     16           24            32          40         48
+//! +--------+-----+------+------------+-------------+-----------+----------+
+//! | magic  | ver | psz  | generation | ckpt seq    | root page | root gen |
+//! +--------+-----+------+------------+-------------+-----------+----------+
+//! 48          56          64           72                  104     112             144   148
+//! +-----------+-----------+------------+-------------------+-------+---------------+-----+-- zero
+//! | free head | free runs | page count | WAL chain hash    | flags | HMAC-SHA256   | crc |
+//! +-----------+-----------+------------+-------------------+-------+---------------+-----+--
 //! ```
 //!
 //! The crc32c covers the slot number (8 bytes LE, not stored) and every byte of the
@@ -31,7 +31,8 @@ pub const PAGE_SIZE_AT: usize = VERSION_AT + 4;
 pub const GENERATION_AT: usize = PAGE_SIZE_AT + 4;
 pub const CHECKPOINT_SEQ_AT: usize = GENERATION_AT + 8;
 pub const ROOT_AT: usize = CHECKPOINT_SEQ_AT + 8;
-pub const FREE_HEAD_AT: usize = ROOT_AT + 8;
+pub const ROOT_GENERATION_AT: usize = ROOT_AT + 8;
+pub const FREE_HEAD_AT: usize = ROOT_GENERATION_AT + 8;
 pub const FREE_RUNS_AT: usize = FREE_HEAD_AT + 8;
 pub const PAGE_COUNT_AT: usize = FREE_RUNS_AT + 8;
 pub const WAL_HASH_AT: usize = PAGE_COUNT_AT + 8;
@@ -40,7 +41,7 @@ pub const HMAC_AT: usize = FLAGS_AT + 8;
 pub const CRC_AT: usize = HMAC_AT + 32;
 /// Bytes of the meta page that carry fields; the rest of the page is zero.
 pub const META_LEN: usize = CRC_AT + 4;
-const _: () = assert!(META_LEN == 140);
+const _: () = assert!(META_LEN == 148);
 
 /// Flag bit: the meta (and the WAL) carry an HMAC-SHA256 under the database key.
 pub const FLAG_KEYED: u64 = 1;
@@ -57,6 +58,9 @@ pub struct Meta {
     pub checkpoint_seq: u64,
     /// Root page of the layer above's root directory (`None` before the first one).
     pub root: Option<u64>,
+    /// The generation that wrote the root page (0 when there is none), so a lost or
+    /// misdirected root write that left an older valid page there is caught (P6).
+    pub root_generation: u64,
     /// First page of the persisted free list (`None` when nothing is free).
     pub free_list_head: Option<u64>,
     /// Number of free runs the free list holds (checked when it is read back).
@@ -106,6 +110,7 @@ impl Meta {
         write_u64(&mut page, GENERATION_AT, self.generation);
         write_u64(&mut page, CHECKPOINT_SEQ_AT, self.checkpoint_seq);
         write_u64(&mut page, ROOT_AT, self.root.unwrap_or(0));
+        write_u64(&mut page, ROOT_GENERATION_AT, self.root_generation);
         write_u64(&mut page, FREE_HEAD_AT, self.free_list_head.unwrap_or(0));
         write_u64(&mut page, FREE_RUNS_AT, self.free_list_runs);
         write_u64(&mut page, PAGE_COUNT_AT, self.page_count);
@@ -162,6 +167,10 @@ impl Meta {
             }
         };
         let root = page_ref(ROOT_AT)?;
+        let root_generation = read_u64(page, ROOT_GENERATION_AT);
+        if root.is_none() != (root_generation == 0) || root_generation > generation {
+            return Err(fault("M6", ROOT_GENERATION_AT, format!("root generation in 1..={generation} exactly when a root is set"), root_generation.to_string()));
+        }
         let free_list_head = page_ref(FREE_HEAD_AT)?;
         let free_list_runs = read_u64(page, FREE_RUNS_AT);
         if free_list_head.is_none() != (free_list_runs == 0) {
@@ -182,6 +191,7 @@ impl Meta {
             generation,
             checkpoint_seq: read_u64(page, CHECKPOINT_SEQ_AT),
             root,
+            root_generation,
             free_list_head,
             free_list_runs,
             page_count,
@@ -211,6 +221,7 @@ mod tests {
             generation: 7,
             checkpoint_seq: 42,
             root: Some(9),
+            root_generation: 6,
             free_list_head: Some(3),
             free_list_runs: 2,
             page_count: 10,

@@ -119,6 +119,10 @@ pub(crate) struct State {
     calls: u64,
     plan: FaultPlan,
     crashed: bool,
+    /// Injected misdirected/lost writes: (file, aimed offset, landed offset, lost).
+    silent_faults: Vec<(PathBuf, u64, u64, bool)>,
+    /// Call numbers of the `write_at` calls made so far.
+    write_calls: Vec<u64>,
     pub(crate) oracle: oracle::Oracle,
 }
 
@@ -201,6 +205,17 @@ impl SimFs {
     /// own root and free-list pages), for the G3(c) check.
     pub fn set_reachability(&self, reach: Arc<ReachFn>) {
         self.state().oracle.reach = Some(reach);
+    }
+
+    /// Misdirected or lost writes injected so far: (file, offset aimed at, offset
+    /// landed at, lost entirely).
+    pub fn silent_faults(&self) -> Vec<(PathBuf, u64, u64, bool)> {
+        self.state().silent_faults.clone()
+    }
+
+    /// Call numbers of every `write_at` so far (to aim write faults).
+    pub fn write_calls(&self) -> Vec<u64> {
+        self.state().write_calls.clone()
     }
 
     /// G3 violations seen so far (each also panicked the call that caused it).
@@ -488,6 +503,7 @@ impl VfsFile for SimFile {
                 Verdict::Proceed | Verdict::CrashAfter => {}
             }
             let st = &mut *st;
+            st.write_calls.push(idx);
             if let Some(inode) = st.inodes.get(&self.ino) {
                 violation = st.oracle.before_write(&self.path, inode, offset, buf, st.seed);
             }
@@ -498,6 +514,12 @@ impl VfsFile for SimFile {
                 }
             }
             let lost = st.plan.lost_write_at == Some(idx);
+            if lost || target != offset {
+                st.silent_faults.push((self.path.clone(), offset, target, lost));
+                // The durable image no longer shows what the pager wrote, so the
+                // reachability it implies is no longer the pager's (oracle doc).
+                st.oracle.image_damaged = true;
+            }
             if !lost {
                 if let Some(inode) = st.inodes.get_mut(&self.ino) {
                     inode.push(Pending::Write { offset: target, data: buf.to_vec() });

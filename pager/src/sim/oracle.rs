@@ -8,7 +8,10 @@
 //! - (a)+(b) when a meta page is written, no write or size change of the page file is
 //!   unsynced: everything the meta references, and the file length it needs, is
 //!   already durable;
-//! - (c) no write touches a page reachable from either durable meta.
+//! - (c) no write touches a page reachable from either durable meta. Once a silent
+//!   fault (misdirected or lost write) has been injected, (c) is no longer judged:
+//!   the durable image then reaches pages the pager never linked, by design of the
+//!   fault.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,6 +31,7 @@ pub(crate) struct Oracle {
     pub(crate) reach: Option<Arc<ReachFn>>,
     page_size: Option<u32>,
     protected: BTreeSet<u64>,
+    pub(crate) image_damaged: bool,
     pub(crate) violations: Vec<String>,
 }
 
@@ -43,7 +47,7 @@ fn is_page_file(path: &Path) -> bool {
 
 impl Oracle {
     pub(crate) fn clone_for_image(&self) -> Oracle {
-        Oracle { reach: self.reach.clone(), page_size: None, protected: BTreeSet::new(), violations: Vec::new() }
+        Oracle { reach: self.reach.clone(), image_damaged: self.image_damaged, ..Oracle::default() }
     }
 
     /// Checks a write before it happens; returns the violation to panic with.
@@ -71,6 +75,8 @@ impl Oracle {
                     path.display()
                 ))
             }
+        } else if self.image_damaged {
+            None
         } else {
             let ps = self.page_size.map(u64::from)?;
             let first = offset / ps;

@@ -47,10 +47,11 @@ pub fn encode_root(state: &State, page: &mut [u8]) {
 
 pub fn decode_root(payload: &[u8]) -> Option<State> {
     let seq = read_u64(payload, 0);
-    let n = read_u64(payload, 8) as usize;
-    if 16 + n * 24 > payload.len() {
+    let n = read_u64(payload, 8);
+    if n > (payload.len() as u64 - 16) / 24 {
         return None;
     }
+    let n = n as usize;
     let live = (0..n)
         .map(|i| {
             let at = 16 + i * 24;
@@ -180,7 +181,8 @@ pub fn read_state(pager: &Pager) -> Result<State, String> {
         check_accounting(pager, &[])?;
         return Ok(State::default());
     };
-    let page = view.page_expect(PageId(root), Expect { kind: Some(ROOT), owner: Some(OWNER), ..Expect::default() }).map_err(|e| e.to_string())?;
+    let expect = Expect { kind: Some(ROOT), owner: Some(OWNER), generation: Some(meta.root_generation) };
+    let page = view.page_expect(PageId(root), expect).map_err(|e| e.to_string())?;
     let state = decode_root(page.payload()).ok_or("root page list overflows")?;
     let mut reachable = vec![root];
     for (&id, &(generation, tag)) in &state.live {
