@@ -28,32 +28,39 @@ pub struct PageRef<'a> {
 }
 
 impl PageRef<'_> {
+    #[inline]
     pub fn id(&self) -> PageId {
         self.id
     }
 
     /// The whole page, header included.
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// The bytes after the header.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.bytes[PAGE_HEADER_LEN..]
     }
 
+    #[inline]
     pub fn header(&self) -> PageHeader {
         page::header_unchecked(&self.bytes).1
     }
 
+    #[inline]
     pub fn kind(&self) -> PageKind {
         self.header().kind
     }
 
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.header().generation
     }
 
+    #[inline]
     pub fn owner(&self) -> u64 {
         self.header().owner
     }
@@ -81,7 +88,7 @@ impl ReadView {
     }
 
     /// Reads and verifies page `id`.
-    #[inline]
+    #[inline(always)]
     pub fn page(&self, id: PageId) -> Result<PageRef<'_>> {
         if id.0 < 2 {
             return Err(PagerError::Misuse(format!("page {} is a meta page, not readable as a page", id.0)));

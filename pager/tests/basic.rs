@@ -1,0 +1,141 @@
+//! The pager's contract on real files: round trips, growth while views are alive,
+//! page sizes, keys, misuse refusals and the reuse rules.
+
+use aedb_pager::vfs::RealFs;
+use aedb_pager::{Expect, MetaUpdate, PAGE_HEADER_LEN, PageId, PageKind, Pager, PagerError, PagerOptions};
+
+const KIND: PageKind = PageKind(9);
+
+fn ok<T>(r: aedb_pager::Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn write(pager: &Pager, tag: u8) -> PageId {
+    let id = ok(pager.allocate());
+    let mut buf = pager.page_buffer();
+    buf[PAGE_HEADER_LEN..].fill(tag);
+    ok(pager.write_page(id, KIND, u64::from(tag), &mut buf));
+    id
+}
+
+#[test]
+fn pages_survive_reopen_and_growth_keeps_old_views_valid() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, report) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    assert!(report.created);
+    let first = write(&pager, 1);
+    ok(pager.commit(MetaUpdate { checkpoint_seq: 1, root: Some(first), ..Default::default() }));
+    let old_view = ok(pager.view());
+    let old_page = ok(old_view.page(first));
+    // Grow the file well past the first mapping.
+    let ids: Vec<PageId> = (0..300).map(|i| write(&pager, (i % 250) as u8 + 2)).collect();
+    ok(pager.commit(MetaUpdate { checkpoint_seq: 2, root: Some(ids[0]), ..Default::default() }));
+    let new_view = ok(pager.view());
+    for (i, id) in ids.iter().enumerate() {
+        let page = ok(new_view.page(*id));
+        assert!(page.payload().iter().all(|&b| b == (i % 250) as u8 + 2));
+    }
+    // The old view and the slice borrowed from it are still valid.
+    assert!(old_page.payload().iter().all(|&b| b == 1));
+    drop(pager);
+    let (pager, report) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    assert_eq!(report.meta.checkpoint_seq, 2);
+    assert!(report.ignored.is_none());
+    let view = ok(pager.view());
+    let page = ok(view.page_expect(ids[299], Expect { kind: Some(KIND), owner: Some(((299 % 250) + 2) as u64), ..Default::default() }));
+    assert_eq!(page.generation(), report.meta.generation);
+}
+
+#[test]
+fn page_size_is_fixed_at_create() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let opts = |ps| PagerOptions { page_size: ps, ..PagerOptions::default() };
+    assert!(matches!(Pager::open(&RealFs, tmp.path(), opts(Some(5000))), Err(PagerError::InvalidPageSize(5000))));
+    assert!(matches!(Pager::open(&RealFs, tmp.path(), opts(Some(128 * 1024))), Err(PagerError::InvalidPageSize(_))));
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), opts(Some(16384))));
+    let id = write(&pager, 7);
+    ok(pager.commit(MetaUpdate { root: Some(id), ..Default::default() }));
+    drop(pager);
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), opts(None)));
+    assert_eq!(pager.page_size(), 16384);
+    drop(pager);
+    match Pager::open(&RealFs, tmp.path(), opts(Some(4096))) {
+        Err(PagerError::PageSizeMismatch { requested: 4096, found: 16384, .. }) => {}
+        other => panic!("expected a page size mismatch, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_keyed_file_needs_its_key() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let keyed = |k: &[u8]| PagerOptions { key: Some(k.to_vec()), ..PagerOptions::default() };
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), keyed(b"right key")));
+    let id = write(&pager, 3);
+    ok(pager.commit(MetaUpdate { root: Some(id), ..Default::default() }));
+    drop(pager);
+    assert!(matches!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()), Err(PagerError::KeyRequired { .. })));
+    assert!(matches!(Pager::open(&RealFs, tmp.path(), keyed(b"wrong key")), Err(PagerError::WrongKey { .. })));
+    let (pager, report) = ok(Pager::open(&RealFs, tmp.path(), keyed(b"right key")));
+    assert!(report.meta.keyed && report.ignored.is_none());
+    drop(pager);
+
+    let plain = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    drop(ok(Pager::open(&RealFs, plain.path(), PagerOptions::default())));
+    assert!(matches!(Pager::open(&RealFs, plain.path(), keyed(b"k")), Err(PagerError::NotKeyed { .. })));
+}
+
+#[test]
+fn writes_to_reachable_or_unallocated_pages_are_refused() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    let id = write(&pager, 1);
+    ok(pager.commit(MetaUpdate { root: Some(id), ..Default::default() }));
+    let mut buf = pager.page_buffer();
+    // `id` is reachable from the durable meta now.
+    assert!(matches!(pager.write_page(id, KIND, 0, &mut buf), Err(PagerError::Misuse(_))));
+    // Never allocated.
+    assert!(matches!(pager.write_page(PageId(1000), KIND, 0, &mut buf), Err(PagerError::Misuse(_))));
+    // Meta pages are not pages.
+    assert!(matches!(ok(pager.view()).page(PageId(0)), Err(PagerError::Misuse(_))));
+    // Double retire.
+    ok(pager.retire(id, 1));
+    assert!(matches!(pager.retire(id, 1), Err(PagerError::Misuse(_))));
+    // A committed root must be allocated.
+    assert!(matches!(pager.commit(MetaUpdate { root: Some(id), ..Default::default() }), Err(PagerError::Misuse(_))));
+    // Past the end of the file: corruption, not a crash.
+    let err = ok(pager.view()).page(PageId(1 << 40)).err().unwrap_or_else(|| unreachable!());
+    assert!(err.as_corruption().is_some(), "{err}");
+}
+
+#[test]
+fn retired_pages_wait_for_readers_and_two_metas() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    pager.release_readers_below(0); // a reader at epoch 0 is live
+    let a = write(&pager, 1);
+    ok(pager.commit(MetaUpdate { root: Some(a), ..Default::default() }));
+    let b = write(&pager, 2);
+    ok(pager.retire(a, 5)); // retired at epoch 5 by the commit building now
+    ok(pager.commit(MetaUpdate { root: Some(b), ..Default::default() }));
+    for _ in 0..3 {
+        let c = write(&pager, 3);
+        assert_ne!(c, a, "reused while a reader may see it");
+        ok(pager.retire(c, 6));
+        ok(pager.commit(MetaUpdate { root: Some(b), ..Default::default() }));
+    }
+    pager.release_readers_below(6);
+    let d = ok(pager.allocate());
+    assert_eq!(d, a, "free, unreachable from both metas and past every reader: reused first");
+}
+
+#[test]
+fn read_only_open_of_a_missing_database_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("absent");
+    let ro = PagerOptions { read_only: true, ..PagerOptions::default() };
+    assert!(matches!(Pager::open(&RealFs, &dir, ro), Err(PagerError::NotFound { .. })));
+    assert!(!dir.exists());
+    let no_create = PagerOptions { create: false, ..PagerOptions::default() };
+    assert!(matches!(Pager::open(&RealFs, &dir, no_create), Err(PagerError::NotFound { .. })));
+    assert!(!dir.exists());
+}
