@@ -1,0 +1,55 @@
+//! `aedb`: the operator's tool. Every command opens the database read-only and
+//! never writes.
+#![forbid(unsafe_code)]
+
+mod pages;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "aedb", version, about = "Inspect aedb databases (read-only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Page-file commands.
+    #[command(subcommand)]
+    Pages(PagesCommand),
+}
+
+#[derive(Subcommand)]
+enum PagesCommand {
+    /// Print both meta pages (which is current and why) and every page header,
+    /// flagging checksum failures. Exits 2 when damage was found.
+    ///
+    /// Takes the directory's LOCK in shared mode: it refuses (AlreadyOpen) while a
+    /// read-write handle has the database open, and never reads a file mid-write.
+    Dump {
+        /// The database directory.
+        dir: PathBuf,
+        /// HMAC key of a keyed database, as hex.
+        #[arg(long, value_name = "HEX")]
+        key_hex: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pages(PagesCommand::Dump { dir, key_hex }) => pages::dump(&dir, key_hex.as_deref(), &mut std::io::stdout().lock()),
+    };
+    match result {
+        Ok(pages::Verdict::Clean) => ExitCode::SUCCESS,
+        Ok(pages::Verdict::Damaged) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("aedb: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
