@@ -17,6 +17,8 @@
 mod alloc;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 mod metas;
 mod mmap;

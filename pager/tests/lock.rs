@@ -12,6 +12,15 @@ use aedb_pager::{MetaUpdate, PAGE_HEADER_LEN, PageKind, Pager, PagerError, Pager
 
 const HOLDER_ENV: &str = "AEDB_TEST_LOCK_HOLDER_DIR";
 
+/// The tests of this file run one at a time: while one spawns a child, the forked
+/// child briefly shares every descriptor of this process (until its exec closes
+/// them), including another test's LOCK descriptor, which keeps that flock alive.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Every file of the directory with its length and bytes, to prove nothing changed.
 fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<_> = std::fs::read_dir(dir)
@@ -51,6 +60,7 @@ fn commit_one_page(pager: &Pager, tag: u8) {
 
 #[test]
 fn second_handle_in_the_same_process_gets_already_open() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (pager, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     commit_one_page(&pager, 1);
@@ -63,6 +73,7 @@ fn second_handle_in_the_same_process_gets_already_open() {
 
 #[test]
 fn read_only_opens_share_and_exclude_writers() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     drop(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}")));
     let ro = PagerOptions { read_only: true, ..PagerOptions::default() };
@@ -89,6 +100,7 @@ fn lock_holder_child() {
 
 #[test]
 fn second_open_from_a_child_process_gets_already_open_until_the_holder_is_killed() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(exe)

@@ -6,6 +6,14 @@ use std::process::Command;
 use aedb_pager::vfs::RealFs;
 use aedb_pager::{MetaUpdate, PAGE_HEADER_LEN, PageKind, Pager, PagerOptions};
 
+/// One test at a time: a child forked by one test briefly holds every descriptor of
+/// this process, including another test's LOCK, until its exec closes them.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn aedb(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_aedb")).args(args).output().unwrap_or_else(|e| panic!("{e}"));
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -30,6 +38,7 @@ fn make_db(dir: &std::path::Path) -> u64 {
 
 #[test]
 fn dump_shows_metas_and_pages_and_flags_damage() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let dir = tmp.path();
     let root = make_db(dir);
@@ -61,6 +70,7 @@ fn dump_shows_metas_and_pages_and_flags_damage() {
 
 #[test]
 fn dump_refuses_while_a_writer_holds_the_database() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     make_db(tmp.path());
     let _writer = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -71,6 +81,7 @@ fn dump_refuses_while_a_writer_holds_the_database() {
 
 #[test]
 fn dump_of_a_missing_database_is_a_clear_error() {
+    let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (code, _, err) = aedb(&["pages", "dump", tmp.path().join("nope").to_str().unwrap_or_else(|| unreachable!())]);
     assert_eq!(code, 1);
