@@ -44,9 +44,10 @@ impl Mapping {
             // SAFETY: invariant 1 — no other process writes the file while we hold the
             // LOCK; invariant 2 — this process writes only pages no reader can reach,
             // and only with pwrite, so the mapped bytes a reader sees never change
-            // under a live slice; invariant 4 — `len` is at most the file's current
-            // length (the caller read it with fstat after the last growth, and the
-            // file never shrinks below a live mapping), so every mapped byte is backed.
+            // under a live slice; invariant 4 — `len` is at most the file's length:
+            // the pager raises its recorded length only after a pwrite or set_len
+            // that made the file at least that long, and never truncates below a
+            // live mapping, so every mapped byte stays backed (no SIGBUS).
             Some(unsafe { memmap2::MmapOptions::new().len(len).map(file)? })
         };
         let pages = (len >> page_shift) as usize;

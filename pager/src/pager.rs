@@ -554,8 +554,8 @@ fn load_free_list(read: &Arc<ReadSide>, meta: &Meta) -> Result<(Vec<FreeRun>, Ve
         // Rule F1: every free-list page was written by the meta's own commit.
         let expect = crate::view::Expect { kind: Some(PageKind::FREE_LIST), generation: Some(meta.generation), owner: Some(0) };
         let page = view.page_expect(PageId(id), expect)?;
-        let (link, piece) = freelist::decode(page.bytes()).map_err(|(rule, at, expected, found)| {
-            PagerError::corruption(&read.path, Some(PageId(id)), (id << read.page_shift) + at as u64, rule, expected, found)
+        let (link, piece) = freelist::decode(page.bytes()).map_err(|f| {
+            PagerError::corruption(&read.path, Some(PageId(id)), (id << read.page_shift) + f.field_at as u64, f.rule, f.expected, f.found)
         })?;
         for run in &piece {
             let end = run.start.checked_add(u64::from(run.len));

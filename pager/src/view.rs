@@ -138,7 +138,7 @@ impl ReadView {
     #[cold]
     fn read_unmapped(&self, id: PageId) -> Result<PageRef<'static>> {
         let ps = u64::from(self.side.page_size);
-        let offset = id.0.checked_mul(ps).unwrap_or(u64::MAX);
+        let offset = id.0.saturating_mul(ps);
         let file_len = self.side.file_len.load(Ordering::Acquire);
         if offset.saturating_add(ps) > file_len {
             return Err(PagerError::corruption(

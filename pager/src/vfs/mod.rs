@@ -57,6 +57,7 @@ pub trait Vfs: Send + Sync + Debug {
 }
 
 /// An open file: the byte-level half of the I/O seam.
+#[allow(clippy::len_without_is_empty, reason = "a file length, not a collection")]
 pub trait VfsFile: Send + Sync + Debug {
     /// Fills `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
