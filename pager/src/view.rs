@@ -27,7 +27,20 @@ pub struct PageRef<'a> {
     bytes: Cow<'a, [u8]>,
 }
 
-impl PageRef<'_> {
+impl<'a> PageRef<'a> {
+    /// A page the caller built in memory and has not written yet (a dirty page of a
+    /// write transaction). Nothing is checked: the bytes never came from disk.
+    #[inline]
+    pub fn in_memory(id: PageId, bytes: &'a [u8]) -> PageRef<'a> {
+        PageRef { id, bytes: Cow::Borrowed(bytes) }
+    }
+
+    /// The page bytes, borrowed for the view's lifetime when mapped (zero-copy).
+    #[inline]
+    pub fn into_cow(self) -> Cow<'a, [u8]> {
+        self.bytes
+    }
+
     #[inline]
     pub fn id(&self) -> PageId {
         self.id
@@ -82,6 +95,11 @@ pub struct ReadView {
 }
 
 impl ReadView {
+    /// The page file this view reads.
+    pub fn path(&self) -> &std::path::Path {
+        &self.side.path
+    }
+
     /// Page size of the file.
     pub fn page_size(&self) -> u32 {
         self.side.page_size

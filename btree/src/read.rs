@@ -1,0 +1,421 @@
+//! Reading a tree from a snapshot: point gets, ranges both ways, prefix, first and
+//! last, and the count-based operations (len, count_range, rank, nth) that the
+//! subtree counts in branch entries make O(log n).
+//!
+//! Values come back as `Cow<'s, [u8]>`: borrowed straight from the mapped page for
+//! inline values on the mmap path (zero copy, tied to the snapshot's lifetime), owned
+//! when the value spans overflow pages or the page was read without a mapping.
+#![forbid(unsafe_code)]
+
+use std::borrow::Cow;
+use std::ops::Bound;
+
+use aedb_pager::{Expect, PageId};
+
+use crate::error::{BtreeError, Result};
+use crate::node::{ChildRef, RawNode, StoredValue};
+use crate::overflow;
+use crate::source::PageSource;
+
+/// A tree as a durable (or in-transaction) root: page, the generation that wrote it
+/// (0 while dirty in a transaction) and the number of entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeRoot {
+    pub page: PageId,
+    pub generation: u64,
+    pub count: u64,
+}
+
+impl TreeRoot {
+    pub(crate) fn child(self) -> ChildRef {
+        ChildRef { page: self.page.0, generation: self.generation, count: self.count }
+    }
+}
+
+/// A key-value pair read from a tree.
+pub type Entry<'s> = (Cow<'s, [u8]>, Cow<'s, [u8]>);
+
+/// A read-only handle on one tree in one snapshot.
+#[derive(Debug)]
+pub struct Tree<'s, S: PageSource> {
+    pub(crate) src: &'s S,
+    pub(crate) root: Option<TreeRoot>,
+    pub(crate) owner: u64,
+}
+
+impl<'s, S: PageSource> Clone for Tree<'s, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<'s, S: PageSource> Copy for Tree<'s, S> {}
+
+fn sub<'s>(page: &Cow<'s, [u8]>, start: usize, end: usize) -> Cow<'s, [u8]> {
+    match page {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[start..end]),
+        Cow::Owned(v) => Cow::Owned(v[start..end].to_vec()),
+    }
+}
+
+fn key_cow<'s>(page: &Cow<'s, [u8]>, key: &[u8]) -> Cow<'s, [u8]> {
+    match page {
+        Cow::Borrowed(b) => {
+            // `key` is a subslice of `b`; recover its range to return it with 's.
+            let start = key.as_ptr() as usize - b.as_ptr() as usize;
+            Cow::Borrowed(&b[start..start + key.len()])
+        }
+        Cow::Owned(_) => Cow::Owned(key.to_vec()),
+    }
+}
+
+impl<'s, S: PageSource> Tree<'s, S> {
+    /// The tree rooted at `root` (`None`: empty) whose pages carry `owner`.
+    pub fn new(src: &'s S, root: Option<TreeRoot>, owner: u64) -> Self {
+        Tree { src, root, owner }
+    }
+
+    pub fn root(&self) -> Option<TreeRoot> {
+        self.root
+    }
+
+    /// Number of entries (O(1): recorded with the root).
+    pub fn len(&self) -> u64 {
+        self.root.map_or(0, |r| r.count)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Loads a node page, checked against its referrer (P6) and its header (N1–N3).
+    pub(crate) fn load(&self, child: ChildRef) -> Result<Cow<'s, [u8]>> {
+        let expect = Expect { kind: None, generation: (child.generation != 0).then_some(child.generation), owner: Some(self.owner) };
+        let page = self.src.page(PageId(child.page), expect)?.into_cow();
+        RawNode::parse(&page).map_err(|f| self.fault(child.page, f))?;
+        Ok(page)
+    }
+
+    pub(crate) fn fault(&self, page: u64, f: crate::node::Fault) -> BtreeError {
+        BtreeError::fault(self.src.file(), page, self.src.page_size(), f)
+    }
+
+    pub(crate) fn node<'b>(&self, id: u64, bytes: &'b [u8]) -> Result<RawNode<'b>> {
+        RawNode::parse(bytes).map_err(|f| self.fault(id, f))
+    }
+
+    fn value(&self, id: u64, page: &Cow<'s, [u8]>, i: usize) -> Result<Cow<'s, [u8]>> {
+        let node = self.node(id, page)?;
+        match node.value(i).map_err(|f| self.fault(id, f))? {
+            StoredValue::Inline { start, end } => Ok(sub(page, start, end)),
+            StoredValue::Overflow { first, len, generation } => Ok(Cow::Owned(overflow::read(self.src, self.owner, first, len, generation)?)),
+        }
+    }
+
+    fn entry(&self, id: u64, page: &Cow<'s, [u8]>, i: usize) -> Result<Entry<'s>> {
+        let node = self.node(id, page)?;
+        let key = node.key(i).map_err(|f| self.fault(id, f))?;
+        Ok((key_cow(page, key), self.value(id, page, i)?))
+    }
+
+    /// Follows separators from the root to the leaf that would hold `key`.
+    fn leaf_for(&self, key: &[u8]) -> Result<Option<(u64, Cow<'s, [u8]>)>> {
+        let Some(root) = self.root else { return Ok(None) };
+        let mut child = root.child();
+        for _ in 0..crate::MAX_DEPTH {
+            let page = self.load(child)?;
+            let node = self.node(child.page, &page)?;
+            if node.leaf {
+                return Ok(Some((child.page, page)));
+            }
+            let i = node.search_branch(key).map_err(|f| self.fault(child.page, f))?;
+            child = node.child(i).map_err(|f| self.fault(child.page, f))?;
+        }
+        Err(self.depth_fault(child.page))
+    }
+
+    pub(crate) fn depth_fault(&self, page: u64) -> BtreeError {
+        self.fault(page, crate::node::fault("T1", 0, format!("a tree at most {} levels deep", crate::MAX_DEPTH), "a deeper path (a cycle?)"))
+    }
+
+    /// The value stored under `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Cow<'s, [u8]>>> {
+        let Some((id, page)) = self.leaf_for(key)? else { return Ok(None) };
+        let node = self.node(id, &page)?;
+        match node.search_leaf(key).map_err(|f| self.fault(id, f))? {
+            Ok(i) => Ok(Some(self.value(id, &page, i)?)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
+        let Some((id, page)) = self.leaf_for(key)? else { return Ok(false) };
+        Ok(self.node(id, &page)?.search_leaf(key).map_err(|f| self.fault(id, f))?.is_ok())
+    }
+
+    /// Number of keys strictly below `key`, and whether `key` is present.
+    fn position(&self, key: &[u8]) -> Result<(u64, bool)> {
+        let Some(root) = self.root else { return Ok((0, false)) };
+        let mut child = root.child();
+        let mut below = 0u64;
+        for _ in 0..crate::MAX_DEPTH {
+            let page = self.load(child)?;
+            let node = self.node(child.page, &page)?;
+            if node.leaf {
+                return Ok(match node.search_leaf(key).map_err(|f| self.fault(child.page, f))? {
+                    Ok(i) => (below + i as u64, true),
+                    Err(i) => (below + i as u64, false),
+                });
+            }
+            let i = node.search_branch(key).map_err(|f| self.fault(child.page, f))?;
+            for j in 0..i {
+                below += node.child(j).map_err(|f| self.fault(child.page, f))?.count;
+            }
+            child = node.child(i).map_err(|f| self.fault(child.page, f))?;
+        }
+        Err(self.depth_fault(child.page))
+    }
+
+    /// Number of keys strictly below `key` (its index if present).
+    pub fn rank(&self, key: &[u8]) -> Result<u64> {
+        Ok(self.position(key)?.0)
+    }
+
+    fn keys_before(&self, bound: Bound<&[u8]>, upper: bool) -> Result<u64> {
+        Ok(match (bound, upper) {
+            (Bound::Unbounded, false) => 0,
+            (Bound::Unbounded, true) => self.len(),
+            (Bound::Included(k), false) | (Bound::Excluded(k), true) => self.position(k)?.0,
+            (Bound::Excluded(k), false) | (Bound::Included(k), true) => {
+                let (below, found) = self.position(k)?;
+                below + u64::from(found)
+            }
+        })
+    }
+
+    /// Number of keys inside the bounds, in O(log n).
+    pub fn count_range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64> {
+        let start = self.keys_before(lo, false)?;
+        let end = self.keys_before(hi, true)?;
+        Ok(end.saturating_sub(start))
+    }
+
+    /// The entry at index `n` in key order.
+    pub fn nth(&self, mut n: u64) -> Result<Option<Entry<'s>>> {
+        let Some(root) = self.root else { return Ok(None) };
+        if n >= root.count {
+            return Ok(None);
+        }
+        let mut child = root.child();
+        for _ in 0..crate::MAX_DEPTH {
+            let page = self.load(child)?;
+            let node = self.node(child.page, &page)?;
+            if node.leaf {
+                let i = n as usize;
+                if i >= node.len() {
+                    return Err(self.fault(child.page, crate::node::fault("B3", 0, "a subtree as large as its recorded count", format!("{} entries", node.len()))));
+                }
+                return Ok(Some(self.entry(child.page, &page, i)?));
+            }
+            let mut next = None;
+            for j in 0..node.len() {
+                let c = node.child(j).map_err(|f| self.fault(child.page, f))?;
+                if n < c.count {
+                    next = Some(c);
+                    break;
+                }
+                n -= c.count;
+            }
+            child = next.ok_or_else(|| self.fault(child.page, crate::node::fault("B3", 0, "children counts covering the parent's", "less")))?;
+        }
+        Err(self.depth_fault(child.page))
+    }
+
+    pub fn first(&self) -> Result<Option<Entry<'s>>> {
+        self.nth(0)
+    }
+
+    pub fn last(&self) -> Result<Option<Entry<'s>>> {
+        match self.len() {
+            0 => Ok(None),
+            n => self.nth(n - 1),
+        }
+    }
+
+    /// Entries inside the bounds, in ascending order.
+    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Range<'s, S>> {
+        Range::new(*self, lo, hi, false)
+    }
+
+    /// Entries inside the bounds, in descending order.
+    pub fn range_rev(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Range<'s, S>> {
+        Range::new(*self, lo, hi, true)
+    }
+
+    /// Every entry.
+    pub fn iter(&self) -> Result<Range<'s, S>> {
+        self.range(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// Entries whose key starts with `prefix`, ascending.
+    pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'s, S>> {
+        match prefix_successor(prefix) {
+            Some(end) => {
+                let mut r = Range::new(*self, Bound::Included(prefix), Bound::Unbounded, false)?;
+                r.end = Bound::Excluded(end);
+                Ok(r)
+            }
+            None => self.range(Bound::Included(prefix), Bound::Unbounded),
+        }
+    }
+}
+
+/// The smallest key above every key that starts with `prefix` (None: no such key).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A cursor over a key range; yields `Result<Entry>`.
+pub struct Range<'s, S: PageSource> {
+    tree: Tree<'s, S>,
+    /// Root-to-leaf path: page id, bytes, and the position (branch: the child taken;
+    /// leaf: the next entry, or for a reverse range one past it).
+    stack: Vec<(u64, Cow<'s, [u8]>, usize)>,
+    end: Bound<Vec<u8>>,
+    reverse: bool,
+    done: bool,
+}
+
+impl<'s, S: PageSource> Range<'s, S> {
+    fn new(tree: Tree<'s, S>, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> Result<Self> {
+        let (start, end) = if reverse { (hi, lo) } else { (lo, hi) };
+        let mut r = Range { tree, stack: Vec::new(), end: end.map(<[u8]>::to_vec), reverse, done: tree.root.is_none() };
+        if let Some(root) = tree.root {
+            r.descend(root.child(), start)?;
+        }
+        Ok(r)
+    }
+
+    /// Pushes the path from `child` down to the leaf position for `start`.
+    fn descend(&mut self, mut child: ChildRef, start: Bound<&[u8]>) -> Result<()> {
+        for _ in 0..crate::MAX_DEPTH {
+            let page = self.tree.load(child)?;
+            let node = self.tree.node(child.page, &page)?;
+            let fault = |f| self.tree.fault(child.page, f);
+            if node.leaf {
+                let pos = match start {
+                    Bound::Unbounded => {
+                        if self.reverse {
+                            node.len()
+                        } else {
+                            0
+                        }
+                    }
+                    Bound::Included(k) | Bound::Excluded(k) => {
+                        let inclusive = matches!(start, Bound::Included(_));
+                        match (node.search_leaf(k).map_err(fault)?, self.reverse) {
+                            (Ok(i), false) => i + usize::from(!inclusive),
+                            (Err(i), false) => i,
+                            (Ok(i), true) => i + usize::from(inclusive),
+                            (Err(i), true) => i,
+                        }
+                    }
+                };
+                self.stack.push((child.page, page, pos));
+                return Ok(());
+            }
+            let i = match start {
+                Bound::Unbounded => {
+                    if self.reverse {
+                        node.len() - 1
+                    } else {
+                        0
+                    }
+                }
+                Bound::Included(k) | Bound::Excluded(k) => node.search_branch(k).map_err(fault)?,
+            };
+            let next = node.child(i).map_err(fault)?;
+            self.stack.push((child.page, page, i));
+            child = next;
+        }
+        Err(self.tree.depth_fault(child.page))
+    }
+
+    fn past_end(&self, key: &[u8]) -> bool {
+        match (&self.end, self.reverse) {
+            (Bound::Unbounded, _) => false,
+            (Bound::Included(e), false) => key > e.as_slice(),
+            (Bound::Excluded(e), false) => key >= e.as_slice(),
+            (Bound::Included(e), true) => key < e.as_slice(),
+            (Bound::Excluded(e), true) => key <= e.as_slice(),
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Entry<'s>>> {
+        loop {
+            let Some((id, page, pos)) = self.stack.last_mut() else { return Ok(None) };
+            let n = RawNode::parse(page).map_err(|f| self.tree.fault(*id, f))?.len();
+            let have = if self.reverse { *pos > 0 } else { *pos < n };
+            if have {
+                let i = if self.reverse { *pos - 1 } else { *pos };
+                if self.reverse {
+                    *pos -= 1;
+                } else {
+                    *pos += 1;
+                }
+                let (id, page) = (*id, page.clone());
+                let entry = self.tree.entry(id, &page, i)?;
+                if self.past_end(&entry.0) {
+                    return Ok(None);
+                }
+                return Ok(Some(entry));
+            }
+            // Leaf exhausted: climb to the next branch position, then go down.
+            self.stack.pop();
+            loop {
+                let Some((id, page, pos)) = self.stack.last_mut() else { return Ok(None) };
+                let node = RawNode::parse(page).map_err(|f| self.tree.fault(*id, f))?;
+                let more = if self.reverse { *pos > 0 } else { *pos + 1 < node.len() };
+                if !more {
+                    self.stack.pop();
+                    continue;
+                }
+                if self.reverse {
+                    *pos -= 1;
+                } else {
+                    *pos += 1;
+                }
+                let child = node.child(*pos).map_err(|f| self.tree.fault(*id, f))?;
+                self.descend(child, Bound::Unbounded)?;
+                break;
+            }
+        }
+    }
+}
+
+impl<'s, S: PageSource> Iterator for Range<'s, S> {
+    type Item = Result<Entry<'s>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! Write transactions: copy-on-write edits of one tree.
+//!
+//! Invariants:
+//! 1. A page reachable from the base root is never modified: the first edit under
+//!    it copies it to a fresh page id (`make_dirty`), records the old id as retired,
+//!    and repoints the (already dirty) parent. A page copied once is edited in place.
+//! 2. Every page copied into the transaction is validated whole first, so in-place
+//!    edits never index outside a page; pages the transaction builds are valid by
+//!    construction.
+//! 3. Branch entries carry the subtree count of their child; every edit on a path
+//!    fixes the counts on that path (insert +1, delete −1, splits and merges recount).
+//! 4. Dirty children are recorded with generation 0; `commit` fills in the
+//!    generation that writes them before sealing the parents.
+//! 5. Pages this transaction allocated and then dropped (merged nodes, replaced
+//!    overflow chains) go straight back to the pager; pages of the base tree it no
+//!    longer references are returned from `commit` for the caller to retire.
+//! 6. Dropping the transaction without `commit` returns every page it allocated.
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, HashSet};
+
+use aedb_pager::{Expect, PageId, PageKind, PageRef, Pager, PagerError, ReadView};
+
+use crate::config::{TreeConfig, capacity, is_inline};
+use crate::error::{BtreeError, Result};
+use crate::node::{self, BRANCH, ChildRef, EntryValue, LEAF, RawNode, StoredValue};
+use crate::overflow;
+use crate::read::{Tree, TreeRoot};
+use crate::source::PageSource;
+
+/// Reads through a transaction: its dirty pages first, then the snapshot.
+pub struct TxnSource<'t> {
+    dirty: &'t HashMap<u64, Box<[u8]>>,
+    view: &'t ReadView,
+}
+
+impl PageSource for TxnSource<'_> {
+    #[inline]
+    fn page(&self, id: PageId, expect: Expect) -> Result<PageRef<'_>, PagerError> {
+        match self.dirty.get(&id.0) {
+            Some(bytes) => Ok(PageRef::in_memory(id, bytes)),
+            None => self.view.page_expect(id, expect),
+        }
+    }
+
+    fn file(&self) -> &std::path::Path {
+        self.view.path()
+    }
+
+    fn page_size(&self) -> u32 {
+        self.view.page_size()
+    }
+}
+
+/// What a committed transaction produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The new root (`None`: the tree is empty).
+    pub root: Option<TreeRoot>,
+    /// Pages of the base tree the new tree no longer reaches; retire them with the
+    /// pager once no reader needs them.
+    pub retired: Vec<PageId>,
+}
+
+type Split = (Vec<u8>, u64);
+
+/// A write transaction on one tree.
+pub struct WriteTxn<'p> {
+    pager: &'p Pager,
+    view: ReadView,
+    owner: u64,
+    config: TreeConfig,
+    epoch: u64,
+    page_size: u32,
+    root: Option<ChildRef>,
+    dirty: HashMap<u64, Box<[u8]>>,
+    fresh: HashSet<u64>,
+    retired: Vec<PageId>,
+    finished: bool,
+}
+
+fn entry_key(leaf: bool, e: &[u8]) -> &[u8] {
+    if leaf {
+        let len = u16::from_le_bytes([e[0], e[1]]) as usize;
+        &e[node::LEAF_ENTRY_FIXED..node::LEAF_ENTRY_FIXED + len]
+    } else {
+        let len = u16::from_le_bytes([e[24], e[25]]) as usize;
+        &e[node::BRANCH_ENTRY_FIXED..node::BRANCH_ENTRY_FIXED + len]
+    }
+}
+
+fn with_empty_key(e: &[u8]) -> Vec<u8> {
+    let mut out = e[..node::BRANCH_ENTRY_FIXED].to_vec();
+    out[24..26].copy_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+fn with_key(e: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut out = e[..node::BRANCH_ENTRY_FIXED].to_vec();
+    out[24..26].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+/// Where to cut `entries` into two nodes that each fit in `cap` bytes, as balanced
+/// as possible, with at least `min` entries on each side. Entry sizes are bounded
+/// (TreeConfig) so such a cut always exists.
+fn split_point(entries: &[Vec<u8>], cap: usize, min: usize) -> usize {
+    let sizes: Vec<usize> = entries.iter().map(|e| e.len() + 2).collect();
+    let total: usize = sizes.iter().sum();
+    let mut best = entries.len() / 2;
+    let mut best_gap = usize::MAX;
+    let mut left = 0;
+    for k in 0..=entries.len() {
+        if k >= min && entries.len() - k >= min && left <= cap && total - left <= cap {
+            let gap = left.abs_diff(total - left);
+            if gap < best_gap {
+                best = k;
+                best_gap = gap;
+            }
+        }
+        if k < entries.len() {
+            left += sizes[k];
+        }
+    }
+    best
+}
+
+fn search_trusted(page: &[u8], key: &[u8]) -> std::result::Result<usize, usize> {
+    let (mut lo, mut hi) = (0, node::count(page));
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match node::key_of(page, mid).cmp(key) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Ok(mid),
+        }
+    }
+    Err(lo)
+}
+
+fn search_branch_trusted(page: &[u8], key: &[u8]) -> usize {
+    let (mut lo, mut hi) = (1, node::count(page));
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if node::key_of(page, mid) <= key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo - 1
+}
+
+impl<'p> WriteTxn<'p> {
+    /// Starts editing the tree at `root`, reading unchanged pages through `view`.
+    /// `epoch` is passed to the pager when the transaction frees pages it allocated.
+    pub fn new(pager: &'p Pager, view: ReadView, owner: u64, root: Option<TreeRoot>, config: TreeConfig, epoch: u64) -> Result<Self> {
+        config.validate(pager.page_size())?;
+        Ok(WriteTxn {
+            page_size: pager.page_size(),
+            pager,
+            view,
+            owner,
+            config,
+            epoch,
+            root: root.map(TreeRoot::child),
+            dirty: HashMap::new(),
+            fresh: HashSet::new(),
+            retired: Vec::new(),
+            finished: false,
+        })
+    }
+
+    fn source(&self) -> TxnSource<'_> {
+        TxnSource { dirty: &self.dirty, view: &self.view }
+    }
+
+    /// Runs `f` with a reader that sees this transaction's uncommitted state.
+    pub fn read<R>(&self, f: impl FnOnce(&Tree<'_, TxnSource<'_>>) -> R) -> R {
+        let src = self.source();
+        let tree = Tree::new(&src, self.root(), self.owner);
+        f(&tree)
+    }
+
+    /// The current root (generation 0 when dirty).
+    pub fn root(&self) -> Option<TreeRoot> {
+        self.root.map(|c| TreeRoot { page: PageId(c.page), generation: c.generation, count: c.count })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.root.map_or(0, |r| r.count)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value under `key`, as this transaction sees it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read(|t| t.get(key).map(|v| v.map(|c| c.into_owned())))
+    }
+
+    fn page(&self, id: u64) -> &[u8] {
+        self.dirty.get(&id).map_or(&[][..], |b| &b[..])
+    }
+
+    fn page_mut(&mut self, id: u64) -> &mut [u8] {
+        self.dirty.get_mut(&id).map_or(&mut [][..], |b| &mut b[..])
+    }
+
+    fn new_page(&mut self, kind: PageKind) -> Result<u64> {
+        let id = self.pager.allocate()?.0;
+        let mut buf = vec![0u8; self.page_size as usize].into_boxed_slice();
+        node::init(&mut buf, kind);
+        self.dirty.insert(id, buf);
+        self.fresh.insert(id);
+        Ok(id)
+    }
+
+    /// Gives back a page this transaction allocated (invariant 5).
+    fn free_fresh(&mut self, id: u64) -> Result<()> {
+        self.dirty.remove(&id);
+        if self.fresh.remove(&id) {
+            self.pager.retire(PageId(id), self.epoch)?;
+        }
+        Ok(())
+    }
+
+    /// Copies `child` into the transaction unless it is already there (invariant 1).
+    fn make_dirty(&mut self, child: ChildRef) -> Result<u64> {
+        if self.dirty.contains_key(&child.page) {
+            return Ok(child.page);
+        }
+        let expect = Expect { kind: None, generation: (child.generation != 0).then_some(child.generation), owner: Some(self.owner) };
+        let page = self.view.page_expect(PageId(child.page), expect)?;
+        let raw = RawNode::parse(page.bytes()).and_then(|n| n.validate().map(|()| n));
+        if let Err(f) = raw {
+            return Err(BtreeError::fault(self.view.path(), child.page, self.page_size, f));
+        }
+        let copy: Box<[u8]> = page.bytes().into();
+        let id = self.pager.allocate()?.0;
+        self.dirty.insert(id, copy);
+        self.fresh.insert(id);
+        self.retired.push(PageId(child.page));
+        Ok(id)
+    }
+
+    fn dirty_root(&mut self) -> Result<Option<u64>> {
+        let Some(root) = self.root else { return Ok(None) };
+        let id = self.make_dirty(root)?;
+        self.root = Some(ChildRef { page: id, generation: 0, count: root.count });
+        Ok(Some(id))
+    }
+
+    /// Inserts or replaces; returns whether a value was replaced.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
+        Ok(self.upsert(key, value, false)?.0)
+    }
+
+    /// Inserts or replaces; returns the value replaced, if any.
+    pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.upsert(key, value, true)?.1)
+    }
+
+    fn upsert(&mut self, key: &[u8], value: &[u8], want_old: bool) -> Result<(bool, Option<Vec<u8>>)> {
+        self.config.check_key(key)?;
+        self.config.check_value(value)?;
+        let entry = if is_inline(self.page_size, key, value) {
+            node::leaf_entry(key, EntryValue::Inline(value))
+        } else {
+            let (first, ids) = overflow::write_chain(self.pager, self.owner, value)?;
+            self.fresh.extend(ids);
+            let generation = self.pager.building_generation();
+            node::leaf_entry(key, EntryValue::Overflow { first, len: value.len() as u64, generation })
+        };
+        let Some(root_id) = self.dirty_root()? else {
+            let id = self.new_page(LEAF)?;
+            node::insert(self.page_mut(id), 0, &entry);
+            self.root = Some(ChildRef { page: id, generation: 0, count: 1 });
+            return Ok((false, None));
+        };
+        let (added, old, split) = self.insert_rec(root_id, key, &entry)?;
+        if let Some(split) = split {
+            // The new root counts its children afresh.
+            self.grow_root(root_id, split)?;
+        } else if let Some(root) = &mut self.root {
+            root.count += u64::from(added);
+        }
+        let old_value = match old {
+            Some(stored) => Some(self.release_value(stored, want_old)?),
+            None => None,
+        };
+        Ok((!added, old_value.flatten()))
+    }
+
+    /// Adds a level above `left` and the split-off `right` node.
+    fn grow_root(&mut self, left: u64, (sep, right): Split) -> Result<()> {
+        let lc = ChildRef { page: left, generation: 0, count: node::subtree_count(self.page(left)) };
+        let rc = ChildRef { page: right, generation: 0, count: node::subtree_count(self.page(right)) };
+        let id = self.new_page(BRANCH)?;
+        let page = self.page_mut(id);
+        node::insert(page, 0, &node::branch_entry(lc, &[]));
+        node::insert(page, 1, &node::branch_entry(rc, &sep));
+        self.root = Some(ChildRef { page: id, generation: 0, count: lc.count + rc.count });
+        Ok(())
+    }
+
+    /// A replaced or deleted value: read it if asked, and give back its overflow pages.
+    fn release_value(&mut self, stored: OldValue, want: bool) -> Result<Option<Vec<u8>>> {
+        match stored {
+            OldValue::Inline(v) => Ok(Some(v)),
+            OldValue::Overflow { first, len, generation } => {
+                let src = self.source();
+                let value = if want { Some(overflow::read(&src, self.owner, first, len, generation)?) } else { None };
+                let ids = overflow::pages(&src, self.owner, first, len, generation)?;
+                for id in ids {
+                    if self.fresh.contains(&id) {
+                        self.free_fresh(id)?;
+                    } else {
+                        self.retired.push(PageId(id));
+                    }
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    fn old_value(&self, id: u64, i: usize) -> Result<OldValue> {
+        let page = self.page(id);
+        let raw = RawNode::parse(page).map_err(|f| BtreeError::fault(self.view.path(), id, self.page_size, f))?;
+        Ok(match raw.value(i).map_err(|f| BtreeError::fault(self.view.path(), id, self.page_size, f))? {
+            StoredValue::Inline { start, end } => OldValue::Inline(page[start..end].to_vec()),
+            StoredValue::Overflow { first, len, generation } => OldValue::Overflow { first, len, generation },
+        })
+    }
+
+    fn insert_rec(&mut self, id: u64, key: &[u8], entry: &[u8]) -> Result<(bool, Option<OldValue>, Option<Split>)> {
+        if node::is_leaf(self.page(id)) {
+            return match search_trusted(self.page(id), key) {
+                Ok(i) => {
+                    let old = self.old_value(id, i)?;
+                    node::remove(self.page_mut(id), i);
+                    let split = self.insert_or_split(id, i, entry.to_vec())?;
+                    Ok((false, Some(old), split))
+                }
+                Err(i) => Ok((true, None, self.insert_or_split(id, i, entry.to_vec())?)),
+            };
+        }
+        let i = search_branch_trusted(self.page(id), key);
+        let child = node::child_of(self.page(id), i);
+        let cid = self.make_dirty(child)?;
+        node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: child.count });
+        let (added, old, split) = self.insert_rec(cid, key, entry)?;
+        let my_split = match split {
+            Some((sep, right)) => {
+                let left_count = node::subtree_count(self.page(cid));
+                let right_count = node::subtree_count(self.page(right));
+                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: left_count });
+                let e = node::branch_entry(ChildRef { page: right, generation: 0, count: right_count }, &sep);
+                self.insert_or_split(id, i + 1, e)?
+            }
+            None => {
+                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: child.count + u64::from(added) });
+                None
+            }
+        };
+        Ok((added, old, my_split))
+    }
+
+    /// Inserts `entry` at slot `i` of node `id`, splitting the node if it is full.
+    fn insert_or_split(&mut self, id: u64, i: usize, entry: Vec<u8>) -> Result<Option<Split>> {
+        if node::fits(self.page(id), entry.len()) {
+            node::insert(self.page_mut(id), i, &entry);
+            return Ok(None);
+        }
+        let page = self.page(id);
+        let leaf = node::is_leaf(page);
+        let mut entries: Vec<Vec<u8>> = (0..node::count(page)).map(|j| node::entry_bytes(page, j).to_vec()).collect();
+        entries.insert(i, entry);
+        let k = split_point(&entries, capacity(self.page_size), if leaf { 1 } else { 2 });
+        let mut right = entries.split_off(k);
+        let sep = entry_key(leaf, &right[0]).to_vec();
+        if !leaf {
+            right[0] = with_empty_key(&right[0]);
+        }
+        node::rebuild(self.page_mut(id), &entries);
+        let rid = self.new_page(if leaf { LEAF } else { BRANCH })?;
+        node::rebuild(self.page_mut(rid), &right);
+        Ok(Some((sep, rid)))
+    }
+
+    /// Deletes `key`; returns whether it was present.
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        Ok(self.remove_inner(key, false)?.0)
+    }
+
+    /// Deletes `key`; returns its value if it was present.
+    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.remove_inner(key, true)?.1)
+    }
+
+    fn remove_inner(&mut self, key: &[u8], want_old: bool) -> Result<(bool, Option<Vec<u8>>)> {
+        // Look first, so a miss copies nothing.
+        if !self.read(|t| t.contains_key(key))? {
+            return Ok((false, None));
+        }
+        let Some(root_id) = self.dirty_root()? else { return Ok((false, None)) };
+        let (old, split) = self.delete_rec(root_id, key)?;
+        if let Some(split) = split {
+            self.grow_root(root_id, split)?;
+        } else if let Some(root) = &mut self.root {
+            root.count = root.count.saturating_sub(u64::from(old.is_some()));
+        }
+        self.shrink_root()?;
+        let value = match old {
+            Some(stored) => self.release_value(stored, want_old)?,
+            None => None,
+        };
+        Ok((true, value))
+    }
+
+    /// Drops a root branch left with one child, and an empty root leaf.
+    fn shrink_root(&mut self) -> Result<()> {
+        while let Some(root) = self.root {
+            let page = self.page(root.page);
+            if page.is_empty() {
+                return Ok(());
+            }
+            if node::is_leaf(page) {
+                if node::count(page) == 0 {
+                    self.free_fresh(root.page)?;
+                    self.root = None;
+                }
+                return Ok(());
+            }
+            if node::count(page) != 1 {
+                return Ok(());
+            }
+            let child = node::child_of(page, 0);
+            self.free_fresh(root.page)?;
+            self.root = Some(child);
+        }
+        Ok(())
+    }
+
+    fn underfull(&self, id: u64) -> bool {
+        let page = self.page(id);
+        let n = node::count(page);
+        n == 0 || (!node::is_leaf(page) && n < 2) || node::used(page) < self.page_size as usize / 4
+    }
+
+    fn delete_rec(&mut self, id: u64, key: &[u8]) -> Result<(Option<OldValue>, Option<Split>)> {
+        if node::is_leaf(self.page(id)) {
+            return match search_trusted(self.page(id), key) {
+                Ok(i) => {
+                    let old = self.old_value(id, i)?;
+                    node::remove(self.page_mut(id), i);
+                    Ok((Some(old), None))
+                }
+                Err(_) => Ok((None, None)),
+            };
+        }
+        let i = search_branch_trusted(self.page(id), key);
+        let child = node::child_of(self.page(id), i);
+        let cid = self.make_dirty(child)?;
+        let (old, split) = self.delete_rec(cid, key)?;
+        let count = child.count - u64::from(old.is_some());
+        node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count });
+        if let Some((sep, right)) = split {
+            let left_count = node::subtree_count(self.page(cid));
+            let right_count = node::subtree_count(self.page(right));
+            node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: left_count });
+            let e = node::branch_entry(ChildRef { page: right, generation: 0, count: right_count }, &sep);
+            return Ok((old, self.insert_or_split(id, i + 1, e)?));
+        }
+        if self.underfull(cid) {
+            return Ok((old, self.rebalance(id, i)?));
+        }
+        Ok((old, None))
+    }
+
+    /// Merges child `i` of `parent` with a sibling, or evens them out.
+    fn rebalance(&mut self, parent: u64, i: usize) -> Result<Option<Split>> {
+        let n = node::count(self.page(parent));
+        if n < 2 {
+            return Ok(None);
+        }
+        let (l, r) = if i + 1 < n { (i, i + 1) } else { (i - 1, i) };
+        let lc = node::child_of(self.page(parent), l);
+        let lid = self.make_dirty(lc)?;
+        node::set_child(self.page_mut(parent), l, ChildRef { page: lid, generation: 0, count: lc.count });
+        let rc = node::child_of(self.page(parent), r);
+        let rid = self.make_dirty(rc)?;
+        node::set_child(self.page_mut(parent), r, ChildRef { page: rid, generation: 0, count: rc.count });
+        let leaf = node::is_leaf(self.page(lid));
+        let left = self.page(lid);
+        let right = self.page(rid);
+        let mut all: Vec<Vec<u8>> = (0..node::count(left)).map(|j| node::entry_bytes(left, j).to_vec()).collect();
+        let left_len = all.len();
+        all.extend((0..node::count(right)).map(|j| node::entry_bytes(right, j).to_vec()));
+        if !leaf && left_len < all.len() {
+            // The right node's first child moves under the parent's separator.
+            all[left_len] = with_key(&all[left_len], node::key_of(self.page(parent), r));
+        }
+        let total: usize = all.iter().map(|e| e.len() + 2).sum();
+        let cap = capacity(self.page_size);
+        if total <= cap {
+            node::rebuild(self.page_mut(lid), &all);
+            node::remove(self.page_mut(parent), r);
+            self.free_fresh(rid)?;
+            let count = node::subtree_count(self.page(lid));
+            node::set_child(self.page_mut(parent), l, ChildRef { page: lid, generation: 0, count });
+            return Ok(None);
+        }
+        let k = split_point(&all, cap, if leaf { 1 } else { 2 });
+        let mut right_entries = all.split_off(k);
+        let sep = entry_key(leaf, &right_entries[0]).to_vec();
+        if !leaf {
+            right_entries[0] = with_empty_key(&right_entries[0]);
+        }
+        node::rebuild(self.page_mut(lid), &all);
+        node::rebuild(self.page_mut(rid), &right_entries);
+        let lcount = node::subtree_count(self.page(lid));
+        let rcount = node::subtree_count(self.page(rid));
+        node::set_child(self.page_mut(parent), l, ChildRef { page: lid, generation: 0, count: lcount });
+        // The new separator may be longer than the old one: replace, splitting the
+        // parent if it no longer fits.
+        node::remove(self.page_mut(parent), r);
+        let e = node::branch_entry(ChildRef { page: rid, generation: 0, count: rcount }, &sep);
+        self.insert_or_split(parent, r, e)
+    }
+
+    /// Writes every dirty page and returns the new root and the retired pages.
+    pub fn commit(mut self) -> Result<Commit> {
+        let generation = self.pager.building_generation();
+        let ids: Vec<u64> = self.dirty.keys().copied().collect();
+        for &id in &ids {
+            if node::is_leaf(self.page(id)) {
+                continue;
+            }
+            for i in 0..node::count(self.page(id)) {
+                let c = node::child_of(self.page(id), i);
+                if self.dirty.contains_key(&c.page) {
+                    node::set_child(self.page_mut(id), i, ChildRef { generation, ..c });
+                }
+            }
+        }
+        for id in ids {
+            let kind = if node::is_leaf(self.page(id)) { LEAF } else { BRANCH };
+            let owner = self.owner;
+            if let Some(buf) = self.dirty.get_mut(&id) {
+                self.pager.write_page(PageId(id), kind, owner, buf)?;
+            }
+        }
+        let root = self.root.map(|c| TreeRoot {
+            page: PageId(c.page),
+            generation: if self.dirty.contains_key(&c.page) { generation } else { c.generation },
+            count: c.count,
+        });
+        self.finished = true;
+        Ok(Commit { root, retired: std::mem::take(&mut self.retired) })
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Invariant 6; errors (a poisoned pager) leave the ids to the next open,
+            // where they are unreachable and so free.
+            for id in self.fresh.drain() {
+                let _ = self.pager.retire(PageId(id), self.epoch);
+            }
+        }
+    }
+}
+
+/// A value leaving the tree.
+enum OldValue {
+    Inline(Vec<u8>),
+    Overflow { first: u64, len: u64, generation: u64 },
+}
