@@ -17,6 +17,8 @@ mod bulk;
 mod check;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod node;
 mod overflow;
 mod read;

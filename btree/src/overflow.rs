@@ -76,7 +76,8 @@ pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, gen
 
 /// Reads a whole overflow value.
 pub(crate) fn read<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, generation: u64) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(len.min(1 << 30) as usize);
+    // Capacity from the recorded length only up to 1 MiB: the length is input.
+    let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
     walk(src, owner, first, len, generation, |_, data| out.extend_from_slice(data))?;
     Ok(out)
 }

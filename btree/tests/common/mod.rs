@@ -142,8 +142,8 @@ pub fn compare<S: aedb_btree::PageSource>(tree: &Tree<'_, S>, model: &Model, wha
 }
 
 pub struct Harness {
-    pub fs: SimFs,
     pub pager: Pager,
+    _tmp: Option<tempfile::TempDir>,
     pub page_size: u32,
     pub config: TreeConfig,
     pub root: Option<TreeRoot>,
@@ -157,7 +157,19 @@ impl Harness {
     pub fn new(page_size: u32, seed: u64) -> Harness {
         let fs = SimFs::new(seed);
         let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions { page_size: Some(page_size), ..PagerOptions::default() }).unwrap_or_else(|e| panic!("{e}"));
-        Harness { fs, pager, page_size, config: TreeConfig::default(), root: None, model: Model::new(), epoch: 1, snapshots: Vec::new(), commits: 0 }
+        Harness::with_pager(pager, None, page_size)
+    }
+
+    /// A harness on real files: reads go through the memory map (zero copy).
+    pub fn new_real(page_size: u32) -> Harness {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let opts = PagerOptions { page_size: Some(page_size), ..PagerOptions::default() };
+        let (pager, _) = Pager::open(&aedb_btree::pager::vfs::RealFs, tmp.path(), opts).unwrap_or_else(|e| panic!("{e}"));
+        Harness::with_pager(pager, Some(tmp), page_size)
+    }
+
+    fn with_pager(pager: Pager, tmp: Option<tempfile::TempDir>, page_size: u32) -> Harness {
+        Harness { pager, _tmp: tmp, page_size, config: TreeConfig::default(), root: None, model: Model::new(), epoch: 1, snapshots: Vec::new(), commits: 0 }
     }
 
     fn safe_below(&self) -> u64 {
@@ -281,6 +293,23 @@ impl Harness {
         self.finish_commit(commit, "final commit")?;
         self.model = pending;
         self.verify_all("after the last commit")
+    }
+
+    /// Replaces the tree with one bulk-loaded from sorted `entries`.
+    pub fn bulk_load(&mut self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
+        let old = self.root;
+        let root = aedb_btree::bulk_load(&self.pager, OWNER, self.config, entries.iter().map(|(k, v)| (k, v))).map_err(|e| e.to_string())?;
+        // The old tree's pages are all retired.
+        let retired = match old {
+            Some(r) => {
+                let view = self.pager.view().map_err(|e| e.to_string())?;
+                check(&view, Some(r), OWNER).pages
+            }
+            None => Vec::new(),
+        };
+        self.finish_commit(aedb_btree::Commit { root, retired }, "bulk load")?;
+        self.model = entries.iter().cloned().collect();
+        self.verify_all("after bulk load")
     }
 
     fn finish_commit(&mut self, commit: aedb_btree::Commit, at: &str) -> Result<(), String> {
