@@ -48,7 +48,7 @@ pub(crate) fn write_chain(pager: &Pager, owner: u64, value: &[u8]) -> Result<(u6
     Ok((ids[0], ids))
 }
 
-/// Walks a chain (O1–O3), calling `visit` with each page id and its bytes.
+/// Walks a chain (O1–O2, and P6 through the expected header), calling `visit` with each page id and its bytes.
 pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, generation: u64, mut visit: impl FnMut(u64, &[u8])) -> Result<()> {
     let ps = src.page_size();
     let expected_pages = pages_for(len, ps);
