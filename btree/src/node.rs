@@ -92,6 +92,7 @@ pub struct RawNode<'b> {
     pub bytes: &'b [u8],
     pub leaf: bool,
     n: usize,
+    heap: usize,
 }
 
 impl<'b> RawNode<'b> {
@@ -116,29 +117,57 @@ impl<'b> RawNode<'b> {
         if !leaf && n < 2 {
             return Err(fault("B1", N_AT, "a branch with at least 2 children", n.to_string()));
         }
-        Ok(RawNode { bytes, leaf, n })
+        Ok(RawNode { bytes, leaf, n, heap })
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.n
     }
 
-    fn heap(&self) -> usize {
-        read_u32(self.bytes, HEAP_AT) as usize
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
     }
 
     /// Offset of entry `i`'s start (N4: inside the heap).
+    #[inline]
     fn entry(&self, i: usize) -> Result<usize, Fault> {
         let at = SLOTS_AT + 2 * i;
-        let off = u16_at(self.bytes, at).ok_or_else(|| fault("N4", at, "a slot", "none"))?;
         let fixed = if self.leaf { LEAF_ENTRY_FIXED } else { BRANCH_ENTRY_FIXED };
-        if i >= self.n || off < self.heap() || off + fixed > self.bytes.len() {
-            return Err(fault("N4", at, format!("entry offset in {}..{}", self.heap(), self.bytes.len() - fixed), off.to_string()));
+        match u16_at(self.bytes, at) {
+            Some(off) if i < self.n && off >= self.heap && off + fixed <= self.bytes.len() => Ok(off),
+            found => Err(self.bad_slot(i, found)),
         }
-        Ok(off)
+    }
+
+    #[cold]
+    fn bad_slot(&self, i: usize, found: Option<usize>) -> Fault {
+        let fixed = if self.leaf { LEAF_ENTRY_FIXED } else { BRANCH_ENTRY_FIXED };
+        let found = found.map_or("no slot".to_string(), |o| o.to_string());
+        fault("N4", SLOTS_AT + 2 * i, format!("entry {i} of {} at an offset in {}..{}", self.n, self.heap, self.bytes.len().saturating_sub(fixed)), found)
+    }
+
+    /// Key range and value of leaf entry `i`, with one slot lookup.
+    #[inline]
+    pub fn leaf_entry(&self, i: usize) -> Result<(usize, usize, StoredValue), Fault> {
+        let off = self.entry(i)?;
+        let key_len = u16_at(self.bytes, off).unwrap_or(0);
+        let key_start = off + LEAF_ENTRY_FIXED;
+        let key_end = key_start + key_len;
+        let word = read_u32(self.bytes, off + 2);
+        if word & OVERFLOW_FLAG == 0 && key_end + word as usize <= self.bytes.len() {
+            return Ok((key_start, key_end, StoredValue::Inline { start: key_end, end: key_end + word as usize }));
+        }
+        let value = self.value(i)?;
+        if key_end > self.bytes.len() {
+            return Err(fault("N5", off, "a key inside the page", format!("key length {key_len} at offset {key_start}")));
+        }
+        Ok((key_start, key_end, value))
     }
 
     /// Key of entry `i` (for a branch, entry 0's key is empty).
+    #[inline]
     pub fn key(&self, i: usize) -> Result<&'b [u8], Fault> {
         let off = self.entry(i)?;
         let (len_at, key_at) = if self.leaf { (off, off + LEAF_ENTRY_FIXED) } else { (off + 24, off + BRANCH_ENTRY_FIXED) };
@@ -150,7 +179,7 @@ impl<'b> RawNode<'b> {
     pub fn value(&self, i: usize) -> Result<StoredValue, Fault> {
         let off = self.entry(i)?;
         let key_len = u16_at(self.bytes, off).unwrap_or(0);
-        let word = self.bytes.get(off + 2..off + 6).map(|s| read_u32(s, 0)).unwrap_or(0);
+        let word = read_u32(self.bytes, off + 2);
         let start = off + LEAF_ENTRY_FIXED + key_len;
         if word & OVERFLOW_FLAG != 0 {
             let (Some(first), Some(len), Some(generation)) = (u64_at(self.bytes, start), u64_at(self.bytes, start + 8), u64_at(self.bytes, start + 16)) else {

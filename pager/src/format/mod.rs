@@ -26,6 +26,7 @@ pub fn is_valid_page_size(page_size: u32) -> bool {
 }
 
 /// Little-endian u32 at `at`.
+#[inline]
 pub fn read_u32(bytes: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&bytes[at..at + 4]);
@@ -33,6 +34,7 @@ pub fn read_u32(bytes: &[u8], at: usize) -> u32 {
 }
 
 /// Little-endian u64 at `at`.
+#[inline]
 pub fn read_u64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
@@ -40,11 +42,13 @@ pub fn read_u64(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// Writes a little-endian u32 at `at`.
+#[inline]
 pub fn write_u32(bytes: &mut [u8], at: usize, v: u32) {
     bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
 /// Writes a little-endian u64 at `at`.
+#[inline]
 pub fn write_u64(bytes: &mut [u8], at: usize, v: u64) {
     bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
