@@ -110,17 +110,18 @@ fn split_point(entries: &[Vec<u8>], cap: usize, min: usize) -> usize {
     let total: usize = sizes.iter().sum();
     let mut best = entries.len() / 2;
     let mut best_gap = usize::MAX;
-    let mut left = 0;
-    for k in 0..=entries.len() {
+    // `left` is the byte size of entries[..k] for each cut k.
+    let cuts = std::iter::once(0).chain(sizes.iter().scan(0, |acc, s| {
+        *acc += s;
+        Some(*acc)
+    }));
+    for (k, left) in cuts.enumerate() {
         if k >= min && entries.len() - k >= min && left <= cap && total - left <= cap {
             let gap = left.abs_diff(total - left);
             if gap < best_gap {
                 best = k;
                 best_gap = gap;
             }
-        }
-        if k < entries.len() {
-            left += sizes[k];
         }
     }
     best

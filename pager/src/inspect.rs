@@ -25,6 +25,8 @@ pub struct PageSummary {
     pub fault: Option<page::PageFault>,
     /// The page is all zeros (allocated but never written, e.g. file growth).
     pub zeroed: bool,
+    /// The page's bytes, for decoders of the layers above.
+    pub bytes: Vec<u8>,
 }
 
 /// Everything the dump tool prints.
@@ -64,7 +66,7 @@ pub fn inspect(vfs: &dyn Vfs, dir: &Path, key: Option<&[u8]>) -> Result<Inspecti
         let (stored_crc, header) = page::header_unchecked(&buf);
         let zeroed = buf.iter().all(|&b| b == 0);
         let fault = page::verify(PageId(id), &buf, max_generation).err();
-        pages.push(PageSummary { id: PageId(id), header, stored_crc, fault, zeroed });
+        pages.push(PageSummary { id: PageId(id), header, stored_crc, fault, zeroed, bytes: buf.clone() });
         id += 1;
     }
     Ok(Inspection { file_len, metas, page_size, pages })

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod pages;
+mod tree;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,13 +37,28 @@ enum PagesCommand {
         /// HMAC key of a keyed database, as hex.
         #[arg(long, value_name = "HEX")]
         key_hex: Option<String>,
+        /// Also list every entry of leaf and branch pages.
+        #[arg(long)]
+        entries: bool,
+    },
+    /// Print the shape of the B+tree rooted at a page (levels, pages, key ranges,
+    /// counts) and run the tree checker on it. Exits 2 when the checker finds damage.
+    Tree {
+        /// The database directory.
+        dir: PathBuf,
+        /// The root page id.
+        root: u64,
+        /// HMAC key of a keyed database, as hex.
+        #[arg(long, value_name = "HEX")]
+        key_hex: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Pages(PagesCommand::Dump { dir, key_hex }) => pages::dump(&dir, key_hex.as_deref(), &mut std::io::stdout().lock()),
+        Command::Pages(PagesCommand::Dump { dir, key_hex, entries }) => pages::dump(&dir, key_hex.as_deref(), entries, &mut std::io::stdout().lock()),
+        Command::Pages(PagesCommand::Tree { dir, root, key_hex }) => tree::print(&dir, root, key_hex.as_deref(), &mut std::io::stdout().lock()),
     };
     match result {
         Ok(pages::Verdict::Clean) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use aedb_pager::inspect::{Inspection, inspect};
 use aedb_pager::vfs::RealFs;
+use aedb_btree::node::{self, RawNode};
 use aedb_pager::{Meta, PageKind};
 
 /// Whether the dump found damage.
@@ -13,7 +14,7 @@ pub enum Verdict {
     Damaged,
 }
 
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     if s.len() % 2 != 0 {
         return Err("--key-hex needs an even number of hex digits".into());
     }
@@ -26,8 +27,65 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
 fn kind_name(kind: PageKind) -> &'static str {
     match kind {
         PageKind::FREE_LIST => "free-list",
+        node::LEAF => "leaf",
+        node::BRANCH => "branch",
+        node::OVERFLOW => "overflow",
         _ => "",
     }
+}
+
+/// Bytes as escaped ASCII, cut after 24 bytes.
+pub fn show_bytes(b: &[u8]) -> String {
+    let shown: String = b.iter().take(24).flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect();
+    if b.len() > 24 { format!("\"{shown}\"…({} bytes)", b.len()) } else { format!("\"{shown}\"") }
+}
+
+/// One line (or, with `entries`, several) decoding a tree page's contents.
+fn decode(bytes: &[u8], entries: bool) -> Vec<String> {
+    let kind = PageKind(bytes[aedb_pager::format::page::KIND_AT]);
+    if kind == node::OVERFLOW {
+        let next = aedb_pager::format::read_u64(bytes, aedb_pager::PAGE_HEADER_LEN);
+        let n = aedb_pager::format::read_u32(bytes, aedb_pager::PAGE_HEADER_LEN + 8);
+        return vec![format!("overflow: {n} value bytes, next page {}", if next == 0 { "none".to_string() } else { next.to_string() })];
+    }
+    if kind != node::LEAF && kind != node::BRANCH {
+        return Vec::new();
+    }
+    let node = match RawNode::parse(bytes) {
+        Ok(n) => n,
+        Err(f) => return vec![format!("UNDECODABLE: rule {}: expected {}, found {}", f.rule, f.expected, f.found)],
+    };
+    let mut out = Vec::new();
+    let first = if node.leaf { 0 } else { 1 };
+    let key = |i: usize| node.key(i).map(show_bytes).unwrap_or_else(|f| format!("<rule {}>", f.rule));
+    let range = if node.len() > first { format!("keys {} .. {}", key(first), key(node.len() - 1)) } else { "no keys".to_string() };
+    if node.leaf {
+        out.push(format!("leaf: {} entries, {range}", node.len()));
+    } else {
+        let total: u64 = (0..node.len()).filter_map(|i| node.child(i).ok()).map(|c| c.count).sum();
+        out.push(format!("branch: {} children, {total} entries below, separators {range}", node.len()));
+    }
+    if let Err(f) = node.validate() {
+        out.push(format!("INVALID: rule {}: expected {}, found {}", f.rule, f.expected, f.found));
+    }
+    if entries {
+        for i in 0..node.len() {
+            let line = if node.leaf {
+                match node.value(i) {
+                    Ok(node::StoredValue::Inline { start, end }) => format!("  {} = {}", key(i), show_bytes(&bytes[start..end])),
+                    Ok(node::StoredValue::Overflow { first, len, generation }) => format!("  {} = overflow page {first} ({len} bytes, generation {generation})", key(i)),
+                    Err(f) => format!("  {} = <rule {}>", key(i), f.rule),
+                }
+            } else {
+                match node.child(i) {
+                    Ok(c) => format!("  {} -> page {} (generation {}, {} entries)", if i == 0 { "(first)".to_string() } else { key(i) }, c.page, c.generation, c.count),
+                    Err(f) => format!("  <rule {}>", f.rule),
+                }
+            };
+            out.push(line);
+        }
+    }
+    out
 }
 
 fn describe_meta(m: &Meta) -> String {
@@ -45,7 +103,7 @@ fn describe_meta(m: &Meta) -> String {
 }
 
 /// Writes the dump of `dir` to `out`.
-pub fn dump(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Verdict, Box<dyn std::error::Error>> {
+pub fn dump(dir: &Path, key_hex: Option<&str>, entries: bool, out: &mut dyn Write) -> Result<Verdict, Box<dyn std::error::Error>> {
     let key = key_hex.map(parse_hex).transpose()?;
     let ins: Inspection = inspect(&RealFs, dir, key.as_deref())?;
     let mut damaged = false;
@@ -92,6 +150,11 @@ pub fn dump(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Ve
         };
         let kind = format!("{} {}", p.header.kind.0, kind_name(p.header.kind));
         writeln!(out, "{:>10}  {:<12} {:>10} {:>20}  {:#010x}  {status}", p.id.0, kind.trim_end(), p.header.generation, p.header.owner, p.stored_crc)?;
+        if p.fault.is_none() && !p.zeroed {
+            for line in decode(&p.bytes, entries) {
+                writeln!(out, "{:>10}  {line}", "")?;
+            }
+        }
     }
     writeln!(out, "{} pages: {ok} verified, {bad} failed, {zero} zero", ins.pages.len())?;
     damaged |= bad > 0;

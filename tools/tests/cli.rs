@@ -87,3 +87,27 @@ fn dump_of_a_missing_database_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("no database"), "{err}");
 }
+
+#[test]
+fn tree_command_prints_the_shape_and_checks_it() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..3000u32).map(|i| (format!("user/{i:06}").into_bytes(), if i == 5 { vec![1u8; 9000] } else { vec![2u8; 30] })).collect();
+    let root = aedb_btree::bulk_load(&pager, 42, aedb_btree::TreeConfig::default(), entries).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| unreachable!());
+    pager.commit(MetaUpdate { root: Some(root.page), ..MetaUpdate::default() }).unwrap_or_else(|e| panic!("{e}"));
+    drop(pager);
+    let d = tmp.path().to_str().unwrap_or_else(|| unreachable!());
+    let (code, out, err) = aedb(&["pages", "tree", d, &root.page.0.to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("owner (tree id) 42, 3000 entries"), "{out}");
+    assert!(out.contains("branch ") && out.contains("leaf ") && out.contains("-- separator \"user/"), "{out}");
+    assert!(out.contains("3 overflow), depth 2, 3000 entries: ok"), "{out}");
+
+    let (code, out, _) = aedb(&["pages", "dump", d, "--entries"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("leaf: ") && out.contains("keys \"user/000000\""), "{out}");
+    assert!(out.contains("\"user/000005\" = overflow page"), "{out}");
+    assert!(out.contains("overflow: 4056 value bytes, next page 3"), "{out}");
+}
