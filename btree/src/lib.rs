@@ -30,7 +30,7 @@ pub use bulk::bulk_load;
 pub use check::{CheckReport, check};
 pub use config::TreeConfig;
 pub use error::{BtreeError, Result};
-pub use read::{Entry, Range, Tree, TreeRoot, prefix_successor};
+pub use read::{Entry, Range, Tree, TreeRoot, load_root, prefix_successor};
 pub use source::PageSource;
 pub use write::{Commit, TxnSource, WriteTxn};
 

@@ -267,6 +267,24 @@ impl<'s, S: PageSource> Tree<'s, S> {
     }
 }
 
+/// The root of the tree whose root node is `page` (written by `generation`, owned
+/// by `owner`), with its entry count summed from the root node.
+pub fn load_root<S: PageSource>(src: &S, page: PageId, generation: u64, owner: u64) -> Result<TreeRoot> {
+    let tree = Tree { src, root: None, owner };
+    let bytes = tree.load(ChildRef { page: page.0, generation, count: 0 })?;
+    let node = tree.node(page.0, &bytes)?;
+    let count = if node.leaf {
+        node.len() as u64
+    } else {
+        let mut total = 0u64;
+        for i in 0..node.len() {
+            total += node.child(i).map_err(|f| tree.fault(page.0, f))?.count;
+        }
+        total
+    };
+    Ok(TreeRoot { page, generation, count })
+}
+
 /// The smallest key above every key that starts with `prefix` (None: no such key).
 pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();

@@ -60,6 +60,8 @@ pub struct Commit {
     /// Pages of the base tree the new tree no longer reaches; retire them with the
     /// pager once no reader needs them.
     pub retired: Vec<PageId>,
+    /// Pages this commit wrote.
+    pub written: usize,
 }
 
 type Split = (Vec<u8>, u64);
@@ -560,7 +562,7 @@ impl<'p> WriteTxn<'p> {
             count: c.count,
         });
         self.finished = true;
-        Ok(Commit { root, retired: std::mem::take(&mut self.retired) })
+        Ok(Commit { root, retired: std::mem::take(&mut self.retired), written: self.dirty.len() })
     }
 }
 

@@ -307,7 +307,7 @@ impl Harness {
             }
             None => Vec::new(),
         };
-        self.finish_commit(aedb_btree::Commit { root, retired }, "bulk load")?;
+        self.finish_commit(aedb_btree::Commit { root, retired, written: 0 }, "bulk load")?;
         self.model = entries.iter().cloned().collect();
         self.verify_all("after bulk load")
     }

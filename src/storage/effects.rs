@@ -1,0 +1,126 @@
+//! Tree-level effects: what one commit did, as recorded in its WAL frame and
+//! replayed by recovery. Nothing here knows rows or schemas (DESIGN §2).
+//!
+//! Payload: `u32 count`, then per effect a `u8` tag and its fields; names and keys
+//! are `u16`-length-prefixed, values `u32`-length-prefixed (FORMAT.md, rules E*).
+#![forbid(unsafe_code)]
+
+/// One effect of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    CreateTree { name: Vec<u8> },
+    DropTree { name: Vec<u8> },
+    Put { tree: Vec<u8>, key: Vec<u8>, value: Vec<u8> },
+    Delete { tree: Vec<u8>, key: Vec<u8> },
+}
+
+const CREATE: u8 = 1;
+const DROP: u8 = 2;
+const PUT: u8 = 3;
+const DELETE: u8 = 4;
+
+fn put_short(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Encodes a commit's effects.
+pub fn encode(effects: &[Effect]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&(effects.len() as u32).to_le_bytes());
+    for e in effects {
+        match e {
+            Effect::CreateTree { name } => {
+                out.push(CREATE);
+                put_short(&mut out, name);
+            }
+            Effect::DropTree { name } => {
+                out.push(DROP);
+                put_short(&mut out, name);
+            }
+            Effect::Put { tree, key, value } => {
+                out.push(PUT);
+                put_short(&mut out, tree);
+                put_short(&mut out, key);
+                out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                out.extend_from_slice(value);
+            }
+            Effect::Delete { tree, key } => {
+                out.push(DELETE);
+                put_short(&mut out, tree);
+                put_short(&mut out, key);
+            }
+        }
+    }
+    out
+}
+
+struct Reader<'b> {
+    b: &'b [u8],
+    at: usize,
+}
+
+impl<'b> Reader<'b> {
+    fn take(&mut self, n: usize) -> Result<&'b [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| format!("{n} bytes at offset {} past the payload end", self.at))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn short(&mut self) -> Result<Vec<u8>, String> {
+        let len = self.take(2)?;
+        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        Ok(self.take(len)?.to_vec())
+    }
+
+    fn long(&mut self) -> Result<Vec<u8>, String> {
+        let len = self.take(4)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        Ok(self.take(len)?.to_vec())
+    }
+}
+
+/// Decodes a payload (rules E1–E2); the error says what broke.
+pub fn decode(payload: &[u8]) -> Result<Vec<Effect>, String> {
+    let mut r = Reader { b: payload, at: 0 };
+    let count = r.take(4)?;
+    let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
+    let mut out = Vec::with_capacity(count.min(4096));
+    for _ in 0..count {
+        let effect = match r.u8()? {
+            CREATE => Effect::CreateTree { name: r.short()? },
+            DROP => Effect::DropTree { name: r.short()? },
+            PUT => Effect::Put { tree: r.short()?, key: r.short()?, value: r.long()? },
+            DELETE => Effect::Delete { tree: r.short()?, key: r.short()? },
+            tag => return Err(format!("rule E1: unknown effect tag {tag} at offset {}", r.at - 1)),
+        };
+        out.push(effect);
+    }
+    if r.at != payload.len() {
+        return Err(format!("rule E2: {} trailing bytes after {count} effects", payload.len() - r.at));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let effects = vec![
+            Effect::CreateTree { name: b"t".to_vec() },
+            Effect::Put { tree: b"t".to_vec(), key: b"k".to_vec(), value: vec![9; 70_000] },
+            Effect::Delete { tree: b"t".to_vec(), key: vec![] },
+            Effect::DropTree { name: b"t".to_vec() },
+        ];
+        assert_eq!(decode(&encode(&effects)), Ok(effects));
+        assert!(decode(&[1, 0, 0, 0, 9]).is_err());
+        assert!(decode(&[0, 0, 0, 0, 0]).is_err());
+    }
+}

@@ -1,0 +1,438 @@
+//! The engine: open and recover, the single-writer commit pipeline with group
+//! commit, snapshots, checkpoints and poisoning.
+//!
+//! Invariants:
+//! 1. Commits are applied one at a time under the writer lock, in seq order; each
+//!    appends exactly one WAL frame, then publishes its snapshot (`Visible`).
+//! 2. Group commit: a `Durable` waiter either finds its seq covered, waits for the
+//!    sync in progress, or becomes the syncer for everything appended so far. The
+//!    sync runs outside the writer lock, so the next commits apply meanwhile.
+//! 3. A checkpoint first makes the WAL durable up to its seq, then commits the meta
+//!    (pager: pages, fdatasync, other slot, fdatasync), then deletes segments that
+//!    neither meta needs.
+//! 4. Any I/O failure inside a commit or checkpoint, and any failed sync, poisons the
+//!    engine: no further commit or acknowledgement until reopen, whose recovery
+//!    re-syncs what it read before the first new commit.
+//! 5. A page retired by commit s is reused only once every registered reader's
+//!    snapshot seq is at least s (and the pager's two-meta rule holds).
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use aedb_btree::{Tree, TreeRoot, load_root};
+use aedb_pager::vfs::{OpenMode, RealFs, Vfs, VfsFile};
+use aedb_pager::{MetaUpdate, PageId, Pager, PagerOptions, ReadView};
+use arc_swap::ArcSwap;
+
+use crate::storage::catalog::ROOT_DIR_OWNER;
+use crate::storage::effects;
+use crate::storage::error::{Result, StorageError};
+use crate::storage::options::{DurabilityMode, StorageOptions};
+use crate::storage::read::ReadTransaction;
+use crate::storage::txn::{TxnCore, WriteTransaction, apply};
+use crate::storage::wal::frame::{ChainHash, MAX_PAYLOAD};
+use crate::storage::wal::recover::{WalRecovery, recover};
+use crate::storage::wal::WalWriter;
+
+/// How far a commit must get before `commit` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finality {
+    /// Published to new readers; survives a crash only once a later sync covers it.
+    Visible,
+    /// On stable storage (under [`DurabilityMode::Full`]: after its group's sync).
+    Durable,
+}
+
+/// The receipt of a commit: its seq and the WAL chain hash after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitResult {
+    pub seq: u64,
+    pub chain_hash: ChainHash,
+}
+
+/// What open found and did.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    /// Seq of the checkpoint open started from.
+    pub checkpoint_seq: u64,
+    /// Commits replayed from the WAL.
+    pub replayed: u64,
+    /// Highest recovered seq.
+    pub head_seq: u64,
+    /// A torn WAL tail that was cut off: (segment, offset, bytes).
+    pub truncated: Option<(PathBuf, u64, u64)>,
+    /// Permissive recovery: what was dropped.
+    pub dropped: Vec<String>,
+    /// A meta slot that failed validation and was ignored.
+    pub ignored_meta: Option<String>,
+}
+
+/// An immutable state: root directory and seq, plus the mapping to read it.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) view: ReadView,
+    pub(crate) root_dir: Option<TreeRoot>,
+    pub seq: u64,
+    pub chain_hash: ChainHash,
+}
+
+pub(crate) struct WriterState {
+    pub(crate) root_dir: Option<TreeRoot>,
+    pub(crate) seq: u64,
+    pub(crate) hash: ChainHash,
+    pub(crate) wal: WalWriter,
+    checkpoint_seq: u64,
+    pages_since_checkpoint: u64,
+    last_checkpoint: Instant,
+}
+
+struct SyncState {
+    appended: u64,
+    durable: u64,
+    syncing: bool,
+    file: Arc<dyn VfsFile>,
+    poisoned: Option<String>,
+}
+
+pub(crate) struct Engine {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: StorageOptions,
+    pub(crate) pager: Pager,
+    writer: Mutex<WriterState>,
+    latest: ArcSwap<Snapshot>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    /// Registered readers: snapshot seq -> how many.
+    readers: Mutex<BTreeMap<u64, usize>>,
+    report: RecoveryReport,
+}
+
+/// An open database: the engine's public door.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) engine: Arc<Engine>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Database {
+    /// Opens (creating if needed) the database in `dir` on the real file system.
+    pub fn open(dir: impl AsRef<Path>, options: StorageOptions) -> Result<Database> {
+        Database::open_with(Arc::new(RealFs), dir.as_ref(), options)
+    }
+
+    /// Opens through any file system (the simulation, in tests).
+    pub fn open_with(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Database> {
+        let engine = Arc::new(Engine::open(vfs, dir, options)?);
+        if let DurabilityMode::Batch { interval_ms } | DurabilityMode::OsBuffered { interval_ms } = engine.options.durability {
+            spawn_flusher(Arc::downgrade(&engine), Duration::from_millis(interval_ms.max(1)));
+        }
+        Ok(Database { engine })
+    }
+
+    pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
+        self.engine.begin_write()
+    }
+
+    pub fn begin_read(&self) -> Result<ReadTransaction> {
+        Ok(self.engine.begin_read())
+    }
+
+    /// Writes a checkpoint now (blocks the writer for its two syncs).
+    pub fn checkpoint_now(&self) -> Result<()> {
+        let mut st = self.engine.writer()?;
+        self.engine.checkpoint_locked(&mut st)
+    }
+
+    /// Waits until every commit so far is durable.
+    pub fn sync(&self) -> Result<()> {
+        let seq = lock(&self.engine.sync).appended;
+        self.engine.wait_durable(seq, true)
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.engine.report
+    }
+
+    /// Highest seq visible to new readers.
+    pub fn visible_seq(&self) -> u64 {
+        self.engine.latest.load().seq
+    }
+
+    /// Highest seq known durable.
+    pub fn durable_seq(&self) -> u64 {
+        lock(&self.engine.sync).durable
+    }
+
+    /// Seq of the current checkpoint (the newest meta).
+    pub fn checkpoint_seq(&self) -> u64 {
+        self.engine.pager.meta().checkpoint_seq
+    }
+
+    /// Whether an earlier failure poisoned the engine.
+    pub fn is_poisoned(&self) -> bool {
+        lock(&self.engine.sync).poisoned.is_some()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.engine.dir
+    }
+
+    /// The pager, for checks and tools.
+    pub fn pager(&self) -> &Pager {
+        &self.engine.pager
+    }
+
+    /// Every tree of the latest snapshot with its owner id and root (for checks).
+    pub fn tree_roots(&self) -> Result<Vec<(String, u64, Option<TreeRoot>)>> {
+        let snap = self.engine.latest.load_full();
+        let dir = Tree::new(&snap.view, snap.root_dir, ROOT_DIR_OWNER);
+        let mut out = Vec::new();
+        for e in dir.iter()? {
+            let (k, v) = e?;
+            if k.first() == Some(&0) {
+                continue;
+            }
+            let entry = crate::storage::catalog::TreeEntry::decode(&k, &v)?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), entry.id, entry.root));
+        }
+        Ok(out)
+    }
+
+    /// The root directory's root in the latest snapshot.
+    pub fn root_directory(&self) -> Option<TreeRoot> {
+        self.engine.latest.load().root_dir
+    }
+}
+
+fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(every);
+            let Some(engine) = engine.upgrade() else { return };
+            let seq = lock(&engine.sync).appended;
+            if engine.wait_durable(seq, true).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+impl Engine {
+    fn open(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Engine> {
+        let pager_options = PagerOptions { page_size: options.page_size, key: options.key.clone(), read_only: false, create: true };
+        let (pager, opened) = Pager::open(&*vfs, dir, pager_options)?;
+        let wal_dir = dir.join("wal");
+        if !vfs.exists(&wal_dir).map_err(|e| StorageError::io("checking", &wal_dir, e))? {
+            vfs.create_dir_all(&wal_dir).map_err(|e| StorageError::io("creating", &wal_dir, e))?;
+            vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
+        }
+        let meta = opened.meta.clone();
+        let rec: WalRecovery = recover(&*vfs, &wal_dir, options.key.as_deref(), meta.checkpoint_seq, meta.wal_chain_hash, options.recovery)?;
+        // Invariant 4: what recovery read may be only in the page cache (a failed
+        // sync before the crash); make it durable before anything depends on it.
+        for (_, path) in &rec.segments {
+            let f = vfs.open(path, OpenMode::ReadWrite).map_err(|e| StorageError::io("opening", path, e))?;
+            f.sync_data().map_err(|e| StorageError::io("syncing", path, e))?;
+        }
+        let view = pager.view()?;
+        let mut root_dir = match meta.root {
+            Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
+            None => None,
+        };
+        let mut pages = 0u64;
+        let replayed = rec.frames.len() as u64;
+        for (seq, payload, _) in &rec.frames {
+            let effects = effects::decode(payload).map_err(|detail| StorageError::WalCorruption {
+                segment: wal_dir.clone(),
+                offset: 0,
+                seq: *seq,
+                rule: "E1",
+                detail,
+            })?;
+            let mut core = TxnCore::new(&pager, &options, root_dir, *seq)?;
+            apply(&mut core, effects)?;
+            let (root, written) = core.finish()?;
+            root_dir = root;
+            pages += written as u64;
+        }
+        let wal = WalWriter::start(vfs.clone(), wal_dir, options.key.clone(), options.wal_segment_bytes, rec.segments.clone(), rec.head_seq, rec.head_hash)?;
+        let snapshot = Snapshot { view: pager.view()?, root_dir, seq: rec.head_seq, chain_hash: rec.head_hash };
+        let sync = SyncState { appended: rec.head_seq, durable: rec.head_seq, syncing: false, file: wal.current(), poisoned: None };
+        let report = RecoveryReport {
+            checkpoint_seq: meta.checkpoint_seq,
+            replayed,
+            head_seq: rec.head_seq,
+            truncated: rec.truncated.clone(),
+            dropped: rec.dropped.clone(),
+            ignored_meta: opened.ignored.as_ref().map(|d| d.to_string()),
+        };
+        let writer = WriterState {
+            root_dir,
+            seq: rec.head_seq,
+            hash: rec.head_hash,
+            wal,
+            checkpoint_seq: meta.checkpoint_seq,
+            pages_since_checkpoint: pages,
+            last_checkpoint: Instant::now(),
+        };
+        Ok(Engine {
+            dir: dir.to_path_buf(),
+            options,
+            pager,
+            writer: Mutex::new(writer),
+            latest: ArcSwap::from_pointee(snapshot),
+            sync: Mutex::new(sync),
+            synced: Condvar::new(),
+            readers: Mutex::new(BTreeMap::new()),
+            report,
+        })
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        lock(&self.sync).poisoned.clone()
+    }
+
+    fn poison(&self, why: String) -> StorageError {
+        let mut s = lock(&self.sync);
+        if s.poisoned.is_none() {
+            s.poisoned = Some(why.clone());
+        }
+        self.synced.notify_all();
+        StorageError::Poisoned(why)
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, WriterState>> {
+        if let Some(p) = self.poisoned() {
+            return Err(StorageError::Poisoned(p));
+        }
+        Ok(lock(&self.writer))
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction<'_>> {
+        let state = self.writer()?;
+        // Invariant 5: pages retired at or below the oldest reader stay put.
+        let safe_below = lock(&self.readers).keys().next().map_or(u64::MAX, |oldest| oldest + 1);
+        self.pager.release_readers_below(safe_below);
+        let core = TxnCore::new(&self.pager, &self.options, state.root_dir, state.seq + 1)?;
+        Ok(WriteTransaction { engine: self, state, core, effects: Vec::new() })
+    }
+
+    pub(crate) fn begin_read(self: &Arc<Self>) -> ReadTransaction {
+        // Register under the registry lock while loading, so a writer computing the
+        // oldest reader cannot miss this one (invariant 5).
+        let mut readers = lock(&self.readers);
+        let snapshot = self.latest.load_full();
+        *readers.entry(snapshot.seq).or_insert(0) += 1;
+        drop(readers);
+        ReadTransaction::new(self.clone(), snapshot)
+    }
+
+    pub(crate) fn release_reader(&self, seq: u64) {
+        let mut readers = lock(&self.readers);
+        if let Some(n) = readers.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                readers.remove(&seq);
+            }
+        }
+    }
+
+    pub(crate) fn commit(&self, txn: WriteTransaction<'_>, finality: Finality) -> Result<CommitResult> {
+        let WriteTransaction { mut state, core, effects, .. } = txn;
+        let seq = core.seq;
+        let payload = effects::encode(&effects);
+        if payload.len() > MAX_PAYLOAD {
+            return Err(StorageError::CommitTooLarge { len: payload.len(), limit: MAX_PAYLOAD });
+        }
+        // Invariant 4: from here on a failure leaves memory and files disagreeing.
+        let (root_dir, written) = core.finish().map_err(|e| self.poison(format!("commit {seq} failed while writing pages: {e}")))?;
+        let synced_upto = lock(&self.sync).durable;
+        let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| self.poison(format!("commit {seq} failed while appending to the WAL: {e}")))?;
+        state.seq = seq;
+        state.hash = hash;
+        state.root_dir = root_dir;
+        state.pages_since_checkpoint += written as u64;
+        let view = self.pager.view().map_err(|e| self.poison(format!("commit {seq}: {e}")))?;
+        self.latest.store(Arc::new(Snapshot { view, root_dir, seq, chain_hash: hash }));
+        {
+            let mut s = lock(&self.sync);
+            s.appended = seq;
+            s.file = state.wal.current();
+        }
+        if self.checkpoint_due(&state) {
+            self.checkpoint_locked(&mut state)?;
+        }
+        drop(state);
+        if finality == Finality::Durable {
+            let may_sync = matches!(self.options.durability, DurabilityMode::Full);
+            self.wait_durable(seq, may_sync)?;
+        }
+        Ok(CommitResult { seq, chain_hash: hash })
+    }
+
+    fn checkpoint_due(&self, st: &WriterState) -> bool {
+        let o = &self.options;
+        st.wal.bytes_since_checkpoint >= o.checkpoint_wal_bytes
+            || st.pages_since_checkpoint * u64::from(self.pager.page_size()) >= o.checkpoint_dirty_bytes
+            || o.checkpoint_interval_ms.is_some_and(|ms| st.last_checkpoint.elapsed() >= Duration::from_millis(ms))
+    }
+
+    /// Invariant 2: returns once `seq` is durable (or the engine is poisoned). With
+    /// `may_sync` false the caller only waits for someone else's sync.
+    pub(crate) fn wait_durable(&self, seq: u64, may_sync: bool) -> Result<()> {
+        let mut s = lock(&self.sync);
+        loop {
+            if let Some(p) = &s.poisoned {
+                return Err(StorageError::Poisoned(p.clone()));
+            }
+            if s.durable >= seq {
+                return Ok(());
+            }
+            if s.syncing || !may_sync {
+                s = self.synced.wait(s).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            s.syncing = true;
+            let (target, file) = (s.appended, s.file.clone());
+            drop(s);
+            let result = file.sync_data();
+            s = lock(&self.sync);
+            s.syncing = false;
+            match result {
+                Ok(()) => s.durable = s.durable.max(target),
+                Err(e) => {
+                    if s.poisoned.is_none() {
+                        s.poisoned = Some(format!("WAL sync failed: {e}"));
+                    }
+                }
+            }
+            self.synced.notify_all();
+        }
+    }
+
+    /// Invariant 3.
+    pub(crate) fn checkpoint_locked(&self, st: &mut WriterState) -> Result<()> {
+        self.wait_durable(st.seq, true)?;
+        let update = MetaUpdate { checkpoint_seq: st.seq, root: st.root_dir.map(|r| r.page), wal_chain_hash: st.hash };
+        self.pager.commit(update).map_err(|e| self.poison(format!("checkpoint at seq {} failed: {e}", st.seq)))?;
+        // The meta that was current is now the older one; segments it no longer
+        // needs can go.
+        let older = st.checkpoint_seq;
+        st.checkpoint_seq = st.seq;
+        st.wal.delete_covered(older).map_err(|e| self.poison(format!("deleting WAL segments failed: {e}")))?;
+        st.wal.bytes_since_checkpoint = 0;
+        st.pages_since_checkpoint = 0;
+        st.last_checkpoint = Instant::now();
+        // Writes after a checkpoint may reuse what two metas no longer reach.
+        let safe_below = lock(&self.readers).keys().next().map_or(u64::MAX, |oldest| oldest + 1);
+        self.pager.release_readers_below(safe_below);
+        Ok(())
+    }
+}

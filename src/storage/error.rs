@@ -1,0 +1,58 @@
+//! The storage engine's error type; lower layers convert in with `From`.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use aedb_btree::BtreeError;
+use aedb_pager::PagerError;
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Pager(#[from] PagerError),
+
+    #[error(transparent)]
+    Btree(BtreeError),
+
+    /// The WAL breaks a FORMAT.md rule where recovery may not guess.
+    #[error("WAL corruption in {segment} at offset {offset} (seq {seq}): rule {rule}: {detail}")]
+    WalCorruption { segment: PathBuf, offset: u64, seq: u64, rule: &'static str, detail: String },
+
+    /// An earlier failure may have lost acknowledged bytes; reopen the database.
+    #[error("storage engine is poisoned by an earlier failure ({0}); reopen the database")]
+    Poisoned(String),
+
+    #[error("tree {0:?} does not exist")]
+    TreeNotFound(String),
+
+    #[error("invalid tree name {0:?}: names are 1..=255 bytes and do not start with a NUL byte")]
+    InvalidTreeName(String),
+
+    #[error("a commit's effects exceed the {limit}-byte WAL frame limit ({len} bytes)")]
+    CommitTooLarge { len: usize, limit: usize },
+
+    #[error("I/O error while {op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+impl From<BtreeError> for StorageError {
+    fn from(e: BtreeError) -> Self {
+        match e {
+            BtreeError::Pager(p) => StorageError::Pager(p),
+            other => StorageError::Btree(other),
+        }
+    }
+}
+
+impl StorageError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Pager(PagerError::io(op, path, source))
+    }
+
+    /// Whether this error reports damaged bytes.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StorageError::WalCorruption { .. }) || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
+    }
+}

@@ -1,0 +1,34 @@
+//! The storage engine: named copy-on-write trees, a single-writer commit pipeline
+//! with group commit, a hash-chained redo WAL, checkpoints, recovery and snapshots.
+//!
+//! It knows trees and bytes, not rows or schemas: the WAL records tree-level effects
+//! (put/delete of bytes in a named tree, tree create/drop), so recovery needs no
+//! catalog of the layers above (DESIGN §2).
+//!
+//! ```no_run
+//! use aedb::storage::{Database, Finality, StorageOptions};
+//! # fn main() -> Result<(), aedb::storage::StorageError> {
+//! let db = Database::open("/tmp/kv-demo", StorageOptions::default())?;
+//! let mut txn = db.begin_write()?;
+//! txn.open_tree("users")?.insert(b"alice", b"admin")?;
+//! txn.commit(Finality::Durable)?;
+//! let read = db.begin_read()?;
+//! assert_eq!(read.open_tree("users")?.get(b"alice")?.as_deref(), Some(&b"admin"[..]));
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod catalog;
+pub mod effects;
+mod engine;
+mod error;
+mod options;
+mod read;
+mod txn;
+pub mod wal;
+
+pub use engine::{CommitResult, Database, Finality, RecoveryReport};
+pub use error::{Result, StorageError};
+pub use options::{DurabilityMode, RecoveryMode, StorageOptions};
+pub use read::{ReadTransaction, ReadTree};
+pub use txn::{TreeMut, WriteTransaction};

@@ -1,0 +1,64 @@
+//! Engine configuration.
+#![forbid(unsafe_code)]
+
+use aedb_btree::TreeConfig;
+
+/// When a commit reaches stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DurabilityMode {
+    /// Every `Durable` commit is acknowledged after the sync of its group.
+    #[default]
+    Full,
+    /// The WAL is synced every `interval_ms` by a background flusher (and when a
+    /// `Durable` commit asks); `Durable` waiters wake at that sync.
+    Batch { interval_ms: u64 },
+    /// No sync on commit; a background flusher syncs every `interval_ms`, and
+    /// `Durable` waiters wake when a sync or checkpoint covers them.
+    OsBuffered { interval_ms: u64 },
+}
+
+/// How recovery treats a damaged WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Refuse to open on a bad frame followed by valid ones or a broken chain.
+    #[default]
+    Strict,
+    /// Open at the last good frame and report what was dropped.
+    Permissive,
+}
+
+/// Options of [`super::Database::open`].
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// Page size for a new database (power of two, 4 KiB–64 KiB).
+    pub page_size: Option<u32>,
+    /// HMAC key: meta pages and WAL frames are authenticated with it.
+    pub key: Option<Vec<u8>>,
+    pub durability: DurabilityMode,
+    pub recovery: RecoveryMode,
+    /// A WAL segment is rotated once it passes this size.
+    pub wal_segment_bytes: u64,
+    /// Checkpoint when this many WAL bytes were written since the last one.
+    pub checkpoint_wal_bytes: u64,
+    /// Checkpoint when this many page bytes were written since the last one.
+    pub checkpoint_dirty_bytes: u64,
+    /// Checkpoint when this much time passed since the last one (checked at commit).
+    pub checkpoint_interval_ms: Option<u64>,
+    pub tree: TreeConfig,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions {
+            page_size: None,
+            key: None,
+            durability: DurabilityMode::Full,
+            recovery: RecoveryMode::Strict,
+            wal_segment_bytes: 64 << 20,
+            checkpoint_wal_bytes: 64 << 20,
+            checkpoint_dirty_bytes: 256 << 20,
+            checkpoint_interval_ms: Some(60_000),
+            tree: TreeConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Read transactions: a registered snapshot and its named trees.
+#![forbid(unsafe_code)]
+
+use std::borrow::Cow;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use aedb_btree::{Range, Tree};
+use aedb_pager::ReadView;
+
+use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry};
+use crate::storage::engine::{Engine, Snapshot};
+use crate::storage::error::{Result, StorageError};
+
+/// A consistent view of the database at one commit seq. Holding it keeps the pages
+/// it reads from being reused.
+pub struct ReadTransaction {
+    engine: Arc<Engine>,
+    snapshot: Arc<Snapshot>,
+}
+
+impl ReadTransaction {
+    pub(crate) fn new(engine: Arc<Engine>, snapshot: Arc<Snapshot>) -> Self {
+        ReadTransaction { engine, snapshot }
+    }
+
+    /// The commit seq this transaction reads.
+    pub fn seq(&self) -> u64 {
+        self.snapshot.seq
+    }
+
+    /// The WAL chain hash after this snapshot's commit.
+    pub fn chain_hash(&self) -> [u8; 32] {
+        self.snapshot.chain_hash
+    }
+
+    /// Tree `name` as of this snapshot.
+    pub fn open_tree(&self, name: &str) -> Result<ReadTree<'_>> {
+        let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
+        let value = dir.get(name.as_bytes())?.ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
+        let entry = TreeEntry::decode(name.as_bytes(), &value)?;
+        Ok(ReadTree { tree: Tree::new(&self.snapshot.view, entry.root, entry.id) })
+    }
+
+    /// Names of every tree in this snapshot.
+    pub fn list_trees(&self) -> Result<Vec<String>> {
+        let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
+        let mut out = Vec::new();
+        for e in dir.iter()? {
+            let (k, _) = e?;
+            if k.first() != Some(&0) {
+                out.push(String::from_utf8_lossy(&k).into_owned());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for ReadTransaction {
+    fn drop(&mut self) {
+        self.engine.release_reader(self.snapshot.seq);
+    }
+}
+
+/// A named tree in a read snapshot; values borrow from the snapshot (zero copy for
+/// inline values on real files).
+pub struct ReadTree<'r> {
+    tree: Tree<'r, ReadView>,
+}
+
+fn bounds<'a, R: RangeBounds<[u8]> + ?Sized>(range: &'a R) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    (range.start_bound(), range.end_bound())
+}
+
+impl<'r> ReadTree<'r> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Cow<'r, [u8]>>> {
+        Ok(self.tree.get(key)?)
+    }
+
+    pub fn len(&self) -> u64 {
+        self.tree.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
+    /// Entries in `range`, ascending.
+    pub fn range<R: RangeBounds<[u8]> + ?Sized>(&self, range: &R) -> Result<Range<'r, ReadView>> {
+        let (lo, hi) = bounds(range);
+        Ok(self.tree.range(lo, hi)?)
+    }
+
+    /// Entries in `range`, descending.
+    pub fn range_rev<R: RangeBounds<[u8]> + ?Sized>(&self, range: &R) -> Result<Range<'r, ReadView>> {
+        let (lo, hi) = bounds(range);
+        Ok(self.tree.range_rev(lo, hi)?)
+    }
+
+    pub fn iter(&self) -> Result<Range<'r, ReadView>> {
+        Ok(self.tree.iter()?)
+    }
+
+    pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'r, ReadView>> {
+        Ok(self.tree.prefix(prefix)?)
+    }
+
+    /// Keys in `range`, counted in O(log n).
+    pub fn count_range<R: RangeBounds<[u8]> + ?Sized>(&self, range: &R) -> Result<u64> {
+        let (lo, hi) = bounds(range);
+        Ok(self.tree.count_range(lo, hi)?)
+    }
+
+    pub fn rank(&self, key: &[u8]) -> Result<u64> {
+        Ok(self.tree.rank(key)?)
+    }
+
+    pub fn nth(&self, n: u64) -> Result<Option<aedb_btree::Entry<'r>>> {
+        Ok(self.tree.nth(n)?)
+    }
+
+    pub fn first(&self) -> Result<Option<aedb_btree::Entry<'r>>> {
+        Ok(self.tree.first()?)
+    }
+
+    pub fn last(&self) -> Result<Option<aedb_btree::Entry<'r>>> {
+        Ok(self.tree.last()?)
+    }
+
+    /// The underlying tree (for checks).
+    pub fn raw(&self) -> &Tree<'r, ReadView> {
+        &self.tree
+    }
+}

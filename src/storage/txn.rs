@@ -1,0 +1,265 @@
+//! Write transactions of the engine: edits of named trees, collected as tree-level
+//! effects for the WAL.
+//!
+//! [`TxnCore`] holds the copy-on-write edits (shared with recovery replay, which has
+//! effects but no WAL to write); [`WriteTransaction`] adds the writer lock, the
+//! effects log and the commit. Dropping a transaction without commit leaves nothing
+//! behind: its fresh pages go back to the pager.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::sync::MutexGuard;
+
+use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
+use aedb_pager::{Pager, ReadView};
+
+use crate::storage::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, check_name};
+use crate::storage::effects::Effect;
+use crate::storage::engine::{CommitResult, Engine, Finality, WriterState};
+use crate::storage::error::{Result, StorageError};
+use crate::storage::options::StorageOptions;
+
+/// A tree open in a transaction: its entry in the base root directory (None if
+/// created by this transaction) and its edits.
+struct OpenTree<'db> {
+    id: u64,
+    txn: WriteTxn<'db>,
+}
+
+/// The edits of one commit, without the WAL.
+pub(crate) struct TxnCore<'db> {
+    pager: &'db Pager,
+    options: &'db StorageOptions,
+    view: ReadView,
+    pub(crate) seq: u64,
+    base_dir: Option<TreeRoot>,
+    dir: WriteTxn<'db>,
+    trees: BTreeMap<Vec<u8>, OpenTree<'db>>,
+    /// Base trees dropped by this transaction: their pages are retired at commit.
+    dropped: Vec<TreeRoot>,
+    dropped_ids: Vec<u64>,
+}
+
+impl<'db> TxnCore<'db> {
+    pub(crate) fn new(pager: &'db Pager, options: &'db StorageOptions, root_dir: Option<TreeRoot>, seq: u64) -> Result<Self> {
+        let view = pager.view()?;
+        let dir = WriteTxn::new(pager, view.clone(), ROOT_DIR_OWNER, root_dir, aedb_btree::TreeConfig::default(), seq)?;
+        Ok(TxnCore { pager, options, view, seq, base_dir: root_dir, dir, trees: BTreeMap::new(), dropped: Vec::new(), dropped_ids: Vec::new() })
+    }
+
+    fn entry(&self, name: &[u8]) -> Result<Option<TreeEntry>> {
+        match self.dir.get(name)? {
+            Some(v) => Ok(Some(TreeEntry::decode(name, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The open tree `name`, opening (and with `create`, creating) it first.
+    pub(crate) fn tree(&mut self, name: &[u8], create: bool) -> Result<Option<&mut WriteTxn<'db>>> {
+        if !self.trees.contains_key(name) {
+            let (id, root) = match self.entry(name)? {
+                Some(e) => (e.id, e.root),
+                None if create => {
+                    let next = match self.dir.get(NEXT_ID_KEY)? {
+                        Some(v) if v.len() == 8 => u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]),
+                        _ => 1,
+                    };
+                    self.dir.put(NEXT_ID_KEY, &(next + 1).to_le_bytes())?;
+                    self.dir.put(name, &TreeEntry { id: next, root: None }.encode())?;
+                    (next, None)
+                }
+                None => return Ok(None),
+            };
+            let txn = WriteTxn::new(self.pager, self.view.clone(), id, root, self.options.tree, self.seq)?;
+            self.trees.insert(name.to_vec(), OpenTree { id, txn });
+        }
+        Ok(self.trees.get_mut(name).map(|t| &mut t.txn))
+    }
+
+    /// Drops tree `name`; false if it did not exist.
+    pub(crate) fn drop_tree(&mut self, name: &[u8]) -> Result<bool> {
+        let Some(entry) = self.entry(name)? else { return Ok(false) };
+        // Edits made in this transaction vanish with their fresh pages; the base
+        // tree's pages (if it predates this transaction) are retired at commit.
+        self.trees.remove(name);
+        if !self.dropped_ids.contains(&entry.id) {
+            if let Some(root) = self.base_root(name, entry.id)? {
+                self.dropped.push(root);
+                self.dropped_ids.push(entry.id);
+            }
+        }
+        self.dir.delete(name)?;
+        Ok(true)
+    }
+
+    /// The root the tree had before this transaction, if it is the same tree (id).
+    fn base_root(&self, name: &[u8], id: u64) -> Result<Option<TreeRoot>> {
+        let tree = Tree::new(&self.view, self.base_dir, ROOT_DIR_OWNER);
+        match tree.get(name)? {
+            Some(v) => {
+                let e = TreeEntry::decode(name, &v)?;
+                Ok(if e.id == id { e.root } else { None })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Names of the trees, as this transaction sees them.
+    pub(crate) fn list(&self) -> Result<Vec<Vec<u8>>> {
+        self.dir.read(|t| -> Result<Vec<Vec<u8>>> {
+            let mut out = Vec::new();
+            for e in t.iter()? {
+                let (k, _) = e?;
+                if k.first() != Some(&0) {
+                    out.push(k.into_owned());
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes every edit and returns the new root directory and the pages written.
+    pub(crate) fn finish(mut self) -> Result<(Option<TreeRoot>, usize)> {
+        let mut written = 0;
+        let seq = self.seq;
+        for (name, open) in std::mem::take(&mut self.trees) {
+            let commit = open.txn.commit()?;
+            written += commit.written;
+            for id in commit.retired {
+                self.pager.retire(id, seq)?;
+            }
+            self.dir.put(&name, &TreeEntry { id: open.id, root: commit.root }.encode())?;
+        }
+        for root in std::mem::take(&mut self.dropped) {
+            let owner = self.dropped_ids.remove(0);
+            let report = check(&self.view, Some(root), owner);
+            for id in report.pages {
+                self.pager.retire(id, seq)?;
+            }
+        }
+        let commit = self.dir.commit()?;
+        written += commit.written;
+        for id in commit.retired {
+            self.pager.retire(id, seq)?;
+        }
+        Ok((commit.root, written))
+    }
+}
+
+/// A write transaction. One at a time per database (it holds the writer lock);
+/// commit with a [`Finality`], or drop/[`WriteTransaction::abort`] to leave nothing.
+pub struct WriteTransaction<'db> {
+    pub(crate) engine: &'db Engine,
+    pub(crate) state: MutexGuard<'db, WriterState>,
+    pub(crate) core: TxnCore<'db>,
+    pub(crate) effects: Vec<Effect>,
+}
+
+/// A named tree open for writing.
+pub struct TreeMut<'t, 'db> {
+    txn: &'t mut WriteTransaction<'db>,
+    name: Vec<u8>,
+}
+
+impl<'db> WriteTransaction<'db> {
+    /// The seq this transaction commits as.
+    pub fn seq(&self) -> u64 {
+        self.core.seq
+    }
+
+    /// Opens tree `name`, creating it if it does not exist.
+    pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
+        check_name(name)?;
+        let existed = self.core.entry(name.as_bytes())?.is_some() || self.core.trees.contains_key(name.as_bytes());
+        self.core.tree(name.as_bytes(), true)?;
+        if !existed {
+            self.effects.push(Effect::CreateTree { name: name.as_bytes().to_vec() });
+        }
+        Ok(TreeMut { txn: self, name: name.as_bytes().to_vec() })
+    }
+
+    /// Deletes tree `name` and everything in it; false if it did not exist.
+    pub fn delete_tree(&mut self, name: &str) -> Result<bool> {
+        check_name(name)?;
+        let dropped = self.core.drop_tree(name.as_bytes())?;
+        if dropped {
+            self.effects.push(Effect::DropTree { name: name.as_bytes().to_vec() });
+        }
+        Ok(dropped)
+    }
+
+    /// Names of every tree, as this transaction sees them.
+    pub fn list_trees(&self) -> Result<Vec<String>> {
+        Ok(self.core.list()?.into_iter().map(|n| String::from_utf8_lossy(&n).into_owned()).collect())
+    }
+
+    /// Makes the transaction's effects visible (and, for `Durable`, durable).
+    pub fn commit(self, finality: Finality) -> Result<CommitResult> {
+        let engine = self.engine;
+        engine.commit(self, finality)
+    }
+
+    /// Abandons every edit.
+    pub fn abort(self) {}
+}
+
+impl<'db> TreeMut<'_, 'db> {
+    fn txn(&mut self) -> Result<&mut WriteTxn<'db>> {
+        let name = self.name.clone();
+        self.txn.core.tree(&name, false)?.ok_or_else(|| StorageError::TreeNotFound(String::from_utf8_lossy(&name).into_owned()))
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+        let old = self.txn()?.insert(key, value)?;
+        self.txn.effects.push(Effect::Put { tree: self.name.clone(), key: key.to_vec(), value: value.to_vec() });
+        Ok(old)
+    }
+
+    /// Removes `key`; returns its value.
+    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let old = self.txn()?.remove(key)?;
+        if old.is_some() {
+            self.txn.effects.push(Effect::Delete { tree: self.name.clone(), key: key.to_vec() });
+        }
+        Ok(old)
+    }
+
+    /// The value under `key`, including this transaction's edits.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.txn()?.get(key)?)
+    }
+
+    pub fn len(&mut self) -> Result<u64> {
+        Ok(self.txn()?.len())
+    }
+
+    pub fn is_empty(&mut self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+/// Applies logged effects (recovery replay), exactly as the original commit did.
+pub(crate) fn apply(core: &mut TxnCore<'_>, effects: Vec<Effect>) -> Result<()> {
+    for e in effects {
+        match e {
+            Effect::CreateTree { name } => {
+                core.tree(&name, true)?;
+            }
+            Effect::DropTree { name } => {
+                core.drop_tree(&name)?;
+            }
+            Effect::Put { tree, key, value } => {
+                if let Some(t) = core.tree(&tree, true)? {
+                    t.put(&key, &value)?;
+                }
+            }
+            Effect::Delete { tree, key } => {
+                if let Some(t) = core.tree(&tree, false)? {
+                    t.delete(&key)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The redo WAL: segments `<dir>/wal/<first seq>.wal`, each a header followed by
+//! hash-chained frames (see [`frame`]).
+//!
+//! Invariants:
+//! 1. Frames carry consecutive seqs across segments; each segment's header records
+//!    the chain hash before its first frame.
+//! 2. A segment is created, its header synced, and the directory synced before any
+//!    frame is appended to it; the previous segment is fully synced first, so a sync
+//!    of the current segment covers every appended frame.
+//! 3. A segment is deleted only when both metas' checkpoint seqs cover all of its
+//!    frames, and the directory is synced after the unlink (G3 d).
+#![forbid(unsafe_code)]
+
+pub mod frame;
+pub mod recover;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aedb_pager::vfs::{OpenMode, Vfs, VfsFile};
+
+use crate::storage::error::{Result, StorageError};
+use frame::{ChainHash, SEGMENT_HEADER_LEN, SegmentHeader, encode_frame};
+
+/// The file name of the segment whose first frame is `first_seq`.
+pub fn segment_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.wal")
+}
+
+/// Parses a segment file name.
+pub fn parse_segment_name(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let digits = name.strip_suffix(".wal")?;
+    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
+}
+
+/// Segments in `wal_dir`, oldest first.
+pub fn list_segments(vfs: &dyn Vfs, wal_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    if !vfs.exists(wal_dir).map_err(|e| StorageError::io("checking", wal_dir, e))? {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<(u64, PathBuf)> =
+        vfs.list_dir(wal_dir).map_err(|e| StorageError::io("listing", wal_dir, e))?.into_iter().filter_map(|p| parse_segment_name(&p).map(|s| (s, p))).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Appends frames; rotates and deletes segments.
+pub struct WalWriter {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    key: Option<Vec<u8>>,
+    segment_limit: u64,
+    /// Live segments, oldest first: (first seq, path).
+    segments: Vec<(u64, PathBuf)>,
+    file: Arc<dyn VfsFile>,
+    file_len: u64,
+    /// Last appended frame.
+    pub head_seq: u64,
+    pub head_hash: ChainHash,
+    /// Bytes appended since the last checkpoint.
+    pub bytes_since_checkpoint: u64,
+}
+
+impl WalWriter {
+    /// Starts a fresh segment after `head_seq` (recovery never appends to a segment
+    /// it read: a torn or damaged tail stays behind).
+    pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Vec<u8>>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
+        let (file, path) = create_segment(&*vfs, &dir, key.is_some(), head_seq + 1, head_hash)?;
+        segments.retain(|(s, _)| *s != head_seq + 1);
+        segments.push((head_seq + 1, path));
+        Ok(WalWriter { vfs, dir, key, segment_limit, segments, file, file_len: SEGMENT_HEADER_LEN as u64, head_seq, head_hash, bytes_since_checkpoint: 0 })
+    }
+
+    /// The segment appends go to (what a sync must cover).
+    pub fn current(&self) -> Arc<dyn VfsFile> {
+        self.file.clone()
+    }
+
+    pub fn segments(&self) -> &[(u64, PathBuf)] {
+        &self.segments
+    }
+
+    /// Appends the frame of commit `seq`; returns its chain hash.
+    /// `synced_upto` is the highest seq known durable now (recorded for rule W8).
+    pub fn append(&mut self, seq: u64, synced_upto: u64, payload: &[u8]) -> Result<ChainHash> {
+        let mut synced_upto = synced_upto;
+        if self.file_len >= self.segment_limit {
+            self.rotate()?;
+            // Rotation synced every earlier frame.
+            synced_upto = self.head_seq;
+        }
+        let (bytes, hash) = encode_frame(seq, synced_upto, &self.head_hash, payload, self.key.as_deref());
+        let path = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        self.file.write_at(&bytes, self.file_len).map_err(|e| StorageError::io("appending to", &path, e))?;
+        self.file_len += bytes.len() as u64;
+        self.bytes_since_checkpoint += bytes.len() as u64;
+        self.head_seq = seq;
+        self.head_hash = hash;
+        Ok(hash)
+    }
+
+    /// Invariant 2: the old segment is synced before the new one takes frames.
+    fn rotate(&mut self) -> Result<()> {
+        let old = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        self.file.sync_data().map_err(|e| StorageError::io("syncing", &old, e))?;
+        let (file, path) = create_segment(&*self.vfs, &self.dir, self.key.is_some(), self.head_seq + 1, self.head_hash)?;
+        self.file = file;
+        self.file_len = SEGMENT_HEADER_LEN as u64;
+        self.segments.push((self.head_seq + 1, path));
+        Ok(())
+    }
+
+    /// Deletes every segment whose frames are all at or below `covered` (invariant 3).
+    pub fn delete_covered(&mut self, covered: u64) -> Result<usize> {
+        let mut deleted = 0;
+        while self.segments.len() > 1 && self.segments[1].0 <= covered + 1 {
+            let (_, path) = self.segments.remove(0);
+            self.vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            self.vfs.sync_dir(&self.dir).map_err(|e| StorageError::io("syncing directory", &self.dir, e))?;
+        }
+        Ok(deleted)
+    }
+}
+
+fn create_segment(vfs: &dyn Vfs, dir: &Path, keyed: bool, first_seq: u64, prev_hash: ChainHash) -> Result<(Arc<dyn VfsFile>, PathBuf)> {
+    let path = dir.join(segment_name(first_seq));
+    let file = vfs.open(&path, OpenMode::CreateTruncate).map_err(|e| StorageError::io("creating", &path, e))?;
+    let header = SegmentHeader { keyed, first_seq, prev_hash }.encode();
+    file.write_at(&header, 0).map_err(|e| StorageError::io("writing header of", &path, e))?;
+    file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
+    vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
+    Ok((file, path))
+}

@@ -1,0 +1,203 @@
+//! A model workload for the storage engine: named trees, puts and deletes with
+//! overflow values, Visible and Durable commits, checkpoints, small WAL segments.
+//! Shared by the crash matrix and the fault loops.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aedb::btree::check;
+use aedb::pager::sim::SimFs;
+use aedb::storage::{Database, DurabilityMode, Finality, StorageError, StorageOptions};
+
+pub type Model = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+pub fn dir() -> PathBuf {
+    PathBuf::from("/db")
+}
+
+pub fn options(page_size: u32) -> StorageOptions {
+    StorageOptions {
+        page_size: Some(page_size),
+        durability: DurabilityMode::Full,
+        wal_segment_bytes: 1500,
+        checkpoint_wal_bytes: u64::MAX,
+        checkpoint_dirty_bytes: u64::MAX,
+        checkpoint_interval_ms: None,
+        ..StorageOptions::default()
+    }
+}
+
+pub fn open(fs: &SimFs, page_size: u32) -> Result<Database, StorageError> {
+    Database::open_with(Arc::new(fs.clone()), &dir(), options(page_size))
+}
+
+/// What a workload got through.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Model state after each commit that returned Ok: (seq, state).
+    pub states: Vec<(u64, Model)>,
+    /// Highest seq acknowledged Durable.
+    pub durable: u64,
+    /// The commit in flight when an error stopped the run.
+    pub in_flight: Option<(u64, Model)>,
+    pub error: Option<StorageError>,
+    pub commits: u64,
+}
+
+fn value(rng: &mut fastrand::Rng, page_size: u32) -> Vec<u8> {
+    let len = match rng.u8(0..10) {
+        0 => rng.usize(page_size as usize / 3..page_size as usize * 2),
+        _ => rng.usize(0..40),
+    };
+    let b = rng.u8(..);
+    vec![b; len]
+}
+
+/// Runs `commits` random commits; stops at the first error.
+pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
+    let mut out = Outcome::default();
+    let db = match open(fs, page_size) {
+        Ok(db) => db,
+        Err(e) => {
+            // Only a fresh directory can fail to open in these tests: the empty state.
+            out.states.push((0, Model::new()));
+            out.error = Some(e);
+            return out;
+        }
+    };
+    let mut model = match read_model(&db) {
+        Ok(m) => m,
+        Err(e) => panic!("seed {seed}: workload opened a database that fails its check: {e}"),
+    };
+    out.states.push((db.visible_seq(), model.clone()));
+    out.durable = db.visible_seq();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let names = ["alpha", "beta", "gamma", "delta"];
+    for _ in 0..commits {
+        let mut next = model.clone();
+        let step = (|| -> Result<(u64, Finality), StorageError> {
+            let mut txn = db.begin_write()?;
+            for _ in 0..rng.usize(1..6) {
+                let name = names[rng.usize(0..names.len())];
+                match rng.u8(0..20) {
+                    0 => {
+                        txn.delete_tree(name)?;
+                        next.remove(name);
+                    }
+                    1..=13 => {
+                        let key = format!("k{}", rng.u8(0..40)).into_bytes();
+                        let v = value(&mut rng, page_size);
+                        txn.open_tree(name)?.insert(&key, &v)?;
+                        next.entry(name.to_string()).or_default().insert(key, v);
+                    }
+                    _ => {
+                        let key = format!("k{}", rng.u8(0..40)).into_bytes();
+                        txn.open_tree(name)?.remove(&key)?;
+                        next.entry(name.to_string()).or_default().remove(&key);
+                    }
+                }
+            }
+            if rng.u8(0..8) == 0 {
+                txn.abort();
+                return Ok((0, Finality::Visible));
+            }
+            let seq = txn.seq();
+            let finality = if rng.bool() { Finality::Durable } else { Finality::Visible };
+            out.in_flight = Some((seq, next.clone()));
+            let r = txn.commit(finality)?;
+            Ok((r.seq, finality))
+        })();
+        match step {
+            Ok((0, _)) => {}
+            Ok((seq, finality)) => {
+                out.in_flight = None;
+                model = next;
+                out.states.push((seq, model.clone()));
+                out.commits += 1;
+                if finality == Finality::Durable {
+                    out.durable = seq;
+                }
+            }
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        }
+        if rng.u8(0..6) == 0 {
+            if let Err(e) = db.checkpoint_now() {
+                out.error = Some(e);
+                return out;
+            }
+            // A checkpoint makes everything so far durable.
+            out.durable = model_seq(&out);
+        }
+    }
+    out
+}
+
+fn model_seq(out: &Outcome) -> u64 {
+    out.states.last().map_or(0, |(s, _)| *s)
+}
+
+/// Reads every tree, runs the checker on each, and checks page accounting exactly.
+pub fn read_model(db: &Database) -> Result<Model, String> {
+    let read = db.begin_read().map_err(|e| e.to_string())?;
+    let mut model = Model::new();
+    for name in read.list_trees().map_err(|e| e.to_string())? {
+        let tree = read.open_tree(&name).map_err(|e| e.to_string())?;
+        let mut entries = BTreeMap::new();
+        for e in tree.iter().map_err(|e| e.to_string())? {
+            let (k, v) = e.map_err(|e| format!("tree {name}: {e}"))?;
+            entries.insert(k.into_owned(), v.into_owned());
+        }
+        if !entries.is_empty() || true {
+            model.insert(name, entries);
+        }
+    }
+    drop(read);
+    check_all(db)?;
+    Ok(model.into_iter().filter(|(_, t)| !t.is_empty()).collect())
+}
+
+/// Tree checker on the root directory and every tree, plus exact page accounting.
+pub fn check_all(db: &Database) -> Result<(), String> {
+    let view = db.pager().view().map_err(|e| e.to_string())?;
+    let mut reachable = Vec::new();
+    let dir_report = check(&view, db.root_directory(), 0);
+    if !dir_report.is_ok() {
+        return Err(format!("root directory: {:?}", dir_report.problems.first()));
+    }
+    reachable.extend(dir_report.pages);
+    for (name, id, root) in db.tree_roots().map_err(|e| e.to_string())? {
+        let report = check(&view, root, id);
+        if !report.is_ok() {
+            return Err(format!("tree {name}: {:?}", report.problems.first()));
+        }
+        reachable.extend(report.pages);
+    }
+    let pager = db.pager();
+    let mut seen = vec![0u8; pager.page_count() as usize];
+    for id in reachable.iter().copied().chain(pager.free_pages()).chain(pager.free_list_pages()) {
+        let slot = seen.get_mut(id.0 as usize).ok_or(format!("page {} beyond the page count", id.0))?;
+        *slot += 1;
+        if *slot > 1 {
+            return Err(format!("page {} accounted twice", id.0));
+        }
+    }
+    if let Some((id, _)) = seen.iter().enumerate().skip(2).find(|(_, n)| **n == 0) {
+        return Err(format!("page {id} leaked"));
+    }
+    Ok(())
+}
+
+/// Normalizes a model (trees that exist but are empty are the same as absent: an
+/// empty tree and a dropped one read alike through the model).
+pub fn normalize(m: &Model) -> Model {
+    m.iter().filter(|(_, t)| !t.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+pub fn path_of(p: &str) -> PathBuf {
+    Path::new(p).to_path_buf()
+}
