@@ -75,7 +75,7 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
     out.durable = db.visible_seq();
     let mut rng = fastrand::Rng::with_seed(seed);
     let names = ["alpha", "beta", "gamma", "delta"];
-    for _ in 0..commits {
+    for i in 0..commits {
         let mut next = model.clone();
         let step = (|| -> Result<(u64, Finality), StorageError> {
             let mut txn = db.begin_write()?;
@@ -125,7 +125,8 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
                 return out;
             }
         }
-        if rng.u8(0..6) == 0 {
+        // At least two checkpoints per workload, plus random ones.
+        if i % 9 == 8 || rng.u8(0..8) == 0 {
             if let Err(e) = db.checkpoint_now() {
                 out.error = Some(e);
                 return out;
