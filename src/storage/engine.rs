@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use aedb_btree::{Tree, TreeRoot, load_root};
-use aedb_pager::vfs::{OpenMode, RealFs, Vfs, VfsFile};
+use aedb_pager::vfs::{RealFs, Vfs, VfsFile};
 use aedb_pager::{MetaUpdate, PageId, Pager, PagerOptions, ReadView};
 use arc_swap::ArcSwap;
 
@@ -129,6 +129,9 @@ impl Database {
     /// Opens through any file system (the simulation, in tests).
     pub fn open_with(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Database> {
         let engine = Arc::new(Engine::open(vfs, dir, options)?);
+        if engine.report.replayed > 0 {
+            engine.settle_recovery()?;
+        }
         if let DurabilityMode::Batch { interval_ms } | DurabilityMode::OsBuffered { interval_ms } = engine.options.durability {
             spawn_flusher(Arc::downgrade(&engine), Duration::from_millis(interval_ms.max(1)));
         }
@@ -235,12 +238,6 @@ impl Engine {
         }
         let meta = opened.meta.clone();
         let rec: WalRecovery = recover(&*vfs, &wal_dir, options.key.as_deref(), meta.checkpoint_seq, meta.wal_chain_hash, options.recovery)?;
-        // Invariant 4: what recovery read may be only in the page cache (a failed
-        // sync before the crash); make it durable before anything depends on it.
-        for (_, path) in &rec.segments {
-            let f = vfs.open(path, OpenMode::ReadWrite).map_err(|e| StorageError::io("opening", path, e))?;
-            f.sync_data().map_err(|e| StorageError::io("syncing", path, e))?;
-        }
         let view = pager.view()?;
         let mut root_dir = match meta.root {
             Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
@@ -415,6 +412,17 @@ impl Engine {
             }
             self.synced.notify_all();
         }
+    }
+
+    /// Invariant 4 at open: the frames recovery replayed may exist only in the page
+    /// cache (a sync failed before the crash, and Linux then drops those pages at the
+    /// next power loss however often they are synced again). Two checkpoints put the
+    /// replayed state in both metas, so nothing acknowledged from now on depends on
+    /// those frames.
+    fn settle_recovery(&self) -> Result<()> {
+        let mut st = self.writer()?;
+        self.checkpoint_locked(&mut st)?;
+        self.checkpoint_locked(&mut st)
     }
 
     /// Invariant 3.

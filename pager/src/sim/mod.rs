@@ -252,10 +252,15 @@ impl SimFs {
 
     fn corrupt_with(&self, path: &Path, f: impl Fn(&mut Vec<u8>)) {
         let mut st = self.state();
+        let st = &mut *st;
         if let Some(ino) = st.entries.get(path).copied() {
             if let Some(inode) = st.inodes.get_mut(&ino) {
                 f(&mut inode.current);
                 f(&mut inode.durable);
+                // Damage at rest changes what the durable metas reach (a damaged
+                // meta reaches nothing).
+                let durable = inode.durable.clone();
+                st.oracle.after_sync(path, &durable);
             }
         }
     }
