@@ -4,6 +4,7 @@
 
 mod pages;
 mod tree;
+mod wal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,27 @@ enum Command {
     /// Page-file commands.
     #[command(subcommand)]
     Pages(PagesCommand),
+    /// Redo-log commands.
+    #[command(subcommand)]
+    Wal(WalCommand),
+}
+
+#[derive(Subcommand)]
+enum WalCommand {
+    /// Check the hash chain from the older checkpoint to the head and print the head
+    /// seq and chain hash (a commit receipt's hash can be compared with it). Exits 2
+    /// when the chain is broken.
+    Verify {
+        dir: PathBuf,
+        #[arg(long, value_name = "HEX")]
+        key_hex: Option<String>,
+    },
+    /// Print every segment and frame with its tree-level effects.
+    Dump {
+        dir: PathBuf,
+        #[arg(long, value_name = "HEX")]
+        key_hex: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,6 +80,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pages(PagesCommand::Dump { dir, key_hex, entries }) => pages::dump(&dir, key_hex.as_deref(), entries, &mut std::io::stdout().lock()),
+        Command::Wal(WalCommand::Verify { dir, key_hex }) => wal::verify(&dir, key_hex.as_deref(), &mut std::io::stdout().lock()),
+        Command::Wal(WalCommand::Dump { dir, key_hex }) => wal::dump(&dir, key_hex.as_deref(), &mut std::io::stdout().lock()),
         Command::Pages(PagesCommand::Tree { dir, root, key_hex }) => tree::print(&dir, root, key_hex.as_deref(), &mut std::io::stdout().lock()),
     };
     match result {

@@ -46,8 +46,19 @@ struct Scan {
     anchored: bool,
 }
 
-/// Reads `wal_dir` against the meta's (checkpoint seq, chain hash).
+/// Reads `wal_dir` against the meta's (checkpoint seq, chain hash), truncating a
+/// torn tail.
 pub fn recover(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash, mode: RecoveryMode) -> Result<WalRecovery> {
+    scan_wal(vfs, wal_dir, key, checkpoint_seq, checkpoint_hash, mode, true)
+}
+
+/// Like [`recover`] but never writes: a torn tail is reported, not cut (for
+/// `aedb wal verify`).
+pub fn verify(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash) -> Result<WalRecovery> {
+    scan_wal(vfs, wal_dir, key, checkpoint_seq, checkpoint_hash, RecoveryMode::Strict, false)
+}
+
+fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash, mode: RecoveryMode, repair: bool) -> Result<WalRecovery> {
     let mut segments = list_segments(vfs, wal_dir)?;
     // Segments wholly at or below the checkpoint are not needed to replay; a crash
     // while deleting them may leave any subset behind, so they are skipped, not
@@ -58,7 +69,8 @@ pub fn recover(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, che
     let n = segments.len();
     for (index, (first_seq, path)) in segments.into_iter().enumerate() {
         let last = index + 1 == n;
-        let file = vfs.open(&path, OpenMode::ReadWrite).map_err(|e| StorageError::io("opening", &path, e))?;
+        let open_mode = if repair { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
+        let file = vfs.open(&path, open_mode).map_err(|e| StorageError::io("opening", &path, e))?;
         let len = file.len().map_err(|e| StorageError::io("measuring", &path, e))?;
         let mut bytes = vec![0u8; len as usize];
         file.read_at(&mut bytes, 0).map_err(|e| StorageError::io("reading", &path, e))?;
@@ -70,8 +82,10 @@ pub fn recover(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, che
                 if last && known + 1 == first_seq {
                     // A crash while creating the newest segment: nothing was ever
                     // appended to it (appends follow the header's sync).
-                    vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
-                    vfs.sync_dir(wal_dir).map_err(|e| StorageError::io("syncing directory", wal_dir, e))?;
+                    if repair {
+                        vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
+                        vfs.sync_dir(wal_dir).map_err(|e| StorageError::io("syncing directory", wal_dir, e))?;
+                    }
                     scan.out.truncated = Some((path.clone(), 0, len));
                     break;
                 }
@@ -120,8 +134,10 @@ pub fn recover(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, che
                     let followed = !last || synced_frame_after(&bytes, offset + 1, prev_seq + 1, key);
                     if !followed {
                         // W8: a torn tail. Cut it off so the next append is clean.
-                        file.set_len(offset as u64).map_err(|e| StorageError::io("truncating", &path, e))?;
-                        file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
+                        if repair {
+                            file.set_len(offset as u64).map_err(|e| StorageError::io("truncating", &path, e))?;
+                            file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
+                        }
                         scan.out.truncated = Some((path.clone(), offset as u64, (bytes.len() - offset) as u64));
                     } else if mode == RecoveryMode::Permissive {
                         scan.out.dropped.push(format!("{}: offset {offset}: seq {} on: rule {rule}: {detail}", path.display(), prev_seq + 1));
