@@ -1,7 +1,7 @@
-//! G12-F4 (pager part): an arbitrary page-file image is opened, read, inspected and
-//! committed to. Corpus: `fuzz/corpus/open_image`, replayed by `cargo test`.
+//! G12-F4: an arbitrary directory image (page file + WAL segment) is opened, read,
+//! checked and committed to. Corpus: `fuzz/corpus/open_image`, replayed by `cargo test`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    aedb_pager::fuzzing::open_image(data);
+    aedb::storage::fuzzing::open_image(data);
 });

@@ -8,7 +8,7 @@ use aedb_pager::sim::{SimFs, test_seed};
 use common::*;
 
 fn corpus_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/open_image")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pager_open")
 }
 
 fn valid_image(seed: u64, page_size: u32) -> Vec<u8> {

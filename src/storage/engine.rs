@@ -11,8 +11,9 @@
 //!    (pager: pages, fdatasync, other slot, fdatasync), then deletes segments that
 //!    neither meta needs.
 //! 4. Any I/O failure inside a commit or checkpoint, and any failed sync, poisons the
-//!    engine: no further commit or acknowledgement until reopen, whose recovery
-//!    re-syncs what it read before the first new commit.
+//!    engine: no further commit or acknowledgement until reopen. An open that
+//!    replayed frames checkpoints twice before the first new commit, because frames
+//!    a failed sync dropped cannot be made durable by syncing them again.
 //! 5. A page retired by commit s is reused only once every registered reader's
 //!    snapshot seq is at least s (and the pager's two-meta rule holds).
 #![forbid(unsafe_code)]

@@ -19,14 +19,18 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+mod check;
 pub mod effects;
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod options;
 mod read;
 mod txn;
 pub mod wal;
 
+pub use check::DatabaseCheck;
 pub use engine::{CommitResult, Database, Finality, RecoveryReport};
 pub use error::{Result, StorageError};
 pub use options::{DurabilityMode, RecoveryMode, StorageOptions};

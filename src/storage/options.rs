@@ -9,8 +9,8 @@ pub enum DurabilityMode {
     /// Every `Durable` commit is acknowledged after the sync of its group.
     #[default]
     Full,
-    /// The WAL is synced every `interval_ms` by a background flusher (and when a
-    /// `Durable` commit asks); `Durable` waiters wake at that sync.
+    /// The WAL is synced every `interval_ms` by a background flusher; `Durable`
+    /// waiters wake at that sync (one sync per interval, however many commits).
     Batch { interval_ms: u64 },
     /// No sync on commit; a background flusher syncs every `interval_ms`, and
     /// `Durable` waiters wake when a sync or checkpoint covers them.

@@ -62,7 +62,17 @@ impl<'db> TxnCore<'db> {
                 None if create => {
                     let next = match self.dir.get(NEXT_ID_KEY)? {
                         Some(v) if v.len() == 8 => u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]),
-                        _ => 1,
+                        None => 1,
+                        Some(v) => {
+                            return Err(StorageError::Pager(aedb_pager::PagerError::corruption(
+                                "root directory",
+                                None,
+                                0,
+                                "C1",
+                                "an 8-byte next tree id",
+                                format!("{} bytes", v.len()),
+                            )));
+                        }
                     };
                     self.dir.put(NEXT_ID_KEY, &(next + 1).to_le_bytes())?;
                     self.dir.put(name, &TreeEntry { id: next, root: None }.encode())?;

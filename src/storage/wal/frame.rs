@@ -20,7 +20,7 @@
 //! (corruption) or was an unsynced write the crash lost while a later one survived
 //! (a torn tail, rule W8). crc32c covers the frame without its crc field. The frame
 //! hash is blake3(previous hash ‖ length ‖ seq ‖ synced upto ‖ payload); the keyed HMAC is
-//! HMAC-SHA256(key, frame hash). The chain starts from 32 zero bytes.
+//! HMAC-SHA256(key, "aedb-wal" ‖ frame hash). The chain starts from 32 zero bytes.
 #![forbid(unsafe_code)]
 
 use hmac::{Hmac, Mac};

@@ -65,8 +65,12 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
     // chained (they are deleted by the next checkpoint).
     let start = segments.iter().rposition(|(first, _)| *first <= checkpoint_seq + 1).unwrap_or(0);
     let stale: Vec<(u64, PathBuf)> = segments.drain(..start).collect();
-    let mut scan = Scan { checkpoint_seq, checkpoint_hash, out: WalRecovery::default(), at: None, anchored: checkpoint_seq == 0 };
+    // Even at checkpoint seq 0 the first frame must chain from the meta's hash
+    // (genesis) and be seq 1 (W6, W7).
+    let mut scan = Scan { checkpoint_seq, checkpoint_hash, out: WalRecovery::default(), at: None, anchored: false };
     let n = segments.len();
+    let all_segments = segments.clone();
+    let mut quarantine_from: Option<usize> = None;
     for (index, (first_seq, path)) in segments.into_iter().enumerate() {
         let last = index + 1 == n;
         let open_mode = if repair { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
@@ -90,7 +94,8 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
                     break;
                 }
                 if mode == RecoveryMode::Permissive {
-                    scan.out.dropped.push(format!("{}: header invalid (rule {rule}: {detail}); this and later segments ignored", path.display()));
+                    scan.out.dropped.push(format!("{}: header invalid (rule {rule}: {detail}); this and later segments set aside", path.display()));
+                    quarantine_from = Some(index);
                     break;
                 }
                 return Err(corrupt(0, first_seq, rule, detail));
@@ -108,7 +113,8 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
                 if seq + 1 != first_seq || hash != header.prev_hash {
                     let e = corrupt(16, first_seq, "W4", format!("segment does not continue the chain after seq {seq}"));
                     if mode == RecoveryMode::Permissive {
-                        scan.out.dropped.push(format!("{e}; this and later segments ignored"));
+                        scan.out.dropped.push(format!("{e}; this and later segments set aside"));
+                        quarantine_from = Some(index);
                         break;
                     }
                     return Err(e);
@@ -141,6 +147,14 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
                         scan.out.truncated = Some((path.clone(), offset as u64, (bytes.len() - offset) as u64));
                     } else if mode == RecoveryMode::Permissive {
                         scan.out.dropped.push(format!("{}: offset {offset}: seq {} on: rule {rule}: {detail}", path.display(), prev_seq + 1));
+                        if repair {
+                            // Keep the dropped bytes for forensics, then cut them so
+                            // the next append continues a clean chain.
+                            set_aside(vfs, wal_dir, &path, Some(&bytes[offset..]))?;
+                            file.set_len(offset as u64).map_err(|e| StorageError::io("truncating", &path, e))?;
+                            file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
+                        }
+                        quarantine_from = Some(index + 1);
                     } else {
                         return Err(corrupt(offset as u64, prev_seq + 1, rule, detail));
                     }
@@ -151,6 +165,13 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
         }
         if stop {
             break;
+        }
+    }
+    // Permissive recovery sets aside every segment past the stop point (renamed to
+    // `.wal.dropped`), so no later open meets them again and no new segment collides.
+    if let (Some(from), true) = (quarantine_from, repair) {
+        for (_, path) in all_segments.iter().skip(from) {
+            set_aside(vfs, wal_dir, path, None)?;
         }
     }
     // A WAL that ends at or before the checkpoint needs no anchor: every frame it
@@ -165,6 +186,23 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
     all.append(&mut scan.out.segments);
     scan.out.segments = all;
     Ok(scan.out)
+}
+
+/// Permissive recovery's quarantine: `tail` (if given) is copied to
+/// `<segment>.dropped`; otherwise the whole segment is renamed to it.
+fn set_aside(vfs: &dyn Vfs, wal_dir: &std::path::Path, path: &std::path::Path, tail: Option<&[u8]>) -> Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".dropped");
+    let aside = PathBuf::from(aside);
+    match tail {
+        Some(bytes) => {
+            let f = vfs.open(&aside, OpenMode::CreateTruncate).map_err(|e| StorageError::io("creating", &aside, e))?;
+            f.write_at(bytes, 0).map_err(|e| StorageError::io("writing", &aside, e))?;
+            f.sync_data().map_err(|e| StorageError::io("syncing", &aside, e))?;
+        }
+        None => vfs.rename(path, &aside).map_err(|e| StorageError::io("renaming", path, e))?,
+    }
+    vfs.sync_dir(wal_dir).map_err(|e| StorageError::io("syncing directory", wal_dir, e))
 }
 
 impl Scan {
