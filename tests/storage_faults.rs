@@ -20,6 +20,7 @@ use common::*;
 fn five_commits(fs: &SimFs) -> (PathBuf, Vec<(u64, usize)>) {
     let mut opts = options(4096);
     opts.wal_segment_bytes = 1 << 20;
+    opts.checkpoint_on_close = false; // keep the frames past the checkpoint
     let db = Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
     for i in 0..5u8 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));

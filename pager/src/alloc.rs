@@ -15,7 +15,7 @@
 //!    truncated.
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::format::freelist::FreeRun;
 
@@ -26,11 +26,18 @@ struct Retired {
 }
 
 /// The allocator's state; cloned at each commit so a failed generation can roll back.
+///
+/// Pending ids wait in two queues in retirement order: ids no durable meta reached
+/// (only the reader epoch matters) and ids retired from a durable state (generation
+/// and epoch both grow along the queue). So promotion pops eligible ids from the
+/// fronts, costing what it promotes rather than what is pending.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Allocator {
     pub(crate) page_count: u64,
     ready: BTreeSet<u64>,
     pending: BTreeMap<u64, Retired>,
+    fresh_queue: VecDeque<u64>,
+    durable_queue: VecDeque<u64>,
 }
 
 impl Allocator {
@@ -41,15 +48,21 @@ impl Allocator {
     /// Rebuilds the allocator from a persisted free list (rule F3 checked by caller).
     pub(crate) fn from_runs(page_count: u64, runs: &[FreeRun], building: u64) -> Result<Allocator, String> {
         let mut a = Allocator::new(page_count);
-        for run in runs {
+        let mut by_generation: Vec<&FreeRun> = runs.iter().collect();
+        by_generation.sort_by_key(|r| r.retired_generation);
+        for run in by_generation {
             for id in run.start..run.start + u64::from(run.len) {
                 if a.is_free(id) {
                     return Err(format!("page {id} listed free twice"));
                 }
-                a.pending.insert(id, Retired { generation: run.retired_generation, epoch: None });
+                if run.retired_generation == 0 || run.retired_generation + 2 <= building {
+                    a.ready.insert(id);
+                } else {
+                    a.pending.insert(id, Retired { generation: run.retired_generation, epoch: None });
+                    a.durable_queue.push_back(id);
+                }
             }
         }
-        a.promote(building, u64::MAX);
         Ok(a)
     }
 
@@ -84,22 +97,30 @@ impl Allocator {
             return Err(format!("page {id} retired twice"));
         }
         self.pending.insert(id, Retired { generation, epoch });
+        if generation == 0 {
+            self.fresh_queue.push_back(id);
+        } else {
+            self.durable_queue.push_back(id);
+        }
         Ok(())
     }
 
     /// Moves every pending id that invariants 2 and 3 allow into `ready`.
     pub(crate) fn promote(&mut self, building: u64, safe_below: u64) {
-        let ready = &mut self.ready;
-        self.pending.retain(|&id, r| {
-            let durable_ok = r.generation == 0 || r.generation + 2 <= building;
-            let readers_ok = r.epoch.is_none_or(|e| e < safe_below);
-            if durable_ok && readers_ok {
-                ready.insert(id);
-                false
-            } else {
-                true
+        let eligible = |r: &Retired| (r.generation == 0 || r.generation + 2 <= building) && r.epoch.is_none_or(|e| e < safe_below);
+        for queue in [&mut self.fresh_queue, &mut self.durable_queue] {
+            while let Some(&id) = queue.front() {
+                match self.pending.get(&id) {
+                    Some(r) if eligible(r) => {
+                        self.pending.remove(&id);
+                        self.ready.insert(id);
+                    }
+                    Some(_) => break,
+                    None => {} // already promoted or reset by a rollback
+                }
+                queue.pop_front();
             }
-        });
+        }
     }
 
     /// The free set as runs of consecutive ids with one retire generation.

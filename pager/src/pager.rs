@@ -348,7 +348,8 @@ impl Pager {
         if fresh {
             st.reused.remove(&id.0);
         }
-        st.alloc.promote(st.building, st.safe_below);
+        // Promotion happens at commit and at `release_readers_below`, where it pops
+        // whole queues; doing it per retire would make each retire cost O(pending).
         Ok(())
     }
 

@@ -215,6 +215,19 @@ impl Database {
     }
 }
 
+impl Drop for Engine {
+    /// A clean shutdown checkpoints, so the next open replays nothing.
+    fn drop(&mut self) {
+        if self.poisoned().is_some() || !self.options.checkpoint_on_close {
+            return;
+        }
+        let mut st = lock(&self.writer);
+        if st.seq > st.checkpoint_seq {
+            let _ = self.checkpoint_locked(&mut st);
+        }
+    }
+}
+
 fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
     std::thread::spawn(move || {
         loop {

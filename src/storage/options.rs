@@ -44,6 +44,8 @@ pub struct StorageOptions {
     pub checkpoint_dirty_bytes: u64,
     /// Checkpoint when this much time passed since the last one (checked at commit).
     pub checkpoint_interval_ms: Option<u64>,
+    /// Checkpoint when the database is dropped, so the next open replays nothing.
+    pub checkpoint_on_close: bool,
     pub tree: TreeConfig,
 }
 
@@ -58,6 +60,7 @@ impl Default for StorageOptions {
             checkpoint_wal_bytes: 64 << 20,
             checkpoint_dirty_bytes: 256 << 20,
             checkpoint_interval_ms: Some(60_000),
+            checkpoint_on_close: true,
             tree: TreeConfig::default(),
         }
     }
