@@ -107,7 +107,8 @@ impl Allocator {
 
     /// Moves every pending id that invariants 2 and 3 allow into `ready`.
     pub(crate) fn promote(&mut self, building: u64, safe_below: u64) {
-        let eligible = |r: &Retired| (r.generation == 0 || r.generation + 2 <= building) && r.epoch.is_none_or(|e| e < safe_below);
+        let planted = crate::mutation::active(crate::mutation::Mutation::ReuseBeforeCheckpoint);
+        let eligible = |r: &Retired| (planted || r.generation == 0 || r.generation + 2 <= building) && r.epoch.is_none_or(|e| e < safe_below);
         for queue in [&mut self.fresh_queue, &mut self.durable_queue] {
             while let Some(&id) = queue.front() {
                 match self.pending.get(&id) {

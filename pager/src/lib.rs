@@ -21,6 +21,8 @@ pub mod format;
 pub mod fuzzing;
 pub mod inspect;
 mod metas;
+#[doc(hidden)]
+pub mod mutation;
 mod mmap;
 mod pager;
 pub mod sim;

@@ -455,7 +455,9 @@ impl Pager {
             self.read.file.set_len(needed).map_err(|e| PagerError::io("extending", &self.read.path, e))?;
             self.read.file_len.fetch_max(needed, Ordering::AcqRel);
         }
-        self.sync()?;
+        if !crate::mutation::active(crate::mutation::Mutation::SkipSyncBeforeMeta) {
+            self.sync()?;
+        }
         let meta = Meta {
             page_size: self.read.page_size,
             generation: st.building,

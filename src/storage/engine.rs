@@ -218,7 +218,7 @@ impl Database {
 impl Drop for Engine {
     /// A clean shutdown checkpoints, so the next open replays nothing.
     fn drop(&mut self) {
-        if self.poisoned().is_some() || !self.options.checkpoint_on_close {
+        if self.poisoned().is_some() || !self.options.checkpoint_on_close || std::thread::panicking() {
             return;
         }
         let mut st = lock(&self.writer);
@@ -413,7 +413,10 @@ impl Engine {
             s.syncing = true;
             let (target, file) = (s.appended, s.file.clone());
             drop(s);
-            let result = file.sync_data();
+            let mut result = file.sync_data();
+            if result.is_err() && aedb_pager::mutation::active(aedb_pager::mutation::Mutation::RetryFailedSync) {
+                result = file.sync_data();
+            }
             s = lock(&self.sync);
             s.syncing = false;
             match result {

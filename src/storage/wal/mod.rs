@@ -132,6 +132,8 @@ fn create_segment(vfs: &dyn Vfs, dir: &Path, keyed: bool, first_seq: u64, prev_h
     let header = SegmentHeader { keyed, first_seq, prev_hash }.encode();
     file.write_at(&header, 0).map_err(|e| StorageError::io("writing header of", &path, e))?;
     file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
-    vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
+    if !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::SkipDirSyncAfterSegmentCreate) {
+        vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
+    }
     Ok((file, path))
 }
