@@ -28,6 +28,23 @@ where
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
+    let mut allocated = Vec::new();
+    let result = load(pager, owner, config, entries, &mut allocated);
+    if result.is_err() {
+        // Nothing references the pages written so far: give every one back.
+        for id in allocated {
+            let _ = pager.retire(PageId(id), 0);
+        }
+    }
+    result
+}
+
+fn load<I, K, V>(pager: &Pager, owner: u64, config: TreeConfig, entries: I, allocated: &mut Vec<u64>) -> Result<Option<TreeRoot>>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
     let page_size = pager.page_size();
     config.validate(page_size)?;
     let generation = pager.building_generation();
@@ -47,11 +64,11 @@ where
         let entry = if is_inline(page_size, key, value) {
             node::leaf_entry(key, EntryValue::Inline(value))
         } else {
-            let (first, _) = overflow::write_chain(pager, owner, value)?;
+            let first = overflow::write_chain(pager, owner, value, allocated)?;
             node::leaf_entry(key, EntryValue::Overflow { first, len: value.len() as u64, generation })
         };
         if !node::fits(&leaf, entry.len()) {
-            level.push(flush(pager, owner, generation, &mut leaf, LEAF, first_key.take().unwrap_or_default())?);
+            level.push(flush(pager, owner, generation, &mut leaf, LEAF, first_key.take().unwrap_or_default(), allocated)?);
         }
         let n = node::count(&leaf);
         node::insert(&mut leaf, n, &entry);
@@ -62,16 +79,17 @@ where
         total += 1;
     }
     if node::count(&leaf) > 0 {
-        level.push(flush(pager, owner, generation, &mut leaf, LEAF, first_key.take().unwrap_or_default())?);
+        level.push(flush(pager, owner, generation, &mut leaf, LEAF, first_key.take().unwrap_or_default(), allocated)?);
     }
     while level.len() > 1 {
-        level = build_level(pager, owner, generation, level)?;
+        level = build_level(pager, owner, generation, level, allocated)?;
     }
     Ok(level.pop().map(|b| TreeRoot { page: PageId(b.child.page), generation, count: total }))
 }
 
-fn flush(pager: &Pager, owner: u64, generation: u64, page: &mut [u8], kind: aedb_pager::PageKind, first_key: Vec<u8>) -> Result<Built> {
+fn flush(pager: &Pager, owner: u64, generation: u64, page: &mut [u8], kind: aedb_pager::PageKind, first_key: Vec<u8>, allocated: &mut Vec<u64>) -> Result<Built> {
     let id = pager.allocate()?;
+    allocated.push(id.0);
     let count = node::subtree_count(page);
     pager.write_page(id, kind, owner, page)?;
     node::init(page, kind);
@@ -79,7 +97,7 @@ fn flush(pager: &Pager, owner: u64, generation: u64, page: &mut [u8], kind: aedb
 }
 
 /// Packs one level of children into full branch pages.
-fn build_level(pager: &Pager, owner: u64, generation: u64, children: Vec<Built>) -> Result<Vec<Built>> {
+fn build_level(pager: &Pager, owner: u64, generation: u64, children: Vec<Built>, allocated: &mut Vec<u64>) -> Result<Vec<Built>> {
     let cap = capacity(pager.page_size());
     // Group children greedily, by the bytes their entries take.
     let mut groups: Vec<Vec<Built>> = vec![Vec::new()];
@@ -116,7 +134,7 @@ fn build_level(pager: &Pager, owner: u64, generation: u64, children: Vec<Built>)
                 first_key = b.first_key;
             }
         }
-        out.push(flush(pager, owner, generation, &mut page, BRANCH, first_key)?);
+        out.push(flush(pager, owner, generation, &mut page, BRANCH, first_key, allocated)?);
     }
     Ok(out)
 }

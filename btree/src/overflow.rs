@@ -33,10 +33,16 @@ pub fn pages_for(len: u64, page_size: u32) -> u64 {
     len.div_ceil(capacity(page_size) as u64)
 }
 
-/// Writes `value` to fresh pages; returns the first page id and the ids used.
-pub(crate) fn write_chain(pager: &Pager, owner: u64, value: &[u8]) -> Result<(u64, Vec<u64>)> {
+/// Writes `value` to fresh pages; returns the first page id. Every id allocated is
+/// pushed to `allocated` as soon as it is handed out, so a failure part-way leaves
+/// the caller able to give them all back.
+pub(crate) fn write_chain(pager: &Pager, owner: u64, value: &[u8], allocated: &mut Vec<u64>) -> Result<u64> {
     let cap = capacity(pager.page_size());
-    let ids: Vec<u64> = (0..value.len().div_ceil(cap)).map(|_| pager.allocate().map(|p| p.0)).collect::<Result<_, _>>()?;
+    let start = allocated.len();
+    for _ in 0..value.len().div_ceil(cap).max(1) {
+        allocated.push(pager.allocate()?.0);
+    }
+    let ids = allocated[start..].to_vec();
     let mut buf = pager.page_buffer();
     for (i, piece) in value.chunks(cap).enumerate() {
         buf.fill(0);
@@ -45,7 +51,7 @@ pub(crate) fn write_chain(pager: &Pager, owner: u64, value: &[u8]) -> Result<(u6
         buf[DATA_AT..DATA_AT + piece.len()].copy_from_slice(piece);
         pager.write_page(PageId(ids[i]), OVERFLOW, owner, &mut buf)?;
     }
-    Ok((ids[0], ids))
+    Ok(ids[0])
 }
 
 /// Walks a chain (O1–O2, and P6 through the expected header), calling `visit` with each page id and its bytes.

@@ -272,8 +272,10 @@ impl<'p> WriteTxn<'p> {
         let entry = if is_inline(self.page_size, key, value) {
             node::leaf_entry(key, EntryValue::Inline(value))
         } else {
-            let (first, ids) = overflow::write_chain(self.pager, self.owner, value)?;
-            self.fresh.extend(ids);
+            let mut ids = Vec::new();
+            let written = overflow::write_chain(self.pager, self.owner, value, &mut ids);
+            self.fresh.extend(ids); // given back at drop if anything fails
+            let first = written?;
             let generation = self.pager.building_generation();
             node::leaf_entry(key, EntryValue::Overflow { first, len: value.len() as u64, generation })
         };

@@ -10,7 +10,8 @@
 //!    durable meta ever reached carries generation 0 and has no such wait.
 //! 3. An id retired at reader epoch `e` is reusable only once every live reader is
 //!    newer: `e < safe_below` (the layer above owns epochs; the pager only compares).
-//! 4. Fresh ids come from the high-water mark `page_count` only when `ready` is empty;
+//! 4. Fresh ids come from the high-water mark `page_count` only when `ready` is empty
+//!    (the free list's own pages included);
 //!    `ready` hands out its lowest id first, so files stay dense and the tail can be
 //!    truncated.
 #![forbid(unsafe_code)]
@@ -80,13 +81,6 @@ impl Allocator {
             self.page_count += 1;
             (id, false)
         }
-    }
-
-    /// Allocates `n` consecutive fresh ids from the high-water mark.
-    pub(crate) fn allocate_fresh(&mut self, n: u64) -> std::ops::Range<u64> {
-        let start = self.page_count;
-        self.page_count += n;
-        start..self.page_count
     }
 
     pub(crate) fn retire(&mut self, id: u64, generation: u64, epoch: Option<u64>) -> Result<(), String> {

@@ -440,15 +440,25 @@ impl Pager {
         for &id in &st.free_chain {
             st.alloc.retire(id, st.building, None).map_err(PagerError::Misuse)?;
         }
-        let runs = st.alloc.runs();
         let per_page = freelist::runs_per_page(self.read.page_size);
-        let chain_len = runs.len().div_ceil(per_page) as u64;
-        // Fresh ids, so the list never lists its own pages.
-        let chain: Vec<u64> = st.alloc.allocate_fresh(chain_len).collect();
-        for (i, piece) in runs.chunks(per_page).enumerate() {
+        // The list's own pages come out of the free set first (so a steady state
+        // does not grow the file), and are then not listed. Taking the lowest free
+        // ids never splits a run, so the count taken before is enough after.
+        let chain_len = st.alloc.runs().len().div_ceil(per_page);
+        let mut chain = Vec::with_capacity(chain_len);
+        for _ in 0..chain_len {
+            let (id, reused) = st.alloc.allocate();
+            if reused {
+                self.read.clear_verified(id);
+            }
+            chain.push(id);
+        }
+        let runs = st.alloc.runs();
+        let pieces: Vec<&[FreeRun]> = if runs.is_empty() { Vec::new() } else { runs.chunks(per_page).collect() };
+        for (i, &id) in chain.iter().enumerate() {
             let mut buf = self.page_buffer();
-            freelist::encode(&mut buf, chain.get(i + 1).copied().unwrap_or(0), piece);
-            self.write_sealed(PageId(chain[i]), PageKind::FREE_LIST, 0, st.building, &mut buf)?;
+            freelist::encode(&mut buf, chain.get(i + 1).copied().unwrap_or(0), pieces.get(i).copied().unwrap_or(&[]));
+            self.write_sealed(PageId(id), PageKind::FREE_LIST, 0, st.building, &mut buf)?;
         }
         let needed = st.alloc.page_count << self.read.page_shift;
         if self.read.file_len.load(Ordering::Acquire) < needed {

@@ -18,7 +18,7 @@
 //!    snapshot seq is at least s (and the pager's two-meta rule holds).
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -37,6 +37,18 @@ use crate::storage::txn::{TxnCore, WriteTransaction, apply};
 use crate::storage::wal::frame::{ChainHash, MAX_PAYLOAD};
 use crate::storage::wal::recover::{WalRecovery, recover};
 use crate::storage::wal::WalWriter;
+
+/// Which state a read transaction sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// The newest published commit (may not be durable yet).
+    Latest,
+    /// The commit with this seq, if it is inside the retention window
+    /// (`snapshot_retention_count` / `snapshot_retention_ms`).
+    AtSeq(u64),
+    /// The state of the last durable checkpoint.
+    AtCheckpoint,
+}
 
 /// How far a commit must get before `commit` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +120,10 @@ pub(crate) struct Engine {
     synced: Condvar,
     /// Registered readers: snapshot seq -> how many.
     readers: Mutex<BTreeMap<u64, usize>>,
+    /// The last published snapshots (each registered as a reader), for `AtSeq`.
+    retained: Mutex<VecDeque<(Arc<Snapshot>, Instant)>>,
+    /// The state of the last durable checkpoint (registered), for `AtCheckpoint`.
+    at_checkpoint: Mutex<Arc<Snapshot>>,
     report: RecoveryReport,
 }
 
@@ -145,6 +161,12 @@ impl Database {
 
     pub fn begin_read(&self) -> Result<ReadTransaction> {
         Ok(self.engine.begin_read())
+    }
+
+    /// A read transaction at a chosen consistency; `AtSeq` outside the retention
+    /// window is a [`StorageError::SnapshotUnavailable`].
+    pub fn begin_read_at(&self, at: Consistency) -> Result<ReadTransaction> {
+        self.engine.begin_read_at(at)
     }
 
     /// Writes a checkpoint now (blocks the writer for its two syncs).
@@ -275,6 +297,13 @@ impl Engine {
         }
         let wal = WalWriter::start(vfs.clone(), wal_dir, options.key.clone(), options.wal_segment_bytes, rec.segments.clone(), rec.head_seq, rec.head_hash)?;
         let snapshot = Snapshot { view: pager.view()?, root_dir, seq: rec.head_seq, chain_hash: rec.head_hash };
+        // Until the next checkpoint, the checkpointed state is the meta's: before any
+        // replay, that is the root the meta names.
+        let checkpoint_root = match meta.root {
+            Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
+            None => None,
+        };
+        let checkpoint_snapshot = Arc::new(Snapshot { view: view.clone(), root_dir: checkpoint_root, seq: meta.checkpoint_seq, chain_hash: meta.wal_chain_hash });
         let sync = SyncState { appended: rec.head_seq, durable: rec.head_seq, syncing: false, file: wal.current(), poisoned: None };
         let report = RecoveryReport {
             checkpoint_seq: meta.checkpoint_seq,
@@ -301,7 +330,9 @@ impl Engine {
             latest: ArcSwap::from_pointee(snapshot),
             sync: Mutex::new(sync),
             synced: Condvar::new(),
-            readers: Mutex::new(BTreeMap::new()),
+            readers: Mutex::new(BTreeMap::from([(checkpoint_snapshot.seq, 1)])),
+            retained: Mutex::new(VecDeque::new()),
+            at_checkpoint: Mutex::new(checkpoint_snapshot),
             report,
         })
     }
@@ -345,6 +376,41 @@ impl Engine {
         ReadTransaction::new(self.clone(), snapshot)
     }
 
+    /// A read transaction at the consistency asked for.
+    pub(crate) fn begin_read_at(self: &Arc<Self>, at: Consistency) -> Result<ReadTransaction> {
+        let snapshot = match at {
+            Consistency::Latest => return Ok(self.begin_read()),
+            Consistency::AtCheckpoint => lock(&self.at_checkpoint).clone(),
+            Consistency::AtSeq(seq) => {
+                let retained = lock(&self.retained);
+                let latest = self.latest.load_full();
+                if latest.seq == seq {
+                    latest
+                } else {
+                    let found = retained.iter().find(|(s, _)| s.seq == seq).map(|(s, _)| s.clone());
+                    let oldest = retained.front().map_or(latest.seq, |(s, _)| s.seq);
+                    found.ok_or(StorageError::SnapshotUnavailable { seq, oldest, newest: latest.seq })?
+                }
+            }
+        };
+        // Already protected (retained or checkpointed): registering cannot race.
+        *lock(&self.readers).entry(snapshot.seq).or_insert(0) += 1;
+        Ok(ReadTransaction::new(self.clone(), snapshot))
+    }
+
+    /// Keeps `snapshot` for `AtSeq` reads and lets go of the ones past the window.
+    fn retain(&self, snapshot: Arc<Snapshot>) {
+        let mut retained = lock(&self.retained);
+        *lock(&self.readers).entry(snapshot.seq).or_insert(0) += 1;
+        retained.push_back((snapshot, Instant::now()));
+        let max_age = Duration::from_millis(self.options.snapshot_retention_ms);
+        while retained.len() > self.options.snapshot_retention_count || retained.front().is_some_and(|(_, t)| t.elapsed() > max_age) {
+            if let Some((old, _)) = retained.pop_front() {
+                self.release_reader(old.seq);
+            }
+        }
+    }
+
     pub(crate) fn release_reader(&self, seq: u64) {
         let mut readers = lock(&self.readers);
         if let Some(n) = readers.get_mut(&seq) {
@@ -371,7 +437,9 @@ impl Engine {
         state.root_dir = root_dir;
         state.pages_since_checkpoint += written as u64;
         let view = self.pager.view().map_err(|e| self.poison(format!("commit {seq}: {e}")))?;
-        self.latest.store(Arc::new(Snapshot { view, root_dir, seq, chain_hash: hash }));
+        let snapshot = Arc::new(Snapshot { view, root_dir, seq, chain_hash: hash });
+        self.latest.store(snapshot.clone());
+        self.retain(snapshot);
         {
             let mut s = lock(&self.sync);
             s.appended = seq;
@@ -451,6 +519,12 @@ impl Engine {
         // needs can go.
         let older = st.checkpoint_seq;
         st.checkpoint_seq = st.seq;
+        {
+            let now = self.latest.load_full();
+            *lock(&self.readers).entry(now.seq).or_insert(0) += 1;
+            let old = std::mem::replace(&mut *lock(&self.at_checkpoint), now);
+            self.release_reader(old.seq);
+        }
         st.wal.delete_covered(older).map_err(|e| self.poison(format!("deleting WAL segments failed: {e}")))?;
         st.wal.bytes_since_checkpoint = 0;
         st.pages_since_checkpoint = 0;

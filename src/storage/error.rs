@@ -33,8 +33,13 @@ pub enum StorageError {
     #[error("a commit's effects exceed the {limit}-byte WAL frame limit ({len} bytes)")]
     CommitTooLarge { len: usize, limit: usize },
 
-    #[error("I/O error while {op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// `AtSeq` asked for a seq outside the retention window.
+    #[error("snapshot at seq {seq} is not retained (retained: {oldest}..={newest})")]
+    SnapshotUnavailable { seq: u64, oldest: u64, newest: u64 },
+
+    /// A blocking task of the async API panicked or was cancelled.
+    #[error("storage task failed: {0}")]
+    Task(String),
 }
 
 impl From<BtreeError> for StorageError {

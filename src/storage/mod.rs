@@ -22,6 +22,7 @@ mod catalog;
 mod check;
 pub mod effects;
 mod engine;
+mod nonblocking;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -31,7 +32,7 @@ mod txn;
 pub mod wal;
 
 pub use check::DatabaseCheck;
-pub use engine::{CommitResult, Database, Finality, RecoveryReport};
+pub use engine::{CommitResult, Consistency, Database, Finality, RecoveryReport};
 pub use error::{Result, StorageError};
 pub use options::{DurabilityMode, RecoveryMode, StorageOptions};
 pub use read::{ReadTransaction, ReadTree};

@@ -44,6 +44,11 @@ pub struct StorageOptions {
     pub checkpoint_dirty_bytes: u64,
     /// Checkpoint when this much time passed since the last one (checked at commit).
     pub checkpoint_interval_ms: Option<u64>,
+    /// `AtSeq` reads can reach the last this-many commits...
+    pub snapshot_retention_count: usize,
+    /// ...published within this many milliseconds. Retained snapshots keep their
+    /// pages from reuse, so the window bounds the space they hold.
+    pub snapshot_retention_ms: u64,
     /// Checkpoint when the database is dropped, so the next open replays nothing.
     pub checkpoint_on_close: bool,
     pub tree: TreeConfig,
@@ -61,6 +66,8 @@ impl Default for StorageOptions {
             checkpoint_dirty_bytes: 256 << 20,
             checkpoint_interval_ms: Some(60_000),
             checkpoint_on_close: true,
+            snapshot_retention_count: 8,
+            snapshot_retention_ms: 60_000,
             tree: TreeConfig::default(),
         }
     }
