@@ -558,9 +558,10 @@ fn load_free_list(read: &Arc<ReadSide>, meta: &Meta) -> Result<(Vec<FreeRun>, Ve
     let view = ReadView { side: read.clone(), map: read.mapping()? };
     let mut runs = Vec::new();
     let mut chain = Vec::new();
+    let mut seen = HashSet::new();
     let mut next = meta.free_list_head;
     while let Some(id) = next {
-        if chain.len() as u64 >= meta.page_count || chain.contains(&id) {
+        if chain.len() as u64 >= meta.page_count || !seen.insert(id) {
             return Err(PagerError::corruption(&read.path, Some(PageId(id)), id << read.page_shift, "F1", "an acyclic free-list chain", "a cycle"));
         }
         chain.push(id);
@@ -599,8 +600,12 @@ fn load_free_list(read: &Arc<ReadSide>, meta: &Meta) -> Result<(Vec<FreeRun>, Ve
             format!("{} runs in the chain", runs.len()),
         ));
     }
-    for &id in &chain {
-        if runs.iter().any(|r| (r.start..r.start + u64::from(r.len)).contains(&id)) {
+    let mut sorted_chain = chain.clone();
+    sorted_chain.sort_unstable();
+    for r in &runs {
+        // The first chain page at or after the run's start must lie past its end.
+        let i = sorted_chain.partition_point(|&c| c < r.start);
+        if let Some(&id) = sorted_chain.get(i).filter(|&&c| c < r.start + u64::from(r.len)) {
             return Err(PagerError::corruption(&read.path, Some(PageId(id)), id << read.page_shift, "F3", "free-list pages not listed as free", "its own page listed"));
         }
     }
