@@ -115,32 +115,9 @@ fn a_damaged_newest_meta_falls_back_only_with_the_wal() {
 #[test]
 fn a_failed_sync_poisons_and_reopen_recovers() {
     let seed = test_seed("engine sync failure", 73);
-    let clean = SimFs::new(seed);
-    let out = run(&clean, seed, 4096, 12);
-    assert!(out.error.is_none());
-    let calls = clean.calls();
-    let mut poisoned = 0;
-    for k in 0..calls {
-        let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan { eio_at: Some(k), ..FaultPlan::default() });
-        let out = run(&fs, seed, 4096, 12);
-        let Some(err) = &out.error else { continue };
-        if !matches!(err, StorageError::Poisoned(_)) && !err.to_string().contains("sync") {
-            continue;
-        }
-        poisoned += 1;
-        // A crash after the failed sync loses what it covered (clean but lost).
-        for mode in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(k)] {
-            let image = fs.crash_image(mode);
-            let db = open(&image, 4096).unwrap_or_else(|e| panic!("k {k} {mode:?}: {e}"));
-            let got = read_model(&db).unwrap_or_else(|e| panic!("k {k} {mode:?}: {e}"));
-            let seq = db.visible_seq();
-            let ok = out.states.iter().chain(out.in_flight.iter()).any(|(s, m)| *s == seq && *s >= out.durable && normalize(m) == got);
-            assert!(ok, "k {k} {mode:?}: recovered seq {seq}, durable {}", out.durable);
-        }
-    }
-    println!("{poisoned} injected I/O errors stopped the workload; every image recovered");
-    assert!(poisoned > 10);
+    let failed = sync_failure_matrix(seed, 12);
+    println!("{failed} injected I/O errors stopped the workload; every image recovered");
+    assert!(failed > 10);
 }
 
 #[test]

@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn retired_ids_wait_two_generations() {
         let mut a = Allocator::new(10);
-        a.retire(5, 3, None).unwrap();
+        a.retire(5, 3, None).unwrap_or_else(|e| panic!("{e}"));
         a.promote(4, u64::MAX);
         assert_eq!(a.allocate(), (10, false));
         a.promote(5, u64::MAX);
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn readers_hold_ids_back() {
         let mut a = Allocator::new(10);
-        a.retire(4, 0, Some(7)).unwrap();
+        a.retire(4, 0, Some(7)).unwrap_or_else(|e| panic!("{e}"));
         a.promote(9, 7);
         assert!(!a.ready.contains(&4));
         a.promote(9, 8);
@@ -171,11 +171,11 @@ mod tests {
     fn runs_merge_and_round_trip() {
         let mut a = Allocator::new(20);
         for id in [3, 4, 5, 9] {
-            a.retire(id, 2, None).unwrap();
+            a.retire(id, 2, None).unwrap_or_else(|e| panic!("{e}"));
         }
         let runs = a.runs();
         assert_eq!(runs.len(), 2);
-        let b = Allocator::from_runs(20, &runs, 10).unwrap();
+        let b = Allocator::from_runs(20, &runs, 10).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(b.free_ids(), vec![3, 4, 5, 9]);
         assert!(Allocator::from_runs(20, &[runs[0], runs[0]], 10).is_err());
     }

@@ -521,6 +521,29 @@ impl Pager {
     pub fn page_count(&self) -> u64 {
         self.state().alloc.page_count
     }
+
+    /// Exact page accounting: given every page the layers above reach, each id in
+    /// `2..page count` must be reached exactly once or be free (free pages and the
+    /// free list's own pages). Returns one line per violation; empty means exact.
+    pub fn account(&self, reachable: impl IntoIterator<Item = PageId>) -> Vec<String> {
+        let st = self.state();
+        let mut seen = vec![0u8; st.alloc.page_count as usize];
+        let mut problems = Vec::new();
+        let free = st.alloc.free_ids().into_iter().chain(st.free_chain.iter().copied());
+        for id in reachable.into_iter().map(|p| p.0).chain(free) {
+            match seen.get_mut(id as usize).filter(|_| id >= 2) {
+                Some(n) => {
+                    *n = n.saturating_add(1);
+                    if *n == 2 {
+                        problems.push(format!("page {id} is accounted twice (reachable twice, or reachable and free)"));
+                    }
+                }
+                None => problems.push(format!("page {id} lies outside 2..{}", seen.len())),
+            }
+        }
+        problems.extend(seen.iter().enumerate().skip(2).filter(|(_, n)| **n == 0).map(|(id, _)| format!("page {id} leaked: neither reachable nor free")));
+        problems
+    }
 }
 
 /// Writes a new, empty page file atomically (invariant 5): two valid metas

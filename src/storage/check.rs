@@ -41,26 +41,9 @@ impl Database {
             reachable.extend(report.pages);
         }
         let pager = self.pager();
-        let free: Vec<_> = pager.free_pages().into_iter().chain(pager.free_list_pages()).collect();
         out.pages_reachable = reachable.len();
-        out.pages_free = free.len();
-        let mut seen = vec![0u8; pager.page_count() as usize];
-        for id in reachable.iter().chain(free.iter()) {
-            match seen.get_mut(id.0 as usize) {
-                Some(n) => {
-                    *n += 1;
-                    if *n == 2 {
-                        out.problems.push(format!("page {} is accounted twice (reachable twice, or reachable and free)", id.0));
-                    }
-                }
-                None => out.problems.push(format!("page {} lies beyond the page count {}", id.0, seen.len())),
-            }
-        }
-        for (id, n) in seen.iter().enumerate().skip(2) {
-            if *n == 0 {
-                out.problems.push(format!("page {id} leaked: neither reachable nor free"));
-            }
-        }
+        out.pages_free = pager.free_pages().len() + pager.free_list_pages().len();
+        out.problems.extend(pager.account(reachable));
         Ok(out)
     }
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aedb::btree::check;
 use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
 use aedb::storage::{Database, DurabilityMode, Finality, StorageError, StorageOptions};
 
@@ -164,33 +163,11 @@ pub fn read_model(db: &Database) -> Result<Model, String> {
 
 /// Tree checker on the root directory and every tree, plus exact page accounting.
 pub fn check_all(db: &Database) -> Result<(), String> {
-    let view = db.pager().view().map_err(|e| e.to_string())?;
-    let mut reachable = Vec::new();
-    let dir_report = check(&view, db.root_directory(), 0);
-    if !dir_report.is_ok() {
-        return Err(format!("root directory: {:?}", dir_report.problems.first()));
+    let report = db.check().map_err(|e| e.to_string())?;
+    match report.problems.first() {
+        None => Ok(()),
+        Some(first) => Err(format!("{} problems, first: {first}", report.problems.len())),
     }
-    reachable.extend(dir_report.pages);
-    for (name, id, root) in db.tree_roots().map_err(|e| e.to_string())? {
-        let report = check(&view, root, id);
-        if !report.is_ok() {
-            return Err(format!("tree {name}: {:?}", report.problems.first()));
-        }
-        reachable.extend(report.pages);
-    }
-    let pager = db.pager();
-    let mut seen = vec![0u8; pager.page_count() as usize];
-    for id in reachable.iter().copied().chain(pager.free_pages()).chain(pager.free_list_pages()) {
-        let slot = seen.get_mut(id.0 as usize).ok_or(format!("page {} beyond the page count", id.0))?;
-        *slot += 1;
-        if *slot > 1 {
-            return Err(format!("page {} accounted twice", id.0));
-        }
-    }
-    if let Some((id, _)) = seen.iter().enumerate().skip(2).find(|(_, n)| **n == 0) {
-        return Err(format!("page {id} leaked"));
-    }
-    Ok(())
 }
 
 /// Normalizes a model (trees that exist but are empty are the same as absent: an
@@ -246,10 +223,12 @@ pub fn matrix(seed: u64, page_size: u32, commits: u64, points: &mut u64) {
 
 
 /// G8: EIO at every call of one workload; every crash image recovers a committed
-/// state at or after the last durable ack. Panics otherwise.
-pub fn sync_failure_matrix(seed: u64, commits: u64) {
+/// state at or after the last durable ack. Panics otherwise; returns how many calls
+/// failed the workload.
+pub fn sync_failure_matrix(seed: u64, commits: u64) -> u64 {
     let clean = SimFs::new(seed);
     run(&clean, seed, 4096, commits);
+    let mut failed = 0;
     for k in 0..clean.calls() {
         let fs = SimFs::new(seed);
         fs.set_plan(FaultPlan { eio_at: Some(k), ..FaultPlan::default() });
@@ -257,7 +236,9 @@ pub fn sync_failure_matrix(seed: u64, commits: u64) {
         if out.error.is_none() {
             continue;
         }
-        for mode in [ImageMode::LoseAll, ImageMode::KeepAll] {
+        failed += 1;
+        // A crash after the failed sync loses what it covered (clean but lost).
+        for mode in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(k)] {
             let image = fs.crash_image(mode);
             let db = open(&image, 4096).unwrap_or_else(|e| panic!("k {k} {mode:?}: {e}"));
             let got = read_model(&db).unwrap_or_else(|e| panic!("k {k} {mode:?}: {e}"));
@@ -266,4 +247,5 @@ pub fn sync_failure_matrix(seed: u64, commits: u64) {
             assert!(ok, "k {k} {mode:?}: recovered seq {seq}, but seq {} was acknowledged durable", out.durable);
         }
     }
+    failed
 }

@@ -337,19 +337,10 @@ impl Harness {
 
     /// Every page below the page count is reachable exactly once or free.
     fn accounting(&self, reachable: &[PageId]) -> Result<(), String> {
-        let mut seen = vec![0u8; self.pager.page_count() as usize];
-        let all = reachable.iter().copied().chain(self.pager.free_pages()).chain(self.pager.free_list_pages());
-        for id in all {
-            let slot = seen.get_mut(id.0 as usize).ok_or(format!("page {} beyond the page count", id.0))?;
-            *slot += 1;
-            if *slot > 1 {
-                return Err(format!("page {} accounted twice", id.0));
-            }
+        match self.pager.account(reachable.iter().copied()).first() {
+            None => Ok(()),
+            Some(problem) => Err(problem.clone()),
         }
-        if let Some((id, _)) = seen.iter().enumerate().skip(2).find(|(_, n)| **n == 0) {
-            return Err(format!("page {id} leaked"));
-        }
-        Ok(())
     }
 
     pub fn verify_all(&self, what: &str) -> Result<(), String> {

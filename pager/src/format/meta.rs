@@ -234,7 +234,7 @@ mod tests {
     fn round_trips_and_binds_the_slot() {
         let m = sample();
         let page = m.encode(1, None);
-        assert_eq!(Meta::decode(1, &page).unwrap(), m);
+        assert_eq!(Meta::decode(1, &page), Ok(m));
         assert_eq!(Meta::decode(0, &page).unwrap_err().rule, "M2");
     }
 
@@ -243,7 +243,7 @@ mod tests {
         let mut m = sample();
         m.keyed = true;
         let page = m.encode(0, Some(b"secret"));
-        assert!(Meta::decode(0, &page).unwrap().keyed);
+        assert!(Meta::decode(0, &page).is_ok_and(|m| m.keyed));
         assert!(Meta::authenticate(0, &page, b"secret"));
         assert!(!Meta::authenticate(0, &page, b"secreT"));
     }

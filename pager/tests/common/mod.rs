@@ -201,28 +201,10 @@ pub fn read_state(pager: &Pager) -> Result<State, String> {
 }
 
 pub fn check_accounting(pager: &Pager, reachable: &[u64]) -> Result<(), String> {
-    let mut seen = vec![0u8; pager.page_count() as usize];
-    let mut mark = |id: u64, what: &str| -> Result<(), String> {
-        let slot = seen.get_mut(id as usize).ok_or(format!("{what} page {id} beyond page count"))?;
-        *slot += 1;
-        if *slot > 1 || id < 2 {
-            return Err(format!("{what} page {id} accounted twice"));
-        }
-        Ok(())
-    };
-    for &id in reachable {
-        mark(id, "reachable")?;
+    match pager.account(reachable.iter().copied().map(PageId)).first() {
+        None => Ok(()),
+        Some(problem) => Err(problem.clone()),
     }
-    for id in pager.free_list_pages() {
-        mark(id.0, "free-list")?;
-    }
-    for id in pager.free_pages() {
-        mark(id.0, "free")?;
-    }
-    if let Some(leak) = seen.iter().enumerate().skip(2).find(|(_, n)| **n == 0) {
-        return Err(format!("page {} leaked: neither reachable nor free", leak.0));
-    }
-    Ok(())
 }
 
 pub fn data_path() -> PathBuf {
