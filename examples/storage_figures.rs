@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // fdatasync rate of this file system: 4 KiB append + fdatasync.
     let path = tmp.path().join("fsync-probe");
-    let f = std::fs::OpenOptions::new().create(true).write(true).open(&path)?;
+    let f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
     let t = Instant::now();
     for i in 0..300u64 {
         std::os::unix::fs::FileExt::write_all_at(&f, &[1u8; 4096], i * 4096)?;

@@ -68,7 +68,7 @@ pub struct ReadTree<'r> {
     tree: Tree<'r, ReadView>,
 }
 
-fn bounds<'a, R: RangeBounds<[u8]> + ?Sized>(range: &'a R) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+fn bounds<R: RangeBounds<[u8]> + ?Sized>(range: &R) -> (Bound<&[u8]>, Bound<&[u8]>) {
     (range.start_bound(), range.end_bound())
 }
 

@@ -152,9 +152,7 @@ pub fn read_model(db: &Database) -> Result<Model, String> {
             let (k, v) = e.map_err(|e| format!("tree {name}: {e}"))?;
             entries.insert(k.into_owned(), v.into_owned());
         }
-        if !entries.is_empty() || true {
-            model.insert(name, entries);
-        }
+        model.insert(name, entries);
     }
     drop(read);
     check_all(db)?;

@@ -206,8 +206,8 @@ fn set_aside(vfs: &dyn Vfs, wal_dir: &std::path::Path, path: &std::path::Path, t
 }
 
 impl Scan {
-    fn accept(&mut self, seq: u64, payload: &[u8], hash: ChainHash, path: &PathBuf, offset: usize) -> Result<()> {
-        let corrupt = |rule: &'static str, detail: String| StorageError::WalCorruption { segment: path.clone(), offset: offset as u64, seq, rule, detail };
+    fn accept(&mut self, seq: u64, payload: &[u8], hash: ChainHash, path: &std::path::Path, offset: usize) -> Result<()> {
+        let corrupt = |rule: &'static str, detail: String| StorageError::WalCorruption { segment: path.to_path_buf(), offset: offset as u64, seq, rule, detail };
         if seq == self.checkpoint_seq {
             if hash != self.checkpoint_hash {
                 return Err(corrupt("W6", "the frame at the checkpoint seq does not carry the meta's chain hash".into()));
