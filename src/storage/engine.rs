@@ -122,7 +122,8 @@ pub(crate) struct Engine {
     readers: Mutex<BTreeMap<u64, usize>>,
     /// The last published snapshots (each registered as a reader), for `AtSeq`.
     retained: Mutex<VecDeque<(Arc<Snapshot>, Instant)>>,
-    /// The state of the last durable checkpoint (registered), for `AtCheckpoint`.
+    /// The state of the last durable checkpoint, for `AtCheckpoint` (its pages are
+    /// protected by the two-meta rule while it is the newest meta).
     at_checkpoint: Mutex<Arc<Snapshot>>,
     report: RecoveryReport,
 }
@@ -330,7 +331,7 @@ impl Engine {
             latest: ArcSwap::from_pointee(snapshot),
             sync: Mutex::new(sync),
             synced: Condvar::new(),
-            readers: Mutex::new(BTreeMap::from([(checkpoint_snapshot.seq, 1)])),
+            readers: Mutex::new(BTreeMap::new()),
             retained: Mutex::new(VecDeque::new()),
             at_checkpoint: Mutex::new(checkpoint_snapshot),
             report,
@@ -380,7 +381,15 @@ impl Engine {
     pub(crate) fn begin_read_at(self: &Arc<Self>, at: Consistency) -> Result<ReadTransaction> {
         let snapshot = match at {
             Consistency::Latest => return Ok(self.begin_read()),
-            Consistency::AtCheckpoint => lock(&self.at_checkpoint).clone(),
+            Consistency::AtCheckpoint => {
+                // Register under the same lock a checkpoint swaps it under, so the
+                // state cannot lose its meta protection before it is registered.
+                let at = lock(&self.at_checkpoint);
+                *lock(&self.readers).entry(at.seq).or_insert(0) += 1;
+                let snapshot = at.clone();
+                drop(at);
+                return Ok(ReadTransaction::new(self.clone(), snapshot));
+            }
             Consistency::AtSeq(seq) => {
                 let retained = lock(&self.retained);
                 let latest = self.latest.load_full();
@@ -519,13 +528,14 @@ impl Engine {
         // needs can go.
         let older = st.checkpoint_seq;
         st.checkpoint_seq = st.seq;
-        {
-            let now = self.latest.load_full();
-            *lock(&self.readers).entry(now.seq).or_insert(0) += 1;
-            let old = std::mem::replace(&mut *lock(&self.at_checkpoint), now);
-            self.release_reader(old.seq);
-        }
+        // The checkpointed state's pages are held by the pager's two-meta rule, not by
+        // a reader registration: registering it would pin every page retired since
+        // the checkpoint, even pages that state never reached. A reader that opens
+        // it registers like any reader.
+        *lock(&self.at_checkpoint) = self.latest.load_full();
+        st.wal.rotate_if_used().map_err(|e| self.poison(format!("starting a WAL segment after the checkpoint failed: {e}")))?;
         st.wal.delete_covered(older).map_err(|e| self.poison(format!("deleting WAL segments failed: {e}")))?;
+        lock(&self.sync).file = st.wal.current();
         st.wal.bytes_since_checkpoint = 0;
         st.pages_since_checkpoint = 0;
         st.last_checkpoint = Instant::now();

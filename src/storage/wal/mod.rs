@@ -111,6 +111,16 @@ impl WalWriter {
         Ok(())
     }
 
+    /// Starts a fresh segment at head + 1 unless the current one has no frames yet.
+    /// Called after a checkpoint, so an open reads only frames past it instead of
+    /// re-reading (and re-hashing) a segment of frames the checkpoint already holds.
+    pub fn rotate_if_used(&mut self) -> Result<()> {
+        if self.file_len > SEGMENT_HEADER_LEN as u64 {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
     /// Deletes every segment whose frames are all at or below `covered` (invariant 3).
     pub fn delete_covered(&mut self, covered: u64) -> Result<usize> {
         let mut deleted = 0;

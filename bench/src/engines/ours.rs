@@ -1,0 +1,101 @@
+//! This workspace's engine (`aedb::storage`).
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use aedb::storage::{Database, Finality, StorageOptions};
+
+use super::Engine;
+use crate::workload::{Key, Res};
+
+const TREE: &str = "kv";
+
+pub struct Ours {
+    dir: PathBuf,
+    db: Option<Database>,
+}
+
+impl Ours {
+    pub fn create(dir: &Path) -> Res<Ours> {
+        let mut e = Ours { dir: dir.to_path_buf(), db: None };
+        e.open()?;
+        Ok(e)
+    }
+
+    fn db(&self) -> Res<&Database> {
+        self.db.as_ref().ok_or_else(|| "aedb: database is closed".into())
+    }
+}
+
+impl Engine for Ours {
+    fn insert_txn(&self, keys: &[Key], value: &[u8]) -> Res<()> {
+        let mut txn = self.db()?.begin_write()?;
+        {
+            let mut t = txn.open_tree(TREE)?;
+            for k in keys {
+                t.insert(k, value)?;
+            }
+        }
+        txn.commit(Finality::Durable)?;
+        Ok(())
+    }
+
+    fn insert_concurrent(&self, key: &Key, value: &[u8]) -> Res<()> {
+        // `Database` is shared by reference; commits from many threads group
+        // their syncs inside the engine.
+        self.insert_txn(std::slice::from_ref(key), value)
+    }
+
+    fn get_all(&self, keys: &[Key]) -> Res<usize> {
+        let r = self.db()?.begin_read()?;
+        let t = r.open_tree(TREE)?;
+        let mut found = 0;
+        for k in keys {
+            if t.get(k)?.is_some() {
+                found += 1;
+            }
+        }
+        Ok(found)
+    }
+
+    fn range_all(&self, starts: &[Key], len: usize) -> Res<usize> {
+        let r = self.db()?.begin_read()?;
+        let t = r.open_tree(TREE)?;
+        let mut seen = 0;
+        for s in starts {
+            for entry in t.range(&(Bound::Included(&s[..]), Bound::Unbounded))?.take(len) {
+                let (k, v) = entry?;
+                seen += usize::from(!k.is_empty() && !v.is_empty());
+            }
+        }
+        Ok(seen)
+    }
+
+    fn remove_txn(&self, keys: &[Key]) -> Res<()> {
+        let mut txn = self.db()?.begin_write()?;
+        {
+            let mut t = txn.open_tree(TREE)?;
+            for k in keys {
+                t.remove(k)?;
+            }
+        }
+        txn.commit(Finality::Durable)?;
+        Ok(())
+    }
+
+    fn compact(&mut self) -> Res<Option<&'static str>> {
+        self.db()?.checkpoint_now()?;
+        Ok(Some("aedb: after checkpoint_now()"))
+    }
+
+    fn close(&mut self) -> Res<()> {
+        // Dropping the last handle checkpoints, so the reopen replays nothing.
+        self.db = None;
+        Ok(())
+    }
+
+    fn open(&mut self) -> Res<()> {
+        self.db = Some(Database::open(&self.dir, StorageOptions::default())?);
+        Ok(())
+    }
+}
