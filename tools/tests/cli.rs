@@ -137,8 +137,13 @@ fn wal_verify_and_dump_show_the_chain_and_its_effects() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("create tree \"accounts\"") && out.contains("put \"accounts\" \"a\\x03\" = \"balance\""), "{out}");
 
-    // Damage the second frame of the segment: verify reports a broken chain.
-    let seg = std::fs::read_dir(tmp.path().join("wal")).unwrap_or_else(|e| panic!("{e}")).map(|e| e.unwrap_or_else(|e| panic!("{e}")).path()).max().unwrap_or_else(|| unreachable!());
+    // Damage the second frame of the segment holding the frames (the close-time
+    // checkpoint started an empty one after it): verify reports a broken chain.
+    let seg = std::fs::read_dir(tmp.path().join("wal"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .max_by_key(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .unwrap_or_else(|| unreachable!());
     let mut bytes = std::fs::read(&seg).unwrap_or_else(|e| panic!("{e}"));
     let first_len = 56 + u32::from_le_bytes([bytes[64], bytes[65], bytes[66], bytes[67]]) as usize;
     bytes[64 + first_len + 60] ^= 0x40;
