@@ -276,10 +276,11 @@ impl Engine {
         let meta = opened.meta.clone();
         let rec: WalRecovery = recover(&*vfs, &wal_dir, options.key.as_deref(), meta.checkpoint_seq, meta.wal_chain_hash, options.recovery)?;
         let view = pager.view()?;
-        let mut root_dir = match meta.root {
+        let meta_root = match meta.root {
             Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
             None => None,
         };
+        let mut root_dir = meta_root;
         let mut pages = 0u64;
         let replayed = rec.frames.len() as u64;
         for (seq, payload, _) in &rec.frames {
@@ -298,13 +299,9 @@ impl Engine {
         }
         let wal = WalWriter::start(vfs.clone(), wal_dir, options.key.clone(), options.wal_segment_bytes, rec.segments.clone(), rec.head_seq, rec.head_hash)?;
         let snapshot = Snapshot { view: pager.view()?, root_dir, seq: rec.head_seq, chain_hash: rec.head_hash };
-        // Until the next checkpoint, the checkpointed state is the meta's: before any
-        // replay, that is the root the meta names.
-        let checkpoint_root = match meta.root {
-            Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
-            None => None,
-        };
-        let checkpoint_snapshot = Arc::new(Snapshot { view: view.clone(), root_dir: checkpoint_root, seq: meta.checkpoint_seq, chain_hash: meta.wal_chain_hash });
+        // Until the next checkpoint, the checkpointed state is the meta's own root,
+        // from before any replay.
+        let checkpoint_snapshot = Arc::new(Snapshot { view: view.clone(), root_dir: meta_root, seq: meta.checkpoint_seq, chain_hash: meta.wal_chain_hash });
         let sync = SyncState { appended: rec.head_seq, durable: rec.head_seq, syncing: false, file: wal.current(), poisoned: None };
         let report = RecoveryReport {
             checkpoint_seq: meta.checkpoint_seq,
