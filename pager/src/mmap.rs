@@ -11,9 +11,12 @@
 //!    slice of never change under it.
 //! 3. **Slices are tied to the mapping.** [`Mapping::bytes`] borrows `&self`, so a
 //!    slice cannot outlive the `Arc<Mapping>` that holds the mapping alive.
-//! 4. **A live mapping is never shrunk.** The file is never truncated below the length
-//!    of any mapping still alive, and a mapping covers only bytes that existed in the
-//!    file when it was made, so no access can fault with SIGBUS.
+//! 4. **No access past the end of the file.** A mapping may reserve address space
+//!    past the file's end (so a growing file is remapped rarely), but [`Mapping::bytes`]
+//!    hands out only bytes below the file length the caller passes, which is the
+//!    pager's recorded length: it only grows, and only after the pwrite or set_len
+//!    that made the file that long. The file is never truncated while a mapping is
+//!    alive, so no byte handed out can fault with SIGBUS.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -34,7 +37,7 @@ impl std::fmt::Debug for Mapping {
 }
 
 impl Mapping {
-    /// Maps the first `len` bytes of `file` (which must be at least that long) and
+    /// Maps `len` bytes of `file` (possibly past its end: see invariant 4) and
     /// carries over the verified bits of `previous`.
     pub(crate) fn new(file: &File, len: u64, page_shift: u32, previous: Option<&Mapping>) -> io::Result<Mapping> {
         let map = if len == 0 {
@@ -44,10 +47,9 @@ impl Mapping {
             // SAFETY: invariant 1 — no other process writes the file while we hold the
             // LOCK; invariant 2 — this process writes only pages no reader can reach,
             // and only with pwrite, so the mapped bytes a reader sees never change
-            // under a live slice; invariant 4 — `len` is at most the file's length:
-            // the pager raises its recorded length only after a pwrite or set_len
-            // that made the file at least that long, and never truncates below a
-            // live mapping, so every mapped byte stays backed (no SIGBUS).
+            // under a live slice; invariant 4 — the range may extend past the end of
+            // the file, which mmap allows, and `bytes` never hands out a byte at or
+            // past the file's current length, so no access touches an unbacked page.
             Some(unsafe { memmap2::MmapOptions::new().len(len).map(file)? })
         };
         let pages = (len >> page_shift) as usize;
@@ -63,10 +65,11 @@ impl Mapping {
         self.map.as_ref().map_or(0, |m| m.len())
     }
 
-    /// The bytes `offset..offset+len`, if mapped.
+    /// The bytes `offset..offset+len`, if mapped and below `file_len` (invariant 4).
     #[inline]
-    pub(crate) fn bytes(&self, offset: usize, len: usize) -> Option<&[u8]> {
-        self.map.as_ref()?.get(offset..offset.checked_add(len)?)
+    pub(crate) fn bytes(&self, offset: usize, len: usize, file_len: usize) -> Option<&[u8]> {
+        let end = offset.checked_add(len).filter(|&end| end <= file_len)?;
+        self.map.as_ref()?.get(offset..end)
     }
 
     #[inline]

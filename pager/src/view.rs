@@ -114,7 +114,8 @@ impl ReadView {
         let ps = self.side.page_size as usize;
         if let Some(map) = &self.map {
             let offset = (id.0 as usize).checked_shl(self.side.page_shift).unwrap_or(usize::MAX);
-            if let Some(bytes) = map.bytes(offset, ps) {
+            let file_len = self.side.file_len.load(Ordering::Acquire) as usize;
+            if let Some(bytes) = map.bytes(offset, ps, file_len) {
                 if !map.is_verified(id.0) {
                     self.verify(id, bytes)?;
                     map.mark_verified(id.0);

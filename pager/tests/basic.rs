@@ -139,3 +139,17 @@ fn read_only_open_of_a_missing_database_creates_nothing() {
     assert!(matches!(Pager::open(&RealFs, &dir, no_create), Err(PagerError::NotFound { .. })));
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_page_past_the_end_of_the_file_is_an_error_even_inside_the_mapped_reserve() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    let id = write(&pager, 1);
+    ok(pager.commit(MetaUpdate { root: Some(id), ..Default::default() }));
+    let view = ok(pager.view());
+    // The mapping reserves address space past the end; touching it would SIGBUS.
+    for past in [id.0 + 1, id.0 + 100, 1000] {
+        let err = view.page(PageId(past)).err().unwrap_or_else(|| panic!("page {past} past the end was served"));
+        assert!(err.as_corruption().is_some_and(|d| d.rule == "P7"), "page {past}: {err}");
+    }
+}
