@@ -138,7 +138,7 @@ fn parse(stdout: &str) -> EngineResult {
 /// the current directory: the cheapest durable commit this disk allows.
 fn fdatasync_floor() -> Res<(f64, f64)> {
     let dir = tempfile::tempdir_in(".")?;
-    let file = fs::OpenOptions::new().create(true).read(true).write(true).open(dir.path().join("floor"))?;
+    let file = fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(dir.path().join("floor"))?;
     let block = [0xa5u8; 4096];
     // Preallocate and sync once, so the loop overwrites allocated blocks and
     // fdatasync has no size/allocation metadata to write.

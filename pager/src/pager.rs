@@ -78,6 +78,14 @@ pub struct MetaUpdate {
 /// The smallest address range a growing file is mapped with.
 const MAP_RESERVE_MIN: u64 = 64 << 20;
 
+/// How much address space to map for a file of `file_len` bytes: room to grow
+/// into, so a growing file is remapped a logarithmic number of times rather than at
+/// every commit (each remap starts with empty page tables, so every page faults in
+/// again).
+fn map_reserve(file_len: u64, page_size: u32) -> u64 {
+    file_len.saturating_mul(2).max(MAP_RESERVE_MIN).next_multiple_of(u64::from(page_size))
+}
+
 /// The read-only half shared with every [`ReadView`].
 #[derive(Debug)]
 pub(crate) struct ReadSide {
@@ -114,12 +122,8 @@ impl ReadSide {
             return Ok(Some(current));
         }
         let Some(file) = self.file.mappable() else { return Ok(Some(current)) };
-        // Reserve room to grow into, so a growing file is remapped a logarithmic
-        // number of times rather than at every commit (each remap starts with empty
-        // page tables, so every page faults in again).
-        let reserve = file_len.saturating_mul(2).max(MAP_RESERVE_MIN).next_multiple_of(u64::from(self.page_size));
         let fresh = Arc::new(
-            Mapping::new(file, reserve, self.page_shift, Some(&current)).map_err(|e| PagerError::io("mapping", &self.path, e))?,
+            Mapping::new(file, map_reserve(file_len, self.page_size), self.page_shift, Some(&current)).map_err(|e| PagerError::io("mapping", &self.path, e))?,
         );
         map.store(fresh.clone());
         Ok(Some(fresh))
@@ -241,10 +245,7 @@ impl Pager {
         }
         let page_shift = meta.page_size.trailing_zeros();
         let map = match file.mappable() {
-            Some(f) => {
-                let reserve = file_len.saturating_mul(2).max(MAP_RESERVE_MIN).next_multiple_of(u64::from(meta.page_size));
-                Some(ArcSwap::from_pointee(Mapping::new(f, reserve, page_shift, None).map_err(io("mapping", &path))?))
-            }
+            Some(f) => Some(ArcSwap::from_pointee(Mapping::new(f, map_reserve(file_len, meta.page_size), page_shift, None).map_err(io("mapping", &path))?)),
             None => None,
         };
         let building = meta.generation + 1;

@@ -3,7 +3,7 @@
 //! page 0: empty tree). The key `"\0next"` holds the next tree id (FORMAT.md, rule C*).
 #![forbid(unsafe_code)]
 
-use aedb_btree::TreeRoot;
+use aedb_btree::{PageSource, Tree, TreeRoot};
 use aedb_pager::PageId;
 
 use crate::storage::error::{Result, StorageError};
@@ -52,4 +52,17 @@ pub fn check_name(name: &str) -> Result<()> {
         return Err(StorageError::InvalidTreeName(name.to_string()));
     }
     Ok(())
+}
+
+/// The (name, encoded entry) pairs of every tree in a root directory, skipping the
+/// reserved keys (which start with NUL).
+pub fn tree_entries<S: PageSource>(dir: &Tree<'_, S>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for e in dir.iter()? {
+        let (k, v) = e?;
+        if k.first() != Some(&0) {
+            out.push((k.into_owned(), v.into_owned()));
+        }
+    }
+    Ok(out)
 }

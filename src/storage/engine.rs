@@ -221,11 +221,7 @@ impl Database {
         let snap = self.engine.latest.load_full();
         let dir = Tree::new(&snap.view, snap.root_dir, ROOT_DIR_OWNER);
         let mut out = Vec::new();
-        for e in dir.iter()? {
-            let (k, v) = e?;
-            if k.first() == Some(&0) {
-                continue;
-            }
+        for (k, v) in crate::storage::catalog::tree_entries(&dir)? {
             let entry = crate::storage::catalog::TreeEntry::decode(&k, &v)?;
             out.push((String::from_utf8_lossy(&k).into_owned(), entry.id, entry.root));
         }
@@ -357,9 +353,7 @@ impl Engine {
 
     fn begin_write(&self) -> Result<WriteTransaction<'_>> {
         let state = self.writer()?;
-        // Invariant 5: pages retired at or below the oldest reader stay put.
-        let safe_below = lock(&self.readers).keys().next().map_or(u64::MAX, |oldest| oldest + 1);
-        self.pager.release_readers_below(safe_below);
+        self.release_pages_behind_readers();
         let core = TxnCore::new(&self.pager, &self.options, state.root_dir, state.seq + 1)?;
         Ok(WriteTransaction { engine: self, state, core, effects: Vec::new() })
     }
@@ -415,6 +409,13 @@ impl Engine {
                 self.release_reader(old.seq);
             }
         }
+    }
+
+    /// Invariant 5: tells the pager which retired pages no registered reader can see
+    /// (those retired at or below the oldest reader's seq stay put).
+    fn release_pages_behind_readers(&self) {
+        let safe_below = lock(&self.readers).keys().next().map_or(u64::MAX, |oldest| oldest + 1);
+        self.pager.release_readers_below(safe_below);
     }
 
     pub(crate) fn release_reader(&self, seq: u64) {
@@ -537,8 +538,7 @@ impl Engine {
         st.pages_since_checkpoint = 0;
         st.last_checkpoint = Instant::now();
         // Writes after a checkpoint may reuse what two metas no longer reach.
-        let safe_below = lock(&self.readers).keys().next().map_or(u64::MAX, |oldest| oldest + 1);
-        self.pager.release_readers_below(safe_below);
+        self.release_pages_behind_readers();
         Ok(())
     }
 }

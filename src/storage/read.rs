@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aedb_btree::{Range, Tree};
 use aedb_pager::ReadView;
 
-use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry};
+use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, tree_entries};
 use crate::storage::engine::{Engine, Snapshot};
 use crate::storage::error::{Result, StorageError};
 
@@ -45,14 +45,7 @@ impl ReadTransaction {
     /// Names of every tree in this snapshot.
     pub fn list_trees(&self) -> Result<Vec<String>> {
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
-        let mut out = Vec::new();
-        for e in dir.iter()? {
-            let (k, _) = e?;
-            if k.first() != Some(&0) {
-                out.push(String::from_utf8_lossy(&k).into_owned());
-            }
-        }
-        Ok(out)
+        Ok(tree_entries(&dir)?.into_iter().map(|(k, _)| String::from_utf8_lossy(&k).into_owned()).collect())
     }
 }
 

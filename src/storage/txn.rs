@@ -13,7 +13,7 @@ use std::sync::MutexGuard;
 use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
 use aedb_pager::{Pager, ReadView};
 
-use crate::storage::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, check_name};
+use crate::storage::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
 use crate::storage::effects::Effect;
 use crate::storage::engine::{CommitResult, Engine, Finality, WriterState};
 use crate::storage::error::{Result, StorageError};
@@ -116,16 +116,7 @@ impl<'db> TxnCore<'db> {
 
     /// Names of the trees, as this transaction sees them.
     pub(crate) fn list(&self) -> Result<Vec<Vec<u8>>> {
-        self.dir.read(|t| -> Result<Vec<Vec<u8>>> {
-            let mut out = Vec::new();
-            for e in t.iter()? {
-                let (k, _) = e?;
-                if k.first() != Some(&0) {
-                    out.push(k.into_owned());
-                }
-            }
-            Ok(out)
-        })
+        self.dir.read(|t| Ok(tree_entries(t)?.into_iter().map(|(k, _)| k).collect()))
     }
 
     /// Writes every edit and returns the new root directory and the pages written.
