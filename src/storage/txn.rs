@@ -235,6 +235,11 @@ impl<'db> TreeMut<'_, 'db> {
         Ok(self.txn()?.len())
     }
 
+    /// Runs `f` over the tree as this transaction sees it (ranges, counts).
+    pub fn read<R>(&mut self, f: impl FnOnce(&aedb_btree::Tree<'_, aedb_btree::TxnSource<'_>>) -> R) -> Result<R> {
+        Ok(self.txn()?.read(f))
+    }
+
     pub fn is_empty(&mut self) -> Result<bool> {
         Ok(self.len()? == 0)
     }

@@ -1,0 +1,261 @@
+//! The catalog: projects, scopes, tables and indexes, kept as records in the
+//! system tree `_catalog` (so DDL commits, replays and snapshots exactly like data)
+//! and cached in memory per catalog version.
+//!
+//! Layout of `_catalog` (FORMAT.md "Catalog"): `\0v` → u64 BE seq of the last DDL
+//! commit (the cache key), `\0n` → next tree id, `p\0<project>` → project record,
+//! `s\0<project>\0<scope>` → scope record, `t\0<project>\0<scope>\0<table>` → table
+//! record (schema + indexes). Rows of table id N live in tree `t<N>`, index id N
+//! in `i<N>`, the KV space of scope id N in `k<N>`.
+#![forbid(unsafe_code)]
+
+pub mod ddl;
+pub mod schema;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aedb_btree::{PageSource, Tree};
+use serde::{Deserialize, Serialize};
+
+pub use crate::error::ResourceType;
+use crate::error::AedbError;
+use crate::query::plan::Expr;
+use schema::{ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
+use types::ColumnType;
+
+/// Name of the system tree holding the catalog.
+pub const CATALOG_TREE: &str = "_catalog";
+/// The scope every project starts with.
+pub const DEFAULT_SCOPE_ID: &str = "app";
+pub(crate) const VERSION_KEY: &[u8] = b"\0v";
+pub(crate) const NEXT_ID_KEY: &[u8] = b"\0n";
+/// Longest project, scope, table, index or column name, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// A schema change, committed like any mutation (`Mutation::Ddl`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DdlOperation {
+    CreateProject { project_id: String, owner_id: Option<String>, if_not_exists: bool },
+    DropProject { project_id: String, if_exists: bool },
+    CreateScope { project_id: String, scope_id: String, owner_id: Option<String>, if_not_exists: bool },
+    DropScope { project_id: String, scope_id: String, if_exists: bool },
+    /// Creates a table (an existing one is `AlreadyExists`). Primary-key columns
+    /// must exist and be non-nullable.
+    CreateTable {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        owner_id: Option<String>,
+        columns: Vec<ColumnDef>,
+        primary_key: Vec<String>,
+    },
+    AlterTable { project_id: String, scope_id: String, table_name: String, alteration: TableAlteration },
+    DropTable { project_id: String, scope_id: String, table_name: String, if_exists: bool },
+    /// Builds the index from the table's rows in the same commit.
+    CreateIndex {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        index_name: String,
+        if_not_exists: bool,
+        columns: Vec<String>,
+        index_type: IndexType,
+        partial_filter: Option<Expr>,
+    },
+    DropIndex { project_id: String, scope_id: String, table_name: String, index_name: String, if_exists: bool },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProjectRecord {
+    pub owner_id: Option<String>,
+    pub created_at_micros: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ScopeRecord {
+    /// Tree id of the scope's KV space.
+    pub id: u64,
+    pub owner_id: Option<String>,
+    pub created_at_micros: u64,
+}
+
+/// A secondary index as stored: its tree id and definition. `constraint` names
+/// the `Unique` constraint it enforces (such indexes are not listed as indexes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IndexRecord {
+    pub id: u64,
+    pub def: IndexDef,
+    pub constraint: Option<String>,
+}
+
+/// A table as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TableRecord {
+    pub id: u64,
+    pub schema: TableSchema,
+    pub indexes: Vec<IndexRecord>,
+    pub created_at_micros: u64,
+}
+
+/// A table record plus what every row operation needs, computed once per load.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    pub record: TableRecord,
+    pub types: Vec<ColumnType>,
+    /// Row positions of the primary-key columns.
+    pub pk: Vec<usize>,
+    /// Per index (same order as `record.indexes`): row positions of its columns.
+    pub index_columns: Vec<Vec<usize>>,
+}
+
+impl TableInfo {
+    pub fn new(record: TableRecord) -> Self {
+        let s = &record.schema;
+        let types = s.columns.iter().map(|c| c.col_type).collect();
+        let pk = s.primary_key_indices();
+        let index_columns = record.indexes.iter().map(|ix| ix.def.columns.iter().filter_map(|c| s.column_index(c)).collect()).collect();
+        TableInfo { record, types, pk, index_columns }
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.record.schema
+    }
+
+    pub fn name(&self) -> &str {
+        &self.record.schema.table_name
+    }
+
+    pub fn rows_tree(&self) -> String {
+        rows_tree(self.record.id)
+    }
+
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.record.schema.column_index(name)
+    }
+}
+
+pub(crate) fn rows_tree(id: u64) -> String {
+    format!("t{id}")
+}
+
+pub(crate) fn index_tree(id: u64) -> String {
+    format!("i{id}")
+}
+
+pub(crate) fn kv_tree(scope_id: u64) -> String {
+    format!("k{scope_id}")
+}
+
+/// The whole catalog as of one version.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Seq of the commit that last changed the catalog (0: never).
+    pub version: u64,
+    pub(crate) next_id: u64,
+    pub(crate) projects: BTreeMap<String, ProjectRecord>,
+    pub(crate) scopes: BTreeMap<(String, String), ScopeRecord>,
+    pub(crate) tables: BTreeMap<(String, String, String), Arc<TableInfo>>,
+}
+
+pub(crate) fn project_key(project: &str) -> Vec<u8> {
+    [b"p\0", project.as_bytes()].concat()
+}
+
+pub(crate) fn scope_key(project: &str, scope: &str) -> Vec<u8> {
+    [b"s\0", project.as_bytes(), b"\0", scope.as_bytes()].concat()
+}
+
+pub(crate) fn table_key(project: &str, scope: &str, table: &str) -> Vec<u8> {
+    [b"t\0", project.as_bytes(), b"\0", scope.as_bytes(), b"\0", table.as_bytes()].concat()
+}
+
+pub(crate) fn encode_record<T: Serialize>(record: &T) -> Result<Vec<u8>, AedbError> {
+    rmp_serde::to_vec_named(record).map_err(|e| AedbError::Encode(e.to_string()))
+}
+
+fn decode_record<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, AedbError> {
+    rmp_serde::from_slice(bytes).map_err(|e| AedbError::Decode(format!("catalog record {:?}: {e}", String::from_utf8_lossy(key))))
+}
+
+fn decode_u64(key: &[u8], bytes: &[u8]) -> Result<u64, AedbError> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| AedbError::Decode(format!("catalog key {key:?}: {} bytes, expected 8", bytes.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// The catalog version stored in a `_catalog` tree (0 for an empty one).
+pub(crate) fn stored_version<S: PageSource>(tree: &Tree<'_, S>) -> Result<u64, AedbError> {
+    match tree.get(VERSION_KEY)? {
+        Some(v) => decode_u64(VERSION_KEY, &v),
+        None => Ok(0),
+    }
+}
+
+impl Catalog {
+    /// Reads every record of a `_catalog` tree.
+    pub(crate) fn load<S: PageSource>(tree: &Tree<'_, S>) -> Result<Catalog, AedbError> {
+        let mut cat = Catalog::default();
+        for entry in tree.iter()? {
+            let (k, v) = entry?;
+            let parts: Vec<&[u8]> = k.split(|b| *b == 0).collect();
+            let text = |i: usize| String::from_utf8_lossy(parts[i]).into_owned();
+            match (parts[0], parts.len()) {
+                (b"", _) if &k[..] == VERSION_KEY => cat.version = decode_u64(&k, &v)?,
+                (b"", _) if &k[..] == NEXT_ID_KEY => cat.next_id = decode_u64(&k, &v)?,
+                (b"p", 2) => {
+                    cat.projects.insert(text(1), decode_record(&k, &v)?);
+                }
+                (b"s", 3) => {
+                    cat.scopes.insert((text(1), text(2)), decode_record(&k, &v)?);
+                }
+                (b"t", 4) => {
+                    let record: TableRecord = decode_record(&k, &v)?;
+                    cat.tables.insert((text(1), text(2), text(3)), Arc::new(TableInfo::new(record)));
+                }
+                _ => return Err(AedbError::Decode(format!("unknown catalog key {:?}", String::from_utf8_lossy(&k)))),
+            }
+        }
+        Ok(cat)
+    }
+
+    pub fn project(&self, project: &str) -> Result<&ProjectRecord, AedbError> {
+        self.projects.get(project).ok_or_else(|| AedbError::not_found(ResourceType::Project, project))
+    }
+
+    /// The scope, or `NotFound` naming the project or the scope that is missing.
+    pub fn scope(&self, project: &str, scope: &str) -> Result<&ScopeRecord, AedbError> {
+        self.project(project)?;
+        self.scopes.get(&(project.to_string(), scope.to_string())).ok_or_else(|| AedbError::not_found(ResourceType::Scope, format!("{project}.{scope}")))
+    }
+
+    /// The table, or `NotFound` naming the missing project, scope or table.
+    pub fn table(&self, project: &str, scope: &str, table: &str) -> Result<&Arc<TableInfo>, AedbError> {
+        self.scope(project, scope)?;
+        self.tables
+            .get(&(project.to_string(), scope.to_string(), table.to_string()))
+            .ok_or_else(|| AedbError::not_found(ResourceType::Table, format!("{project}.{scope}.{table}")))
+    }
+
+    pub fn project_ids(&self) -> Vec<String> {
+        self.projects.keys().cloned().collect()
+    }
+
+    pub fn scope_ids(&self, project: &str) -> Vec<String> {
+        self.scopes.keys().filter(|(p, _)| p == project).map(|(_, s)| s.clone()).collect()
+    }
+
+    pub fn tables_in(&self, project: &str, scope: &str) -> Vec<Arc<TableInfo>> {
+        self.tables.iter().filter(|((p, s, _), _)| p == project && s == scope).map(|(_, t)| t.clone()).collect()
+    }
+}
+
+/// Checks a user-chosen name: 1..=128 bytes, no NUL or control characters.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), AedbError> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(AedbError::Validation(format!(
+            "invalid {kind} name {name:?}: names are 1..={MAX_NAME_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! `AedbError`: every failure of the facade, each with a stable code
+//! ([`AedbErrorCode::as_str`]) that callers may match on across releases.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use crate::storage::StorageError;
+
+/// A kind of catalog object, for `AlreadyExists` / `NotFound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ResourceType {
+    Project,
+    Scope,
+    Table,
+    Index,
+}
+
+impl fmt::Display for ResourceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResourceType::Project => "project",
+            ResourceType::Scope => "scope",
+            ResourceType::Table => "table",
+            ResourceType::Index => "index",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AedbError {
+    /// The storage engine failed (I/O, corruption, poisoning); the source says
+    /// what and where.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("encode error: {0}")]
+    Encode(String),
+    /// Stored bytes that do not decode (a damaged row or catalog record).
+    #[error("decode error: {0}")]
+    Decode(String),
+    #[error("validation error: {0}")]
+    Validation(String),
+    #[error("invalid config: {message}")]
+    InvalidConfig { message: String },
+    #[error("integrity error: {message}")]
+    IntegrityError { message: String },
+    #[error("resource unavailable: {message}")]
+    Unavailable { message: String },
+    #[error("{resource_type} '{resource_id}' already exists")]
+    AlreadyExists { resource_type: ResourceType, resource_id: String },
+    #[error("{resource_type} '{resource_id}' not found")]
+    NotFound { resource_type: ResourceType, resource_id: String },
+    #[error("duplicate primary key in table '{table}': {key}")]
+    DuplicatePK { table: String, key: String },
+    #[error("unique constraint violation on index '{index}' in table '{table}': {key}")]
+    UniqueViolation { table: String, index: String, key: String },
+    #[error("check constraint '{constraint}' failed on table '{table}'")]
+    CheckConstraintFailed { table: String, constraint: String },
+    #[error("NOT NULL violation: column '{column}' in table '{table}'")]
+    NotNullViolation { table: String, column: String },
+    #[error("type mismatch: column '{column}' in table '{table}' expected {expected}, got {actual}")]
+    TypeMismatch { table: String, column: String, expected: String, actual: String },
+    #[error("unknown column '{column}' in table '{table}'")]
+    UnknownColumn { table: String, column: String },
+    #[error("conflict error: {0}")]
+    Conflict(String),
+    #[error("underflow")]
+    Underflow,
+    #[error("overflow")]
+    Overflow,
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("timeout")]
+    Timeout,
+    #[error("snapshot expired")]
+    SnapshotExpired,
+}
+
+/// The stable code of an [`AedbError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AedbErrorCode {
+    Io,
+    Encode,
+    Decode,
+    Validation,
+    InvalidConfig,
+    IntegrityError,
+    Unavailable,
+    ProjectAlreadyExists,
+    ScopeAlreadyExists,
+    TableAlreadyExists,
+    IndexAlreadyExists,
+    ProjectNotFound,
+    ScopeNotFound,
+    TableNotFound,
+    IndexNotFound,
+    DuplicatePrimaryKey,
+    UniqueViolation,
+    CheckConstraintFailed,
+    NotNullViolation,
+    TypeMismatch,
+    UnknownColumn,
+    Conflict,
+    Underflow,
+    Overflow,
+    PermissionDenied,
+    Timeout,
+    SnapshotExpired,
+    ScanBoundExceeded,
+}
+
+impl AedbErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AedbErrorCode::Io => "io",
+            AedbErrorCode::Encode => "encode",
+            AedbErrorCode::Decode => "decode",
+            AedbErrorCode::Validation => "validation",
+            AedbErrorCode::InvalidConfig => "invalid_config",
+            AedbErrorCode::IntegrityError => "integrity_error",
+            AedbErrorCode::Unavailable => "unavailable",
+            AedbErrorCode::ProjectAlreadyExists => "project_already_exists",
+            AedbErrorCode::ScopeAlreadyExists => "scope_already_exists",
+            AedbErrorCode::TableAlreadyExists => "table_already_exists",
+            AedbErrorCode::IndexAlreadyExists => "index_already_exists",
+            AedbErrorCode::ProjectNotFound => "project_not_found",
+            AedbErrorCode::ScopeNotFound => "scope_not_found",
+            AedbErrorCode::TableNotFound => "table_not_found",
+            AedbErrorCode::IndexNotFound => "index_not_found",
+            AedbErrorCode::DuplicatePrimaryKey => "duplicate_primary_key",
+            AedbErrorCode::UniqueViolation => "unique_violation",
+            AedbErrorCode::CheckConstraintFailed => "check_constraint_failed",
+            AedbErrorCode::NotNullViolation => "not_null_violation",
+            AedbErrorCode::TypeMismatch => "type_mismatch",
+            AedbErrorCode::UnknownColumn => "unknown_column",
+            AedbErrorCode::Conflict => "conflict",
+            AedbErrorCode::Underflow => "underflow",
+            AedbErrorCode::Overflow => "overflow",
+            AedbErrorCode::PermissionDenied => "permission_denied",
+            AedbErrorCode::Timeout => "timeout",
+            AedbErrorCode::SnapshotExpired => "snapshot_expired",
+            AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
+        }
+    }
+}
+
+impl AedbError {
+    pub fn code(&self) -> AedbErrorCode {
+        use AedbErrorCode as C;
+        match self {
+            AedbError::Storage(e) => storage_code(e),
+            AedbError::Encode(_) => C::Encode,
+            AedbError::Decode(_) => C::Decode,
+            AedbError::Validation(_) => C::Validation,
+            AedbError::InvalidConfig { .. } => C::InvalidConfig,
+            AedbError::IntegrityError { .. } => C::IntegrityError,
+            AedbError::Unavailable { .. } => C::Unavailable,
+            AedbError::AlreadyExists { resource_type, .. } => match resource_type {
+                ResourceType::Project => C::ProjectAlreadyExists,
+                ResourceType::Scope => C::ScopeAlreadyExists,
+                ResourceType::Table => C::TableAlreadyExists,
+                ResourceType::Index => C::IndexAlreadyExists,
+            },
+            AedbError::NotFound { resource_type, .. } => match resource_type {
+                ResourceType::Project => C::ProjectNotFound,
+                ResourceType::Scope => C::ScopeNotFound,
+                ResourceType::Table => C::TableNotFound,
+                ResourceType::Index => C::IndexNotFound,
+            },
+            AedbError::DuplicatePK { .. } => C::DuplicatePrimaryKey,
+            AedbError::UniqueViolation { .. } => C::UniqueViolation,
+            AedbError::CheckConstraintFailed { .. } => C::CheckConstraintFailed,
+            AedbError::NotNullViolation { .. } => C::NotNullViolation,
+            AedbError::TypeMismatch { .. } => C::TypeMismatch,
+            AedbError::UnknownColumn { .. } => C::UnknownColumn,
+            AedbError::Conflict(_) => C::Conflict,
+            AedbError::Underflow => C::Underflow,
+            AedbError::Overflow => C::Overflow,
+            AedbError::PermissionDenied(_) => C::PermissionDenied,
+            AedbError::Timeout => C::Timeout,
+            AedbError::SnapshotExpired => C::SnapshotExpired,
+        }
+    }
+
+    pub(crate) fn not_found(resource_type: ResourceType, id: impl Into<String>) -> Self {
+        AedbError::NotFound { resource_type, resource_id: id.into() }
+    }
+
+    pub(crate) fn exists(resource_type: ResourceType, id: impl Into<String>) -> Self {
+        AedbError::AlreadyExists { resource_type, resource_id: id.into() }
+    }
+}
+
+pub(crate) fn storage_code(e: &StorageError) -> AedbErrorCode {
+    if e.is_corruption() {
+        AedbErrorCode::IntegrityError
+    } else {
+        match e {
+            StorageError::Poisoned(_) | StorageError::Task(_) => AedbErrorCode::Unavailable,
+            StorageError::SnapshotUnavailable { .. } => AedbErrorCode::SnapshotExpired,
+            StorageError::CommitTooLarge { .. } | StorageError::InvalidTreeName(_) => AedbErrorCode::Validation,
+            _ => AedbErrorCode::Io,
+        }
+    }
+}
+
+impl From<crate::btree::BtreeError> for AedbError {
+    fn from(e: crate::btree::BtreeError) -> Self {
+        AedbError::Storage(e.into())
+    }
+}

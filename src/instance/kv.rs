@@ -1,0 +1,72 @@
+//! The KV space of each scope: byte keys to byte values, ordered.
+#![forbid(unsafe_code)]
+
+use std::ops::Bound;
+
+use crate::btree::prefix_successor;
+use crate::catalog::kv_tree;
+use crate::commit::validation::Mutation;
+use crate::commit::{CommitFinality, CommitResult};
+use crate::error::AedbError;
+use crate::instance::AedbInstance;
+use crate::query::error::QueryError;
+use crate::query::plan::ConsistencyMode;
+use crate::query::source::Source;
+use crate::storage::ReadTransaction;
+
+impl AedbInstance {
+    /// Sets `key` to `value` in the scope's KV space (durable on return).
+    pub async fn kv_set(&self, project_id: &str, scope_id: &str, key: Vec<u8>, value: Vec<u8>) -> Result<CommitResult, AedbError> {
+        self.write(vec![Mutation::KvSet { project_id: project_id.into(), scope_id: scope_id.into(), key, value }], CommitFinality::Durable, false).await
+    }
+
+    /// Removes `key` (no error if absent).
+    pub async fn kv_del(&self, project_id: &str, scope_id: &str, key: Vec<u8>) -> Result<CommitResult, AedbError> {
+        self.write(vec![Mutation::KvDel { project_id: project_id.into(), scope_id: scope_id.into(), key }], CommitFinality::Durable, false).await
+    }
+
+    fn kv_space(&self, txn: &ReadTransaction, project_id: &str, scope_id: &str) -> Result<Option<String>, QueryError> {
+        let cat = self.catalog_of(txn)?;
+        let name = kv_tree(cat.scope(project_id, scope_id)?.id);
+        Ok(txn.list_trees()?.contains(&name).then_some(name))
+    }
+
+    /// The value under `key`.
+    pub async fn kv_get(&self, project_id: &str, scope_id: &str, key: &[u8], consistency: ConsistencyMode) -> Result<Option<Vec<u8>>, QueryError> {
+        let mut txn = self.read_at(consistency)?;
+        match self.kv_space(&txn, project_id, scope_id)? {
+            Some(tree) => Ok(txn.get(&tree, key)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` entries whose key starts with `prefix`, after `start_after`
+    /// if given (pass the last key of the previous page to paginate).
+    pub async fn kv_scan_prefix(
+        &self,
+        project_id: &str,
+        scope_id: &str,
+        prefix: &[u8],
+        limit: usize,
+        start_after: Option<&[u8]>,
+        consistency: ConsistencyMode,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, QueryError> {
+        let mut txn = self.read_at(consistency)?;
+        let Some(tree) = self.kv_space(&txn, project_id, scope_id)? else { return Ok(Vec::new()) };
+        let end = prefix_successor(prefix);
+        let lo = match start_after {
+            Some(k) if k >= prefix => Bound::Excluded(k),
+            _ => Bound::Included(prefix),
+        };
+        let hi = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        txn.scan(&tree, lo, hi, false, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+}

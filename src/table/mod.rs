@@ -1,0 +1,80 @@
+//! Tables on trees: the primary key and index key of a row, row encoding, and
+//! (in `write`) the row operations every mutation is built from.
+#![forbid(unsafe_code)]
+
+pub mod key;
+pub mod row;
+pub mod write;
+
+use crate::catalog::TableInfo;
+use crate::catalog::types::Value;
+use crate::error::AedbError;
+use crate::query::eval::{Columns, compile};
+use crate::query::error::QueryError;
+use key::{encode_key, encode_nullable, encoded_nullable_len};
+
+/// The encoded primary key of a (checked) row.
+pub fn pk_key(t: &TableInfo, values: &[Value]) -> Vec<u8> {
+    let cells: Vec<&Value> = t.pk.iter().map(|&i| &values[i]).collect();
+    encode_key(&cells)
+}
+
+/// Decodes a stored row of `t`, naming the table and key when it is damaged.
+pub fn decode(t: &TableInfo, key: &[u8], bytes: &[u8]) -> Result<Vec<Value>, AedbError> {
+    row::decode_row(&t.types, bytes).map_err(|e| AedbError::Decode(format!("row of table '{}' at key {key:02x?}: {e}", t.name())))
+}
+
+/// Resolves plain column names of one table.
+pub struct TableColumns<'a>(pub &'a TableInfo);
+
+impl Columns for TableColumns<'_> {
+    fn resolve(&self, name: &str) -> Result<(usize, Option<crate::catalog::types::ColumnType>), QueryError> {
+        let t = self.0;
+        t.column(name)
+            .map(|i| (i, Some(t.types[i])))
+            .ok_or_else(|| QueryError::ColumnNotFound { table: t.name().to_string(), column: name.to_string() })
+    }
+}
+
+/// The entry of index `i` for a row: `Some((key, value))`, or `None` when the row is
+/// not indexed (a partial filter excludes it, or a unique index sees a NULL).
+/// Unique index: key = columns, value = primary key. Other: key = columns ++
+/// primary key, empty value.
+pub fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, AedbError> {
+    let ix = &t.record.indexes[i];
+    if let Some(filter) = &ix.def.partial_filter {
+        let compiled = compile(filter, &TableColumns(t)).map_err(|e| AedbError::Validation(format!("partial filter of index '{}': {e}", ix.def.index_name)))?;
+        if !compiled.matches(values) {
+            return Ok(None);
+        }
+    }
+    let cols = &t.index_columns[i];
+    let unique = ix.def.index_type.is_unique();
+    if unique && cols.iter().any(|&c| values[c].is_null()) {
+        return Ok(None);
+    }
+    let mut key = Vec::with_capacity(cols.len() * 10 + pk.len());
+    for &c in cols {
+        encode_nullable(&mut key, &values[c]);
+    }
+    if unique {
+        Ok(Some((key, pk.to_vec())))
+    } else {
+        key.extend_from_slice(pk);
+        Ok(Some((key, Vec::new())))
+    }
+}
+
+/// The primary key an index entry points at.
+pub fn pk_of_index_entry(t: &TableInfo, i: usize, key: &[u8], value: &[u8]) -> Result<Vec<u8>, AedbError> {
+    if t.record.indexes[i].def.index_type.is_unique() {
+        return Ok(value.to_vec());
+    }
+    let mut at = 0;
+    for &c in &t.index_columns[i] {
+        at += encoded_nullable_len(t.types[c], &key[at..]).ok_or_else(|| AedbError::IntegrityError {
+            message: format!("index '{}' of table '{}' holds a malformed key {key:02x?}", t.record.indexes[i].def.index_name, t.name()),
+        })?;
+    }
+    Ok(key[at..].to_vec())
+}
