@@ -1,0 +1,75 @@
+//! Shared set-up for the facade tests: an instance in a temp dir with a `users`
+//! table (id Integer PK, name Text, age Integer nullable, balance U256 nullable).
+#![allow(dead_code)]
+
+use aedb::AedbInstance;
+use aedb::catalog::DdlOperation;
+use aedb::catalog::schema::{ColumnDef, IndexType};
+use aedb::catalog::types::{ColumnType, Row, Value};
+use aedb::commit::validation::Mutation;
+use aedb::query::plan::Expr;
+
+pub const P: &str = "demo";
+pub const S: &str = "app";
+
+pub fn col(name: &str, col_type: ColumnType, nullable: bool) -> ColumnDef {
+    ColumnDef { name: name.into(), col_type, nullable }
+}
+
+pub fn create_table(table: &str, columns: Vec<ColumnDef>, pk: &[&str]) -> Mutation {
+    Mutation::Ddl(DdlOperation::CreateTable {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: table.into(),
+        owner_id: None,
+        columns,
+        primary_key: pk.iter().map(|c| c.to_string()).collect(),
+    })
+}
+
+pub fn create_index(table: &str, name: &str, cols: &[&str], index_type: IndexType, partial_filter: Option<Expr>) -> Mutation {
+    Mutation::Ddl(DdlOperation::CreateIndex {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: table.into(),
+        index_name: name.into(),
+        if_not_exists: false,
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        index_type,
+        partial_filter,
+    })
+}
+
+pub fn user(id: i64, name: &str, age: Option<i64>) -> Row {
+    Row::from_values(vec![Value::Integer(id), Value::Text(name.into()), age.map_or(Value::Null, Value::Integer), Value::Null])
+}
+
+pub fn insert(table: &str, pk: Vec<Value>, row: Row) -> Mutation {
+    Mutation::Insert { project_id: P.into(), scope_id: S.into(), table_name: table.into(), primary_key: pk, row }
+}
+
+pub fn insert_user(id: i64, name: &str, age: Option<i64>) -> Mutation {
+    insert("users", vec![Value::Integer(id)], user(id, name, age))
+}
+
+pub fn users_columns() -> Vec<ColumnDef> {
+    vec![col("id", ColumnType::Integer, false), col("name", ColumnType::Text, false), col("age", ColumnType::Integer, true), col("balance", ColumnType::U256, true)]
+}
+
+/// An instance with project `demo` (scope `app`) and an empty `users` table.
+pub async fn with_users() -> (tempfile::TempDir, AedbInstance) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = AedbInstance::open(Default::default(), dir.path()).expect("open");
+    db.create_project(P).await.expect("project");
+    db.commit(create_table("users", users_columns(), &["id"])).await.expect("table");
+    (dir, db)
+}
+
+pub fn ids(rows: &[Row]) -> Vec<i64> {
+    rows.iter()
+        .map(|r| match r.values[0] {
+            Value::Integer(i) => i,
+            ref other => panic!("id column holds {other:?}"),
+        })
+        .collect()
+}
