@@ -1,0 +1,219 @@
+//! The facade across reopens: after a clean shutdown (nothing to replay, all
+//! data, catalog and indexes back), and after a crash at every persistence call
+//! of a table workload on the simulated file system (three crash images each):
+//! the reopened database holds exactly a committed state at or after the last
+//! durable acknowledgement, its indexes agree with its rows, and it takes new
+//! commits.
+
+mod facade_common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aedb::catalog::schema::IndexType;
+use aedb::catalog::types::{Row, Value};
+use aedb::commit::validation::Mutation;
+use aedb::config::AedbConfig;
+use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
+use aedb::query::plan::{Expr, Query, QueryOptions};
+use aedb::{AedbError, AedbInstance};
+use facade_common::*;
+
+type Model = Option<BTreeMap<i64, Vec<Value>>>;
+
+fn config() -> AedbConfig {
+    AedbConfig { max_segment_bytes: 1500, max_scan_rows: 100_000, ..AedbConfig::default() }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+}
+
+/// The `users` rows as the table and as the `by_age` index see them; an error if
+/// they disagree (a lost or stale index entry).
+async fn read_users(db: &AedbInstance) -> Result<Model, String> {
+    let tables = db.list_tables(P, S).await;
+    if matches!(&tables, Err(AedbError::NotFound { .. })) || tables.as_ref().is_ok_and(|t| t.is_empty()) {
+        return Ok(None);
+    }
+    let all = db.query(P, S, Query::select(&["*"]).from("users")).await.map_err(|e| e.to_string())?;
+    let rows: BTreeMap<i64, Vec<Value>> = all.rows.into_iter().map(|r| (if let Value::Integer(i) = r.values[0] { i } else { -1 }, r.values)).collect();
+    if db.list_indexes(P, S, "users").await.map_err(|e| e.to_string())?.is_empty() {
+        return Ok(Some(rows));
+    }
+    let opts = QueryOptions { allow_full_scan: true, ..QueryOptions::default() };
+    let via_index = db
+        .query_with_options(P, S, Query::select(&["*"]).from("users").where_(Expr::Gte("age".into(), Value::Integer(i64::MIN))).use_index("by_age"), opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    let with_age: Vec<&Vec<Value>> = rows.values().filter(|r| !r[2].is_null()).collect();
+    let mut indexed: Vec<Vec<Value>> = via_index.rows.into_iter().map(|r| r.values).collect();
+    indexed.sort();
+    if indexed.iter().collect::<Vec<_>>() != with_age {
+        return Err(format!("index by_age disagrees with the rows: {indexed:?} vs {with_age:?}"));
+    }
+    Ok(Some(rows))
+}
+
+/// What a workload got through: the model after each acknowledged commit, the
+/// commit in flight when it stopped, and the last durable acknowledgement.
+#[derive(Default)]
+struct Run {
+    states: Vec<(u64, Model)>,
+    in_flight: Option<(u64, Model)>,
+    durable: u64,
+}
+
+impl Run {
+    /// Before any DDL: the empty database (seq 0) or its catalog bootstrap (seq 1).
+    fn new() -> Run {
+        Run { states: vec![(0, None), (1, None)], ..Run::default() }
+    }
+
+    async fn commit(&mut self, db: &AedbInstance, m: Mutation, after: Model) -> Result<(), AedbError> {
+        self.in_flight = Some((db.storage().visible_seq() + 1, after.clone()));
+        let r = db.commit(m).await?;
+        self.in_flight = None;
+        self.states.push((r.commit_seq, after));
+        self.durable = r.commit_seq;
+        Ok(())
+    }
+
+    /// Whether a recovered (seq, state) is one this run may leave behind.
+    fn accepts(&self, seq: u64, got: &Model) -> bool {
+        seq >= self.durable && self.states.iter().chain(self.in_flight.iter()).any(|(s, m)| *s == seq && m == got)
+    }
+}
+
+/// The workload: catalog, then commits of inserts, upserts, deletes and a
+/// checkpoint.
+async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
+    run.commit(db, Mutation::Ddl(aedb::catalog::DdlOperation::CreateProject { project_id: P.into(), owner_id: None, if_not_exists: true }), None).await?;
+    let mut model = BTreeMap::new();
+    run.commit(db, create_table("users", users_columns(), &["id"]), Some(model.clone())).await?;
+    run.commit(db, create_index("users", "by_age", &["age"], IndexType::BTree, None), Some(model.clone())).await?;
+    for i in 0..12i64 {
+        let m = match i % 4 {
+            0 | 1 => {
+                let rows: Vec<Row> = (0..3).map(|j| user(i * 10 + j, &format!("n{i}{j}"), (j != 1).then_some(i + j))).collect();
+                for r in &rows {
+                    model.insert(if let Value::Integer(id) = r.values[0] { id } else { 0 }, r.values.clone());
+                }
+                Mutation::UpsertBatch { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), rows }
+            }
+            2 => {
+                let id = (i - 2) * 10;
+                model.remove(&id);
+                Mutation::Delete { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), primary_key: vec![Value::Integer(id)] }
+            }
+            _ => {
+                let r = user(i * 10 - 9, "moved", Some(99));
+                model.insert(i * 10 - 9, r.values.clone());
+                Mutation::Upsert { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), primary_key: vec![Value::Integer(i * 10 - 9)], row: r }
+            }
+        };
+        run.commit(db, m, Some(model.clone())).await?;
+        if i == 6 {
+            db.checkpoint_now().await?;
+        }
+    }
+    Ok(())
+}
+
+fn open_sim(fs: &SimFs) -> Result<AedbInstance, AedbError> {
+    AedbInstance::open_with_vfs(config(), Arc::new(fs.clone()), Path::new("/db"))
+}
+
+#[test]
+fn crash_at_every_call_recovers_a_committed_state() {
+    let rt = rt();
+    let seed = aedb::pager::sim::test_seed("facade_crash", 0xfacade);
+    let clean = SimFs::new(seed);
+    rt.block_on(async {
+        let db = open_sim(&clean).expect("open");
+        workload(&db, &mut Run::new()).await.expect("clean run");
+    });
+    let calls = clean.calls();
+    println!("facade crash matrix: {calls} crash points x 3 images");
+    for crash_at in 0..calls {
+        let fs = SimFs::new(seed);
+        fs.set_plan(FaultPlan { crash_at: Some(crash_at), ..FaultPlan::default() });
+        let mut run = Run::new();
+        rt.block_on(async {
+            if let Ok(db) = open_sim(&fs) {
+                let _ = workload(&db, &mut run).await;
+            }
+        });
+        assert!(fs.crashed(), "no crash at call {crash_at}");
+        for (i, mode) in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(seed ^ crash_at)].into_iter().enumerate() {
+            let image = fs.crash_image(mode);
+            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+            rt.block_on(async {
+                let db = open_sim(&image).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+                let got = read_users(&db).await.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let seq = db.storage().visible_seq();
+                assert!(run.accepts(seq, &got), "{ctx}: recovered seq {seq} ({got:?}) is no committed state at or after durable {}", run.durable);
+                // The recovered database takes commits.
+                db.create_project("after").await.unwrap_or_else(|e| panic!("{ctx}: commit after recovery: {e}"));
+                let report = db.storage().check().expect("check");
+                assert!(report.is_ok(), "{ctx}: {report:?}");
+            });
+        }
+    }
+}
+
+#[tokio::test]
+async fn reopen_after_clean_shutdown_replays_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new();
+    let before;
+    {
+        let db = AedbInstance::open(config(), dir.path()).unwrap();
+        workload(&db, &mut run).await.unwrap();
+        before = read_users(&db).await.unwrap();
+        db.shutdown().await.unwrap();
+    }
+    let db = AedbInstance::open(config(), dir.path()).unwrap();
+    assert_eq!(db.recovery_report().replayed, 0);
+    assert_eq!(read_users(&db).await.unwrap(), before);
+    assert_eq!(before, run.states.last().unwrap().1);
+    // The catalog came back whole: a duplicate index name is still refused.
+    let dup = db.commit(create_index("users", "by_age", &["age"], IndexType::BTree, None)).await.unwrap_err();
+    assert_eq!(dup.code(), aedb::AedbErrorCode::IndexAlreadyExists);
+    // A second instance on the same directory is refused while this one is open.
+    assert!(AedbInstance::open(config(), dir.path()).is_err());
+}
+
+#[tokio::test]
+async fn reopen_without_shutdown_replays_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = Run::new();
+    let config = AedbConfig { checkpoint_interval_ms: 3_600_000, ..config() };
+    {
+        let db = AedbInstance::open(config.clone(), dir.path()).unwrap();
+        workload(&db, &mut run).await.unwrap();
+        // Simulate a process that dies without closing: leak the instance.
+        std::mem::forget(db);
+    }
+    // The flock belongs to the leaked file descriptors of this process, so copy the
+    // files to a fresh directory (what a restarted process would find).
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    let db = AedbInstance::open(config, copy.path()).unwrap();
+    assert!(db.recovery_report().replayed > 0, "{:?}", db.recovery_report());
+    assert_eq!(read_users(&db).await.unwrap(), run.states.last().unwrap().1);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&e.path(), &target);
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
