@@ -7,6 +7,7 @@
 //! `NOTE <row> <text>` lines; the parent turns them into a markdown table.
 
 mod engines;
+mod seed;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -47,8 +48,9 @@ struct EngineResult {
 
 fn usage() -> String {
     format!(
-        "usage: aedb-bench kv [--n N] [--quick] [--engines {}]",
-        engines::ENGINES.join(",")
+        "usage: aedb-bench kv [--n N] [--quick] [--engines {}]\n       aedb-bench seed [--n N[,N..]] [--engines {}]",
+        engines::ENGINES.join(","),
+        seed::ENGINES.join(",")
     )
 }
 
@@ -59,7 +61,12 @@ fn main() -> Res<()> {
             let [_, engine, n, dir] = &args[..] else { return Err(usage().into()) };
             engines::run(engine, n.parse()?, Path::new(dir))
         }
+        Some("seed-child") => {
+            let [_, engine, n, dir] = &args[..] else { return Err(usage().into()) };
+            seed::run(engine, n.parse()?, Path::new(dir))
+        }
         Some("kv") => parent(&args[1..]),
+        Some("seed") => seed_parent(&args[1..]),
         _ => Err(usage().into()),
     }
 }
@@ -114,6 +121,83 @@ fn parent(args: &[String]) -> Res<()> {
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let path = results_dir.join(format!("kv-{stamp}.md"));
     fs::File::create(&path)?.write_all(report.as_bytes())?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
+
+/// Runs `child_cmd <engine> <n> <dir>` in a fresh directory on the real disk.
+fn run_child(child_cmd: &str, engine: &str, n: usize) -> Res<EngineResult> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir_in(".")?;
+    let started = Instant::now();
+    let out = Command::new(&exe).arg(child_cmd).arg(engine).arg(n.to_string()).arg(dir.path()).stderr(Stdio::inherit()).output()?;
+    let mut r = parse(&String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        r.notes.push(("all".into(), format!("{engine} (n = {n}): child failed ({}); rows without a value did not run", out.status)));
+    }
+    eprintln!("{engine} (n = {n}) done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(r)
+}
+
+/// The seed suite: each engine at each size in its own child; one table with a
+/// column per (engine, size) and ratios to aedb 0.1.9 at the same size.
+fn seed_parent(args: &[String]) -> Res<()> {
+    let mut sizes = vec![10_000usize, 1_000_000];
+    let mut selected: Vec<String> = seed::ENGINES.iter().map(|s| s.to_string()).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--n" => sizes = it.next().ok_or_else(usage)?.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            "--engines" => selected = it.next().ok_or_else(usage)?.split(',').map(str::to_string).collect(),
+            _ => return Err(usage().into()),
+        }
+    }
+    let mut columns = Vec::new();
+    for &n in &sizes {
+        for e in &selected {
+            eprintln!("seed suite: {e}, n = {n} ...");
+            columns.push((e.clone(), n, run_child("seed-child", e, n)?));
+        }
+    }
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    writeln!(s, "# aedb seed-API benchmark\n")?;
+    writeln!(s, "Table users(id Integer PK, name Text, age Integer), BTree index on age; every commit durable. Ratios are to aedb 0.1.9 at the same N (for rates, higher is better; for times, lower).\n")?;
+    write!(s, "| row | unit |")?;
+    for (e, n, _) in &columns {
+        write!(s, " {e} N={n} |")?;
+    }
+    write!(s, "\n|---|---|")?;
+    for _ in &columns {
+        write!(s, "---:|")?;
+    }
+    writeln!(s)?;
+    for (name, label, unit) in seed::ROWS {
+        write!(s, "| {label} | {unit} |")?;
+        for (_, n, r) in &columns {
+            let base = columns.iter().find(|(e, m, _)| e == "aedb019" && m == n).and_then(|(_, _, r)| r.rows.get(name)).and_then(|v| v.parse::<f64>().ok());
+            let cell = match (r.rows.get(name).and_then(|v| v.parse::<f64>().ok()), base) {
+                (None, _) => "n/a".to_string(),
+                (Some(x), Some(b)) if b > 0.0 => format!("{} ({:.2}x)", fmt_num(x), x / b),
+                (Some(x), _) => fmt_num(x),
+            };
+            write!(s, " {cell} |")?;
+        }
+        writeln!(s)?;
+    }
+    writeln!(s, "\nMachine: {}\n", machine())?;
+    let notes: Vec<_> = columns.iter().flat_map(|(_, _, r)| r.notes.iter()).collect();
+    if !notes.is_empty() {
+        writeln!(s, "Notes:\n")?;
+        for (row, text) in notes {
+            writeln!(s, "- `{row}`: {text}")?;
+        }
+    }
+    print!("{s}");
+    let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    fs::create_dir_all(&results_dir)?;
+    let path = results_dir.join(format!("seed-{}.md", SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs()));
+    fs::File::create(&path)?.write_all(s.as_bytes())?;
     eprintln!("written to {}", path.display());
     Ok(())
 }

@@ -1,0 +1,117 @@
+//! The seed suite: the seed API (tables, indexes, queries, KV) of our facade
+//! beside aedb 0.1.9, the crate whose README is our spec. Same schema, rows and
+//! calls for both; each engine and size runs in its own child process.
+//!
+//! Table `users(id Integer PK, name Text, age Integer)` with a BTree index on
+//! `age`; row i has age i / 10, so an index range of 10 ages is 100 rows.
+
+pub mod ours;
+pub mod v019;
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::workload::{Res, note, row};
+
+pub const ENGINES: [&str; 2] = ["aedb", "aedb019"];
+pub const LOAD_BATCH: usize = 5_000;
+pub const SERIAL_INSERTS: usize = 1_000;
+pub const TASKS: usize = 64;
+pub const PER_TASK: usize = 50;
+pub const POINT_QUERIES: usize = 10_000;
+pub const RANGE_QUERIES: usize = 1_000;
+pub const KV_OPS: usize = 1_000;
+
+/// (row name, label, unit); the order of the table.
+pub const ROWS: [(&str, &str, &str); 8] = [
+    ("load_rows_per_s", "(s0) load N rows, batches of 5,000, durable", "rows/s"),
+    ("insert_serial_per_s", "(s1) 1,000 durable single-row inserts, serial", "inserts/s"),
+    ("insert_64_per_s", "(s2) 64 tasks x 50 durable single-row inserts", "inserts/s"),
+    ("pk_query_us", "(s3) PK point query (mean of 10,000)", "us"),
+    ("index_range_us", "(s4) index range query, 100 rows (mean of 1,000)", "us"),
+    ("kv_set_per_s", "(s5) 1,000 durable KV sets, serial", "sets/s"),
+    ("kv_get_us", "(s6) KV get (mean of 10,000)", "us"),
+    ("accumulate_per_s", "(s7) 1,000 durable accumulate calls, serial", "calls/s"),
+];
+
+/// The seed API calls the suite makes; every commit is durable.
+pub trait SeedEngine {
+    fn setup(&self) -> Res<()>;
+    /// Durable batches of rows `ids` (one commit per slice).
+    fn insert_batch(&self, ids: &[i64]) -> Res<()>;
+    fn insert_serial(&self, ids: &[i64]) -> Res<()>;
+    fn insert_concurrent(&self, ids: &[i64], tasks: usize) -> Res<()>;
+    /// Point queries by primary key; returns rows found.
+    fn pk_queries(&self, ids: &[i64]) -> Res<usize>;
+    /// `age BETWEEN a AND a + 9` for each a; returns rows found.
+    fn index_ranges(&self, ages: &[i64]) -> Res<usize>;
+    fn kv_sets(&self, keys: &[Vec<u8>]) -> Res<()>;
+    fn kv_gets(&self, keys: &[Vec<u8>]) -> Res<usize>;
+    /// `None` when the engine has no accumulators.
+    fn accumulate(&self, n: usize) -> Res<Option<()>>;
+}
+
+pub fn age_of(id: i64) -> i64 {
+    id / 10
+}
+
+/// Runs the suite (the child process) and prints `ROW` lines.
+pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
+    let e: Box<dyn SeedEngine> = match engine {
+        "aedb" => Box::new(ours::Ours::open(dir)?),
+        "aedb019" => Box::new(v019::V019::open(dir)?),
+        other => return Err(format!("unknown seed engine {other:?}").into()),
+    };
+    e.setup()?;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let n = n as i64;
+    let t = Instant::now();
+    let ids: Vec<i64> = (0..n).collect();
+    for chunk in ids.chunks(LOAD_BATCH) {
+        e.insert_batch(chunk)?;
+    }
+    row("load_rows_per_s", n as f64 / t.elapsed().as_secs_f64());
+
+    let fresh: Vec<i64> = (n..n + (SERIAL_INSERTS + TASKS * PER_TASK) as i64).collect();
+    let (serial, concurrent) = fresh.split_at(SERIAL_INSERTS);
+    let t = Instant::now();
+    e.insert_serial(serial)?;
+    row("insert_serial_per_s", serial.len() as f64 / t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    e.insert_concurrent(concurrent, TASKS)?;
+    row("insert_64_per_s", concurrent.len() as f64 / t.elapsed().as_secs_f64());
+
+    let probes: Vec<i64> = (0..POINT_QUERIES).map(|_| rng.i64(0..n)).collect();
+    let t = Instant::now();
+    let found = e.pk_queries(&probes)?;
+    row("pk_query_us", t.elapsed().as_secs_f64() * 1e6 / probes.len() as f64);
+    if found != probes.len() {
+        return Err(format!("{engine}: {found} of {} point queries found their row", probes.len()).into());
+    }
+    let max_age = age_of(n - 1) - 10;
+    let ages: Vec<i64> = (0..RANGE_QUERIES).map(|_| rng.i64(0..max_age.max(1))).collect();
+    let t = Instant::now();
+    let rows = e.index_ranges(&ages)?;
+    row("index_range_us", t.elapsed().as_secs_f64() * 1e6 / ages.len() as f64);
+    if rows != ages.len() * 100 {
+        return Err(format!("{engine}: index ranges returned {rows} rows, expected {}", ages.len() * 100).into());
+    }
+
+    let keys: Vec<Vec<u8>> = (0..KV_OPS).map(|i| format!("key:{i:08}").into_bytes()).collect();
+    let t = Instant::now();
+    e.kv_sets(&keys)?;
+    row("kv_set_per_s", keys.len() as f64 / t.elapsed().as_secs_f64());
+    let gets: Vec<Vec<u8>> = (0..POINT_QUERIES).map(|_| keys[rng.usize(..keys.len())].clone()).collect();
+    let t = Instant::now();
+    let hits = e.kv_gets(&gets)?;
+    row("kv_get_us", t.elapsed().as_secs_f64() * 1e6 / gets.len() as f64);
+    if hits != gets.len() {
+        return Err(format!("{engine}: {hits} of {} KV gets hit", gets.len()).into());
+    }
+    let t = Instant::now();
+    match e.accumulate(KV_OPS)? {
+        Some(()) => row("accumulate_per_s", KV_OPS as f64 / t.elapsed().as_secs_f64()),
+        None => note("accumulate_per_s", &format!("{engine}: n/a, accumulators are not built yet")),
+    }
+    Ok(())
+}
