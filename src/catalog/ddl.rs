@@ -185,7 +185,7 @@ impl WriteCtx<'_, '_> {
         for ix in &t.record.indexes {
             self.txn.delete_tree(&index_tree(ix.id))?;
         }
-        self.txn.delete_tree(&t.rows_tree())?;
+        self.txn.delete_tree(&t.rows_tree)?;
         let s = t.schema();
         self.delete_catalog(&table_key(&s.project_id, &s.scope_id, &s.table_name))?;
         self.catalog_mut().tables.remove(&(s.project_id.clone(), s.scope_id.clone(), s.table_name.clone()));
@@ -246,7 +246,7 @@ impl WriteCtx<'_, '_> {
                 if t.column(&col.name).is_some() {
                     return Err(AedbError::Validation(format!("table '{table}' already has a column '{}'", col.name)));
                 }
-                if !col.nullable && self.txn.open_tree(&t.rows_tree())?.len()? > 0 {
+                if !col.nullable && self.txn.open_tree(&t.rows_tree)?.len()? > 0 {
                     return Err(AedbError::Validation(format!(
                         "cannot add non-nullable column '{}' to table '{table}', which has rows: add it nullable",
                         col.name
@@ -272,7 +272,7 @@ impl WriteCtx<'_, '_> {
                 let info = TableInfo::new(record.clone());
                 for (pk, mut row) in rows {
                     row.remove(pos);
-                    self.txn.open_tree(&info.rows_tree())?.insert(&pk, &crate::table::row::encode_row(&row))?;
+                    self.txn.open_tree(&info.rows_tree)?.insert(&pk, &crate::table::row::encode_row(&row))?;
                 }
                 self.save_table(record)
             }

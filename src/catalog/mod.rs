@@ -108,6 +108,9 @@ pub struct TableInfo {
     pub pk: Vec<usize>,
     /// Per index (same order as `record.indexes`): row positions of its columns.
     pub index_columns: Vec<Vec<usize>>,
+    pub column_names: Vec<String>,
+    /// Name of the tree holding the rows.
+    pub rows_tree: String,
 }
 
 impl TableInfo {
@@ -116,7 +119,9 @@ impl TableInfo {
         let types = s.columns.iter().map(|c| c.col_type).collect();
         let pk = s.primary_key_indices();
         let index_columns = record.indexes.iter().map(|ix| ix.def.columns.iter().filter_map(|c| s.column_index(c)).collect()).collect();
-        TableInfo { record, types, pk, index_columns }
+        let column_names = s.column_names();
+        let rows_tree = rows_tree(record.id);
+        TableInfo { record, types, pk, index_columns, column_names, rows_tree }
     }
 
     pub fn schema(&self) -> &TableSchema {
@@ -125,10 +130,6 @@ impl TableInfo {
 
     pub fn name(&self) -> &str {
         &self.record.schema.table_name
-    }
-
-    pub fn rows_tree(&self) -> String {
-        rows_tree(self.record.id)
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {

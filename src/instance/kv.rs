@@ -11,8 +11,7 @@ use crate::error::AedbError;
 use crate::instance::AedbInstance;
 use crate::query::error::QueryError;
 use crate::query::plan::ConsistencyMode;
-use crate::query::source::Source;
-use crate::storage::ReadTransaction;
+use crate::storage::{ReadTransaction, StorageError, TreeHandle};
 
 impl AedbInstance {
     /// Sets `key` to `value` in the scope's KV space (durable on return).
@@ -25,17 +24,21 @@ impl AedbInstance {
         self.write(vec![Mutation::KvDel { project_id: project_id.into(), scope_id: scope_id.into(), key }], CommitFinality::Durable, false).await
     }
 
-    fn kv_space(&self, txn: &ReadTransaction, project_id: &str, scope_id: &str) -> Result<Option<String>, QueryError> {
+    /// The scope's KV tree, or `None` before its first write.
+    fn kv_space(&self, txn: &ReadTransaction, project_id: &str, scope_id: &str) -> Result<Option<TreeHandle>, QueryError> {
         let cat = self.catalog_of(txn)?;
-        let name = kv_tree(cat.scope(project_id, scope_id)?.id);
-        Ok(txn.list_trees()?.contains(&name).then_some(name))
+        match txn.tree_handle(&kv_tree(cat.scope(project_id, scope_id)?.id)) {
+            Ok(h) => Ok(Some(h)),
+            Err(StorageError::TreeNotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The value under `key`.
     pub async fn kv_get(&self, project_id: &str, scope_id: &str, key: &[u8], consistency: ConsistencyMode) -> Result<Option<Vec<u8>>, QueryError> {
-        let mut txn = self.read_at(consistency)?;
+        let txn = self.read_at(consistency)?;
         match self.kv_space(&txn, project_id, scope_id)? {
-            Some(tree) => Ok(txn.get(&tree, key)?),
+            Some(h) => Ok(txn.tree(h)?.get(key)?.map(|v| v.into_owned())),
             None => Ok(None),
         }
     }
@@ -51,8 +54,8 @@ impl AedbInstance {
         start_after: Option<&[u8]>,
         consistency: ConsistencyMode,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, QueryError> {
-        let mut txn = self.read_at(consistency)?;
-        let Some(tree) = self.kv_space(&txn, project_id, scope_id)? else { return Ok(Vec::new()) };
+        let txn = self.read_at(consistency)?;
+        let Some(h) = self.kv_space(&txn, project_id, scope_id)? else { return Ok(Vec::new()) };
         let end = prefix_successor(prefix);
         let lo = match start_after {
             Some(k) if k >= prefix => Bound::Excluded(k),
@@ -63,10 +66,13 @@ impl AedbInstance {
         if limit == 0 {
             return Ok(out);
         }
-        txn.scan(&tree, lo, hi, false, &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            Ok(out.len() < limit)
-        })?;
+        for entry in txn.tree(h)?.range(&(lo, hi))? {
+            let (k, v) = entry?;
+            out.push((k.into_owned(), v.into_owned()));
+            if out.len() == limit {
+                break;
+            }
+        }
         Ok(out)
     }
 }

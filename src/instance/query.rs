@@ -5,6 +5,7 @@ use crate::instance::AedbInstance;
 use crate::query::error::QueryError;
 use crate::query::exec::{Limits, QueryResult, explain, run_query};
 use crate::query::plan::{Query, QueryOptions, QueryPlan};
+use crate::query::source::SnapshotSource;
 
 impl AedbInstance {
     fn query_limits(&self) -> Limits {
@@ -19,16 +20,16 @@ impl AedbInstance {
     /// Runs `query` with a consistency mode, a cursor from an earlier page, or
     /// `allow_full_scan`.
     pub async fn query_with_options(&self, project_id: &str, scope_id: &str, query: Query, options: QueryOptions) -> Result<QueryResult, QueryError> {
-        let mut txn = self.read_at(options.consistency)?;
+        let txn = self.read_at(options.consistency)?;
         let catalog = self.catalog_of(&txn)?;
-        run_query(&mut txn, &catalog, project_id, scope_id, &query, &options, self.query_limits())
+        run_query(&mut SnapshotSource::new(txn), &catalog, project_id, scope_id, &query, &options, self.query_limits())
     }
 
     /// How `query` would run: the access path, the index, an estimate of the
     /// rows it visits.
     pub async fn explain_query(&self, project_id: &str, scope_id: &str, query: Query, options: QueryOptions) -> Result<QueryPlan, QueryError> {
-        let mut txn = self.read_at(options.consistency)?;
+        let txn = self.read_at(options.consistency)?;
         let catalog = self.catalog_of(&txn)?;
-        explain(&mut txn, &catalog, project_id, scope_id, &query)
+        explain(&mut SnapshotSource::new(txn), &catalog, project_id, scope_id, &query)
     }
 }

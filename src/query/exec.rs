@@ -14,7 +14,7 @@ use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::error::QueryError;
 use crate::query::eval::{Columns, Compiled, compile};
 use crate::query::plan::{Order, Query, QueryOptions, QueryPlan};
-use crate::query::planner::{Access, plan};
+use crate::query::planner::{Access, AccessKind, plan};
 use crate::query::source::Source;
 use crate::table::{TableColumns, decode, pk_of_index_entry};
 
@@ -100,29 +100,42 @@ pub(crate) fn visit_rows(
             lo = Bound::Excluded(k.to_vec());
         }
     }
-    let rows = t.rows_tree();
+    let rows = &t.rows_tree;
+    if access.kind == AccessKind::PkPoint
+        && resume.is_none()
+        && let Bound::Included(key) = &access.lo
+    {
+        // One key: a get is cheaper than setting up a range.
+        let row = src.get_with(rows, key, &mut |v| decode(t, key, v))?;
+        if let Some(row) = row {
+            visit(key, row)?;
+        }
+        return Ok(());
+    }
     let Some(i) = access.index() else {
-        return src.scan(&rows, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
+        return src.scan(rows, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
             let row = decode(t, k, v)?;
             visit(k, row)
         });
     };
     // Index paths read entries in batches, then fetch the rows: a write
-    // transaction cannot hold two trees at once.
-    const BATCH: usize = 256;
+    // transaction cannot hold two trees at once. Batches start small and
+    // double, so a query that stops early reads few entries it does not use.
+    let mut batch_len = 32;
     let tree = index_tree(t.record.indexes[i].id);
     loop {
-        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch_len);
         src.scan(&tree, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
             batch.push((k.to_vec(), pk_of_index_entry(t, i, k, v)?));
-            Ok(batch.len() < BATCH)
+            Ok(batch.len() < batch_len)
         })?;
-        let full = batch.len() == BATCH;
+        let full = batch.len() == batch_len;
+        batch_len = (batch_len * 2).min(1024);
         for (ikey, pk) in &batch {
-            let bytes = src.get(&rows, pk)?.ok_or_else(|| AedbError::IntegrityError {
+            let row = src.get_with(rows, pk, &mut |v| decode(t, pk, v))?.ok_or_else(|| AedbError::IntegrityError {
                 message: format!("index '{}' of table '{}' points at a missing row {pk:02x?}", t.record.indexes[i].def.index_name, t.name()),
             })?;
-            if !visit(ikey, decode(t, pk, &bytes)?)? {
+            if !visit(ikey, row)? {
                 return Ok(());
             }
         }
@@ -175,6 +188,15 @@ fn project_row(row: &[Value], cols: &[usize]) -> Row {
     Row::from_values(cols.iter().map(|&i| row[i].clone()).collect())
 }
 
+/// Like `project_row`, taking the values when the projection keeps them all in order.
+fn project_owned(row: Vec<Value>, cols: &[usize]) -> Row {
+    if cols.len() == row.len() && cols.iter().enumerate().all(|(i, &c)| i == c) {
+        Row::from_values(row)
+    } else {
+        project_row(&row, cols)
+    }
+}
+
 fn needs_buffering(query: &Query, access: &Access) -> bool {
     !access.streams_in_order || !query.aggregates.is_empty() || !query.group_by.is_empty() || query.having.is_some()
 }
@@ -201,10 +223,10 @@ pub(crate) fn run_query(src: &mut dyn Source, catalog: &Catalog, project: &str, 
     let resume = opts.cursor.as_deref().map(|c| parse_cursor(t.record.id, c)).transpose()?;
     let max = limits.max_scan_rows.max(1);
     let page = query.limit.unwrap_or(max);
-    let columns = t.schema().column_names();
+    let columns = &t.column_names;
     let snapshot_seq = src.seq();
     if !needs_buffering(query, &access) {
-        let cols = projection(t.name(), &columns, &query.select)?;
+        let cols = projection(t.name(), columns, &query.select)?;
         let after = match &resume {
             Some(Resume::After(k)) => Some(k.as_slice()),
             Some(Resume::Offset(_)) => return Err(QueryError::invalid("cursor of a sorted result used on a streaming query")),
@@ -226,7 +248,7 @@ pub(crate) fn run_query(src: &mut dyn Source, catalog: &Catalog, project: &str, 
             }
             examined += 1;
             if hit {
-                rows.push(project_row(&row, &cols));
+                rows.push(project_owned(row, &cols));
             }
             consumed = Some(k.to_vec());
             Ok(true)
@@ -315,7 +337,7 @@ pub(crate) fn finish_buffered(
 fn estimate_rows(src: &mut dyn Source, t: &TableInfo, access: &Access) -> Result<u64, AedbError> {
     let tree = match access.index() {
         Some(i) => index_tree(t.record.indexes[i].id),
-        None => t.rows_tree(),
+        None => t.rows_tree.clone(),
     };
     src.count(&tree, access.lo.as_ref().map(Vec::as_slice), access.hi.as_ref().map(Vec::as_slice))
 }

@@ -124,7 +124,7 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
             };
             let matches: Vec<Vec<Value>> = match probe {
                 None => Vec::new(),
-                Some(v) if by_pk => match src.get(&right.rows_tree(), &encode_key(&[&v]))? {
+                Some(v) if by_pk => match src.get(&right.rows_tree, &encode_key(&[&v]))? {
                     Some(bytes) => {
                         budget.take();
                         vec![crate::table::decode(right, &[], &bytes)?]
@@ -178,7 +178,7 @@ pub(crate) fn explain_join(src: &mut dyn Source, catalog: &Catalog, project: &st
     let base_alias = query.table_alias.clone().unwrap_or_else(|| query.table.clone());
     let mut layout = Joined { names: Vec::new(), types: Vec::new(), table: query.table.clone() };
     layout.add(&base_alias, base);
-    let mut estimate = src.count(&base.rows_tree(), std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
+    let mut estimate = src.count(&base.rows_tree, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
     let mut path = vec!["scan".to_string()];
     for j in &query.joins {
         let right = table(catalog, project, scope, &j.table)?;
@@ -188,7 +188,7 @@ pub(crate) fn explain_join(src: &mut dyn Source, catalog: &Catalog, project: &st
         if right.pk == [rpos] {
             path.push(format!("pk lookup join {}", j.table));
         } else {
-            estimate += src.count(&right.rows_tree(), std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
+            estimate += src.count(&right.rows_tree, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
             path.push(format!("hash join {}", j.table));
         }
         layout.add(&alias, right);

@@ -8,7 +8,7 @@ use std::ops::Bound;
 use aedb_btree::{PageSource, Tree};
 
 use crate::error::AedbError;
-use crate::storage::{ReadTransaction, StorageError, WriteTransaction};
+use crate::storage::{ReadTransaction, StorageError, TreeHandle, WriteTransaction};
 
 /// Visitor of scanned entries; returns false to stop.
 pub type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool, AedbError> + 'f;
@@ -19,6 +19,11 @@ pub trait Source {
     /// Visits the entries of `tree` in [lo, hi), ascending or (`rev`) descending.
     fn scan(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError>;
     fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AedbError>;
+    /// The row under `key` decoded in place by `f` (no copy of the stored bytes
+    /// where the engine can lend them).
+    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<Vec<crate::catalog::types::Value>, AedbError>) -> Result<Option<Vec<crate::catalog::types::Value>>, AedbError> {
+        self.get(tree, key)?.map(|v| f(&v)).transpose()
+    }
     /// Entries in [lo, hi), in O(log n).
     fn count(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64, AedbError>;
 }
@@ -42,24 +47,50 @@ fn missing(tree: &str, e: StorageError) -> AedbError {
     }
 }
 
-impl Source for ReadTransaction {
+/// A read snapshot as a [`Source`], resolving each tree once.
+pub struct SnapshotSource {
+    pub txn: ReadTransaction,
+    trees: Vec<(String, TreeHandle)>,
+}
+
+impl SnapshotSource {
+    pub fn new(txn: ReadTransaction) -> Self {
+        SnapshotSource { txn, trees: Vec::new() }
+    }
+
+    fn handle(&mut self, tree: &str) -> Result<TreeHandle, AedbError> {
+        if let Some((_, h)) = self.trees.iter().find(|(n, _)| n == tree) {
+            return Ok(*h);
+        }
+        let h = self.txn.tree_handle(tree).map_err(|e| missing(tree, e))?;
+        self.trees.push((tree.to_string(), h));
+        Ok(h)
+    }
+}
+
+impl Source for SnapshotSource {
     fn seq(&self) -> u64 {
-        ReadTransaction::seq(self)
+        self.txn.seq()
     }
 
     fn scan(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError> {
-        let t = self.open_tree(tree).map_err(|e| missing(tree, e))?;
-        scan_tree(t.raw(), lo, hi, rev, visit)
+        let h = self.handle(tree)?;
+        scan_tree(self.txn.tree(h)?.raw(), lo, hi, rev, visit)
     }
 
     fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AedbError> {
-        let t = self.open_tree(tree).map_err(|e| missing(tree, e))?;
-        Ok(t.get(key)?.map(|v| v.into_owned()))
+        let h = self.handle(tree)?;
+        Ok(self.txn.tree(h)?.get(key)?.map(|v| v.into_owned()))
+    }
+
+    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<Vec<crate::catalog::types::Value>, AedbError>) -> Result<Option<Vec<crate::catalog::types::Value>>, AedbError> {
+        let h = self.handle(tree)?;
+        self.txn.tree(h)?.get(key)?.map(|v| f(&v)).transpose()
     }
 
     fn count(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64, AedbError> {
-        let t = self.open_tree(tree).map_err(|e| missing(tree, e))?;
-        Ok(t.raw().count_range(lo, hi)?)
+        let h = self.handle(tree)?;
+        Ok(self.txn.tree(h)?.raw().count_range(lo, hi)?)
     }
 }
 

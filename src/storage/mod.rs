@@ -35,5 +35,5 @@ pub use check::DatabaseCheck;
 pub use engine::{CommitResult, Consistency, Database, Finality, RecoveryReport};
 pub use error::{Result, StorageError};
 pub use options::{DurabilityMode, RecoveryMode, StorageOptions};
-pub use read::{ReadTransaction, ReadTree};
+pub use read::{ReadTransaction, ReadTree, TreeHandle};
 pub use txn::{TreeMut, WriteTransaction};

@@ -42,6 +42,23 @@ impl ReadTransaction {
         Ok(ReadTree { tree: Tree::new(&self.snapshot.view, entry.root, entry.id) })
     }
 
+    /// Resolves tree `name` once; [`ReadTransaction::tree`] then opens it with no
+    /// directory lookup (for readers that visit one tree many times).
+    pub fn tree_handle(&self, name: &str) -> Result<TreeHandle> {
+        let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
+        let value = dir.get(name.as_bytes())?.ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
+        let entry = TreeEntry::decode(name.as_bytes(), &value)?;
+        Ok(TreeHandle { root: entry.root, id: entry.id, seq: self.snapshot.seq })
+    }
+
+    /// The tree a handle of this snapshot names.
+    pub fn tree(&self, handle: TreeHandle) -> Result<ReadTree<'_>> {
+        if handle.seq != self.snapshot.seq {
+            return Err(StorageError::Task(format!("tree handle of seq {} used on a snapshot of seq {}", handle.seq, self.snapshot.seq)));
+        }
+        Ok(ReadTree { tree: Tree::new(&self.snapshot.view, handle.root, handle.id) })
+    }
+
     /// Names of every tree in this snapshot.
     pub fn list_trees(&self) -> Result<Vec<String>> {
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
@@ -53,6 +70,14 @@ impl Drop for ReadTransaction {
     fn drop(&mut self) {
         self.engine.release_reader(self.snapshot.seq);
     }
+}
+
+/// A tree resolved in one snapshot (see [`ReadTransaction::tree_handle`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TreeHandle {
+    root: Option<aedb_btree::TreeRoot>,
+    id: u64,
+    seq: u64,
 }
 
 /// A named tree in a read snapshot; values borrow from the snapshot (zero copy for

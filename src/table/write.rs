@@ -93,7 +93,7 @@ pub fn pk_from_values(t: &TableInfo, pk: &[Value]) -> Result<Vec<u8>, AedbError>
 impl WriteCtx<'_, '_> {
     /// The stored row under `pk`.
     pub fn get_row(&mut self, t: &TableInfo, pk: &[u8]) -> Result<Option<Vec<Value>>, AedbError> {
-        match self.txn.open_tree(&t.rows_tree())?.get(pk)? {
+        match self.txn.open_tree(&t.rows_tree)?.get(pk)? {
             Some(bytes) => Ok(Some(decode(t, pk, &bytes)?)),
             None => Ok(None),
         }
@@ -132,7 +132,7 @@ impl WriteCtx<'_, '_> {
                 tree.insert(&k, &v)?;
             }
         }
-        self.txn.open_tree(&t.rows_tree())?.insert(&pk, &encode_row(values))?;
+        self.txn.open_tree(&t.rows_tree)?.insert(&pk, &encode_row(values))?;
         Ok(())
     }
 
@@ -143,14 +143,14 @@ impl WriteCtx<'_, '_> {
                 self.txn.open_tree(&index_tree(t.record.indexes[i].id))?.remove(&k)?;
             }
         }
-        self.txn.open_tree(&t.rows_tree())?.remove(pk)?;
+        self.txn.open_tree(&t.rows_tree)?.remove(pk)?;
         Ok(())
     }
 
     /// Every stored row of `t` (for DDL that rewrites or checks a table).
     pub fn all_rows(&mut self, t: &TableInfo) -> Result<Vec<(Vec<u8>, Vec<Value>)>, AedbError> {
         let mut out = Vec::new();
-        self.txn.open_tree(&t.rows_tree())?.read(|tree| -> Result<(), AedbError> {
+        self.txn.open_tree(&t.rows_tree)?.read(|tree| -> Result<(), AedbError> {
             for e in tree.iter()? {
                 let (k, v) = e?;
                 out.push((k.to_vec(), decode(t, &k, &v)?));
