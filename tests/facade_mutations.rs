@@ -207,6 +207,14 @@ async fn constraints_and_alterations() {
         AedbError::CheckConstraintFailed { table, constraint } => assert_eq!((table.as_str(), constraint.as_str()), ("users", "adult")),
         other => panic!("{other:?}"),
     }
+    let mut deep = Expr::IsNull("age".into());
+    // (Deep enough that an unguarded recursive evaluator would be at risk; Rust's
+    // own recursive drop of the boxes bounds how deep a test can go.)
+    for _ in 0..5_000 {
+        deep = Expr::Not(Box::new(deep));
+    }
+    let too_deep = alter(TableAlteration::AddConstraint(Constraint::Check { name: "deep".into(), expr: deep }));
+    assert_eq!(db.commit(too_deep).await.unwrap_err().code(), AedbErrorCode::Validation, "a 5,000-deep check is refused before anything recurses into it");
     let default = alter(TableAlteration::AddConstraint(Constraint::Default { column: "age".into(), value: Value::Integer(18) }));
     db.commit(default).await.unwrap();
     db.commit(insert_user(3, "c", None)).await.unwrap();

@@ -307,6 +307,9 @@ impl WriteCtx<'_, '_> {
                 self.save_table(record)
             }
             TableAlteration::AddConstraint(c) => {
+                if let Constraint::Check { name, expr } = &c {
+                    compile(expr, &TableColumns(t)).map_err(|e| AedbError::Validation(format!("check constraint '{name}' of table '{table}': {e}")))?;
+                }
                 let name = c.name();
                 if record.schema.constraints.iter().any(|x| x.name() == name) {
                     return Err(AedbError::Validation(format!("table '{table}' already has a constraint '{name}'")));

@@ -52,12 +52,23 @@ impl Expr {
         Expr::Not(Box::new(self))
     }
 
+    /// Nesting depth (a leaf is 1). Iterative, so even an absurdly deep
+    /// expression is measured without exhausting the stack.
     pub fn depth(&self) -> usize {
-        match self {
-            Expr::Not(inner) => 1 + inner.depth(),
-            Expr::And(l, r) | Expr::Or(l, r) => 1 + l.depth().max(r.depth()),
-            _ => 1,
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((e, d)) = stack.pop() {
+            deepest = deepest.max(d);
+            match e {
+                Expr::Not(inner) => stack.push((inner, d + 1)),
+                Expr::And(l, r) | Expr::Or(l, r) => {
+                    stack.push((l, d + 1));
+                    stack.push((r, d + 1));
+                }
+                _ => {}
+            }
         }
+        deepest
     }
 }
 
