@@ -33,7 +33,8 @@ fn five_commits(fs: &SimFs) -> (PathBuf, Vec<(u64, usize)>) {
     let bytes = fs.contents(&path).unwrap_or_else(|| unreachable!());
     let mut frames = Vec::new();
     let mut off = SEGMENT_HEADER_LEN;
-    while off + FRAME_HEADER_LEN <= bytes.len() {
+    // Frames run up to the zero-filled end of the segment (FORMAT W9).
+    while off + FRAME_HEADER_LEN <= bytes.len() && bytes[off..].iter().any(|b| *b != 0) {
         let n = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]) as usize;
         let len = FRAME_HEADER_LEN + n;
         frames.push((off as u64, len));

@@ -93,6 +93,10 @@ pub fn dump(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Ve
         let mut prev = header.prev_hash;
         let mut offset = SEGMENT_HEADER_LEN;
         while offset < bytes.len() {
+            if bytes[offset..].iter().all(|b| *b == 0) {
+                writeln!(out, "  @{offset}: {} zero-filled bytes (preallocated, FORMAT W9)", bytes.len() - offset)?;
+                break;
+            }
             match decode_frame(&bytes[offset..], &prev, key.as_deref()) {
                 Ok(f) => {
                     let effects = decode(f.payload);

@@ -55,6 +55,9 @@ pub struct WalWriter {
     segments: Vec<(u64, PathBuf)>,
     file: Arc<dyn VfsFile>,
     file_len: u64,
+    /// The segment is zero-filled up to here (W9), so appends before this offset
+    /// overwrite allocated blocks and a sync carries no size change.
+    prealloc_end: u64,
     /// Last appended frame.
     pub head_seq: u64,
     pub head_hash: ChainHash,
@@ -66,10 +69,10 @@ impl WalWriter {
     /// Starts a fresh segment after `head_seq` (recovery never appends to a segment
     /// it read: a torn or damaged tail stays behind).
     pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Vec<u8>>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
-        let (file, path) = create_segment(&*vfs, &dir, key.is_some(), head_seq + 1, head_hash)?;
+        let (file, path, prealloc_end) = create_segment(&*vfs, &dir, key.is_some(), head_seq + 1, head_hash, segment_limit)?;
         segments.retain(|(s, _)| *s != head_seq + 1);
         segments.push((head_seq + 1, path));
-        Ok(WalWriter { vfs, dir, key, segment_limit, segments, file, file_len: SEGMENT_HEADER_LEN as u64, head_seq, head_hash, bytes_since_checkpoint: 0 })
+        Ok(WalWriter { vfs, dir, key, segment_limit, segments, file, file_len: SEGMENT_HEADER_LEN as u64, prealloc_end, head_seq, head_hash, bytes_since_checkpoint: 0 })
     }
 
     /// The segment appends go to (what a sync must cover).
@@ -92,6 +95,14 @@ impl WalWriter {
         }
         let (bytes, hash) = encode_frame(seq, synced_upto, &self.head_hash, payload, self.key.as_deref());
         let path = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        let end = self.file_len + bytes.len() as u64;
+        if end > self.prealloc_end {
+            // Zero-fill the next chunk first; the next sync pays its size change
+            // once, and the appends after it are overwrites again.
+            let target = end.max(self.prealloc_end + prealloc_chunk(self.segment_limit));
+            zero_fill(&*self.file, end, target).map_err(|e| StorageError::io("preallocating", &path, e))?;
+            self.prealloc_end = target;
+        }
         self.file.write_at(&bytes, self.file_len).map_err(|e| StorageError::io("appending to", &path, e))?;
         self.file_len += bytes.len() as u64;
         self.bytes_since_checkpoint += bytes.len() as u64;
@@ -104,9 +115,10 @@ impl WalWriter {
     fn rotate(&mut self) -> Result<()> {
         let old = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
         self.file.sync_data().map_err(|e| StorageError::io("syncing", &old, e))?;
-        let (file, path) = create_segment(&*self.vfs, &self.dir, self.key.is_some(), self.head_seq + 1, self.head_hash)?;
+        let (file, path, prealloc_end) = create_segment(&*self.vfs, &self.dir, self.key.is_some(), self.head_seq + 1, self.head_hash, self.segment_limit)?;
         self.file = file;
         self.file_len = SEGMENT_HEADER_LEN as u64;
+        self.prealloc_end = prealloc_end;
         self.segments.push((self.head_seq + 1, path));
         Ok(())
     }
@@ -136,14 +148,36 @@ impl WalWriter {
     }
 }
 
-fn create_segment(vfs: &dyn Vfs, dir: &Path, keyed: bool, first_seq: u64, prev_hash: ChainHash) -> Result<(Arc<dyn VfsFile>, PathBuf)> {
+/// Zero-fill granularity: 4 MiB, or the segment size when segments are smaller.
+fn prealloc_chunk(segment_limit: u64) -> u64 {
+    segment_limit.clamp(4096, 4 << 20)
+}
+
+/// Writes zeros over [from, to) (allocating the blocks: W9).
+fn zero_fill(file: &dyn VfsFile, from: u64, to: u64) -> std::io::Result<()> {
+    const BLOCK: usize = 256 << 10;
+    let zeros = vec![0u8; BLOCK.min(to.saturating_sub(from) as usize)];
+    let mut at = from;
+    while at < to {
+        let n = zeros.len().min((to - at) as usize);
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Creates a segment: header, then zeros to the first preallocation chunk, synced
+/// together (so the first appends are overwrites); returns the zero-filled end.
+fn create_segment(vfs: &dyn Vfs, dir: &Path, keyed: bool, first_seq: u64, prev_hash: ChainHash, segment_limit: u64) -> Result<(Arc<dyn VfsFile>, PathBuf, u64)> {
     let path = dir.join(segment_name(first_seq));
     let file = vfs.open(&path, OpenMode::CreateTruncate).map_err(|e| StorageError::io("creating", &path, e))?;
     let header = SegmentHeader { keyed, first_seq, prev_hash }.encode();
     file.write_at(&header, 0).map_err(|e| StorageError::io("writing header of", &path, e))?;
+    let prealloc_end = SEGMENT_HEADER_LEN as u64 + prealloc_chunk(segment_limit);
+    zero_fill(&*file, SEGMENT_HEADER_LEN as u64, prealloc_end).map_err(|e| StorageError::io("preallocating", &path, e))?;
     file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
     if !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::SkipDirSyncAfterSegmentCreate) {
         vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
     }
-    Ok((file, path))
+    Ok((file, path, prealloc_end))
 }

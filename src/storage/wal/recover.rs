@@ -10,7 +10,8 @@
 //! tail unless a valid frame after it records that the WAL had been synced past
 //! it (then the bytes were durable and are damaged: corruption). Unsynced writes may
 //! reach the disk out of order, so a valid frame after a lost one is not by itself
-//! damage.
+//! damage. W9 zeros from a frame boundary to the end of a segment are its clean end
+//! (segments are zero-filled ahead of the appends).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -131,6 +132,8 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
                     scan.accept(f.seq, f.payload, f.hash, &path, offset)?;
                     offset += f.len;
                 }
+                // W9: the zero-filled rest of the segment is its clean end.
+                _ if bytes[offset..].iter().all(|b| *b == 0) => break,
                 result => {
                     let (rule, detail) = match result {
                         Ok(f) => ("W3", format!("seq {} after seq {prev_seq}", f.seq)),
