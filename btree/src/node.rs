@@ -211,11 +211,33 @@ impl<'b> RawNode<'b> {
     }
 
     /// Leaf: `Ok(i)` if entry i has `key`, else `Err(insertion point)`.
+    /// `key(i)` for the search loops: the same checks, an `Option` instead of a
+    /// 72-byte `Result` per probe; the caller builds the fault (cold) on `None`.
+    #[inline(always)]
+    fn probe(&self, i: usize) -> Option<&'b [u8]> {
+        let off = u16_at(self.bytes, SLOTS_AT + 2 * i)?;
+        let (fixed, len_at) = if self.leaf { (LEAF_ENTRY_FIXED, off) } else { (BRANCH_ENTRY_FIXED, off + 24) };
+        if i >= self.n || off < self.heap || off + fixed > self.bytes.len() {
+            return None;
+        }
+        let len = u16_at(self.bytes, len_at)?;
+        self.bytes.get(off + fixed..(off + fixed).checked_add(len)?)
+    }
+
+    #[cold]
+    fn probe_fault(&self, i: usize) -> Fault {
+        match self.key(i) {
+            Err(f) => f,
+            Ok(_) => fault("N4", SLOTS_AT + 2 * i, "a readable entry", "an unreadable one"),
+        }
+    }
+
     pub fn search_leaf(&self, key: &[u8]) -> Result<Result<usize, usize>, Fault> {
         let (mut lo, mut hi) = (0, self.n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match self.key(mid)?.cmp(key) {
+            let Some(k) = self.probe(mid) else { return Err(self.probe_fault(mid)) };
+            match k.cmp(key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Ok(Ok(mid)),
@@ -229,7 +251,8 @@ impl<'b> RawNode<'b> {
         let (mut lo, mut hi) = (1, self.n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.key(mid)? <= key {
+            let Some(k) = self.probe(mid) else { return Err(self.probe_fault(mid)) };
+            if k <= key {
                 lo = mid + 1;
             } else {
                 hi = mid;

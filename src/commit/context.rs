@@ -3,6 +3,7 @@
 //! of these; an error anywhere drops it, which leaves nothing behind.
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aedb_btree::{PageSource, Tree};
@@ -20,14 +21,35 @@ pub struct WriteLimits {
     pub max_batch_rows: usize,
 }
 
-/// The newest catalog seen, shared by readers and writers; a reader of an older
-/// or newer snapshot loads its own from the tree (the version says which).
+/// The newest catalog, shared by readers and writers. Every DDL commit of the
+/// database goes through this instance (the directory lock keeps other processes
+/// out), so the cached catalog describes every snapshot from its version on, until
+/// the next DDL: a DDL commit raises `ddl_in_flight` before it can become visible
+/// and lowers it only after publishing its catalog here. A reader that took its
+/// snapshot and then sees no DDL in flight can use the cache without reading the
+/// `_catalog` tree; otherwise it reads the stored version (`at`).
 #[derive(Debug, Default)]
 pub struct CatalogCache {
     current: Mutex<Arc<Catalog>>,
+    ddl_in_flight: AtomicU64,
 }
 
 impl CatalogCache {
+    /// A cache holding the catalog stored in `tree` (at open).
+    pub fn load<S: PageSource>(tree: &Tree<'_, S>) -> Result<Self, AedbError> {
+        Ok(CatalogCache { current: Mutex::new(Arc::new(Catalog::load(tree)?)), ddl_in_flight: AtomicU64::new(0) })
+    }
+
+    /// The catalog of a snapshot at `seq` taken before this call, if the cache
+    /// certainly describes it.
+    pub fn for_snapshot(&self, seq: u64) -> Option<Arc<Catalog>> {
+        if self.ddl_in_flight.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        (cur.version <= seq).then(|| cur.clone())
+    }
+
     /// The catalog stored in `tree` (a `_catalog` tree of some snapshot).
     pub fn at<S: PageSource>(&self, tree: &Tree<'_, S>) -> Result<Arc<Catalog>, AedbError> {
         let version = stored_version(tree)?;
@@ -49,6 +71,18 @@ impl CatalogCache {
             *cur = cat;
         }
     }
+
+    /// Before a DDL commit can become visible.
+    pub fn begin_ddl(&self) {
+        self.ddl_in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// After its catalog was published. A DDL commit that failed after it may have
+    /// become visible never calls this: its engine is poisoned, and every reader
+    /// of it reads the stored version.
+    pub fn end_ddl(&self) {
+        self.ddl_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub struct WriteCtx<'t, 'db> {
@@ -60,7 +94,11 @@ pub struct WriteCtx<'t, 'db> {
 
 impl<'t, 'db> WriteCtx<'t, 'db> {
     pub fn new(txn: &'t mut WriteTransaction<'db>, cache: &CatalogCache, limits: WriteLimits) -> Result<Self, AedbError> {
-        let catalog = txn.open_tree(CATALOG_TREE)?.read(|t| cache.at(t))??;
+        let base = txn.seq() - 1;
+        let catalog = match cache.for_snapshot(base) {
+            Some(c) => c,
+            None => txn.open_tree(CATALOG_TREE)?.read(|t| cache.at(t))??,
+        };
         Ok(WriteCtx { txn, catalog, catalog_dirty: false, limits })
     }
 

@@ -52,15 +52,19 @@ impl AedbInstance {
     pub fn open_with_vfs(config: AedbConfig, vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Self, AedbError> {
         config.validate()?;
         let db = Database::open_with(vfs, dir, config.storage_options())?;
-        let inner = Arc::new(Inner { db, config, catalogs: CatalogCache::default() });
         {
-            let mut txn = inner.db.begin_write()?;
+            let mut txn = db.begin_write()?;
             if !txn.list_trees()?.iter().any(|t| t == CATALOG_TREE) {
                 txn.open_tree(CATALOG_TREE)?;
                 txn.commit(Finality::Durable)?;
             }
         }
-        Ok(AedbInstance { inner })
+        let catalogs = {
+            let read = db.begin_read()?;
+            let tree = read.open_tree(CATALOG_TREE)?;
+            CatalogCache::load(tree.raw())?
+        };
+        Ok(AedbInstance { inner: Arc::new(Inner { db, config, catalogs }) })
     }
 
     /// The storage engine underneath (for tools and checks).
@@ -105,12 +109,17 @@ impl AedbInstance {
             txn.abort();
             return Ok(CommitResult { commit_seq: base, durable_head_seq: db.durable_seq(), idempotency: IdempotencyOutcome::Applied, canonical_commit_seq: base, affected_rows: affected });
         }
+        let cache = &self.inner.catalogs;
+        if catalog.is_some() {
+            cache.begin_ddl();
+        }
         let receipt = txn.commit(match finality {
             CommitFinality::Visible => Finality::Visible,
             CommitFinality::Durable => Finality::Durable,
         })?;
         if let Some(c) = catalog {
-            self.inner.catalogs.publish(c);
+            cache.publish(c);
+            cache.end_ddl();
         }
         Ok(CommitResult {
             commit_seq: receipt.seq,
@@ -141,8 +150,11 @@ impl AedbInstance {
         })
     }
 
-    /// The catalog of a snapshot.
+    /// The catalog of a snapshot (from the cache when it certainly describes it).
     fn catalog_of(&self, txn: &ReadTransaction) -> Result<Arc<Catalog>, AedbError> {
+        if let Some(c) = self.inner.catalogs.for_snapshot(txn.seq()) {
+            return Ok(c);
+        }
         let tree = txn.open_tree(CATALOG_TREE)?;
         self.inner.catalogs.at(tree.raw())
     }
