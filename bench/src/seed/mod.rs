@@ -5,6 +5,7 @@
 //! Table `users(id Integer PK, name Text, age Integer)` with a BTree index on
 //! `age`; row i has age i / 10, so an index range of 10 ages is 100 rows.
 
+mod adapter;
 pub mod ours;
 pub mod v019;
 

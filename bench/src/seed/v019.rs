@@ -1,154 +1,19 @@
-//! The seed suite on aedb 0.1.9 (same calls; where its API differs, the
-//! nearest equivalent, said in a comment).
+//! The seed suite on aedb 0.1.9: the same calls (its `CreateTable` has an
+//! `if_not_exists` field, its KV read without a caller is `kv_get_no_auth`).
 
-use std::path::Path;
-
-use aedb_019::AedbInstance;
-use aedb_019::catalog::DdlOperation;
-use aedb_019::catalog::schema::{ColumnDef, IndexType};
-use aedb_019::catalog::types::{ColumnType, Row, Value};
-use aedb_019::commit::validation::Mutation;
-use aedb_019::query::plan::{ConsistencyMode, Expr, Query};
-use aedb_019::CommitFinality;
-use aedb_019::error::AedbError;
-use std::sync::Arc;
-use tokio::runtime::Runtime;
-
-use super::{SeedEngine, age_of};
-use crate::workload::Res;
-
-const P: &str = "bench";
-const S: &str = "app";
-
-pub struct V019 {
-    rt: Runtime,
-    /// 0.1.9's instance is not `Clone`; the concurrent row shares it by `Arc`.
-    db: Arc<AedbInstance>,
-}
-
-fn user(id: i64) -> Row {
-    Row::from_values(vec![Value::Integer(id), Value::Text(format!("user-{id}").into()), Value::Integer(age_of(id))])
-}
-
-fn insert(id: i64) -> Mutation {
-    Mutation::Insert { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), primary_key: vec![Value::Integer(id)], row: user(id) }
-}
-
-impl V019 {
-    pub fn open(dir: &Path) -> Res<V019> {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        // 0.1.9's open starts tasks on the ambient runtime.
-        let _guard = rt.enter();
-        let db = AedbInstance::open(Default::default(), dir)?;
-        drop(_guard);
-        Ok(V019 { rt, db: Arc::new(db) })
-    }
-
-    fn commit(&self, m: Mutation) -> Res<()> {
-        self.rt.block_on(self.db.commit_with_finality(m, CommitFinality::Durable))?;
-        Ok(())
-    }
-}
-
-impl SeedEngine for V019 {
-    fn setup(&self) -> Res<()> {
-        self.rt.block_on(self.db.create_project(P))?;
-        let col = |name: &str, col_type| ColumnDef { name: name.into(), col_type, nullable: false };
-        self.commit(Mutation::Ddl(DdlOperation::CreateTable {
-            project_id: P.into(),
-            scope_id: S.into(),
-            table_name: "users".into(),
-            owner_id: None,
-            if_not_exists: false,
-            columns: vec![col("id", ColumnType::Integer), col("name", ColumnType::Text), col("age", ColumnType::Integer)],
-            primary_key: vec!["id".into()],
-        }))?;
-        self.commit(Mutation::Ddl(DdlOperation::CreateIndex {
-            project_id: P.into(),
-            scope_id: S.into(),
-            table_name: "users".into(),
-            index_name: "by_age".into(),
-            if_not_exists: false,
-            columns: vec!["age".into()],
-            index_type: IndexType::BTree,
-            partial_filter: None,
-        }))
-    }
-
-    fn insert_batch(&self, ids: &[i64]) -> Res<()> {
-        self.commit(Mutation::InsertBatch { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), rows: ids.iter().map(|&i| user(i)).collect() })
-    }
-
-    fn insert_serial(&self, ids: &[i64]) -> Res<()> {
-        ids.iter().try_for_each(|&i| self.commit(insert(i)))
-    }
-
-    fn insert_concurrent(&self, ids: &[i64], tasks: usize) -> Res<()> {
-        self.rt.block_on(async {
-            let per = ids.len().div_ceil(tasks);
-            let handles: Vec<_> = ids
-                .chunks(per)
-                .map(|chunk| {
-                    let db = self.db.clone();
-                    let chunk = chunk.to_vec();
-                    tokio::spawn(async move {
-                        for i in chunk {
-                            db.commit_with_finality(insert(i), CommitFinality::Durable).await?;
-                        }
-                        Ok::<(), AedbError>(())
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.await??;
-            }
-            Res::Ok(())
-        })
-    }
-
-    fn pk_queries(&self, ids: &[i64]) -> Res<usize> {
-        self.rt.block_on(async {
-            let mut found = 0;
-            for &id in ids {
-                let q = Query::select(&["*"]).from("users").where_(Expr::Eq("id".into(), Value::Integer(id)));
-                found += self.db.query(P, S, q).await?.rows.len();
-            }
-            Res::Ok(found)
-        })
-    }
-
-    fn index_ranges(&self, ages: &[i64]) -> Res<usize> {
-        self.rt.block_on(async {
-            let mut found = 0;
-            for &a in ages {
-                let q = Query::select(&["*"]).from("users").where_(Expr::Between("age".into(), Value::Integer(a), Value::Integer(a + 9))).limit(100);
-                found += self.db.query(P, S, q).await?.rows.len();
-            }
-            Res::Ok(found)
-        })
-    }
-
-    fn kv_sets(&self, keys: &[Vec<u8>]) -> Res<()> {
-        keys.iter().try_for_each(|k| self.commit(Mutation::KvSet { project_id: P.into(), scope_id: S.into(), key: k.clone(), value: k.clone() }))
-    }
-
-    fn kv_gets(&self, keys: &[Vec<u8>]) -> Res<usize> {
-        self.rt.block_on(async {
-            let mut hits = 0;
-            for k in keys {
-                hits += usize::from(self.db.kv_get_no_auth(P, S, k, ConsistencyMode::AtLatest).await?.is_some());
-            }
-            Res::Ok(hits)
-        })
-    }
-
-    fn accumulate(&self, n: usize) -> Res<Option<()>> {
-        self.rt.block_on(async {
-            self.db.create_accumulator(P, S, "balance", Some(86_400), 10_000).await?;
+crate::seed::adapter::seed_adapter!(
+    V019, aedb_019,
+    error = aedb_019::error::AedbError,
+    create_table_extra = { if_not_exists: false, },
+    kv_get = kv_get_no_auth,
+    accumulate = |this, n| {
+        this.rt.block_on(async {
+            this.db.create_accumulator(P, S, "balance", Some(86_400), 10_000).await?;
             for i in 0..n {
-                self.db.accumulate(P, S, "balance", 1, format!("op-{i}"), i as u64 + 1).await?;
+                // Order keys must increase strictly from 1.
+                this.db.accumulate(P, S, "balance", 1, format!("op-{i}"), i as u64 + 1).await?;
             }
             Res::Ok(Some(()))
         })
     }
-}
+);

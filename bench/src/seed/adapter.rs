@@ -1,0 +1,162 @@
+//! One adapter body for both engines: our facade and aedb 0.1.9 share the seed
+//! API's shape, so the suite's calls are written once and instantiated per crate
+//! (`ours`, `v019`) with the few places where the APIs differ passed in.
+
+/// Defines `pub struct $name` implementing `SeedEngine` over crate `$krate`.
+macro_rules! seed_adapter {
+    (
+        $name:ident, $krate:ident,
+        error = $err:ty,
+        create_table_extra = { $($extra:tt)* },
+        kv_get = $kv_get:ident,
+        accumulate = |$this:ident, $n:ident| $accumulate:block
+    ) => {
+        use std::path::Path;
+        use std::sync::Arc;
+
+        use $krate::catalog::DdlOperation;
+        use $krate::catalog::schema::{ColumnDef, IndexType};
+        use $krate::catalog::types::{ColumnType, Row, Value};
+        use $krate::commit::validation::Mutation;
+        use $krate::query::plan::{ConsistencyMode, Expr, Query};
+        use $krate::{AedbInstance, CommitFinality};
+        use tokio::runtime::Runtime;
+
+        use crate::seed::{SeedEngine, age_of};
+        use crate::workload::Res;
+
+        const P: &str = "bench";
+        const S: &str = "app";
+
+        pub struct $name {
+            rt: Runtime,
+            /// Shared by the concurrent row's tasks (0.1.9's instance is not `Clone`).
+            db: Arc<AedbInstance>,
+        }
+
+        fn user(id: i64) -> Row {
+            Row::from_values(vec![Value::Integer(id), Value::Text(format!("user-{id}").into()), Value::Integer(age_of(id))])
+        }
+
+        fn insert(id: i64) -> Mutation {
+            Mutation::Insert { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), primary_key: vec![Value::Integer(id)], row: user(id) }
+        }
+
+        impl $name {
+            pub fn open(dir: &Path) -> Res<$name> {
+                let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+                // 0.1.9's open starts tasks on the ambient runtime.
+                let db = {
+                    let _guard = rt.enter();
+                    AedbInstance::open(Default::default(), dir)?
+                };
+                Ok($name { rt, db: Arc::new(db) })
+            }
+
+            fn commit(&self, m: Mutation) -> Res<()> {
+                self.rt.block_on(self.db.commit_with_finality(m, CommitFinality::Durable))?;
+                Ok(())
+            }
+        }
+
+        impl SeedEngine for $name {
+            fn setup(&self) -> Res<()> {
+                self.rt.block_on(self.db.create_project(P))?;
+                let col = |name: &str, col_type| ColumnDef { name: name.into(), col_type, nullable: false };
+                self.commit(Mutation::Ddl(DdlOperation::CreateTable {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "users".into(),
+                    owner_id: None,
+                    $($extra)*
+                    columns: vec![col("id", ColumnType::Integer), col("name", ColumnType::Text), col("age", ColumnType::Integer)],
+                    primary_key: vec!["id".into()],
+                }))?;
+                self.commit(Mutation::Ddl(DdlOperation::CreateIndex {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "users".into(),
+                    index_name: "by_age".into(),
+                    if_not_exists: false,
+                    columns: vec!["age".into()],
+                    index_type: IndexType::BTree,
+                    partial_filter: None,
+                }))
+            }
+
+            fn insert_batch(&self, ids: &[i64]) -> Res<()> {
+                self.commit(Mutation::InsertBatch { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), rows: ids.iter().map(|&i| user(i)).collect() })
+            }
+
+            fn insert_serial(&self, ids: &[i64]) -> Res<()> {
+                ids.iter().try_for_each(|&i| self.commit(insert(i)))
+            }
+
+            fn insert_concurrent(&self, ids: &[i64], tasks: usize) -> Res<()> {
+                self.rt.block_on(async {
+                    let per = ids.len().div_ceil(tasks);
+                    let handles: Vec<_> = ids
+                        .chunks(per)
+                        .map(|chunk| {
+                            let db = self.db.clone();
+                            let chunk = chunk.to_vec();
+                            tokio::spawn(async move {
+                                for i in chunk {
+                                    db.commit_with_finality(insert(i), CommitFinality::Durable).await?;
+                                }
+                                Ok::<(), $err>(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await??;
+                    }
+                    Res::Ok(())
+                })
+            }
+
+            fn pk_queries(&self, ids: &[i64]) -> Res<usize> {
+                self.rt.block_on(async {
+                    let mut found = 0;
+                    for &id in ids {
+                        let q = Query::select(&["*"]).from("users").where_(Expr::Eq("id".into(), Value::Integer(id)));
+                        found += self.db.query(P, S, q).await?.rows.len();
+                    }
+                    Res::Ok(found)
+                })
+            }
+
+            fn index_ranges(&self, ages: &[i64]) -> Res<usize> {
+                self.rt.block_on(async {
+                    let mut found = 0;
+                    for &a in ages {
+                        let q = Query::select(&["*"]).from("users").where_(Expr::Between("age".into(), Value::Integer(a), Value::Integer(a + 9))).limit(100);
+                        found += self.db.query(P, S, q).await?.rows.len();
+                    }
+                    Res::Ok(found)
+                })
+            }
+
+            fn kv_sets(&self, keys: &[Vec<u8>]) -> Res<()> {
+                keys.iter().try_for_each(|k| self.commit(Mutation::KvSet { project_id: P.into(), scope_id: S.into(), key: k.clone(), value: k.clone() }))
+            }
+
+            fn kv_gets(&self, keys: &[Vec<u8>]) -> Res<usize> {
+                self.rt.block_on(async {
+                    let mut hits = 0;
+                    for k in keys {
+                        hits += usize::from(self.db.$kv_get(P, S, k, ConsistencyMode::AtLatest).await?.is_some());
+                    }
+                    Res::Ok(hits)
+                })
+            }
+
+            fn accumulate(&self, n: usize) -> Res<Option<()>> {
+                let ($this, $n) = (self, n);
+                $accumulate
+            }
+        }
+    };
+}
+
+pub(crate) use seed_adapter;
