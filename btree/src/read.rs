@@ -166,7 +166,8 @@ impl<'s, S: PageSource> Tree<'s, S> {
             }
             let i = node.search_branch(key).map_err(|f| self.fault(child.page, f))?;
             for j in 0..i {
-                below += node.child(j).map_err(|f| self.fault(child.page, f))?.count;
+                let c = node.child(j).map_err(|f| self.fault(child.page, f))?.count;
+                below = below.checked_add(c).ok_or_else(|| self.fault(child.page, count_overflow()))?;
             }
             child = node.child(i).map_err(|f| self.fault(child.page, f))?;
         }
@@ -278,11 +279,17 @@ pub fn load_root<S: PageSource>(src: &S, page: PageId, generation: u64, owner: u
     } else {
         let mut total = 0u64;
         for i in 0..node.len() {
-            total += node.child(i).map_err(|f| tree.fault(page.0, f))?.count;
+            let c = node.child(i).map_err(|f| tree.fault(page.0, f))?.count;
+            total = total.checked_add(c).ok_or_else(|| tree.fault(page.0, count_overflow()))?;
         }
         total
     };
     Ok(TreeRoot { page, generation, count })
+}
+
+/// Children counts whose sum does not fit a u64 (crc-valid but damaged counts).
+fn count_overflow() -> crate::node::Fault {
+    crate::node::fault("B3", 0, "children counts summing within 2^64", "an overflowing sum")
 }
 
 /// The smallest key above every key that starts with `prefix` (None: no such key).

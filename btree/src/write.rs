@@ -290,7 +290,7 @@ impl<'p> WriteTxn<'p> {
             // The new root counts its children afresh.
             self.grow_root(root_id, split)?;
         } else if let Some(root) = &mut self.root {
-            root.count += u64::from(added);
+            root.count = root.count.saturating_add(u64::from(added));
         }
         let old_value = match old {
             Some(stored) => Some(self.release_value(stored, want_old)?),
@@ -307,7 +307,7 @@ impl<'p> WriteTxn<'p> {
         let page = self.page_mut(id);
         node::insert(page, 0, &node::branch_entry(lc, &[]));
         node::insert(page, 1, &node::branch_entry(rc, &sep));
-        self.root = Some(ChildRef { page: id, generation: 0, count: lc.count + rc.count });
+        self.root = Some(ChildRef { page: id, generation: 0, count: lc.count.saturating_add(rc.count) });
         Ok(())
     }
 
@@ -366,7 +366,7 @@ impl<'p> WriteTxn<'p> {
                 self.insert_or_split(id, i + 1, e)?
             }
             None => {
-                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: child.count + u64::from(added) });
+                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: child.count.saturating_add(u64::from(added)) });
                 None
             }
         };
@@ -470,7 +470,7 @@ impl<'p> WriteTxn<'p> {
         let child = node::child_of(self.page(id), i);
         let cid = self.make_dirty(child)?;
         let (old, split) = self.delete_rec(cid, key)?;
-        let count = child.count - u64::from(old.is_some());
+        let count = child.count.saturating_sub(u64::from(old.is_some()));
         node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count });
         if let Some((sep, right)) = split {
             let left_count = node::subtree_count(self.page(cid));
