@@ -76,7 +76,6 @@ impl WriteCtx<'_, '_> {
         }
         let (p, s, tn) = m.table_target().map(|(p, s, t)| (p.to_string(), s.to_string(), t.to_string())).unwrap_or_default();
         let t = self.table(&p, &s, &tn)?;
-        let max_row = self.limits.max_table_value_bytes;
         match m {
             Mutation::Insert { primary_key, row, .. } => self.insert(&t, Some(&primary_key), row, false),
             Mutation::Upsert { primary_key, row, .. } => self.insert(&t, Some(&primary_key), row, true),
@@ -108,9 +107,9 @@ impl WriteCtx<'_, '_> {
             }
             Mutation::UpdateWhere { predicate, updates, limit, .. } => {
                 let exprs: Vec<(String, TableUpdateExpr)> = updates.into_iter().map(|(c, v)| (c, TableUpdateExpr::Value(v))).collect();
-                self.update_where(&t, &predicate, &exprs, limit, max_row)
+                self.update_where(&t, &predicate, &exprs, limit)
             }
-            Mutation::UpdateWhereExpr { predicate, updates, limit, .. } => self.update_where(&t, &predicate, &updates, limit, max_row),
+            Mutation::UpdateWhereExpr { predicate, updates, limit, .. } => self.update_where(&t, &predicate, &updates, limit),
             Mutation::TableIncU256 { primary_key, column, amount_be, .. } => self.u256_step(&t, &primary_key, &column, &amount_be, true),
             Mutation::TableDecU256 { primary_key, column, amount_be, .. } => self.u256_step(&t, &primary_key, &column, &amount_be, false),
             Mutation::Ddl(_) | Mutation::KvSet { .. } | Mutation::KvDel { .. } => Ok(0),
@@ -253,7 +252,7 @@ impl WriteCtx<'_, '_> {
         Ok(1)
     }
 
-    fn update_where(&mut self, t: &TableInfo, predicate: &crate::query::plan::Expr, updates: &[(String, TableUpdateExpr)], limit: Option<usize>, _max_row: usize) -> Result<u64, AedbError> {
+    fn update_where(&mut self, t: &TableInfo, predicate: &crate::query::plan::Expr, updates: &[(String, TableUpdateExpr)], limit: Option<usize>) -> Result<u64, AedbError> {
         let targets: Vec<usize> = updates.iter().map(|(c, _)| col(t, c)).collect::<Result<_, _>>()?;
         for (c, _) in updates {
             if t.schema().primary_key.contains(c) {

@@ -26,7 +26,7 @@ pub(crate) fn check_aggregates(table: &str, cols: &dyn Columns, query: &Query) -
         if let Some(c) = a.column() {
             let (_, ty) = cols.resolve(c)?;
             if matches!(a, Aggregate::Sum(_) | Aggregate::Avg(_)) && !numeric(ty) {
-                return Err(QueryError::TypeMismatch { column: c.to_string(), expected: "a number".into(), got: format!("{}", ty.map_or("?".into(), |t| t.to_string())) });
+                return Err(QueryError::TypeMismatch { column: c.to_string(), expected: "a number".into(), got: ty.map_or("?".into(), |t| t.to_string()) });
             }
         }
     }
@@ -129,7 +129,7 @@ impl State {
 }
 
 /// Groups and aggregates `rows` (laid out as `columns`), then applies HAVING.
-pub(crate) fn aggregate_rows(table: &str, cols: &dyn Columns, _columns: &[String], rows: Vec<Vec<Value>>, query: &Query) -> Result<(Vec<String>, Vec<Vec<Value>>), QueryError> {
+pub(crate) fn aggregate_rows(table: &str, cols: &dyn Columns, rows: Vec<Vec<Value>>, query: &Query) -> Result<(Vec<String>, Vec<Vec<Value>>), QueryError> {
     check_aggregates(table, cols, query)?;
     let group_pos: Vec<usize> = query.group_by.iter().map(|g| cols.resolve(g).map(|r| r.0)).collect::<Result<_, _>>()?;
     let agg_pos: Vec<Option<usize>> = query.aggregates.iter().map(|a| a.column().map(|c| cols.resolve(c).map(|r| r.0)).transpose()).collect::<Result<_, _>>()?;

@@ -16,7 +16,7 @@ use crate::query::eval::{Columns, Compiled, compile};
 use crate::query::plan::{Order, Query, QueryOptions, QueryPlan};
 use crate::query::planner::{Access, AccessKind, plan};
 use crate::query::source::Source;
-use crate::table::{TableColumns, decode, pk_of_index_entry};
+use crate::table::{KeyedRow, TableColumns, decode, pk_of_index_entry};
 
 /// The answer to a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +82,9 @@ pub(crate) fn parse_cursor(table_id: u64, s: &str) -> Result<Resume, QueryError>
     }
 }
 
+/// Visitor of rows: (access-path key, row) → continue?
+pub(crate) type RowVisit<'f> = dyn FnMut(&[u8], Vec<Value>) -> Result<bool, AedbError> + 'f;
+
 /// Visits the rows on `access` in order, from after `resume`: `visit(access key,
 /// row)` returns false to stop.
 pub(crate) fn visit_rows(
@@ -89,7 +92,7 @@ pub(crate) fn visit_rows(
     t: &TableInfo,
     access: &Access,
     resume: Option<&[u8]>,
-    visit: &mut dyn FnMut(&[u8], Vec<Value>) -> Result<bool, AedbError>,
+    visit: &mut RowVisit<'_>,
 ) -> Result<(), AedbError> {
     let mut lo = access.lo.clone();
     let mut hi = access.hi.clone();
@@ -279,7 +282,7 @@ pub(crate) fn run_query(src: &mut dyn Source, catalog: &Catalog, project: &str, 
         return Err(QueryError::ScanBoundExceeded { estimated_rows: estimate, max_scan_rows: max as u64 });
     }
     let (out_columns, out_rows) = if !query.aggregates.is_empty() || !query.group_by.is_empty() {
-        aggregate_rows(t.name(), &TableColumns(t), &columns, matched, query)?
+        aggregate_rows(t.name(), &TableColumns(t), matched, query)?
     } else {
         (columns.clone(), matched)
     };
@@ -368,7 +371,7 @@ pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, sc
 
 /// The (primary key, row) pairs of `t` matching `pred`, at most `limit` (for
 /// DeleteWhere / UpdateWhere, inside the write transaction).
-pub(crate) fn matching_rows(src: &mut dyn Source, t: &TableInfo, predicate: &crate::query::plan::Expr, limit: Option<usize>) -> Result<Vec<(Vec<u8>, Vec<Value>)>, AedbError> {
+pub(crate) fn matching_rows(src: &mut dyn Source, t: &TableInfo, predicate: &crate::query::plan::Expr, limit: Option<usize>) -> Result<Vec<KeyedRow>, AedbError> {
     let pred = compile(predicate, &TableColumns(t)).map_err(query_to_aedb)?;
     let access = plan(t, Some(predicate), &[], None, false).map_err(query_to_aedb)?;
     let mut out = Vec::new();

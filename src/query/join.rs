@@ -155,7 +155,7 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
         rows.retain(|r| pred.matches(r));
     }
     let (columns, rows) = if !query.aggregates.is_empty() || !query.group_by.is_empty() {
-        aggregate_rows(&query.table, &layout, &layout.names, rows, query)?
+        aggregate_rows(&query.table, &layout, rows, query)?
     } else {
         (layout.names.clone(), rows)
     };

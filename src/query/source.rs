@@ -7,8 +7,12 @@ use std::ops::Bound;
 
 use aedb_btree::{PageSource, Tree};
 
+use crate::catalog::types::Value;
 use crate::error::AedbError;
 use crate::storage::{ReadTransaction, StorageError, TreeHandle, WriteTransaction};
+
+/// Decoder of a stored row.
+pub type Decode<'f> = dyn FnMut(&[u8]) -> Result<Vec<Value>, AedbError> + 'f;
 
 /// Visitor of scanned entries; returns false to stop.
 pub type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool, AedbError> + 'f;
@@ -21,7 +25,7 @@ pub trait Source {
     fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AedbError>;
     /// The row under `key` decoded in place by `f` (no copy of the stored bytes
     /// where the engine can lend them).
-    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<Vec<crate::catalog::types::Value>, AedbError>) -> Result<Option<Vec<crate::catalog::types::Value>>, AedbError> {
+    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut Decode<'_>) -> Result<Option<Vec<Value>>, AedbError> {
         self.get(tree, key)?.map(|v| f(&v)).transpose()
     }
     /// Entries in [lo, hi), in O(log n).
@@ -83,7 +87,7 @@ impl Source for SnapshotSource {
         Ok(self.txn.tree(h)?.get(key)?.map(|v| v.into_owned()))
     }
 
-    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut dyn FnMut(&[u8]) -> Result<Vec<crate::catalog::types::Value>, AedbError>) -> Result<Option<Vec<crate::catalog::types::Value>>, AedbError> {
+    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut Decode<'_>) -> Result<Option<Vec<Value>>, AedbError> {
         let h = self.handle(tree)?;
         self.txn.tree(h)?.get(key)?.map(|v| f(&v)).transpose()
     }

@@ -166,7 +166,7 @@ mod tests {
     /// lengths decode back.
     #[test]
     fn encoding_preserves_order_column_by_column() {
-        let seed = aedb_pager::sim::test_seed("key_order", 0x6b65_79);
+        let seed = aedb_pager::sim::test_seed("key_order", 0x006b_6579);
         let mut rng = fastrand::Rng::with_seed(seed);
         for &t1 in &ALL {
             for &t2 in &ALL {

@@ -13,6 +13,12 @@ use crate::query::eval::{Columns, compile};
 use crate::query::error::QueryError;
 use key::{encode_key, encode_nullable, encoded_nullable_len};
 
+/// A stored row with its encoded primary key.
+pub type KeyedRow = (Vec<u8>, Vec<Value>);
+
+/// An index entry: (key, value).
+pub type IndexEntry = (Vec<u8>, Vec<u8>);
+
 /// The encoded primary key of a (checked) row.
 pub fn pk_key(t: &TableInfo, values: &[Value]) -> Vec<u8> {
     let cells: Vec<&Value> = t.pk.iter().map(|&i| &values[i]).collect();
@@ -40,7 +46,7 @@ impl Columns for TableColumns<'_> {
 /// not indexed (a partial filter excludes it, or a unique index sees a NULL).
 /// Unique index: key = columns, value = primary key. Other: key = columns ++
 /// primary key, empty value.
-pub fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, AedbError> {
+pub fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<IndexEntry>, AedbError> {
     let ix = &t.record.indexes[i];
     if let Some(filter) = &ix.def.partial_filter {
         let compiled = compile(filter, &TableColumns(t)).map_err(|e| AedbError::Validation(format!("partial filter of index '{}': {e}", ix.def.index_name)))?;

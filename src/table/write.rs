@@ -9,7 +9,7 @@ use crate::catalog::{TableInfo, index_tree};
 use crate::commit::context::WriteCtx;
 use crate::error::AedbError;
 use crate::query::eval::compile;
-use crate::table::{TableColumns, decode, index_entry, pk_key, row::encode_row};
+use crate::table::{KeyedRow, TableColumns, decode, index_entry, pk_key, row::encode_row};
 
 /// Renders key values for error messages: `(1, "alice")`.
 pub fn show_values(values: &[&Value]) -> String {
@@ -148,7 +148,7 @@ impl WriteCtx<'_, '_> {
     }
 
     /// Every stored row of `t` (for DDL that rewrites or checks a table).
-    pub fn all_rows(&mut self, t: &TableInfo) -> Result<Vec<(Vec<u8>, Vec<Value>)>, AedbError> {
+    pub fn all_rows(&mut self, t: &TableInfo) -> Result<Vec<KeyedRow>, AedbError> {
         let mut out = Vec::new();
         self.txn.open_tree(&t.rows_tree)?.read(|tree| -> Result<(), AedbError> {
             for e in tree.iter()? {
