@@ -58,7 +58,7 @@ fn rand_expr(rng: &mut fastrand::Rng, depth: u32) -> Expr {
         4 => Expr::Gt(name, rand_value(rng, c)),
         5 => Expr::Gte(name, rand_value(rng, c)),
         6 => Expr::Between(name, rand_value(rng, c), rand_value(rng, c)),
-        7 => Expr::In(name, (0..rng.usize(0..4)).map(|_| rand_value(rng, c)).collect()),
+        7 => Expr::In(name, (0..rng.usize(0..7)).map(|_| rand_value(rng, c)).collect()),
         8 => {
             if rng.bool() {
                 Expr::IsNull(name)
@@ -97,15 +97,24 @@ fn eval(e: &Expr, r: &[Value]) -> bool {
     }
 }
 
+/// The engine's order: the order_by columns, ties by id in the last column's
+/// direction.
 fn sorted_by(rows: &mut [Vec<Value>], order: &[(usize, Order)]) {
+    let mut order = order.to_vec();
+    if let Some(&(_, last)) = order.last() {
+        order.push((0, last));
+    }
     rows.sort_by(|a, b| {
         order.iter().fold(std::cmp::Ordering::Equal, |acc, &(i, o)| acc.then_with(|| if o == Order::Asc { a[i].cmp(&b[i]) } else { b[i].cmp(&a[i]) }))
     });
 }
 
 fn orders(rng: &mut fastrand::Rng) -> Vec<(usize, Order)> {
-    match rng.u8(..6) {
+    match rng.u8(..9) {
         0 => vec![],
+        6 => vec![(1, Order::Asc)],
+        7 => vec![(1, Order::Desc)],
+        8 => vec![(2, Order::Asc)],
         1 => vec![(0, Order::Asc)],
         2 => vec![(0, Order::Desc)],
         3 => vec![(1, Order::Asc), (0, Order::Asc)],

@@ -258,6 +258,28 @@ async fn composite_keys_sort_column_by_column() {
 }
 
 #[tokio::test]
+async fn in_lists_become_key_ranges_and_paginate_across_them() {
+    let (_d, db) = populated(1_000, big_scan()).await;
+    let q = Query::select(&["id"]).from("users").where_(Expr::In("id".into(), vec![Value::Integer(700), Value::Integer(5), Value::Integer(5000), Value::Integer(42)]));
+    let plan = db.explain_query(P, S, q.clone(), QueryOptions::default()).await.unwrap();
+    assert_eq!((plan.access_path.as_str(), plan.estimated_scan_rows), ("pk 4 ranges", 3), "one range per value; 5000 holds no row");
+    let r = db.query(P, S, q).await.unwrap();
+    assert_eq!((ids(&r.rows), r.rows_examined), (vec![5, 42, 700], 3), "key order, only the listed keys read");
+    // An index In with descending order, paged 7 rows at a time across its ranges.
+    let ages = vec![Value::Integer(3), Value::Integer(97), Value::Integer(50)];
+    let q = Query::select(&["id", "age"]).from("users").where_(Expr::In("age".into(), ages)).order_by("age", Order::Desc).limit(7);
+    let plan = db.explain_query(P, S, q.clone(), QueryOptions::default()).await.unwrap();
+    assert_eq!((plan.access_path.as_str(), plan.streams_in_order), ("index by_age 3 ranges", true));
+    let got = all_pages(&db, q).await;
+    let mut expected: Vec<(i64, i64)> = (1..=1_000).filter(|i| i % 7 != 0 && [3, 97, 50].contains(&(i % 100))).map(|i| (i % 100, i)).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(got, expected.into_iter().map(|(_, i)| i).collect::<Vec<_>>());
+    // Forward over primary-key ranges, one row a page.
+    let q = Query::select(&["id"]).from("users").where_(Expr::In("id".into(), vec![Value::Integer(9), Value::Integer(3), Value::Integer(600)])).limit(1);
+    assert_eq!(all_pages(&db, q).await, vec![3, 9, 600]);
+}
+
+#[tokio::test]
 async fn predicates_or_not_in_like_and_partial_indexes() {
     let (_d, db) = populated(200, big_scan()).await;
     let active = Expr::IsNotNull("age".into());

@@ -14,7 +14,7 @@ use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::error::QueryError;
 use crate::query::eval::{Columns, Compiled, compile};
 use crate::query::plan::{Order, Query, QueryOptions, QueryPlan};
-use crate::query::planner::{Access, AccessKind, plan};
+use crate::query::planner::{Access, AccessKind, KeyRange, plan};
 use crate::query::source::Source;
 use crate::table::{KeyedRow, TableColumns, decode, pk_of_index_entry};
 
@@ -85,6 +85,39 @@ pub(crate) fn parse_cursor(table_id: u64, s: &str) -> Result<Resume, QueryError>
 /// Visitor of rows: (access-path key, row) → continue?
 pub(crate) type RowVisit<'f> = dyn FnMut(&[u8], Vec<Value>) -> Result<bool, AedbError> + 'f;
 
+/// Whether every key of `r` is at or before `k` (forward), or at or after it (`rev`).
+fn range_done(r: &KeyRange, k: &[u8], rev: bool) -> bool {
+    if rev {
+        match &r.0 {
+            Bound::Included(l) | Bound::Excluded(l) => l.as_slice() >= k,
+            Bound::Unbounded => false,
+        }
+    } else {
+        match &r.1 {
+            Bound::Included(h) | Bound::Excluded(h) => h.as_slice() <= k,
+            Bound::Unbounded => false,
+        }
+    }
+}
+
+/// Whether a range with lower bound `lo` may hold keys at or below `k`.
+fn range_holds_below(lo: &Bound<Vec<u8>>, k: &[u8]) -> bool {
+    match lo {
+        Bound::Unbounded => true,
+        Bound::Included(l) => l.as_slice() <= k,
+        Bound::Excluded(l) => l.as_slice() < k,
+    }
+}
+
+/// Whether a range with upper bound `hi` may hold keys at or above `k`.
+fn range_holds_above(hi: &Bound<Vec<u8>>, k: &[u8]) -> bool {
+    match hi {
+        Bound::Unbounded => true,
+        Bound::Included(h) => h.as_slice() >= k,
+        Bound::Excluded(h) => h.as_slice() > k,
+    }
+}
+
 /// Visits the rows on `access` in order, from after `resume`: `visit(access key,
 /// row)` returns false to stop.
 pub(crate) fn visit_rows(
@@ -94,19 +127,10 @@ pub(crate) fn visit_rows(
     resume: Option<&[u8]>,
     visit: &mut RowVisit<'_>,
 ) -> Result<(), AedbError> {
-    let mut lo = access.lo.clone();
-    let mut hi = access.hi.clone();
-    if let Some(k) = resume {
-        if access.rev {
-            hi = Bound::Excluded(k.to_vec());
-        } else {
-            lo = Bound::Excluded(k.to_vec());
-        }
-    }
     let rows = &t.rows_tree;
     if access.kind == AccessKind::PkPoint
         && resume.is_none()
-        && let Bound::Included(key) = &access.lo
+        && let [(Bound::Included(key), _)] = access.ranges.as_slice()
     {
         // One key: a get is cheaper than setting up a range.
         let row = src.get_with(rows, key, &mut |v| decode(t, key, v))?;
@@ -115,11 +139,43 @@ pub(crate) fn visit_rows(
         }
         return Ok(());
     }
+    let ordered: Box<dyn Iterator<Item = &KeyRange>> = if access.rev { Box::new(access.ranges.iter().rev()) } else { Box::new(access.ranges.iter()) };
+    for range in ordered {
+        let (mut lo, mut hi) = range.clone();
+        if let Some(k) = resume {
+            // Ranges are disjoint and ascending: skip the ones the cursor passed,
+            // and start the one it stopped in after its key.
+            if range_done(range, k, access.rev) {
+                continue;
+            }
+            // Only the range the cursor stopped in is narrowed; later ranges lie
+            // wholly past the key and keep their bounds.
+            if access.rev {
+                if range_holds_above(&range.1, k) {
+                    hi = Bound::Excluded(k.to_vec());
+                }
+            } else if range_holds_below(&range.0, k) {
+                lo = Bound::Excluded(k.to_vec());
+            }
+        }
+        if !visit_range(src, t, access, lo, hi, visit)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// One range of `visit_rows`; false once `visit` asked to stop.
+fn visit_range(src: &mut dyn Source, t: &TableInfo, access: &Access, mut lo: Bound<Vec<u8>>, mut hi: Bound<Vec<u8>>, visit: &mut RowVisit<'_>) -> Result<bool, AedbError> {
+    let rows = &t.rows_tree;
     let Some(i) = access.index() else {
-        return src.scan(rows, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
+        let mut go_on = true;
+        src.scan(rows, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
             let row = decode(t, k, v)?;
-            visit(k, row)
-        });
+            go_on = visit(k, row)?;
+            Ok(go_on)
+        })?;
+        return Ok(go_on);
     };
     // Index paths read entries in batches, then fetch the rows: a write
     // transaction cannot hold two trees at once. Batches start small and
@@ -139,7 +195,7 @@ pub(crate) fn visit_rows(
                 message: format!("index '{}' of table '{}' points at a missing row {pk:02x?}", t.record.indexes[i].def.index_name, t.name()),
             })?;
             if !visit(ikey, row)? {
-                return Ok(());
+                return Ok(false);
             }
         }
         match batch.last() {
@@ -150,7 +206,7 @@ pub(crate) fn visit_rows(
                     lo = Bound::Excluded(last.clone());
                 }
             }
-            _ => return Ok(()),
+            _ => return Ok(true),
         }
     }
 }
@@ -198,6 +254,10 @@ fn project_owned(row: Vec<Value>, cols: &[usize]) -> Row {
     } else {
         project_row(&row, cols)
     }
+}
+
+fn aggregating(query: &Query) -> bool {
+    !query.aggregates.is_empty() || !query.group_by.is_empty()
 }
 
 fn needs_buffering(query: &Query, access: &Access) -> bool {
@@ -281,12 +341,13 @@ pub(crate) fn run_query(src: &mut dyn Source, catalog: &Catalog, project: &str, 
         let estimate = estimate_rows(src, t, &access)?;
         return Err(QueryError::ScanBoundExceeded { estimated_rows: estimate, max_scan_rows: max as u64 });
     }
-    let (out_columns, out_rows) = if !query.aggregates.is_empty() || !query.group_by.is_empty() {
+    let (out_columns, out_rows) = if aggregating(query) {
         aggregate_rows(t.name(), &TableColumns(t), matched, query)?
     } else {
         (columns.clone(), matched)
     };
-    finish_buffered(t.name(), t.record.id, out_columns, out_rows, query, resume, page, examined, snapshot_seq)
+    let tiebreak: &[usize] = if aggregating(query) { &[] } else { &t.pk };
+    finish_buffered(t.name(), t.record.id, out_columns, out_rows, query, resume, page, examined, snapshot_seq, tiebreak)
 }
 
 /// Sorts, pages and projects buffered rows.
@@ -301,6 +362,7 @@ pub(crate) fn finish_buffered(
     page: usize,
     examined: usize,
     snapshot_seq: u64,
+    tiebreak: &[usize],
 ) -> Result<QueryResult, QueryError> {
     let order: Vec<(usize, Order)> = query
         .order_by
@@ -309,9 +371,13 @@ pub(crate) fn finish_buffered(
             columns.iter().position(|n| n == c).map(|i| (i, *o)).ok_or_else(|| QueryError::ColumnNotFound { table: table.to_string(), column: c.clone() })
         })
         .collect::<Result<_, _>>()?;
-    if !order.is_empty() {
+    if let Some(&(_, last)) = order.last() {
+        // Ties are broken by the primary key in the last column's direction: the
+        // order an index walk yields, so a sorted page and a streamed one agree,
+        // and offset cursors see the same sequence on every page.
+        let keys: Vec<(usize, Order)> = order.iter().copied().chain(tiebreak.iter().map(|&i| (i, last))).collect();
         rows.sort_by(|a, b| {
-            order.iter().fold(Ordering::Equal, |acc, &(i, o)| {
+            keys.iter().fold(Ordering::Equal, |acc, &(i, o)| {
                 acc.then_with(|| if o == Order::Asc { a[i].cmp(&b[i]) } else { b[i].cmp(&a[i]) })
             })
         });
@@ -342,7 +408,11 @@ fn estimate_rows(src: &mut dyn Source, t: &TableInfo, access: &Access) -> Result
         Some(i) => index_tree(t.record.indexes[i].id),
         None => t.rows_tree.clone(),
     };
-    src.count(&tree, access.lo.as_ref().map(Vec::as_slice), access.hi.as_ref().map(Vec::as_slice))
+    let mut total = 0u64;
+    for (lo, hi) in &access.ranges {
+        total = total.saturating_add(src.count(&tree, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice))?);
+    }
+    Ok(total)
 }
 
 /// How a query would run, without running it.

@@ -170,7 +170,7 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
     q.select = q.select.iter().map(qualify).collect::<Result<_, _>>()?;
     q.order_by = q.order_by.iter().map(|(c, o)| qualify(c).map(|c| (c, *o))).collect::<Result<_, _>>()?;
     let page = query.limit.unwrap_or(max);
-    finish_buffered(&query.table, base.record.id, columns, rows, &q, resume, page, budget.examined, src.seq())
+    finish_buffered(&query.table, base.record.id, columns, rows, &q, resume, page, budget.examined, src.seq(), &[])
 }
 
 pub(crate) fn explain_join(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query) -> Result<QueryPlan, QueryError> {

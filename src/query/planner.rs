@@ -29,12 +29,17 @@ pub enum AccessKind {
     Scan,
 }
 
+/// Bounds in the scanned tree (the rows tree, or the index tree).
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Most values of an `In` the planner turns into separate key ranges.
+pub const MAX_IN_RANGES: usize = 256;
+
 #[derive(Debug, Clone)]
 pub struct Access {
     pub kind: AccessKind,
-    /// Bounds in the scanned tree (the rows tree, or the index tree).
-    pub lo: Bound<Vec<u8>>,
-    pub hi: Bound<Vec<u8>>,
+    /// Disjoint ranges in ascending key order (one, except for an `In`).
+    pub ranges: Vec<KeyRange>,
     pub rev: bool,
     /// Rows come out in the query's `order_by` order.
     pub streams_in_order: bool,
@@ -53,10 +58,15 @@ impl Access {
     pub fn describe(&self, table: &TableInfo) -> (Option<String>, String) {
         match self.kind {
             AccessKind::PkPoint => (Some("PRIMARY".into()), "pk point".into()),
+            AccessKind::PkRange if self.ranges.len() > 1 => (Some("PRIMARY".into()), format!("pk {} ranges", self.ranges.len())),
             AccessKind::PkRange => (Some("PRIMARY".into()), "pk range".into()),
             AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => {
                 let name = table.record.indexes[i].def.index_name.clone();
-                let what = if matches!(self.kind, AccessKind::IndexPoint(_)) { "point" } else { "range" };
+                let what = match self.kind {
+                    AccessKind::IndexPoint(_) => "point".to_string(),
+                    _ if self.ranges.len() > 1 => format!("{} ranges", self.ranges.len()),
+                    _ => "range".to_string(),
+                };
                 (Some(name.clone()), format!("index {name} {what}"))
             }
             AccessKind::Scan => (None, "scan".into()),
@@ -66,8 +76,10 @@ impl Access {
 
 /// One candidate: bounds over a key made of `cols` (row positions).
 struct Candidate {
-    lo: Bound<Vec<u8>>,
-    hi: Bound<Vec<u8>>,
+    ranges: Vec<KeyRange>,
+    /// Leading key columns fixed to one value each (an `In` column is not: rows
+    /// come out ordered by it, but not by the columns after it).
+    fixed: usize,
     eq: usize,
     ranged: bool,
     point: bool,
@@ -109,9 +121,27 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
         // Keys are self-delimiting: only keys extending the prefix with more
         // columns (a non-unique index's primary-key suffix) start with it.
         let hi = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        return Candidate { lo: Bound::Included(prefix), hi, eq, ranged: false, point: true, used };
+        return Candidate { ranges: vec![(Bound::Included(prefix), hi)], fixed: eq, eq, ranged: false, point: true, used };
     }
     let pos = cols[eq];
+    // `c IN (..)` on the next column: one prefix range per value, in key order.
+    let in_list = conj.iter().find_map(|e| match e {
+        Expr::In(c, vs) if c == name(pos) && (1..=MAX_IN_RANGES).contains(&vs.len()) => Some(vs),
+        _ => None,
+    });
+    if let Some(values) = in_list {
+        let mut keys: Vec<Vec<u8>> = values.iter().filter_map(|v| literal(pos, v)).map(|v| [prefix.as_slice(), &encoded(&v, marker)].concat()).collect();
+        keys.sort();
+        keys.dedup();
+        let ranges = keys
+            .into_iter()
+            .map(|k| {
+                let hi = prefix_successor(&k).map_or(Bound::Unbounded, Bound::Excluded);
+                (Bound::Included(k), hi)
+            })
+            .collect();
+        return Candidate { ranges, fixed: eq, eq: eq + 1, ranged: false, point: eq + 1 == cols.len(), used: used + 1 };
+    }
     let mut lower: Option<(Vec<u8>, bool)> = None;
     let mut upper: Option<(Vec<u8>, bool)> = None;
     for e in conj {
@@ -157,12 +187,15 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
         Some((k, true)) => prefix_successor(&k).map_or_else(prefix_end, Bound::Excluded),
         None => prefix_end(),
     };
-    Candidate { lo, hi, eq, ranged, point: false, used }
+    Candidate { ranges: vec![(lo, hi)], fixed: eq, eq, ranged, point: false, used }
 }
 
 /// Whether rows ordered by `key_cols` (then the primary key) come out in
 /// `order` order, given the first `eq` key columns are fixed; and if so, reversed.
-fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)]) -> Option<bool> {
+/// With `whole`, the order must reach the last key column, so ties come out by
+/// primary key (as a sorted result breaks them, see `exec::finish_buffered`):
+/// an index on (a, b) serves `order by a, b` but not `order by a`.
+fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)], whole: bool) -> Option<bool> {
     if order.is_empty() {
         return Some(false);
     }
@@ -171,7 +204,10 @@ fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)]) -> Option
         return None;
     }
     let wanted: Vec<usize> = order.iter().map(|(p, _)| *p).collect();
-    let fits = |from: usize| key_cols.len() >= from + wanted.len() && key_cols[from..from + wanted.len()] == wanted[..];
+    let fits = |from: usize| {
+        let end = from + wanted.len();
+        key_cols.len() >= end && key_cols[from..end] == wanted[..] && (!whole || end == key_cols.len())
+    };
     (fits(0) || fits(eq)).then_some(dir == Order::Desc)
 }
 
@@ -183,8 +219,9 @@ pub fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)
     let total_conjuncts = conj.len();
     let pk = candidate(table, &table.pk, false, &conj);
     let mut best: (i64, AccessKind, Candidate) = {
-        let score = if pk.point { 1_000 } else { (pk.eq as i64) * 10 + i64::from(pk.ranged) * 5 + 1 };
-        let kind = if pk.point { AccessKind::PkPoint } else { AccessKind::PkRange };
+        let single = pk.point && pk.ranges.len() == 1;
+        let score = if single { 1_000 } else { (pk.eq as i64) * 10 + i64::from(pk.ranged) * 5 + 1 };
+        let kind = if single { AccessKind::PkPoint } else { AccessKind::PkRange };
         (if pk.eq > 0 || pk.ranged { score } else { 0 }, kind, pk)
     };
     if let Some(wanted) = use_index
@@ -203,7 +240,7 @@ pub fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)
         if c.eq == 0 && !c.ranged {
             continue;
         }
-        let unique = ix.def.index_type.is_unique();
+        let unique = ix.def.index_type.is_unique() && c.ranges.len() == 1;
         let mut score = if c.point && unique { 900 } else { (c.eq as i64) * 10 + i64::from(c.ranged) * 5 };
         if use_index == Some(ix.def.index_name.as_str()) {
             score += 10_000;
@@ -218,11 +255,11 @@ pub fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)
         kind = AccessKind::Scan;
     }
     let (key_cols, eq): (&[usize], usize) = match kind {
-        AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => (&table.index_columns[i], cand.eq),
-        _ => (&table.pk, cand.eq),
+        AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => (&table.index_columns[i], cand.fixed),
+        _ => (&table.pk, cand.fixed),
     };
     let exact = cand.used == total_conjuncts && matches!(kind, AccessKind::PkPoint | AccessKind::PkRange);
-    let fits = order_fits(key_cols, eq, order);
+    let fits = order_fits(key_cols, eq, order, !matches!(kind, AccessKind::PkPoint | AccessKind::PkRange | AccessKind::Scan));
     if kind == AccessKind::Scan {
         if fits.is_none() && bounded {
             // A full walk of an index that yields the order beats sorting everything.
@@ -230,12 +267,12 @@ pub fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)
                 if ix.def.partial_filter.is_some() {
                     continue;
                 }
-                if let Some(rev) = order_fits(&table.index_columns[i], 0, order) {
-                    return Ok(Access { kind: AccessKind::IndexRange(i), lo: Bound::Unbounded, hi: Bound::Unbounded, rev, streams_in_order: true, exact: false });
+                if let Some(rev) = order_fits(&table.index_columns[i], 0, order, true) {
+                    return Ok(Access { kind: AccessKind::IndexRange(i), ranges: vec![(Bound::Unbounded, Bound::Unbounded)], rev, streams_in_order: true, exact: false });
                 }
             }
         }
-        return Ok(Access { kind, lo: Bound::Unbounded, hi: Bound::Unbounded, rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact: conj.is_empty() });
+        return Ok(Access { kind, ranges: vec![(Bound::Unbounded, Bound::Unbounded)], rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact: conj.is_empty() });
     }
-    Ok(Access { kind, lo: cand.lo, hi: cand.hi, rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact })
+    Ok(Access { kind, ranges: cand.ranges, rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact })
 }
