@@ -8,6 +8,7 @@ use std::path::Path;
 use aedb::pager::sim::{SimFs, test_seed};
 use aedb::pager::vfs::Vfs;
 use aedb::storage::fuzzing::{open_image, recovery, wal_decode};
+use aedb::table::fuzzing::{sample_inputs, table_decode};
 
 fn replay(target: &str, harness: fn(&[u8])) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
@@ -97,4 +98,27 @@ fn write_storage_seed_corpora() {
     write("recovery", "commits-and-checkpoint", &[40, 0, 1, 0, 1, 5, 9, 0xC1, 2, 6, 0xC0, 0xE0, 3, 0xC1, 0xFF]);
     write("recovery", "crash-early-damaged", &[3, 0, 2, 0, 1, 0xC1, 0xFF, 0, 0x10, 0, 3]);
     write("recovery", "big-values-64k", &[200, 0, 0, 1, 0x5f, 0x5e, 0xC1, 0xE0, 0x5d, 0xA0, 0xC1, 0xFF]);
+}
+
+#[test]
+fn table_inputs_never_panic() {
+    let n = replay("table_decode", table_decode);
+    let seed = test_seed("table fuzz mutations", 0x7ab1e);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let samples = sample_inputs();
+    for s in &samples {
+        table_decode(s);
+    }
+    for _ in 0..20_000 {
+        let base = samples[rng.usize(..samples.len())].clone();
+        table_decode(&mutate(&mut rng, base));
+    }
+    println!("{n} table_decode corpus inputs replayed, 20,000 mutations of {} samples", samples.len());
+    if std::env::var_os("AEDB_WRITE_TABLE_SEEDS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/table_decode");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        for (i, s) in samples.iter().enumerate() {
+            std::fs::write(dir.join(format!("sample-{i}")), s).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 }

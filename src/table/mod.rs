@@ -2,6 +2,8 @@
 //! (in `write`) the row operations every mutation is built from.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod key;
 pub mod row;
 pub mod write;
