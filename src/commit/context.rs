@@ -77,9 +77,10 @@ impl CatalogCache {
         self.ddl_in_flight.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// After its catalog was published. A DDL commit that failed after it may have
-    /// become visible never calls this: its engine is poisoned, and every reader
-    /// of it reads the stored version.
+    /// After its catalog was published, or after a commit error that left the
+    /// engine unpoisoned (nothing was written). A DDL commit that failed after it
+    /// may have become visible never calls this: its engine is poisoned, and every
+    /// reader of it reads the stored version.
     pub fn end_ddl(&self) {
         self.ddl_in_flight.fetch_sub(1, Ordering::SeqCst);
     }

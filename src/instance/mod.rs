@@ -113,10 +113,20 @@ impl AedbInstance {
         if catalog.is_some() {
             cache.begin_ddl();
         }
-        let receipt = txn.commit(match finality {
+        let receipt = match txn.commit(match finality {
             CommitFinality::Visible => Finality::Visible,
             CommitFinality::Durable => Finality::Durable,
-        })?;
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                // A commit error that did not poison the engine came before anything
+                // was written (e.g. CommitTooLarge): the DDL never became visible.
+                if catalog.is_some() && !db.is_poisoned() {
+                    cache.end_ddl();
+                }
+                return Err(e.into());
+            }
+        };
         if let Some(c) = catalog {
             cache.publish(c);
             cache.end_ddl();
