@@ -171,7 +171,8 @@ impl<'db> WriteTransaction<'db> {
     /// Opens tree `name`, creating it if it does not exist.
     pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
         check_name(name)?;
-        let existed = self.core.entry(name.as_bytes())?.is_some() || self.core.trees.contains_key(name.as_bytes());
+        // A tree this transaction already opened needs no directory lookup.
+        let existed = self.core.trees.contains_key(name.as_bytes()) || self.core.entry(name.as_bytes())?.is_some();
         self.core.tree(name.as_bytes(), true)?;
         if !existed {
             self.effects.push(Effect::CreateTree { name: name.as_bytes().to_vec() });
