@@ -32,6 +32,23 @@ pub enum ColumnType {
     Json,
 }
 
+impl ColumnType {
+    /// Every column type, in declaration order.
+    pub const ALL: [ColumnType; 11] = [
+        ColumnType::Text,
+        ColumnType::U8,
+        ColumnType::U64,
+        ColumnType::Integer,
+        ColumnType::Float,
+        ColumnType::Boolean,
+        ColumnType::U256,
+        ColumnType::I256,
+        ColumnType::Blob,
+        ColumnType::Timestamp,
+        ColumnType::Json,
+    ];
+}
+
 impl fmt::Display for ColumnType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)

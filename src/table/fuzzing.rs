@@ -9,27 +9,13 @@ use crate::catalog::{TableInfo, TableRecord};
 use crate::table::key::{encoded_len, encoded_nullable_len};
 use crate::table::{index_entry, pk_key, pk_of_index_entry, row::decode_row};
 
-const TYPES: [ColumnType; 11] = [
-    ColumnType::Text,
-    ColumnType::U8,
-    ColumnType::U64,
-    ColumnType::Integer,
-    ColumnType::Float,
-    ColumnType::Boolean,
-    ColumnType::U256,
-    ColumnType::I256,
-    ColumnType::Blob,
-    ColumnType::Timestamp,
-    ColumnType::Json,
-];
-
 /// `data[0]` = number of column types (mod 8), then one byte per type, then the
 /// bytes to decode as a row, as keys, and as a catalog table record.
 pub fn table_decode(data: &[u8]) {
     let Some((&n, rest)) = data.split_first() else { return };
     let n = usize::from(n % 8).min(rest.len());
     let (type_bytes, bytes) = rest.split_at(n);
-    let types: Vec<ColumnType> = type_bytes.iter().map(|b| TYPES[usize::from(*b) % TYPES.len()]).collect();
+    let types: Vec<ColumnType> = type_bytes.iter().map(|b| ColumnType::ALL[usize::from(*b) % ColumnType::ALL.len()]).collect();
     let _ = decode_row(&types, bytes);
     let mut at = 0;
     for (i, ty) in types.iter().enumerate() {

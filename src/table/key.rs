@@ -148,28 +148,14 @@ mod tests {
         }
     }
 
-    const ALL: [ColumnType; 11] = [
-        ColumnType::Text,
-        ColumnType::U8,
-        ColumnType::U64,
-        ColumnType::Integer,
-        ColumnType::Float,
-        ColumnType::Boolean,
-        ColumnType::U256,
-        ColumnType::I256,
-        ColumnType::Blob,
-        ColumnType::Timestamp,
-        ColumnType::Json,
-    ];
-
     /// Composite keys of two columns compare as the value pairs do, and their
     /// lengths decode back.
     #[test]
     fn encoding_preserves_order_column_by_column() {
         let seed = aedb_pager::sim::test_seed("key_order", 0x006b_6579);
         let mut rng = fastrand::Rng::with_seed(seed);
-        for &t1 in &ALL {
-            for &t2 in &ALL {
+        for &t1 in &ColumnType::ALL {
+            for &t2 in &ColumnType::ALL {
                 for _ in 0..200 {
                     let a = (sample(t1, &mut rng), sample(t2, &mut rng));
                     let b = (sample(t1, &mut rng), sample(t2, &mut rng));
