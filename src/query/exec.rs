@@ -220,7 +220,7 @@ fn order_positions(t: &TableInfo, query: &Query) -> Result<Vec<(usize, Order)>, 
         .collect()
 }
 
-fn resolve_table<'c>(catalog: &'c Catalog, project: &str, scope: &str, table: &str) -> Result<&'c std::sync::Arc<TableInfo>, QueryError> {
+pub(crate) fn resolve_table<'c>(catalog: &'c Catalog, project: &str, scope: &str, table: &str) -> Result<&'c std::sync::Arc<TableInfo>, QueryError> {
     catalog.table(project, scope, table).map_err(|e| match e {
         AedbError::NotFound { resource_type: ResourceType::Table, .. } => QueryError::TableNotFound { project_id: project.to_string(), table: table.to_string() },
         other => QueryError::Engine(other),

@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, TableInfo};
 use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::error::QueryError;
 use crate::query::eval::{Columns, compile};
-use crate::query::exec::{Limits, QueryResult, finish_buffered, parse_cursor, visit_rows};
+use crate::query::exec::{Limits, QueryResult, finish_buffered, parse_cursor, resolve_table, visit_rows};
 use crate::query::plan::{JoinType, Query, QueryOptions, QueryPlan};
 use crate::query::planner::plan;
 use crate::query::source::Source;
@@ -69,10 +69,6 @@ impl Budget {
     }
 }
 
-fn table<'c>(catalog: &'c Catalog, project: &str, scope: &str, name: &str) -> Result<&'c std::sync::Arc<TableInfo>, QueryError> {
-    catalog.table(project, scope, name).map_err(|_| QueryError::TableNotFound { project_id: project.to_string(), table: name.to_string() })
-}
-
 /// The right column of a join, in the right table (qualified or plain).
 fn right_column(t: &TableInfo, alias: &str, name: &str) -> Result<usize, QueryError> {
     let plain = name.strip_prefix(&format!("{alias}.")).unwrap_or(name);
@@ -80,7 +76,7 @@ fn right_column(t: &TableInfo, alias: &str, name: &str) -> Result<usize, QueryEr
 }
 
 pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query, opts: &QueryOptions, limits: Limits) -> Result<QueryResult, QueryError> {
-    let base = table(catalog, project, scope, &query.table)?;
+    let base = resolve_table(catalog, project, scope, &query.table)?;
     let resume = opts.cursor.as_deref().map(|c| parse_cursor(base.record.id, c)).transpose()?;
     let max = limits.max_scan_rows.max(1);
     let mut budget = Budget { examined: 0, max, unbounded: opts.allow_full_scan };
@@ -99,7 +95,7 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
         if budget.over() {
             break;
         }
-        let right = table(catalog, project, scope, &j.table)?;
+        let right = resolve_table(catalog, project, scope, &j.table)?;
         let alias = j.alias.clone().unwrap_or_else(|| j.table.clone());
         let (left_pos, _) = layout.resolve(&j.left_column)?;
         let rpos = right_column(right, &alias, &j.right_column)?;
@@ -124,13 +120,16 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
             };
             let matches: Vec<Vec<Value>> = match probe {
                 None => Vec::new(),
-                Some(v) if by_pk => match src.get(&right.rows_tree, &encode_key(&[&v]))? {
-                    Some(bytes) => {
-                        budget.take();
-                        vec![crate::table::decode(right, &[], &bytes)?]
+                Some(v) if by_pk => {
+                    let key = encode_key(&[&v]);
+                    match src.get_with(&right.rows_tree, &key, &mut |b| crate::table::decode(right, &key, b))? {
+                        Some(row) => {
+                            budget.take();
+                            vec![row]
+                        }
+                        None => Vec::new(),
                     }
-                    None => Vec::new(),
-                },
+                }
                 Some(v) => hash.get(&v).cloned().unwrap_or_default(),
             };
             if matches.is_empty() && j.join_type == JoinType::Left {
@@ -174,14 +173,14 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
 }
 
 pub(crate) fn explain_join(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query) -> Result<QueryPlan, QueryError> {
-    let base = table(catalog, project, scope, &query.table)?;
+    let base = resolve_table(catalog, project, scope, &query.table)?;
     let base_alias = query.table_alias.clone().unwrap_or_else(|| query.table.clone());
     let mut layout = Joined { names: Vec::new(), types: Vec::new(), table: query.table.clone() };
     layout.add(&base_alias, base);
     let mut estimate = src.count(&base.rows_tree, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
     let mut path = vec!["scan".to_string()];
     for j in &query.joins {
-        let right = table(catalog, project, scope, &j.table)?;
+        let right = resolve_table(catalog, project, scope, &j.table)?;
         let alias = j.alias.clone().unwrap_or_else(|| j.table.clone());
         layout.resolve(&j.left_column)?;
         let rpos = right_column(right, &alias, &j.right_column)?;
