@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::error::ResourceType;
 use crate::error::AedbError;
 use crate::query::plan::Expr;
-use schema::{ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
+use crate::query::eval::{Compiled, compile};
+use schema::{ColumnDef, Constraint, IndexDef, IndexType, TableAlteration, TableSchema};
 use types::ColumnType;
 
 /// Name of the system tree holding the catalog.
@@ -111,6 +112,11 @@ pub struct TableInfo {
     pub column_names: Vec<String>,
     /// Name of the tree holding the rows.
     pub rows_tree: String,
+    /// Per index: its partial filter, compiled once (the error message if the
+    /// stored filter does not compile against the columns).
+    pub partial_filters: Vec<Option<Result<Compiled, String>>>,
+    /// The `Check` constraints, compiled once: (name, predicate or error message).
+    pub checks: Vec<(String, Result<Compiled, String>)>,
 }
 
 impl TableInfo {
@@ -121,7 +127,28 @@ impl TableInfo {
         let index_columns = record.indexes.iter().map(|ix| ix.def.columns.iter().filter_map(|c| s.column_index(c)).collect()).collect();
         let column_names = s.column_names();
         let rows_tree = rows_tree(record.id);
-        TableInfo { record, types, pk, index_columns, column_names, rows_tree }
+        let mut info = TableInfo { record, types, pk, index_columns, column_names, rows_tree, partial_filters: Vec::new(), checks: Vec::new() };
+        let cols = crate::table::TableColumns(&info);
+        let partial_filters = info
+            .record
+            .indexes
+            .iter()
+            .map(|ix| ix.def.partial_filter.as_ref().map(|f| compile(f, &cols).map_err(|e| format!("partial filter of index '{}': {e}", ix.def.index_name))))
+            .collect();
+        let table = info.name();
+        let checks = info
+            .record
+            .schema
+            .constraints
+            .iter()
+            .filter_map(|c| match c {
+                Constraint::Check { name, expr } => Some((name.clone(), compile(expr, &cols).map_err(|e| format!("check constraint '{name}' of table '{table}': {e}")))),
+                _ => None,
+            })
+            .collect();
+        info.partial_filters = partial_filters;
+        info.checks = checks;
+        info
     }
 
     pub fn schema(&self) -> &TableSchema {

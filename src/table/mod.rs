@@ -11,7 +11,7 @@ pub mod write;
 use crate::catalog::TableInfo;
 use crate::catalog::types::Value;
 use crate::error::AedbError;
-use crate::query::eval::{Columns, compile};
+use crate::query::eval::Columns;
 use crate::query::error::QueryError;
 use key::{encode_key, encode_nullable, encoded_nullable_len};
 
@@ -50,8 +50,8 @@ impl Columns for TableColumns<'_> {
 /// primary key, empty value.
 pub fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<IndexEntry>, AedbError> {
     let ix = &t.record.indexes[i];
-    if let Some(filter) = &ix.def.partial_filter {
-        let compiled = compile(filter, &TableColumns(t)).map_err(|e| AedbError::Validation(format!("partial filter of index '{}': {e}", ix.def.index_name)))?;
+    if let Some(filter) = &t.partial_filters[i] {
+        let compiled = filter.as_ref().map_err(|e| AedbError::Validation(e.clone()))?;
         if !compiled.matches(values) {
             return Ok(None);
         }

@@ -8,8 +8,7 @@ use crate::catalog::types::{Row, Value};
 use crate::catalog::{TableInfo, index_tree};
 use crate::commit::context::WriteCtx;
 use crate::error::AedbError;
-use crate::query::eval::compile;
-use crate::table::{KeyedRow, TableColumns, decode, index_entry, pk_key, row::encode_row};
+use crate::table::{KeyedRow, decode, index_entry, pk_key, row::encode_row};
 
 /// Renders key values for error messages: `(1, "alice")`.
 pub fn show_values(values: &[&Value]) -> String {
@@ -56,12 +55,10 @@ pub fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result<Vec<Va
             actual: values[i].kind_name().to_string(),
         })?;
     }
-    for c in &t.schema().constraints {
-        if let Constraint::Check { name, expr } = c {
-            let compiled = compile(expr, &TableColumns(t)).map_err(|e| AedbError::Validation(format!("check constraint '{name}' of table '{table}': {e}")))?;
-            if !compiled.matches(&values) {
-                return Err(AedbError::CheckConstraintFailed { table: table.to_string(), constraint: name.clone() });
-            }
+    for (name, check) in &t.checks {
+        let compiled = check.as_ref().map_err(|e| AedbError::Validation(e.clone()))?;
+        if !compiled.matches(&values) {
+            return Err(AedbError::CheckConstraintFailed { table: table.to_string(), constraint: name.clone() });
         }
     }
     let size = encode_row(&values).len();
