@@ -39,10 +39,13 @@ fn rename_in_expr(e: &mut Expr, from: &str, to: &str) {
     }
 }
 
+/// Whether a predicate names column `col`.
 fn expr_mentions(e: &Expr, col: &str) -> bool {
-    let mut copy = e.clone();
-    rename_in_expr(&mut copy, col, "\u{0}");
-    copy != *e
+    match e {
+        Expr::Eq(c, _) | Expr::Ne(c, _) | Expr::Lt(c, _) | Expr::Lte(c, _) | Expr::Gt(c, _) | Expr::Gte(c, _) | Expr::In(c, _) | Expr::Between(c, _, _) | Expr::IsNull(c) | Expr::IsNotNull(c) | Expr::Like(c, _) => c == col,
+        Expr::And(l, r) | Expr::Or(l, r) => expr_mentions(l, col) || expr_mentions(r, col),
+        Expr::Not(x) => expr_mentions(x, col),
+    }
 }
 
 impl WriteCtx<'_, '_> {
