@@ -31,7 +31,9 @@ fn every_planted_bug_is_caught() {
                 common::matrix(0x613 + seed, if seed == 5 { 65536 } else { 4096 }, 25, &mut points);
             }
         });
-        let g8 = !g1 && fails(|| common::sync_failure_matrix(0x618, 12));
+        let g8 = !g1 && fails(|| {
+            common::sync_failure_matrix(0x618, 12);
+        });
         plant(None);
         let by = if g1 { "G1 crash matrix" } else if g8 { "G8 sync-failure loop" } else { "NOTHING" };
         println!("{bug:?}: caught by {by}");

@@ -272,6 +272,23 @@ impl Drop for Engine {
     }
 }
 
+/// Poisons the engine if a commit unwinds between writing its pages and
+/// publishing them: pages were retired that the published state still reaches,
+/// so no later commit may run (invariant 4). Error returns poison on their own.
+struct PoisonOnUnwind<'e> {
+    engine: &'e Engine,
+    seq: u64,
+}
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        // Error returns poison explicitly; only an unwind reaches here unpoisoned.
+        if std::thread::panicking() {
+            let _ = self.engine.poison(format!("commit {} panicked while writing", self.seq));
+        }
+    }
+}
+
 fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
     std::thread::spawn(move || {
         loop {
@@ -368,11 +385,15 @@ impl Engine {
         StorageError::Poisoned(why)
     }
 
+    /// The writer lock, refused once the engine is poisoned. Poison is checked
+    /// *after* the lock is taken (invariant 4): a writer that queued on the lock
+    /// while another commit failed must see that failure, not commit behind it.
     fn writer(&self) -> Result<MutexGuard<'_, WriterState>> {
+        let state = lock(&self.writer);
         if let Some(p) = self.poisoned() {
             return Err(StorageError::Poisoned(p));
         }
-        Ok(lock(&self.writer))
+        Ok(state)
     }
 
     fn begin_write(&self) -> Result<WriteTransaction<'_>> {
@@ -406,19 +427,24 @@ impl Engine {
                 return Ok(ReadTransaction::new(self.clone(), snapshot));
             }
             Consistency::AtSeq(seq) => {
+                // Register while `retained` is held (lock order retained -> readers,
+                // as in `retain`): once the lock is let go, a commit may pop this
+                // snapshot and release its pages, so a later registration would
+                // protect pages already handed out again (invariant 5).
                 let retained = lock(&self.retained);
                 let latest = self.latest.load_full();
-                if latest.seq == seq {
+                let snapshot = if latest.seq == seq {
                     latest
                 } else {
                     let found = retained.iter().find(|(s, _)| s.seq == seq).map(|(s, _)| s.clone());
                     let oldest = retained.front().map_or(latest.seq, |(s, _)| s.seq);
                     found.ok_or(StorageError::SnapshotUnavailable { seq, oldest, newest: latest.seq })?
-                }
+                };
+                *lock(&self.readers).entry(snapshot.seq).or_insert(0) += 1;
+                drop(retained);
+                snapshot
             }
         };
-        // Already protected (retained or checkpointed): registering cannot race.
-        *lock(&self.readers).entry(snapshot.seq).or_insert(0) += 1;
         Ok(ReadTransaction::new(self.clone(), snapshot))
     }
 
@@ -455,11 +481,18 @@ impl Engine {
     pub(crate) fn commit(&self, txn: WriteTransaction<'_>, finality: Finality) -> Result<CommitResult> {
         let WriteTransaction { mut state, core, effects, .. } = txn;
         let seq = core.seq;
+        // Invariant 4: a sync may have failed while this transaction was being
+        // built (syncs run outside the writer lock); nothing commits behind it.
+        if let Some(p) = self.poisoned() {
+            return Err(StorageError::Poisoned(p));
+        }
         let payload = effects::encode(&effects);
         if payload.len() > MAX_PAYLOAD {
             return Err(StorageError::CommitTooLarge { len: payload.len(), limit: MAX_PAYLOAD });
         }
-        // Invariant 4: from here on a failure leaves memory and files disagreeing.
+        // Invariant 4: from here on a failure leaves memory and files disagreeing,
+        // and so does a panic: the guard poisons the engine if this frame unwinds.
+        let unwind = PoisonOnUnwind { engine: self, seq };
         let (root_dir, written) = core.finish().map_err(|e| self.poison(format!("commit {seq} failed while writing pages: {e}")))?;
         let synced_upto = lock(&self.sync).durable;
         let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| self.poison(format!("commit {seq} failed while appending to the WAL: {e}")))?;
@@ -469,13 +502,20 @@ impl Engine {
         state.pages_since_checkpoint += written as u64;
         let view = self.pager.view().map_err(|e| self.poison(format!("commit {seq}: {e}")))?;
         let snapshot = Arc::new(Snapshot { view, root_dir, seq, chain_hash: hash });
-        self.latest.store(snapshot.clone());
-        self.retain(snapshot);
         {
+            // Publish under the sync lock, where poison is set: either the failure
+            // came first and this commit is refused unpublished, or the commit is
+            // published before the failure, as if it had finished first.
             let mut s = lock(&self.sync);
+            if let Some(p) = &s.poisoned {
+                return Err(StorageError::Poisoned(p.clone()));
+            }
+            self.latest.store(snapshot.clone());
             s.appended = seq;
             s.file = state.wal.current();
         }
+        drop(unwind);
+        self.retain(snapshot);
         if self.checkpoint_due(&state) {
             self.checkpoint_locked(&mut state)?;
         }

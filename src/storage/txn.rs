@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::MutexGuard;
 
 use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
-use aedb_pager::{Pager, ReadView};
+use aedb_pager::{PageId, Pager, PagerError, ReadView};
 
 use crate::storage::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
 use crate::storage::effects::Effect;
@@ -35,16 +35,16 @@ pub(crate) struct TxnCore<'db> {
     base_dir: Option<TreeRoot>,
     dir: WriteTxn<'db>,
     trees: BTreeMap<Vec<u8>, OpenTree<'db>>,
-    /// Base trees dropped by this transaction: their pages are retired at commit.
-    dropped: Vec<TreeRoot>,
-    dropped_ids: Vec<u64>,
+    /// Base trees dropped by this transaction (by id) and their pages, each one
+    /// verified by the checker; they are retired at commit.
+    dropped: BTreeMap<u64, Vec<PageId>>,
 }
 
 impl<'db> TxnCore<'db> {
     pub(crate) fn new(pager: &'db Pager, options: &'db StorageOptions, root_dir: Option<TreeRoot>, seq: u64) -> Result<Self> {
         let view = pager.view()?;
         let dir = WriteTxn::new(pager, view.clone(), ROOT_DIR_OWNER, root_dir, aedb_btree::TreeConfig::default(), seq)?;
-        Ok(TxnCore { pager, options, view, seq, base_dir: root_dir, dir, trees: BTreeMap::new(), dropped: Vec::new(), dropped_ids: Vec::new() })
+        Ok(TxnCore { pager, options, view, seq, base_dir: root_dir, dir, trees: BTreeMap::new(), dropped: BTreeMap::new() })
     }
 
     fn entry(&self, name: &[u8]) -> Result<Option<TreeEntry>> {
@@ -92,10 +92,10 @@ impl<'db> TxnCore<'db> {
         // Edits made in this transaction vanish with their fresh pages; the base
         // tree's pages (if it predates this transaction) are retired at commit.
         self.trees.remove(name);
-        if !self.dropped_ids.contains(&entry.id) {
+        if !self.dropped.contains_key(&entry.id) {
             if let Some(root) = self.base_root(name, entry.id)? {
-                self.dropped.push(root);
-                self.dropped_ids.push(entry.id);
+                let pages = verified_pages(&self.view, name, root, entry.id)?;
+                self.dropped.insert(entry.id, pages);
             }
         }
         self.dir.delete(name)?;
@@ -131,10 +131,8 @@ impl<'db> TxnCore<'db> {
             }
             self.dir.put(&name, &TreeEntry { id: open.id, root: commit.root }.encode())?;
         }
-        for root in std::mem::take(&mut self.dropped) {
-            let owner = self.dropped_ids.remove(0);
-            let report = check(&self.view, Some(root), owner);
-            for id in report.pages {
+        for pages in std::mem::take(&mut self.dropped).into_values() {
+            for id in pages {
                 self.pager.retire(id, seq)?;
             }
         }
@@ -144,6 +142,25 @@ impl<'db> TxnCore<'db> {
             self.pager.retire(id, seq)?;
         }
         Ok((commit.root, written))
+    }
+}
+
+/// The pages of the dropped tree `name` (id `owner`), for retiring: only when the
+/// checker walked the whole tree and every page verified with this tree's owner
+/// (rule C2). A damaged tree, or a pointer into another tree, would otherwise free
+/// pages something live still reaches; the drop is refused instead.
+fn verified_pages(view: &ReadView, name: &[u8], root: TreeRoot, owner: u64) -> Result<Vec<PageId>> {
+    let report = check(view, Some(root), owner);
+    match report.problems.first() {
+        None => Ok(report.pages),
+        Some(first) => Err(StorageError::Pager(PagerError::corruption(
+            aedb_pager::DATA_FILE_NAME,
+            Some(root.page),
+            0,
+            "C2",
+            format!("every page of dropped tree {:?} verified", String::from_utf8_lossy(name)),
+            format!("{} problem(s), the first: {first}", report.problems.len()),
+        ))),
     }
 }
 
