@@ -195,6 +195,12 @@ impl<'p> WriteTxn<'p> {
         self.root.map_or(0, |r| r.count)
     }
 
+    /// How many copied pages this transaction holds in memory (overflow pages go
+    /// straight to the pager and are not counted).
+    pub fn dirty_pages(&self) -> usize {
+        self.dirty.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

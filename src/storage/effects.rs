@@ -85,6 +85,17 @@ impl<'b> Reader<'b> {
     }
 }
 
+impl Effect {
+    /// Bytes this effect adds to an encoded payload (the layout above).
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Effect::CreateTree { name } | Effect::DropTree { name } => 1 + 2 + name.len(),
+            Effect::Put { tree, key, value } => 1 + 2 + tree.len() + 2 + key.len() + 4 + value.len(),
+            Effect::Delete { tree, key } => 1 + 2 + tree.len() + 2 + key.len(),
+        }
+    }
+}
+
 /// Decodes a payload (rules E1–E2); the error says what broke.
 pub fn decode(payload: &[u8]) -> Result<Vec<Effect>, String> {
     let mut r = Reader { b: payload, at: 0 };
@@ -119,6 +130,8 @@ mod tests {
             Effect::Delete { tree: b"t".to_vec(), key: vec![] },
             Effect::DropTree { name: b"t".to_vec() },
         ];
+        let len: usize = 4 + effects.iter().map(Effect::encoded_len).sum::<usize>();
+        assert_eq!(encode(&effects).len(), len);
         assert_eq!(decode(&encode(&effects)), Ok(effects));
         assert!(decode(&[1, 0, 0, 0, 9]).is_err());
         assert!(decode(&[0, 0, 0, 0, 0]).is_err());

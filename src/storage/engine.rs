@@ -400,7 +400,7 @@ impl Engine {
         let state = self.writer()?;
         self.release_pages_behind_readers();
         let core = TxnCore::new(&self.pager, &self.options, state.root_dir, state.seq + 1)?;
-        Ok(WriteTransaction { engine: self, state, core, effects: Vec::new() })
+        Ok(WriteTransaction { engine: self, state, core, effects: Vec::new(), effect_bytes: 4, overrun: None })
     }
 
     pub(crate) fn begin_read(self: &Arc<Self>) -> ReadTransaction {

@@ -33,6 +33,11 @@ pub enum StorageError {
     #[error("a commit's effects exceed the {limit}-byte WAL frame limit ({len} bytes)")]
     CommitTooLarge { len: usize, limit: usize },
 
+    /// A write transaction crossed a configured bound on its memory
+    /// (`max_txn_effect_bytes`, `max_txn_dirty_bytes`); it can only be aborted.
+    #[error("write transaction too large: {what} would reach {bytes} bytes (limit {limit}); split the work into smaller transactions")]
+    TransactionTooLarge { what: &'static str, bytes: u64, limit: u64 },
+
     /// `AtSeq` asked for a seq outside the retention window.
     #[error("snapshot at seq {seq} is not retained (retained: {oldest}..={newest})")]
     SnapshotUnavailable { seq: u64, oldest: u64, newest: u64 },

@@ -51,6 +51,14 @@ pub struct StorageOptions {
     pub snapshot_retention_ms: u64,
     /// Checkpoint when the database is dropped, so the next open replays nothing.
     pub checkpoint_on_close: bool,
+    /// Most bytes of effects (the WAL payload) one write transaction may collect;
+    /// the write that would cross it fails with
+    /// [`StorageError::TransactionTooLarge`](super::StorageError::TransactionTooLarge).
+    /// At most the WAL frame limit (256 MiB), which also applies when it is larger.
+    pub max_txn_effect_bytes: usize,
+    /// Most bytes of copied tree pages one write transaction may hold in memory
+    /// until commit; the write that crosses it fails the same way.
+    pub max_txn_dirty_bytes: u64,
     pub tree: TreeConfig,
 }
 
@@ -66,6 +74,8 @@ impl Default for StorageOptions {
             checkpoint_dirty_bytes: 256 << 20,
             checkpoint_interval_ms: Some(60_000),
             checkpoint_on_close: true,
+            max_txn_effect_bytes: crate::storage::wal::frame::MAX_PAYLOAD,
+            max_txn_dirty_bytes: 1 << 30,
             snapshot_retention_count: 8,
             snapshot_retention_ms: 60_000,
             tree: TreeConfig::default(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aedb_btree::{Range, Tree};
 use aedb_pager::ReadView;
 
-use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, tree_entries};
+use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
 use crate::storage::engine::{Engine, Snapshot};
 use crate::storage::error::{Result, StorageError};
 
@@ -36,6 +36,8 @@ impl ReadTransaction {
 
     /// Tree `name` as of this snapshot.
     pub fn open_tree(&self, name: &str) -> Result<ReadTree<'_>> {
+        // A caller's name never reaches the directory's internal keys (F10).
+        check_name(name)?;
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
         let value = dir.get(name.as_bytes())?.ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
         let entry = TreeEntry::decode(name.as_bytes(), &value)?;
@@ -45,6 +47,7 @@ impl ReadTransaction {
     /// Resolves tree `name` once; [`ReadTransaction::tree`] then opens it with no
     /// directory lookup (for readers that visit one tree many times).
     pub fn tree_handle(&self, name: &str) -> Result<TreeHandle> {
+        check_name(name)?;
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
         let value = dir.get(name.as_bytes())?.ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
         let entry = TreeEntry::decode(name.as_bytes(), &value)?;

@@ -18,6 +18,7 @@ use crate::storage::effects::Effect;
 use crate::storage::engine::{CommitResult, Engine, Finality, WriterState};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::options::StorageOptions;
+use crate::storage::wal::frame::MAX_PAYLOAD;
 
 /// A tree open in a transaction: its entry in the base root directory (None if
 /// created by this transaction) and its edits.
@@ -119,6 +120,11 @@ impl<'db> TxnCore<'db> {
         self.dir.read(|t| Ok(tree_entries(t)?.into_iter().map(|(k, _)| k).collect()))
     }
 
+    /// Pages copied into memory by this transaction's edits, not yet written.
+    pub(crate) fn dirty_pages(&self) -> usize {
+        self.dir.dirty_pages() + self.trees.values().map(|t| t.txn.dirty_pages()).sum::<usize>()
+    }
+
     /// Writes every edit and returns the new root directory and the pages written.
     pub(crate) fn finish(mut self) -> Result<(Option<TreeRoot>, usize)> {
         let mut written = 0;
@@ -171,6 +177,11 @@ pub struct WriteTransaction<'db> {
     pub(crate) state: MutexGuard<'db, WriterState>,
     pub(crate) core: TxnCore<'db>,
     pub(crate) effects: Vec<Effect>,
+    /// Encoded size of `effects` (the WAL payload), kept as they are logged so a
+    /// transaction is refused the moment it crosses its bound, not after encoding.
+    pub(crate) effect_bytes: usize,
+    /// The bound this transaction crossed; it can then only be aborted.
+    pub(crate) overrun: Option<(&'static str, u64, u64)>,
 }
 
 /// A named tree open for writing.
@@ -192,7 +203,7 @@ impl<'db> WriteTransaction<'db> {
         let existed = self.core.trees.contains_key(name.as_bytes()) || self.core.entry(name.as_bytes())?.is_some();
         self.core.tree(name.as_bytes(), true)?;
         if !existed {
-            self.effects.push(Effect::CreateTree { name: name.as_bytes().to_vec() });
+            self.log(Effect::CreateTree { name: name.as_bytes().to_vec() })?;
         }
         Ok(TreeMut { txn: self, name: name.as_bytes().to_vec() })
     }
@@ -202,7 +213,7 @@ impl<'db> WriteTransaction<'db> {
         check_name(name)?;
         let dropped = self.core.drop_tree(name.as_bytes())?;
         if dropped {
-            self.effects.push(Effect::DropTree { name: name.as_bytes().to_vec() });
+            self.log(Effect::DropTree { name: name.as_bytes().to_vec() })?;
         }
         Ok(dropped)
     }
@@ -214,8 +225,45 @@ impl<'db> WriteTransaction<'db> {
 
     /// Makes the transaction's effects visible (and, for `Durable`, durable).
     pub fn commit(self, finality: Finality) -> Result<CommitResult> {
+        if let Some((what, bytes, limit)) = self.overrun {
+            return Err(StorageError::TransactionTooLarge { what, bytes, limit });
+        }
         let engine = self.engine;
         engine.commit(self, finality)
+    }
+
+    /// Refuses `effect` if logging it would cross `max_txn_effect_bytes` (checked
+    /// before the edit it records is made).
+    fn reserve(&mut self, effect: &Effect) -> Result<()> {
+        let bytes = self.effect_bytes.saturating_add(effect.encoded_len());
+        let limit = self.engine.options.max_txn_effect_bytes.min(MAX_PAYLOAD);
+        if bytes > limit {
+            return Err(self.refuse("effects", bytes as u64, limit as u64));
+        }
+        Ok(())
+    }
+
+    fn log(&mut self, effect: Effect) -> Result<()> {
+        self.reserve(&effect)?;
+        self.effect_bytes += effect.encoded_len();
+        self.effects.push(effect);
+        Ok(())
+    }
+
+    /// Refuses the transaction once its copied pages cross `max_txn_dirty_bytes`
+    /// (the edit that crossed it is made, so the transaction stays refused).
+    fn check_dirty(&mut self) -> Result<()> {
+        let bytes = (self.core.dirty_pages() as u64).saturating_mul(u64::from(self.engine.pager.page_size()));
+        let limit = self.engine.options.max_txn_dirty_bytes;
+        if bytes > limit {
+            return Err(self.refuse("copied pages", bytes, limit));
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, what: &'static str, bytes: u64, limit: u64) -> StorageError {
+        self.overrun = Some((what, bytes, limit));
+        StorageError::TransactionTooLarge { what, bytes, limit }
     }
 
     /// Abandons every edit.
@@ -230,16 +278,22 @@ impl<'db> TreeMut<'_, 'db> {
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+        let effect = Effect::Put { tree: self.name.clone(), key: key.to_vec(), value: value.to_vec() };
+        self.txn.reserve(&effect)?;
         let old = self.txn()?.insert(key, value)?;
-        self.txn.effects.push(Effect::Put { tree: self.name.clone(), key: key.to_vec(), value: value.to_vec() });
+        self.txn.log(effect)?;
+        self.txn.check_dirty()?;
         Ok(old)
     }
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let effect = Effect::Delete { tree: self.name.clone(), key: key.to_vec() };
+        self.txn.reserve(&effect)?;
         let old = self.txn()?.remove(key)?;
         if old.is_some() {
-            self.txn.effects.push(Effect::Delete { tree: self.name.clone(), key: key.to_vec() });
+            self.txn.log(effect)?;
+            self.txn.check_dirty()?;
         }
         Ok(old)
     }
