@@ -56,6 +56,14 @@ pub struct AedbConfig {
     pub page_size: Option<u32>,
     /// Checkpoint at least this often (checked at commit).
     pub checkpoint_interval_ms: u64,
+    /// Most commits running at once (each holds a blocking-pool thread while it
+    /// waits for the writer or its sync); more callers wait asynchronously.
+    pub max_inflight_commits: usize,
+    /// Most bytes of effects (WAL payload) one commit may write; a commit that
+    /// crosses it fails with a validation error the moment it does. At most 256 MiB.
+    pub max_transaction_bytes: usize,
+    /// Most bytes of copied tree pages one commit may hold in memory.
+    pub max_transaction_dirty_bytes: u64,
 }
 
 impl Default for AedbConfig {
@@ -76,6 +84,9 @@ impl Default for AedbConfig {
             max_snapshot_age_ms: 30_000,
             page_size: None,
             checkpoint_interval_ms: 60_000,
+            max_inflight_commits: 256,
+            max_transaction_bytes: 256 << 20,
+            max_transaction_dirty_bytes: 1 << 30,
         }
     }
 }
@@ -101,6 +112,12 @@ impl AedbConfig {
         let bad = |message: String| Err(AedbError::InvalidConfig { message });
         if self.max_scan_rows == 0 {
             return bad("max_scan_rows must be at least 1".into());
+        }
+        if self.max_inflight_commits == 0 || self.max_inflight_commits > tokio::sync::Semaphore::MAX_PERMITS {
+            return bad("max_inflight_commits must be at least 1".into());
+        }
+        if self.max_transaction_bytes == 0 || self.max_transaction_dirty_bytes == 0 {
+            return bad("max_transaction_bytes and max_transaction_dirty_bytes must be at least 1".into());
         }
         if self.max_batch_rows == 0 {
             return bad("max_batch_rows must be at least 1".into());
@@ -138,6 +155,8 @@ impl AedbConfig {
             checkpoint_interval_ms: Some(self.checkpoint_interval_ms),
             snapshot_retention_count: self.snapshot_retention_commits,
             snapshot_retention_ms: self.max_snapshot_age_ms,
+            max_txn_effect_bytes: self.max_transaction_bytes,
+            max_txn_dirty_bytes: self.max_transaction_dirty_bytes,
             ..StorageOptions::default()
         }
     }

@@ -27,6 +27,7 @@ impl fmt::Display for ResourceType {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AedbError {
     /// The storage engine failed (I/O, corruption, poisoning); the source says
     /// what and where.
@@ -77,6 +78,7 @@ pub enum AedbError {
 
 /// The stable code of an [`AedbError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AedbErrorCode {
     Io,
     Encode,
@@ -106,6 +108,15 @@ pub enum AedbErrorCode {
     Timeout,
     SnapshotExpired,
     ScanBoundExceeded,
+    /// An earlier failure (a failed sync or write) stopped the engine; nothing is
+    /// written until every clone of the instance is dropped and the database is
+    /// reopened. Not retryable as is.
+    Poisoned,
+    /// The disk filled up during a write and the engine stopped as for `Poisoned`:
+    /// free space, then reopen.
+    OutOfSpace,
+    /// A tree the catalog or the caller named does not exist in the engine.
+    TreeNotFound,
 }
 
 impl AedbErrorCode {
@@ -139,6 +150,9 @@ impl AedbErrorCode {
             AedbErrorCode::Timeout => "timeout",
             AedbErrorCode::SnapshotExpired => "snapshot_expired",
             AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
+            AedbErrorCode::Poisoned => "poisoned",
+            AedbErrorCode::OutOfSpace => "out_of_space",
+            AedbErrorCode::TreeNotFound => "tree_not_found",
         }
     }
 }
@@ -181,6 +195,17 @@ impl AedbError {
         }
     }
 
+    /// The code's string ([`AedbErrorCode::as_str`]), as in 0.1.9.
+    pub fn code_str(&self) -> &'static str {
+        self.code().as_str()
+    }
+
+    /// Whether the engine is stopped (`Poisoned`/`OutOfSpace`): the instance must be
+    /// dropped, every clone of it, and the database reopened.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self.code(), AedbErrorCode::Poisoned | AedbErrorCode::OutOfSpace)
+    }
+
     pub(crate) fn not_found(resource_type: ResourceType, id: impl Into<String>) -> Self {
         AedbError::NotFound { resource_type, resource_id: id.into() }
     }
@@ -191,15 +216,29 @@ impl AedbError {
 }
 
 pub(crate) fn storage_code(e: &StorageError) -> AedbErrorCode {
+    use crate::btree::BtreeError;
+    use crate::pager::PagerError;
     if e.is_corruption() {
-        AedbErrorCode::IntegrityError
-    } else {
-        match e {
-            StorageError::Poisoned(_) | StorageError::Task(_) => AedbErrorCode::Unavailable,
-            StorageError::SnapshotUnavailable { .. } => AedbErrorCode::SnapshotExpired,
-            StorageError::CommitTooLarge { .. } | StorageError::InvalidTreeName(_) => AedbErrorCode::Validation,
-            _ => AedbErrorCode::Io,
-        }
+        return AedbErrorCode::IntegrityError;
+    }
+    let pager = |p: &PagerError| match p {
+        PagerError::Poisoned { .. } => AedbErrorCode::Poisoned,
+        PagerError::OutOfSpace { .. } => AedbErrorCode::OutOfSpace,
+        PagerError::AlreadyOpen { .. } => AedbErrorCode::Unavailable,
+        PagerError::KeyRequired { .. } | PagerError::NotKeyed { .. } | PagerError::WrongKey { .. } => AedbErrorCode::InvalidConfig,
+        PagerError::PageSizeMismatch { .. } | PagerError::InvalidPageSize(_) => AedbErrorCode::InvalidConfig,
+        _ => AedbErrorCode::Io,
+    };
+    match e {
+        StorageError::Poisoned(_) => AedbErrorCode::Poisoned,
+        StorageError::OutOfSpace(_) => AedbErrorCode::OutOfSpace,
+        StorageError::Task(_) => AedbErrorCode::Unavailable,
+        StorageError::SnapshotUnavailable { .. } => AedbErrorCode::SnapshotExpired,
+        StorageError::TreeNotFound(_) => AedbErrorCode::TreeNotFound,
+        StorageError::CommitTooLarge { .. } | StorageError::TransactionTooLarge { .. } | StorageError::InvalidTreeName(_) => AedbErrorCode::Validation,
+        StorageError::Btree(BtreeError::KeyTooLarge { .. } | BtreeError::ValueTooLarge { .. }) => AedbErrorCode::Validation,
+        StorageError::Btree(BtreeError::Pager(p)) | StorageError::Pager(p) => pager(p),
+        _ => AedbErrorCode::Io,
     }
 }
 

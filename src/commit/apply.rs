@@ -99,7 +99,7 @@ impl WriteCtx<'_, '_> {
                 }
             }
             Mutation::DeleteWhere { predicate, limit, .. } => {
-                let hits = matching_rows(self.txn, &t, &predicate, limit)?;
+                let hits = matching_rows(self.txn, &t, &predicate, limit, self.limits.max_scan_rows)?;
                 for (pk, old) in &hits {
                     self.remove_row(&t, pk, old)?;
                 }
@@ -259,7 +259,7 @@ impl WriteCtx<'_, '_> {
                 return Err(AedbError::Validation(format!("primary-key column '{c}' of table '{}' cannot be updated; delete and insert instead", t.name())));
             }
         }
-        let hits = matching_rows(self.txn, t, predicate, limit)?;
+        let hits = matching_rows(self.txn, t, predicate, limit, self.limits.max_scan_rows)?;
         for (pk, old) in &hits {
             let mut next = old.clone();
             for ((c, e), &i) in updates.iter().zip(&targets) {

@@ -19,6 +19,8 @@ pub struct WriteLimits {
     pub max_kv_key_bytes: usize,
     pub max_kv_value_bytes: usize,
     pub max_batch_rows: usize,
+    /// Most rows a predicated mutation without a limit may match.
+    pub max_scan_rows: usize,
 }
 
 /// The newest catalog, shared by readers and writers. Every DDL commit of the

@@ -43,8 +43,9 @@ impl AedbInstance {
         }
     }
 
-    /// Up to `limit` entries whose key starts with `prefix`, after `start_after`
-    /// if given (pass the last key of the previous page to paginate).
+    /// Up to `limit` entries (and at most `max_scan_rows`) whose key starts with
+    /// `prefix`, after `start_after` if given (pass the last key of the previous
+    /// page to paginate).
     pub async fn kv_scan_prefix(
         &self,
         project_id: &str,
@@ -63,6 +64,9 @@ impl AedbInstance {
         };
         let hi = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         let mut out = Vec::new();
+        // A page holds at most max_scan_rows entries, like an unlimited query;
+        // continue with the last key as `start_after`.
+        let limit = limit.min(self.config().max_scan_rows);
         if limit == 0 {
             return Ok(out);
         }

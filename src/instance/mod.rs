@@ -38,6 +38,8 @@ struct Inner {
     db: Database,
     config: AedbConfig,
     catalogs: CatalogCache,
+    /// Slots for commits on the blocking pool (`max_inflight_commits`).
+    inflight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AedbInstance {
@@ -64,7 +66,8 @@ impl AedbInstance {
             let tree = read.open_tree(CATALOG_TREE)?;
             CatalogCache::load(tree.raw())?
         };
-        Ok(AedbInstance { inner: Arc::new(Inner { db, config, catalogs }) })
+        let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_commits));
+        Ok(AedbInstance { inner: Arc::new(Inner { db, config, catalogs, inflight }) })
     }
 
     /// The storage engine underneath (for tools and checks).
@@ -76,6 +79,14 @@ impl AedbInstance {
         &self.inner.config
     }
 
+    /// Whether an earlier failure (a failed sync or write, a full disk) stopped the
+    /// engine. Then every write fails with code `poisoned` or `out_of_space` until
+    /// every clone of this instance is dropped and the database is reopened, which
+    /// recovers the last durable state from the page file and the WAL.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.db.is_poisoned()
+    }
+
     fn limits(&self) -> WriteLimits {
         let c = &self.inner.config;
         WriteLimits {
@@ -83,16 +94,31 @@ impl AedbInstance {
             max_kv_key_bytes: c.max_kv_key_bytes,
             max_kv_value_bytes: c.max_kv_value_bytes,
             max_batch_rows: c.max_batch_rows,
+            max_scan_rows: c.max_scan_rows,
         }
     }
 
     /// Applies `mutations` atomically in one write transaction, off the async
     /// worker threads; with `dry_run`, validates and rolls back instead.
+    ///
+    /// At most `max_inflight_commits` commits run on the blocking pool at once
+    /// (each holds a thread, waiting for the writer lock or its sync); further
+    /// callers wait here for a slot without holding a thread. A future dropped
+    /// while it waits commits nothing; once its commit started, dropping the
+    /// future does not stop it (read the state to learn the outcome).
     async fn write(&self, mutations: Vec<Mutation>, finality: CommitFinality, dry_run: bool) -> Result<CommitResult, AedbError> {
+        let max = self.inner.config.max_batch_rows;
+        if mutations.len() > max {
+            return Err(AedbError::Validation(format!("{} mutations in one commit exceed max_batch_rows = {max}", mutations.len())));
+        }
+        let slot = self.inner.inflight.clone().acquire_owned().await.map_err(|e| AedbError::Unavailable { message: format!("commit queue closed: {e}") })?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.write_blocking(mutations, finality, dry_run))
-            .await
-            .map_err(|e| AedbError::Unavailable { message: format!("commit task failed: {e}") })?
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            this.write_blocking(mutations, finality, dry_run)
+        })
+        .await
+        .map_err(|e| AedbError::Unavailable { message: format!("commit task failed: {e}") })?
     }
 
     fn write_blocking(&self, mutations: Vec<Mutation>, finality: CommitFinality, dry_run: bool) -> Result<CommitResult, AedbError> {

@@ -441,20 +441,29 @@ pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, sc
 
 /// The (primary key, row) pairs of `t` matching `pred`, at most `limit` (for
 /// DeleteWhere / UpdateWhere, inside the write transaction).
-pub(crate) fn matching_rows(src: &mut dyn Source, t: &TableInfo, predicate: &crate::query::plan::Expr, limit: Option<usize>) -> Result<Vec<KeyedRow>, AedbError> {
+/// The rows of `t` matching `predicate`, for a predicated mutation: up to `limit`,
+/// or without a limit up to `max_rows` (the configured `max_scan_rows`), past
+/// which it is refused: every match is held in memory until the commit.
+pub(crate) fn matching_rows(src: &mut dyn Source, t: &TableInfo, predicate: &crate::query::plan::Expr, limit: Option<usize>, max_rows: usize) -> Result<Vec<KeyedRow>, AedbError> {
     let pred = compile(predicate, &TableColumns(t)).map_err(query_to_aedb)?;
     let access = plan(t, Some(predicate), &[], None, false).map_err(query_to_aedb)?;
     let mut out = Vec::new();
-    let limit = limit.unwrap_or(usize::MAX);
-    if limit == 0 {
+    let cap = limit.unwrap_or(max_rows.saturating_add(1));
+    if cap == 0 {
         return Ok(out);
     }
     visit_rows(src, t, &access, None, &mut |_, row| {
         if pred.matches(&row) {
             out.push((crate::table::pk_key(t, &row), row));
         }
-        Ok(out.len() < limit)
+        Ok(out.len() < cap)
     })?;
+    if limit.is_none() && out.len() > max_rows {
+        return Err(AedbError::Validation(format!(
+            "a predicated mutation on table '{}' matches more than max_scan_rows = {max_rows} rows; give it a limit and repeat until it affects 0 rows, or raise max_scan_rows",
+            t.name()
+        )));
+    }
     Ok(out)
 }
 

@@ -102,12 +102,49 @@ pub(crate) struct WriterState {
     last_checkpoint: Instant,
 }
 
+/// Why the engine stopped (invariant 4): kept from the first failure on.
+#[derive(Debug, Clone)]
+struct Poison {
+    why: String,
+    /// The failure was a full disk: reported as `OutOfSpace`, so an operator knows
+    /// to free space before reopening.
+    out_of_space: bool,
+}
+
+impl Poison {
+    fn error(&self) -> StorageError {
+        if self.out_of_space { StorageError::OutOfSpace(self.why.clone()) } else { StorageError::Poisoned(self.why.clone()) }
+    }
+}
+
+/// What a poisoning failure was, as far as the operator must know.
+trait PoisonCause {
+    fn out_of_space(&self) -> bool;
+}
+
+impl PoisonCause for StorageError {
+    fn out_of_space(&self) -> bool {
+        match self {
+            StorageError::Pager(p) => p.out_of_space(),
+            StorageError::Btree(aedb_btree::BtreeError::Pager(p)) => p.out_of_space(),
+            StorageError::OutOfSpace(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl PoisonCause for aedb_pager::PagerError {
+    fn out_of_space(&self) -> bool {
+        matches!(self, aedb_pager::PagerError::OutOfSpace { .. })
+    }
+}
+
 struct SyncState {
     appended: u64,
     durable: u64,
     syncing: bool,
     file: Arc<dyn VfsFile>,
-    poisoned: Option<String>,
+    poisoned: Option<Poison>,
     /// Threads parked in `wait_durable`: (seq awaited, may sync, thread).
     waiters: Vec<(u64, bool, std::thread::Thread)>,
 }
@@ -284,7 +321,8 @@ impl Drop for PoisonOnUnwind<'_> {
     fn drop(&mut self) {
         // Error returns poison explicitly; only an unwind reaches here unpoisoned.
         if std::thread::panicking() {
-            let _ = self.engine.poison(format!("commit {} panicked while writing", self.seq));
+            let cause = StorageError::Task("panic".into());
+            let _ = self.engine.poison(format!("commit {} panicked while writing", self.seq), &cause);
         }
     }
 }
@@ -372,17 +410,17 @@ impl Engine {
         })
     }
 
-    fn poisoned(&self) -> Option<String> {
+    fn poisoned(&self) -> Option<Poison> {
         lock(&self.sync).poisoned.clone()
     }
 
-    fn poison(&self, why: String) -> StorageError {
+    /// Poisons the engine because of `cause` (the first cause is kept) and returns
+    /// the error the failing call reports.
+    fn poison(&self, why: String, cause: &dyn PoisonCause) -> StorageError {
         let mut s = lock(&self.sync);
-        if s.poisoned.is_none() {
-            s.poisoned = Some(why.clone());
-        }
+        let poison = s.poisoned.get_or_insert_with(|| Poison { why, out_of_space: cause.out_of_space() }).clone();
         s.wake();
-        StorageError::Poisoned(why)
+        poison.error()
     }
 
     /// The writer lock, refused once the engine is poisoned. Poison is checked
@@ -391,7 +429,7 @@ impl Engine {
     fn writer(&self) -> Result<MutexGuard<'_, WriterState>> {
         let state = lock(&self.writer);
         if let Some(p) = self.poisoned() {
-            return Err(StorageError::Poisoned(p));
+            return Err(p.error());
         }
         Ok(state)
     }
@@ -484,7 +522,7 @@ impl Engine {
         // Invariant 4: a sync may have failed while this transaction was being
         // built (syncs run outside the writer lock); nothing commits behind it.
         if let Some(p) = self.poisoned() {
-            return Err(StorageError::Poisoned(p));
+            return Err(p.error());
         }
         let payload = effects::encode(&effects);
         if payload.len() > MAX_PAYLOAD {
@@ -493,14 +531,14 @@ impl Engine {
         // Invariant 4: from here on a failure leaves memory and files disagreeing,
         // and so does a panic: the guard poisons the engine if this frame unwinds.
         let unwind = PoisonOnUnwind { engine: self, seq };
-        let (root_dir, written) = core.finish().map_err(|e| self.poison(format!("commit {seq} failed while writing pages: {e}")))?;
+        let (root_dir, written) = core.finish().map_err(|e| self.poison(format!("commit {seq} failed while writing pages: {e}"), &e))?;
         let synced_upto = lock(&self.sync).durable;
-        let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| self.poison(format!("commit {seq} failed while appending to the WAL: {e}")))?;
+        let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| self.poison(format!("commit {seq} failed while appending to the WAL: {e}"), &e))?;
         state.seq = seq;
         state.hash = hash;
         state.root_dir = root_dir;
         state.pages_since_checkpoint += written as u64;
-        let view = self.pager.view().map_err(|e| self.poison(format!("commit {seq}: {e}")))?;
+        let view = self.pager.view().map_err(|e| self.poison(format!("commit {seq}: {e}"), &e))?;
         let snapshot = Arc::new(Snapshot { view, root_dir, seq, chain_hash: hash });
         {
             // Publish under the sync lock, where poison is set: either the failure
@@ -508,7 +546,7 @@ impl Engine {
             // published before the failure, as if it had finished first.
             let mut s = lock(&self.sync);
             if let Some(p) = &s.poisoned {
-                return Err(StorageError::Poisoned(p.clone()));
+                return Err(p.error());
             }
             self.latest.store(snapshot.clone());
             s.appended = seq;
@@ -540,7 +578,7 @@ impl Engine {
         let mut s = lock(&self.sync);
         loop {
             if let Some(p) = &s.poisoned {
-                return Err(StorageError::Poisoned(p.clone()));
+                return Err(p.error());
             }
             if s.durable >= seq {
                 return Ok(());
@@ -568,9 +606,8 @@ impl Engine {
             match result {
                 Ok(()) => s.durable = s.durable.max(target),
                 Err(e) => {
-                    if s.poisoned.is_none() {
-                        s.poisoned = Some(format!("WAL sync failed: {e}"));
-                    }
+                    let out_of_space = e.kind() == std::io::ErrorKind::StorageFull;
+                    s.poisoned.get_or_insert_with(|| Poison { why: format!("WAL sync failed: {e}"), out_of_space });
                 }
             }
             s.wake();
@@ -592,7 +629,7 @@ impl Engine {
     pub(crate) fn checkpoint_locked(&self, st: &mut WriterState) -> Result<()> {
         self.wait_durable(st.seq, true)?;
         let update = MetaUpdate { checkpoint_seq: st.seq, root: st.root_dir.map(|r| r.page), wal_chain_hash: st.hash };
-        self.pager.commit(update).map_err(|e| self.poison(format!("checkpoint at seq {} failed: {e}", st.seq)))?;
+        self.pager.commit(update).map_err(|e| self.poison(format!("checkpoint at seq {} failed: {e}", st.seq), &e))?;
         // The meta that was current is now the older one; segments it no longer
         // needs can go.
         let older = st.checkpoint_seq;
@@ -602,8 +639,8 @@ impl Engine {
         // the checkpoint, even pages that state never reached. A reader that opens
         // it registers like any reader.
         *lock(&self.at_checkpoint) = self.latest.load_full();
-        st.wal.rotate_if_used().map_err(|e| self.poison(format!("starting a WAL segment after the checkpoint failed: {e}")))?;
-        st.wal.delete_covered(older).map_err(|e| self.poison(format!("deleting WAL segments failed: {e}")))?;
+        st.wal.rotate_if_used().map_err(|e| self.poison(format!("starting a WAL segment after the checkpoint failed: {e}"), &e))?;
+        st.wal.delete_covered(older).map_err(|e| self.poison(format!("deleting WAL segments failed: {e}"), &e))?;
         lock(&self.sync).file = st.wal.current();
         st.wal.bytes_since_checkpoint = 0;
         st.pages_since_checkpoint = 0;

@@ -24,6 +24,11 @@ pub enum StorageError {
     #[error("storage engine is poisoned by an earlier failure ({0}); reopen the database")]
     Poisoned(String),
 
+    /// The disk filled up during a write the engine cannot take back, so it stopped
+    /// like [`StorageError::Poisoned`]: free space, then reopen the database.
+    #[error("storage engine stopped: out of space ({0}); free space, then reopen the database")]
+    OutOfSpace(String),
+
     #[error("tree {0:?} does not exist")]
     TreeNotFound(String),
 
@@ -59,6 +64,12 @@ impl From<BtreeError> for StorageError {
 impl StorageError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Pager(PagerError::io(op, path, source))
+    }
+
+    /// Whether the engine refused this call because an earlier failure stopped it
+    /// (`Poisoned` or `OutOfSpace`); only a reopen clears that.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, StorageError::Poisoned(_) | StorageError::OutOfSpace(_) | StorageError::Pager(PagerError::Poisoned { .. }))
     }
 
     /// Whether this error reports damaged bytes.

@@ -115,6 +115,15 @@ impl WriteCtx<'_, '_> {
                 tree.remove(k)?;
             }
             if let Some((k, v)) = after {
+                let limit = crate::btree::TreeConfig::default().key_limit;
+                if k.len() > limit {
+                    return Err(AedbError::Validation(format!(
+                        "index '{}' of table '{}': the entry's key encodes to {} bytes; the limit is {limit}",
+                        ix.def.index_name,
+                        t.name(),
+                        k.len()
+                    )));
+                }
                 if ix.def.index_type.is_unique()
                     && let Some(other) = tree.get(&k)?
                     && other != pk
