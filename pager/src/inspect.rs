@@ -1,9 +1,13 @@
-//! Read-only inspection of a page file, for `aedb pages dump` and checks.
+//! Read-only inspection of a page file, for the `aedb` CLI and checks.
 //!
-//! Safety with a live database: inspection takes the directory's LOCK in *shared*
-//! mode, which an open read-write database (exclusive) excludes, so it refuses with
+//! Safety with a live database: inspection takes the directory's lock in *shared*
+//! mode through `vfs::lock_dir` (creating a missing LOCK, refusing on any error),
+//! which an open read-write database (exclusive) excludes, so it refuses with
 //! `AlreadyOpen` instead of reading a file that is being written. Several
-//! inspections may run at once. It never writes anything.
+//! inspections may run at once. It writes nothing but a missing LOCK.
+//!
+//! Memory: [`open_inspector`] reads the two metas only; [`Inspector::pages`] reads
+//! one page at a time (review F20).
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};

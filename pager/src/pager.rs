@@ -14,6 +14,12 @@
 //! 5. **Creation is atomic.** A new page file is built as `data.aedb.init`, synced,
 //!    renamed into place and the directory synced, so a crash mid-create leaves no
 //!    half-made `data.aedb`.
+//! 6. **The directory entry is durable too.** A directory the open creates is synced
+//!    into its parent (each new ancestor likewise) before open returns, and so is the
+//!    directory of a page file the open creates (review F3): no Durable ack can
+//!    precede a durable path to the database.
+//! 7. **Locked before read.** `vfs::lock_dir` (LOCK, then `data.aedb`) precedes any
+//!    read of the file, in every mode; nothing runs unlocked (review F6, F7).
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;

@@ -1,5 +1,6 @@
-//! `aedb`: the operator's tool. Every command opens the database read-only and
-//! never writes.
+//! `aedb`: the operator's tool. Every command opens the database read-only, under
+//! a shared lock (`vfs::lock_dir`), and writes nothing but a missing LOCK file. A
+//! keyed database's key comes from a file or the environment, never argv.
 #![forbid(unsafe_code)]
 
 mod pages;
