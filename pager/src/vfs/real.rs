@@ -51,6 +51,7 @@ struct FlockGuard {
 
 impl LockGuard for FlockGuard {}
 
+#[allow(clippy::unnecessary_cast, reason = "st_dev/st_ino are u64 on some targets only")]
 fn identity(stat: &rustix::fs::Stat) -> (u64, u64) {
     (stat.st_dev as u64, stat.st_ino as u64)
 }
