@@ -70,7 +70,8 @@ pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, gen
         if !visited.insert(next) {
             let expected = "an acyclic chain (each page once)";
             let found = format!("page {next} reached again after {i} pages");
-            return Err(BtreeError::fault(src.file(), next, ps, fault("O1", NEXT_AT, expected, found)));
+            let f = fault("O1", NEXT_AT, expected, found);
+            return Err(BtreeError::fault(src.file(), next, ps, f));
         }
         let page = src.page(PageId(next), Expect { kind: Some(OVERFLOW), generation: Some(generation), owner: Some(owner) })?;
         let b = page.bytes();
@@ -121,7 +122,8 @@ mod tests {
     #[test]
     fn self_linked_overflow_page_is_corruption() {
         let fs = SimFs::new(1);
-        let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let owner = 7;
         let generation = pager.building_generation();
         let id = pager.allocate().unwrap_or_else(|e| panic!("{e}"));
@@ -130,7 +132,9 @@ mod tests {
         write_u64(&mut buf, NEXT_AT, id.0);
         write_u32(&mut buf, LEN_AT, cap as u32);
         pager.write_page(id, OVERFLOW, owner, &mut buf).unwrap_or_else(|e| panic!("{e}"));
-        pager.commit(MetaUpdate { root: Some(id), ..MetaUpdate::default() }).unwrap_or_else(|e| panic!("{e}"));
+        pager
+            .commit(MetaUpdate { root: Some(id), ..MetaUpdate::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
         let view = pager.view().unwrap_or_else(|e| panic!("{e}"));
         let got = read(&view, owner, id.0, u64::MAX / 2, generation);
         let err = got.err().unwrap_or_else(|| panic!("a cyclic chain was read"));

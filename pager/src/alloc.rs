@@ -63,20 +63,28 @@ impl Allocator {
     }
 
     /// Rebuilds the allocator from a persisted free list (rule F3 checked by caller).
-    pub(crate) fn from_runs(page_count: u64, runs: &[FreeRun], building: u64) -> Result<Allocator, String> {
+    pub(crate) fn from_runs(
+        page_count: u64,
+        runs: &[FreeRun],
+        building: u64,
+    ) -> Result<Allocator, String> {
         let mut a = Allocator::new(page_count);
         let mut by_generation: Vec<&FreeRun> = runs.iter().collect();
         by_generation.sort_by_key(|r| r.retired_generation);
         for run in by_generation {
             let (start, end) = (run.start, run.start.saturating_add(u64::from(run.len)));
-            if let Some(id) = a.ready.first_overlap(start, end).or_else(|| a.pending.first_overlap(start, end)) {
+            if let Some(id) =
+                a.ready.first_overlap(start, end).or_else(|| a.pending.first_overlap(start, end))
+            {
                 return Err(format!("page {id} listed free twice"));
             }
             if run.retired_generation == 0 || run.retired_generation + 2 <= building {
                 a.ready.insert(start, end).map_err(|id| format!("page {id} listed free twice"))?;
             } else {
                 let retired = Retired { generation: run.retired_generation, epoch: None };
-                a.pending.insert(start, end).map_err(|id| format!("page {id} listed free twice"))?;
+                a.pending
+                    .insert(start, end)
+                    .map_err(|id| format!("page {id} listed free twice"))?;
                 Allocator::enqueue(&mut a.durable_queue, retired, start, end);
             }
         }
@@ -110,7 +118,12 @@ impl Allocator {
         }
     }
 
-    pub(crate) fn retire(&mut self, id: u64, generation: u64, epoch: Option<u64>) -> Result<(), String> {
+    pub(crate) fn retire(
+        &mut self,
+        id: u64,
+        generation: u64,
+        epoch: Option<u64>,
+    ) -> Result<(), String> {
         if id < 2 || id >= self.page_count {
             return Err(format!("page {id} retired but only 2..{} exist", self.page_count));
         }
@@ -126,7 +139,10 @@ impl Allocator {
     /// Moves every pending id that invariants 2 and 3 allow into `ready`.
     pub(crate) fn promote(&mut self, building: u64, safe_below: u64) {
         let planted = crate::mutation::active(crate::mutation::Mutation::ReuseBeforeCheckpoint);
-        let eligible = |r: &Retired| (planted || r.generation == 0 || r.generation + 2 <= building) && r.epoch.is_none_or(|e| e < safe_below);
+        let eligible = |r: &Retired| {
+            (planted || r.generation == 0 || r.generation + 2 <= building)
+                && r.epoch.is_none_or(|e| e < safe_below)
+        };
         for queue in [&mut self.fresh_queue, &mut self.durable_queue] {
             while let Some(batch) = queue.front() {
                 if !eligible(&batch.retired) {
@@ -185,7 +201,9 @@ impl Allocator {
     #[cfg(test)]
     fn entries(&self) -> usize {
         let batches = self.fresh_queue.iter().chain(&self.durable_queue);
-        self.ready.run_count() + self.pending.run_count() + batches.map(|b| 1 + b.ids.run_count()).sum::<usize>()
+        self.ready.run_count()
+            + self.pending.run_count()
+            + batches.map(|b| 1 + b.ids.run_count()).sum::<usize>()
     }
 }
 
@@ -296,9 +314,11 @@ mod tests {
                         m.promote(building, safe_below);
                         saved = (a.clone(), m.clone(), used.clone());
                         let runs = a.runs();
-                        let back = Allocator::from_runs(a.page_count, &runs, building).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                        let back = Allocator::from_runs(a.page_count, &runs, building)
+                            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                         assert_eq!(back.free_ids(), a.free_ids(), "{ctx}: from_runs");
-                        let old = model::Allocator::from_runs(m.page_count, &runs, building).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                        let old = model::Allocator::from_runs(m.page_count, &runs, building)
+                            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                         assert_eq!(back.runs(), old.runs(), "{ctx}: from_runs runs");
                     }
                     _ => {
@@ -306,7 +326,11 @@ mod tests {
                             (a, m, used) = saved.clone();
                         }
                         let bad = rng.u64(0..a.page_count + 2);
-                        assert_eq!(a.retire(bad, 1, None).is_err(), m.retire(bad, 1, None).is_err(), "{ctx}: retire {bad}");
+                        assert_eq!(
+                            a.retire(bad, 1, None).is_err(),
+                            m.retire(bad, 1, None).is_err(),
+                            "{ctx}: retire {bad}"
+                        );
                     }
                 }
                 assert_eq!(a.page_count, m.page_count, "{ctx}");
@@ -319,134 +343,155 @@ mod tests {
     }
 
     mod model {
-    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+        use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-    use crate::format::freelist::FreeRun;
+        use crate::format::freelist::FreeRun;
 
         /// The id-by-id allocator this one replaced (c9f8ef2), as the reference.
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    struct Retired {
-        generation: u64,
-        epoch: Option<u64>,
-    }
-
-    /// The allocator's state; cloned at each commit so a failed generation can roll back.
-    ///
-    /// Pending ids wait in two queues in retirement order: ids no durable meta reached
-    /// (only the reader epoch matters) and ids retired from a durable state (generation
-    /// and epoch both grow along the queue). So promotion pops eligible ids from the
-    /// fronts, costing what it promotes rather than what is pending.
-    #[derive(Debug, Clone, Default)]
-    pub(super) struct Allocator {
-        pub(super) page_count: u64,
-        ready: BTreeSet<u64>,
-        pending: BTreeMap<u64, Retired>,
-        fresh_queue: VecDeque<u64>,
-        durable_queue: VecDeque<u64>,
-    }
-
-    impl Allocator {
-        pub(super) fn new(page_count: u64) -> Allocator {
-            Allocator { page_count, ..Allocator::default() }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        struct Retired {
+            generation: u64,
+            epoch: Option<u64>,
         }
 
-        /// Rebuilds the allocator from a persisted free list (rule F3 checked by caller).
-        pub(super) fn from_runs(page_count: u64, runs: &[FreeRun], building: u64) -> Result<Allocator, String> {
-            let mut a = Allocator::new(page_count);
-            let mut by_generation: Vec<&FreeRun> = runs.iter().collect();
-            by_generation.sort_by_key(|r| r.retired_generation);
-            for run in by_generation {
-                for id in run.start..run.start + u64::from(run.len) {
-                    if a.is_free(id) {
-                        return Err(format!("page {id} listed free twice"));
-                    }
-                    if run.retired_generation == 0 || run.retired_generation + 2 <= building {
-                        a.ready.insert(id);
-                    } else {
-                        a.pending.insert(id, Retired { generation: run.retired_generation, epoch: None });
-                        a.durable_queue.push_back(id);
-                    }
-                }
-            }
-            Ok(a)
+        /// The allocator's state; cloned at each commit so a failed generation can roll back.
+        ///
+        /// Pending ids wait in two queues in retirement order: ids no durable meta reached
+        /// (only the reader epoch matters) and ids retired from a durable state (generation
+        /// and epoch both grow along the queue). So promotion pops eligible ids from the
+        /// fronts, costing what it promotes rather than what is pending.
+        #[derive(Debug, Clone, Default)]
+        pub(super) struct Allocator {
+            pub(super) page_count: u64,
+            ready: BTreeSet<u64>,
+            pending: BTreeMap<u64, Retired>,
+            fresh_queue: VecDeque<u64>,
+            durable_queue: VecDeque<u64>,
         }
 
-        pub(super) fn is_free(&self, id: u64) -> bool {
-            self.ready.contains(&id) || self.pending.contains_key(&id)
-        }
+        impl Allocator {
+            pub(super) fn new(page_count: u64) -> Allocator {
+                Allocator { page_count, ..Allocator::default() }
+            }
 
-        /// Hands out an id; the flag says whether it was reused (its old contents and
-        /// verified bit are stale).
-        pub(super) fn allocate(&mut self) -> (u64, bool) {
-            if let Some(id) = self.ready.pop_first() {
-                (id, true)
-            } else {
-                let id = self.page_count;
-                self.page_count += 1;
-                (id, false)
-            }
-        }
-
-        pub(super) fn retire(&mut self, id: u64, generation: u64, epoch: Option<u64>) -> Result<(), String> {
-            if id < 2 || id >= self.page_count {
-                return Err(format!("page {id} retired but only 2..{} exist", self.page_count));
-            }
-            if self.is_free(id) {
-                return Err(format!("page {id} retired twice"));
-            }
-            self.pending.insert(id, Retired { generation, epoch });
-            if generation == 0 {
-                self.fresh_queue.push_back(id);
-            } else {
-                self.durable_queue.push_back(id);
-            }
-            Ok(())
-        }
-
-        /// Moves every pending id that invariants 2 and 3 allow into `ready`.
-        pub(super) fn promote(&mut self, building: u64, safe_below: u64) {
-            let planted = false;
-            let eligible = |r: &Retired| (planted || r.generation == 0 || r.generation + 2 <= building) && r.epoch.is_none_or(|e| e < safe_below);
-            for queue in [&mut self.fresh_queue, &mut self.durable_queue] {
-                while let Some(&id) = queue.front() {
-                    match self.pending.get(&id) {
-                        Some(r) if eligible(r) => {
-                            self.pending.remove(&id);
-                            self.ready.insert(id);
+            /// Rebuilds the allocator from a persisted free list (rule F3 checked by caller).
+            pub(super) fn from_runs(
+                page_count: u64,
+                runs: &[FreeRun],
+                building: u64,
+            ) -> Result<Allocator, String> {
+                let mut a = Allocator::new(page_count);
+                let mut by_generation: Vec<&FreeRun> = runs.iter().collect();
+                by_generation.sort_by_key(|r| r.retired_generation);
+                for run in by_generation {
+                    for id in run.start..run.start + u64::from(run.len) {
+                        if a.is_free(id) {
+                            return Err(format!("page {id} listed free twice"));
                         }
-                        Some(_) => break,
-                        None => {} // already promoted or reset by a rollback
+                        if run.retired_generation == 0 || run.retired_generation + 2 <= building {
+                            a.ready.insert(id);
+                        } else {
+                            a.pending.insert(
+                                id,
+                                Retired { generation: run.retired_generation, epoch: None },
+                            );
+                            a.durable_queue.push_back(id);
+                        }
                     }
-                    queue.pop_front();
+                }
+                Ok(a)
+            }
+
+            pub(super) fn is_free(&self, id: u64) -> bool {
+                self.ready.contains(&id) || self.pending.contains_key(&id)
+            }
+
+            /// Hands out an id; the flag says whether it was reused (its old contents and
+            /// verified bit are stale).
+            pub(super) fn allocate(&mut self) -> (u64, bool) {
+                if let Some(id) = self.ready.pop_first() {
+                    (id, true)
+                } else {
+                    let id = self.page_count;
+                    self.page_count += 1;
+                    (id, false)
                 }
             }
-        }
 
-        /// The free set as runs of consecutive ids with one retire generation.
-        pub(super) fn runs(&self) -> Vec<FreeRun> {
-            let mut all: Vec<(u64, u64)> = self.ready.iter().map(|&id| (id, 0)).collect();
-            all.extend(self.pending.iter().map(|(&id, r)| (id, r.generation)));
-            all.sort_unstable();
-            let mut runs: Vec<FreeRun> = Vec::new();
-            for (id, generation) in all {
-                match runs.last_mut() {
-                    Some(r) if r.start + u64::from(r.len) == id && r.retired_generation == generation && r.len < u32::MAX => {
-                        r.len += 1;
+            pub(super) fn retire(
+                &mut self,
+                id: u64,
+                generation: u64,
+                epoch: Option<u64>,
+            ) -> Result<(), String> {
+                if id < 2 || id >= self.page_count {
+                    return Err(format!("page {id} retired but only 2..{} exist", self.page_count));
+                }
+                if self.is_free(id) {
+                    return Err(format!("page {id} retired twice"));
+                }
+                self.pending.insert(id, Retired { generation, epoch });
+                if generation == 0 {
+                    self.fresh_queue.push_back(id);
+                } else {
+                    self.durable_queue.push_back(id);
+                }
+                Ok(())
+            }
+
+            /// Moves every pending id that invariants 2 and 3 allow into `ready`.
+            pub(super) fn promote(&mut self, building: u64, safe_below: u64) {
+                let planted = false;
+                let eligible = |r: &Retired| {
+                    (planted || r.generation == 0 || r.generation + 2 <= building)
+                        && r.epoch.is_none_or(|e| e < safe_below)
+                };
+                for queue in [&mut self.fresh_queue, &mut self.durable_queue] {
+                    while let Some(&id) = queue.front() {
+                        match self.pending.get(&id) {
+                            Some(r) if eligible(r) => {
+                                self.pending.remove(&id);
+                                self.ready.insert(id);
+                            }
+                            Some(_) => break,
+                            None => {} // already promoted or reset by a rollback
+                        }
+                        queue.pop_front();
                     }
-                    _ => runs.push(FreeRun { start: id, len: 1, retired_generation: generation }),
                 }
             }
-            runs
-        }
 
-        /// Every free id, ascending (for accounting checks).
-        pub(super) fn free_ids(&self) -> Vec<u64> {
-            let mut ids: Vec<u64> = self.ready.iter().copied().chain(self.pending.keys().copied()).collect();
-            ids.sort_unstable();
-            ids
-        }
-    }
+            /// The free set as runs of consecutive ids with one retire generation.
+            pub(super) fn runs(&self) -> Vec<FreeRun> {
+                let mut all: Vec<(u64, u64)> = self.ready.iter().map(|&id| (id, 0)).collect();
+                all.extend(self.pending.iter().map(|(&id, r)| (id, r.generation)));
+                all.sort_unstable();
+                let mut runs: Vec<FreeRun> = Vec::new();
+                for (id, generation) in all {
+                    match runs.last_mut() {
+                        Some(r)
+                            if r.start + u64::from(r.len) == id
+                                && r.retired_generation == generation
+                                && r.len < u32::MAX =>
+                        {
+                            r.len += 1;
+                        }
+                        _ => {
+                            runs.push(FreeRun { start: id, len: 1, retired_generation: generation })
+                        }
+                    }
+                }
+                runs
+            }
 
+            /// Every free id, ascending (for accounting checks).
+            pub(super) fn free_ids(&self) -> Vec<u64> {
+                let mut ids: Vec<u64> =
+                    self.ready.iter().copied().chain(self.pending.keys().copied()).collect();
+                ids.sort_unstable();
+                ids
+            }
+        }
     }
 }

@@ -32,7 +32,8 @@ impl IdRuns {
 
     /// The lowest id of `start..end` already in the set, if any.
     pub(crate) fn first_overlap(&self, start: u64, end: u64) -> Option<u64> {
-        let before = self.runs.range(..=start).next_back().filter(|(_, e)| **e > start).map(|_| start);
+        let before =
+            self.runs.range(..=start).next_back().filter(|(_, e)| **e > start).map(|_| start);
         before.or_else(|| self.runs.range(start..end).next().map(|(s, _)| *s))
     }
 
@@ -46,7 +47,8 @@ impl IdRuns {
         }
         let (mut s, mut e) = (start, end);
         // Invariant 2: merge with a run ending at `start` and one starting at `end`.
-        if let Some((&ps, _)) = self.runs.range(..start).next_back().filter(|(_, pe)| **pe == start) {
+        if let Some((&ps, _)) = self.runs.range(..start).next_back().filter(|(_, pe)| **pe == start)
+        {
             self.runs.remove(&ps);
             s = ps;
         }

@@ -67,10 +67,14 @@ pub fn open_inspector(vfs: &dyn Vfs, dir: &Path, key: Option<&[u8]>) -> Result<I
         return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
     }
     let lock = lock_dir(vfs, dir, LockMode::Shared)?;
-    let file = vfs.open(&path, OpenMode::ReadOnly).map_err(|e| PagerError::io("opening", &path, e))?;
+    let file =
+        vfs.open(&path, OpenMode::ReadOnly).map_err(|e| PagerError::io("opening", &path, e))?;
     let metas = read_metas(&*file, &path, key)?;
     let file_len = file.len().map_err(|e| PagerError::io("measuring", &path, e))?;
-    let current = metas.current.and_then(|s| metas.slots.get(s as usize)).and_then(|s| s.result.as_ref().ok());
+    let current = metas
+        .current
+        .and_then(|s| metas.slots.get(s as usize))
+        .and_then(|s| s.result.as_ref().ok());
     let any_valid = metas.slots.iter().find_map(|s| s.result.as_ref().ok());
     let page_size = current.or(any_valid).map_or(crate::format::DEFAULT_PAGE_SIZE, |m| m.page_size);
     let max_generation = current.map_or(u64::MAX, |m| m.generation);
@@ -84,7 +88,9 @@ impl Inspector {
         let count = self.file_len / ps;
         (2..count).map(move |id| {
             let mut buf = vec![0u8; self.page_size as usize];
-            self.file.read_at(&mut buf, id * ps).map_err(|e| PagerError::io("reading", &self.path, e))?;
+            self.file
+                .read_at(&mut buf, id * ps)
+                .map_err(|e| PagerError::io("reading", &self.path, e))?;
             let (stored_crc, header) = page::header_unchecked(&buf);
             let zeroed = buf.iter().all(|&b| b == 0);
             let fault = page::verify(PageId(id), &buf, self.max_generation).err();
@@ -98,5 +104,10 @@ impl Inspector {
 pub fn inspect(vfs: &dyn Vfs, dir: &Path, key: Option<&[u8]>) -> Result<Inspection> {
     let ins = open_inspector(vfs, dir, key)?;
     let pages = ins.pages().collect::<Result<Vec<_>>>()?;
-    Ok(Inspection { file_len: ins.file_len, metas: ins.metas.clone(), page_size: ins.page_size, pages })
+    Ok(Inspection {
+        file_len: ins.file_len,
+        metas: ins.metas.clone(),
+        page_size: ins.page_size,
+        pages,
+    })
 }

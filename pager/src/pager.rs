@@ -37,7 +37,9 @@ use crate::format::page::{self, PageKind};
 use crate::format::{DEFAULT_PAGE_SIZE, is_valid_page_size};
 use crate::metas::read_metas;
 use crate::mmap::Mapping;
-use crate::vfs::{DirLock, LockMode, OpenMode, Vfs, VfsFile, create_dir_durable, lock_dir, parent_dir};
+use crate::vfs::{
+    DirLock, LockMode, OpenMode, Vfs, VfsFile, create_dir_durable, lock_dir, parent_dir,
+};
 use crate::view::ReadView;
 use crate::{DATA_FILE_NAME, PageId};
 

@@ -89,7 +89,8 @@ fn f3_new_database_directory_survives_crash() {
     let fs = SimFs::new(test_seed("f3 new directory", 3));
     let dir = std::path::Path::new("/srv/data/db");
     let options = aedb_pager::PagerOptions::default();
-    let (pager, report) = aedb_pager::Pager::open(&fs, dir, options.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, report) =
+        aedb_pager::Pager::open(&fs, dir, options.clone()).unwrap_or_else(|e| panic!("{e}"));
     assert!(report.created);
     let id = pager.allocate().unwrap_or_else(|e| panic!("{e}"));
     let mut buf = pager.page_buffer();

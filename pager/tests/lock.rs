@@ -129,22 +129,37 @@ fn second_open_from_a_child_process_gets_already_open_until_the_holder_is_killed
 fn f6_read_only_open_without_lock_file_takes_a_lock() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (pager, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     commit_one_page(&pager, 1);
     drop(pager);
-    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{e}"));
     let ro = PagerOptions { read_only: true, ..PagerOptions::default() };
     let (reader, _) = Pager::open(&RealFs, tmp.path(), ro).unwrap_or_else(|e| panic!("{e}"));
-    assert!(tmp.path().join(aedb_pager::LOCK_FILE_NAME).exists(), "the read-only open made no LOCK");
+    assert!(
+        tmp.path().join(aedb_pager::LOCK_FILE_NAME).exists(),
+        "the read-only open made no LOCK"
+    );
     let writer = Pager::open(&RealFs, tmp.path(), PagerOptions::default());
-    assert!(matches!(writer, Err(PagerError::AlreadyOpen { .. })), "writer beside an unlocked reader: {:?}", writer.map(|_| ()));
+    assert!(
+        matches!(writer, Err(PagerError::AlreadyOpen { .. })),
+        "writer beside an unlocked reader: {:?}",
+        writer.map(|_| ())
+    );
     drop(reader);
 
     // The inspector (the CLI's `pages dump` and `wal verify`) follows the same rule.
-    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME)).unwrap_or_else(|e| panic!("{e}"));
-    let ins = aedb_pager::inspect::open_inspector(&RealFs, tmp.path(), None).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ins = aedb_pager::inspect::open_inspector(&RealFs, tmp.path(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
     let writer = Pager::open(&RealFs, tmp.path(), PagerOptions::default());
-    assert!(matches!(writer, Err(PagerError::AlreadyOpen { .. })), "writer beside an unlocked inspector: {:?}", writer.map(|_| ()));
+    assert!(
+        matches!(writer, Err(PagerError::AlreadyOpen { .. })),
+        "writer beside an unlocked inspector: {:?}",
+        writer.map(|_| ())
+    );
     drop(ins);
     assert!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).is_ok());
 }
@@ -156,13 +171,26 @@ fn f6_read_only_open_without_lock_file_takes_a_lock() {
 fn f7_replaced_lock_file_is_detected() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (first, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (first, _) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     commit_one_page(&first, 1);
-    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{e}"));
     let second = Pager::open(&RealFs, tmp.path(), PagerOptions::default());
-    assert!(matches!(second, Err(PagerError::AlreadyOpen { .. })), "second writer after LOCK deletion: {:?}", second.map(|_| ()));
-    let ro = Pager::open(&RealFs, tmp.path(), PagerOptions { read_only: true, ..PagerOptions::default() });
-    assert!(matches!(ro, Err(PagerError::AlreadyOpen { .. })), "reader beside a writer after LOCK deletion");
+    assert!(
+        matches!(second, Err(PagerError::AlreadyOpen { .. })),
+        "second writer after LOCK deletion: {:?}",
+        second.map(|_| ())
+    );
+    let ro = Pager::open(
+        &RealFs,
+        tmp.path(),
+        PagerOptions { read_only: true, ..PagerOptions::default() },
+    );
+    assert!(
+        matches!(ro, Err(PagerError::AlreadyOpen { .. })),
+        "reader beside a writer after LOCK deletion"
+    );
     drop(first);
     assert!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).is_ok());
 }
@@ -175,10 +203,14 @@ fn f7_files_created_0600() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let dir = tmp.path().join("new").join("db");
-    let (pager, _) = Pager::open(&RealFs, &dir, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) =
+        Pager::open(&RealFs, &dir, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     commit_one_page(&pager, 1);
     drop(pager);
-    let mode = |p: &Path| std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777;
+    let mode = |p: &Path| {
+        std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode()
+            & 0o777
+    };
     assert_eq!(mode(&dir.join(aedb_pager::DATA_FILE_NAME)), 0o600);
     assert_eq!(mode(&dir.join(aedb_pager::LOCK_FILE_NAME)), 0o600);
     assert_eq!(mode(&dir), 0o700);

@@ -50,7 +50,9 @@ impl KeyArgs {
                 pages::parse_hex(hex.trim()).map(Some).map_err(|e| format!("{KEY_ENV}: {e}"))
             }
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(format!("{KEY_ENV}: not hex (not even UTF-8)")),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("{KEY_ENV}: not hex (not even UTF-8)"))
+            }
         }
     }
 }
@@ -124,8 +126,12 @@ fn run(command: Command) -> Result<pages::Verdict, Box<dyn std::error::Error>> {
         Command::Pages(PagesCommand::Dump { dir, key, entries }) => {
             pages::dump(&RealFs, &dir, key.load()?.as_deref(), entries, out)
         }
-        Command::Wal(WalCommand::Verify { dir, key }) => wal::verify(&RealFs, &dir, key.load()?.as_deref(), out),
-        Command::Wal(WalCommand::Dump { dir, key }) => wal::dump(&RealFs, &dir, key.load()?.as_deref(), out),
+        Command::Wal(WalCommand::Verify { dir, key }) => {
+            wal::verify(&RealFs, &dir, key.load()?.as_deref(), out)
+        }
+        Command::Wal(WalCommand::Dump { dir, key }) => {
+            wal::dump(&RealFs, &dir, key.load()?.as_deref(), out)
+        }
         Command::Pages(PagesCommand::Tree { dir, root, key }) => {
             tree::print(&RealFs, &dir, root, key.load()?.as_deref(), out)
         }

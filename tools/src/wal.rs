@@ -210,7 +210,8 @@ mod tests {
     fn f20_wal_verify_reads_only_the_metas() {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         {
-            let db = Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+            let db = Database::open(tmp.path(), StorageOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
             let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
             let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
             for i in 0..2000u32 {
@@ -220,7 +221,8 @@ mod tests {
             txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
             db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
         }
-        let file_len = std::fs::metadata(tmp.path().join(aedb_pager::DATA_FILE_NAME)).map_or(0, |m| m.len());
+        let file_len =
+            std::fs::metadata(tmp.path().join(aedb_pager::DATA_FILE_NAME)).map_or(0, |m| m.len());
         let fs = CountingFs::default();
         let mut out = Vec::new();
         let verdict = verify(&fs, tmp.path(), None, &mut out).unwrap_or_else(|e| panic!("{e}"));

@@ -160,7 +160,11 @@ fn aedb_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// F23: the HMAC key comes from a file or the environment, never argv (`ps` and shell
@@ -168,8 +172,8 @@ fn aedb_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 /// WAL directory's segments are created owner-only like the data file.
 #[test]
 fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
-    use std::os::unix::fs::PermissionsExt;
     use aedb::storage::{Database, Finality, StorageOptions};
+    use std::os::unix::fs::PermissionsExt;
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let db_dir = tmp.path().join("db");
@@ -179,7 +183,10 @@ fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
         let options = StorageOptions { key: Some(key.clone()), ..StorageOptions::default() };
         let db = Database::open(&db_dir, options).unwrap_or_else(|e| panic!("{e}"));
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-        txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(b"k", b"v").unwrap_or_else(|e| panic!("{e}"));
+        txn.open_tree("t")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(b"k", b"v")
+            .unwrap_or_else(|e| panic!("{e}"));
         txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
     }
     let d = db_dir.to_str().unwrap_or_else(|| unreachable!());
@@ -202,7 +209,8 @@ fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
     let (code, _, err) = aedb_env(&["wal", "verify", d], &[]);
     assert_eq!(code, 1, "{err}");
 
-    let mode = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.permissions().mode() & 0o777);
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.permissions().mode() & 0o777);
     assert_eq!(mode(&db_dir), 0o700);
     assert_eq!(mode(&db_dir.join("wal")), 0o700);
     let segments = std::fs::read_dir(db_dir.join("wal")).unwrap_or_else(|e| panic!("{e}"));

@@ -453,7 +453,8 @@ impl Vfs for SimFs {
         let current: Vec<(PathBuf, u64)> = st.entries.iter().filter(|(p, _)| in_dir(p)).map(|(p, i)| (p.clone(), *i)).collect();
         st.durable_entries.retain(|p, _| !in_dir(p));
         st.durable_entries.extend(current);
-        let subdirs: Vec<PathBuf> = st.dirs.iter().filter(|d| in_dir(d) && !is_root(d)).cloned().collect();
+        let subdirs: Vec<PathBuf> =
+            st.dirs.iter().filter(|d| in_dir(d) && !is_root(d)).cloned().collect();
         st.durable_dirs.extend(subdirs);
         Ok(())
     }

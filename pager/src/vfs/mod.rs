@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 pub use real::{RealFs, RealFsModes};
 
-use crate::{DATA_FILE_NAME, LOCK_FILE_NAME};
 use crate::error::{PagerError, Result};
+use crate::{DATA_FILE_NAME, LOCK_FILE_NAME};
 
 /// Permission bits for every file the database creates: the data file, WAL
 /// segments, set-aside `.dropped` copies and LOCK (before the umask).
@@ -42,7 +42,12 @@ pub struct DirLock {
     guards: Vec<Box<dyn LockGuard>>,
 }
 
-fn take_lock(vfs: &dyn Vfs, dir: &Path, path: PathBuf, mode: LockMode) -> Result<Box<dyn LockGuard>> {
+fn take_lock(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    path: PathBuf,
+    mode: LockMode,
+) -> Result<Box<dyn LockGuard>> {
     match vfs.lock(&path, mode) {
         Ok(Some(guard)) => Ok(guard),
         Ok(None) => Err(PagerError::AlreadyOpen { dir: dir.to_path_buf() }),
@@ -60,7 +65,8 @@ fn take_lock(vfs: &dyn Vfs, dir: &Path, path: PathBuf, mode: LockMode) -> Result
 /// creates and locks a new LOCK inode (review F7). The data file is never replaced
 /// under a live database, so its lock still conflicts.
 pub fn lock_dir(vfs: &dyn Vfs, dir: &Path, mode: LockMode) -> Result<DirLock> {
-    let mut lock = DirLock { mode, guards: vec![take_lock(vfs, dir, dir.join(LOCK_FILE_NAME), mode)?] };
+    let mut lock =
+        DirLock { mode, guards: vec![take_lock(vfs, dir, dir.join(LOCK_FILE_NAME), mode)?] };
     let data = dir.join(DATA_FILE_NAME);
     if vfs.exists(&data).map_err(|e| PagerError::io("checking", &data, e))? {
         lock.lock_data_file(vfs, dir)?;

@@ -115,9 +115,10 @@ impl Vfs for RealFsModes {
 
     fn lock(&self, path: &Path, mode: LockMode) -> io::Result<Option<Box<dyn LockGuard>>> {
         let (file, op) = match mode {
-            LockMode::Exclusive => {
-                (self.create_options().truncate(false).open(path)?, FlockOperation::NonBlockingLockExclusive)
-            }
+            LockMode::Exclusive => (
+                self.create_options().truncate(false).open(path)?,
+                FlockOperation::NonBlockingLockExclusive,
+            ),
             // A shared holder needs only read access to an existing LOCK (an operator
             // may inspect a database they cannot write); a missing one is created.
             LockMode::Shared => {
@@ -148,7 +149,8 @@ impl Vfs for RealFsModes {
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut entries = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
+        let mut entries =
+            std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
         entries.sort();
         Ok(entries)
     }
@@ -194,7 +196,12 @@ impl VfsFile for RealFile {
     fn read_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
         while !buf.is_empty() {
             match rustix::io::pread(&self.file, &mut *buf, offset) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file")),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "read past end of file",
+                    ));
+                }
                 Ok(n) => {
                     buf = &mut buf[n..];
                     offset += n as u64;
@@ -209,7 +216,9 @@ impl VfsFile for RealFile {
     fn write_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
         while !buf.is_empty() {
             match rustix::io::pwrite(&self.file, buf, offset) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "pwrite wrote nothing")),
+                Ok(0) => {
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "pwrite wrote nothing"));
+                }
                 Ok(n) => {
                     buf = &buf[n..];
                     offset += n as u64;
@@ -251,13 +260,15 @@ mod tests {
     fn f7_replaced_lock_file_is_detected_after_flock() {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = tmp.path().join("LOCK");
-        let file = RealFsModes::default().create_options().open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let file =
+            RealFsModes::default().create_options().open(&path).unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
         let got = flock_checked(file, &path, FlockOperation::NonBlockingLockExclusive);
         let err = got.err().unwrap_or_else(|| panic!("a lock on a deleted LOCK was accepted"));
         assert!(err.to_string().contains("deleted or replaced"), "{err}");
 
-        let file = RealFsModes::default().create_options().open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let file =
+            RealFsModes::default().create_options().open(&path).unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(&path, b"").unwrap_or_else(|e| panic!("{e}"));
         let got = flock_checked(file, &path, FlockOperation::NonBlockingLockExclusive);
