@@ -4,7 +4,8 @@
 //!
 //! Invariants every implementation keeps:
 //! 1. `write_at`/`set_len` are volatile until `sync_data` on that file returns Ok; a
-//!    new directory entry (create, rename, unlink) is volatile until `sync_dir`.
+//!    new directory entry (file create, mkdir, rename, unlink) is volatile until
+//!    `sync_dir` of the directory holding it.
 //! 2. `sync_data` that returns an error may have dropped the unsynced bytes even
 //!    though reads still return them (Linux); callers must not retry it.
 //! 3. `lock` never blocks: a held lock is reported as `Ok(None)` at once.
