@@ -11,6 +11,8 @@
 //! overflow reference, and owned by the tree.
 #![forbid(unsafe_code)]
 
+use std::collections::HashSet;
+
 use aedb_pager::format::{read_u32, read_u64, write_u32, write_u64};
 use aedb_pager::{Expect, PAGE_HEADER_LEN, PageId, Pager};
 
@@ -60,7 +62,17 @@ pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, gen
     let expected_pages = pages_for(len, ps);
     let mut next = first;
     let mut remaining = len;
+    // The recorded length is input: a self-linked (or cyclic) chain with a huge one
+    // would loop until the caller's buffer exhausted memory. A page met twice is
+    // corruption, so the walk is bounded by the file's distinct pages.
+    let mut visited = HashSet::new();
     for i in 0..expected_pages {
+        if !visited.insert(next) {
+            let expected = "an acyclic chain (each page once)";
+            let found = format!("page {next} reached again after {i} pages");
+            let f = fault("O1", NEXT_AT, expected, found);
+            return Err(BtreeError::fault(src.file(), next, ps, f));
+        }
         let page = src.page(PageId(next), Expect { kind: Some(OVERFLOW), generation: Some(generation), owner: Some(owner) })?;
         let b = page.bytes();
         let n = read_u32(b, LEN_AT) as u64;
@@ -93,4 +105,41 @@ pub(crate) fn pages<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, ge
     let mut ids = Vec::new();
     walk(src, owner, first, len, generation, |id, _| ids.push(id))?;
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use aedb_pager::sim::SimFs;
+    use aedb_pager::{MetaUpdate, PagerOptions};
+
+    use super::*;
+
+    /// Review §5 "crafted-file DoS": a crc-valid overflow page linked to itself, read
+    /// through a leaf that records a huge length, is a Corruption error at once
+    /// instead of a loop that grows the value until memory runs out.
+    #[test]
+    fn self_linked_overflow_page_is_corruption() {
+        let fs = SimFs::new(1);
+        let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let owner = 7;
+        let generation = pager.building_generation();
+        let id = pager.allocate().unwrap_or_else(|e| panic!("{e}"));
+        let cap = capacity(pager.page_size());
+        let mut buf = pager.page_buffer();
+        write_u64(&mut buf, NEXT_AT, id.0);
+        write_u32(&mut buf, LEN_AT, cap as u32);
+        pager.write_page(id, OVERFLOW, owner, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+        pager
+            .commit(MetaUpdate { root: Some(id), ..MetaUpdate::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let view = pager.view().unwrap_or_else(|e| panic!("{e}"));
+        let got = read(&view, owner, id.0, u64::MAX / 2, generation);
+        let err = got.err().unwrap_or_else(|| panic!("a cyclic chain was read"));
+        let text = err.to_string();
+        assert!(text.contains("O1") && text.contains("acyclic"), "{text}");
+        assert!(matches!(err, BtreeError::Pager(aedb_pager::PagerError::Corruption(_))), "{err:?}");
+    }
 }

@@ -16,7 +16,8 @@ pub fn open_image(data: &[u8]) {
     let Some((&choice, image)) = data.split_first() else { return };
     let fs = SimFs::new(0);
     let dir = Path::new("/fuzz");
-    if fs.create_dir_all(dir).is_err() {
+    // Durable like a real database directory, so a crash image keeps it.
+    if crate::vfs::create_dir_durable(&fs, dir).is_err() {
         return;
     }
     let Ok(file) = fs.open(&dir.join(crate::DATA_FILE_NAME), OpenMode::CreateTruncate) else { return };

@@ -16,6 +16,7 @@
 
 mod alloc;
 mod error;
+mod idruns;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -14,6 +14,12 @@
 //! 5. **Creation is atomic.** A new page file is built as `data.aedb.init`, synced,
 //!    renamed into place and the directory synced, so a crash mid-create leaves no
 //!    half-made `data.aedb`.
+//! 6. **The directory entry is durable too.** A directory the open creates is synced
+//!    into its parent (each new ancestor likewise) before open returns, and so is the
+//!    directory of a page file the open creates (review F3): no Durable ack can
+//!    precede a durable path to the database.
+//! 7. **Locked before read.** `vfs::lock_dir` (LOCK, then `data.aedb`) precedes any
+//!    read of the file, in every mode; nothing runs unlocked (review F6, F7).
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
@@ -31,12 +37,14 @@ use crate::format::page::{self, PageKind};
 use crate::format::{DEFAULT_PAGE_SIZE, is_valid_page_size};
 use crate::metas::read_metas;
 use crate::mmap::Mapping;
-use crate::vfs::{LockGuard, LockMode, OpenMode, Vfs, VfsFile};
+use crate::vfs::{
+    DirLock, LockMode, OpenMode, Vfs, VfsFile, create_dir_durable, lock_dir, parent_dir,
+};
 use crate::view::ReadView;
-use crate::{DATA_FILE_NAME, LOCK_FILE_NAME, PageId};
+use crate::{DATA_FILE_NAME, PageId};
 
 /// How to open a page file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PagerOptions {
     /// Page size for a new file; for an existing file, the size it must have
     /// (`None`: whatever it was created with).
@@ -47,6 +55,23 @@ pub struct PagerOptions {
     pub read_only: bool,
     /// Create the directory and page file when missing.
     pub create: bool,
+}
+
+/// The key never appears in `{:?}` output (review F23): `Pager::options`-style
+/// accessors and error reports format these freely.
+fn redacted(key: &Option<Vec<u8>>) -> &'static str {
+    if key.is_some() { "Some(<redacted>)" } else { "None" }
+}
+
+impl std::fmt::Debug for PagerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagerOptions")
+            .field("page_size", &self.page_size)
+            .field("key", &format_args!("{}", redacted(&self.key)))
+            .field("read_only", &self.read_only)
+            .field("create", &self.create)
+            .finish()
+    }
 }
 
 impl Default for PagerOptions {
@@ -158,7 +183,6 @@ struct WriterState {
 
 /// An open page file. `Send + Sync`; one writer at a time is the caller's contract,
 /// enforced by an internal lock.
-#[derive(Debug)]
 pub struct Pager {
     read: Arc<ReadSide>,
     dir: PathBuf,
@@ -166,7 +190,20 @@ pub struct Pager {
     key: Option<Vec<u8>>,
     poisoned: AtomicBool,
     state: Mutex<WriterState>,
-    _lock: Option<Box<dyn LockGuard>>,
+    _lock: DirLock,
+}
+
+impl std::fmt::Debug for Pager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pager")
+            .field("path", &self.read.path)
+            .field("page_size", &self.read.page_size)
+            .field("read_only", &self.read_only)
+            .field("key", &format_args!("{}", redacted(&self.key)))
+            .field("poisoned", &self.poisoned)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pager {
@@ -176,36 +213,41 @@ impl Pager {
             return Err(PagerError::InvalidPageSize(ps));
         }
         let path = dir.join(DATA_FILE_NAME);
-        let lock_path = dir.join(LOCK_FILE_NAME);
         let io = |op: &'static str, p: &Path| {
             let p = p.to_path_buf();
             move |e| PagerError::io(op, p, e)
         };
-        let lock = if options.read_only {
-            match vfs.lock(&lock_path, LockMode::Shared) {
-                Ok(Some(guard)) => Some(guard),
-                Ok(None) => return Err(PagerError::AlreadyOpen { dir: dir.to_path_buf() }),
-                // No LOCK file: no writer has ever opened this directory.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(PagerError::io("locking", lock_path, e)),
+        let (mut lock, made_dir) = if options.read_only {
+            // A read-only open never creates the database, so a missing page file is
+            // reported as such rather than as a failure to create LOCK.
+            if !vfs.exists(&path).map_err(io("checking", &path))? {
+                return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
             }
+            (lock_dir(vfs, dir, LockMode::Shared)?, false)
         } else {
+            let mut made_dir = false;
             if options.create {
-                vfs.create_dir_all(dir).map_err(io("creating directory", dir))?;
+                made_dir = create_dir_durable(vfs, dir).map_err(io("creating directory", dir))?;
             } else if !vfs.exists(&path).map_err(io("checking", &path))? {
                 return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
             }
-            match vfs.lock(&lock_path, LockMode::Exclusive).map_err(io("locking", &lock_path))? {
-                Some(guard) => Some(guard),
-                None => return Err(PagerError::AlreadyOpen { dir: dir.to_path_buf() }),
-            }
+            (lock_dir(vfs, dir, LockMode::Exclusive)?, made_dir)
         };
         let mut created = false;
         if !vfs.exists(&path).map_err(io("checking", &path))? {
             if options.read_only || !options.create {
                 return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
             }
-            create_file(vfs, dir, &path, options.page_size.unwrap_or(DEFAULT_PAGE_SIZE), options.key.as_deref())?;
+            let page_size = options.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+            create_file(vfs, dir, &path, page_size, options.key.as_deref())?;
+            if !made_dir {
+                // The directory existed but may be as new as this database (an open
+                // that created it and died before syncing its parent): make its entry
+                // durable before the first Durable ack (F3).
+                let parent = parent_dir(dir);
+                vfs.sync_dir(parent).map_err(io("syncing directory", parent))?;
+            }
+            lock.lock_data_file(vfs, dir)?;
             created = true;
         }
         let mode = if options.read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };

@@ -113,7 +113,11 @@ impl ReadView {
         }
         let ps = self.side.page_size as usize;
         if let Some(map) = &self.map {
-            let offset = (id.0 as usize).checked_shl(self.side.page_shift).unwrap_or(usize::MAX);
+            // `checked_shl` would only catch a shift of 64 or more, not lost high bits:
+            // a huge id from disk must not wrap to a small offset.
+            let offset = id.0.checked_mul(u64::from(self.side.page_size));
+            let offset = offset.and_then(|o| usize::try_from(o).ok());
+            let offset = offset.unwrap_or(usize::MAX);
             let file_len = self.side.file_len.load(Ordering::Acquire) as usize;
             if let Some(bytes) = map.bytes(offset, ps, file_len) {
                 if !map.is_verified(id.0) {

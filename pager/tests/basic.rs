@@ -153,3 +153,22 @@ fn a_page_past_the_end_of_the_file_is_an_error_even_inside_the_mapped_reserve() 
         assert!(err.as_corruption().is_some_and(|d| d.rule == "P7"), "page {past}: {err}");
     }
 }
+
+/// F23: `{:?}` of the options or the pager must not print the HMAC key (the pager
+/// is reachable from the public API, and Debug output ends up in logs).
+#[test]
+fn f23_pager_debug_redacts_key() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = b"secret-key-0123456789".to_vec();
+    let options = PagerOptions { key: Some(key.clone()), ..PagerOptions::default() };
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), options.clone()));
+    let leaks = |text: &str| {
+        let decimal = format!("{:?}", key);
+        let ascii = String::from_utf8_lossy(&key).into_owned();
+        text.contains(&decimal[1..decimal.len() - 1]) || text.contains(&ascii)
+    };
+    for text in [format!("{options:?}"), format!("{options:#?}"), format!("{pager:?}")] {
+        assert!(!leaks(&text), "the key leaks: {text}");
+        assert!(text.contains("redacted"), "{text}");
+    }
+}

@@ -121,3 +121,105 @@ fn second_open_from_a_child_process_gets_already_open_until_the_holder_is_killed
     assert_eq!(report.meta.checkpoint_seq, 2, "the child's durable commit survives its death");
     commit_one_page(&pager, 3);
 }
+
+/// F6: a directory without LOCK (a restored backup, say) used to be opened read-only
+/// with no lock at all, so a writer could start beside the mapped reader. Now the
+/// read-only open creates LOCK and holds it shared: the writer is refused.
+#[test]
+fn f6_read_only_open_without_lock_file_takes_a_lock() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    commit_one_page(&pager, 1);
+    drop(pager);
+    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ro = PagerOptions { read_only: true, ..PagerOptions::default() };
+    let (reader, _) = Pager::open(&RealFs, tmp.path(), ro).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        tmp.path().join(aedb_pager::LOCK_FILE_NAME).exists(),
+        "the read-only open made no LOCK"
+    );
+    let writer = Pager::open(&RealFs, tmp.path(), PagerOptions::default());
+    assert!(
+        matches!(writer, Err(PagerError::AlreadyOpen { .. })),
+        "writer beside an unlocked reader: {:?}",
+        writer.map(|_| ())
+    );
+    drop(reader);
+
+    // The inspector (the CLI's `pages dump` and `wal verify`) follows the same rule.
+    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ins = aedb_pager::inspect::open_inspector(&RealFs, tmp.path(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let writer = Pager::open(&RealFs, tmp.path(), PagerOptions::default());
+    assert!(
+        matches!(writer, Err(PagerError::AlreadyOpen { .. })),
+        "writer beside an unlocked inspector: {:?}",
+        writer.map(|_| ())
+    );
+    drop(ins);
+    assert!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).is_ok());
+}
+
+/// F7: deleting LOCK while a writer holds it used to let a second writer create a
+/// new LOCK inode and lock it: two writers on one file. The data file is locked too,
+/// so the second writer is refused.
+#[test]
+fn f7_replaced_lock_file_is_detected() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (first, _) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    commit_one_page(&first, 1);
+    std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = Pager::open(&RealFs, tmp.path(), PagerOptions::default());
+    assert!(
+        matches!(second, Err(PagerError::AlreadyOpen { .. })),
+        "second writer after LOCK deletion: {:?}",
+        second.map(|_| ())
+    );
+    let ro = Pager::open(
+        &RealFs,
+        tmp.path(),
+        PagerOptions { read_only: true, ..PagerOptions::default() },
+    );
+    assert!(
+        matches!(ro, Err(PagerError::AlreadyOpen { .. })),
+        "reader beside a writer after LOCK deletion"
+    );
+    drop(first);
+    assert!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).is_ok());
+}
+
+/// F7/F24: the data file and LOCK are created owner-only (0600), a directory the
+/// open creates 0700: the data is plaintext, and whoever can read LOCK can hold it.
+#[test]
+fn f7_files_created_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().join("new").join("db");
+    let (pager, _) =
+        Pager::open(&RealFs, &dir, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    commit_one_page(&pager, 1);
+    drop(pager);
+    let mode = |p: &Path| {
+        std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode()
+            & 0o777
+    };
+    assert_eq!(mode(&dir.join(aedb_pager::DATA_FILE_NAME)), 0o600);
+    assert_eq!(mode(&dir.join(aedb_pager::LOCK_FILE_NAME)), 0o600);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&tmp.path().join("new")), 0o700);
+
+    // Configured otherwise, the modes are the caller's (still under the umask).
+    let fs = aedb_pager::vfs::RealFsModes { file_mode: 0o640, dir_mode: 0o750 };
+    let other = tmp.path().join("group");
+    drop(Pager::open(&fs, &other, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(mode(&other.join(aedb_pager::DATA_FILE_NAME)) & 0o740, 0o640);
+    assert_eq!(mode(&other) & 0o750, 0o750);
+}

@@ -28,7 +28,7 @@ fn options(page_size: u32, recovery: RecoveryMode) -> StorageOptions {
 
 fn write_file(fs: &SimFs, path: &Path, bytes: &[u8]) -> bool {
     let Some(parent) = path.parent() else { return false };
-    if fs.create_dir_all(parent).is_err() {
+    if aedb_pager::vfs::create_dir_durable(fs, parent).is_err() {
         return false;
     }
     let Ok(f) = fs.open(path, OpenMode::CreateTruncate) else { return false };

@@ -1,5 +1,6 @@
-//! `aedb`: the operator's tool. Every command opens the database read-only and
-//! never writes.
+//! `aedb`: the operator's tool. Every command opens the database read-only, under
+//! a shared lock (`vfs::lock_dir`), and writes nothing but a missing LOCK file. A
+//! keyed database's key comes from a file or the environment, never argv.
 #![forbid(unsafe_code)]
 
 mod pages;
@@ -9,7 +10,52 @@ mod wal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use aedb_pager::vfs::RealFs;
+
+/// The environment variable a keyed database's HMAC key can come from, as hex.
+const KEY_ENV: &str = "AEDB_KEY_HEX";
+
+/// Where the HMAC key of a keyed database comes from. Never argv: `ps` and shell
+/// history show a process's arguments to other users (review F23).
+#[derive(Args)]
+struct KeyArgs {
+    /// File holding the HMAC key of a keyed database, as hex (surrounding whitespace
+    /// ignored). Without it the key is read from the AEDB_KEY_HEX environment
+    /// variable, if set.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Removed: a key on the command line is visible to other users. Kept hidden
+    /// only to explain the replacement.
+    #[arg(long, value_name = "HEX", hide = true)]
+    key_hex: Option<String>,
+}
+
+impl KeyArgs {
+    fn load(&self) -> Result<Option<Vec<u8>>, String> {
+        if self.key_hex.is_some() {
+            return Err(format!(
+                "--key-hex was removed (the command line is visible in `ps` and shell \
+                 history): put the hex key in a file and pass --key-file PATH, or set {KEY_ENV}"
+            ));
+        }
+        if let Some(path) = &self.key_file {
+            let fail = |e: String| format!("--key-file {}: {e}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+            return pages::parse_hex(text.trim()).map(Some).map_err(fail);
+        }
+        match std::env::var(KEY_ENV) {
+            Ok(hex) if !hex.trim().is_empty() => {
+                pages::parse_hex(hex.trim()).map(Some).map_err(|e| format!("{KEY_ENV}: {e}"))
+            }
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("{KEY_ENV}: not hex (not even UTF-8)"))
+            }
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "aedb", version, about = "Inspect aedb databases (read-only)")]
@@ -35,14 +81,14 @@ enum WalCommand {
     /// when the chain is broken.
     Verify {
         dir: PathBuf,
-        #[arg(long, value_name = "HEX")]
-        key_hex: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Print every segment and frame with its tree-level effects.
     Dump {
         dir: PathBuf,
-        #[arg(long, value_name = "HEX")]
-        key_hex: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
 }
 
@@ -56,9 +102,8 @@ enum PagesCommand {
     Dump {
         /// The database directory.
         dir: PathBuf,
-        /// HMAC key of a keyed database, as hex.
-        #[arg(long, value_name = "HEX")]
-        key_hex: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
         /// Also list every entry of leaf and branch pages.
         #[arg(long)]
         entries: bool,
@@ -70,20 +115,32 @@ enum PagesCommand {
         dir: PathBuf,
         /// The root page id.
         root: u64,
-        /// HMAC key of a keyed database, as hex.
-        #[arg(long, value_name = "HEX")]
-        key_hex: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
+}
+
+fn run(command: Command) -> Result<pages::Verdict, Box<dyn std::error::Error>> {
+    let out = &mut std::io::stdout().lock();
+    match command {
+        Command::Pages(PagesCommand::Dump { dir, key, entries }) => {
+            pages::dump(&RealFs, &dir, key.load()?.as_deref(), entries, out)
+        }
+        Command::Wal(WalCommand::Verify { dir, key }) => {
+            wal::verify(&RealFs, &dir, key.load()?.as_deref(), out)
+        }
+        Command::Wal(WalCommand::Dump { dir, key }) => {
+            wal::dump(&RealFs, &dir, key.load()?.as_deref(), out)
+        }
+        Command::Pages(PagesCommand::Tree { dir, root, key }) => {
+            tree::print(&RealFs, &dir, root, key.load()?.as_deref(), out)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Pages(PagesCommand::Dump { dir, key_hex, entries }) => pages::dump(&dir, key_hex.as_deref(), entries, &mut std::io::stdout().lock()),
-        Command::Wal(WalCommand::Verify { dir, key_hex }) => wal::verify(&dir, key_hex.as_deref(), &mut std::io::stdout().lock()),
-        Command::Wal(WalCommand::Dump { dir, key_hex }) => wal::dump(&dir, key_hex.as_deref(), &mut std::io::stdout().lock()),
-        Command::Pages(PagesCommand::Tree { dir, root, key_hex }) => tree::print(&dir, root, key_hex.as_deref(), &mut std::io::stdout().lock()),
-    };
+    let result = run(cli.command);
     match result {
         Ok(pages::Verdict::Clean) => ExitCode::SUCCESS,
         Ok(pages::Verdict::Damaged) => ExitCode::from(2),

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use aedb_pager::inspect::{Inspection, inspect};
-use aedb_pager::vfs::RealFs;
+use aedb_pager::inspect::{Inspector, open_inspector};
+use aedb_pager::vfs::Vfs;
 use aedb_btree::node::{self, RawNode};
 use aedb_pager::{Meta, PageKind};
 
@@ -14,14 +14,17 @@ pub enum Verdict {
     Damaged,
 }
 
+/// Decodes a hex key. Works on bytes, never slicing the `&str` by byte index (a
+/// multi-byte character would panic there, review F8).
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
-        return Err("--key-hex needs an even number of hex digits".into());
+    if let Some((at, c)) = s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(format!("the key is not hex: {c:?} at byte {at}"));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("--key-hex: {:?} is not hex", &s[i..i + 2])))
-        .collect()
+    if s.len() % 2 != 0 {
+        return Err("the key needs an even number of hex digits".into());
+    }
+    let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
+    Ok(s.as_bytes().chunks_exact(2).map(|p| (digit(p[0]) << 4) | digit(p[1])).collect())
 }
 
 fn kind_name(kind: PageKind) -> &'static str {
@@ -103,9 +106,16 @@ fn describe_meta(m: &Meta) -> String {
 }
 
 /// Writes the dump of `dir` to `out`.
-pub fn dump(dir: &Path, key_hex: Option<&str>, entries: bool, out: &mut dyn Write) -> Result<Verdict, Box<dyn std::error::Error>> {
-    let key = key_hex.map(parse_hex).transpose()?;
-    let ins: Inspection = inspect(&RealFs, dir, key.as_deref())?;
+/// Pages are read and printed one at a time (review F20: a copy of every page in
+/// memory ran large databases out of RAM).
+pub fn dump(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    key: Option<&[u8]>,
+    entries: bool,
+    out: &mut dyn Write,
+) -> Result<Verdict, Box<dyn std::error::Error>> {
+    let ins: Inspector = open_inspector(vfs, dir, key)?;
     let mut damaged = false;
     writeln!(
         out,
@@ -130,8 +140,10 @@ pub fn dump(dir: &Path, key_hex: Option<&str>, entries: bool, out: &mut dyn Writ
     }
     let page_count = ins.metas.current.and_then(|s| ins.metas.slots[s as usize].result.as_ref().ok()).map(|m| m.page_count);
     writeln!(out, "{:>10}  {:<12} {:>10} {:>20}  {:<10}  status", "page", "kind", "generation", "owner", "crc32c")?;
-    let (mut ok, mut bad, mut zero) = (0u64, 0u64, 0u64);
-    for p in &ins.pages {
+    let (mut ok, mut bad, mut zero, mut total) = (0u64, 0u64, 0u64, 0u64);
+    for p in ins.pages() {
+        let p = p?;
+        total += 1;
         let beyond = page_count.is_some_and(|n| p.id.0 >= n);
         let status = if p.zeroed {
             zero += 1;
@@ -156,7 +168,26 @@ pub fn dump(dir: &Path, key_hex: Option<&str>, entries: bool, out: &mut dyn Writ
             }
         }
     }
-    writeln!(out, "{} pages: {ok} verified, {bad} failed, {zero} zero", ins.pages.len())?;
+    writeln!(out, "{total} pages: {ok} verified, {bad} failed, {zero} zero")?;
     damaged |= bad > 0;
     Ok(if damaged { Verdict::Damaged } else { Verdict::Clean })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex;
+
+    /// F8: a multi-byte character in the key is an error, not a panic from slicing
+    /// the string inside the character.
+    #[test]
+    fn f8_parse_hex_rejects_non_ascii() {
+        for bad in ["aé1", "é1", "0é", "00ä0", "zz", "abc"] {
+            let got = parse_hex(bad);
+            assert!(got.is_err(), "{bad:?} parsed as {got:?}");
+        }
+        let err = parse_hex("aé1").err().unwrap_or_default();
+        assert!(err.contains("not hex"), "{err}");
+        assert_eq!(parse_hex("00fFa1"), Ok(vec![0, 0xff, 0xa1]));
+        assert_eq!(parse_hex(""), Ok(vec![]));
+    }
 }

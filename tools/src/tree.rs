@@ -5,10 +5,10 @@ use std::path::Path;
 
 use aedb_btree::node::RawNode;
 use aedb_btree::{TreeRoot, check};
-use aedb_pager::vfs::RealFs;
+use aedb_pager::vfs::Vfs;
 use aedb_pager::{Expect, PageId, Pager, PagerOptions, ReadView};
 
-use crate::pages::{Verdict, parse_hex, show_bytes};
+use crate::pages::{Verdict, show_bytes};
 
 fn walk(view: &ReadView, id: u64, owner: u64, depth: usize, out: &mut dyn Write) -> std::io::Result<()> {
     let indent = "  ".repeat(depth);
@@ -44,10 +44,16 @@ fn walk(view: &ReadView, id: u64, owner: u64, depth: usize, out: &mut dyn Write)
 }
 
 /// Prints the tree rooted at `root` and checks it.
-pub fn print(dir: &Path, root: u64, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Verdict, Box<dyn std::error::Error>> {
-    let key = key_hex.map(parse_hex).transpose()?;
+pub fn print(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    root: u64,
+    key: Option<&[u8]>,
+    out: &mut dyn Write,
+) -> Result<Verdict, Box<dyn std::error::Error>> {
+    let key = key.map(<[u8]>::to_vec);
     let options = PagerOptions { read_only: true, key, ..PagerOptions::default() };
-    let (pager, _) = Pager::open(&RealFs, dir, options)?;
+    let (pager, _) = Pager::open(vfs, dir, options)?;
     let view = pager.view()?;
     let head = view.page(PageId(root))?;
     let (owner, generation) = (head.owner(), head.generation());

@@ -8,18 +8,18 @@ use std::path::Path;
 use aedb::storage::effects::{Effect, decode};
 use aedb::storage::wal::frame::{ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
 use aedb::storage::wal::{list_segments, recover};
-use aedb_pager::inspect::inspect;
-use aedb_pager::vfs::{OpenMode, RealFs, Vfs};
+use aedb_pager::inspect::{Inspector, open_inspector};
+use aedb_pager::vfs::{LockMode, OpenMode, Vfs, lock_dir};
 
-use crate::pages::{Verdict, parse_hex, show_bytes};
+use crate::pages::{Verdict, show_bytes};
 
 fn hex(h: &ChainHash) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The (seq, chain hash) of both valid metas, oldest first.
-fn checkpoints(dir: &Path, key: Option<&[u8]>) -> Result<Vec<(u64, ChainHash)>, Box<dyn std::error::Error>> {
-    let ins = inspect(&RealFs, dir, key)?;
+/// The (seq, chain hash) of both valid metas, oldest first. Reads the two meta
+/// pages and nothing else (review F20).
+fn checkpoints(ins: &Inspector) -> Result<Vec<(u64, ChainHash)>, Box<dyn std::error::Error>> {
     let mut metas: Vec<(u64, ChainHash)> = ins.metas.slots.iter().filter_map(|s| s.result.as_ref().ok()).map(|m| (m.checkpoint_seq, m.wal_chain_hash)).collect();
     metas.sort();
     if metas.is_empty() {
@@ -29,16 +29,18 @@ fn checkpoints(dir: &Path, key: Option<&[u8]>) -> Result<Vec<(u64, ChainHash)>, 
 }
 
 /// Verifies the chain from the older checkpoint to the head.
-pub fn verify(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Verdict, Box<dyn std::error::Error>> {
-    let key = key_hex.map(parse_hex).transpose()?;
-    let lock = RealFs.lock(&dir.join(aedb_pager::LOCK_FILE_NAME), aedb_pager::vfs::LockMode::Shared);
-    if matches!(lock, Ok(None)) {
-        return Err(format!("database directory {} is already open (LOCK is held by a writer)", dir.display()).into());
-    }
-    let metas = checkpoints(dir, key.as_deref())?;
+/// The inspector holds the directory's shared lock until the chain is checked.
+pub fn verify(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    key: Option<&[u8]>,
+    out: &mut dyn Write,
+) -> Result<Verdict, Box<dyn std::error::Error>> {
+    let ins = open_inspector(vfs, dir, key)?;
+    let metas = checkpoints(&ins)?;
     let (seq, hash) = metas[0];
     writeln!(out, "verifying from the older checkpoint: seq {seq}, chain hash {}", hex(&hash))?;
-    match recover::verify(&RealFs, &dir.join("wal"), key.as_deref(), seq, hash) {
+    match recover::verify(vfs, &dir.join("wal"), key, seq, hash) {
         Ok(rec) => {
             writeln!(out, "segments: {}", rec.segments.len())?;
             writeln!(out, "frames after the checkpoint: {}", rec.frames.len())?;
@@ -70,15 +72,16 @@ fn describe(e: &Effect) -> String {
 }
 
 /// Prints every segment header and frame with its effects.
-pub fn dump(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Verdict, Box<dyn std::error::Error>> {
-    let key = key_hex.map(parse_hex).transpose()?;
-    let lock = RealFs.lock(&dir.join(aedb_pager::LOCK_FILE_NAME), aedb_pager::vfs::LockMode::Shared);
-    if matches!(lock, Ok(None)) {
-        return Err(format!("database directory {} is already open (LOCK is held by a writer)", dir.display()).into());
-    }
+pub fn dump(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    key: Option<&[u8]>,
+    out: &mut dyn Write,
+) -> Result<Verdict, Box<dyn std::error::Error>> {
+    let _lock = lock_dir(vfs, dir, LockMode::Shared)?;
     let mut verdict = Verdict::Clean;
-    for (first, path) in list_segments(&RealFs, &dir.join("wal"))? {
-        let file = RealFs.open(&path, OpenMode::ReadOnly)?;
+    for (first, path) in list_segments(vfs, &dir.join("wal"))? {
+        let file = vfs.open(&path, OpenMode::ReadOnly)?;
         let mut bytes = vec![0u8; file.len()? as usize];
         file.read_at(&mut bytes, 0)?;
         let header = match SegmentHeader::decode(&bytes) {
@@ -97,7 +100,7 @@ pub fn dump(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Ve
                 writeln!(out, "  @{offset}: {} zero-filled bytes (preallocated, FORMAT W9)", bytes.len() - offset)?;
                 break;
             }
-            match decode_frame(&bytes[offset..], &prev, key.as_deref()) {
+            match decode_frame(&bytes[offset..], &prev, key) {
                 Ok(f) => {
                     let effects = decode(f.payload);
                     writeln!(out, "  @{offset}: seq {} ({} bytes, synced upto {}), hash {}", f.seq, f.len, f.synced_upto, &hex(&f.hash)[..16])?;
@@ -125,4 +128,109 @@ pub fn dump(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<Ve
         }
     }
     Ok(verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use aedb::storage::{Database, Finality, StorageOptions};
+    use aedb_pager::vfs::{LockGuard, RealFs, VfsFile};
+
+    use super::*;
+
+    /// RealFs, counting the bytes read from the page file.
+    #[derive(Debug, Default)]
+    struct CountingFs {
+        data_bytes_read: Arc<AtomicU64>,
+    }
+
+    #[derive(Debug)]
+    struct CountingFile {
+        inner: Arc<dyn VfsFile>,
+        count: Option<Arc<AtomicU64>>,
+    }
+
+    impl VfsFile for CountingFile {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+            if let Some(c) = &self.count {
+                c.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            }
+            self.inner.read_at(buf, offset)
+        }
+        fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+            self.inner.write_at(buf, offset)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.inner.set_len(len)
+        }
+    }
+
+    impl Vfs for CountingFs {
+        fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+            RealFs.create_dir_all(dir)
+        }
+        fn exists(&self, path: &Path) -> std::io::Result<bool> {
+            RealFs.exists(path)
+        }
+        fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Arc<dyn VfsFile>> {
+            let is_data = path.file_name().is_some_and(|n| n == aedb_pager::DATA_FILE_NAME);
+            let count = is_data.then(|| self.data_bytes_read.clone());
+            Ok(Arc::new(CountingFile { inner: RealFs.open(path, mode)?, count }))
+        }
+        fn lock(&self, path: &Path, mode: LockMode) -> std::io::Result<Option<Box<dyn LockGuard>>> {
+            RealFs.lock(path, mode)
+        }
+        fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+            RealFs.sync_dir(dir)
+        }
+        fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            RealFs.rename(from, to)
+        }
+        fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+            RealFs.remove_file(path)
+        }
+        fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+            RealFs.list_dir(dir)
+        }
+    }
+
+    /// F20: `wal verify` needs the two metas only. On a database of ~2,000 pages it
+    /// reads two pages of the page file, not the whole file (which it used to copy
+    /// into memory, page by page).
+    #[test]
+    fn f20_wal_verify_reads_only_the_metas() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        {
+            let db = Database::open(tmp.path(), StorageOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+            let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
+            for i in 0..2000u32 {
+                tree.insert(&i.to_be_bytes(), &[7u8; 3000]).unwrap_or_else(|e| panic!("{e}"));
+            }
+            drop(tree);
+            txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+            db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
+        }
+        let file_len =
+            std::fs::metadata(tmp.path().join(aedb_pager::DATA_FILE_NAME)).map_or(0, |m| m.len());
+        let fs = CountingFs::default();
+        let mut out = Vec::new();
+        let verdict = verify(&fs, tmp.path(), None, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(matches!(verdict, Verdict::Clean), "{text}");
+        let read = fs.data_bytes_read.load(Ordering::Relaxed);
+        println!("f20: wal verify read {read} of {file_len} bytes of the page file");
+        assert!(file_len > 1 << 20, "the database is too small to show anything: {file_len} bytes");
+        assert!(read <= 2 * 65536, "wal verify read {read} bytes of a {file_len}-byte page file");
+    }
 }

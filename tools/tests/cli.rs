@@ -152,3 +152,70 @@ fn wal_verify_and_dump_show_the_chain_and_its_effects() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("chain: BROKEN"), "{out}");
 }
+
+fn aedb_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aedb"));
+    cmd.args(args).env_remove("AEDB_KEY_HEX");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// F23: the HMAC key comes from a file or the environment, never argv (`ps` and shell
+/// history show arguments); the old `--key-hex` explains its replacement. F24: the
+/// WAL directory's segments are created owner-only like the data file.
+#[test]
+fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
+    use aedb::storage::{Database, Finality, StorageOptions};
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db_dir = tmp.path().join("db");
+    let key = b"0123456789abcdef0123456789abcdef".to_vec();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    {
+        let options = StorageOptions { key: Some(key.clone()), ..StorageOptions::default() };
+        let db = Database::open(&db_dir, options).unwrap_or_else(|e| panic!("{e}"));
+        let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+        txn.open_tree("t")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(b"k", b"v")
+            .unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let d = db_dir.to_str().unwrap_or_else(|| unreachable!());
+    let key_file = tmp.path().join("key.hex");
+    std::fs::write(&key_file, format!("{hex}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let kf = key_file.to_str().unwrap_or_else(|| unreachable!());
+
+    let (code, out, err) = aedb_env(&["wal", "verify", d, "--key-file", kf], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("chain: ok"), "{out}");
+    let (code, out, err) = aedb_env(&["pages", "dump", d], &[("AEDB_KEY_HEX", &hex)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = aedb_env(&["wal", "dump", d, "--key-hex", &hex], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--key-hex was removed") && err.contains("--key-file"), "{err}");
+    let (code, help, _) = aedb_env(&["pages", "dump", "--help"], &[]);
+    assert_eq!(code, 0);
+    assert!(help.contains("--key-file") && !help.contains("key-hex"), "{help}");
+    // Without the key a keyed database is refused, with a clear error.
+    let (code, _, err) = aedb_env(&["wal", "verify", d], &[]);
+    assert_eq!(code, 1, "{err}");
+
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.permissions().mode() & 0o777);
+    assert_eq!(mode(&db_dir), 0o700);
+    assert_eq!(mode(&db_dir.join("wal")), 0o700);
+    let segments = std::fs::read_dir(db_dir.join("wal")).unwrap_or_else(|e| panic!("{e}"));
+    for seg in segments {
+        let seg = seg.unwrap_or_else(|e| panic!("{e}")).path();
+        assert_eq!(mode(&seg), 0o600, "{}", seg.display());
+    }
+}

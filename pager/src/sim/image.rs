@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use super::{Inode, Pending, SECTOR, Shared, SimFs, State};
+use super::{Inode, Pending, SECTOR, Shared, SimFs, State, is_root};
 
 /// What happens to unsynced state at a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,24 @@ impl SimFs {
                 }
             }
         }
+        // A directory survives only if its parent did and its entry was synced (or
+        // the image keeps it); everything inside a lost directory is lost with it.
+        // `BTreeSet` order visits a parent before its children.
+        let mut dirs = BTreeSet::new();
+        for dir in &st.dirs {
+            let parent_kept = dir.parent().is_none_or(|p| dirs.contains(p));
+            let entry_kept = is_root(dir)
+                || st.durable_dirs.contains(dir)
+                || match mode {
+                    ImageMode::LoseAll => false,
+                    ImageMode::KeepAll => true,
+                    ImageMode::Random(_) => rng.bool(),
+                };
+            if parent_kept && entry_kept {
+                dirs.insert(dir.clone());
+            }
+        }
+        entries.retain(|path, _| path.parent().is_some_and(|p| dirs.contains(p)));
         let mut inodes = std::collections::HashMap::new();
         for ino in entries.values() {
             if let Some(inode) = st.inodes.get(ino) {
@@ -108,7 +126,8 @@ impl SimFs {
             next_ino: st.inodes.keys().max().copied().unwrap_or(0) + 1,
             durable_entries: entries.clone(),
             entries,
-            dirs: st.dirs.clone(),
+            durable_dirs: dirs.clone(),
+            dirs,
             oracle,
             ..State::default()
         };

@@ -3,10 +3,12 @@
 //! # Fault model (RELIABILITY.md)
 //!
 //! - **Crash** at any I/O call: `write_at`, `sync_data`, `set_len`, file create,
-//!   rename, unlink and directory sync. At a crash, each write since the last sync of
-//!   its file is independently kept, dropped, or torn at 512-byte sector granularity.
-//!   Unsynced `set_len` (and growth by writing past the end) and unsynced directory
-//!   entries may be lost.
+//!   directory create, rename, unlink and directory sync. At a crash, each write since
+//!   the last sync of its file is independently kept, dropped, or torn at 512-byte
+//!   sector granularity. Unsynced `set_len` (and growth by writing past the end) and
+//!   unsynced directory entries may be lost: a file created, renamed or unlinked since
+//!   the last `sync_dir` of its directory, and a directory created since the last
+//!   `sync_dir` of its parent, which then disappears with everything in it.
 //! - **EIO on sync**, with Linux semantics: the unsynced pages become "clean", reads
 //!   keep returning the new bytes, and those bytes are lost at the next crash.
 //! - **ENOSPC** on `write_at` or `set_len`.
@@ -14,7 +16,8 @@
 //!
 //! # How it is used
 //!
-//! Every persistence call (write, set_len, sync, create, rename, unlink, dir sync) gets
+//! Every persistence call (write, set_len, sync, create, mkdir, rename, unlink, dir
+//! sync) gets
 //! a number, counted from 0. A [`FaultPlan`] names the call at which to crash, fail
 //! with EIO or ENOSPC, or misdirect or lose a write. After a crash every call fails;
 //! [`SimFs::crash_image`] then builds the file system a rebooted machine would see,
@@ -30,8 +33,9 @@
 //!
 //! # Simplifications (deliberate)
 //!
-//! Directories themselves are durable as soon as they are created, and the LOCK file
-//! lives only in the lock table (its bytes carry nothing). Reads never fail.
+//! The LOCK file lives only in the lock table (its bytes carry nothing, and locks are
+//! by path, so a deleted-and-recreated LOCK is not modelled). Directories are never
+//! removed. Reads never fail.
 #![forbid(unsafe_code)]
 
 mod image;
@@ -114,7 +118,10 @@ pub(crate) struct State {
     pub(crate) entries: BTreeMap<PathBuf, u64>,
     /// The namespace as of the last directory sync of each directory.
     pub(crate) durable_entries: BTreeMap<PathBuf, u64>,
+    /// Directories as the running process sees them.
     pub(crate) dirs: BTreeSet<PathBuf>,
+    /// Directories whose entry in their parent was synced (roots always are).
+    pub(crate) durable_dirs: BTreeSet<PathBuf>,
     locks: HashMap<PathBuf, (bool, usize)>,
     calls: u64,
     plan: FaultPlan,
@@ -330,14 +337,38 @@ fn parent_of(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// A directory with no parent entry to lose ("/", or "" for relative paths).
+pub(crate) fn is_root(dir: &Path) -> bool {
+    dir.parent().is_none() || dir.as_os_str().is_empty()
+}
+
 impl Vfs for SimFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut st = self.state();
         if st.crashed {
             return Err(crashed_error());
         }
-        for ancestor in dir.ancestors() {
-            st.dirs.insert(ancestor.to_path_buf());
+        let missing: Vec<PathBuf> =
+            dir.ancestors().filter(|a| !st.dirs.contains(*a)).map(Path::to_path_buf).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Creating a directory is a namespace change like a file create: a crash
+        // point of its own, and volatile until its parent is synced.
+        let verdict = SimFs::decide(&mut st, Call::Namespace);
+        match verdict {
+            Verdict::Fail(e) => return Err(e),
+            Verdict::CrashBefore => return Err(crashed_error()),
+            Verdict::Proceed | Verdict::CrashAfter => {}
+        }
+        for created in missing {
+            if is_root(&created) {
+                st.durable_dirs.insert(created.clone());
+            }
+            st.dirs.insert(created);
+        }
+        if let Verdict::CrashAfter = verdict {
+            return Err(crashed_error());
         }
         Ok(())
     }
@@ -416,10 +447,15 @@ impl Vfs for SimFs {
             Verdict::Fail(e) => return Err(e),
             Verdict::CrashBefore | Verdict::CrashAfter => return Err(crashed_error()),
         }
+        // `vfs::parent_dir` names a bare relative name's directory ".".
+        let dir = if dir == Path::new(".") { Path::new("") } else { dir };
         let in_dir = |p: &PathBuf| parent_of(p) == dir;
         let current: Vec<(PathBuf, u64)> = st.entries.iter().filter(|(p, _)| in_dir(p)).map(|(p, i)| (p.clone(), *i)).collect();
         st.durable_entries.retain(|p, _| !in_dir(p));
         st.durable_entries.extend(current);
+        let subdirs: Vec<PathBuf> =
+            st.dirs.iter().filter(|d| in_dir(d) && !is_root(d)).cloned().collect();
+        st.durable_dirs.extend(subdirs);
         Ok(())
     }
 
