@@ -44,6 +44,9 @@ pub fn verify(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<
             writeln!(out, "frames after the checkpoint: {}", rec.frames.len())?;
             if let Some((path, at, bytes)) = &rec.truncated {
                 writeln!(out, "torn tail: {} at offset {at} ({bytes} bytes; recovery will cut it)", path.display())?;
+                if rec.unvouched_tail_truncated {
+                    writeln!(out, "  unvouched: its first frame is complete and damaged (FORMAT W10); it may have been durable")?;
+                }
             }
             writeln!(out, "head: seq {} chain hash {}", rec.head_seq, hex(&rec.head_hash))?;
             if let Some((newest_seq, newest_hash)) = metas.last().filter(|m| m.0 != seq) {
