@@ -29,7 +29,9 @@ use aedb::pager::sim::{ImageMode, SimFs, test_seed};
 use aedb::pager::vfs::Vfs;
 use aedb::storage::wal::frame::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
 use aedb::storage::wal::recover;
-use aedb::storage::{CommitResult, Database, Finality, RecoveryMode, RecoveryReport, StorageError, StorageOptions};
+use aedb::storage::{
+    CommitResult, Database, Finality, RecoveryMode, RecoveryReport, StorageError, StorageOptions,
+};
 use common::*;
 
 /// Whether the report flags a cut tail as unvouched. Read through `Debug` so this
@@ -58,14 +60,19 @@ fn reopen(fs: &SimFs, mode: RecoveryMode) -> Result<Database, StorageError> {
 /// One commit putting key `i` (value: 40 bytes of `i | 0x80`, never zero).
 fn put(db: &Database, i: u8, finality: Finality) -> CommitResult {
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-    txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(&[i], &[i | 0x80; 40]).unwrap_or_else(|e| panic!("{e}"));
+    txn.open_tree("t")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .insert(&[i], &[i | 0x80; 40])
+        .unwrap_or_else(|e| panic!("{e}"));
     txn.commit(finality).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The newest segment and its frames (offset, length), read up to its zero-filled
 /// end (FORMAT W9).
 fn newest_segment(fs: &SimFs) -> (PathBuf, Vec<(u64, usize)>) {
-    let mut segs = fs.list_dir(&dir().join("wal")).unwrap_or_else(|e| panic!("{e}"));
+    let mut segs = fs
+        .list_dir(&dir().join("wal"))
+        .unwrap_or_else(|e| panic!("{e}"));
     segs.retain(|p| p.extension().is_some_and(|x| x == "wal"));
     segs.sort();
     let path = segs.last().cloned().unwrap_or_else(|| panic!("no segment"));
@@ -77,7 +84,8 @@ fn frames_of(bytes: &[u8]) -> Vec<(u64, usize)> {
     let mut frames = Vec::new();
     let mut off = SEGMENT_HEADER_LEN;
     while off + FRAME_HEADER_LEN <= bytes.len() && bytes[off..].iter().any(|b| *b != 0) {
-        let n = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]) as usize;
+        let n = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]])
+            as usize;
         frames.push((off as u64, FRAME_HEADER_LEN + n));
         off += FRAME_HEADER_LEN + n;
     }
@@ -90,7 +98,12 @@ fn exact_or_refused(image: &SimFs, want: &Model, want_seq: u64, ctx: &str) -> bo
     match reopen(image, RecoveryMode::Strict) {
         Ok(db) => {
             let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-            assert_eq!((db.visible_seq(), &got), (want_seq, want), "{ctx}: opened without an error but lost acknowledged commits: {:?}", db.recovery_report());
+            assert_eq!(
+                (db.visible_seq(), &got),
+                (want_seq, want),
+                "{ctx}: opened without an error but lost acknowledged commits: {:?}",
+                db.recovery_report()
+            );
             true
         }
         Err(e) if e.is_corruption() => false,
@@ -99,7 +112,10 @@ fn exact_or_refused(image: &SimFs, want: &Model, want_seq: u64, ctx: &str) -> bo
 }
 
 fn model_of(keys: impl IntoIterator<Item = u8>) -> Model {
-    let t: BTreeMap<Vec<u8>, Vec<u8>> = keys.into_iter().map(|i| (vec![i], vec![i | 0x80; 40])).collect();
+    let t: BTreeMap<Vec<u8>, Vec<u8>> = keys
+        .into_iter()
+        .map(|i| (vec![i], vec![i | 0x80; 40]))
+        .collect();
     let mut m = Model::new();
     m.insert("t".into(), t);
     m
@@ -121,7 +137,11 @@ fn f1_segment_header_flip_is_refused() {
     }
     drop(db); // no checkpoint on close: frames 4..=7 live only in the newest segment
     let (path, frames) = newest_segment(&fs);
-    assert_eq!(frames.len(), 4, "the newest segment holds the four commits after the checkpoint");
+    assert_eq!(
+        frames.len(),
+        4,
+        "the newest segment holds the four commits after the checkpoint"
+    );
     let want = model_of(0..7);
     let (mut refused, mut exact) = (0, 0);
     for bit in 0..SEGMENT_HEADER_LEN as u64 * 8 {
@@ -132,17 +152,37 @@ fn f1_segment_header_flip_is_refused() {
         } else {
             refused += 1;
             // `aedb wal verify` runs this scan: it must say the chain is broken.
-            let verified = recover::verify(&image, &dir().join("wal"), None, checkpoint.seq, checkpoint.chain_hash);
-            assert!(verified.is_err(), "bit {bit}: verify passed a damaged header: {:?}", verified.map(|r| r.truncated));
+            let verified = recover::verify(
+                &image,
+                &dir().join("wal"),
+                None,
+                checkpoint.seq,
+                checkpoint.chain_hash,
+            );
+            assert!(
+                verified.is_err(),
+                "bit {bit}: verify passed a damaged header: {:?}",
+                verified.map(|r| r.truncated)
+            );
             // Permissive keeps the segment beside the WAL and says so; never unlinks.
-            let db = reopen(&image, RecoveryMode::Permissive).unwrap_or_else(|e| panic!("bit {bit}: permissive: {e}"));
-            assert!(!db.recovery_report().dropped.is_empty(), "bit {bit}: permissive must report the segment");
+            let db = reopen(&image, RecoveryMode::Permissive)
+                .unwrap_or_else(|e| panic!("bit {bit}: permissive: {e}"));
+            assert!(
+                !db.recovery_report().dropped.is_empty(),
+                "bit {bit}: permissive must report the segment"
+            );
             let mut aside = path.as_os_str().to_owned();
             aside.push(".dropped");
-            assert!(image.contents(Path::new(&aside)).is_some(), "bit {bit}: the damaged segment was not kept");
+            assert!(
+                image.contents(Path::new(&aside)).is_some(),
+                "bit {bit}: the damaged segment was not kept"
+            );
         }
     }
-    println!("F1: {} header bits flipped: {refused} refused, {exact} opened exact", refused + exact);
+    println!(
+        "F1: {} header bits flipped: {refused} refused, {exact} opened exact",
+        refused + exact
+    );
     assert_eq!(refused + exact, 512);
 }
 
@@ -172,11 +212,19 @@ fn f5_damaged_frame_before_valid_frames_is_refused() {
                 continue;
             }
             refused += 1;
-            let db = reopen(&image, RecoveryMode::Permissive).unwrap_or_else(|e| panic!("{ctx}: permissive: {e}"));
-            assert!(!db.recovery_report().dropped.is_empty(), "{ctx}: permissive must report what it dropped");
+            let db = reopen(&image, RecoveryMode::Permissive)
+                .unwrap_or_else(|e| panic!("{ctx}: permissive: {e}"));
+            assert!(
+                !db.recovery_report().dropped.is_empty(),
+                "{ctx}: permissive must report what it dropped"
+            );
         }
     }
-    println!("F5: {} bits flipped in frames followed by valid ones: {refused} refused, {exact} opened exact", refused + exact);
+    println!(
+        "F5: {} bits flipped in frames followed by valid ones: \
+         {refused} refused, {exact} opened exact",
+        refused + exact
+    );
     assert!(refused > 0);
 }
 
@@ -189,8 +237,12 @@ fn f5_damaged_final_unvouched_frame_is_cut_and_reported() {
     }
     // The final frame spans several 512-byte sectors, so a crash can tear it.
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-    txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(&[2], &[0x77; 1000]).unwrap_or_else(|e| panic!("{e}"));
-    txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+    txn.open_tree("t")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .insert(&[2], &[0x77; 1000])
+        .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit(Finality::Durable)
+        .unwrap_or_else(|e| panic!("{e}"));
     drop(db);
     let (path, frames) = newest_segment(&fs);
     let (offset, len) = frames[2];
@@ -202,9 +254,21 @@ fn f5_damaged_final_unvouched_frame_is_cut_and_reported() {
     let db = reopen(&image, RecoveryMode::Strict).unwrap_or_else(|e| panic!("{e}"));
     let report = db.recovery_report();
     assert_eq!(db.visible_seq(), 2);
-    assert!(report.truncated.as_ref().is_some_and(|(_, at, _)| *at == offset), "{report:?}");
-    assert!(unvouched(report), "a cut complete frame must be reported as unvouched: {report:?}");
-    assert_eq!(read_model(&db).unwrap_or_else(|e| panic!("{e}")), model_of(0..2));
+    assert!(
+        report
+            .truncated
+            .as_ref()
+            .is_some_and(|(_, at, _)| *at == offset),
+        "{report:?}"
+    );
+    assert!(
+        unvouched(report),
+        "a cut complete frame must be reported as unvouched: {report:?}"
+    );
+    assert_eq!(
+        read_model(&db).unwrap_or_else(|e| panic!("{e}")),
+        model_of(0..2)
+    );
     drop(db);
     // A torn write (its last sector piece lost to the crash) is an ordinary torn
     // tail: cut, and not flagged.
@@ -215,14 +279,23 @@ fn f5_damaged_final_unvouched_frame_is_cut_and_reported() {
     image.overwrite(&path, piece, &vec![0; (end - piece) as usize]);
     let db = reopen(&image, RecoveryMode::Strict).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(db.visible_seq(), 2);
-    assert!(db.recovery_report().truncated.is_some() && !unvouched(db.recovery_report()), "{:?}", db.recovery_report());
+    assert!(
+        db.recovery_report().truncated.is_some() && !unvouched(db.recovery_report()),
+        "{:?}",
+        db.recovery_report()
+    );
 }
 
 #[test]
 fn f15_missing_wal_dir_is_refused() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let opts = |mode| StorageOptions { checkpoint_on_close: false, recovery: mode, ..StorageOptions::default() };
-    let db = Database::open(tmp.path(), opts(RecoveryMode::Strict)).unwrap_or_else(|e| panic!("{e}"));
+    let opts = |mode| StorageOptions {
+        checkpoint_on_close: false,
+        recovery: mode,
+        ..StorageOptions::default()
+    };
+    let db =
+        Database::open(tmp.path(), opts(RecoveryMode::Strict)).unwrap_or_else(|e| panic!("{e}"));
     for i in 0..3 {
         put(&db, i, Finality::Durable);
     }
@@ -234,19 +307,33 @@ fn f15_missing_wal_dir_is_refused() {
     std::fs::remove_dir_all(&wal).unwrap_or_else(|e| panic!("{e}"));
     match Database::open(tmp.path(), opts(RecoveryMode::Strict)) {
         Err(e) => assert!(e.is_corruption() && e.to_string().contains("wal"), "{e}"),
-        Ok(db) => panic!("strict open rolled back to the checkpoint silently: seq {}", db.visible_seq()),
+        Ok(db) => panic!(
+            "strict open rolled back to the checkpoint silently: seq {}",
+            db.visible_seq()
+        ),
     }
-    let db = Database::open(tmp.path(), opts(RecoveryMode::Permissive)).unwrap_or_else(|e| panic!("{e}"));
-    assert!(reports_missing_wal(db.recovery_report()), "{:?}", db.recovery_report());
+    let db = Database::open(tmp.path(), opts(RecoveryMode::Permissive))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        reports_missing_wal(db.recovery_report()),
+        "{:?}",
+        db.recovery_report()
+    );
     drop(db);
     // The directory kept, every segment gone.
     for entry in std::fs::read_dir(copy.path().join("wal")).unwrap_or_else(|e| panic!("{e}")) {
-        std::fs::remove_file(entry.unwrap_or_else(|e| panic!("{e}")).path()).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::remove_file(entry.unwrap_or_else(|e| panic!("{e}")).path())
+            .unwrap_or_else(|e| panic!("{e}"));
     }
-    assert!(Database::open(copy.path(), opts(RecoveryMode::Strict)).is_err(), "no segment at all must be refused");
+    assert!(
+        Database::open(copy.path(), opts(RecoveryMode::Strict)).is_err(),
+        "no segment at all must be refused"
+    );
     // A database that was never used has nothing to miss.
     let fresh = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    drop(Database::open(fresh.path(), opts(RecoveryMode::Strict)).unwrap_or_else(|e| panic!("{e}")));
+    drop(
+        Database::open(fresh.path(), opts(RecoveryMode::Strict)).unwrap_or_else(|e| panic!("{e}")),
+    );
     assert!(Database::open(fresh.path(), opts(RecoveryMode::Strict)).is_ok());
 }
 
@@ -287,13 +374,23 @@ fn row(seq: u64) -> Vec<u8> {
 #[test]
 #[ignore = "helper: runs only as the child of the real-file damage test"]
 fn wal_damage_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let db = Database::open(&dir, real_options(RecoveryMode::Strict)).unwrap_or_else(|e| panic!("{e}"));
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let db =
+        Database::open(&dir, real_options(RecoveryMode::Strict)).unwrap_or_else(|e| panic!("{e}"));
     for i in 0..20u64 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
         let seq = txn.seq();
-        txn.open_tree("rows").unwrap_or_else(|e| panic!("{e}")).insert(&seq.to_be_bytes(), &row(seq)).unwrap_or_else(|e| panic!("{e}"));
-        let finality = if i == 17 || i == 18 { Finality::Visible } else { Finality::Durable };
+        txn.open_tree("rows")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(&seq.to_be_bytes(), &row(seq))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let finality = if i == 17 || i == 18 {
+            Finality::Visible
+        } else {
+            Finality::Durable
+        };
         let r = txn.commit(finality).unwrap_or_else(|e| panic!("{e}"));
         if finality == Finality::Durable {
             println!("ACK {}", r.seq);
@@ -318,21 +415,41 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
     let base = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new(&exe)
-        .args(["--exact", "wal_damage_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "wal_damage_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, base.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     let lines = BufReader::new(out.stdout.unwrap_or_else(|| unreachable!())).lines();
-    let acked: Vec<u64> = lines.map_while(Result::ok).filter_map(|l| l.strip_prefix("ACK ").and_then(|s| s.trim().parse().ok())).collect();
-    let last = *acked.last().unwrap_or_else(|| panic!("the child acknowledged nothing"));
+    let acked: Vec<u64> = lines
+        .map_while(Result::ok)
+        .filter_map(|l| l.strip_prefix("ACK ").and_then(|s| s.trim().parse().ok()))
+        .collect();
+    let last = *acked
+        .last()
+        .unwrap_or_else(|| panic!("the child acknowledged nothing"));
     assert_eq!(last, 20, "acks: {acked:?}");
-    let mut segs: Vec<PathBuf> = std::fs::read_dir(base.path().join("wal")).unwrap_or_else(|e| panic!("{e}")).map(|e| e.unwrap_or_else(|e| panic!("{e}")).path()).collect();
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(base.path().join("wal"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .collect();
     segs.sort();
     let newest = segs.last().cloned().unwrap_or_else(|| panic!("no segment"));
-    let name = newest.file_name().unwrap_or_else(|| unreachable!()).to_owned();
-    assert!(segs.len() >= 2, "the checkpoint left the newest segment after the first: {segs:?}");
+    let name = newest
+        .file_name()
+        .unwrap_or_else(|| unreachable!())
+        .to_owned();
+    assert!(
+        segs.len() >= 2,
+        "the checkpoint left the newest segment after the first: {segs:?}"
+    );
     let bytes = std::fs::read(&newest).unwrap_or_else(|e| panic!("{e}"));
     let frames = frames_of(&bytes);
     assert_eq!(frames.len(), 10, "frames 11..=20 in the newest segment");
@@ -343,7 +460,12 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
     bits.extend((0..256).map(|_| rng.u64(SEGMENT_HEADER_LEN as u64 * 8..frames_end * 8)));
     // Copies on tmpfs when there is one: each open syncs several times.
     let shm = Path::new("/dev/shm");
-    let scratch = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap_or_else(|e| panic!("{e}"));
+    let scratch = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
     let (mut exact, mut refused, mut cut) = (0, 0, 0);
     for (n, &bit) in bits.iter().enumerate() {
         let copy = scratch.path().join(format!("c{n}"));
@@ -363,17 +485,32 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
                     exact += 1;
                 } else {
                     // Only the final frame may go, and only with the report saying so.
-                    let cut_final = report.truncated.as_ref().is_some_and(|(_, at, _)| *at == final_at);
-                    assert!(seq == last - 1 && cut_final && unvouched(&report), "{ctx}: opened at seq {seq}, acknowledged {last}: {report:?}");
+                    let cut_final = report
+                        .truncated
+                        .as_ref()
+                        .is_some_and(|(_, at, _)| *at == final_at);
+                    assert!(
+                        seq == last - 1 && cut_final && unvouched(&report),
+                        "{ctx}: opened at seq {seq}, acknowledged {last}: {report:?}"
+                    );
                     cut += 1;
                 }
                 let read = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
-                let tree = read.open_tree("rows").unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let tree = read
+                    .open_tree("rows")
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 for s in 1..=seq {
-                    let v = tree.get(&s.to_be_bytes()).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    let v = tree
+                        .get(&s.to_be_bytes())
+                        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                     assert_eq!(v.as_deref(), Some(&row(s)[..]), "{ctx}: row {s}");
                 }
-                assert!(tree.get(&(seq + 1).to_be_bytes()).unwrap_or_else(|e| panic!("{e}")).is_none(), "{ctx}");
+                assert!(
+                    tree.get(&(seq + 1).to_be_bytes())
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .is_none(),
+                    "{ctx}"
+                );
                 drop(tree);
                 drop(read);
                 check_all(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -382,7 +519,8 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
         std::fs::remove_dir_all(&copy).unwrap_or_else(|e| panic!("{e}"));
     }
     println!(
-        "real files: {} copies ({} header bits, 256 sampled frame bits): {exact} exact, {refused} refused, {cut} last commit cut and reported; {:.1?}",
+        "real files: {} copies ({} header bits, 256 sampled frame bits): {exact} exact, \
+         {refused} refused, {cut} last commit cut and reported; {:.1?}",
         bits.len(),
         SEGMENT_HEADER_LEN * 8,
         started.elapsed()

@@ -306,7 +306,9 @@ impl Engine {
         // missing `wal/` is loss, not a database that never had one.
         let anchored = meta.generation > 2;
         let recover = if anchored { recover_anchored } else { recover };
-        let rec: WalRecovery = recover(&*vfs, &wal_dir, options.key.as_deref(), meta.checkpoint_seq, meta.wal_chain_hash, options.recovery)?;
+        let key = options.key.as_deref();
+        let (seq, hash) = (meta.checkpoint_seq, meta.wal_chain_hash);
+        let rec: WalRecovery = recover(&*vfs, &wal_dir, key, seq, hash, options.recovery)?;
         if !vfs.exists(&wal_dir).map_err(|e| StorageError::io("checking", &wal_dir, e))? {
             vfs.create_dir_all(&wal_dir).map_err(|e| StorageError::io("creating", &wal_dir, e))?;
             vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;

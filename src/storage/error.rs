@@ -64,6 +64,7 @@ impl StorageError {
 
     /// Whether this error reports damaged bytes.
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StorageError::WalCorruption { .. } | StorageError::WalMissing { .. }) || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
+        matches!(self, StorageError::WalCorruption { .. } | StorageError::WalMissing { .. })
+            || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
     }
 }

@@ -45,7 +45,9 @@ pub fn verify(dir: &Path, key_hex: Option<&str>, out: &mut dyn Write) -> Result<
             if let Some((path, at, bytes)) = &rec.truncated {
                 writeln!(out, "torn tail: {} at offset {at} ({bytes} bytes; recovery will cut it)", path.display())?;
                 if rec.unvouched_tail_truncated {
-                    writeln!(out, "  unvouched: its first frame is complete and damaged (FORMAT W10); it may have been durable")?;
+                    let note = "its first frame is complete and damaged (FORMAT W10): \
+                                it may have been durable";
+                    writeln!(out, "  unvouched: {note}")?;
                 }
             }
             writeln!(out, "head: seq {} chain hash {}", rec.head_seq, hex(&rec.head_hash))?;

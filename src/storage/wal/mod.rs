@@ -72,9 +72,12 @@ impl WalWriter {
     pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Vec<u8>>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
         // `head_seq` came from disk: a crc-valid frame could claim u64::MAX.
         let Some(first) = head_seq.checked_add(1) else {
-            return Err(StorageError::WalCorruption { segment: dir, offset: 0, seq: head_seq, rule: "W3", detail: "the recovered head seq has no successor".into() });
+            let detail = "the recovered head seq has no successor".into();
+            let seq = head_seq;
+            return Err(StorageError::WalCorruption { segment: dir, offset: 0, seq, rule: "W3", detail });
         };
-        let (file, path, prealloc_end) = create_segment(&*vfs, &dir, key.is_some(), first, head_hash, segment_limit)?;
+        let (file, path, prealloc_end) =
+            create_segment(&*vfs, &dir, key.is_some(), first, head_hash, segment_limit)?;
         segments.retain(|(s, _)| *s != first);
         segments.push((first, path));
         Ok(WalWriter { vfs, dir, key, segment_limit, segments, file, file_len: SEGMENT_HEADER_LEN as u64, prealloc_end, head_seq, head_hash, bytes_since_checkpoint: 0 })
@@ -123,9 +126,14 @@ impl WalWriter {
         // Appends are seq-checked by the engine, which never issues a seq past
         // u64::MAX, so this only fails on a head recovered from a crafted file.
         let Some(first) = self.head_seq.checked_add(1) else {
-            return Err(StorageError::WalCorruption { segment: old, offset: 0, seq: self.head_seq, rule: "W3", detail: "the head seq has no successor".into() });
+            let (seq, detail) = (self.head_seq, "the head seq has no successor".into());
+            let rule = "W3";
+            return Err(StorageError::WalCorruption { segment: old, offset: 0, seq, rule, detail });
         };
-        let (file, path, prealloc_end) = create_segment(&*self.vfs, &self.dir, self.key.is_some(), first, self.head_hash, self.segment_limit)?;
+        let keyed = self.key.is_some();
+        let (hash, limit) = (self.head_hash, self.segment_limit);
+        let (file, path, prealloc_end) =
+            create_segment(&*self.vfs, &self.dir, keyed, first, hash, limit)?;
         self.file = file;
         self.file_len = SEGMENT_HEADER_LEN as u64;
         self.prealloc_end = prealloc_end;

@@ -56,41 +56,115 @@ pub struct WalRecovery {
 /// Reads `wal_dir` against the meta's (checkpoint seq, chain hash) and repairs a
 /// torn tail. A WAL that does not reach the checkpoint is accepted: use this for a
 /// database that may never have had a segment (see [`recover_anchored`]).
-pub fn recover(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash, mode: RecoveryMode) -> Result<WalRecovery> {
-    scan_wal(vfs, wal_dir, key, (checkpoint_seq, checkpoint_hash), mode, true, false)
+pub fn recover(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint_seq: u64,
+    checkpoint_hash: ChainHash,
+    mode: RecoveryMode,
+) -> Result<WalRecovery> {
+    scan_wal(
+        vfs,
+        wal_dir,
+        key,
+        (checkpoint_seq, checkpoint_hash),
+        mode,
+        true,
+        false,
+    )
 }
 
 /// [`recover`] for a database the engine has checkpointed (meta generation ≥ 3):
 /// every checkpoint leaves a segment reaching its seq, so a WAL that does not is
 /// missing (W11): `WalMissing` in strict mode, reported in permissive mode.
-pub fn recover_anchored(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash, mode: RecoveryMode) -> Result<WalRecovery> {
-    scan_wal(vfs, wal_dir, key, (checkpoint_seq, checkpoint_hash), mode, true, true)
+pub fn recover_anchored(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint_seq: u64,
+    checkpoint_hash: ChainHash,
+    mode: RecoveryMode,
+) -> Result<WalRecovery> {
+    scan_wal(
+        vfs,
+        wal_dir,
+        key,
+        (checkpoint_seq, checkpoint_hash),
+        mode,
+        true,
+        true,
+    )
 }
 
 /// Like [`recover`] but never writes: a torn tail is reported, not cut (for
 /// `aedb wal verify`).
-pub fn verify(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash) -> Result<WalRecovery> {
-    scan_wal(vfs, wal_dir, key, (checkpoint_seq, checkpoint_hash), RecoveryMode::Strict, false, false)
+pub fn verify(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint_seq: u64,
+    checkpoint_hash: ChainHash,
+) -> Result<WalRecovery> {
+    scan_wal(
+        vfs,
+        wal_dir,
+        key,
+        (checkpoint_seq, checkpoint_hash),
+        RecoveryMode::Strict,
+        false,
+        false,
+    )
 }
 
-fn scan_wal(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&[u8]>, checkpoint: (u64, ChainHash), mode: RecoveryMode, repair: bool, anchored: bool) -> Result<WalRecovery> {
+fn scan_wal(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint: (u64, ChainHash),
+    mode: RecoveryMode,
+    repair: bool,
+    anchored: bool,
+) -> Result<WalRecovery> {
     let (checkpoint_seq, checkpoint_hash) = checkpoint;
     let mut segments = list_segments(vfs, wal_dir)?;
     let Some(after_checkpoint) = checkpoint_seq.checked_add(1) else {
-        return Err(corrupt(wal_dir, 0, checkpoint_seq, "W3", "the meta's checkpoint seq has no successor".into()));
+        return Err(corrupt(
+            wal_dir,
+            0,
+            checkpoint_seq,
+            "W3",
+            "the meta's checkpoint seq has no successor".into(),
+        ));
     };
     // Segments wholly at or below the checkpoint are not needed to replay; a crash
     // while deleting them may leave any subset behind, so they are skipped, not
     // chained (they are deleted by the next checkpoint).
-    let start = segments.iter().rposition(|(first, _)| *first <= after_checkpoint).unwrap_or(0);
+    let start = segments
+        .iter()
+        .rposition(|(first, _)| *first <= after_checkpoint)
+        .unwrap_or(0);
     let stale: Vec<(u64, PathBuf)> = segments.drain(..start).collect();
     // Even at checkpoint seq 0 the first frame must chain from the meta's hash
     // (genesis) and be seq 1 (W6, W7).
-    let mut scan = Scan { checkpoint_seq, checkpoint_hash, out: WalRecovery::default(), at: None, anchored: false };
+    let mut scan = Scan {
+        checkpoint_seq,
+        checkpoint_hash,
+        out: WalRecovery::default(),
+        at: None,
+        anchored: false,
+    };
     let mut stop = None;
     for (index, (first_seq, path)) in segments.iter().enumerate() {
         let bytes = read_segment(vfs, path)?;
-        if let Some(finding) = scan.segment(index, *first_seq, path, &bytes, index + 1 == segments.len(), key) {
+        if let Some(finding) = scan.segment(
+            index,
+            *first_seq,
+            path,
+            &bytes,
+            index + 1 == segments.len(),
+            key,
+        ) {
             stop = Some(finding);
             break;
         }
@@ -98,12 +172,26 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&[u8]>, checkpoint: (u64,
     let at_seq = scan.at.map(|(seq, _)| seq);
     scan.out.reached = scan.out.reached.max(at_seq);
     if let Some(finding) = stop {
-        let ctx = Ctx { vfs, wal_dir, segments: &segments, repair };
+        let ctx = Ctx {
+            vfs,
+            wal_dir,
+            segments: &segments,
+            repair,
+        };
         ctx.execute(resolve(finding, mode), &mut scan.out)?;
     }
     if anchored && scan.out.reached.is_none_or(|seq| seq < checkpoint_seq) {
-        let missing = Finding::Missing { wal_dir: wal_dir.to_path_buf(), checkpoint_seq, reached: scan.out.reached };
-        let ctx = Ctx { vfs, wal_dir, segments: &segments, repair };
+        let missing = Finding::Missing {
+            wal_dir: wal_dir.to_path_buf(),
+            checkpoint_seq,
+            reached: scan.out.reached,
+        };
+        let ctx = Ctx {
+            vfs,
+            wal_dir,
+            segments: &segments,
+            repair,
+        };
         ctx.execute(resolve(missing, mode), &mut scan.out)?;
     }
     // A WAL that ends at or before the checkpoint needs no anchor: every frame it
@@ -122,16 +210,34 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&[u8]>, checkpoint: (u64,
 }
 
 fn read_segment(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
-    let file = vfs.open(path, OpenMode::ReadOnly).map_err(|e| StorageError::io("opening", path, e))?;
-    let len = file.len().map_err(|e| StorageError::io("measuring", path, e))?;
-    let len = usize::try_from(len).map_err(|_| corrupt(path, 0, 0, "W2", format!("a segment of {len} bytes")))?;
+    let file = vfs
+        .open(path, OpenMode::ReadOnly)
+        .map_err(|e| StorageError::io("opening", path, e))?;
+    let len = file
+        .len()
+        .map_err(|e| StorageError::io("measuring", path, e))?;
+    let len = usize::try_from(len)
+        .map_err(|_| corrupt(path, 0, 0, "W2", format!("a segment of {len} bytes")))?;
     let mut bytes = vec![0u8; len];
-    file.read_at(&mut bytes, 0).map_err(|e| StorageError::io("reading", path, e))?;
+    file.read_at(&mut bytes, 0)
+        .map_err(|e| StorageError::io("reading", path, e))?;
     Ok(bytes)
 }
 
-fn corrupt(segment: &Path, offset: u64, seq: u64, rule: &'static str, detail: String) -> StorageError {
-    StorageError::WalCorruption { segment: segment.to_path_buf(), offset, seq, rule, detail }
+fn corrupt(
+    segment: &Path,
+    offset: u64,
+    seq: u64,
+    rule: &'static str,
+    detail: String,
+) -> StorageError {
+    StorageError::WalCorruption {
+        segment: segment.to_path_buf(),
+        offset,
+        seq,
+        rule,
+        detail,
+    }
 }
 
 struct Scan {
@@ -146,30 +252,68 @@ struct Scan {
 impl Scan {
     /// Reads one segment, accepting its good frames; returns what stopped it, if
     /// anything did. `newest`: the last segment listed.
-    fn segment(&mut self, index: usize, first_seq: u64, path: &Path, bytes: &[u8], newest: bool, key: Option<&[u8]>) -> Option<Finding> {
+    fn segment(
+        &mut self,
+        index: usize,
+        first_seq: u64,
+        path: &Path,
+        bytes: &[u8],
+        newest: bool,
+        key: Option<&[u8]>,
+    ) -> Option<Finding> {
         let header = match SegmentHeader::decode(bytes) {
             Ok(h) => h,
-            Err((rule, detail)) => return Some(self.bad_header(index, first_seq, path, bytes, newest, rule, detail)),
+            Err((rule, detail)) => {
+                return Some(self.bad_header(index, first_seq, path, bytes, newest, rule, detail));
+            }
         };
         if header.keyed != key.is_some() {
-            let detail = if header.keyed { "a keyed segment opened without the key" } else { "an unkeyed segment opened with a key" };
-            return Some(Finding::Fatal(corrupt(path, 12, first_seq, "S3", detail.into())));
+            let detail = if header.keyed {
+                "a keyed segment opened without the key"
+            } else {
+                "an unkeyed segment opened with a key"
+            };
+            return Some(Finding::Fatal(corrupt(
+                path,
+                12,
+                first_seq,
+                "S3",
+                detail.into(),
+            )));
         }
         if header.first_seq != first_seq || first_seq == 0 {
-            return Some(Finding::Fatal(corrupt(path, 16, first_seq, "S1", format!("header first seq {} in a segment named {first_seq}", header.first_seq))));
+            return Some(Finding::Fatal(corrupt(
+                path,
+                16,
+                first_seq,
+                "S1",
+                format!(
+                    "header first seq {} in a segment named {first_seq}",
+                    header.first_seq
+                ),
+            )));
         }
         match self.at {
             None => {
                 // W7: the first segment read must not start past the checkpoint.
                 if first_seq > self.checkpoint_seq.saturating_add(1) {
-                    let detail = format!("frames {}..{first_seq} are missing after the checkpoint", self.checkpoint_seq.saturating_add(1));
+                    let detail = format!(
+                        "frames {}..{first_seq} are missing after the checkpoint",
+                        self.checkpoint_seq.saturating_add(1)
+                    );
                     return Some(Finding::Fatal(corrupt(path, 16, first_seq, "W7", detail)));
                 }
                 self.at = Some((first_seq - 1, header.prev_hash));
             }
             Some((seq, hash)) => {
                 if seq.checked_add(1) != Some(first_seq) || hash != header.prev_hash {
-                    let error = corrupt(path, 16, first_seq, "W4", format!("segment does not continue the chain after seq {seq}"));
+                    let error = corrupt(
+                        path,
+                        16,
+                        first_seq,
+                        "W4",
+                        format!("segment does not continue the chain after seq {seq}"),
+                    );
                     return Some(Finding::BadSegment { index, error });
                 }
             }
@@ -179,7 +323,13 @@ impl Scan {
         while offset < bytes.len() {
             let (prev_seq, prev_hash) = self.at.unwrap_or((0, [0; 32]));
             let Some(s) = prev_seq.checked_add(1) else {
-                return Some(Finding::Fatal(corrupt(path, offset as u64, prev_seq, "W3", "a frame after seq u64::MAX".into())));
+                return Some(Finding::Fatal(corrupt(
+                    path,
+                    offset as u64,
+                    prev_seq,
+                    "W3",
+                    "a frame after seq u64::MAX".into(),
+                )));
             };
             let (rule, detail) = match decode_frame(&bytes[offset..], &prev_hash, key) {
                 Ok(f) if f.seq == s => {
@@ -198,9 +348,21 @@ impl Scan {
             let cut = (bytes.len() - offset) as u64;
             let at = offset as u64;
             return Some(match judge_bad_frame(bytes, offset, s, key, newest) {
-                Tail::Torn => Finding::TornTail { index, offset: at, cut },
-                Tail::Unvouched => Finding::UnvouchedTail { index, offset: at, cut },
-                Tail::Damage => Finding::Damage { index, offset: at, error: corrupt(path, at, s, rule, detail) },
+                Tail::Torn => Finding::TornTail {
+                    index,
+                    offset: at,
+                    cut,
+                },
+                Tail::Unvouched => Finding::UnvouchedTail {
+                    index,
+                    offset: at,
+                    cut,
+                },
+                Tail::Damage => Finding::Damage {
+                    index,
+                    offset: at,
+                    error: corrupt(path, at, s, rule, detail),
+                },
             });
         }
         None
@@ -211,28 +373,57 @@ impl Scan {
     /// appended only after the header and the directory entry were synced, so a
     /// frame after a bad header proves damage).
     #[allow(clippy::too_many_arguments)]
-    fn bad_header(&mut self, index: usize, first_seq: u64, path: &Path, bytes: &[u8], newest: bool, rule: &'static str, detail: String) -> Finding {
+    fn bad_header(
+        &mut self,
+        index: usize,
+        first_seq: u64,
+        path: &Path,
+        bytes: &[u8],
+        newest: bool,
+        rule: &'static str,
+        detail: String,
+    ) -> Finding {
         let known = self.at.map_or(self.checkpoint_seq, |(s, _)| s);
         let expected = known.checked_add(1) == Some(first_seq);
         let empty = bytes.get(SEGMENT_HEADER_LEN..).is_none_or(all_zero);
         if newest && expected && (empty || active(Mutation::TornHeaderWithFrames)) {
             // Its name was chosen after the chain reached `known` (W11).
             self.out.reached = Some(known);
-            return Finding::TornCreation { index, len: bytes.len() as u64 };
+            return Finding::TornCreation {
+                index,
+                len: bytes.len() as u64,
+            };
         }
         let detail = if newest && expected {
-            format!("{detail}; bytes follow the header, so this is damage, not a crash while creating the segment (S4)")
+            format!(
+                "{detail}; bytes follow the header, so this is damage, \
+                 not a crash while creating the segment (S4)"
+            )
         } else {
             detail
         };
-        Finding::BadSegment { index, error: corrupt(path, 0, first_seq, rule, detail) }
+        Finding::BadSegment {
+            index,
+            error: corrupt(path, 0, first_seq, rule, detail),
+        }
     }
 
-    fn accept(&mut self, seq: u64, payload: &[u8], hash: ChainHash, path: &Path, offset: usize) -> Result<()> {
-        let corrupt = |rule: &'static str, detail: String| corrupt(path, offset as u64, seq, rule, detail);
+    fn accept(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        hash: ChainHash,
+        path: &Path,
+        offset: usize,
+    ) -> Result<()> {
+        let corrupt =
+            |rule: &'static str, detail: String| corrupt(path, offset as u64, seq, rule, detail);
         if seq == self.checkpoint_seq {
             if hash != self.checkpoint_hash {
-                return Err(corrupt("W6", "the frame at the checkpoint seq does not carry the meta's chain hash".into()));
+                return Err(corrupt(
+                    "W6",
+                    "the frame at the checkpoint seq does not carry the meta's chain hash".into(),
+                ));
             }
             self.anchored = true;
         }
@@ -240,11 +431,21 @@ impl Scan {
             if !self.anchored {
                 // The first retained frame past the checkpoint must follow it directly.
                 if self.checkpoint_seq.checked_add(1) != Some(seq) {
-                    return Err(corrupt("W7", format!("frames {}..{seq} are missing after the checkpoint", self.checkpoint_seq.saturating_add(1))));
+                    return Err(corrupt(
+                        "W7",
+                        format!(
+                            "frames {}..{seq} are missing after the checkpoint",
+                            self.checkpoint_seq.saturating_add(1)
+                        ),
+                    ));
                 }
                 let (_, prev) = self.at.unwrap_or((0, [0; 32]));
                 if prev != self.checkpoint_hash {
-                    return Err(corrupt("W6", "the first frame after the checkpoint does not chain to the meta's hash".into()));
+                    return Err(corrupt(
+                        "W6",
+                        "the first frame after the checkpoint does not chain to the meta's hash"
+                            .into(),
+                    ));
                 }
                 self.anchored = true;
             }
@@ -266,20 +467,33 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn path(&self, index: usize) -> PathBuf {
-        self.segments.get(index).map(|(_, p)| p.clone()).unwrap_or_else(|| self.wal_dir.to_path_buf())
+        self.segments
+            .get(index)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| self.wal_dir.to_path_buf())
     }
 
     fn execute(&self, action: Action, out: &mut WalRecovery) -> Result<()> {
         match action {
             Action::Refuse(e) => Err(e),
-            Action::Truncate { index, offset, cut, unvouched } => {
+            Action::Truncate {
+                index,
+                offset,
+                cut,
+                unvouched,
+            } => {
                 let path = self.path(index);
                 if self.repair {
                     // Cut so the next open reads a clean end (recovery never appends
                     // to a segment it read).
-                    let file = self.vfs.open(&path, OpenMode::ReadWrite).map_err(|e| StorageError::io("opening", &path, e))?;
-                    file.set_len(offset).map_err(|e| StorageError::io("truncating", &path, e))?;
-                    file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
+                    let file = self
+                        .vfs
+                        .open(&path, OpenMode::ReadWrite)
+                        .map_err(|e| StorageError::io("opening", &path, e))?;
+                    file.set_len(offset)
+                        .map_err(|e| StorageError::io("truncating", &path, e))?;
+                    file.sync_data()
+                        .map_err(|e| StorageError::io("syncing", &path, e))?;
                 }
                 out.truncated = Some((path, offset, cut));
                 out.unvouched_tail_truncated = unvouched;
@@ -288,8 +502,12 @@ impl Ctx<'_> {
             Action::Delete { index, len } => {
                 let path = self.path(index);
                 if self.repair {
-                    self.vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
-                    self.vfs.sync_dir(self.wal_dir).map_err(|e| StorageError::io("syncing directory", self.wal_dir, e))?;
+                    self.vfs
+                        .remove_file(&path)
+                        .map_err(|e| StorageError::io("deleting", &path, e))?;
+                    self.vfs
+                        .sync_dir(self.wal_dir)
+                        .map_err(|e| StorageError::io("syncing directory", self.wal_dir, e))?;
                 }
                 out.truncated = Some((path, 0, len));
                 Ok(())
@@ -304,13 +522,21 @@ impl Ctx<'_> {
                     // Keep the dropped bytes for forensics, then cut them so the
                     // next append continues a clean chain.
                     let path = self.path(index);
-                    let file = self.vfs.open(&path, OpenMode::ReadWrite).map_err(|e| StorageError::io("opening", &path, e))?;
-                    let len = file.len().map_err(|e| StorageError::io("measuring", &path, e))?;
+                    let file = self
+                        .vfs
+                        .open(&path, OpenMode::ReadWrite)
+                        .map_err(|e| StorageError::io("opening", &path, e))?;
+                    let len = file
+                        .len()
+                        .map_err(|e| StorageError::io("measuring", &path, e))?;
                     let mut tail = vec![0u8; len.saturating_sub(offset) as usize];
-                    file.read_at(&mut tail, offset).map_err(|e| StorageError::io("reading", &path, e))?;
+                    file.read_at(&mut tail, offset)
+                        .map_err(|e| StorageError::io("reading", &path, e))?;
                     self.set_aside(&path, Some(&tail))?;
-                    file.set_len(offset).map_err(|e| StorageError::io("truncating", &path, e))?;
-                    file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
+                    file.set_len(offset)
+                        .map_err(|e| StorageError::io("truncating", &path, e))?;
+                    file.sync_data()
+                        .map_err(|e| StorageError::io("syncing", &path, e))?;
                     later = index + 1;
                 }
                 // Every segment past the stop point is renamed to `.wal.dropped`, so
@@ -335,12 +561,22 @@ impl Ctx<'_> {
         let aside = PathBuf::from(aside);
         match tail {
             Some(bytes) => {
-                let f = self.vfs.open(&aside, OpenMode::CreateTruncate).map_err(|e| StorageError::io("creating", &aside, e))?;
-                f.write_at(bytes, 0).map_err(|e| StorageError::io("writing", &aside, e))?;
-                f.sync_data().map_err(|e| StorageError::io("syncing", &aside, e))?;
+                let f = self
+                    .vfs
+                    .open(&aside, OpenMode::CreateTruncate)
+                    .map_err(|e| StorageError::io("creating", &aside, e))?;
+                f.write_at(bytes, 0)
+                    .map_err(|e| StorageError::io("writing", &aside, e))?;
+                f.sync_data()
+                    .map_err(|e| StorageError::io("syncing", &aside, e))?;
             }
-            None => self.vfs.rename(path, &aside).map_err(|e| StorageError::io("renaming", path, e))?,
+            None => self
+                .vfs
+                .rename(path, &aside)
+                .map_err(|e| StorageError::io("renaming", path, e))?,
         }
-        self.vfs.sync_dir(self.wal_dir).map_err(|e| StorageError::io("syncing directory", self.wal_dir, e))
+        self.vfs
+            .sync_dir(self.wal_dir)
+            .map_err(|e| StorageError::io("syncing directory", self.wal_dir, e))
     }
 }

@@ -47,7 +47,11 @@ pub(super) enum Finding {
     /// nothing but zeros follows the header: a crash while creating it.
     TornCreation { index: usize, len: u64 },
     /// A bad frame that is damage (W8 vouched, W10, or in an older segment).
-    Damage { index: usize, offset: u64, error: StorageError },
+    Damage {
+        index: usize,
+        offset: u64,
+        error: StorageError,
+    },
     /// A header breaking S1–S3 that is not a torn creation (S4), or a segment that
     /// does not continue the chain (W4 between segments).
     BadSegment { index: usize, error: StorageError },
@@ -56,21 +60,34 @@ pub(super) enum Finding {
     Fatal(StorageError),
     /// W11: the database has been checkpointed, yet the WAL does not reach its
     /// checkpoint seq (`wal/` or its segments are missing).
-    Missing { wal_dir: PathBuf, checkpoint_seq: u64, reached: Option<u64> },
+    Missing {
+        wal_dir: PathBuf,
+        checkpoint_seq: u64,
+        reached: Option<u64>,
+    },
 }
 
 /// What recovery does about a finding.
 #[derive(Debug)]
 pub(super) enum Action {
     /// Cut segment `index` at `offset` (`cut` bytes); `unvouched` goes in the report.
-    Truncate { index: usize, offset: u64, cut: u64, unvouched: bool },
+    Truncate {
+        index: usize,
+        offset: u64,
+        cut: u64,
+        unvouched: bool,
+    },
     /// Delete segment `index` (a torn creation: it holds no frame).
     Delete { index: usize, len: u64 },
     /// Open fails with this error.
     Refuse(StorageError),
     /// Permissive: stop here and keep what is dropped beside the WAL: segment
     /// `index` from `offset` (the whole segment when `None`) and every later one.
-    SetAside { index: usize, offset: Option<u64>, why: String },
+    SetAside {
+        index: usize,
+        offset: Option<u64>,
+        why: String,
+    },
     /// Permissive: open, and say what is missing in the report.
     Report(String),
 }
@@ -79,23 +96,61 @@ pub(super) enum Action {
 pub(super) fn resolve(finding: Finding, mode: RecoveryMode) -> Action {
     use RecoveryMode::{Permissive, Strict};
     match (finding, mode) {
-        (Finding::TornTail { index, offset, cut }, _) => Action::Truncate { index, offset, cut, unvouched: false },
-        (Finding::UnvouchedTail { index, offset, cut }, _) => Action::Truncate { index, offset, cut, unvouched: true },
+        (Finding::TornTail { index, offset, cut }, _) => Action::Truncate {
+            index,
+            offset,
+            cut,
+            unvouched: false,
+        },
+        (Finding::UnvouchedTail { index, offset, cut }, _) => Action::Truncate {
+            index,
+            offset,
+            cut,
+            unvouched: true,
+        },
         (Finding::TornCreation { index, len }, _) => Action::Delete { index, len },
         (Finding::Damage { error, .. }, Strict) => Action::Refuse(error),
-        (Finding::Damage { index, offset, error }, Permissive) => {
-            Action::SetAside { index, offset: Some(offset), why: format!("{error}; this frame and everything after it set aside") }
-        }
+        (
+            Finding::Damage {
+                index,
+                offset,
+                error,
+            },
+            Permissive,
+        ) => Action::SetAside {
+            index,
+            offset: Some(offset),
+            why: format!("{error}; this frame and everything after it set aside"),
+        },
         (Finding::BadSegment { error, .. }, Strict) => Action::Refuse(error),
-        (Finding::BadSegment { index, error }, Permissive) => {
-            Action::SetAside { index, offset: None, why: format!("{error}; this and later segments set aside") }
-        }
+        (Finding::BadSegment { index, error }, Permissive) => Action::SetAside {
+            index,
+            offset: None,
+            why: format!("{error}; this and later segments set aside"),
+        },
         (Finding::Fatal(error), _) => Action::Refuse(error),
-        (Finding::Missing { wal_dir, checkpoint_seq, reached }, Strict) => {
-            Action::Refuse(StorageError::WalMissing { wal_dir, checkpoint_seq, detail: missing_detail(reached) })
-        }
-        (Finding::Missing { wal_dir, checkpoint_seq, reached }, Permissive) => Action::Report(format!(
-            "{}: the WAL does not reach checkpoint seq {checkpoint_seq} ({}); opened at the checkpoint, commits after it may be lost",
+        (
+            Finding::Missing {
+                wal_dir,
+                checkpoint_seq,
+                reached,
+            },
+            Strict,
+        ) => Action::Refuse(StorageError::WalMissing {
+            wal_dir,
+            checkpoint_seq,
+            detail: missing_detail(reached),
+        }),
+        (
+            Finding::Missing {
+                wal_dir,
+                checkpoint_seq,
+                reached,
+            },
+            Permissive,
+        ) => Action::Report(format!(
+            "{}: the WAL does not reach checkpoint seq {checkpoint_seq} ({}); \
+             opened at the checkpoint, commits after it may be lost",
             wal_dir.display(),
             missing_detail(reached)
         )),
@@ -125,7 +180,13 @@ pub(super) enum Tail {
 /// Judges the first bad frame of a segment, at `at`, where seq `s` was expected
 /// (W8, W10). `newest`: the segment is the last one read (older segments were
 /// synced whole by rotation, so a bad frame there is always damage).
-pub(super) fn judge_bad_frame(bytes: &[u8], at: usize, s: u64, key: Option<&[u8]>, newest: bool) -> Tail {
+pub(super) fn judge_bad_frame(
+    bytes: &[u8],
+    at: usize,
+    s: u64,
+    key: Option<&[u8]>,
+    newest: bool,
+) -> Tail {
     if !newest {
         return Tail::Damage;
     }
@@ -150,16 +211,24 @@ pub(super) fn judge_bad_frame(bytes: &[u8], at: usize, s: u64, key: Option<&[u8]
     // cut, because nothing proves it was synced; anything after it proves it was
     // not the last write, so it had a successor and cutting would lose that too.
     let rest = bytes.get(end..).unwrap_or(&[]);
-    if after.first_valid.is_none() && all_zero(rest) { Tail::Unvouched } else { Tail::Damage }
+    if after.first_valid.is_none() && all_zero(rest) {
+        Tail::Unvouched
+    } else {
+        Tail::Damage
+    }
 }
 
 /// Where the frame at `at` claims to end (saturating: a huge length claims past
 /// the end of the file).
 fn claimed_end(bytes: &[u8], at: usize, key: Option<&[u8]>) -> usize {
-    let Some(len) = bytes.get(at..at + 4) else { return usize::MAX };
+    let Some(len) = bytes.get(at..at + 4) else {
+        return usize::MAX;
+    };
     let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     let extra = if key.is_some() { HMAC_LEN } else { 0 };
-    at.saturating_add(FRAME_HEADER_LEN).saturating_add(n).saturating_add(extra)
+    at.saturating_add(FRAME_HEADER_LEN)
+        .saturating_add(n)
+        .saturating_add(extra)
 }
 
 /// W10: do the bytes of the frame claimed at `[at, end)` show a write the crash
@@ -274,7 +343,10 @@ mod tests {
         torn[piece..(piece + SECTOR).min(at[2])].fill(0);
         assert_eq!(judge_bad_frame(&torn, at[1], 2, None, true), Tail::Torn);
         // Cut short by lost growth.
-        assert_eq!(judge_bad_frame(&b[..at[2] + 100], at[2], 3, None, true), Tail::Torn);
+        assert_eq!(
+            judge_bad_frame(&b[..at[2] + 100], at[2], 3, None, true),
+            Tail::Torn
+        );
     }
 
     #[test]
@@ -283,8 +355,15 @@ mod tests {
         for (frame, want) in [(0, Tail::Damage), (1, Tail::Damage), (2, Tail::Unvouched)] {
             let mut bad = b.clone();
             bad[at[frame] + 300] ^= 0x10;
-            assert_eq!(judge_bad_frame(&bad, at[frame], frame as u64 + 1, None, true), want, "frame {frame}");
-            assert_eq!(judge_bad_frame(&bad, at[frame], frame as u64 + 1, None, false), Tail::Damage);
+            assert_eq!(
+                judge_bad_frame(&bad, at[frame], frame as u64 + 1, None, true),
+                want,
+                "frame {frame}"
+            );
+            assert_eq!(
+                judge_bad_frame(&bad, at[frame], frame as u64 + 1, None, false),
+                Tail::Damage
+            );
         }
         // A length flipped short leaves non-zero bytes after the claimed frame.
         let mut short = b.clone();
@@ -309,6 +388,10 @@ mod tests {
         let t = std::time::Instant::now();
         let after = scan_after(&b, 1, 2, None);
         assert!(after.vouched, "an exhausted budget counts as vouched");
-        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }
