@@ -414,20 +414,15 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
     let started = std::time::Instant::now();
     let base = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    // `output` waits for the child: it has exited (without shutdown) before any copy.
     let out = Command::new(&exe)
-        .args([
-            "--exact",
-            "wal_damage_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "wal_damage_child", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, base.path())
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
+        .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    let lines = BufReader::new(out.stdout.unwrap_or_else(|| unreachable!())).lines();
+    assert!(out.status.success(), "the child failed: {:?}", out.status);
+    let lines = BufReader::new(&out.stdout[..]).lines();
     let acked: Vec<u64> = lines
         .map_while(Result::ok)
         .filter_map(|l| l.strip_prefix("ACK ").and_then(|s| s.trim().parse().ok()))
@@ -511,7 +506,6 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
                         .is_none(),
                     "{ctx}"
                 );
-                drop(tree);
                 drop(read);
                 check_all(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
             }
