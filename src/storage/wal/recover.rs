@@ -171,13 +171,13 @@ fn scan_wal(
     }
     let at_seq = scan.at.map(|(seq, _)| seq);
     scan.out.reached = scan.out.reached.max(at_seq);
+    let ctx = Ctx {
+        vfs,
+        wal_dir,
+        segments: &segments,
+        repair,
+    };
     if let Some(finding) = stop {
-        let ctx = Ctx {
-            vfs,
-            wal_dir,
-            segments: &segments,
-            repair,
-        };
         ctx.execute(resolve(finding, mode), &mut scan.out)?;
     }
     if anchored && scan.out.reached.is_none_or(|seq| seq < checkpoint_seq) {
@@ -185,12 +185,6 @@ fn scan_wal(
             wal_dir: wal_dir.to_path_buf(),
             checkpoint_seq,
             reached: scan.out.reached,
-        };
-        let ctx = Ctx {
-            vfs,
-            wal_dir,
-            segments: &segments,
-            repair,
         };
         ctx.execute(resolve(missing, mode), &mut scan.out)?;
     }
