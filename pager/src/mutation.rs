@@ -18,6 +18,12 @@ pub enum Mutation {
     ReuseBeforeCheckpoint = 4,
     /// Engine: retry a failed sync instead of poisoning.
     RetryFailedSync = 5,
+    /// WAL recovery: treat a bad segment header as a torn creation even when
+    /// frames follow it (review F1; FORMAT S4).
+    TornHeaderWithFrames = 6,
+    /// WAL recovery: cut a damaged frame as a torn tail even when crc-valid frames
+    /// follow it, as long as none vouches for it (review F5; FORMAT W10).
+    TruncateDamageBeforeValidFrames = 7,
 }
 
 #[cfg(feature = "mutation-testing")]

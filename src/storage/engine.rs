@@ -35,7 +35,7 @@ use crate::storage::options::{DurabilityMode, StorageOptions};
 use crate::storage::read::ReadTransaction;
 use crate::storage::txn::{TxnCore, WriteTransaction, apply};
 use crate::storage::wal::frame::{ChainHash, MAX_PAYLOAD};
-use crate::storage::wal::recover::{WalRecovery, recover};
+use crate::storage::wal::recover::{WalRecovery, recover, recover_anchored};
 use crate::storage::wal::WalWriter;
 
 /// Which state a read transaction sees.
@@ -77,8 +77,15 @@ pub struct RecoveryReport {
     pub head_seq: u64,
     /// A torn WAL tail that was cut off: (segment, offset, bytes).
     pub truncated: Option<(PathBuf, u64, u64)>,
+    /// The cut tail began with a complete WAL frame that failed its checks and
+    /// that no later frame vouches for (FORMAT W10): it may have been an
+    /// acknowledged Durable commit damaged at rest; nothing proves it was synced.
+    pub unvouched_tail_truncated: bool,
     /// Permissive recovery: what was dropped.
     pub dropped: Vec<String>,
+    /// Permissive recovery: the WAL did not reach the checkpoint (FORMAT W11), so
+    /// commits after it may be lost; strict open refuses with `WalMissing`.
+    pub wal_missing: Option<String>,
     /// A meta slot that failed validation and was ignored.
     pub ignored_meta: Option<String>,
 }
@@ -211,6 +218,8 @@ impl Database {
         let engine = Arc::new(Engine::open(vfs, dir, options)?);
         if engine.report.replayed > 0 {
             engine.settle_recovery()?;
+        } else if engine.pager.meta().generation <= 2 {
+            engine.anchor()?;
         }
         if let DurabilityMode::Batch { interval_ms } | DurabilityMode::OsBuffered { interval_ms } = engine.options.durability {
             spawn_flusher(Arc::downgrade(&engine), Duration::from_millis(interval_ms.max(1)));
@@ -345,12 +354,20 @@ impl Engine {
         let pager_options = PagerOptions { page_size: options.page_size, key: options.key.clone(), read_only: false, create: true };
         let (pager, opened) = Pager::open(&*vfs, dir, pager_options)?;
         let wal_dir = dir.join("wal");
+        let meta = opened.meta.clone();
+        // W11: generations 1 and 2 are the metas `data.aedb` is created with; the
+        // first open anchors (checkpoints) once its first segment is durable, so a
+        // database past them always has a segment reaching its checkpoint, and a
+        // missing `wal/` is loss, not a database that never had one.
+        let anchored = meta.generation > 2;
+        let recover = if anchored { recover_anchored } else { recover };
+        let key = options.key.as_deref();
+        let (seq, hash) = (meta.checkpoint_seq, meta.wal_chain_hash);
+        let rec: WalRecovery = recover(&*vfs, &wal_dir, key, seq, hash, options.recovery)?;
         if !vfs.exists(&wal_dir).map_err(|e| StorageError::io("checking", &wal_dir, e))? {
             vfs.create_dir_all(&wal_dir).map_err(|e| StorageError::io("creating", &wal_dir, e))?;
             vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
         }
-        let meta = opened.meta.clone();
-        let rec: WalRecovery = recover(&*vfs, &wal_dir, options.key.as_deref(), meta.checkpoint_seq, meta.wal_chain_hash, options.recovery)?;
         let view = pager.view()?;
         let meta_root = match meta.root {
             Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
@@ -384,7 +401,9 @@ impl Engine {
             replayed,
             head_seq: rec.head_seq,
             truncated: rec.truncated.clone(),
+            unvouched_tail_truncated: rec.unvouched_tail_truncated,
             dropped: rec.dropped.clone(),
+            wal_missing: rec.wal_missing.clone(),
             ignored_meta: opened.ignored.as_ref().map(|d| d.to_string()),
         };
         let writer = WriterState {
@@ -622,6 +641,16 @@ impl Engine {
     fn settle_recovery(&self) -> Result<()> {
         let mut st = self.writer()?;
         self.checkpoint_locked(&mut st)?;
+        self.checkpoint_locked(&mut st)
+    }
+
+    /// W11 at open: a database whose metas are still the two it was created with
+    /// takes its first checkpoint as soon as its first segment is durable, before
+    /// any commit. From then on its meta generation is above 2, which tells a later
+    /// open that a WAL reaching the checkpoint must exist (a crash before this point
+    /// leaves a database that never acknowledged anything).
+    fn anchor(&self) -> Result<()> {
+        let mut st = self.writer()?;
         self.checkpoint_locked(&mut st)
     }
 

@@ -20,6 +20,12 @@ pub enum StorageError {
     #[error("WAL corruption in {segment} at offset {offset} (seq {seq}): rule {rule}: {detail}")]
     WalCorruption { segment: PathBuf, offset: u64, seq: u64, rule: &'static str, detail: String },
 
+    /// A database that has been checkpointed has no WAL reaching its checkpoint
+    /// (FORMAT rule W11): `wal/` or its segments are gone, so commits after the
+    /// checkpoint may be lost. Strict open refuses; permissive open reports it.
+    #[error("WAL missing in {wal_dir} (checkpoint seq {checkpoint_seq}): {detail}")]
+    WalMissing { wal_dir: PathBuf, checkpoint_seq: u64, detail: String },
+
     /// An earlier failure may have lost acknowledged bytes; reopen the database.
     #[error("storage engine is poisoned by an earlier failure ({0}); reopen the database")]
     Poisoned(String),
@@ -74,6 +80,7 @@ impl StorageError {
 
     /// Whether this error reports damaged bytes.
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StorageError::WalCorruption { .. }) || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
+        matches!(self, StorageError::WalCorruption { .. } | StorageError::WalMissing { .. })
+            || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
     }
 }

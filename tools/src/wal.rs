@@ -46,6 +46,11 @@ pub fn verify(
             writeln!(out, "frames after the checkpoint: {}", rec.frames.len())?;
             if let Some((path, at, bytes)) = &rec.truncated {
                 writeln!(out, "torn tail: {} at offset {at} ({bytes} bytes; recovery will cut it)", path.display())?;
+                if rec.unvouched_tail_truncated {
+                    let note = "its first frame is complete and damaged (FORMAT W10): \
+                                it may have been durable";
+                    writeln!(out, "  unvouched: {note}")?;
+                }
             }
             writeln!(out, "head: seq {} chain hash {}", rec.head_seq, hex(&rec.head_hash))?;
             if let Some((newest_seq, newest_hash)) = metas.last().filter(|m| m.0 != seq) {

@@ -13,6 +13,7 @@
 
 pub mod frame;
 pub mod recover;
+mod resolve;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,9 +70,16 @@ impl WalWriter {
     /// Starts a fresh segment after `head_seq` (recovery never appends to a segment
     /// it read: a torn or damaged tail stays behind).
     pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Vec<u8>>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
-        let (file, path, prealloc_end) = create_segment(&*vfs, &dir, key.is_some(), head_seq + 1, head_hash, segment_limit)?;
-        segments.retain(|(s, _)| *s != head_seq + 1);
-        segments.push((head_seq + 1, path));
+        // `head_seq` came from disk: a crc-valid frame could claim u64::MAX.
+        let Some(first) = head_seq.checked_add(1) else {
+            let detail = "the recovered head seq has no successor".into();
+            let seq = head_seq;
+            return Err(StorageError::WalCorruption { segment: dir, offset: 0, seq, rule: "W3", detail });
+        };
+        let (file, path, prealloc_end) =
+            create_segment(&*vfs, &dir, key.is_some(), first, head_hash, segment_limit)?;
+        segments.retain(|(s, _)| *s != first);
+        segments.push((first, path));
         Ok(WalWriter { vfs, dir, key, segment_limit, segments, file, file_len: SEGMENT_HEADER_LEN as u64, prealloc_end, head_seq, head_hash, bytes_since_checkpoint: 0 })
     }
 
@@ -115,11 +123,21 @@ impl WalWriter {
     fn rotate(&mut self) -> Result<()> {
         let old = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
         self.file.sync_data().map_err(|e| StorageError::io("syncing", &old, e))?;
-        let (file, path, prealloc_end) = create_segment(&*self.vfs, &self.dir, self.key.is_some(), self.head_seq + 1, self.head_hash, self.segment_limit)?;
+        // Appends are seq-checked by the engine, which never issues a seq past
+        // u64::MAX, so this only fails on a head recovered from a crafted file.
+        let Some(first) = self.head_seq.checked_add(1) else {
+            let (seq, detail) = (self.head_seq, "the head seq has no successor".into());
+            let rule = "W3";
+            return Err(StorageError::WalCorruption { segment: old, offset: 0, seq, rule, detail });
+        };
+        let keyed = self.key.is_some();
+        let (hash, limit) = (self.head_hash, self.segment_limit);
+        let (file, path, prealloc_end) =
+            create_segment(&*self.vfs, &self.dir, keyed, first, hash, limit)?;
         self.file = file;
         self.file_len = SEGMENT_HEADER_LEN as u64;
         self.prealloc_end = prealloc_end;
-        self.segments.push((self.head_seq + 1, path));
+        self.segments.push((first, path));
         Ok(())
     }
 
@@ -136,7 +154,7 @@ impl WalWriter {
     /// Deletes every segment whose frames are all at or below `covered` (invariant 3).
     pub fn delete_covered(&mut self, covered: u64) -> Result<usize> {
         let mut deleted = 0;
-        while self.segments.len() > 1 && self.segments[1].0 <= covered + 1 {
+        while self.segments.len() > 1 && self.segments[1].0 <= covered.saturating_add(1) {
             let (_, path) = self.segments.remove(0);
             self.vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
             deleted += 1;

@@ -1,25 +1,32 @@
 //! Reading the WAL back at open: verify the chain from the newest meta's checkpoint,
-//! collect the frames to replay, truncate a torn tail, and refuse (strict) or stop
-//! at (permissive) anything else.
+//! collect the frames to replay, and act on the first thing that is not a good
+//! frame as FORMAT.md's recovery table says.
 //!
-//! Rules (FORMAT.md): S1–S3 segment header; W1 frame crc; W2 length limit; W3
-//! consecutive seqs; W4 each frame chains to the previous frame's hash (and the
+//! Rules (FORMAT.md): S1–S3 segment header; S4 a bad newest header is a torn
+//! creation only when nothing but zeros follows it; W1 frame crc; W2 length limit;
+//! W3 consecutive seqs; W4 each frame chains to the previous frame's hash (and the
 //! first frame of a segment to its header); W5 keyed HMAC; W6 the frame at the
 //! meta's checkpoint seq has the meta's chain hash; W7 no gap between the meta's
-//! checkpoint seq and the first retained frame after it; W8 a bad frame is a torn
-//! tail unless a valid frame after it records that the WAL had been synced past
-//! it (then the bytes were durable and are damaged: corruption). Unsynced writes may
-//! reach the disk out of order, so a valid frame after a lost one is not by itself
-//! damage. W9 zeros from a frame boundary to the end of a segment are its clean end
-//! (segments are zero-filled ahead of the appends).
+//! checkpoint seq and the first retained frame after it; W8 a bad frame is damage
+//! when a valid frame after it records that the WAL had been synced past it; W9
+//! zeros from a frame boundary to the end of a segment are its clean end; W10 an
+//! unvouched bad frame is a torn tail only when its bytes show a lost write, and a
+//! complete bad final frame is cut and reported as unvouched; W11 a checkpointed
+//! database's WAL reaches its checkpoint seq.
+//!
+//! Shape: [`Scan`] reads segments oldest first and stops at the first
+//! [`Finding`]; [`resolve`] (in `resolve.rs`, the table) turns it into an
+//! [`Action`]; only [`recover`] executes actions, [`verify`] reports them.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use aedb_pager::mutation::{Mutation, active};
 use aedb_pager::vfs::{OpenMode, Vfs};
 
-use super::frame::{ChainHash, FRAME_HEADER_LEN, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
+use super::frame::{ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
 use super::list_segments;
+use super::resolve::{Action, Finding, Tail, all_zero, judge_bad_frame, resolve};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::options::RecoveryMode;
 
@@ -34,151 +41,156 @@ pub struct WalRecovery {
     pub segments: Vec<(u64, PathBuf)>,
     /// Torn tail cut off: (segment, offset, bytes dropped).
     pub truncated: Option<(PathBuf, u64, u64)>,
+    /// The cut began with a complete frame that failed its checks and that no
+    /// later frame vouches for (W10): it may have been an acknowledged Durable
+    /// commit damaged at rest, and nothing proves it was ever synced.
+    pub unvouched_tail_truncated: bool,
     /// Permissive mode: what was dropped and why.
     pub dropped: Vec<String>,
+    /// The highest seq the WAL's chain reached (`None`: no segment was read).
+    pub reached: Option<u64>,
+    /// Permissive mode: the WAL did not reach the checkpoint seq (W11).
+    pub wal_missing: Option<String>,
 }
 
-struct Scan {
+/// Reads `wal_dir` against the meta's (checkpoint seq, chain hash) and repairs a
+/// torn tail. A WAL that does not reach the checkpoint is accepted: use this for a
+/// database that may never have had a segment (see [`recover_anchored`]).
+pub fn recover(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
     checkpoint_seq: u64,
     checkpoint_hash: ChainHash,
-    out: WalRecovery,
-    /// The chain as verified so far: last seq and hash (None before the first frame).
-    at: Option<(u64, ChainHash)>,
-    anchored: bool,
+    mode: RecoveryMode,
+) -> Result<WalRecovery> {
+    scan_wal(
+        vfs,
+        wal_dir,
+        key,
+        (checkpoint_seq, checkpoint_hash),
+        mode,
+        true,
+        false,
+    )
 }
 
-/// Reads `wal_dir` against the meta's (checkpoint seq, chain hash), truncating a
-/// torn tail.
-pub fn recover(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash, mode: RecoveryMode) -> Result<WalRecovery> {
-    scan_wal(vfs, wal_dir, key, checkpoint_seq, checkpoint_hash, mode, true)
+/// [`recover`] for a database the engine has checkpointed (meta generation ≥ 3):
+/// every checkpoint leaves a segment reaching its seq, so a WAL that does not is
+/// missing (W11): `WalMissing` in strict mode, reported in permissive mode.
+pub fn recover_anchored(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint_seq: u64,
+    checkpoint_hash: ChainHash,
+    mode: RecoveryMode,
+) -> Result<WalRecovery> {
+    scan_wal(
+        vfs,
+        wal_dir,
+        key,
+        (checkpoint_seq, checkpoint_hash),
+        mode,
+        true,
+        true,
+    )
 }
 
 /// Like [`recover`] but never writes: a torn tail is reported, not cut (for
 /// `aedb wal verify`).
-pub fn verify(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash) -> Result<WalRecovery> {
-    scan_wal(vfs, wal_dir, key, checkpoint_seq, checkpoint_hash, RecoveryMode::Strict, false)
+pub fn verify(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint_seq: u64,
+    checkpoint_hash: ChainHash,
+) -> Result<WalRecovery> {
+    scan_wal(
+        vfs,
+        wal_dir,
+        key,
+        (checkpoint_seq, checkpoint_hash),
+        RecoveryMode::Strict,
+        false,
+        false,
+    )
 }
 
-fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkpoint_seq: u64, checkpoint_hash: ChainHash, mode: RecoveryMode, repair: bool) -> Result<WalRecovery> {
+fn scan_wal(
+    vfs: &dyn Vfs,
+    wal_dir: &Path,
+    key: Option<&[u8]>,
+    checkpoint: (u64, ChainHash),
+    mode: RecoveryMode,
+    repair: bool,
+    anchored: bool,
+) -> Result<WalRecovery> {
+    let (checkpoint_seq, checkpoint_hash) = checkpoint;
     let mut segments = list_segments(vfs, wal_dir)?;
+    let Some(after_checkpoint) = checkpoint_seq.checked_add(1) else {
+        return Err(corrupt(
+            wal_dir,
+            0,
+            checkpoint_seq,
+            "W3",
+            "the meta's checkpoint seq has no successor".into(),
+        ));
+    };
     // Segments wholly at or below the checkpoint are not needed to replay; a crash
     // while deleting them may leave any subset behind, so they are skipped, not
     // chained (they are deleted by the next checkpoint).
-    let start = segments.iter().rposition(|(first, _)| *first <= checkpoint_seq + 1).unwrap_or(0);
+    let start = segments
+        .iter()
+        .rposition(|(first, _)| *first <= after_checkpoint)
+        .unwrap_or(0);
     let stale: Vec<(u64, PathBuf)> = segments.drain(..start).collect();
     // Even at checkpoint seq 0 the first frame must chain from the meta's hash
     // (genesis) and be seq 1 (W6, W7).
-    let mut scan = Scan { checkpoint_seq, checkpoint_hash, out: WalRecovery::default(), at: None, anchored: false };
-    let n = segments.len();
-    let all_segments = segments.clone();
-    let mut quarantine_from: Option<usize> = None;
-    for (index, (first_seq, path)) in segments.into_iter().enumerate() {
-        let last = index + 1 == n;
-        let open_mode = if repair { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
-        let file = vfs.open(&path, open_mode).map_err(|e| StorageError::io("opening", &path, e))?;
-        let len = file.len().map_err(|e| StorageError::io("measuring", &path, e))?;
-        let mut bytes = vec![0u8; len as usize];
-        file.read_at(&mut bytes, 0).map_err(|e| StorageError::io("reading", &path, e))?;
-        let corrupt = |offset: u64, seq: u64, rule: &'static str, detail: String| StorageError::WalCorruption { segment: path.clone(), offset, seq, rule, detail };
-        let header = match SegmentHeader::decode(&bytes) {
-            Ok(h) => h,
-            Err((rule, detail)) => {
-                let known = scan.at.map_or(scan.checkpoint_seq, |(s, _)| s);
-                if last && known + 1 == first_seq {
-                    // A crash while creating the newest segment: nothing was ever
-                    // appended to it (appends follow the header's sync).
-                    if repair {
-                        vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
-                        vfs.sync_dir(wal_dir).map_err(|e| StorageError::io("syncing directory", wal_dir, e))?;
-                    }
-                    scan.out.truncated = Some((path.clone(), 0, len));
-                    break;
-                }
-                if mode == RecoveryMode::Permissive {
-                    scan.out.dropped.push(format!("{}: header invalid (rule {rule}: {detail}); this and later segments set aside", path.display()));
-                    quarantine_from = Some(index);
-                    break;
-                }
-                return Err(corrupt(0, first_seq, rule, detail));
-            }
-        };
-        if header.keyed != key.is_some() {
-            return Err(corrupt(12, first_seq, "S3", if header.keyed { "a keyed segment opened without the key".into() } else { "an unkeyed segment opened with a key".into() }));
-        }
-        if header.first_seq != first_seq || first_seq == 0 {
-            return Err(corrupt(16, first_seq, "S1", format!("header first seq {} in a segment named {first_seq}", header.first_seq)));
-        }
-        match scan.at {
-            None => scan.at = Some((first_seq - 1, header.prev_hash)),
-            Some((seq, hash)) => {
-                if seq + 1 != first_seq || hash != header.prev_hash {
-                    let e = corrupt(16, first_seq, "W4", format!("segment does not continue the chain after seq {seq}"));
-                    if mode == RecoveryMode::Permissive {
-                        scan.out.dropped.push(format!("{e}; this and later segments set aside"));
-                        quarantine_from = Some(index);
-                        break;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        scan.out.segments.push((first_seq, path.clone()));
-        let mut offset = SEGMENT_HEADER_LEN;
-        let mut stop = false;
-        while offset < bytes.len() {
-            let (prev_seq, prev_hash) = scan.at.unwrap_or((0, [0; 32]));
-            match decode_frame(&bytes[offset..], &prev_hash, key) {
-                Ok(f) if f.seq == prev_seq + 1 => {
-                    scan.accept(f.seq, f.payload, f.hash, &path, offset)?;
-                    offset += f.len;
-                }
-                // W9: the zero-filled rest of the segment is its clean end.
-                _ if bytes[offset..].iter().all(|b| *b == 0) => break,
-                result => {
-                    let (rule, detail) = match result {
-                        Ok(f) => ("W3", format!("seq {} after seq {prev_seq}", f.seq)),
-                        Err(FrameError::Truncated) => ("W8", "a frame cut short".to_string()),
-                        Err(FrameError::Bad(rule, d)) => (rule, d),
-                    };
-                    let followed = !last || synced_frame_after(&bytes, offset + 1, prev_seq + 1, key);
-                    if !followed {
-                        // W8: a torn tail. Cut it off so the next append is clean.
-                        if repair {
-                            file.set_len(offset as u64).map_err(|e| StorageError::io("truncating", &path, e))?;
-                            file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
-                        }
-                        scan.out.truncated = Some((path.clone(), offset as u64, (bytes.len() - offset) as u64));
-                    } else if mode == RecoveryMode::Permissive {
-                        scan.out.dropped.push(format!("{}: offset {offset}: seq {} on: rule {rule}: {detail}", path.display(), prev_seq + 1));
-                        if repair {
-                            // Keep the dropped bytes for forensics, then cut them so
-                            // the next append continues a clean chain.
-                            set_aside(vfs, wal_dir, &path, Some(&bytes[offset..]))?;
-                            file.set_len(offset as u64).map_err(|e| StorageError::io("truncating", &path, e))?;
-                            file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
-                        }
-                        quarantine_from = Some(index + 1);
-                    } else {
-                        return Err(corrupt(offset as u64, prev_seq + 1, rule, detail));
-                    }
-                    stop = true;
-                    break;
-                }
-            }
-        }
-        if stop {
+    let mut scan = Scan {
+        checkpoint_seq,
+        checkpoint_hash,
+        out: WalRecovery::default(),
+        at: None,
+        anchored: false,
+    };
+    let mut stop = None;
+    for (index, (first_seq, path)) in segments.iter().enumerate() {
+        let bytes = read_segment(vfs, path)?;
+        if let Some(finding) = scan.segment(
+            index,
+            *first_seq,
+            path,
+            &bytes,
+            index + 1 == segments.len(),
+            key,
+        ) {
+            stop = Some(finding);
             break;
         }
     }
-    // Permissive recovery sets aside every segment past the stop point (renamed to
-    // `.wal.dropped`), so no later open meets them again and no new segment collides.
-    if let (Some(from), true) = (quarantine_from, repair) {
-        for (_, path) in all_segments.iter().skip(from) {
-            set_aside(vfs, wal_dir, path, None)?;
-        }
+    let at_seq = scan.at.map(|(seq, _)| seq);
+    scan.out.reached = scan.out.reached.max(at_seq);
+    let ctx = Ctx {
+        vfs,
+        wal_dir,
+        segments: &segments,
+        repair,
+    };
+    if let Some(finding) = stop {
+        ctx.execute(resolve(finding, mode), &mut scan.out)?;
+    }
+    if anchored && scan.out.reached.is_none_or(|seq| seq < checkpoint_seq) {
+        let missing = Finding::Missing {
+            wal_dir: wal_dir.to_path_buf(),
+            checkpoint_seq,
+            reached: scan.out.reached,
+        };
+        ctx.execute(resolve(missing, mode), &mut scan.out)?;
     }
     // A WAL that ends at or before the checkpoint needs no anchor: every frame it
-    // could hold is in the page file already.
+    // could hold is in the page file already (W11 decided above whether that is
+    // acceptable).
     let (seq, hash) = match scan.at {
         Some((seq, hash)) if seq >= scan.checkpoint_seq => (seq, hash),
         _ => (scan.checkpoint_seq, scan.checkpoint_hash),
@@ -191,41 +203,243 @@ fn scan_wal(vfs: &dyn Vfs, wal_dir: &std::path::Path, key: Option<&[u8]>, checkp
     Ok(scan.out)
 }
 
-/// Permissive recovery's quarantine: `tail` (if given) is copied to
-/// `<segment>.dropped`; otherwise the whole segment is renamed to it.
-fn set_aside(vfs: &dyn Vfs, wal_dir: &std::path::Path, path: &std::path::Path, tail: Option<&[u8]>) -> Result<()> {
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(".dropped");
-    let aside = PathBuf::from(aside);
-    match tail {
-        Some(bytes) => {
-            let f = vfs.open(&aside, OpenMode::CreateTruncate).map_err(|e| StorageError::io("creating", &aside, e))?;
-            f.write_at(bytes, 0).map_err(|e| StorageError::io("writing", &aside, e))?;
-            f.sync_data().map_err(|e| StorageError::io("syncing", &aside, e))?;
-        }
-        None => vfs.rename(path, &aside).map_err(|e| StorageError::io("renaming", path, e))?,
+fn read_segment(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
+    let file = vfs
+        .open(path, OpenMode::ReadOnly)
+        .map_err(|e| StorageError::io("opening", path, e))?;
+    let len = file
+        .len()
+        .map_err(|e| StorageError::io("measuring", path, e))?;
+    let len = usize::try_from(len)
+        .map_err(|_| corrupt(path, 0, 0, "W2", format!("a segment of {len} bytes")))?;
+    let mut bytes = vec![0u8; len];
+    file.read_at(&mut bytes, 0)
+        .map_err(|e| StorageError::io("reading", path, e))?;
+    Ok(bytes)
+}
+
+fn corrupt(
+    segment: &Path,
+    offset: u64,
+    seq: u64,
+    rule: &'static str,
+    detail: String,
+) -> StorageError {
+    StorageError::WalCorruption {
+        segment: segment.to_path_buf(),
+        offset,
+        seq,
+        rule,
+        detail,
     }
-    vfs.sync_dir(wal_dir).map_err(|e| StorageError::io("syncing directory", wal_dir, e))
+}
+
+struct Scan {
+    checkpoint_seq: u64,
+    checkpoint_hash: ChainHash,
+    out: WalRecovery,
+    /// The chain as verified so far: last seq and hash (None before the first frame).
+    at: Option<(u64, ChainHash)>,
+    anchored: bool,
 }
 
 impl Scan {
-    fn accept(&mut self, seq: u64, payload: &[u8], hash: ChainHash, path: &std::path::Path, offset: usize) -> Result<()> {
-        let corrupt = |rule: &'static str, detail: String| StorageError::WalCorruption { segment: path.to_path_buf(), offset: offset as u64, seq, rule, detail };
+    /// Reads one segment, accepting its good frames; returns what stopped it, if
+    /// anything did. `newest`: the last segment listed.
+    fn segment(
+        &mut self,
+        index: usize,
+        first_seq: u64,
+        path: &Path,
+        bytes: &[u8],
+        newest: bool,
+        key: Option<&[u8]>,
+    ) -> Option<Finding> {
+        let header = match SegmentHeader::decode(bytes) {
+            Ok(h) => h,
+            Err((rule, detail)) => {
+                return Some(self.bad_header(index, first_seq, path, bytes, newest, rule, detail));
+            }
+        };
+        if header.keyed != key.is_some() {
+            let detail = if header.keyed {
+                "a keyed segment opened without the key"
+            } else {
+                "an unkeyed segment opened with a key"
+            };
+            return Some(Finding::Fatal(corrupt(
+                path,
+                12,
+                first_seq,
+                "S3",
+                detail.into(),
+            )));
+        }
+        if header.first_seq != first_seq || first_seq == 0 {
+            return Some(Finding::Fatal(corrupt(
+                path,
+                16,
+                first_seq,
+                "S1",
+                format!(
+                    "header first seq {} in a segment named {first_seq}",
+                    header.first_seq
+                ),
+            )));
+        }
+        match self.at {
+            None => {
+                // W7: the first segment read must not start past the checkpoint.
+                if first_seq > self.checkpoint_seq.saturating_add(1) {
+                    let detail = format!(
+                        "frames {}..{first_seq} are missing after the checkpoint",
+                        self.checkpoint_seq.saturating_add(1)
+                    );
+                    return Some(Finding::Fatal(corrupt(path, 16, first_seq, "W7", detail)));
+                }
+                self.at = Some((first_seq - 1, header.prev_hash));
+            }
+            Some((seq, hash)) => {
+                if seq.checked_add(1) != Some(first_seq) || hash != header.prev_hash {
+                    let error = corrupt(
+                        path,
+                        16,
+                        first_seq,
+                        "W4",
+                        format!("segment does not continue the chain after seq {seq}"),
+                    );
+                    return Some(Finding::BadSegment { index, error });
+                }
+            }
+        }
+        self.out.segments.push((first_seq, path.to_path_buf()));
+        let mut offset = SEGMENT_HEADER_LEN;
+        while offset < bytes.len() {
+            let (prev_seq, prev_hash) = self.at.unwrap_or((0, [0; 32]));
+            let Some(s) = prev_seq.checked_add(1) else {
+                return Some(Finding::Fatal(corrupt(
+                    path,
+                    offset as u64,
+                    prev_seq,
+                    "W3",
+                    "a frame after seq u64::MAX".into(),
+                )));
+            };
+            let (rule, detail) = match decode_frame(&bytes[offset..], &prev_hash, key) {
+                Ok(f) if f.seq == s => {
+                    if let Err(e) = self.accept(f.seq, f.payload, f.hash, path, offset) {
+                        return Some(Finding::Fatal(e));
+                    }
+                    offset += f.len;
+                    continue;
+                }
+                // W9: the zero-filled rest of the segment is its clean end.
+                _ if all_zero(&bytes[offset..]) => break,
+                Ok(f) => ("W3", format!("seq {} after seq {prev_seq}", f.seq)),
+                Err(FrameError::Truncated) => ("W8", "a frame cut short".to_string()),
+                Err(FrameError::Bad(rule, d)) => (rule, d),
+            };
+            let cut = (bytes.len() - offset) as u64;
+            let at = offset as u64;
+            return Some(match judge_bad_frame(bytes, offset, s, key, newest) {
+                Tail::Torn => Finding::TornTail {
+                    index,
+                    offset: at,
+                    cut,
+                },
+                Tail::Unvouched => Finding::UnvouchedTail {
+                    index,
+                    offset: at,
+                    cut,
+                },
+                Tail::Damage => Finding::Damage {
+                    index,
+                    offset: at,
+                    error: corrupt(path, at, s, rule, detail),
+                },
+            });
+        }
+        None
+    }
+
+    /// S4: a bad header is a torn creation only on the newest segment, when it is
+    /// the one expected next, and nothing but zeros follows the header (frames are
+    /// appended only after the header and the directory entry were synced, so a
+    /// frame after a bad header proves damage).
+    #[allow(clippy::too_many_arguments)]
+    fn bad_header(
+        &mut self,
+        index: usize,
+        first_seq: u64,
+        path: &Path,
+        bytes: &[u8],
+        newest: bool,
+        rule: &'static str,
+        detail: String,
+    ) -> Finding {
+        let known = self.at.map_or(self.checkpoint_seq, |(s, _)| s);
+        let expected = known.checked_add(1) == Some(first_seq);
+        let empty = bytes.get(SEGMENT_HEADER_LEN..).is_none_or(all_zero);
+        if newest && expected && (empty || active(Mutation::TornHeaderWithFrames)) {
+            // Its name was chosen after the chain reached `known` (W11).
+            self.out.reached = Some(known);
+            return Finding::TornCreation {
+                index,
+                len: bytes.len() as u64,
+            };
+        }
+        let detail = if newest && expected {
+            format!(
+                "{detail}; bytes follow the header, so this is damage, \
+                 not a crash while creating the segment (S4)"
+            )
+        } else {
+            detail
+        };
+        Finding::BadSegment {
+            index,
+            error: corrupt(path, 0, first_seq, rule, detail),
+        }
+    }
+
+    fn accept(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        hash: ChainHash,
+        path: &Path,
+        offset: usize,
+    ) -> Result<()> {
+        let corrupt =
+            |rule: &'static str, detail: String| corrupt(path, offset as u64, seq, rule, detail);
         if seq == self.checkpoint_seq {
             if hash != self.checkpoint_hash {
-                return Err(corrupt("W6", "the frame at the checkpoint seq does not carry the meta's chain hash".into()));
+                return Err(corrupt(
+                    "W6",
+                    "the frame at the checkpoint seq does not carry the meta's chain hash".into(),
+                ));
             }
             self.anchored = true;
         }
         if seq > self.checkpoint_seq {
             if !self.anchored {
                 // The first retained frame past the checkpoint must follow it directly.
-                if seq != self.checkpoint_seq + 1 {
-                    return Err(corrupt("W7", format!("frames {}..{seq} are missing after the checkpoint", self.checkpoint_seq + 1)));
+                if self.checkpoint_seq.checked_add(1) != Some(seq) {
+                    return Err(corrupt(
+                        "W7",
+                        format!(
+                            "frames {}..{seq} are missing after the checkpoint",
+                            self.checkpoint_seq.saturating_add(1)
+                        ),
+                    ));
                 }
                 let (_, prev) = self.at.unwrap_or((0, [0; 32]));
                 if prev != self.checkpoint_hash {
-                    return Err(corrupt("W6", "the first frame after the checkpoint does not chain to the meta's hash".into()));
+                    return Err(corrupt(
+                        "W6",
+                        "the first frame after the checkpoint does not chain to the meta's hash"
+                            .into(),
+                    ));
                 }
                 self.anchored = true;
             }
@@ -236,25 +450,127 @@ impl Scan {
     }
 }
 
-/// W8: is there, anywhere from `from`, a crc-valid frame past `bad_seq` that was
-/// written after the WAL had been synced through `bad_seq`? (Only the seq filter and
-/// the crc are checked: the chain is broken here.)
-fn synced_frame_after(bytes: &[u8], from: usize, bad_seq: u64, key: Option<&[u8]>) -> bool {
-    let min_seq = bad_seq;
-    let extra = if key.is_some() { super::frame::HMAC_LEN } else { 0 };
-    (from..bytes.len().saturating_sub(FRAME_HEADER_LEN)).any(|at| {
-        let b = &bytes[at..];
-        let seq = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-        if seq < min_seq || seq > min_seq + (1 << 32) {
-            return false;
+/// Where actions run.
+struct Ctx<'a> {
+    vfs: &'a dyn Vfs,
+    wal_dir: &'a Path,
+    segments: &'a [(u64, PathBuf)],
+    /// False for `verify`: report every action, write nothing.
+    repair: bool,
+}
+
+impl Ctx<'_> {
+    fn path(&self, index: usize) -> PathBuf {
+        self.segments
+            .get(index)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| self.wal_dir.to_path_buf())
+    }
+
+    fn execute(&self, action: Action, out: &mut WalRecovery) -> Result<()> {
+        match action {
+            Action::Refuse(e) => Err(e),
+            Action::Truncate {
+                index,
+                offset,
+                cut,
+                unvouched,
+            } => {
+                let path = self.path(index);
+                if self.repair {
+                    // Cut so the next open reads a clean end (recovery never appends
+                    // to a segment it read).
+                    let file = self
+                        .vfs
+                        .open(&path, OpenMode::ReadWrite)
+                        .map_err(|e| StorageError::io("opening", &path, e))?;
+                    file.set_len(offset)
+                        .map_err(|e| StorageError::io("truncating", &path, e))?;
+                    file.sync_data()
+                        .map_err(|e| StorageError::io("syncing", &path, e))?;
+                }
+                out.truncated = Some((path, offset, cut));
+                out.unvouched_tail_truncated = unvouched;
+                Ok(())
+            }
+            Action::Delete { index, len } => {
+                let path = self.path(index);
+                if self.repair {
+                    self.vfs
+                        .remove_file(&path)
+                        .map_err(|e| StorageError::io("deleting", &path, e))?;
+                    self.vfs
+                        .sync_dir(self.wal_dir)
+                        .map_err(|e| StorageError::io("syncing directory", self.wal_dir, e))?;
+                }
+                out.truncated = Some((path, 0, len));
+                Ok(())
+            }
+            Action::SetAside { index, offset, why } => {
+                out.dropped.push(why);
+                if !self.repair {
+                    return Ok(());
+                }
+                let mut later = index;
+                if let Some(offset) = offset {
+                    // Keep the dropped bytes for forensics, then cut them so the
+                    // next append continues a clean chain.
+                    let path = self.path(index);
+                    let file = self
+                        .vfs
+                        .open(&path, OpenMode::ReadWrite)
+                        .map_err(|e| StorageError::io("opening", &path, e))?;
+                    let len = file
+                        .len()
+                        .map_err(|e| StorageError::io("measuring", &path, e))?;
+                    let mut tail = vec![0u8; len.saturating_sub(offset) as usize];
+                    file.read_at(&mut tail, offset)
+                        .map_err(|e| StorageError::io("reading", &path, e))?;
+                    self.set_aside(&path, Some(&tail))?;
+                    file.set_len(offset)
+                        .map_err(|e| StorageError::io("truncating", &path, e))?;
+                    file.sync_data()
+                        .map_err(|e| StorageError::io("syncing", &path, e))?;
+                    later = index + 1;
+                }
+                // Every segment past the stop point is renamed to `.wal.dropped`, so
+                // no later open meets it again and no new segment collides.
+                for (_, path) in self.segments.iter().skip(later) {
+                    self.set_aside(path, None)?;
+                }
+                Ok(())
+            }
+            Action::Report(text) => {
+                out.wal_missing = Some(text);
+                Ok(())
+            }
         }
-        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let total = FRAME_HEADER_LEN + n + extra;
-        if n > super::frame::MAX_PAYLOAD || b.len() < total {
-            return false;
+    }
+
+    /// Permissive recovery's quarantine: `tail` (if given) is copied to
+    /// `<segment>.dropped`; otherwise the whole segment is renamed to it.
+    fn set_aside(&self, path: &Path, tail: Option<&[u8]>) -> Result<()> {
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(".dropped");
+        let aside = PathBuf::from(aside);
+        match tail {
+            Some(bytes) => {
+                let f = self
+                    .vfs
+                    .open(&aside, OpenMode::CreateTruncate)
+                    .map_err(|e| StorageError::io("creating", &aside, e))?;
+                f.write_at(bytes, 0)
+                    .map_err(|e| StorageError::io("writing", &aside, e))?;
+                f.sync_data()
+                    .map_err(|e| StorageError::io("syncing", &aside, e))?;
+            }
+            None => self
+                .vfs
+                .rename(path, &aside)
+                .map_err(|e| StorageError::io("renaming", path, e))?,
         }
-        let synced = u64::from_le_bytes([b[16], b[17], b[18], b[19], b[20], b[21], b[22], b[23]]);
-        let stored = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        synced >= bad_seq && stored == crc32c::crc32c_append(crc32c::crc32c(&b[..4]), &b[8..total])
-    })
+        self.vfs
+            .sync_dir(self.wal_dir)
+            .map_err(|e| StorageError::io("syncing directory", self.wal_dir, e))
+    }
 }
