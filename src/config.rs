@@ -2,7 +2,12 @@
 //! storage engine's [`StorageOptions`](crate::storage::StorageOptions).
 #![forbid(unsafe_code)]
 
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
 use crate::error::AedbError;
+use crate::pager::Key;
 use crate::storage::{self, StorageOptions};
 
 /// When a commit reaches stable storage.
@@ -26,15 +31,16 @@ pub enum RecoveryMode {
     Permissive,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AedbConfig {
     pub durability_mode: DurabilityMode,
     /// Sync interval of `Batch` and `OsBuffered`.
     pub batch_interval_ms: u64,
     pub recovery_mode: RecoveryMode,
     /// Authenticates meta pages and WAL frames with HMAC-SHA256; a database made
-    /// with a key opens only with it.
-    pub hmac_key: Option<[u8; 32]>,
+    /// with a key opens only with it (at least 16 bytes). Zeroized when the last
+    /// clone drops, never printed by `Debug` (0.1.9's field and type).
+    pub manifest_hmac_key: Option<Arc<Zeroizing<Vec<u8>>>>,
     /// Kept for aedb 0.1.9 compatibility: the WAL here is always hash-chained.
     pub hash_chain_required: bool,
     /// A WAL segment is rotated past this size.
@@ -66,13 +72,40 @@ pub struct AedbConfig {
     pub max_transaction_dirty_bytes: u64,
 }
 
+/// Every field but the key, which shows as `<redacted>` (review F23: configs end
+/// up in logs).
+impl std::fmt::Debug for AedbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AedbConfig")
+            .field("durability_mode", &self.durability_mode)
+            .field("batch_interval_ms", &self.batch_interval_ms)
+            .field("recovery_mode", &self.recovery_mode)
+            .field("manifest_hmac_key", &self.manifest_hmac_key.as_ref().map(|k| format!("<redacted, {} bytes>", k.len())))
+            .field("hash_chain_required", &self.hash_chain_required)
+            .field("max_segment_bytes", &self.max_segment_bytes)
+            .field("max_scan_rows", &self.max_scan_rows)
+            .field("max_batch_rows", &self.max_batch_rows)
+            .field("max_kv_key_bytes", &self.max_kv_key_bytes)
+            .field("max_kv_value_bytes", &self.max_kv_value_bytes)
+            .field("max_table_value_bytes", &self.max_table_value_bytes)
+            .field("snapshot_retention_commits", &self.snapshot_retention_commits)
+            .field("max_snapshot_age_ms", &self.max_snapshot_age_ms)
+            .field("page_size", &self.page_size)
+            .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
+            .field("max_inflight_commits", &self.max_inflight_commits)
+            .field("max_transaction_bytes", &self.max_transaction_bytes)
+            .field("max_transaction_dirty_bytes", &self.max_transaction_dirty_bytes)
+            .finish()
+    }
+}
+
 impl Default for AedbConfig {
     fn default() -> Self {
         AedbConfig {
             durability_mode: DurabilityMode::Full,
             batch_interval_ms: 10,
             recovery_mode: RecoveryMode::Strict,
-            hmac_key: None,
+            manifest_hmac_key: None,
             hash_chain_required: true,
             max_segment_bytes: 64 << 20,
             max_scan_rows: 10_000,
@@ -94,7 +127,7 @@ impl Default for AedbConfig {
 impl AedbConfig {
     /// Full durability, strict recovery, HMAC-authenticated metas and WAL.
     pub fn production(hmac_key: [u8; 32]) -> Self {
-        AedbConfig { hmac_key: Some(hmac_key), recovery_mode: RecoveryMode::Strict, durability_mode: DurabilityMode::Full, ..Self::default() }
+        AedbConfig { recovery_mode: RecoveryMode::Strict, durability_mode: DurabilityMode::Full, ..Self::default() }.with_hmac_key(hmac_key.to_vec())
     }
 
     /// Fast and forgiving: OS-buffered WAL, permissive recovery, no key.
@@ -105,11 +138,34 @@ impl AedbConfig {
     /// For user-facing acknowledgements: `Visible` commits return at once and a
     /// 2 ms batch sync makes them durable; strict recovery with HMAC.
     pub fn low_latency(hmac_key: [u8; 32]) -> Self {
-        AedbConfig { hmac_key: Some(hmac_key), recovery_mode: RecoveryMode::Strict, durability_mode: DurabilityMode::Batch, batch_interval_ms: 2, ..Self::default() }
+        AedbConfig { recovery_mode: RecoveryMode::Strict, durability_mode: DurabilityMode::Batch, batch_interval_ms: 2, ..Self::default() }.with_hmac_key(hmac_key.to_vec())
+    }
+
+    /// The HMAC key, if any.
+    pub fn hmac_key(&self) -> Option<&[u8]> {
+        self.manifest_hmac_key.as_deref().map(|k| k.as_slice())
+    }
+
+    /// This config with `key` as its HMAC key (taken, and zeroized when dropped).
+    pub fn with_hmac_key(mut self, key: Vec<u8>) -> Self {
+        self.manifest_hmac_key = Some(Arc::new(Zeroizing::new(key)));
+        self
+    }
+
+    /// Whether recovery refuses a damaged WAL instead of setting it aside.
+    pub fn strict_recovery(&self) -> bool {
+        self.recovery_mode == RecoveryMode::Strict
+    }
+
+    fn key(&self) -> Result<Option<Key>, AedbError> {
+        self.hmac_key()
+            .map(|k| Key::new(k.to_vec()).map_err(|e| AedbError::InvalidConfig { message: format!("manifest_hmac_key: {e}") }))
+            .transpose()
     }
 
     pub(crate) fn validate(&self) -> Result<(), AedbError> {
         let bad = |message: String| Err(AedbError::InvalidConfig { message });
+        self.key()?;
         if self.max_scan_rows == 0 {
             return bad("max_scan_rows must be at least 1".into());
         }
@@ -136,7 +192,7 @@ impl AedbConfig {
         Ok(())
     }
 
-    pub(crate) fn storage_options(&self) -> StorageOptions {
+    pub(crate) fn storage_options(&self) -> Result<StorageOptions, AedbError> {
         let durability = match self.durability_mode {
             DurabilityMode::Full => storage::DurabilityMode::Full,
             DurabilityMode::Batch => storage::DurabilityMode::Batch { interval_ms: self.batch_interval_ms },
@@ -146,9 +202,9 @@ impl AedbConfig {
             RecoveryMode::Strict => storage::RecoveryMode::Strict,
             RecoveryMode::Permissive => storage::RecoveryMode::Permissive,
         };
-        StorageOptions {
+        Ok(StorageOptions {
             page_size: self.page_size,
-            key: self.hmac_key.map(|k| k.to_vec()),
+            key: self.key()?,
             durability,
             recovery,
             wal_segment_bytes: self.max_segment_bytes,
@@ -158,6 +214,6 @@ impl AedbConfig {
             max_txn_effect_bytes: self.max_transaction_bytes,
             max_txn_dirty_bytes: self.max_transaction_dirty_bytes,
             ..StorageOptions::default()
-        }
+        })
     }
 }

@@ -7,6 +7,7 @@
 //! - F18: commits beyond `max_inflight_commits` wait for a slot, and all finish;
 //! - F21: a poisoned instance says so (`is_poisoned`, code `poisoned`, "reopen"),
 //!   and a reopen recovers.
+//! - F23: the HMAC key never shows in `Debug` output, and a short key is refused.
 
 mod facade_common;
 
@@ -165,4 +166,24 @@ async fn f21_a_full_disk_has_its_own_code() {
     assert_eq!(err.code(), AedbErrorCode::OutOfSpace, "{err}");
     assert!(db.is_poisoned());
     assert_eq!(db.commit(insert_user(99, "x", None)).await.unwrap_err().code(), AedbErrorCode::OutOfSpace);
+}
+
+#[test]
+fn f23_configs_never_print_the_key_and_short_keys_are_refused() {
+    let key = *b"0123456789abcdef0123456789abcdef";
+    let config = AedbConfig::production(key);
+    assert_eq!(config.hmac_key(), Some(&key[..]));
+    let ascii = String::from_utf8_lossy(&key).into_owned();
+    let decimal = format!("{:?}", key.to_vec());
+    for text in [format!("{config:?}"), format!("{config:#?}")] {
+        assert!(!text.contains(&ascii[..8]) && !text.contains(&decimal[1..20]), "the key leaks: {text}");
+        assert!(text.contains("redacted"), "{text}");
+    }
+    let storage = aedb::storage::StorageOptions { key: Some(aedb::pager::Key::new(key.to_vec()).unwrap()), ..Default::default() };
+    let text = format!("{storage:?}");
+    assert!(!text.contains(&ascii[..8]) && !text.contains(&decimal[1..20]) && text.contains("redacted"), "the key leaks: {text}");
+    // A key shorter than 16 bytes is a configuration error, not a weak database.
+    let short = AedbConfig::default().with_hmac_key(b"short".to_vec());
+    let err = AedbInstance::open(short, tempfile::tempdir().unwrap().path()).err().map(|e| e.code());
+    assert_eq!(err, Some(AedbErrorCode::InvalidConfig));
 }

@@ -122,7 +122,7 @@ fn model_of(keys: impl IntoIterator<Item = u8>) -> Model {
 }
 
 #[test]
-fn f1_segment_header_flip_is_refused() {
+pub fn f1_segment_header_flip_is_refused() {
     let fs = SimFs::new(test_seed("F1 segment header flips", 0xf1));
     let db = reopen(&fs, RecoveryMode::Strict).unwrap_or_else(|e| panic!("{e}"));
     let mut checkpoint = put(&db, 0, Finality::Durable);
@@ -187,7 +187,7 @@ fn f1_segment_header_flip_is_refused() {
 }
 
 #[test]
-fn f5_damaged_frame_before_valid_frames_is_refused() {
+pub fn f5_damaged_frame_before_valid_frames_is_refused() {
     let fs = SimFs::new(test_seed("F5 last synced group", 0xf5));
     let db = reopen(&fs, RecoveryMode::Strict).unwrap_or_else(|e| panic!("{e}"));
     put(&db, 0, Finality::Durable);
@@ -229,7 +229,7 @@ fn f5_damaged_frame_before_valid_frames_is_refused() {
 }
 
 #[test]
-fn f5_damaged_final_unvouched_frame_is_cut_and_reported() {
+pub fn f5_damaged_final_unvouched_frame_is_cut_and_reported() {
     let fs = SimFs::new(test_seed("F5 final frame", 0xf6));
     let db = reopen(&fs, RecoveryMode::Strict).unwrap_or_else(|e| panic!("{e}"));
     for i in 0..2 {

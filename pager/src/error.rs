@@ -80,6 +80,10 @@ pub enum PagerError {
     #[error("{file} was created without a key, but a key was given")]
     NotKeyed { file: PathBuf },
 
+    /// A key the caller gave cannot be used (too short, or bad hex text).
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+
     /// Both meta pages pass their checksums but neither authenticates with the key.
     #[error("wrong key for {file}: meta page HMAC does not match")]
     WrongKey { file: PathBuf },

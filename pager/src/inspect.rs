@@ -17,7 +17,7 @@ use crate::error::{PagerError, Result};
 use crate::format::page::{self, PageHeader};
 use crate::metas::{MetaChoice, read_metas};
 use crate::vfs::{DirLock, LockMode, OpenMode, Vfs, VfsFile, lock_dir};
-use crate::{DATA_FILE_NAME, PageId};
+use crate::{DATA_FILE_NAME, Key, PageId};
 
 /// One page as found on disk.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub struct Inspection {
 
 /// Locks `dir` in shared mode, opens `<dir>/data.aedb` read-only and reads both
 /// metas; no page beyond them is read.
-pub fn open_inspector(vfs: &dyn Vfs, dir: &Path, key: Option<&[u8]>) -> Result<Inspector> {
+pub fn open_inspector(vfs: &dyn Vfs, dir: &Path, key: Option<&Key>) -> Result<Inspector> {
     let path = dir.join(DATA_FILE_NAME);
     if !vfs.exists(&path).map_err(|e| PagerError::io("checking", &path, e))? {
         return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
@@ -101,7 +101,7 @@ impl Inspector {
 
 /// Inspects `<dir>/data.aedb` without writing (see the module doc for locking),
 /// keeping every page in memory: for tests and small files only.
-pub fn inspect(vfs: &dyn Vfs, dir: &Path, key: Option<&[u8]>) -> Result<Inspection> {
+pub fn inspect(vfs: &dyn Vfs, dir: &Path, key: Option<&Key>) -> Result<Inspection> {
     let ins = open_inspector(vfs, dir, key)?;
     let pages = ins.pages().collect::<Result<Vec<_>>>()?;
     Ok(Inspection {

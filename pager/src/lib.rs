@@ -18,6 +18,7 @@ mod alloc;
 mod error;
 mod idruns;
 pub mod format;
+mod key;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inspect;
@@ -32,6 +33,7 @@ mod view;
 
 pub use error::{CorruptionDetail, PagerError, Result};
 pub use format::meta::Meta;
+pub use key::{Key, MIN_KEY_LEN};
 pub use format::page::{PAGE_HEADER_LEN, PageKind};
 pub use metas::{MetaChoice, SlotReport, read_metas};
 pub use pager::{MetaUpdate, OpenReport, Pager, PagerOptions};

@@ -12,7 +12,7 @@ use crate::error::{CorruptionDetail, PagerError, Result};
 use crate::format::meta::{Meta, MetaFault, PAGE_SIZE_AT};
 use crate::format::{PAGE_SIZES, is_valid_page_size, read_u32};
 use crate::vfs::VfsFile;
-use crate::PageId;
+use crate::{Key, PageId};
 
 /// What was found in one meta slot.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ fn read(file: &dyn VfsFile, path: &Path, offset: u64, len: usize) -> Result<Vec<
     Ok(buf)
 }
 
-fn decode_slot(file: &dyn VfsFile, path: &Path, len: u64, slot: u64, page_size: u32, key: Option<&[u8]>) -> Result<Result<Meta, CorruptionDetail>> {
+fn decode_slot(file: &dyn VfsFile, path: &Path, len: u64, slot: u64, page_size: u32, key: Option<&Key>) -> Result<Result<Meta, CorruptionDetail>> {
     let offset = slot * u64::from(page_size);
     if len < offset + u64::from(page_size) {
         return Ok(Err(detail(path, slot, offset, MetaFault {
@@ -81,7 +81,7 @@ fn decode_slot(file: &dyn VfsFile, path: &Path, len: u64, slot: u64, page_size: 
 
 /// Reads and judges both meta slots. I/O errors and key errors are returned as
 /// errors; damaged slots are reported inside the choice.
-pub fn read_metas(file: &dyn VfsFile, path: &Path, key: Option<&[u8]>) -> Result<MetaChoice> {
+pub fn read_metas(file: &dyn VfsFile, path: &Path, key: Option<&Key>) -> Result<MetaChoice> {
     let len = file.len().map_err(|e| PagerError::io("measuring", path, e))?;
     let claimed = if len >= 16 { read_u32(&read(file, path, 0, 16)?, PAGE_SIZE_AT) } else { 0 };
     let slot0 = if is_valid_page_size(claimed) {

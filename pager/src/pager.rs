@@ -41,7 +41,7 @@ use crate::vfs::{
     DirLock, LockMode, OpenMode, Vfs, VfsFile, create_dir_durable, lock_dir, parent_dir,
 };
 use crate::view::ReadView;
-use crate::{DATA_FILE_NAME, PageId};
+use crate::{DATA_FILE_NAME, Key, PageId};
 
 /// How to open a page file.
 #[derive(Clone)]
@@ -50,24 +50,18 @@ pub struct PagerOptions {
     /// (`None`: whatever it was created with).
     pub page_size: Option<u32>,
     /// HMAC key: required for keyed files, refused for unkeyed ones.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Key>,
     /// Open without writing anything, under a shared lock.
     pub read_only: bool,
     /// Create the directory and page file when missing.
     pub create: bool,
 }
 
-/// The key never appears in `{:?}` output (review F23): `Pager::options`-style
-/// accessors and error reports format these freely.
-fn redacted(key: &Option<Vec<u8>>) -> &'static str {
-    if key.is_some() { "Some(<redacted>)" } else { "None" }
-}
-
 impl std::fmt::Debug for PagerOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PagerOptions")
             .field("page_size", &self.page_size)
-            .field("key", &format_args!("{}", redacted(&self.key)))
+            .field("key", &self.key)
             .field("read_only", &self.read_only)
             .field("create", &self.create)
             .finish()
@@ -187,7 +181,7 @@ pub struct Pager {
     read: Arc<ReadSide>,
     dir: PathBuf,
     read_only: bool,
-    key: Option<Vec<u8>>,
+    key: Option<Key>,
     poisoned: AtomicBool,
     state: Mutex<WriterState>,
     _lock: DirLock,
@@ -199,7 +193,7 @@ impl std::fmt::Debug for Pager {
             .field("path", &self.read.path)
             .field("page_size", &self.read.page_size)
             .field("read_only", &self.read_only)
-            .field("key", &format_args!("{}", redacted(&self.key)))
+            .field("key", &self.key)
             .field("poisoned", &self.poisoned)
             .field("state", &self.state)
             .finish_non_exhaustive()
@@ -239,7 +233,7 @@ impl Pager {
                 return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
             }
             let page_size = options.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-            create_file(vfs, dir, &path, page_size, options.key.as_deref())?;
+            create_file(vfs, dir, &path, page_size, options.key.as_ref())?;
             if !made_dir {
                 // The directory existed but may be as new as this database (an open
                 // that created it and died before syncing its parent): make its entry
@@ -252,7 +246,7 @@ impl Pager {
         }
         let mode = if options.read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };
         let file = vfs.open(&path, mode).map_err(io("opening", &path))?;
-        let choice = read_metas(&*file, &path, options.key.as_deref())?;
+        let choice = read_metas(&*file, &path, options.key.as_ref())?;
         let Some(slot) = choice.current else {
             let describe = |r: &Result<Meta, CorruptionDetail>| match r {
                 Ok(m) => format!("generation {}", m.generation),
@@ -534,7 +528,7 @@ impl Pager {
             keyed: self.key.is_some(),
         };
         let slot = 1 - st.slot;
-        let bytes = meta.encode(slot, self.key.as_deref());
+        let bytes = meta.encode(slot, self.key.as_ref());
         self.read
             .file
             .write_at(&bytes, slot << self.read.page_shift)
@@ -601,7 +595,7 @@ impl Pager {
 
 /// Writes a new, empty page file atomically (invariant 5): two valid metas
 /// (generations 1 and 2) with no pages.
-fn create_file(vfs: &dyn Vfs, dir: &Path, path: &Path, page_size: u32, key: Option<&[u8]>) -> Result<()> {
+fn create_file(vfs: &dyn Vfs, dir: &Path, path: &Path, page_size: u32, key: Option<&Key>) -> Result<()> {
     let tmp = dir.join(format!("{DATA_FILE_NAME}.init"));
     let io = |op: &'static str| {
         let tmp = tmp.clone();

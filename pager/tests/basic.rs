@@ -2,7 +2,7 @@
 //! page sizes, keys, misuse refusals and the reuse rules.
 
 use aedb_pager::vfs::RealFs;
-use aedb_pager::{Expect, MetaUpdate, PAGE_HEADER_LEN, PageId, PageKind, Pager, PagerError, PagerOptions};
+use aedb_pager::{Expect, Key, MetaUpdate, PAGE_HEADER_LEN, PageId, PageKind, Pager, PagerError, PagerOptions};
 
 const KIND: PageKind = PageKind(9);
 
@@ -68,7 +68,11 @@ fn page_size_is_fixed_at_create() {
 #[test]
 fn a_keyed_file_needs_its_key() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let keyed = |k: &[u8]| PagerOptions { key: Some(k.to_vec()), ..PagerOptions::default() };
+    let keyed = |k: &[u8]| {
+        let mut k = k.to_vec();
+        k.resize(16, b'.');
+        PagerOptions { key: Some(Key::new(k).unwrap_or_else(|e| panic!("{e}"))), ..PagerOptions::default() }
+    };
     let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), keyed(b"right key")));
     let id = write(&pager, 3);
     ok(pager.commit(MetaUpdate { root: Some(id), ..Default::default() }));
@@ -160,8 +164,10 @@ fn a_page_past_the_end_of_the_file_is_an_error_even_inside_the_mapped_reserve() 
 fn f23_pager_debug_redacts_key() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let key = b"secret-key-0123456789".to_vec();
-    let options = PagerOptions { key: Some(key.clone()), ..PagerOptions::default() };
+    let options = PagerOptions { key: Some(Key::new(key.clone()).unwrap_or_else(|e| panic!("{e}"))), ..PagerOptions::default() };
     let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), options.clone()));
+    // Short keys are refused where they are made (F23).
+    assert!(matches!(Key::new(b"short".to_vec()), Err(PagerError::InvalidKey(_))));
     let leaks = |text: &str| {
         let decimal = format!("{:?}", key);
         let ascii = String::from_utf8_lossy(&key).into_owned();

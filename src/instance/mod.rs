@@ -53,7 +53,7 @@ impl AedbInstance {
     /// Opens through any file system (the fault-injecting simulation, in tests).
     pub fn open_with_vfs(config: AedbConfig, vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Self, AedbError> {
         config.validate()?;
-        let db = Database::open_with(vfs, dir, config.storage_options())?;
+        let db = Database::open_with(vfs, dir, config.storage_options()?)?;
         {
             let mut txn = db.begin_write()?;
             if !txn.list_trees()?.iter().any(|t| t == CATALOG_TREE) {

@@ -361,7 +361,7 @@ impl Engine {
         // missing `wal/` is loss, not a database that never had one.
         let anchored = meta.generation > 2;
         let recover = if anchored { recover_anchored } else { recover };
-        let key = options.key.as_deref();
+        let key = options.key.as_ref();
         let (seq, hash) = (meta.checkpoint_seq, meta.wal_chain_hash);
         let rec: WalRecovery = recover(&*vfs, &wal_dir, key, seq, hash, options.recovery)?;
         if !vfs.exists(&wal_dir).map_err(|e| StorageError::io("checking", &wal_dir, e))? {

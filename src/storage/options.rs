@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use aedb_btree::TreeConfig;
+use aedb_pager::Key;
 
 /// When a commit reaches stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,8 +33,9 @@ pub enum RecoveryMode {
 pub struct StorageOptions {
     /// Page size for a new database (power of two, 4 KiB–64 KiB).
     pub page_size: Option<u32>,
-    /// HMAC key: meta pages and WAL frames are authenticated with it.
-    pub key: Option<Vec<u8>>,
+    /// HMAC key: meta pages and WAL frames are authenticated with it. Never
+    /// printed by `Debug`, zeroized when the last clone drops.
+    pub key: Option<Key>,
     pub durability: DurabilityMode,
     pub recovery: RecoveryMode,
     /// A WAL segment is rotated once it passes this size.

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use aedb_pager::Key;
 use aedb_pager::vfs::RealFs;
 
 /// The environment variable a keyed database's HMAC key can come from, as hex.
@@ -32,8 +33,13 @@ struct KeyArgs {
     key_hex: Option<String>,
 }
 
+/// A key needs at least 16 bytes (`aedb_pager::MIN_KEY_LEN`).
+fn to_key(bytes: Vec<u8>) -> Result<Key, String> {
+    Key::new(bytes).map_err(|e| e.to_string())
+}
+
 impl KeyArgs {
-    fn load(&self) -> Result<Option<Vec<u8>>, String> {
+    fn load(&self) -> Result<Option<Key>, String> {
         if self.key_hex.is_some() {
             return Err(format!(
                 "--key-hex was removed (the command line is visible in `ps` and shell \
@@ -43,11 +49,11 @@ impl KeyArgs {
         if let Some(path) = &self.key_file {
             let fail = |e: String| format!("--key-file {}: {e}", path.display());
             let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-            return pages::parse_hex(text.trim()).map(Some).map_err(fail);
+            return pages::parse_hex(text.trim()).and_then(to_key).map(Some).map_err(fail);
         }
         match std::env::var(KEY_ENV) {
             Ok(hex) if !hex.trim().is_empty() => {
-                pages::parse_hex(hex.trim()).map(Some).map_err(|e| format!("{KEY_ENV}: {e}"))
+                pages::parse_hex(hex.trim()).and_then(to_key).map(Some).map_err(|e| format!("{KEY_ENV}: {e}"))
             }
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
@@ -124,16 +130,16 @@ fn run(command: Command) -> Result<pages::Verdict, Box<dyn std::error::Error>> {
     let out = &mut std::io::stdout().lock();
     match command {
         Command::Pages(PagesCommand::Dump { dir, key, entries }) => {
-            pages::dump(&RealFs, &dir, key.load()?.as_deref(), entries, out)
+            pages::dump(&RealFs, &dir, key.load()?.as_ref(), entries, out)
         }
         Command::Wal(WalCommand::Verify { dir, key }) => {
-            wal::verify(&RealFs, &dir, key.load()?.as_deref(), out)
+            wal::verify(&RealFs, &dir, key.load()?.as_ref(), out)
         }
         Command::Wal(WalCommand::Dump { dir, key }) => {
-            wal::dump(&RealFs, &dir, key.load()?.as_deref(), out)
+            wal::dump(&RealFs, &dir, key.load()?.as_ref(), out)
         }
         Command::Pages(PagesCommand::Tree { dir, root, key }) => {
-            tree::print(&RealFs, &dir, root, key.load()?.as_deref(), out)
+            tree::print(&RealFs, &dir, root, key.load()?.as_ref(), out)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use aedb_pager::inspect::{Inspector, open_inspector};
 use aedb_pager::vfs::Vfs;
 use aedb_btree::node::{self, RawNode};
-use aedb_pager::{Meta, PageKind};
+use aedb_pager::{Key, Meta, PageKind};
 
 /// Whether the dump found damage.
 pub enum Verdict {
@@ -111,7 +111,7 @@ fn describe_meta(m: &Meta) -> String {
 pub fn dump(
     vfs: &dyn Vfs,
     dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     entries: bool,
     out: &mut dyn Write,
 ) -> Result<Verdict, Box<dyn std::error::Error>> {

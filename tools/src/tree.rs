@@ -6,7 +6,7 @@ use std::path::Path;
 use aedb_btree::node::RawNode;
 use aedb_btree::{TreeRoot, check};
 use aedb_pager::vfs::Vfs;
-use aedb_pager::{Expect, PageId, Pager, PagerOptions, ReadView};
+use aedb_pager::{Expect, Key, PageId, Pager, PagerOptions, ReadView};
 
 use crate::pages::{Verdict, show_bytes};
 
@@ -48,10 +48,10 @@ pub fn print(
     vfs: &dyn Vfs,
     dir: &Path,
     root: u64,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     out: &mut dyn Write,
 ) -> Result<Verdict, Box<dyn std::error::Error>> {
-    let key = key.map(<[u8]>::to_vec);
+    let key = key.cloned();
     let options = PagerOptions { read_only: true, key, ..PagerOptions::default() };
     let (pager, _) = Pager::open(vfs, dir, options)?;
     let view = pager.view()?;

@@ -9,6 +9,7 @@ use aedb::storage::effects::{Effect, decode};
 use aedb::storage::wal::frame::{ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
 use aedb::storage::wal::{list_segments, recover};
 use aedb_pager::inspect::{Inspector, open_inspector};
+use aedb_pager::Key;
 use aedb_pager::vfs::{LockMode, OpenMode, Vfs, lock_dir};
 
 use crate::pages::{Verdict, show_bytes};
@@ -33,7 +34,7 @@ fn checkpoints(ins: &Inspector) -> Result<Vec<(u64, ChainHash)>, Box<dyn std::er
 pub fn verify(
     vfs: &dyn Vfs,
     dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     out: &mut dyn Write,
 ) -> Result<Verdict, Box<dyn std::error::Error>> {
     let ins = open_inspector(vfs, dir, key)?;
@@ -80,7 +81,7 @@ fn describe(e: &Effect) -> String {
 pub fn dump(
     vfs: &dyn Vfs,
     dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     out: &mut dyn Write,
 ) -> Result<Verdict, Box<dyn std::error::Error>> {
     let _lock = lock_dir(vfs, dir, LockMode::Shared)?;

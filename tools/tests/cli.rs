@@ -180,7 +180,8 @@ fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
     let key = b"0123456789abcdef0123456789abcdef".to_vec();
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     {
-        let options = StorageOptions { key: Some(key.clone()), ..StorageOptions::default() };
+        let key = aedb::pager::Key::new(key.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let options = StorageOptions { key: Some(key), ..StorageOptions::default() };
         let db = Database::open(&db_dir, options).unwrap_or_else(|e| panic!("{e}"));
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
         txn.open_tree("t")

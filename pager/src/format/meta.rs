@@ -15,8 +15,7 @@
 //! page except the crc itself, so a bit flip anywhere in the page, or a meta written
 //! into the wrong slot, is detected (rule M2). Bytes after the crc must be zero (M11).
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::key::Key;
 
 use crate::format::{is_valid_page_size, read_u32, read_u64, write_u32, write_u64};
 
@@ -91,18 +90,12 @@ fn checksum(slot: u64, page: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, &page[META_LEN..])
 }
 
-fn mac(key: &[u8], slot: u64, page: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(b"aedb-meta");
-    mac.update(&slot.to_le_bytes());
-    mac.update(&page[..HMAC_AT]);
-    mac.finalize().into_bytes().into()
-}
+/// Domain of the meta HMAC (M8).
+const META_DOMAIN: &[u8] = b"aedb-meta";
 
 impl Meta {
     /// Encodes this meta for `slot` (0 or 1) into a zeroed page of `page_size` bytes.
-    pub fn encode(&self, slot: u64, key: Option<&[u8]>) -> Vec<u8> {
+    pub fn encode(&self, slot: u64, key: Option<&Key>) -> Vec<u8> {
         let mut page = vec![0u8; self.page_size as usize];
         page[MAGIC_AT..MAGIC_AT + 8].copy_from_slice(&MAGIC);
         write_u32(&mut page, VERSION_AT, FORMAT_VERSION);
@@ -118,7 +111,7 @@ impl Meta {
         let flags = if key.is_some() { FLAG_KEYED } else { 0 };
         write_u64(&mut page, FLAGS_AT, flags);
         if let Some(key) = key {
-            let tag = mac(key, slot, &page);
+            let tag = key.tag(META_DOMAIN, &[&slot.to_le_bytes(), &page[..HMAC_AT]]);
             page[HMAC_AT..HMAC_AT + 32].copy_from_slice(&tag);
         }
         let crc = checksum(slot, &page);
@@ -202,12 +195,8 @@ impl Meta {
 
     /// Rule M8: a keyed meta carries HMAC-SHA256(key, "aedb-meta" || slot || bytes
     /// 0..104). Constant-time comparison through `hmac`'s verifier.
-    pub fn authenticate(slot: u64, page: &[u8], key: &[u8]) -> bool {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-        m.update(b"aedb-meta");
-        m.update(&slot.to_le_bytes());
-        m.update(&page[..HMAC_AT]);
-        m.verify_slice(&page[HMAC_AT..HMAC_AT + 32]).is_ok()
+    pub fn authenticate(slot: u64, page: &[u8], key: &Key) -> bool {
+        key.verify(META_DOMAIN, &[&slot.to_le_bytes(), &page[..HMAC_AT]], &page[HMAC_AT..HMAC_AT + 32])
     }
 }
 
@@ -242,9 +231,10 @@ mod tests {
     fn keyed_meta_authenticates_only_with_its_key() {
         let mut m = sample();
         m.keyed = true;
-        let page = m.encode(0, Some(b"secret"));
+        let key = |k: &[u8]| Key::new(k.to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        let page = m.encode(0, Some(&key(b"secret-secret-16")));
         assert!(Meta::decode(0, &page).is_ok_and(|m| m.keyed));
-        assert!(Meta::authenticate(0, &page, b"secret"));
-        assert!(!Meta::authenticate(0, &page, b"secreT"));
+        assert!(Meta::authenticate(0, &page, &key(b"secret-secret-16")));
+        assert!(!Meta::authenticate(0, &page, &key(b"secret-secreT-16")));
     }
 }

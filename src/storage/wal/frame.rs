@@ -23,8 +23,7 @@
 //! HMAC-SHA256(key, "aedb-wal" ‖ frame hash). The chain starts from 32 zero bytes.
 #![forbid(unsafe_code)]
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use aedb_pager::Key;
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"AEDBWAL\x1a";
 pub const SEGMENT_VERSION: u32 = 1;
@@ -103,15 +102,11 @@ pub fn frame_hash(prev: &ChainHash, seq: u64, synced_upto: u64, payload: &[u8]) 
     *h.finalize().as_bytes()
 }
 
-fn frame_mac(key: &[u8], hash: &ChainHash) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(b"aedb-wal");
-    m.update(hash);
-    m.finalize().into_bytes().into()
-}
+/// Domain of the frame HMAC (W5).
+const WAL_DOMAIN: &[u8] = b"aedb-wal";
 
 /// Encodes one frame; returns its bytes and its hash.
-pub fn encode_frame(seq: u64, synced_upto: u64, prev: &ChainHash, payload: &[u8], key: Option<&[u8]>) -> (Vec<u8>, ChainHash) {
+pub fn encode_frame(seq: u64, synced_upto: u64, prev: &ChainHash, payload: &[u8], key: Option<&Key>) -> (Vec<u8>, ChainHash) {
     let mut b = Vec::with_capacity(FRAME_HEADER_LEN + payload.len() + HMAC_LEN);
     b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     b.extend_from_slice(&[0; 4]);
@@ -121,7 +116,7 @@ pub fn encode_frame(seq: u64, synced_upto: u64, prev: &ChainHash, payload: &[u8]
     b.extend_from_slice(payload);
     let hash = frame_hash(prev, seq, synced_upto, payload);
     if let Some(key) = key {
-        b.extend_from_slice(&frame_mac(key, &hash));
+        b.extend_from_slice(&key.tag(WAL_DOMAIN, &[&hash]));
     }
     let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..4]), &b[8..]);
     b[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -151,7 +146,7 @@ pub enum FrameError {
 
 /// Decodes the frame at the start of `b`. `expect_prev` is the chain hash the frame
 /// must carry (W4); `key` is required exactly when the segment is keyed (W5).
-pub fn decode_frame<'b>(b: &'b [u8], expect_prev: &ChainHash, key: Option<&[u8]>) -> Result<Frame<'b>, FrameError> {
+pub fn decode_frame<'b>(b: &'b [u8], expect_prev: &ChainHash, key: Option<&Key>) -> Result<Frame<'b>, FrameError> {
     if b.len() < FRAME_HEADER_LEN {
         return Err(FrameError::Truncated);
     }
@@ -178,10 +173,7 @@ pub fn decode_frame<'b>(b: &'b [u8], expect_prev: &ChainHash, key: Option<&[u8]>
     let payload = &b[FRAME_HEADER_LEN..FRAME_HEADER_LEN + n];
     let hash = frame_hash(&prev_hash, seq, synced_upto, payload);
     if let Some(key) = key {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        m.update(b"aedb-wal");
-        m.update(&hash);
-        if m.verify_slice(&b[FRAME_HEADER_LEN + n..total]).is_err() {
+        if !key.verify(WAL_DOMAIN, &[&hash], &b[FRAME_HEADER_LEN + n..total]) {
             return Err(FrameError::Bad("W5", format!("frame seq {seq}: HMAC does not verify under the key")));
         }
     }
@@ -194,7 +186,8 @@ mod tests {
 
     #[test]
     fn frames_chain_and_every_bit_flip_is_caught() {
-        for key in [None, Some(&b"k"[..])] {
+        let k = Key::new(b"k-for-frame-tests".to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        for key in [None, Some(&k)] {
             let (f1, h1) = encode_frame(1, 0, &GENESIS, b"first", key);
             let (f2, h2) = encode_frame(2, 1, &h1, b"second payload", key);
             let d1 = decode_frame(&f1, &GENESIS, key).unwrap_or_else(|e| panic!("{e:?}"));

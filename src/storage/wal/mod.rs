@@ -15,6 +15,7 @@ pub mod frame;
 pub mod recover;
 mod resolve;
 
+use aedb_pager::Key;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,7 +51,7 @@ pub fn list_segments(vfs: &dyn Vfs, wal_dir: &Path) -> Result<Vec<(u64, PathBuf)
 pub struct WalWriter {
     vfs: Arc<dyn Vfs>,
     dir: PathBuf,
-    key: Option<Vec<u8>>,
+    key: Option<Key>,
     segment_limit: u64,
     /// Live segments, oldest first: (first seq, path).
     segments: Vec<(u64, PathBuf)>,
@@ -69,7 +70,7 @@ pub struct WalWriter {
 impl WalWriter {
     /// Starts a fresh segment after `head_seq` (recovery never appends to a segment
     /// it read: a torn or damaged tail stays behind).
-    pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Vec<u8>>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
+    pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Key>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
         // `head_seq` came from disk: a crc-valid frame could claim u64::MAX.
         let Some(first) = head_seq.checked_add(1) else {
             let detail = "the recovered head seq has no successor".into();
@@ -101,7 +102,7 @@ impl WalWriter {
             // Rotation synced every earlier frame.
             synced_upto = self.head_seq;
         }
-        let (bytes, hash) = encode_frame(seq, synced_upto, &self.head_hash, payload, self.key.as_deref());
+        let (bytes, hash) = encode_frame(seq, synced_upto, &self.head_hash, payload, self.key.as_ref());
         let path = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
         let end = self.file_len + bytes.len() as u64;
         if end > self.prealloc_end {

@@ -19,6 +19,7 @@
 //! [`Action`]; only [`recover`] executes actions, [`verify`] reports them.
 #![forbid(unsafe_code)]
 
+use aedb_pager::Key;
 use std::path::{Path, PathBuf};
 
 use aedb_pager::mutation::{Mutation, active};
@@ -59,7 +60,7 @@ pub struct WalRecovery {
 pub fn recover(
     vfs: &dyn Vfs,
     wal_dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     checkpoint_seq: u64,
     checkpoint_hash: ChainHash,
     mode: RecoveryMode,
@@ -81,7 +82,7 @@ pub fn recover(
 pub fn recover_anchored(
     vfs: &dyn Vfs,
     wal_dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     checkpoint_seq: u64,
     checkpoint_hash: ChainHash,
     mode: RecoveryMode,
@@ -102,7 +103,7 @@ pub fn recover_anchored(
 pub fn verify(
     vfs: &dyn Vfs,
     wal_dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     checkpoint_seq: u64,
     checkpoint_hash: ChainHash,
 ) -> Result<WalRecovery> {
@@ -120,7 +121,7 @@ pub fn verify(
 fn scan_wal(
     vfs: &dyn Vfs,
     wal_dir: &Path,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     checkpoint: (u64, ChainHash),
     mode: RecoveryMode,
     repair: bool,
@@ -253,7 +254,7 @@ impl Scan {
         path: &Path,
         bytes: &[u8],
         newest: bool,
-        key: Option<&[u8]>,
+        key: Option<&Key>,
     ) -> Option<Finding> {
         let header = match SegmentHeader::decode(bytes) {
             Ok(h) => h,

@@ -21,6 +21,7 @@
 //! is damage, decided by the caller).
 #![forbid(unsafe_code)]
 
+use aedb_pager::Key;
 use std::path::PathBuf;
 
 use aedb_pager::mutation::{Mutation, active};
@@ -184,7 +185,7 @@ pub(super) fn judge_bad_frame(
     bytes: &[u8],
     at: usize,
     s: u64,
-    key: Option<&[u8]>,
+    key: Option<&Key>,
     newest: bool,
 ) -> Tail {
     if !newest {
@@ -220,7 +221,7 @@ pub(super) fn judge_bad_frame(
 
 /// Where the frame at `at` claims to end (saturating: a huge length claims past
 /// the end of the file).
-fn claimed_end(bytes: &[u8], at: usize, key: Option<&[u8]>) -> usize {
+fn claimed_end(bytes: &[u8], at: usize, key: Option<&Key>) -> usize {
     let Some(len) = bytes.get(at..at + 4) else {
         return usize::MAX;
     };
@@ -270,7 +271,7 @@ const CRC_BUDGET_FACTOR: usize = 8;
 /// frame). A candidate must also fit the segment and record synced upto < its seq,
 /// as every frame written does, before its crc is computed. Linear: the crc work
 /// is capped at `CRC_BUDGET_FACTOR` × the segment length (invariant 3).
-fn scan_after(bytes: &[u8], from: usize, s: u64, key: Option<&[u8]>) -> After {
+fn scan_after(bytes: &[u8], from: usize, s: u64, key: Option<&Key>) -> After {
     let extra = if key.is_some() { HMAC_LEN } else { 0 };
     // An upper bound of the range, not a seq: saturating is the intended meaning.
     let max_seq = s.saturating_add(1 << 32);
