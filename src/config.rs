@@ -70,6 +70,9 @@ pub struct AedbConfig {
     pub max_transaction_bytes: usize,
     /// Most bytes of copied tree pages one commit may hold in memory.
     pub max_transaction_dirty_bytes: u64,
+    /// Verify every page read, not only its first read in this process: catches
+    /// damage that appears while the database is open, for a crc32c per page read.
+    pub verify_every_read: bool,
 }
 
 /// Every field but the key, which shows as `<redacted>` (review F23: configs end
@@ -95,6 +98,7 @@ impl std::fmt::Debug for AedbConfig {
             .field("max_inflight_commits", &self.max_inflight_commits)
             .field("max_transaction_bytes", &self.max_transaction_bytes)
             .field("max_transaction_dirty_bytes", &self.max_transaction_dirty_bytes)
+            .field("verify_every_read", &self.verify_every_read)
             .finish()
     }
 }
@@ -120,6 +124,7 @@ impl Default for AedbConfig {
             max_inflight_commits: 256,
             max_transaction_bytes: 256 << 20,
             max_transaction_dirty_bytes: 1 << 30,
+            verify_every_read: false,
         }
     }
 }
@@ -213,6 +218,7 @@ impl AedbConfig {
             snapshot_retention_ms: self.max_snapshot_age_ms,
             max_txn_effect_bytes: self.max_transaction_bytes,
             max_txn_dirty_bytes: self.max_transaction_dirty_bytes,
+            verify_every_read: self.verify_every_read,
             ..StorageOptions::default()
         })
     }

@@ -55,6 +55,10 @@ pub struct PagerOptions {
     pub read_only: bool,
     /// Create the directory and page file when missing.
     pub create: bool,
+    /// Verify a mapped page's checksum and header on every read, not only on the
+    /// first read in this process (review F13: catches damage that appears while
+    /// the process runs, at the cost of a crc32c per page read).
+    pub verify_every_read: bool,
 }
 
 impl std::fmt::Debug for PagerOptions {
@@ -64,13 +68,14 @@ impl std::fmt::Debug for PagerOptions {
             .field("key", &self.key)
             .field("read_only", &self.read_only)
             .field("create", &self.create)
+            .field("verify_every_read", &self.verify_every_read)
             .finish()
     }
 }
 
 impl Default for PagerOptions {
     fn default() -> Self {
-        PagerOptions { page_size: None, key: None, read_only: false, create: true }
+        PagerOptions { page_size: None, key: None, read_only: false, create: true, verify_every_read: false }
     }
 }
 
@@ -120,6 +125,8 @@ pub(crate) struct ReadSide {
     map: Option<ArcSwap<Mapping>>,
     /// Serialises remapping and clearing verified bits.
     remap: Mutex<()>,
+    /// `PagerOptions::verify_every_read`.
+    pub(crate) verify_every_read: bool,
 }
 
 impl ReadSide {
@@ -294,6 +301,7 @@ impl Pager {
             file_len: AtomicU64::new(file_len),
             map,
             remap: Mutex::new(()),
+            verify_every_read: options.verify_every_read,
         });
         let (runs, free_chain) = load_free_list(&read, &meta)?;
         let alloc = Allocator::from_runs(meta.page_count, &runs, building).map_err(|found| {

@@ -120,7 +120,7 @@ impl ReadView {
             let offset = offset.unwrap_or(usize::MAX);
             let file_len = self.side.file_len.load(Ordering::Acquire) as usize;
             if let Some(bytes) = map.bytes(offset, ps, file_len) {
-                if !map.is_verified(id.0) {
+                if self.side.verify_every_read || !map.is_verified(id.0) {
                     self.verify(id, bytes)?;
                     map.mark_verified(id.0);
                 }

@@ -351,7 +351,13 @@ fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
 
 impl Engine {
     fn open(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Engine> {
-        let pager_options = PagerOptions { page_size: options.page_size, key: options.key.clone(), read_only: false, create: true };
+        let pager_options = PagerOptions {
+            page_size: options.page_size,
+            key: options.key.clone(),
+            read_only: false,
+            create: true,
+            verify_every_read: options.verify_every_read,
+        };
         let (pager, opened) = Pager::open(&*vfs, dir, pager_options)?;
         let wal_dir = dir.join("wal");
         let meta = opened.meta.clone();

@@ -61,6 +61,9 @@ pub struct StorageOptions {
     /// Most bytes of copied tree pages one write transaction may hold in memory
     /// until commit; the write that crosses it fails the same way.
     pub max_txn_dirty_bytes: u64,
+    /// Verify every page read from the map, not only its first read in this
+    /// process (a crc32c per read; see "Limits" in docs/ARCHITECTURE.md).
+    pub verify_every_read: bool,
     pub tree: TreeConfig,
 }
 
@@ -78,6 +81,7 @@ impl Default for StorageOptions {
             checkpoint_on_close: true,
             max_txn_effect_bytes: crate::storage::wal::frame::MAX_PAYLOAD,
             max_txn_dirty_bytes: 1 << 30,
+            verify_every_read: false,
             snapshot_retention_count: 8,
             snapshot_retention_ms: 60_000,
             tree: TreeConfig::default(),
