@@ -31,6 +31,7 @@ use arc_swap::ArcSwap;
 use crate::storage::catalog::ROOT_DIR_OWNER;
 use crate::storage::effects;
 use crate::storage::error::{Result, StorageError};
+use crate::storage::notify::{CommitHeads, CommitSubscription, Notifier};
 use crate::storage::options::{DurabilityMode, StorageOptions};
 use crate::storage::read::ReadTransaction;
 use crate::storage::txn::{TxnCore, WriteTransaction, apply};
@@ -154,6 +155,9 @@ struct SyncState {
     poisoned: Option<Poison>,
     /// Threads parked in `wait_durable`: (seq awaited, may sync, thread).
     waiters: Vec<(u64, bool, std::thread::Thread)>,
+    /// Commit notifications; published under this lock, so a subscriber never
+    /// sees a seq durable before it is visible (notify invariant 3).
+    notifier: Arc<Notifier>,
 }
 
 impl SyncState {
@@ -162,6 +166,10 @@ impl SyncState {
     /// those (not every waiter, as a condvar broadcast would) keeps 64 committers on
     /// 2 cores from spending each sync's gain on context switches.
     fn wake(&mut self) {
+        self.notifier.durable(self.durable);
+        if self.poisoned.is_some() {
+            self.notifier.stopped();
+        }
         let durable = self.durable;
         let all = self.poisoned.is_some();
         let mut next_syncer = !self.syncing;
@@ -195,6 +203,7 @@ pub(crate) struct Engine {
     /// protected by the two-meta rule while it is the newest meta).
     at_checkpoint: Mutex<Arc<Snapshot>>,
     report: RecoveryReport,
+    notifier: Arc<Notifier>,
 }
 
 /// An open database: the engine's public door.
@@ -272,6 +281,19 @@ impl Database {
         self.engine.pager.meta().checkpoint_seq
     }
 
+    /// A subscription to commit notifications from now on: every later
+    /// `Visible(seq)` and `Durable(seq)` in order, and checkpoints (see
+    /// [`CommitSubscription`]). Costs the writer nothing, however slowly it is read.
+    pub fn subscribe(&self) -> CommitSubscription {
+        let heads = self.engine.notifier.heads();
+        CommitSubscription::new(self.engine.notifier.clone(), heads)
+    }
+
+    /// The visible, durable and checkpoint heads as last published.
+    pub fn commit_heads(&self) -> CommitHeads {
+        self.engine.notifier.heads()
+    }
+
     /// Whether an earlier failure poisoned the engine.
     pub fn is_poisoned(&self) -> bool {
         lock(&self.engine.sync).poisoned.is_some()
@@ -309,12 +331,14 @@ impl Drop for Engine {
     /// A clean shutdown checkpoints, so the next open replays nothing.
     fn drop(&mut self) {
         if self.poisoned().is_some() || !self.options.checkpoint_on_close || std::thread::panicking() {
+            self.notifier.stopped();
             return;
         }
         let mut st = lock(&self.writer);
         if st.seq > st.checkpoint_seq {
             let _ = self.checkpoint_locked(&mut st);
         }
+        self.notifier.stopped();
     }
 }
 
@@ -401,7 +425,17 @@ impl Engine {
         // Until the next checkpoint, the checkpointed state is the meta's own root,
         // from before any replay.
         let checkpoint_snapshot = Arc::new(Snapshot { view: view.clone(), root_dir: meta_root, seq: meta.checkpoint_seq, chain_hash: meta.wal_chain_hash });
-        let sync = SyncState { appended: rec.head_seq, durable: rec.head_seq, syncing: false, file: wal.current(), poisoned: None, waiters: Vec::new() };
+        let heads = CommitHeads { visible: rec.head_seq, durable: rec.head_seq, checkpoint: meta.checkpoint_seq, stopped: false };
+        let notifier = Arc::new(Notifier::new(heads));
+        let sync = SyncState {
+            appended: rec.head_seq,
+            durable: rec.head_seq,
+            syncing: false,
+            file: wal.current(),
+            poisoned: None,
+            waiters: Vec::new(),
+            notifier: notifier.clone(),
+        };
         let report = RecoveryReport {
             checkpoint_seq: meta.checkpoint_seq,
             replayed,
@@ -432,6 +466,7 @@ impl Engine {
             retained: Mutex::new(VecDeque::new()),
             at_checkpoint: Mutex::new(checkpoint_snapshot),
             report,
+            notifier,
         })
     }
 
@@ -574,6 +609,7 @@ impl Engine {
                 return Err(p.error());
             }
             self.latest.store(snapshot.clone());
+            s.notifier.visible(seq);
             s.appended = seq;
             s.file = state.wal.current();
         }
@@ -674,6 +710,7 @@ impl Engine {
         // the checkpoint, even pages that state never reached. A reader that opens
         // it registers like any reader.
         *lock(&self.at_checkpoint) = self.latest.load_full();
+        self.notifier.checkpoint(st.seq);
         st.wal.rotate_if_used().map_err(|e| self.poison(format!("starting a WAL segment after the checkpoint failed: {e}"), &e))?;
         st.wal.delete_covered(older).map_err(|e| self.poison(format!("deleting WAL segments failed: {e}"), &e))?;
         lock(&self.sync).file = st.wal.current();

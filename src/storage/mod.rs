@@ -24,6 +24,7 @@ pub mod effects;
 mod engine;
 mod nonblocking;
 mod error;
+mod notify;
 #[doc(hidden)]
 pub mod fuzzing;
 mod options;
@@ -34,6 +35,7 @@ pub mod wal;
 pub use check::DatabaseCheck;
 pub use engine::{CommitResult, Consistency, Database, Finality, RecoveryReport};
 pub use error::{Result, StorageError};
+pub use notify::{CommitEvent, CommitHeads, CommitSubscription};
 pub use options::{DurabilityMode, RecoveryMode, StorageOptions};
 pub use read::{ReadTransaction, ReadTree, TreeHandle};
 pub use txn::{TreeMut, WriteTransaction};
