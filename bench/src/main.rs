@@ -48,7 +48,7 @@ struct EngineResult {
 
 fn usage() -> String {
     format!(
-        "usage: aedb-bench kv [--n N] [--quick] [--engines {}]\n       aedb-bench seed [--n N[,N..]] [--engines {}]",
+        "usage: aedb-bench kv [--n N] [--quick] [--engines {}] (also: aedb+sub)\n       aedb-bench seed [--n N[,N..]] [--engines {}]",
         engines::ENGINES.join(","),
         seed::ENGINES.join(",")
     )
@@ -84,7 +84,7 @@ fn parent(args: &[String]) -> Res<()> {
         }
     }
     for e in &selected {
-        if !engines::ENGINES.contains(&e.as_str()) {
+        if !engines::ENGINES.contains(&e.as_str()) && !engines::EXTRA_ENGINES.contains(&e.as_str()) {
             return Err(format!("unknown engine {e:?}; {}", usage()).into());
         }
     }

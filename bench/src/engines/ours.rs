@@ -3,7 +3,7 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use aedb::storage::{Database, Finality, StorageOptions};
+use aedb::storage::{CommitSubscription, Database, Finality, StorageOptions};
 
 use super::Engine;
 use crate::workload::{Key, Res};
@@ -13,11 +13,21 @@ const TREE: &str = "kv";
 pub struct Ours {
     dir: PathBuf,
     db: Option<Database>,
+    /// `aedb+sub`: a commit subscriber that is never read, held for the whole
+    /// run, to show that notifications cost the writer nothing.
+    idle_subscriber: Option<Option<CommitSubscription>>,
 }
 
 impl Ours {
     pub fn create(dir: &Path) -> Res<Ours> {
-        let mut e = Ours { dir: dir.to_path_buf(), db: None };
+        let mut e = Ours { dir: dir.to_path_buf(), db: None, idle_subscriber: None };
+        e.open()?;
+        Ok(e)
+    }
+
+    /// Like `create`, with an idle commit subscriber (engine `aedb+sub`).
+    pub fn with_idle_subscriber(dir: &Path) -> Res<Ours> {
+        let mut e = Ours { dir: dir.to_path_buf(), db: None, idle_subscriber: Some(None) };
         e.open()?;
         Ok(e)
     }
@@ -95,7 +105,11 @@ impl Engine for Ours {
     }
 
     fn open(&mut self) -> Res<()> {
-        self.db = Some(Database::open(&self.dir, StorageOptions::default())?);
+        let db = Database::open(&self.dir, StorageOptions::default())?;
+        if let Some(sub) = &mut self.idle_subscriber {
+            *sub = Some(db.subscribe());
+        }
+        self.db = Some(db);
         Ok(())
     }
 }
