@@ -5,7 +5,7 @@
 
 use aedb_btree::check;
 
-use crate::storage::engine::Database;
+use crate::storage::database::Database;
 use crate::storage::error::Result;
 
 /// What [`Database::check`] found.

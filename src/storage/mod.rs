@@ -18,13 +18,23 @@
 //! ```
 #![forbid(unsafe_code)]
 
+// Module order, bottom up (no module imports one above it): error, options,
+// catalog, effects, wal, snapshot, notify → readers, group_commit, core → engine
+// → open, checkpoint, txn, read → database → nonblocking, check.
 mod catalog;
 mod check;
+mod checkpoint;
+mod core;
+mod database;
 pub mod effects;
 mod engine;
+mod group_commit;
 mod nonblocking;
 mod error;
 mod notify;
+mod open;
+mod readers;
+mod snapshot;
 #[doc(hidden)]
 pub mod fuzzing;
 mod options;
@@ -33,7 +43,8 @@ mod txn;
 pub mod wal;
 
 pub use check::DatabaseCheck;
-pub use engine::{CommitResult, Consistency, Database, Finality, RecoveryReport};
+pub use database::Database;
+pub use snapshot::{CommitResult, Consistency, Finality, RecoveryReport};
 pub use error::{Result, StorageError};
 pub use notify::{CommitEvent, CommitHeads, CommitSubscription};
 pub use options::{DurabilityMode, RecoveryMode, StorageOptions};

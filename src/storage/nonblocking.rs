@@ -3,7 +3,8 @@
 //! `fdatasync`. Reads need no such door: a read transaction never blocks.
 #![forbid(unsafe_code)]
 
-use crate::storage::engine::{CommitResult, Database, Finality};
+use crate::storage::database::Database;
+use crate::storage::snapshot::{CommitResult, Finality};
 use crate::storage::error::{Result, StorageError};
 use crate::storage::txn::WriteTransaction;
 

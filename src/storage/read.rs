@@ -9,7 +9,8 @@ use aedb_btree::{Range, Tree};
 use aedb_pager::ReadView;
 
 use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
-use crate::storage::engine::{Engine, Snapshot};
+use crate::storage::engine::Engine;
+use crate::storage::snapshot::Snapshot;
 use crate::storage::error::{Result, StorageError};
 
 /// A consistent view of the database at one commit seq. Holding it keeps the pages
@@ -71,7 +72,7 @@ impl ReadTransaction {
 
 impl Drop for ReadTransaction {
     fn drop(&mut self) {
-        self.engine.release_reader(self.snapshot.seq);
+        self.engine.readers.release(self.snapshot.seq);
     }
 }
 

@@ -1,187 +1,32 @@
-//! Write transactions of the engine: edits of named trees, collected as tree-level
-//! effects for the WAL.
-//!
-//! [`TxnCore`] holds the copy-on-write edits (shared with recovery replay, which has
-//! effects but no WAL to write); [`WriteTransaction`] adds the writer lock, the
-//! effects log and the commit. Dropping a transaction without commit leaves nothing
-//! behind: its fresh pages go back to the pager.
+//! Write transactions: the writer lock, the edits (a `TxnCore`), and the effects
+//! log for the WAL, bounded as it grows (engine invariant 11). `commit` hands the
+//! parts to the engine; dropping the transaction (or `abort`) leaves nothing.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
 use std::sync::MutexGuard;
 
-use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
-use aedb_pager::{PageId, Pager, PagerError, ReadView};
+use aedb_btree::WriteTxn;
 
-use crate::storage::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
+use crate::storage::catalog::check_name;
+use crate::storage::core::TxnCore;
 use crate::storage::effects::Effect;
-use crate::storage::engine::{CommitResult, Engine, Finality, WriterState};
+use crate::storage::engine::{Engine, WriterState};
 use crate::storage::error::{Result, StorageError};
-use crate::storage::options::StorageOptions;
+use crate::storage::snapshot::{CommitResult, Finality};
 use crate::storage::wal::frame::MAX_PAYLOAD;
-
-/// A tree open in a transaction: its entry in the base root directory (None if
-/// created by this transaction) and its edits.
-struct OpenTree<'db> {
-    id: u64,
-    txn: WriteTxn<'db>,
-}
-
-/// The edits of one commit, without the WAL.
-pub(crate) struct TxnCore<'db> {
-    pager: &'db Pager,
-    options: &'db StorageOptions,
-    view: ReadView,
-    pub(crate) seq: u64,
-    base_dir: Option<TreeRoot>,
-    dir: WriteTxn<'db>,
-    trees: BTreeMap<Vec<u8>, OpenTree<'db>>,
-    /// Base trees dropped by this transaction (by id) and their pages, each one
-    /// verified by the checker; they are retired at commit.
-    dropped: BTreeMap<u64, Vec<PageId>>,
-}
-
-impl<'db> TxnCore<'db> {
-    pub(crate) fn new(pager: &'db Pager, options: &'db StorageOptions, root_dir: Option<TreeRoot>, seq: u64) -> Result<Self> {
-        let view = pager.view()?;
-        let dir = WriteTxn::new(pager, view.clone(), ROOT_DIR_OWNER, root_dir, aedb_btree::TreeConfig::default(), seq)?;
-        Ok(TxnCore { pager, options, view, seq, base_dir: root_dir, dir, trees: BTreeMap::new(), dropped: BTreeMap::new() })
-    }
-
-    fn entry(&self, name: &[u8]) -> Result<Option<TreeEntry>> {
-        match self.dir.get(name)? {
-            Some(v) => Ok(Some(TreeEntry::decode(name, &v)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The open tree `name`, opening (and with `create`, creating) it first.
-    pub(crate) fn tree(&mut self, name: &[u8], create: bool) -> Result<Option<&mut WriteTxn<'db>>> {
-        if !self.trees.contains_key(name) {
-            let (id, root) = match self.entry(name)? {
-                Some(e) => (e.id, e.root),
-                None if create => {
-                    let next = match self.dir.get(NEXT_ID_KEY)? {
-                        Some(v) if v.len() == 8 => u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]),
-                        None => 1,
-                        Some(v) => {
-                            return Err(StorageError::Pager(aedb_pager::PagerError::corruption(
-                                "root directory",
-                                None,
-                                0,
-                                "C1",
-                                "an 8-byte next tree id",
-                                format!("{} bytes", v.len()),
-                            )));
-                        }
-                    };
-                    self.dir.put(NEXT_ID_KEY, &(next + 1).to_le_bytes())?;
-                    self.dir.put(name, &TreeEntry { id: next, root: None }.encode())?;
-                    (next, None)
-                }
-                None => return Ok(None),
-            };
-            let txn = WriteTxn::new(self.pager, self.view.clone(), id, root, self.options.tree, self.seq)?;
-            self.trees.insert(name.to_vec(), OpenTree { id, txn });
-        }
-        Ok(self.trees.get_mut(name).map(|t| &mut t.txn))
-    }
-
-    /// Drops tree `name`; false if it did not exist.
-    pub(crate) fn drop_tree(&mut self, name: &[u8]) -> Result<bool> {
-        let Some(entry) = self.entry(name)? else { return Ok(false) };
-        // Edits made in this transaction vanish with their fresh pages; the base
-        // tree's pages (if it predates this transaction) are retired at commit.
-        self.trees.remove(name);
-        if !self.dropped.contains_key(&entry.id) {
-            if let Some(root) = self.base_root(name, entry.id)? {
-                let pages = verified_pages(&self.view, name, root, entry.id)?;
-                self.dropped.insert(entry.id, pages);
-            }
-        }
-        self.dir.delete(name)?;
-        Ok(true)
-    }
-
-    /// The root the tree had before this transaction, if it is the same tree (id).
-    fn base_root(&self, name: &[u8], id: u64) -> Result<Option<TreeRoot>> {
-        let tree = Tree::new(&self.view, self.base_dir, ROOT_DIR_OWNER);
-        match tree.get(name)? {
-            Some(v) => {
-                let e = TreeEntry::decode(name, &v)?;
-                Ok(if e.id == id { e.root } else { None })
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Names of the trees, as this transaction sees them.
-    pub(crate) fn list(&self) -> Result<Vec<Vec<u8>>> {
-        self.dir.read(|t| Ok(tree_entries(t)?.into_iter().map(|(k, _)| k).collect()))
-    }
-
-    /// Pages copied into memory by this transaction's edits, not yet written.
-    pub(crate) fn dirty_pages(&self) -> usize {
-        self.dir.dirty_pages() + self.trees.values().map(|t| t.txn.dirty_pages()).sum::<usize>()
-    }
-
-    /// Writes every edit and returns the new root directory and the pages written.
-    pub(crate) fn finish(mut self) -> Result<(Option<TreeRoot>, usize)> {
-        let mut written = 0;
-        let seq = self.seq;
-        for (name, open) in std::mem::take(&mut self.trees) {
-            let commit = open.txn.commit()?;
-            written += commit.written;
-            for id in commit.retired {
-                self.pager.retire(id, seq)?;
-            }
-            self.dir.put(&name, &TreeEntry { id: open.id, root: commit.root }.encode())?;
-        }
-        for pages in std::mem::take(&mut self.dropped).into_values() {
-            for id in pages {
-                self.pager.retire(id, seq)?;
-            }
-        }
-        let commit = self.dir.commit()?;
-        written += commit.written;
-        for id in commit.retired {
-            self.pager.retire(id, seq)?;
-        }
-        Ok((commit.root, written))
-    }
-}
-
-/// The pages of the dropped tree `name` (id `owner`), for retiring: only when the
-/// checker walked the whole tree and every page verified with this tree's owner
-/// (rule C2). A damaged tree, or a pointer into another tree, would otherwise free
-/// pages something live still reaches; the drop is refused instead.
-fn verified_pages(view: &ReadView, name: &[u8], root: TreeRoot, owner: u64) -> Result<Vec<PageId>> {
-    let report = check(view, Some(root), owner);
-    match report.problems.first() {
-        None => Ok(report.pages),
-        Some(first) => Err(StorageError::Pager(PagerError::corruption(
-            aedb_pager::DATA_FILE_NAME,
-            Some(root.page),
-            0,
-            "C2",
-            format!("every page of dropped tree {:?} verified", String::from_utf8_lossy(name)),
-            format!("{} problem(s), the first: {first}", report.problems.len()),
-        ))),
-    }
-}
 
 /// A write transaction. One at a time per database (it holds the writer lock);
 /// commit with a [`Finality`], or drop/[`WriteTransaction::abort`] to leave nothing.
 pub struct WriteTransaction<'db> {
-    pub(crate) engine: &'db Engine,
-    pub(crate) state: MutexGuard<'db, WriterState>,
-    pub(crate) core: TxnCore<'db>,
-    pub(crate) effects: Vec<Effect>,
+    engine: &'db Engine,
+    state: MutexGuard<'db, WriterState>,
+    core: TxnCore<'db>,
+    effects: Vec<Effect>,
     /// Encoded size of `effects` (the WAL payload), kept as they are logged so a
     /// transaction is refused the moment it crosses its bound, not after encoding.
-    pub(crate) effect_bytes: usize,
+    effect_bytes: usize,
     /// The bound this transaction crossed; it can then only be aborted.
-    pub(crate) overrun: Option<(&'static str, u64, u64)>,
+    overrun: Option<(&'static str, u64, u64)>,
 }
 
 /// A named tree open for writing.
@@ -191,6 +36,12 @@ pub struct TreeMut<'t, 'db> {
 }
 
 impl<'db> WriteTransaction<'db> {
+    pub(crate) fn new(engine: &'db Engine) -> Result<Self> {
+        let (state, core) = engine.begin_write()?;
+        // An empty payload is its 4-byte effect count.
+        Ok(WriteTransaction { engine, state, core, effects: Vec::new(), effect_bytes: 4, overrun: None })
+    }
+
     /// The seq this transaction commits as.
     pub fn seq(&self) -> u64 {
         self.core.seq
@@ -200,7 +51,7 @@ impl<'db> WriteTransaction<'db> {
     pub fn open_tree(&mut self, name: &str) -> Result<TreeMut<'_, 'db>> {
         check_name(name)?;
         // A tree this transaction already opened needs no directory lookup.
-        let existed = self.core.trees.contains_key(name.as_bytes()) || self.core.entry(name.as_bytes())?.is_some();
+        let existed = self.core.exists(name.as_bytes())?;
         self.core.tree(name.as_bytes(), true)?;
         if !existed {
             self.log(Effect::CreateTree { name: name.as_bytes().to_vec() })?;
@@ -228,8 +79,8 @@ impl<'db> WriteTransaction<'db> {
         if let Some((what, bytes, limit)) = self.overrun {
             return Err(StorageError::TransactionTooLarge { what, bytes, limit });
         }
-        let engine = self.engine;
-        engine.commit(self, finality)
+        let WriteTransaction { engine, state, core, effects, .. } = self;
+        engine.commit(state, core, &effects, finality)
     }
 
     /// Refuses `effect` if logging it would cross `max_txn_effect_bytes` (checked
@@ -315,29 +166,4 @@ impl<'db> TreeMut<'_, 'db> {
     pub fn is_empty(&mut self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
-}
-
-/// Applies logged effects (recovery replay), exactly as the original commit did.
-pub(crate) fn apply(core: &mut TxnCore<'_>, effects: Vec<Effect>) -> Result<()> {
-    for e in effects {
-        match e {
-            Effect::CreateTree { name } => {
-                core.tree(&name, true)?;
-            }
-            Effect::DropTree { name } => {
-                core.drop_tree(&name)?;
-            }
-            Effect::Put { tree, key, value } => {
-                if let Some(t) = core.tree(&tree, true)? {
-                    t.put(&key, &value)?;
-                }
-            }
-            Effect::Delete { tree, key } => {
-                if let Some(t) = core.tree(&tree, false)? {
-                    t.delete(&key)?;
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,158 @@
+//! `Database`: the engine's public door (a cheap `Clone` of one engine). It opens,
+//! hands out read and write transactions, and answers questions about the
+//! engine's state; the work happens in `engine.rs` and the files it composes.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use aedb_btree::{Tree, TreeRoot};
+use aedb_pager::Pager;
+use aedb_pager::vfs::{RealFs, Vfs};
+
+use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, tree_entries};
+use crate::storage::engine::Engine;
+use crate::storage::error::Result;
+use crate::storage::notify::{CommitHeads, CommitSubscription};
+use crate::storage::options::{DurabilityMode, StorageOptions};
+use crate::storage::read::ReadTransaction;
+use crate::storage::snapshot::{Consistency, RecoveryReport};
+use crate::storage::txn::WriteTransaction;
+
+/// An open database: the engine's public door.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database in `dir` on the real file system.
+    pub fn open(dir: impl AsRef<Path>, options: StorageOptions) -> Result<Database> {
+        Database::open_with(Arc::new(RealFs), dir.as_ref(), options)
+    }
+
+    /// Opens through any file system (the simulation, in tests).
+    pub fn open_with(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Database> {
+        let engine = Arc::new(Engine::open(vfs, dir, options)?);
+        if engine.report.replayed > 0 {
+            engine.settle_recovery()?;
+        } else if engine.pager.meta().generation <= 2 {
+            engine.anchor()?;
+        }
+        if let DurabilityMode::Batch { interval_ms } | DurabilityMode::OsBuffered { interval_ms } = engine.options.durability {
+            spawn_flusher(Arc::downgrade(&engine), Duration::from_millis(interval_ms.max(1)));
+        }
+        Ok(Database { engine })
+    }
+
+    pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
+        WriteTransaction::new(&self.engine)
+    }
+
+    pub fn begin_read(&self) -> Result<ReadTransaction> {
+        Ok(ReadTransaction::new(self.engine.clone(), self.engine.readers.register_latest()))
+    }
+
+    /// A read transaction at a chosen consistency; `AtSeq` outside the retention
+    /// window is a [`StorageError::SnapshotUnavailable`].
+    pub fn begin_read_at(&self, at: Consistency) -> Result<ReadTransaction> {
+        let readers = &self.engine.readers;
+        let snapshot = match at {
+            Consistency::Latest => readers.register_latest(),
+            Consistency::AtCheckpoint => readers.register_at_checkpoint(),
+            Consistency::AtSeq(seq) => readers.register_at_seq(seq)?,
+        };
+        Ok(ReadTransaction::new(self.engine.clone(), snapshot))
+    }
+
+    /// Writes a checkpoint now (blocks the writer for its two syncs).
+    pub fn checkpoint_now(&self) -> Result<()> {
+        let mut st = self.engine.writer()?;
+        self.engine.checkpoint_locked(&mut st)
+    }
+
+    /// Waits until every commit so far is durable.
+    pub fn sync(&self) -> Result<()> {
+        let seq = self.engine.sync.lock().appended;
+        self.engine.sync.wait_durable(seq, true)
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.engine.report
+    }
+
+    /// Highest seq visible to new readers.
+    pub fn visible_seq(&self) -> u64 {
+        self.engine.readers.latest_seq()
+    }
+
+    /// Highest seq known durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.engine.sync.lock().durable
+    }
+
+    /// Seq of the current checkpoint (the newest meta).
+    pub fn checkpoint_seq(&self) -> u64 {
+        self.engine.pager.meta().checkpoint_seq
+    }
+
+    /// A subscription to commit notifications from now on: every later
+    /// `Visible(seq)` and `Durable(seq)` in order, and checkpoints (see
+    /// [`CommitSubscription`]). Costs the writer nothing, however slowly it is read.
+    pub fn subscribe(&self) -> CommitSubscription {
+        let heads = self.engine.notifier.heads();
+        CommitSubscription::new(self.engine.notifier.clone(), heads)
+    }
+
+    /// The visible, durable and checkpoint heads as last published.
+    pub fn commit_heads(&self) -> CommitHeads {
+        self.engine.notifier.heads()
+    }
+
+    /// Whether an earlier failure poisoned the engine.
+    pub fn is_poisoned(&self) -> bool {
+        self.engine.sync.poisoned().is_some()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.engine.dir
+    }
+
+    /// The pager, for checks and tools.
+    pub fn pager(&self) -> &Pager {
+        &self.engine.pager
+    }
+
+    /// Every tree of the latest snapshot with its owner id and root (for checks).
+    pub fn tree_roots(&self) -> Result<Vec<(String, u64, Option<TreeRoot>)>> {
+        let snap = self.engine.readers.latest();
+        let dir = Tree::new(&snap.view, snap.root_dir, ROOT_DIR_OWNER);
+        let mut out = Vec::new();
+        for (k, v) in tree_entries(&dir)? {
+            let entry = TreeEntry::decode(&k, &v)?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), entry.id, entry.root));
+        }
+        Ok(out)
+    }
+
+    /// The root directory's root in the latest snapshot.
+    pub fn root_directory(&self) -> Option<TreeRoot> {
+        self.engine.readers.latest().root_dir
+    }
+}
+
+fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(every);
+            let Some(engine) = engine.upgrade() else { return };
+            let seq = engine.sync.lock().appended;
+            if engine.sync.wait_durable(seq, true).is_err() {
+                return;
+            }
+        }
+    });
+}
+
