@@ -20,11 +20,12 @@ pub mod config;
 pub mod error;
 mod instance;
 pub mod query;
-pub mod storage;
 pub mod table;
 
 pub use aedb_btree as btree;
 pub use aedb_pager as pager;
+/// The storage engine (its own crate, `aedb-storage`): our redb-like door.
+pub use aedb_storage as storage;
 
 pub use commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 pub use error::{AedbError, AedbErrorCode};

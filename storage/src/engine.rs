@@ -32,16 +32,16 @@ use std::time::{Duration, Instant};
 use aedb_btree::TreeRoot;
 use aedb_pager::Pager;
 
-use crate::storage::core::TxnCore;
-use crate::storage::effects::{self, Effect};
-use crate::storage::error::{Result, StorageError};
-use crate::storage::group_commit::GroupCommit;
-use crate::storage::notify::Notifier;
-use crate::storage::options::{DurabilityMode, StorageOptions};
-use crate::storage::readers::Readers;
-use crate::storage::snapshot::{CommitResult, Finality, RecoveryReport, Snapshot};
-use crate::storage::wal::WalWriter;
-use crate::storage::wal::frame::{ChainHash, MAX_PAYLOAD};
+use crate::core::TxnCore;
+use crate::effects::{self, Effect};
+use crate::error::{Result, StorageError};
+use crate::group_commit::GroupCommit;
+use crate::notify::Notifier;
+use crate::options::{DurabilityMode, StorageOptions};
+use crate::readers::Readers;
+use crate::snapshot::{CommitResult, Finality, RecoveryReport, Snapshot};
+use crate::wal::WalWriter;
+use crate::wal::frame::{ChainHash, MAX_PAYLOAD};
 
 /// What only the writer touches (under the writer lock).
 pub(crate) struct WriterState {

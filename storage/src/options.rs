@@ -28,7 +28,7 @@ pub enum RecoveryMode {
     Permissive,
 }
 
-/// Options of [`super::Database::open`].
+/// Options of [`crate::Database::open`].
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
     /// Page size for a new database (power of two, 4 KiB–64 KiB).
@@ -55,7 +55,7 @@ pub struct StorageOptions {
     pub checkpoint_on_close: bool,
     /// Most bytes of effects (the WAL payload) one write transaction may collect;
     /// the write that would cross it fails with
-    /// [`StorageError::TransactionTooLarge`](super::StorageError::TransactionTooLarge).
+    /// [`StorageError::TransactionTooLarge`](crate::StorageError::TransactionTooLarge).
     /// At most the WAL frame limit (256 MiB), which also applies when it is larger.
     pub max_txn_effect_bytes: usize,
     /// Most bytes of copied tree pages one write transaction may hold in memory
@@ -79,7 +79,7 @@ impl Default for StorageOptions {
             checkpoint_dirty_bytes: 256 << 20,
             checkpoint_interval_ms: Some(60_000),
             checkpoint_on_close: true,
-            max_txn_effect_bytes: crate::storage::wal::frame::MAX_PAYLOAD,
+            max_txn_effect_bytes: crate::wal::frame::MAX_PAYLOAD,
             max_txn_dirty_bytes: 1 << 30,
             verify_every_read: false,
             snapshot_retention_count: 8,

@@ -5,8 +5,8 @@
 
 use aedb_btree::check;
 
-use crate::storage::database::Database;
-use crate::storage::error::Result;
+use crate::database::Database;
+use crate::error::Result;
 
 /// What [`Database::check`] found.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +30,7 @@ impl Database {
     pub fn check(&self) -> Result<DatabaseCheck> {
         let mut out = DatabaseCheck::default();
         let view = self.pager().view()?;
-        let dir = check(&view, self.root_directory(), crate::storage::catalog::ROOT_DIR_OWNER);
+        let dir = check(&view, self.root_directory(), crate::catalog::ROOT_DIR_OWNER);
         out.problems.extend(dir.problems.iter().map(|p| format!("root directory: {p}")));
         let mut reachable = dir.pages;
         for (name, id, root) in self.tree_roots()? {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use aedb_pager::sim::{FaultPlan, ImageMode, SimFs};
 use aedb_pager::vfs::{OpenMode, Vfs};
 
-use crate::storage::wal::frame::{GENESIS, decode_frame};
-use crate::storage::wal::{recover, segment_name};
-use crate::storage::{Database, DurabilityMode, Finality, RecoveryMode, StorageOptions};
+use crate::wal::frame::{GENESIS, decode_frame};
+use crate::wal::{recover, segment_name};
+use crate::{Database, DurabilityMode, Finality, RecoveryMode, StorageOptions};
 
 fn options(page_size: u32, recovery: RecoveryMode) -> StorageOptions {
     StorageOptions {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use aedb_btree::{Range, Tree};
 use aedb_pager::ReadView;
 
-use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
-use crate::storage::engine::Engine;
-use crate::storage::snapshot::Snapshot;
-use crate::storage::error::{Result, StorageError};
+use crate::catalog::{ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
+use crate::engine::Engine;
+use crate::snapshot::Snapshot;
+use crate::error::{Result, StorageError};
 
 /// A consistent view of the database at one commit seq. Holding it keeps the pages
 /// it reads from being reused.

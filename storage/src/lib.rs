@@ -6,8 +6,8 @@
 //! catalog of the layers above (DESIGN §2).
 //!
 //! ```no_run
-//! use aedb::storage::{Database, Finality, StorageOptions};
-//! # fn main() -> Result<(), aedb::storage::StorageError> {
+//! use aedb_storage::{Database, Finality, StorageOptions};
+//! # fn main() -> Result<(), aedb_storage::StorageError> {
 //! let db = Database::open("/tmp/kv-demo", StorageOptions::default())?;
 //! let mut txn = db.begin_write()?;
 //! txn.open_tree("users")?.insert(b"alice", b"admin")?;
@@ -17,6 +17,10 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+
+// The layers below, for tools and tests that reach through this crate.
+pub use aedb_btree as btree;
+pub use aedb_pager as pager;
 
 // Module order, bottom up (no module imports one above it): error, options,
 // catalog, effects, wal, snapshot, notify → readers, group_commit, core → engine

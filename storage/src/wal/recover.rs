@@ -28,8 +28,8 @@ use aedb_pager::vfs::{OpenMode, Vfs};
 use super::frame::{ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
 use super::list_segments;
 use super::resolve::{Action, Finding, Tail, all_zero, judge_bad_frame, resolve};
-use crate::storage::error::{Result, StorageError};
-use crate::storage::options::RecoveryMode;
+use crate::error::{Result, StorageError};
+use crate::options::RecoveryMode;
 
 /// What the WAL held beyond the checkpoint.
 #[derive(Debug, Default)]

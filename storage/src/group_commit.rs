@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use aedb_pager::vfs::VfsFile;
 
-use crate::storage::error::{Result, StorageError};
-use crate::storage::notify::Notifier;
+use crate::error::{Result, StorageError};
+use crate::notify::Notifier;
 
 /// Why the engine stopped (invariant 4): kept from the first failure on.
 #[derive(Debug, Clone)]

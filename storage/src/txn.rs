@@ -7,13 +7,13 @@ use std::sync::MutexGuard;
 
 use aedb_btree::WriteTxn;
 
-use crate::storage::catalog::check_name;
-use crate::storage::core::TxnCore;
-use crate::storage::effects::Effect;
-use crate::storage::engine::{Engine, WriterState};
-use crate::storage::error::{Result, StorageError};
-use crate::storage::snapshot::{CommitResult, Finality};
-use crate::storage::wal::frame::MAX_PAYLOAD;
+use crate::catalog::check_name;
+use crate::core::TxnCore;
+use crate::effects::Effect;
+use crate::engine::{Engine, WriterState};
+use crate::error::{Result, StorageError};
+use crate::snapshot::{CommitResult, Finality};
+use crate::wal::frame::MAX_PAYLOAD;
 
 /// A write transaction. One at a time per database (it holds the writer lock);
 /// commit with a [`Finality`], or drop/[`WriteTransaction::abort`] to leave nothing.

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
 use aedb_pager::{PageId, Pager, PagerError, ReadView};
 
-use crate::storage::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, tree_entries};
-use crate::storage::effects::Effect;
-use crate::storage::error::{Result, StorageError};
-use crate::storage::options::StorageOptions;
+use crate::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, tree_entries};
+use crate::effects::Effect;
+use crate::error::{Result, StorageError};
+use crate::options::StorageOptions;
 
 /// A tree open in a transaction: its entry in the base root directory (None if
 /// created by this transaction) and its edits.

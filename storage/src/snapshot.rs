@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use aedb_btree::TreeRoot;
 use aedb_pager::ReadView;
 
-use crate::storage::wal::frame::ChainHash;
+use crate::wal::frame::ChainHash;
 
 /// Which state a read transaction sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,14 +11,14 @@ use aedb_btree::{Tree, TreeRoot};
 use aedb_pager::Pager;
 use aedb_pager::vfs::{RealFs, Vfs};
 
-use crate::storage::catalog::{ROOT_DIR_OWNER, TreeEntry, tree_entries};
-use crate::storage::engine::Engine;
-use crate::storage::error::Result;
-use crate::storage::notify::{CommitHeads, CommitSubscription};
-use crate::storage::options::{DurabilityMode, StorageOptions};
-use crate::storage::read::ReadTransaction;
-use crate::storage::snapshot::{Consistency, RecoveryReport};
-use crate::storage::txn::WriteTransaction;
+use crate::catalog::{ROOT_DIR_OWNER, TreeEntry, tree_entries};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::notify::{CommitHeads, CommitSubscription};
+use crate::options::{DurabilityMode, StorageOptions};
+use crate::read::ReadTransaction;
+use crate::snapshot::{Consistency, RecoveryReport};
+use crate::txn::WriteTransaction;
 
 /// An open database: the engine's public door.
 #[derive(Clone)]

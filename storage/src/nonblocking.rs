@@ -3,10 +3,10 @@
 //! `fdatasync`. Reads need no such door: a read transaction never blocks.
 #![forbid(unsafe_code)]
 
-use crate::storage::database::Database;
-use crate::storage::snapshot::{CommitResult, Finality};
-use crate::storage::error::{Result, StorageError};
-use crate::storage::txn::WriteTransaction;
+use crate::database::Database;
+use crate::snapshot::{CommitResult, Finality};
+use crate::error::{Result, StorageError};
+use crate::txn::WriteTransaction;
 
 impl Database {
     /// Runs `f` in a write transaction and commits it with `finality`, off the

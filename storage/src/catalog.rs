@@ -6,7 +6,7 @@
 use aedb_btree::{PageSource, Tree, TreeRoot};
 use aedb_pager::PageId;
 
-use crate::storage::error::{Result, StorageError};
+use crate::error::{Result, StorageError};
 
 /// Owner id of the root directory's own pages.
 pub const ROOT_DIR_OWNER: u64 = 0;

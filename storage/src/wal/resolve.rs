@@ -27,8 +27,8 @@ use std::path::PathBuf;
 use aedb_pager::mutation::{Mutation, active};
 
 use super::frame::{FRAME_HEADER_LEN, HMAC_LEN, MAX_PAYLOAD};
-use crate::storage::error::StorageError;
-use crate::storage::options::RecoveryMode;
+use crate::error::StorageError;
+use crate::options::RecoveryMode;
 
 /// Torn writes keep or drop whole sectors of this size (or larger, which keeps
 /// the test below valid: a lost 4 KiB page is eight lost sectors).
@@ -313,7 +313,7 @@ fn scan_after(bytes: &[u8], from: usize, s: u64, key: Option<&Key>) -> After {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::wal::frame::{GENESIS, encode_frame};
+    use crate::wal::frame::{GENESIS, encode_frame};
 
     /// Frames 1..=n with synced upto 0 (one unsynced group) from offset 64, then
     /// zeros to 8 KiB: a newest segment as the writer leaves it.

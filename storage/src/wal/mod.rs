@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use aedb_pager::vfs::{OpenMode, Vfs, VfsFile};
 
-use crate::storage::error::{Result, StorageError};
+use crate::error::{Result, StorageError};
 use frame::{ChainHash, SEGMENT_HEADER_LEN, SegmentHeader, encode_frame};
 
 /// The file name of the segment whose first frame is `first_seq`.

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use aedb_pager::MetaUpdate;
 
-use crate::storage::engine::{Engine, WriterState};
-use crate::storage::error::Result;
+use crate::engine::{Engine, WriterState};
+use crate::error::Result;
 
 impl Engine {
     /// Invariant 3.

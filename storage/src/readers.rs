@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::storage::error::{Result, StorageError};
-use crate::storage::snapshot::Snapshot;
+use crate::error::{Result, StorageError};
+use crate::snapshot::Snapshot;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -10,18 +10,18 @@ use aedb_btree::load_root;
 use aedb_pager::vfs::Vfs;
 use aedb_pager::{PageId, Pager, PagerOptions};
 
-use crate::storage::catalog::ROOT_DIR_OWNER;
-use crate::storage::core::{TxnCore, apply};
-use crate::storage::effects;
-use crate::storage::engine::{Engine, WriterState};
-use crate::storage::error::{Result, StorageError};
-use crate::storage::group_commit::GroupCommit;
-use crate::storage::notify::{CommitHeads, Notifier};
-use crate::storage::options::StorageOptions;
-use crate::storage::readers::Readers;
-use crate::storage::snapshot::{RecoveryReport, Snapshot};
-use crate::storage::wal::WalWriter;
-use crate::storage::wal::recover::{WalRecovery, recover, recover_anchored};
+use crate::catalog::ROOT_DIR_OWNER;
+use crate::core::{TxnCore, apply};
+use crate::effects;
+use crate::engine::{Engine, WriterState};
+use crate::error::{Result, StorageError};
+use crate::group_commit::GroupCommit;
+use crate::notify::{CommitHeads, Notifier};
+use crate::options::StorageOptions;
+use crate::readers::Readers;
+use crate::snapshot::{RecoveryReport, Snapshot};
+use crate::wal::WalWriter;
+use crate::wal::recover::{WalRecovery, recover, recover_anchored};
 
 impl Engine {
     pub(crate) fn open(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Engine> {
