@@ -14,6 +14,7 @@
 //! leaf taken under it.
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aedb_pager::vfs::VfsFile;
@@ -106,12 +107,16 @@ impl SyncState {
 /// The shared sync state (invariants above).
 pub(crate) struct GroupCommit {
     state: Mutex<SyncState>,
+    /// Set (after `poisoned`, under the lock) once the engine is poisoned: a lock-free
+    /// first check for the writer's hot path. The check that decides whether a
+    /// commit publishes is made under the lock (engine invariant 4).
+    stopped: AtomicBool,
 }
 
 impl GroupCommit {
     pub(crate) fn new(appended: u64, file: Arc<dyn VfsFile>, notifier: Arc<Notifier>) -> GroupCommit {
         let state = SyncState { appended, durable: appended, syncing: false, file, poisoned: None, waiters: Vec::new(), notifier };
-        GroupCommit { state: Mutex::new(state) }
+        GroupCommit { state: Mutex::new(state), stopped: AtomicBool::new(false) }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SyncState> {
@@ -119,6 +124,9 @@ impl GroupCommit {
     }
 
     pub(crate) fn poisoned(&self) -> Option<Poison> {
+        if !self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().poisoned.clone()
     }
 
@@ -127,6 +135,7 @@ impl GroupCommit {
     pub(crate) fn poison(&self, why: String, cause: &dyn PoisonCause) -> StorageError {
         let mut s = self.lock();
         let poison = s.poisoned.get_or_insert_with(|| Poison { why, out_of_space: cause.out_of_space() }).clone();
+        self.stopped.store(true, Ordering::Release);
         s.wake();
         poison.error()
     }
@@ -167,6 +176,7 @@ impl GroupCommit {
                 Err(e) => {
                     let out_of_space = e.kind() == std::io::ErrorKind::StorageFull;
                     s.poisoned.get_or_insert_with(|| Poison { why: format!("WAL sync failed: {e}"), out_of_space });
+                    self.stopped.store(true, Ordering::Release);
                 }
             }
             s.wake();

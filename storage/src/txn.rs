@@ -59,6 +59,17 @@ impl<'db> WriteTransaction<'db> {
         Ok(TreeMut { txn: self, name: name.as_bytes().to_vec() })
     }
 
+    /// Opens tree `name` if it exists, without creating it (for reads on the write
+    /// side: a missing tree is the caller's finding, not an empty new tree).
+    pub fn existing_tree(&mut self, name: &str) -> Result<Option<TreeMut<'_, 'db>>> {
+        check_name(name)?;
+        if !self.core.exists(name.as_bytes())? {
+            return Ok(None);
+        }
+        self.core.tree(name.as_bytes(), false)?;
+        Ok(Some(TreeMut { txn: self, name: name.as_bytes().to_vec() }))
+    }
+
     /// Deletes tree `name` and everything in it; false if it did not exist.
     pub fn delete_tree(&mut self, name: &str) -> Result<bool> {
         check_name(name)?;
