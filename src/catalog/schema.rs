@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::types::{ColumnType, Value};
-use crate::query::plan::Expr;
+use crate::vocab::types::{ColumnType, Value};
+use crate::vocab::expr::Expr;
 
 /// One column of a table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
