@@ -32,6 +32,7 @@ pub struct JoinSpec {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Aggregate {
     /// Output column `count_star`.
     Count,

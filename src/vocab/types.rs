@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The type of a column.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ColumnType {
     Text,
     U8,
@@ -56,6 +57,7 @@ impl fmt::Display for ColumnType {
 
 /// One cell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Value {
     Text(String),
     U8(u8),
