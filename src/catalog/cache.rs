@@ -103,3 +103,28 @@ impl Drop for DdlGuard<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::CatalogCache;
+    use crate::catalog::Catalog;
+    use crate::storage::{Database, StorageOptions};
+
+    #[test]
+    fn a_ddl_guard_hides_the_cache_until_it_publishes_or_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path(), StorageOptions::default()).unwrap();
+        let cache = CatalogCache::default();
+        assert!(cache.for_snapshot(0).is_some());
+        let guard = cache.begin_ddl(&db);
+        assert!(cache.for_snapshot(0).is_none(), "a DDL in flight hides the cache");
+        drop(guard);
+        assert!(cache.for_snapshot(0).is_some(), "an unpoisoned drop lowers the counter");
+        let guard = cache.begin_ddl(&db);
+        guard.publish(Arc::new(Catalog { version: 5, ..Catalog::default() }));
+        assert_eq!(cache.for_snapshot(5).map(|c| c.version), Some(5));
+        assert!(cache.for_snapshot(4).is_none(), "a snapshot older than the cache reads its own");
+    }
+}
