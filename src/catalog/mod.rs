@@ -7,10 +7,22 @@
 //! `s\0<project>\0<scope>` → scope record, `t\0<project>\0<scope>\0<table>` → table
 //! record (schema + indexes). Rows of table id N live in tree `t<N>`, index id N
 //! in `i<N>`, the KV space of scope id N in `k<N>`.
-#![forbid(unsafe_code)]
+//!
+//! Invariants:
+//! 1. The catalog is data: every change is a `_catalog` record written in the
+//!    commit's own write transaction (`CatalogTxn`), so DDL replays, rolls back
+//!    and snapshots exactly like rows.
+//! 2. A reader of a snapshot uses that snapshot's catalog: the shared
+//!    `CatalogCache` answers only when it certainly describes the snapshot
+//!    (facade invariant 2, ARCHITECTURE.md), and a DDL commit holds a `DdlGuard`
+//!    from before it can become visible until its catalog is published.
+//! 3. This room knows records, names and compiled checks; it does not read or
+//!    write rows (that is `table`) nor apply `DdlOperation`s (`commit::ddl`).
 
-pub mod ddl;
+mod cache;
 pub mod schema;
+mod table_info;
+mod txn;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -21,15 +33,16 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::error::ResourceType;
 use crate::error::AedbError;
-use crate::query::plan::Expr;
-use crate::query::eval::{Compiled, compile};
-use schema::{ColumnDef, Constraint, IndexDef, IndexType, TableAlteration, TableSchema};
-use types::ColumnType;
+use crate::vocab::expr::Expr;
+pub(crate) use cache::CatalogCache;
+use schema::{ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
+pub(crate) use table_info::{TableColumns, TableInfo};
+pub(crate) use txn::CatalogTxn;
 
 /// Name of the system tree holding the catalog.
-pub const CATALOG_TREE: &str = "_catalog";
+pub(crate) const CATALOG_TREE: &str = "_catalog";
 /// The scope every project starts with.
-pub const DEFAULT_SCOPE_ID: &str = "app";
+pub(crate) const DEFAULT_SCOPE_ID: &str = "app";
 pub(crate) const VERSION_KEY: &[u8] = b"\0v";
 pub(crate) const NEXT_ID_KEY: &[u8] = b"\0n";
 /// Longest project, scope, table, index or column name, in bytes.
@@ -69,13 +82,13 @@ pub enum DdlOperation {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ProjectRecord {
+pub(crate) struct ProjectRecord {
     pub owner_id: Option<String>,
     pub created_at_micros: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ScopeRecord {
+pub(crate) struct ScopeRecord {
     /// Tree id of the scope's KV space.
     pub id: u64,
     pub owner_id: Option<String>,
@@ -85,7 +98,7 @@ pub struct ScopeRecord {
 /// A secondary index as stored: its tree id and definition. `constraint` names
 /// the `Unique` constraint it enforces (such indexes are not listed as indexes).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct IndexRecord {
+pub(crate) struct IndexRecord {
     pub id: u64,
     pub def: IndexDef,
     pub constraint: Option<String>,
@@ -93,75 +106,11 @@ pub struct IndexRecord {
 
 /// A table as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TableRecord {
+pub(crate) struct TableRecord {
     pub id: u64,
     pub schema: TableSchema,
     pub indexes: Vec<IndexRecord>,
     pub created_at_micros: u64,
-}
-
-/// A table record plus what every row operation needs, computed once per load.
-#[derive(Debug, Clone)]
-pub struct TableInfo {
-    pub record: TableRecord,
-    pub types: Vec<ColumnType>,
-    /// Row positions of the primary-key columns.
-    pub pk: Vec<usize>,
-    /// Per index (same order as `record.indexes`): row positions of its columns.
-    pub index_columns: Vec<Vec<usize>>,
-    pub column_names: Vec<String>,
-    /// Name of the tree holding the rows.
-    pub rows_tree: String,
-    /// Per index: its partial filter, compiled once (the error message if the
-    /// stored filter does not compile against the columns).
-    pub partial_filters: Vec<Option<Result<Compiled, String>>>,
-    /// The `Check` constraints, compiled once: (name, predicate or error message).
-    pub checks: Vec<(String, Result<Compiled, String>)>,
-}
-
-impl TableInfo {
-    pub fn new(record: TableRecord) -> Self {
-        let s = &record.schema;
-        let types = s.columns.iter().map(|c| c.col_type).collect();
-        let pk = s.primary_key_indices();
-        let index_columns = record.indexes.iter().map(|ix| ix.def.columns.iter().filter_map(|c| s.column_index(c)).collect()).collect();
-        let column_names = s.column_names();
-        let rows_tree = rows_tree(record.id);
-        let mut info = TableInfo { record, types, pk, index_columns, column_names, rows_tree, partial_filters: Vec::new(), checks: Vec::new() };
-        let cols = crate::table::TableColumns(&info);
-        let partial_filters = info
-            .record
-            .indexes
-            .iter()
-            .map(|ix| ix.def.partial_filter.as_ref().map(|f| compile(f, &cols).map_err(|e| format!("partial filter of index '{}': {e}", ix.def.index_name))))
-            .collect();
-        let table = info.name();
-        let checks = info
-            .record
-            .schema
-            .constraints
-            .iter()
-            .filter_map(|c| match c {
-                Constraint::Check { name, expr } => Some((name.clone(), compile(expr, &cols).map_err(|e| format!("check constraint '{name}' of table '{table}': {e}")))),
-                _ => None,
-            })
-            .collect();
-        info.partial_filters = partial_filters;
-        info.checks = checks;
-        info
-    }
-
-    pub fn schema(&self) -> &TableSchema {
-        &self.record.schema
-    }
-
-    pub fn name(&self) -> &str {
-        &self.record.schema.table_name
-    }
-
-    pub fn column(&self, name: &str) -> Option<usize> {
-        self.record.schema.column_index(name)
-    }
 }
 
 pub(crate) fn rows_tree(id: u64) -> String {
@@ -178,7 +127,7 @@ pub(crate) fn kv_tree(scope_id: u64) -> String {
 
 /// The whole catalog as of one version.
 #[derive(Debug, Clone, Default)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     /// Seq of the commit that last changed the catalog (0: never).
     pub version: u64,
     pub(crate) next_id: u64,
@@ -247,33 +196,33 @@ impl Catalog {
         Ok(cat)
     }
 
-    pub fn project(&self, project: &str) -> Result<&ProjectRecord, AedbError> {
+    pub(crate) fn project(&self, project: &str) -> Result<&ProjectRecord, AedbError> {
         self.projects.get(project).ok_or_else(|| AedbError::not_found(ResourceType::Project, project))
     }
 
     /// The scope, or `NotFound` naming the project or the scope that is missing.
-    pub fn scope(&self, project: &str, scope: &str) -> Result<&ScopeRecord, AedbError> {
+    pub(crate) fn scope(&self, project: &str, scope: &str) -> Result<&ScopeRecord, AedbError> {
         self.project(project)?;
         self.scopes.get(&(project.to_string(), scope.to_string())).ok_or_else(|| AedbError::not_found(ResourceType::Scope, format!("{project}.{scope}")))
     }
 
     /// The table, or `NotFound` naming the missing project, scope or table.
-    pub fn table(&self, project: &str, scope: &str, table: &str) -> Result<&Arc<TableInfo>, AedbError> {
+    pub(crate) fn table(&self, project: &str, scope: &str, table: &str) -> Result<&Arc<TableInfo>, AedbError> {
         self.scope(project, scope)?;
         self.tables
             .get(&(project.to_string(), scope.to_string(), table.to_string()))
             .ok_or_else(|| AedbError::not_found(ResourceType::Table, format!("{project}.{scope}.{table}")))
     }
 
-    pub fn project_ids(&self) -> Vec<String> {
+    pub(crate) fn project_ids(&self) -> Vec<String> {
         self.projects.keys().cloned().collect()
     }
 
-    pub fn scope_ids(&self, project: &str) -> Vec<String> {
+    pub(crate) fn scope_ids(&self, project: &str) -> Vec<String> {
         self.scopes.keys().filter(|(p, _)| p == project).map(|(_, s)| s.clone()).collect()
     }
 
-    pub fn tables_in(&self, project: &str, scope: &str) -> Vec<Arc<TableInfo>> {
+    pub(crate) fn tables_in(&self, project: &str, scope: &str) -> Vec<Arc<TableInfo>> {
         self.tables.iter().filter(|((p, s, _), _)| p == project && s == scope).map(|(_, t)| t.clone()).collect()
     }
 }

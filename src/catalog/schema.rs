@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::types::{ColumnType, Value};
-use crate::query::plan::Expr;
+use crate::vocab::types::{ColumnType, Value};
+use crate::vocab::expr::Expr;
 
 /// One column of a table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,6 +47,7 @@ impl TableSchema {
 
 /// A rule every row of a table keeps.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Constraint {
     /// No two rows share these columns' values (rows with a NULL among them are
     /// exempt, as in SQL). Enforced through a hidden unique index.
@@ -71,6 +72,7 @@ impl Constraint {
 /// How a secondary index is kept. All kinds are ordered trees here: `Hash` and
 /// `Art` are accepted for compatibility with aedb 0.1.9 and behave as `BTree`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IndexType {
     BTree,
     Art,
@@ -100,6 +102,7 @@ pub struct IndexDef {
 
 /// A change to an existing table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TableAlteration {
     /// Appends a column; existing rows read it as NULL, so a non-nullable column
     /// can only be added to an empty table.

@@ -1,51 +1,22 @@
 //! Applying mutations inside a write transaction. Each is validated against the
 //! state the transaction sees (the writer lock makes that the latest state), so a
 //! commit never acts on a stale read; a failed mutation fails the whole commit.
-#![forbid(unsafe_code)]
+//!
+//! Invariant: one dispatch. `WriteCtx::apply` matches the `Op` a mutation becomes
+//! (`Mutation::into_op`), resolves a table mutation's table once, and hands
+//! table work to `table::write`, DDL to `commit::ddl`; no arm is unreachable.
 
-use std::sync::Arc;
-
-use crate::catalog::types::{ColumnType, Row, Value};
-use crate::catalog::{TableInfo, index_tree, kv_tree};
+use crate::catalog::{ResourceType, TableInfo, index_tree, kv_tree};
 use crate::commit::context::WriteCtx;
-use crate::commit::validation::{ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr};
+use crate::commit::ddl::apply_ddl;
+use crate::commit::mutation::{ConflictAction, ConflictTarget, Mutation, Op, TableOp, TableUpdateExpr, UpdateExpr};
 use crate::error::AedbError;
-use crate::query::exec::matching_rows;
-use crate::table::write::{check_row, pk_from_values, show_pk};
+use crate::query::matching_rows;
+use crate::table::write::{check_row, get_row, pk_from_values, put_row, remove_row};
 use crate::table::{index_entry, pk_key};
-
-fn unknown(t: &TableInfo, column: &str) -> AedbError {
-    AedbError::UnknownColumn { table: t.name().to_string(), column: column.to_string() }
-}
-
-fn col(t: &TableInfo, column: &str) -> Result<usize, AedbError> {
-    t.column(column).ok_or_else(|| unknown(t, column))
-}
-
-fn u256_add(a: &[u8; 32], b: &[u8; 32]) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let mut carry = 0u16;
-    for i in (0..32).rev() {
-        let s = u16::from(a[i]) + u16::from(b[i]) + carry;
-        out[i] = s as u8;
-        carry = s >> 8;
-    }
-    (carry == 0).then_some(out)
-}
-
-fn u256_sub(a: &[u8; 32], b: &[u8; 32]) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let mut borrow = 0i16;
-    for i in (0..32).rev() {
-        let mut d = i16::from(a[i]) - i16::from(b[i]) - borrow;
-        borrow = i16::from(d < 0);
-        if d < 0 {
-            d += 256;
-        }
-        out[i] = d as u8;
-    }
-    (borrow == 0).then_some(out)
-}
+use crate::vocab::expr::Expr;
+use crate::vocab::numeric::{u256_add, u256_sub};
+use crate::vocab::types::{ColumnType, Row, Value, show_values};
 
 fn add_i64(t: &TableInfo, column: &str, a: &Value, b: i64) -> Result<Value, AedbError> {
     let base = match a {
@@ -57,62 +28,55 @@ fn add_i64(t: &TableInfo, column: &str, a: &Value, b: i64) -> Result<Value, Aedb
 }
 
 impl WriteCtx<'_, '_> {
-    fn table(&self, project: &str, scope: &str, table: &str) -> Result<Arc<TableInfo>, AedbError> {
-        Ok(self.catalog.table(project, scope, table)?.clone())
+    /// Applies one mutation; returns the rows (or keys) it affected.
+    pub(crate) fn apply(&mut self, m: Mutation) -> Result<u64, AedbError> {
+        match m.into_op() {
+            Op::Ddl(op) => apply_ddl(&mut self.cat, op).map(|()| 0),
+            Op::KvSet { project_id, scope_id, key, value } => self.kv_set(&project_id, &scope_id, &key, &value),
+            Op::KvDel { project_id, scope_id, key } => {
+                let id = self.cat.catalog().scope(&project_id, &scope_id)?.id;
+                Ok(u64::from(self.cat.txn.open_tree(&kv_tree(id))?.remove(&key)?.is_some()))
+            }
+            Op::Table(target, op) => {
+                let t = self.cat.catalog().table(&target.project_id, &target.scope_id, &target.table_name)?.clone();
+                self.apply_table(&t, op)
+            }
+        }
     }
 
-    /// Applies one mutation; returns the rows (or keys) it affected.
-    pub fn apply(&mut self, m: Mutation) -> Result<u64, AedbError> {
-        if let Mutation::Ddl(op) = m {
-            self.apply_ddl(op)?;
-            return Ok(0);
-        }
-        if let Mutation::KvSet { project_id, scope_id, key, value } = &m {
-            return self.kv_set(project_id, scope_id, key, value);
-        }
-        if let Mutation::KvDel { project_id, scope_id, key } = &m {
-            let id = self.catalog.scope(project_id, scope_id)?.id;
-            return Ok(u64::from(self.txn.open_tree(&kv_tree(id))?.remove(key)?.is_some()));
-        }
-        let (p, s, tn) = m.table_target().map(|(p, s, t)| (p.to_string(), s.to_string(), t.to_string())).unwrap_or_default();
-        let t = self.table(&p, &s, &tn)?;
-        match m {
-            Mutation::Insert { primary_key, row, .. } => self.insert(&t, Some(&primary_key), row, false),
-            Mutation::Upsert { primary_key, row, .. } => self.insert(&t, Some(&primary_key), row, true),
-            Mutation::InsertBatch { rows, .. } | Mutation::UpsertBatch { rows, .. } if rows.len() > self.limits.max_batch_rows => {
-                Err(AedbError::Validation(format!("batch of {} rows exceeds max_batch_rows = {}", rows.len(), self.limits.max_batch_rows)))
+    fn apply_table(&mut self, t: &TableInfo, op: TableOp) -> Result<u64, AedbError> {
+        let max_batch = self.limits.max_batch_rows;
+        match op {
+            TableOp::Insert { primary_key: None, rows, .. } if rows.len() > max_batch => {
+                Err(AedbError::Validation(format!("batch of {} rows exceeds max_batch_rows = {max_batch}", rows.len())))
             }
-            Mutation::InsertBatch { rows, .. } => rows.into_iter().map(|r| self.insert(&t, None, r, false)).sum(),
-            Mutation::UpsertBatch { rows, .. } => rows.into_iter().map(|r| self.insert(&t, None, r, true)).sum(),
-            Mutation::UpsertOnConflict { row, conflict_target, conflict_action, .. } => self.upsert_on_conflict(&t, row, &conflict_target, &conflict_action),
-            Mutation::UpsertBatchOnConflict { rows, conflict_target, conflict_action, .. } => {
-                rows.into_iter().map(|r| self.upsert_on_conflict(&t, r, &conflict_target, &conflict_action)).sum()
+            TableOp::Insert { primary_key, rows, replace } => {
+                rows.into_iter().map(|r| self.insert(t, primary_key.as_deref(), r, replace)).sum()
             }
-            Mutation::Delete { primary_key, .. } => {
-                let pk = pk_from_values(&t, &primary_key)?;
-                match self.get_row(&t, &pk)? {
+            TableOp::UpsertOnConflict { rows, target, action } => {
+                rows.into_iter().map(|r| self.upsert_on_conflict(t, r, &target, &action)).sum()
+            }
+            TableOp::Delete { primary_key } => {
+                let pk = pk_from_values(t, &primary_key)?;
+                match get_row(self.cat.txn, t, &pk)? {
                     Some(old) => {
-                        self.remove_row(&t, &pk, &old)?;
+                        remove_row(self.cat.txn, t, &pk, &old)?;
                         Ok(1)
                     }
                     None => Ok(0),
                 }
             }
-            Mutation::DeleteWhere { predicate, limit, .. } => {
-                let hits = matching_rows(self.txn, &t, &predicate, limit, self.limits.max_scan_rows)?;
+            TableOp::DeleteWhere { predicate, limit } => {
+                let hits = matching_rows(self.cat.txn, t, &predicate, limit, self.limits.max_scan_rows)?;
                 for (pk, old) in &hits {
-                    self.remove_row(&t, pk, old)?;
+                    remove_row(self.cat.txn, t, pk, old)?;
                 }
                 Ok(hits.len() as u64)
             }
-            Mutation::UpdateWhere { predicate, updates, limit, .. } => {
-                let exprs: Vec<(String, TableUpdateExpr)> = updates.into_iter().map(|(c, v)| (c, TableUpdateExpr::Value(v))).collect();
-                self.update_where(&t, &predicate, &exprs, limit)
+            TableOp::UpdateWhere { predicate, updates, limit } => self.update_where(t, &predicate, &updates, limit),
+            TableOp::U256Step { primary_key, column, amount_be, add } => {
+                self.u256_step(t, &primary_key, &column, &amount_be, add)
             }
-            Mutation::UpdateWhereExpr { predicate, updates, limit, .. } => self.update_where(&t, &predicate, &updates, limit),
-            Mutation::TableIncU256 { primary_key, column, amount_be, .. } => self.u256_step(&t, &primary_key, &column, &amount_be, true),
-            Mutation::TableDecU256 { primary_key, column, amount_be, .. } => self.u256_step(&t, &primary_key, &column, &amount_be, false),
-            Mutation::Ddl(_) | Mutation::KvSet { .. } | Mutation::KvDel { .. } => Ok(0),
         }
     }
 
@@ -124,8 +88,8 @@ impl WriteCtx<'_, '_> {
         if value.len() > l.max_kv_value_bytes {
             return Err(AedbError::Validation(format!("kv value of {} bytes exceeds max_kv_value_bytes = {}", value.len(), l.max_kv_value_bytes)));
         }
-        let id = self.catalog.scope(project, scope)?.id;
-        self.txn.open_tree(&kv_tree(id))?.insert(key, value)?;
+        let id = self.cat.catalog().scope(project, scope)?.id;
+        self.cat.txn.open_tree(&kv_tree(id))?.insert(key, value)?;
         Ok(1)
     }
 
@@ -138,16 +102,16 @@ impl WriteCtx<'_, '_> {
         {
             return Err(AedbError::Validation(format!(
                 "primary_key {} does not match the row's key columns {} in table '{}'",
-                crate::table::write::show_values(&given.iter().collect::<Vec<_>>()),
-                show_pk(t, &values),
+                show_values(&given.iter().collect::<Vec<_>>()),
+                t.show_pk(&values),
                 t.name()
             )));
         }
-        let old = self.get_row(t, &pk)?;
+        let old = get_row(self.cat.txn, t, &pk)?;
         if old.is_some() && !replace {
-            return Err(AedbError::DuplicatePK { table: t.name().to_string(), key: show_pk(t, &values) });
+            return Err(AedbError::DuplicatePK { table: t.name().to_string(), key: t.show_pk(&values) });
         }
-        self.put_row(t, &values, old.as_deref())?;
+        put_row(self.cat.txn, t, &values, old.as_deref())?;
         Ok(1)
     }
 
@@ -161,7 +125,7 @@ impl WriteCtx<'_, '_> {
                     .indexes
                     .iter()
                     .position(|ix| ix.def.index_name == *name || ix.constraint.as_deref() == Some(name))
-                    .ok_or_else(|| AedbError::not_found(crate::error::ResourceType::Index, format!("{}.{name}", t.name())))?,
+                    .ok_or_else(|| AedbError::not_found(ResourceType::Index, format!("{}.{name}", t.name())))?,
             ),
             ConflictTarget::Columns(cols) => {
                 let mut want = cols.clone();
@@ -186,13 +150,13 @@ impl WriteCtx<'_, '_> {
             }
         };
         let Some(i) = index else {
-            return Ok(self.get_row(t, &pk)?.map(|_| pk));
+            return Ok(get_row(self.cat.txn, t, &pk)?.map(|_| pk));
         };
         if !t.record.indexes[i].def.index_type.is_unique() {
             return Err(AedbError::Validation(format!("conflict target '{}' is not a unique index", t.record.indexes[i].def.index_name)));
         }
         match index_entry(t, i, values, &pk)? {
-            Some((k, _)) => Ok(self.txn.open_tree(&index_tree(t.record.indexes[i].id))?.get(&k)?),
+            Some((k, _)) => Ok(self.cat.txn.open_tree(&index_tree(t.record.indexes[i].id))?.get(&k)?),
             None => Ok(None),
         }
     }
@@ -202,7 +166,7 @@ impl WriteCtx<'_, '_> {
         let Some(existing_pk) = self.conflicting(t, &proposed, target)? else {
             return self.insert(t, None, Row::from_values(proposed), false);
         };
-        let existing = self.get_row(t, &existing_pk)?.ok_or_else(|| AedbError::IntegrityError { message: format!("index of table '{}' names a missing row", t.name()) })?;
+        let existing = get_row(self.cat.txn, t, &existing_pk)?.ok_or_else(|| AedbError::IntegrityError { message: format!("index of table '{}' names a missing row", t.name()) })?;
         let mut next = existing.clone();
         match action {
             ConflictAction::DoNothing => return Ok(0),
@@ -215,25 +179,25 @@ impl WriteCtx<'_, '_> {
             }
             ConflictAction::DoUpdate(sets) => {
                 for (c, v) in sets {
-                    next[col(t, c)?] = v.clone();
+                    next[t.column_or_err(c)?] = v.clone();
                 }
             }
             ConflictAction::DoUpdateWith(sets) => {
                 for (c, e) in sets {
-                    let i = col(t, c)?;
+                    let i = t.column_or_err(c)?;
                     next[i] = match e {
                         UpdateExpr::Value(v) => v.clone(),
-                        UpdateExpr::Existing(src) => existing[col(t, src)?].clone(),
-                        UpdateExpr::Proposed(src) => proposed[col(t, src)?].clone(),
+                        UpdateExpr::Existing(src) => existing[t.column_or_err(src)?].clone(),
+                        UpdateExpr::Proposed(src) => proposed[t.column_or_err(src)?].clone(),
                         UpdateExpr::AddI64 { existing_column, proposed_column } => {
-                            let add = match &proposed[col(t, proposed_column)?] {
+                            let add = match &proposed[t.column_or_err(proposed_column)?] {
                                 Value::Integer(v) => *v,
                                 Value::Null => 0,
                                 other => {
                                     return Err(AedbError::TypeMismatch { table: t.name().into(), column: proposed_column.clone(), expected: "Integer".into(), actual: other.kind_name().into() });
                                 }
                             };
-                            add_i64(t, existing_column, &existing[col(t, existing_column)?], add)?
+                            add_i64(t, existing_column, &existing[t.column_or_err(existing_column)?], add)?
                         }
                     };
                 }
@@ -248,24 +212,24 @@ impl WriteCtx<'_, '_> {
         if pk_key(t, &checked) != pk {
             return Err(AedbError::Validation(format!("an update may not change the primary key of a row in table '{}'; delete and insert instead", t.name())));
         }
-        self.put_row(t, &checked, Some(old))?;
+        put_row(self.cat.txn, t, &checked, Some(old))?;
         Ok(1)
     }
 
-    fn update_where(&mut self, t: &TableInfo, predicate: &crate::query::plan::Expr, updates: &[(String, TableUpdateExpr)], limit: Option<usize>) -> Result<u64, AedbError> {
-        let targets: Vec<usize> = updates.iter().map(|(c, _)| col(t, c)).collect::<Result<_, _>>()?;
+    fn update_where(&mut self, t: &TableInfo, predicate: &Expr, updates: &[(String, TableUpdateExpr)], limit: Option<usize>) -> Result<u64, AedbError> {
+        let targets: Vec<usize> = updates.iter().map(|(c, _)| t.column_or_err(c)).collect::<Result<_, _>>()?;
         for (c, _) in updates {
             if t.schema().primary_key.contains(c) {
                 return Err(AedbError::Validation(format!("primary-key column '{c}' of table '{}' cannot be updated; delete and insert instead", t.name())));
             }
         }
-        let hits = matching_rows(self.txn, t, predicate, limit, self.limits.max_scan_rows)?;
+        let hits = matching_rows(self.cat.txn, t, predicate, limit, self.limits.max_scan_rows)?;
         for (pk, old) in &hits {
             let mut next = old.clone();
             for ((c, e), &i) in updates.iter().zip(&targets) {
                 next[i] = match e {
                     TableUpdateExpr::Value(v) => v.clone(),
-                    TableUpdateExpr::CopyColumn(src) => old[col(t, src)?].clone(),
+                    TableUpdateExpr::CopyColumn(src) => old[t.column_or_err(src)?].clone(),
                     TableUpdateExpr::AddI64(n) => add_i64(t, c, &old[i], *n)?,
                     TableUpdateExpr::Coalesce(v) => {
                         if old[i].is_null() {
@@ -282,12 +246,12 @@ impl WriteCtx<'_, '_> {
     }
 
     fn u256_step(&mut self, t: &TableInfo, primary_key: &[Value], column: &str, amount: &[u8; 32], add: bool) -> Result<u64, AedbError> {
-        let i = col(t, column)?;
+        let i = t.column_or_err(column)?;
         if t.types[i] != ColumnType::U256 {
             return Err(AedbError::TypeMismatch { table: t.name().into(), column: column.into(), expected: "U256".into(), actual: t.types[i].to_string() });
         }
         let pk = pk_from_values(t, primary_key)?;
-        let old = self.get_row(t, &pk)?.ok_or_else(|| AedbError::Validation(format!("no row {} in table '{}'", crate::table::write::show_values(&primary_key.iter().collect::<Vec<_>>()), t.name())))?;
+        let old = get_row(self.cat.txn, t, &pk)?.ok_or_else(|| AedbError::Validation(format!("no row {} in table '{}'", show_values(&primary_key.iter().collect::<Vec<_>>()), t.name())))?;
         let cur = match &old[i] {
             Value::U256(b) => *b,
             _ => [0u8; 32],
@@ -296,23 +260,5 @@ impl WriteCtx<'_, '_> {
         let mut next = old.clone();
         next[i] = Value::U256(next_val);
         self.replace_row(t, &pk, &old, next)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{u256_add, u256_sub};
-
-    #[test]
-    fn u256_arithmetic_carries_and_refuses_wraparound() {
-        let mut one = [0u8; 32];
-        one[31] = 1;
-        let mut a = [0u8; 32];
-        a[31] = 0xFF;
-        let s = u256_add(&a, &one).unwrap();
-        assert_eq!((s[30], s[31]), (1, 0));
-        assert_eq!(u256_sub(&s, &one).unwrap(), a);
-        assert!(u256_sub(&[0u8; 32], &one).is_none());
-        assert!(u256_add(&[0xFF; 32], &one).is_none());
     }
 }

@@ -1,10 +1,19 @@
-//! Commits: mutations (`validation`), how they apply inside a write transaction
-//! (`apply`, `context`), and what a commit returns.
-#![forbid(unsafe_code)]
+//! Commits: mutations (`mutation`, public as `validation`), how they apply
+//! inside a write transaction (`context` composes, `apply` dispatches, `ddl`
+//! changes the catalog), and what a commit returns.
+//!
+//! Room order: `commit` sits above `query` (predicated mutations find their rows
+//! with `query::matching_rows`) and below `instance`; see `tests/layers.rs`.
 
-pub mod apply;
-pub mod context;
-pub mod validation;
+mod apply;
+pub(crate) mod context;
+mod ddl;
+pub(crate) mod mutation;
+
+/// `aedb::commit::validation`, the 0.1.9 path of the mutation types.
+pub mod validation {
+    pub use super::mutation::{ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr};
+}
 
 /// How far a commit gets before the call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +25,9 @@ pub enum CommitFinality {
 }
 
 /// Whether a commit applied its writes (always `Applied` for plain commits).
+///
+/// `Duplicate` is a 0.1.9 placeholder: idempotency keys are not built, so no
+/// commit returns it yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdempotencyOutcome {
     Applied,

@@ -1,8 +1,7 @@
 //! Commit methods: one mutation, several atomically, with a chosen finality, and
 //! the advisory preflight checks.
-#![forbid(unsafe_code)]
 
-use crate::commit::validation::Mutation;
+use crate::commit::mutation::Mutation;
 use crate::commit::{CommitFinality, CommitResult, PreflightPlan, PreflightResult};
 use crate::error::AedbError;
 use crate::instance::AedbInstance;

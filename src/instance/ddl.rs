@@ -1,14 +1,13 @@
 //! Catalog methods: projects and scopes (idempotent, as in aedb 0.1.9), and the
 //! listing / describing helpers, all read at the latest snapshot.
-#![forbid(unsafe_code)]
 
 use crate::catalog::DdlOperation;
 use crate::catalog::schema::{IndexDef, TableSchema};
 use crate::commit::CommitFinality;
-use crate::commit::validation::Mutation;
+use crate::commit::mutation::Mutation;
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
-use crate::query::error::QueryError;
+use crate::error::QueryError;
 use crate::query::plan::ConsistencyMode;
 
 /// A project and how much it holds.

@@ -1,15 +1,14 @@
 //! The KV space of each scope: byte keys to byte values, ordered.
-#![forbid(unsafe_code)]
 
 use std::ops::Bound;
 
 use crate::btree::prefix_successor;
 use crate::catalog::kv_tree;
-use crate::commit::validation::Mutation;
+use crate::commit::mutation::Mutation;
 use crate::commit::{CommitFinality, CommitResult};
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
-use crate::query::error::QueryError;
+use crate::error::QueryError;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{ReadTransaction, StorageError, TreeHandle};
 

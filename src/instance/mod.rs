@@ -2,7 +2,8 @@
 //! beside the domain it serves (`ddl`, `commit`, `query`, `kv`, `ops`); all of
 //! them go through the two paths here, `write` (a write transaction on tokio's
 //! blocking pool) and `read_at` (a snapshot, which never blocks).
-#![forbid(unsafe_code)]
+//!
+//! The top room: it may import every other room, and none imports it.
 
 mod commit;
 mod ddl;
@@ -13,14 +14,13 @@ mod query;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::catalog::{CATALOG_TREE, Catalog};
-use crate::commit::context::{CatalogCache, WriteCtx, WriteLimits};
-use crate::commit::validation::Mutation;
+use crate::catalog::{CATALOG_TREE, Catalog, CatalogCache};
+use crate::commit::context::{WriteCtx, WriteLimits};
+use crate::commit::mutation::Mutation;
 use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 use crate::config::AedbConfig;
-use crate::error::AedbError;
+use crate::error::{AedbError, QueryError};
 use crate::pager::vfs::{RealFs, Vfs};
-use crate::query::error::QueryError;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{Consistency, Database, Finality, ReadTransaction, StorageError};
 
@@ -135,27 +135,14 @@ impl AedbInstance {
             txn.abort();
             return Ok(CommitResult { commit_seq: base, durable_head_seq: db.durable_seq(), idempotency: IdempotencyOutcome::Applied, canonical_commit_seq: base, affected_rows: affected });
         }
-        let cache = &self.inner.catalogs;
-        if catalog.is_some() {
-            cache.begin_ddl();
-        }
-        let receipt = match txn.commit(match finality {
+        // Raised before the commit can become visible; see `catalog::cache`.
+        let ddl = catalog.as_ref().map(|_| self.inner.catalogs.begin_ddl(db));
+        let receipt = txn.commit(match finality {
             CommitFinality::Visible => Finality::Visible,
             CommitFinality::Durable => Finality::Durable,
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                // A commit error that did not poison the engine came before anything
-                // was written (e.g. CommitTooLarge): the DDL never became visible.
-                if catalog.is_some() && !db.is_poisoned() {
-                    cache.end_ddl();
-                }
-                return Err(e.into());
-            }
-        };
-        if let Some(c) = catalog {
-            cache.publish(c);
-            cache.end_ddl();
+        })?;
+        if let (Some(guard), Some(c)) = (ddl, catalog) {
+            guard.publish(c);
         }
         Ok(CommitResult {
             commit_seq: receipt.seq,

@@ -1,10 +1,9 @@
 //! Operational methods: checkpoints, syncs, durability waits, snapshot probes,
 //! shutdown.
-#![forbid(unsafe_code)]
 
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
-use crate::query::error::QueryError;
+use crate::error::QueryError;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::RecoveryReport;
 

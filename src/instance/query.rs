@@ -1,9 +1,8 @@
 //! Query methods: every read picks its snapshot by `ConsistencyMode`.
-#![forbid(unsafe_code)]
 
 use crate::instance::AedbInstance;
-use crate::query::error::QueryError;
-use crate::query::exec::{Limits, QueryResult, explain, run_query};
+use crate::error::QueryError;
+use crate::query::{Limits, QueryResult, explain, run_query};
 use crate::query::plan::{Query, QueryOptions, QueryPlan};
 use crate::query::source::SnapshotSource;
 

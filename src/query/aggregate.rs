@@ -2,14 +2,13 @@
 //! Output rows hold the group columns, then one value per aggregate (named as
 //! aedb 0.1.9 names them: `count_star`, `sum_<col>`, ...). Groups come out in
 //! group-value order, so results are deterministic.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 
-use crate::catalog::types::{ColumnType, Value};
-use crate::query::error::QueryError;
-use crate::query::eval::{Columns, compile};
-use crate::query::exec::projection;
+use crate::vocab::types::{ColumnType, Value};
+use crate::error::QueryError;
+use crate::vocab::eval::{Columns, compile};
+use crate::query::output::projection;
 use crate::query::plan::{Aggregate, Query};
 
 fn numeric(ty: Option<ColumnType>) -> bool {

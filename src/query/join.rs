@@ -4,20 +4,29 @@
 //! otherwise read once into a hash table. Joined rows name their columns
 //! `alias.column` (alias = table name unless given); a plain column name works
 //! when exactly one table has it.
-#![forbid(unsafe_code)]
+//!
+//! Invariant: `JoinPlan` is the one place a join is resolved (tables, aliases,
+//! join columns, pk-probe or hash); `run` and `explain` both start from it, so
+//! what explain says is what run does.
 
 use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::Arc;
 
-use crate::catalog::types::{ColumnType, Value};
 use crate::catalog::{Catalog, TableInfo};
+use crate::error::QueryError;
+use crate::query::Limits;
 use crate::query::aggregate::{aggregate_rows, check_aggregates};
-use crate::query::error::QueryError;
-use crate::query::eval::{Columns, compile};
-use crate::query::exec::{Limits, QueryResult, finish_buffered, parse_cursor, resolve_table, visit_rows};
+use crate::query::cursor::parse_cursor;
+use crate::query::output::{Page, QueryResult};
 use crate::query::plan::{JoinType, Query, QueryOptions, QueryPlan};
-use crate::query::planner::plan;
+use crate::query::planner::{plan, resolve_table};
 use crate::query::source::Source;
+use crate::query::walk::visit_rows;
+use crate::table::decode;
 use crate::table::key::encode_key;
+use crate::vocab::eval::{Columns, compile};
+use crate::vocab::types::{ColumnType, Value};
 
 /// Qualified columns of the joined row.
 struct Joined {
@@ -75,14 +84,53 @@ fn right_column(t: &TableInfo, alias: &str, name: &str) -> Result<usize, QueryEr
     t.column(plain).ok_or_else(|| QueryError::ColumnNotFound { table: t.name().to_string(), column: name.to_string() })
 }
 
-pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query, opts: &QueryOptions, limits: Limits) -> Result<QueryResult, QueryError> {
-    let base = resolve_table(catalog, project, scope, &query.table)?;
+/// One joined table, resolved.
+struct Step<'c> {
+    right: &'c Arc<TableInfo>,
+    /// The join's table name as the query wrote it.
+    name: &'c str,
+    join_type: JoinType,
+    /// Position of the left join column in the rows joined so far.
+    left_pos: usize,
+    /// Position of the right join column in the right table.
+    right_pos: usize,
+    /// The right column is the whole primary key: probe by key, else hash.
+    by_pk: bool,
+}
+
+/// A join resolved against the catalog: the base table, each step, and the
+/// layout of the joined row (which `Step::left_pos` indexes a prefix of).
+struct JoinPlan<'c> {
+    base: &'c Arc<TableInfo>,
+    steps: Vec<Step<'c>>,
+    layout: Joined,
+}
+
+impl<'c> JoinPlan<'c> {
+    fn new(catalog: &'c Catalog, project: &str, scope: &str, query: &'c Query) -> Result<Self, QueryError> {
+        let base = resolve_table(catalog, project, scope, &query.table)?;
+        let base_alias = query.table_alias.clone().unwrap_or_else(|| query.table.clone());
+        let mut layout = Joined { names: Vec::new(), types: Vec::new(), table: query.table.clone() };
+        layout.add(&base_alias, base);
+        let mut steps = Vec::with_capacity(query.joins.len());
+        for j in &query.joins {
+            let right = resolve_table(catalog, project, scope, &j.table)?;
+            let alias = j.alias.clone().unwrap_or_else(|| j.table.clone());
+            let (left_pos, _) = layout.resolve(&j.left_column)?;
+            let right_pos = right_column(right, &alias, &j.right_column)?;
+            let by_pk = right.pk == [right_pos];
+            steps.push(Step { right, name: &j.table, join_type: j.join_type, left_pos, right_pos, by_pk });
+            layout.add(&alias, right);
+        }
+        Ok(JoinPlan { base, steps, layout })
+    }
+}
+
+pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query, opts: &QueryOptions, limits: Limits) -> Result<QueryResult, QueryError> {
+    let JoinPlan { base, steps, layout } = JoinPlan::new(catalog, project, scope, query)?;
     let resume = opts.cursor.as_deref().map(|c| parse_cursor(base.record.id, c)).transpose()?;
     let max = limits.max_scan_rows.max(1);
     let mut budget = Budget { examined: 0, max, unbounded: opts.allow_full_scan };
-    let base_alias = query.table_alias.clone().unwrap_or_else(|| query.table.clone());
-    let mut layout = Joined { names: Vec::new(), types: Vec::new(), table: query.table.clone() };
-    layout.add(&base_alias, base);
     // Base rows: all of them (bounded by max_scan_rows); the predicate may name
     // joined columns, so it is applied to the joined rows.
     let access = plan(base, None, &[], None, false)?;
@@ -91,67 +139,11 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
         rows.push(row);
         Ok(budget.take())
     })?;
-    for j in &query.joins {
+    for step in &steps {
         if budget.over() {
             break;
         }
-        let right = resolve_table(catalog, project, scope, &j.table)?;
-        let alias = j.alias.clone().unwrap_or_else(|| j.table.clone());
-        let (left_pos, _) = layout.resolve(&j.left_column)?;
-        let rpos = right_column(right, &alias, &j.right_column)?;
-        let rty = right.types[rpos];
-        let width = right.types.len();
-        let mut joined = Vec::new();
-        let by_pk = right.pk == [rpos];
-        let mut hash: HashMap<Value, Vec<Vec<Value>>> = HashMap::new();
-        if !by_pk {
-            let scan = plan(right, None, &[], None, false)?;
-            visit_rows(src, right, &scan, None, &mut |_, row| {
-                if !row[rpos].is_null() {
-                    hash.entry(row[rpos].clone()).or_default().push(row);
-                }
-                Ok(budget.take())
-            })?;
-        }
-        'rows: for left in rows {
-            let probe = match left[left_pos].coerce_to(rty) {
-                Some(v) if !v.is_null() => Some(v),
-                _ => None,
-            };
-            let mut probed = Vec::new();
-            let matches: &[Vec<Value>] = match probe {
-                None => &[],
-                Some(v) if by_pk => {
-                    let key = encode_key(&[&v]);
-                    if let Some(row) = src.get_with(&right.rows_tree, &key, &mut |b| crate::table::decode(right, &key, b))? {
-                        budget.take();
-                        probed.push(row);
-                    }
-                    &probed
-                }
-                Some(v) => hash.get(&v).map_or(&[][..], Vec::as_slice),
-            };
-            // Rows produced count against the bound too: one key shared by 5,000
-            // rows on each side is 25 M joined rows from 10,000 read.
-            if matches.is_empty() && j.join_type == JoinType::Left {
-                let mut row = left.clone();
-                row.extend(std::iter::repeat_n(Value::Null, width));
-                joined.push(row);
-                if !budget.take() {
-                    break 'rows;
-                }
-            }
-            for m in matches {
-                let mut row = left.clone();
-                row.extend(m.iter().cloned());
-                joined.push(row);
-                if !budget.take() {
-                    break 'rows;
-                }
-            }
-        }
-        rows = joined;
-        layout.add(&alias, right);
+        rows = join_step(src, step, rows, &mut budget)?;
     }
     if budget.over() {
         return Err(QueryError::ScanBoundExceeded { estimated_rows: budget.examined as u64, max_scan_rows: max as u64 });
@@ -160,7 +152,7 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
         let pred = compile(p, &layout)?;
         rows.retain(|r| pred.matches(r));
     }
-    let (columns, rows) = if !query.aggregates.is_empty() || !query.group_by.is_empty() {
+    let (columns, rows) = if query.aggregates_rows() {
         aggregate_rows(&query.table, &layout, rows, query)?
     } else {
         (layout.names.clone(), rows)
@@ -175,34 +167,92 @@ pub(crate) fn run_join(src: &mut dyn Source, catalog: &Catalog, project: &str, s
     };
     q.select = q.select.iter().map(qualify).collect::<Result<_, _>>()?;
     q.order_by = q.order_by.iter().map(|(c, o)| qualify(c).map(|c| (c, *o))).collect::<Result<_, _>>()?;
-    let page = query.limit.unwrap_or(max);
-    finish_buffered(&query.table, base.record.id, columns, rows, &q, resume, page, budget.examined, src.seq(), &[])
+    let page = Page {
+        table: &query.table,
+        table_id: base.record.id,
+        columns,
+        rows,
+        resume,
+        len: query.limit.unwrap_or(max),
+        examined: budget.examined,
+        snapshot_seq: src.seq(),
+        tiebreak: &[],
+    };
+    page.finish(&q)
 }
 
-pub(crate) fn explain_join(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query) -> Result<QueryPlan, QueryError> {
-    let base = resolve_table(catalog, project, scope, &query.table)?;
-    let base_alias = query.table_alias.clone().unwrap_or_else(|| query.table.clone());
-    let mut layout = Joined { names: Vec::new(), types: Vec::new(), table: query.table.clone() };
-    layout.add(&base_alias, base);
-    let mut estimate = src.count(&base.rows_tree, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
-    let mut path = vec!["scan".to_string()];
-    for j in &query.joins {
-        let right = resolve_table(catalog, project, scope, &j.table)?;
-        let alias = j.alias.clone().unwrap_or_else(|| j.table.clone());
-        layout.resolve(&j.left_column)?;
-        let rpos = right_column(right, &alias, &j.right_column)?;
-        if right.pk == [rpos] {
-            path.push(format!("pk lookup join {}", j.table));
-        } else {
-            estimate += src.count(&right.rows_tree, std::ops::Bound::Unbounded, std::ops::Bound::Unbounded)?;
-            path.push(format!("hash join {}", j.table));
+/// Joins `rows` with one more table.
+fn join_step(src: &mut dyn Source, step: &Step<'_>, rows: Vec<Vec<Value>>, budget: &mut Budget) -> Result<Vec<Vec<Value>>, QueryError> {
+    let Step { right, join_type, left_pos, right_pos: rpos, by_pk, .. } = *step;
+    let rty = right.types[rpos];
+    let width = right.types.len();
+    let mut joined = Vec::new();
+    let mut hash: HashMap<Value, Vec<Vec<Value>>> = HashMap::new();
+    if !by_pk {
+        let scan = plan(right, None, &[], None, false)?;
+        visit_rows(src, right, &scan, None, &mut |_, row| {
+            if !row[rpos].is_null() {
+                hash.entry(row[rpos].clone()).or_default().push(row);
+            }
+            Ok(budget.take())
+        })?;
+    }
+    for left in rows {
+        let probe = match left[left_pos].coerce_to(rty) {
+            Some(v) if !v.is_null() => Some(v),
+            _ => None,
+        };
+        let mut probed = Vec::new();
+        let matches: &[Vec<Value>] = match probe {
+            None => &[],
+            Some(v) if by_pk => {
+                let key = encode_key(&[&v]);
+                if let Some(row) = src.get_with(&right.rows_tree, &key, &mut |b| decode(right, &key, b))? {
+                    budget.take();
+                    probed.push(row);
+                }
+                &probed
+            }
+            Some(v) => hash.get(&v).map_or(&[][..], Vec::as_slice),
+        };
+        // Rows produced count against the bound too: one key shared by 5,000
+        // rows on each side is 25 M joined rows from 10,000 read.
+        if matches.is_empty() && join_type == JoinType::Left {
+            let mut row = left.clone();
+            row.extend(std::iter::repeat_n(Value::Null, width));
+            joined.push(row);
+            if !budget.take() {
+                return Ok(joined);
+            }
         }
-        layout.add(&alias, right);
+        for m in matches {
+            let mut row = left.clone();
+            row.extend(m.iter().cloned());
+            joined.push(row);
+            if !budget.take() {
+                return Ok(joined);
+            }
+        }
+    }
+    Ok(joined)
+}
+
+pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query) -> Result<QueryPlan, QueryError> {
+    let JoinPlan { base, steps, layout } = JoinPlan::new(catalog, project, scope, query)?;
+    let mut estimate = src.count(&base.rows_tree, Bound::Unbounded, Bound::Unbounded)?;
+    let mut path = vec!["scan".to_string()];
+    for step in &steps {
+        if step.by_pk {
+            path.push(format!("pk lookup join {}", step.name));
+        } else {
+            estimate += src.count(&step.right.rows_tree, Bound::Unbounded, Bound::Unbounded)?;
+            path.push(format!("hash join {}", step.name));
+        }
     }
     if let Some(p) = &query.predicate {
         compile(p, &layout)?;
     }
-    let output_columns = if !query.aggregates.is_empty() || !query.group_by.is_empty() {
+    let output_columns = if query.aggregates_rows() {
         check_aggregates(&query.table, &layout, query)?
     } else if query.select.iter().any(|s| s == "*") {
         layout.names.clone()

@@ -1,15 +1,64 @@
-//! Queries: the API (`plan`), the planner, the executor, predicates,
-//! aggregates and joins.
-#![forbid(unsafe_code)]
+//! Queries: the API (`plan`), the planner, the executors and what they return.
+//!
+//! This file is the dispatch: a query with joins goes to `join`, any other to
+//! `single`; both walk rows with `walk`, page buffered rows with
+//! `output::Page`, and resume with `cursor`. Predicates and their compiler are
+//! shared vocabulary (`crate::vocab`).
+//!
+//! Room order: `query` sits above `table` and below `commit` (which calls
+//! `matching_rows` for predicated mutations); see `tests/layers.rs`.
 
-pub mod aggregate;
-pub mod error;
-pub mod eval;
-pub mod exec;
-pub mod join;
+mod aggregate;
+mod cursor;
+mod join;
+mod output;
 pub mod plan;
-pub mod planner;
-pub mod source;
+mod planner;
+mod single;
+pub(crate) mod source;
+mod walk;
 
-pub use error::QueryError;
-pub use exec::QueryResult;
+use crate::catalog::Catalog;
+use source::Source;
+
+pub use crate::error::QueryError;
+pub use output::QueryResult;
+pub(crate) use single::matching_rows;
+
+/// Engine limits a query runs under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_scan_rows: usize,
+}
+
+/// Runs a query against `src`.
+pub(crate) fn run_query(
+    src: &mut dyn Source,
+    catalog: &Catalog,
+    project: &str,
+    scope: &str,
+    query: &plan::Query,
+    opts: &plan::QueryOptions,
+    limits: Limits,
+) -> Result<QueryResult, QueryError> {
+    if query.joins.is_empty() {
+        single::run(src, catalog, project, scope, query, opts, limits)
+    } else {
+        join::run(src, catalog, project, scope, query, opts, limits)
+    }
+}
+
+/// How a query would run, without running it.
+pub(crate) fn explain(
+    src: &mut dyn Source,
+    catalog: &Catalog,
+    project: &str,
+    scope: &str,
+    query: &plan::Query,
+) -> Result<plan::QueryPlan, QueryError> {
+    if query.joins.is_empty() {
+        single::explain(src, catalog, project, scope, query)
+    } else {
+        join::explain(src, catalog, project, scope, query)
+    }
+}

@@ -1,14 +1,11 @@
 //! Queries as data: `Query` (select/from/where/order/limit/group/having/joins),
-//! predicates (`Expr`), consistency and options. `query::planner` picks how to
-//! read them; `query::exec` runs them.
-#![forbid(unsafe_code)]
+//! consistency and options. Predicates (`Expr`, `col`, `lit`) are shared
+//! vocabulary (`crate::vocab::expr`), re-exported here at their 0.1.9 path.
+//! `query::planner` picks how to read a query; `query::run_query` runs it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::types::Value;
-
-/// Deepest predicate accepted (guards the evaluator's recursion).
-pub const MAX_EXPR_DEPTH: usize = 32;
+pub use crate::vocab::expr::{ColumnRef, Expr, IntoQueryValue, MAX_EXPR_DEPTH, col, lit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -16,61 +13,6 @@ pub enum Order {
     Desc,
 }
 
-/// A predicate over a row's columns. Comparisons with NULL are false (SQL); use
-/// `IsNull`/`IsNotNull` to test for it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Expr {
-    Eq(String, Value),
-    Ne(String, Value),
-    Lt(String, Value),
-    Lte(String, Value),
-    Gt(String, Value),
-    Gte(String, Value),
-    In(String, Vec<Value>),
-    /// Inclusive on both ends.
-    Between(String, Value, Value),
-    IsNull(String),
-    IsNotNull(String),
-    /// SQL LIKE: `%` any run, `_` one character.
-    Like(String, String),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    Not(Box<Expr>),
-}
-
-impl Expr {
-    pub fn and(self, rhs: Expr) -> Expr {
-        Expr::And(Box::new(self), Box::new(rhs))
-    }
-
-    pub fn or(self, rhs: Expr) -> Expr {
-        Expr::Or(Box::new(self), Box::new(rhs))
-    }
-
-    #[allow(clippy::should_implement_trait)]
-    pub fn not(self) -> Expr {
-        Expr::Not(Box::new(self))
-    }
-
-    /// Nesting depth (a leaf is 1). Iterative, so even an absurdly deep
-    /// expression is measured without exhausting the stack.
-    pub fn depth(&self) -> usize {
-        let mut deepest = 0;
-        let mut stack = vec![(self, 1usize)];
-        while let Some((e, d)) = stack.pop() {
-            deepest = deepest.max(d);
-            match e {
-                Expr::Not(inner) => stack.push((inner, d + 1)),
-                Expr::And(l, r) | Expr::Or(l, r) => {
-                    stack.push((l, d + 1));
-                    stack.push((r, d + 1));
-                }
-                _ => {}
-            }
-        }
-        deepest
-    }
-}
 
 /// An equi-join kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +32,7 @@ pub struct JoinSpec {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Aggregate {
     /// Output column `count_star`.
     Count,
@@ -226,6 +169,12 @@ impl Query {
         self.use_index = Some(index_name.to_string());
         self
     }
+
+    /// Whether rows are grouped or aggregated (then output rows are groups, not
+    /// table rows, and nothing streams).
+    pub fn aggregates_rows(&self) -> bool {
+        !self.aggregates.is_empty() || !self.group_by.is_empty()
+    }
 }
 
 /// Which committed state a read sees.
@@ -273,100 +222,3 @@ pub struct QueryPlan {
     pub snapshot_seq: u64,
 }
 
-/// A column, to build predicates fluently: `col("age").gt(lit(30))`.
-pub struct ColumnRef(String);
-
-pub fn col(name: &str) -> ColumnRef {
-    ColumnRef(name.to_string())
-}
-
-/// Conversion of plain Rust values into [`Value`]s for predicates.
-pub trait IntoQueryValue {
-    fn into_query_value(self) -> Value;
-}
-
-impl IntoQueryValue for Value {
-    fn into_query_value(self) -> Value {
-        self
-    }
-}
-impl IntoQueryValue for bool {
-    fn into_query_value(self) -> Value {
-        Value::Boolean(self)
-    }
-}
-impl IntoQueryValue for i64 {
-    fn into_query_value(self) -> Value {
-        Value::Integer(self)
-    }
-}
-impl IntoQueryValue for i32 {
-    fn into_query_value(self) -> Value {
-        Value::Integer(i64::from(self))
-    }
-}
-impl IntoQueryValue for u8 {
-    fn into_query_value(self) -> Value {
-        Value::U8(self)
-    }
-}
-impl IntoQueryValue for u64 {
-    fn into_query_value(self) -> Value {
-        Value::U64(self)
-    }
-}
-impl IntoQueryValue for f64 {
-    fn into_query_value(self) -> Value {
-        Value::Float(self)
-    }
-}
-impl IntoQueryValue for String {
-    fn into_query_value(self) -> Value {
-        Value::Text(self)
-    }
-}
-impl IntoQueryValue for &str {
-    fn into_query_value(self) -> Value {
-        Value::Text(self.to_string())
-    }
-}
-
-pub fn lit<T: IntoQueryValue>(value: T) -> Value {
-    value.into_query_value()
-}
-
-impl ColumnRef {
-    pub fn eq(self, value: Value) -> Expr {
-        Expr::Eq(self.0, value)
-    }
-    pub fn neq(self, value: Value) -> Expr {
-        Expr::Ne(self.0, value)
-    }
-    pub fn gt(self, value: Value) -> Expr {
-        Expr::Gt(self.0, value)
-    }
-    pub fn gte(self, value: Value) -> Expr {
-        Expr::Gte(self.0, value)
-    }
-    pub fn lt(self, value: Value) -> Expr {
-        Expr::Lt(self.0, value)
-    }
-    pub fn lte(self, value: Value) -> Expr {
-        Expr::Lte(self.0, value)
-    }
-    pub fn between(self, low: Value, high: Value) -> Expr {
-        Expr::Between(self.0, low, high)
-    }
-    pub fn in_(self, values: Vec<Value>) -> Expr {
-        Expr::In(self.0, values)
-    }
-    pub fn like(self, pattern: &str) -> Expr {
-        Expr::Like(self.0, pattern.to_string())
-    }
-    pub fn is_null(self) -> Expr {
-        Expr::IsNull(self.0)
-    }
-    pub fn is_not_null(self) -> Expr {
-        Expr::IsNotNull(self.0)
-    }
-}

@@ -5,22 +5,23 @@
 //! The chosen path only narrows which rows are visited: the executor still
 //! evaluates the whole predicate on every visited row, so a path can never
 //! change a query's answer, only its cost.
-#![forbid(unsafe_code)]
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use aedb_btree::prefix_successor;
 
-use crate::catalog::TableInfo;
-use crate::catalog::types::Value;
-use crate::query::error::QueryError;
-use crate::query::eval::conjuncts;
-use crate::query::plan::{Expr, Order};
+use crate::catalog::{Catalog, ResourceType, TableInfo};
+use crate::error::{AedbError, QueryError};
+use crate::query::plan::Order;
 use crate::table::key::encode_value;
+use crate::vocab::eval::conjuncts;
+use crate::vocab::expr::Expr;
+use crate::vocab::types::Value;
 
 /// How the rows are reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessKind {
+pub(crate) enum AccessKind {
     PkPoint,
     PkRange,
     /// Position in `TableInfo::record.indexes`.
@@ -30,13 +31,13 @@ pub enum AccessKind {
 }
 
 /// Bounds in the scanned tree (the rows tree, or the index tree).
-pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+pub(crate) type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// Most values of an `In` the planner turns into separate key ranges.
-pub const MAX_IN_RANGES: usize = 256;
+pub(crate) const MAX_IN_RANGES: usize = 256;
 
 #[derive(Debug, Clone)]
-pub struct Access {
+pub(crate) struct Access {
     pub kind: AccessKind,
     /// Disjoint ranges in ascending key order (one, except for an `In`).
     pub ranges: Vec<KeyRange>,
@@ -48,14 +49,14 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn index(&self) -> Option<usize> {
+    pub(crate) fn index(&self) -> Option<usize> {
         match self.kind {
             AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => Some(i),
             _ => None,
         }
     }
 
-    pub fn describe(&self, table: &TableInfo) -> (Option<String>, String) {
+    pub(crate) fn describe(&self, table: &TableInfo) -> (Option<String>, String) {
         match self.kind {
             AccessKind::PkPoint => (Some("PRIMARY".into()), "pk point".into()),
             AccessKind::PkRange if self.ranges.len() > 1 => (Some("PRIMARY".into()), format!("pk {} ranges", self.ranges.len())),
@@ -214,7 +215,7 @@ fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)], whole: bo
 /// Plans the access path. `order` holds row positions; `use_index` names a
 /// preferred index; `bounded` says whether a limit caps the output (then an index
 /// that yields the order is worth its row lookups even without a predicate).
-pub fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)], use_index: Option<&str>, bounded: bool) -> Result<Access, QueryError> {
+pub(crate) fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)], use_index: Option<&str>, bounded: bool) -> Result<Access, QueryError> {
     let conj: Vec<&Expr> = predicate.map(conjuncts).unwrap_or_default();
     let total_conjuncts = conj.len();
     let pk = candidate(table, &table.pk, false, &conj);
@@ -275,4 +276,12 @@ pub fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)
         return Ok(Access { kind, ranges: vec![(Bound::Unbounded, Bound::Unbounded)], rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact: conj.is_empty() });
     }
     Ok(Access { kind, ranges: cand.ranges, rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact })
+}
+
+/// The query's table in the catalog; a missing one is `TableNotFound`.
+pub(crate) fn resolve_table<'c>(catalog: &'c Catalog, project: &str, scope: &str, table: &str) -> Result<&'c Arc<TableInfo>, QueryError> {
+    catalog.table(project, scope, table).map_err(|e| match e {
+        AedbError::NotFound { resource_type: ResourceType::Table, .. } => QueryError::TableNotFound { project_id: project.to_string(), table: table.to_string() },
+        other => QueryError::Engine(other),
+    })
 }

@@ -1,23 +1,26 @@
 //! Where the executor reads trees from: a read snapshot (queries) or a write
 //! transaction (predicated mutations, which must see their own transaction's
 //! edits). Both go through this one trait so the planner and executor serve both.
-#![forbid(unsafe_code)]
+//!
+//! Invariant: neither side creates a tree. A tree the catalog names and the
+//! snapshot or transaction lacks is `IntegrityError` on both (`missing_tree`).
 
 use std::ops::Bound;
 
 use aedb_btree::{PageSource, Tree};
 
-use crate::catalog::types::Value;
 use crate::error::AedbError;
-use crate::storage::{ReadTransaction, StorageError, TreeHandle, WriteTransaction};
+use crate::storage::{ReadTransaction, TreeHandle, WriteTransaction};
+use crate::table::{existing_tree, missing_tree};
+use crate::vocab::types::Value;
 
 /// Decoder of a stored row.
-pub type Decode<'f> = dyn FnMut(&[u8]) -> Result<Vec<Value>, AedbError> + 'f;
+pub(crate) type Decode<'f> = dyn FnMut(&[u8]) -> Result<Vec<Value>, AedbError> + 'f;
 
 /// Visitor of scanned entries; returns false to stop.
-pub type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool, AedbError> + 'f;
+pub(crate) type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool, AedbError> + 'f;
 
-pub trait Source {
+pub(crate) trait Source {
     /// The snapshot's commit seq (the transaction's seq for a write).
     fn seq(&self) -> u64;
     /// Visits the entries of `tree` in [lo, hi), ascending or (`rev`) descending.
@@ -43,22 +46,14 @@ fn scan_tree<S: PageSource>(t: &Tree<'_, S>, lo: Bound<&[u8]>, hi: Bound<&[u8]>,
     Ok(())
 }
 
-/// A tree the catalog names must exist; its absence means damage, not user error.
-fn missing(tree: &str, e: StorageError) -> AedbError {
-    match e {
-        StorageError::TreeNotFound(_) => AedbError::IntegrityError { message: format!("tree {tree:?} named by the catalog does not exist") },
-        other => other.into(),
-    }
-}
-
 /// A read snapshot as a [`Source`], resolving each tree once.
-pub struct SnapshotSource {
-    pub txn: ReadTransaction,
+pub(crate) struct SnapshotSource {
+    pub(crate) txn: ReadTransaction,
     trees: Vec<(String, TreeHandle)>,
 }
 
 impl SnapshotSource {
-    pub fn new(txn: ReadTransaction) -> Self {
+    pub(crate) fn new(txn: ReadTransaction) -> Self {
         SnapshotSource { txn, trees: Vec::new() }
     }
 
@@ -66,7 +61,7 @@ impl SnapshotSource {
         if let Some((_, h)) = self.trees.iter().find(|(n, _)| n == tree) {
             return Ok(*h);
         }
-        let h = self.txn.tree_handle(tree).map_err(|e| missing(tree, e))?;
+        let h = self.txn.tree_handle(tree).map_err(|e| missing_tree(tree, e))?;
         self.trees.push((tree.to_string(), h));
         Ok(h)
     }
@@ -104,14 +99,14 @@ impl Source for WriteTransaction<'_> {
     }
 
     fn scan(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError> {
-        self.open_tree(tree)?.read(|t| scan_tree(t, lo, hi, rev, visit))?
+        existing_tree(self, tree)?.read(|t| scan_tree(t, lo, hi, rev, visit))?
     }
 
     fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AedbError> {
-        Ok(self.open_tree(tree)?.get(key)?)
+        Ok(existing_tree(self, tree)?.get(key)?)
     }
 
     fn count(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64, AedbError> {
-        Ok(self.open_tree(tree)?.read(|t| t.count_range(lo, hi))??)
+        Ok(existing_tree(self, tree)?.read(|t| t.count_range(lo, hi))??)
     }
 }

@@ -4,7 +4,7 @@
 //! must give values or errors, never a panic. Not part of the stable API.
 #![forbid(unsafe_code)]
 
-use crate::catalog::types::{ColumnType, Value};
+use crate::vocab::types::{ColumnType, Value};
 use crate::catalog::{TableInfo, TableRecord};
 use crate::table::key::{encoded_len, encoded_nullable_len};
 use crate::table::{index_entry, pk_key, pk_of_index_entry, row::decode_row};
@@ -45,7 +45,7 @@ pub fn table_decode(data: &[u8]) {
 pub fn sample_inputs() -> Vec<Vec<u8>> {
     use crate::catalog::schema::{ColumnDef, Constraint, IndexDef, IndexType, TableSchema};
     use crate::catalog::{IndexRecord, encode_record};
-    use crate::query::plan::Expr;
+    use crate::vocab::expr::Expr;
     let row = vec![
         Value::Text("a\0b".into()),
         Value::U8(7),

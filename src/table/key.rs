@@ -14,7 +14,7 @@
 //! NULLs sort first; primary-key columns are never NULL and carry no marker.
 #![forbid(unsafe_code)]
 
-use crate::catalog::types::{ColumnType, Value};
+use crate::vocab::types::{ColumnType, Value};
 
 /// Appends the encoding of `value` (which must be of type `ty`; callers coerce and
 /// check first). Returns false for a mismatched or NULL value.

@@ -1,46 +1,50 @@
 //! Tables on trees: the primary key and index key of a row, row encoding, and
 //! (in `write`) the row operations every mutation is built from.
-#![forbid(unsafe_code)]
+//!
+//! Not a public path: only `fuzzing`, the harness door for the fuzz target and
+//! `tests/fuzz_replay.rs`, is reachable from outside (`#[doc(hidden)]`).
 
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod key;
-pub mod row;
-pub mod write;
+pub(crate) mod key;
+pub(crate) mod row;
+pub(crate) mod write;
 
 use crate::catalog::TableInfo;
-use crate::catalog::types::Value;
 use crate::error::AedbError;
-use crate::query::eval::Columns;
-use crate::query::error::QueryError;
+use crate::storage::{StorageError, TreeMut, WriteTransaction};
+use crate::vocab::types::Value;
 use key::{encode_key, encode_nullable, encoded_nullable_len};
 
 /// A stored row with its encoded primary key.
-pub type KeyedRow = (Vec<u8>, Vec<Value>);
+pub(crate) type KeyedRow = (Vec<u8>, Vec<Value>);
 
 /// An index entry: (key, value).
-pub type IndexEntry = (Vec<u8>, Vec<u8>);
+pub(crate) type IndexEntry = (Vec<u8>, Vec<u8>);
 
 /// The encoded primary key of a (checked) row.
-pub fn pk_key(t: &TableInfo, values: &[Value]) -> Vec<u8> {
+pub(crate) fn pk_key(t: &TableInfo, values: &[Value]) -> Vec<u8> {
     let cells: Vec<&Value> = t.pk.iter().map(|&i| &values[i]).collect();
     encode_key(&cells)
 }
 
 /// Decodes a stored row of `t`, naming the table and key when it is damaged.
-pub fn decode(t: &TableInfo, key: &[u8], bytes: &[u8]) -> Result<Vec<Value>, AedbError> {
+pub(crate) fn decode(t: &TableInfo, key: &[u8], bytes: &[u8]) -> Result<Vec<Value>, AedbError> {
     row::decode_row(&t.types, bytes).map_err(|e| AedbError::Decode(format!("row of table '{}' at key {key:02x?}: {e}", t.name())))
 }
 
-/// Resolves plain column names of one table.
-pub struct TableColumns<'a>(pub &'a TableInfo);
+/// Opens a tree the catalog names, for reading on the write side. Unlike
+/// `open_tree` it never creates one: a missing tree is damage, reported as the
+/// read side reports it (`IntegrityError`), not silently made empty.
+pub(crate) fn existing_tree<'t, 'db>(txn: &'t mut WriteTransaction<'db>, name: &str) -> Result<TreeMut<'t, 'db>, AedbError> {
+    txn.existing_tree(name)?.ok_or_else(|| missing_tree(name, StorageError::TreeNotFound(name.to_string())))
+}
 
-impl Columns for TableColumns<'_> {
-    fn resolve(&self, name: &str) -> Result<(usize, Option<crate::catalog::types::ColumnType>), QueryError> {
-        let t = self.0;
-        t.column(name)
-            .map(|i| (i, Some(t.types[i])))
-            .ok_or_else(|| QueryError::ColumnNotFound { table: t.name().to_string(), column: name.to_string() })
+/// A tree the catalog names must exist; its absence means damage, not user error.
+pub(crate) fn missing_tree(tree: &str, e: StorageError) -> AedbError {
+    match e {
+        StorageError::TreeNotFound(_) => AedbError::IntegrityError { message: format!("tree {tree:?} named by the catalog does not exist") },
+        other => other.into(),
     }
 }
 
@@ -48,7 +52,7 @@ impl Columns for TableColumns<'_> {
 /// not indexed (a partial filter excludes it, or a unique index sees a NULL).
 /// Unique index: key = columns, value = primary key. Other: key = columns ++
 /// primary key, empty value.
-pub fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<IndexEntry>, AedbError> {
+pub(crate) fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<IndexEntry>, AedbError> {
     let ix = &t.record.indexes[i];
     if let Some(filter) = &t.partial_filters[i] {
         let compiled = filter.as_ref().map_err(|e| AedbError::Validation(e.clone()))?;
@@ -74,7 +78,7 @@ pub fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Resu
 }
 
 /// The primary key an index entry points at.
-pub fn pk_of_index_entry(t: &TableInfo, i: usize, key: &[u8], value: &[u8]) -> Result<Vec<u8>, AedbError> {
+pub(crate) fn pk_of_index_entry(t: &TableInfo, i: usize, key: &[u8], value: &[u8]) -> Result<Vec<u8>, AedbError> {
     if t.record.indexes[i].def.index_type.is_unique() {
         return Ok(value.to_vec());
     }

@@ -10,7 +10,7 @@ use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserializer, Serialize};
 
-use crate::catalog::types::{ColumnType, Value};
+use crate::vocab::types::{ColumnType, Value};
 
 struct RowOut<'a>(&'a [Value]);
 struct CellOut<'a>(&'a Value);

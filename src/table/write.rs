@@ -1,30 +1,32 @@
 //! Row operations inside a write transaction: checking a row against its table
 //! (types, NULLs, defaults, checks, size), and writing or removing it together
 //! with every index entry, enforcing unique indexes.
-#![forbid(unsafe_code)]
+//!
+//! Every function takes the engine's write transaction and the `TableInfo` it
+//! works on, nothing else: the catalog and the mutation being applied are the
+//! caller's (`commit`).
+//!
+//! Invariants (facade invariant 3, "indexes follow rows"):
+//! 1. `put_row` and `remove_row` are the only writers of rows; each updates every
+//!    index entry whose key changes, in the same transaction, and refuses a
+//!    duplicate in a unique index before writing the row.
+//! 2. DDL that touches rows (`build_index`, `drop_column`) goes through this file
+//!    too, so the row and index layouts are written in one place.
+//! 3. Reads here never create a tree (`existing_tree`): a tree the catalog names
+//!    and the directory lacks is damage, reported as `IntegrityError`.
 
+use crate::catalog::TableInfo;
+use crate::catalog::index_tree;
 use crate::catalog::schema::Constraint;
-use crate::catalog::types::{Row, Value};
-use crate::catalog::{TableInfo, index_tree};
-use crate::commit::context::WriteCtx;
 use crate::error::AedbError;
-use crate::table::{KeyedRow, decode, index_entry, pk_key, row::encode_row};
-
-/// Renders key values for error messages: `(1, "alice")`.
-pub fn show_values(values: &[&Value]) -> String {
-    let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-    format!("({})", parts.join(", "))
-}
-
-/// The primary-key values of a row, for messages.
-pub fn show_pk(t: &TableInfo, values: &[Value]) -> String {
-    show_values(&t.pk.iter().map(|&i| &values[i]).collect::<Vec<_>>())
-}
+use crate::storage::WriteTransaction;
+use crate::table::{KeyedRow, decode, existing_tree, index_entry, pk_key, row::encode_row};
+use crate::vocab::types::{Row, Value};
 
 /// Checks a row against `t`: arity, defaults for NULLs, types (integers convert
 /// between integer types when they fit), NOT NULL, CHECK, and size. Returns the
 /// values as stored.
-pub fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result<Vec<Value>, AedbError> {
+pub(crate) fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result<Vec<Value>, AedbError> {
     let table = t.name();
     let cols = &t.schema().columns;
     let mut values = row.values;
@@ -69,7 +71,7 @@ pub fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result<Vec<Va
 }
 
 /// Coerces caller-given primary-key values to the key's column types.
-pub fn pk_from_values(t: &TableInfo, pk: &[Value]) -> Result<Vec<u8>, AedbError> {
+pub(crate) fn pk_from_values(t: &TableInfo, pk: &[Value]) -> Result<Vec<u8>, AedbError> {
     if pk.len() != t.pk.len() {
         return Err(AedbError::Validation(format!("table '{}' has a {}-column primary key; {} values given", t.name(), t.pk.len(), pk.len())));
     }
@@ -87,82 +89,104 @@ pub fn pk_from_values(t: &TableInfo, pk: &[Value]) -> Result<Vec<u8>, AedbError>
     Ok(crate::table::key::encode_key(&cells.iter().collect::<Vec<_>>()))
 }
 
-impl WriteCtx<'_, '_> {
-    /// The stored row under `pk`.
-    pub fn get_row(&mut self, t: &TableInfo, pk: &[u8]) -> Result<Option<Vec<Value>>, AedbError> {
-        match self.txn.open_tree(&t.rows_tree)?.get(pk)? {
-            Some(bytes) => Ok(Some(decode(t, pk, &bytes)?)),
-            None => Ok(None),
+/// The stored row under `pk`.
+pub(crate) fn get_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, pk: &[u8]) -> Result<Option<Vec<Value>>, AedbError> {
+    match existing_tree(txn, &t.rows_tree)?.get(pk)? {
+        Some(bytes) => Ok(Some(decode(t, pk, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes a checked row (replacing `old`, the row stored under the same key,
+/// if any) and brings every index up to date.
+pub(crate) fn put_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, values: &[Value], old: Option<&[Value]>) -> Result<(), AedbError> {
+    let pk = pk_key(t, values);
+    let limit = crate::btree::TreeConfig::default().key_limit;
+    if pk.len() > limit {
+        return Err(AedbError::Validation(format!("primary key of table '{}' encodes to {} bytes; the limit is {limit}", t.name(), pk.len())));
+    }
+    for i in 0..t.record.indexes.len() {
+        let before = old.map(|o| index_entry(t, i, o, &pk)).transpose()?.flatten();
+        let after = index_entry(t, i, values, &pk)?;
+        if before == after {
+            continue;
+        }
+        let ix = &t.record.indexes[i];
+        let mut tree = txn.open_tree(&index_tree(ix.id))?;
+        if let Some((k, _)) = &before {
+            tree.remove(k)?;
+        }
+        if let Some((k, v)) = after {
+            if k.len() > limit {
+                return Err(AedbError::Validation(format!(
+                    "index '{}' of table '{}': the entry's key encodes to {} bytes; the limit is {limit}",
+                    ix.def.index_name,
+                    t.name(),
+                    k.len()
+                )));
+            }
+            if ix.def.index_type.is_unique()
+                && let Some(other) = tree.get(&k)?
+                && other != pk
+            {
+                return Err(t.unique_violation(i, values));
+            }
+            tree.insert(&k, &v)?;
         }
     }
+    txn.open_tree(&t.rows_tree)?.insert(&pk, &encode_row(values))?;
+    Ok(())
+}
 
-    /// Writes a checked row (replacing `old`, the row stored under the same key,
-    /// if any) and brings every index up to date.
-    pub fn put_row(&mut self, t: &TableInfo, values: &[Value], old: Option<&[Value]>) -> Result<(), AedbError> {
-        let pk = pk_key(t, values);
-        if pk.len() > crate::btree::TreeConfig::default().key_limit {
-            return Err(AedbError::Validation(format!("primary key of table '{}' encodes to {} bytes; the limit is {}", t.name(), pk.len(), crate::btree::TreeConfig::default().key_limit)));
+/// Removes the row stored under `pk` (whose values are `old`) and its index entries.
+pub(crate) fn remove_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, pk: &[u8], old: &[Value]) -> Result<(), AedbError> {
+    for i in 0..t.record.indexes.len() {
+        if let Some((k, _)) = index_entry(t, i, old, pk)? {
+            txn.open_tree(&index_tree(t.record.indexes[i].id))?.remove(&k)?;
         }
-        for i in 0..t.record.indexes.len() {
-            let before = old.map(|o| index_entry(t, i, o, &pk)).transpose()?.flatten();
-            let after = index_entry(t, i, values, &pk)?;
-            if before == after {
-                continue;
-            }
-            let ix = &t.record.indexes[i];
-            let mut tree = self.txn.open_tree(&index_tree(ix.id))?;
-            if let Some((k, _)) = &before {
-                tree.remove(k)?;
-            }
-            if let Some((k, v)) = after {
-                let limit = crate::btree::TreeConfig::default().key_limit;
-                if k.len() > limit {
-                    return Err(AedbError::Validation(format!(
-                        "index '{}' of table '{}': the entry's key encodes to {} bytes; the limit is {limit}",
-                        ix.def.index_name,
-                        t.name(),
-                        k.len()
-                    )));
-                }
-                if ix.def.index_type.is_unique()
-                    && let Some(other) = tree.get(&k)?
-                    && other != pk
-                {
-                    let cols: Vec<&Value> = t.index_columns[i].iter().map(|&c| &values[c]).collect();
-                    return Err(AedbError::UniqueViolation {
-                        table: t.name().to_string(),
-                        index: ix.constraint.clone().unwrap_or_else(|| ix.def.index_name.clone()),
-                        key: show_values(&cols),
-                    });
-                }
-                tree.insert(&k, &v)?;
-            }
+    }
+    txn.open_tree(&t.rows_tree)?.remove(pk)?;
+    Ok(())
+}
+
+/// Every stored row of `t` (for DDL that rewrites or checks a table).
+pub(crate) fn all_rows(txn: &mut WriteTransaction<'_>, t: &TableInfo) -> Result<Vec<KeyedRow>, AedbError> {
+    let mut out = Vec::new();
+    existing_tree(txn, &t.rows_tree)?.read(|tree| -> Result<(), AedbError> {
+        for e in tree.iter()? {
+            let (k, v) = e?;
+            out.push((k.to_vec(), decode(t, &k, &v)?));
         }
-        self.txn.open_tree(&t.rows_tree)?.insert(&pk, &encode_row(values))?;
         Ok(())
-    }
+    })??;
+    Ok(out)
+}
 
-    /// Removes the row stored under `pk` (whose values are `old`) and its index entries.
-    pub fn remove_row(&mut self, t: &TableInfo, pk: &[u8], old: &[Value]) -> Result<(), AedbError> {
-        for i in 0..t.record.indexes.len() {
-            if let Some((k, _)) = index_entry(t, i, old, pk)? {
-                self.txn.open_tree(&index_tree(t.record.indexes[i].id))?.remove(&k)?;
+/// Fills index `i` of `t` (a new, empty index) from the table's rows; a unique
+/// index fails on the first duplicate.
+pub(crate) fn build_index(txn: &mut WriteTransaction<'_>, t: &TableInfo, i: usize) -> Result<(), AedbError> {
+    let tree = index_tree(t.record.indexes[i].id);
+    txn.open_tree(&tree)?;
+    let unique = t.record.indexes[i].def.index_type.is_unique();
+    for (pk, row) in all_rows(txn, t)? {
+        // Only the new index changes: `put_row` with the row as its own `old`
+        // would skip it, so write its entry directly.
+        if let Some((k, v)) = index_entry(t, i, &row, &pk)? {
+            let mut tree = txn.open_tree(&tree)?;
+            if unique && tree.get(&k)?.is_some() {
+                return Err(t.unique_violation(i, &row));
             }
+            tree.insert(&k, &v)?;
         }
-        self.txn.open_tree(&t.rows_tree)?.remove(pk)?;
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Every stored row of `t` (for DDL that rewrites or checks a table).
-    pub fn all_rows(&mut self, t: &TableInfo) -> Result<Vec<KeyedRow>, AedbError> {
-        let mut out = Vec::new();
-        self.txn.open_tree(&t.rows_tree)?.read(|tree| -> Result<(), AedbError> {
-            for e in tree.iter()? {
-                let (k, v) = e?;
-                out.push((k.to_vec(), decode(t, &k, &v)?));
-            }
-            Ok(())
-        })??;
-        Ok(out)
+/// Rewrites every row of `t` without the column at `pos` (`t` still has it).
+pub(crate) fn drop_column(txn: &mut WriteTransaction<'_>, t: &TableInfo, pos: usize) -> Result<(), AedbError> {
+    for (pk, mut row) in all_rows(txn, t)? {
+        row.remove(pos);
+        txn.open_tree(&t.rows_tree)?.insert(&pk, &encode_row(&row))?;
     }
+    Ok(())
 }

@@ -1,10 +1,10 @@
 //! `QueryError`: why a query could not run (as in aedb 0.1.9, queries have their
 //! own error type; failures from below arrive as `QueryError::Engine`).
-#![forbid(unsafe_code)]
 
 use crate::error::{AedbError, AedbErrorCode};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueryError {
     #[error("table '{table}' not found in {project_id}")]
     TableNotFound { project_id: String, table: String },

@@ -1,13 +1,21 @@
 //! `AedbError`: every failure of the facade, each with a stable code
 //! ([`AedbErrorCode::as_str`]) that callers may match on across releases.
-#![forbid(unsafe_code)]
+//! `QueryError` (module `query`) is the error of queries, as in 0.1.9.
+//!
+//! A leaf: it imports only the storage engine and the crates below it, so every
+//! room of the facade may use it.
+
+mod query;
 
 use std::fmt;
 
 use crate::storage::StorageError;
 
+pub use query::QueryError;
+
 /// A kind of catalog object, for `AlreadyExists` / `NotFound`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum ResourceType {
     Project,
     Scope,

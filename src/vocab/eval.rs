@@ -1,11 +1,19 @@
 //! Predicate evaluation: an `Expr` is compiled once against the row layout
 //! (column names resolved to positions, literals coerced to the column types) and
 //! then evaluated per row without allocation.
-#![forbid(unsafe_code)]
+//!
+//! Invariants:
+//! 1. Compiling is the only place names meet positions: a `Columns` resolver says
+//!    what a name means (a table's columns, a join's `alias.column`, an
+//!    aggregate's output), so one compiler serves CHECK constraints, partial
+//!    index filters, WHERE and HAVING alike.
+//! 2. A compiled predicate never fails at evaluation: every literal was coerced
+//!    to its column's type, and any comparison with NULL is false.
+//! 3. Depth is checked before recursing (`MAX_EXPR_DEPTH`).
 
-use crate::catalog::types::{ColumnType, Value};
-use crate::query::error::QueryError;
-use crate::query::plan::{Expr, MAX_EXPR_DEPTH};
+use crate::error::QueryError;
+use crate::vocab::expr::{Expr, MAX_EXPR_DEPTH};
+use crate::vocab::types::{ColumnType, Value};
 
 /// Resolves a column name to (position, type if known).
 pub trait Columns {
