@@ -12,7 +12,8 @@
 //! [`ReadView`] reads pages; [`inspect`] serves the dump tool.
 //!
 //! Module order: each module imports only modules before it in this list (plus the
-//! crate root's `PageId` and file names), so the import graph has no cycle.
+//! crate root's `PageId` and file names, and `sim`'s test seeds in unit tests), so
+//! the import graph has no cycle.
 //! 1. `error`, `mutation`: leaves.
 //! 2. `key` (HMAC), then [`format`] (byte layouts, the one `Fault`), then `idruns`.
 //! 3. [`vfs`] (I/O seam), then [`sim`] (the simulated file system).
@@ -21,7 +22,7 @@
 //! 5. `alloc` (the free set), `metas` (choosing a meta slot).
 //! 6. `open` ([`PagerOptions`] and the steps of [`Pager::open`]), then `pager`
 //!    ([`Pager`]: allocation, page writes, the meta commit).
-//! 7. [`inspect`], [`fuzzing`]: users of the above.
+//! 7. [`inspect`], `fuzzing`: users of the above.
 //!
 //! `unsafe` is confined to the private `mmap` module; everything else forbids it.
 #![deny(unsafe_code)]
