@@ -36,6 +36,8 @@ impl BtreeError {
 
     /// A broken layout rule found in page `page` of `file`.
     pub(crate) fn fault(file: &std::path::Path, page: u64, page_size: u32, f: Fault) -> BtreeError {
-        BtreeError::Pager(PagerError::corruption(file, Some(PageId(page)), page * u64::from(page_size) + f.at as u64, f.rule, f.expected, f.found))
+        let offset = page * u64::from(page_size) + f.field_at as u64;
+        let page = Some(PageId(page));
+        BtreeError::Pager(PagerError::corruption(file, page, offset, f.rule, f.expected, f.found))
     }
 }

@@ -24,7 +24,7 @@
 #![forbid(unsafe_code)]
 
 use aedb_pager::PageKind;
-use aedb_pager::format::{read_u32, read_u64, write_u32, write_u64};
+use aedb_pager::format::{read_u16, read_u32, read_u64, write_u32, write_u64};
 use aedb_pager::PAGE_HEADER_LEN;
 
 pub const LEAF: PageKind = PageKind(2);
@@ -38,29 +38,54 @@ pub(crate) const GARBAGE_AT: usize = HEAP_AT + 4;
 pub(crate) const SLOTS_AT: usize = GARBAGE_AT + 4;
 const _: () = assert!(SLOTS_AT == 36);
 
+/// Leaf entry fields (offsets within the entry): key length, value word.
+pub(crate) const LEAF_KEY_LEN_AT: usize = 0;
+pub(crate) const LEAF_WORD_AT: usize = LEAF_KEY_LEN_AT + 2;
 /// Leaf entry fixed part: key length + value word.
-pub(crate) const LEAF_ENTRY_FIXED: usize = 2 + 4;
+pub(crate) const LEAF_ENTRY_FIXED: usize = LEAF_WORD_AT + 4;
 /// Overflow reference stored in place of an inline value.
 pub(crate) const OVERFLOW_REF_LEN: usize = 24;
+/// Branch entry fields (offsets within the entry): child page, child generation,
+/// subtree count, key length.
+pub(crate) const BRANCH_CHILD_AT: usize = 0;
+pub(crate) const BRANCH_GENERATION_AT: usize = BRANCH_CHILD_AT + 8;
+pub(crate) const BRANCH_COUNT_AT: usize = BRANCH_GENERATION_AT + 8;
+pub(crate) const BRANCH_KEY_LEN_AT: usize = BRANCH_COUNT_AT + 8;
 /// Branch entry fixed part: child page, generation, count, key length.
-pub(crate) const BRANCH_ENTRY_FIXED: usize = 8 + 8 + 8 + 2;
+pub(crate) const BRANCH_ENTRY_FIXED: usize = BRANCH_KEY_LEN_AT + 2;
+const _: () = assert!(LEAF_ENTRY_FIXED == 6 && BRANCH_ENTRY_FIXED == 26);
 pub(crate) const OVERFLOW_FLAG: u32 = 1 << 31;
 
-/// A broken layout rule, before the caller adds file and page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    pub rule: &'static str,
-    pub at: usize,
-    pub expected: String,
-    pub found: String,
-}
+/// A broken layout rule, before the caller adds file and page: the pager's one
+/// fault type (its field is `field_at`, the offset within the page).
+pub use aedb_pager::format::Fault;
 
-pub(crate) fn fault(rule: &'static str, at: usize, expected: impl Into<String>, found: impl Into<String>) -> Fault {
-    Fault { rule, at, expected: expected.into(), found: found.into() }
+/// `Fault::new`, short.
+pub(crate) fn fault(
+    rule: &'static str,
+    at: usize,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Fault {
+    Fault::new(rule, at, expected, found)
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<usize> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
+    b.get(at..at + 2).map(|s| read_u16(s, 0) as usize)
+}
+
+/// Offsets of the key length and of the key within a leaf or branch entry.
+#[inline(always)]
+fn key_fields(leaf: bool) -> (usize, usize) {
+    if leaf { (LEAF_KEY_LEN_AT, LEAF_ENTRY_FIXED) } else { (BRANCH_KEY_LEN_AT, BRANCH_ENTRY_FIXED) }
+}
+
+/// The key of an encoded entry of a page the transaction owns (or of an entry it
+/// built).
+pub(crate) fn entry_key(leaf: bool, entry: &[u8]) -> &[u8] {
+    let (len_at, key_at) = key_fields(leaf);
+    let len = read_u16(entry, len_at) as usize;
+    &entry[key_at..key_at + len]
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
@@ -84,6 +109,16 @@ pub struct ChildRef {
     pub generation: u64,
     /// Entries in the child's subtree.
     pub count: u64,
+}
+
+impl ChildRef {
+    /// What the page must be (rule P6): its owner, and the generation recorded here
+    /// unless the child is dirty (0).
+    #[inline]
+    pub(crate) fn expect(&self, owner: u64) -> aedb_pager::Expect {
+        let generation = (self.generation != 0).then_some(self.generation);
+        aedb_pager::Expect { kind: None, generation, owner: Some(owner) }
+    }
 }
 
 /// A checked, read-only view of a leaf or branch page.
@@ -155,7 +190,7 @@ impl<'b> RawNode<'b> {
         let key_len = u16_at(self.bytes, off).unwrap_or(0);
         let key_start = off + LEAF_ENTRY_FIXED;
         let key_end = key_start + key_len;
-        let word = read_u32(self.bytes, off + 2);
+        let word = read_u32(self.bytes, off + LEAF_WORD_AT);
         if word & OVERFLOW_FLAG == 0 && key_end + word as usize <= self.bytes.len() {
             return Ok((key_start, key_end, StoredValue::Inline { start: key_end, end: key_end + word as usize }));
         }
@@ -170,7 +205,8 @@ impl<'b> RawNode<'b> {
     #[inline]
     pub fn key(&self, i: usize) -> Result<&'b [u8], Fault> {
         let off = self.entry(i)?;
-        let (len_at, key_at) = if self.leaf { (off, off + LEAF_ENTRY_FIXED) } else { (off + 24, off + BRANCH_ENTRY_FIXED) };
+        let (len_at, key_at) = key_fields(self.leaf);
+        let (len_at, key_at) = (off + len_at, off + key_at);
         let len = u16_at(self.bytes, len_at).unwrap_or(usize::MAX);
         self.bytes.get(key_at..key_at.saturating_add(len)).ok_or_else(|| fault("N5", len_at, "a key inside the page", format!("key length {len} at offset {key_at}")))
     }
@@ -179,11 +215,12 @@ impl<'b> RawNode<'b> {
     pub fn value(&self, i: usize) -> Result<StoredValue, Fault> {
         let off = self.entry(i)?;
         let key_len = u16_at(self.bytes, off).unwrap_or(0);
-        let word = read_u32(self.bytes, off + 2);
+        let word = read_u32(self.bytes, off + LEAF_WORD_AT);
         let start = off + LEAF_ENTRY_FIXED + key_len;
         if word & OVERFLOW_FLAG != 0 {
             let (Some(first), Some(len), Some(generation)) = (u64_at(self.bytes, start), u64_at(self.bytes, start + 8), u64_at(self.bytes, start + 16)) else {
-                return Err(fault("L2", off + 2, "an overflow reference inside the page", "a truncated one"));
+                let expected = "an overflow reference inside the page";
+                return Err(fault("L2", off + LEAF_WORD_AT, expected, "a truncated one"));
             };
             if word != OVERFLOW_FLAG || first < 2 || len == 0 || generation == 0 {
                 return Err(fault("L2", start, "overflow ref with first page >= 2, length > 0, generation > 0", format!("page {first}, length {len}, generation {generation}")));
@@ -192,7 +229,9 @@ impl<'b> RawNode<'b> {
         } else {
             let end = start.saturating_add(word as usize);
             if end > self.bytes.len() {
-                return Err(fault("L2", off + 2, "an inline value inside the page", format!("{word} bytes at offset {start}")));
+                let found = format!("{word} bytes at offset {start}");
+                let expected = "an inline value inside the page";
+                return Err(fault("L2", off + LEAF_WORD_AT, expected, found));
             }
             Ok(StoredValue::Inline { start, end })
         }
@@ -201,7 +240,10 @@ impl<'b> RawNode<'b> {
     /// Child `i` of a branch.
     pub fn child(&self, i: usize) -> Result<ChildRef, Fault> {
         let off = self.entry(i)?;
-        let (Some(page), Some(generation), Some(count)) = (u64_at(self.bytes, off), u64_at(self.bytes, off + 8), u64_at(self.bytes, off + 16)) else {
+        let page = u64_at(self.bytes, off + BRANCH_CHILD_AT);
+        let generation = u64_at(self.bytes, off + BRANCH_GENERATION_AT);
+        let count = u64_at(self.bytes, off + BRANCH_COUNT_AT);
+        let (Some(page), Some(generation), Some(count)) = (page, generation, count) else {
             return Err(fault("B2", off, "a child reference inside the page", "a truncated one"));
         };
         if page < 2 {
@@ -216,7 +258,8 @@ impl<'b> RawNode<'b> {
     #[inline(always)]
     fn probe(&self, i: usize) -> Option<&'b [u8]> {
         let off = u16_at(self.bytes, SLOTS_AT + 2 * i)?;
-        let (fixed, len_at) = if self.leaf { (LEAF_ENTRY_FIXED, off) } else { (BRANCH_ENTRY_FIXED, off + 24) };
+        let (len_at, fixed) = key_fields(self.leaf);
+        let len_at = off + len_at;
         if i >= self.n || off < self.heap || off + fixed > self.bytes.len() {
             return None;
         }
@@ -282,11 +325,12 @@ impl<'b> RawNode<'b> {
             if off < self.heap || off + fixed > len {
                 return false;
             }
-            let (len_at, key_at) = if self.leaf { (off, off + LEAF_ENTRY_FIXED) } else { (off + 24, off + BRANCH_ENTRY_FIXED) };
+            let (len_at, key_at) = key_fields(self.leaf);
+            let (len_at, key_at) = (off + len_at, off + key_at);
             let Some(key_len) = u16_at(self.bytes, len_at) else { return false };
             let Some(key) = self.bytes.get(key_at..key_at + key_len) else { return false };
             if self.leaf {
-                let word = read_u32(self.bytes, off + 2);
+                let word = read_u32(self.bytes, off + LEAF_WORD_AT);
                 let start = off + LEAF_ENTRY_FIXED + key_len;
                 if word & OVERFLOW_FLAG != 0 {
                     let (Some(first), Some(value_len), Some(generation)) = (u64_at(self.bytes, start), u64_at(self.bytes, start + 8), u64_at(self.bytes, start + 16)) else {
@@ -299,7 +343,9 @@ impl<'b> RawNode<'b> {
                     return false;
                 }
             } else {
-                let (Some(page), Some(_), Some(_)) = (u64_at(self.bytes, off), u64_at(self.bytes, off + 8), u64_at(self.bytes, off + 16)) else {
+                let page = u64_at(self.bytes, off + BRANCH_CHILD_AT);
+                let rest = u64_at(self.bytes, off + BRANCH_COUNT_AT);
+                let (Some(page), Some(_)) = (page, rest) else {
                     return false;
                 };
                 if page < 2 {
@@ -394,7 +440,7 @@ pub(crate) fn init(page: &mut [u8], kind: PageKind) {
 }
 
 pub(crate) fn count(page: &[u8]) -> usize {
-    u16::from_le_bytes([page[N_AT], page[N_AT + 1]]) as usize
+    read_u16(page, N_AT) as usize
 }
 
 fn set_count(page: &mut [u8], n: usize) {
@@ -406,8 +452,7 @@ pub(crate) fn is_leaf(page: &[u8]) -> bool {
 }
 
 fn slot(page: &[u8], i: usize) -> usize {
-    let at = SLOTS_AT + 2 * i;
-    u16::from_le_bytes([page[at], page[at + 1]]) as usize
+    read_u16(page, SLOTS_AT + 2 * i) as usize
 }
 
 fn set_slot(page: &mut [u8], i: usize, off: usize) {
@@ -419,12 +464,12 @@ fn set_slot(page: &mut [u8], i: usize, off: usize) {
 pub(crate) fn entry_len(page: &[u8], i: usize) -> usize {
     let off = slot(page, i);
     if is_leaf(page) {
-        let key = u16::from_le_bytes([page[off], page[off + 1]]) as usize;
-        let word = read_u32(page, off + 2);
+        let key = read_u16(page, off + LEAF_KEY_LEN_AT) as usize;
+        let word = read_u32(page, off + LEAF_WORD_AT);
         let value = if word & OVERFLOW_FLAG != 0 { OVERFLOW_REF_LEN } else { word as usize };
         LEAF_ENTRY_FIXED + key + value
     } else {
-        BRANCH_ENTRY_FIXED + u16::from_le_bytes([page[off + 24], page[off + 25]]) as usize
+        BRANCH_ENTRY_FIXED + read_u16(page, off + BRANCH_KEY_LEN_AT) as usize
     }
 }
 
@@ -452,6 +497,10 @@ fn compact(page: &mut [u8]) {
 
 /// Rewrites the page's slots and heap from `entries` (kind unchanged).
 pub(crate) fn rebuild(page: &mut [u8], entries: &[Vec<u8>]) {
+    debug_assert!(
+        SLOTS_AT + entries.iter().map(|e| e.len() + 2).sum::<usize>() <= page.len(),
+        "rebuilt entries overflow the page"
+    );
     let mut heap = page.len();
     for (i, e) in entries.iter().enumerate() {
         heap -= e.len();
@@ -468,6 +517,7 @@ pub(crate) fn rebuild(page: &mut [u8], entries: &[Vec<u8>]) {
 /// Inserts `entry` as entry `i`; the caller checked [`fits`].
 pub(crate) fn insert(page: &mut [u8], i: usize, entry: &[u8]) {
     let n = count(page);
+    debug_assert!(i <= n && fits(page, entry.len()), "insert at {i} of {n} without room");
     let mut heap = read_u32(page, HEAP_AT) as usize;
     if heap < SLOTS_AT + 2 * (n + 1) + entry.len() {
         compact(page);
@@ -485,6 +535,7 @@ pub(crate) fn insert(page: &mut [u8], i: usize, entry: &[u8]) {
 /// Removes entry `i`, leaving its bytes as garbage.
 pub(crate) fn remove(page: &mut [u8], i: usize) {
     let n = count(page);
+    debug_assert!(i < n, "remove of entry {i} of {n}");
     let len = entry_len(page, i);
     let garbage = read_u32(page, GARBAGE_AT) as usize + len;
     write_u32(page, GARBAGE_AT, garbage as u32);
@@ -495,28 +546,27 @@ pub(crate) fn remove(page: &mut [u8], i: usize) {
 
 /// Overwrites child `i`'s reference in a branch (same size, in place).
 pub(crate) fn set_child(page: &mut [u8], i: usize, child: ChildRef) {
+    debug_assert!(!is_leaf(page) && i < count(page), "child {i} of a leaf or past the end");
     let off = slot(page, i);
-    write_u64(page, off, child.page);
-    write_u64(page, off + 8, child.generation);
-    write_u64(page, off + 16, child.count);
+    write_u64(page, off + BRANCH_CHILD_AT, child.page);
+    write_u64(page, off + BRANCH_GENERATION_AT, child.generation);
+    write_u64(page, off + BRANCH_COUNT_AT, child.count);
 }
 
 /// Child `i` of a branch the transaction owns.
 pub(crate) fn child_of(page: &[u8], i: usize) -> ChildRef {
+    debug_assert!(!is_leaf(page) && i < count(page), "child {i} of a leaf or past the end");
     let off = slot(page, i);
-    ChildRef { page: read_u64(page, off), generation: read_u64(page, off + 8), count: read_u64(page, off + 16) }
+    ChildRef {
+        page: read_u64(page, off + BRANCH_CHILD_AT),
+        generation: read_u64(page, off + BRANCH_GENERATION_AT),
+        count: read_u64(page, off + BRANCH_COUNT_AT),
+    }
 }
 
 /// Key of entry `i` of a page the transaction owns.
 pub(crate) fn key_of(page: &[u8], i: usize) -> &[u8] {
-    let off = slot(page, i);
-    if is_leaf(page) {
-        let len = u16::from_le_bytes([page[off], page[off + 1]]) as usize;
-        &page[off + LEAF_ENTRY_FIXED..off + LEAF_ENTRY_FIXED + len]
-    } else {
-        let len = u16::from_le_bytes([page[off + 24], page[off + 25]]) as usize;
-        &page[off + BRANCH_ENTRY_FIXED..off + BRANCH_ENTRY_FIXED + len]
-    }
+    entry_key(is_leaf(page), &page[slot(page, i)..])
 }
 
 /// Sum of the children's counts of a branch, or the entry count of a leaf.

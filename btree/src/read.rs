@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::ops::Bound;
 
-use aedb_pager::{Expect, PageId};
+use aedb_pager::PageId;
 
 use crate::error::{BtreeError, Result};
 use crate::node::{ChildRef, RawNode, StoredValue};
@@ -78,10 +78,48 @@ impl<'s, S: PageSource> Tree<'s, S> {
 
     /// Loads a node page, checked against its referrer (P6) and its header (N1–N3).
     pub(crate) fn load(&self, child: ChildRef) -> Result<Cow<'s, [u8]>> {
-        let expect = Expect { kind: None, generation: (child.generation != 0).then_some(child.generation), owner: Some(self.owner) };
-        let page = self.src.page(PageId(child.page), expect)?.into_cow();
+        let page = self.fetch(child)?;
         RawNode::parse(&page).map_err(|f| self.fault(child.page, f))?;
         Ok(page)
+    }
+
+    /// The page `child` refers to, checked against the reference (P6) only: the
+    /// caller parses it (N1–N3) before reading it.
+    #[inline]
+    fn fetch(&self, child: ChildRef) -> Result<Cow<'s, [u8]>> {
+        Ok(self.src.page(PageId(child.page), child.expect(self.owner))?.into_cow())
+    }
+
+    /// The one descent loop: from `child` down to a leaf, at most `MAX_DEPTH` levels
+    /// (rule T1). At each branch, `choose` (given the branch's id and node) picks the
+    /// child to follow, and `keep` then receives the branch's id, bytes and that
+    /// choice. Returns the leaf's id and bytes; one page load per level.
+    #[inline]
+    pub(crate) fn descend(
+        &self,
+        mut child: ChildRef,
+        mut choose: impl FnMut(u64, &RawNode<'_>) -> Result<usize>,
+        mut keep: impl FnMut(u64, Cow<'s, [u8]>, usize),
+    ) -> Result<(u64, Cow<'s, [u8]>)> {
+        for _ in 0..crate::MAX_DEPTH {
+            let page = self.fetch(child)?;
+            let node = self.node(child.page, &page)?;
+            if node.leaf {
+                return Ok((child.page, page));
+            }
+            let i = choose(child.page, &node)?;
+            let next = node.child(i).map_err(|f| self.fault(child.page, f))?;
+            keep(child.page, page, i);
+            child = next;
+        }
+        Err(self.depth_fault(child.page))
+    }
+
+    /// `descend` following separators towards `key`, keeping nothing.
+    fn leaf_for_key(&self, root: TreeRoot, key: &[u8]) -> Result<(u64, Cow<'s, [u8]>)> {
+        let choose =
+            |id, node: &RawNode<'_>| node.search_branch(key).map_err(|f| self.fault(id, f));
+        self.descend(root.child(), choose, |_, _, _| {})
     }
 
     pub(crate) fn fault(&self, page: u64, f: crate::node::Fault) -> BtreeError {
@@ -92,17 +130,17 @@ impl<'s, S: PageSource> Tree<'s, S> {
         RawNode::parse(bytes).map_err(|f| self.fault(id, f))
     }
 
-    fn value(&self, id: u64, page: &Cow<'s, [u8]>, i: usize) -> Result<Cow<'s, [u8]>> {
-        let node = self.node(id, page)?;
+    fn value(
+        &self,
+        id: u64,
+        page: &Cow<'s, [u8]>,
+        node: &RawNode<'_>,
+        i: usize,
+    ) -> Result<Cow<'s, [u8]>> {
         match node.value(i).map_err(|f| self.fault(id, f))? {
             StoredValue::Inline { start, end } => Ok(sub(page, start, end)),
             StoredValue::Overflow { first, len, generation } => Ok(Cow::Owned(overflow::read(self.src, self.owner, first, len, generation)?)),
         }
-    }
-
-    fn entry(&self, id: u64, page: &Cow<'s, [u8]>, i: usize) -> Result<Entry<'s>> {
-        let node = self.node(id, page)?;
-        self.entry_of(id, page, &node, i)
     }
 
     #[inline]
@@ -118,17 +156,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
     /// Follows separators from the root to the leaf that would hold `key`.
     fn leaf_for(&self, key: &[u8]) -> Result<Option<(u64, Cow<'s, [u8]>)>> {
         let Some(root) = self.root else { return Ok(None) };
-        let mut child = root.child();
-        for _ in 0..crate::MAX_DEPTH {
-            let page = self.load(child)?;
-            let node = self.node(child.page, &page)?;
-            if node.leaf {
-                return Ok(Some((child.page, page)));
-            }
-            let i = node.search_branch(key).map_err(|f| self.fault(child.page, f))?;
-            child = node.child(i).map_err(|f| self.fault(child.page, f))?;
-        }
-        Err(self.depth_fault(child.page))
+        self.leaf_for_key(root, key).map(Some)
     }
 
     pub(crate) fn depth_fault(&self, page: u64) -> BtreeError {
@@ -140,7 +168,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
         let Some((id, page)) = self.leaf_for(key)? else { return Ok(None) };
         let node = self.node(id, &page)?;
         match node.search_leaf(key).map_err(|f| self.fault(id, f))? {
-            Ok(i) => Ok(Some(self.value(id, &page, i)?)),
+            Ok(i) => Ok(Some(self.value(id, &page, &node, i)?)),
             Err(_) => Ok(None),
         }
     }
@@ -153,25 +181,22 @@ impl<'s, S: PageSource> Tree<'s, S> {
     /// Number of keys strictly below `key`, and whether `key` is present.
     fn position(&self, key: &[u8]) -> Result<(u64, bool)> {
         let Some(root) = self.root else { return Ok((0, false)) };
-        let mut child = root.child();
         let mut below = 0u64;
-        for _ in 0..crate::MAX_DEPTH {
-            let page = self.load(child)?;
-            let node = self.node(child.page, &page)?;
-            if node.leaf {
-                return Ok(match node.search_leaf(key).map_err(|f| self.fault(child.page, f))? {
-                    Ok(i) => (below + i as u64, true),
-                    Err(i) => (below + i as u64, false),
-                });
-            }
-            let i = node.search_branch(key).map_err(|f| self.fault(child.page, f))?;
+        let choose = |id, node: &RawNode<'_>| {
+            let fault = |f| self.fault(id, f);
+            let i = node.search_branch(key).map_err(fault)?;
             for j in 0..i {
-                let c = node.child(j).map_err(|f| self.fault(child.page, f))?.count;
-                below = below.checked_add(c).ok_or_else(|| self.fault(child.page, count_overflow()))?;
+                let c = node.child(j).map_err(fault)?.count;
+                below = below.checked_add(c).ok_or_else(|| fault(count_overflow()))?;
             }
-            child = node.child(i).map_err(|f| self.fault(child.page, f))?;
-        }
-        Err(self.depth_fault(child.page))
+            Ok(i)
+        };
+        let (id, page) = self.descend(root.child(), choose, |_, _, _| {})?;
+        let node = self.node(id, &page)?;
+        Ok(match node.search_leaf(key).map_err(|f| self.fault(id, f))? {
+            Ok(i) => (below + i as u64, true),
+            Err(i) => (below + i as u64, false),
+        })
     }
 
     /// Number of keys strictly below `key` (its index if present).
@@ -204,29 +229,26 @@ impl<'s, S: PageSource> Tree<'s, S> {
         if n >= root.count {
             return Ok(None);
         }
-        let mut child = root.child();
-        for _ in 0..crate::MAX_DEPTH {
-            let page = self.load(child)?;
-            let node = self.node(child.page, &page)?;
-            if node.leaf {
-                let i = n as usize;
-                if i >= node.len() {
-                    return Err(self.fault(child.page, crate::node::fault("B3", 0, "a subtree as large as its recorded count", format!("{} entries", node.len()))));
-                }
-                return Ok(Some(self.entry(child.page, &page, i)?));
-            }
-            let mut next = None;
+        let choose = |id, node: &RawNode<'_>| {
             for j in 0..node.len() {
-                let c = node.child(j).map_err(|f| self.fault(child.page, f))?;
+                let c = node.child(j).map_err(|f| self.fault(id, f))?;
                 if n < c.count {
-                    next = Some(c);
-                    break;
+                    return Ok(j);
                 }
                 n -= c.count;
             }
-            child = next.ok_or_else(|| self.fault(child.page, crate::node::fault("B3", 0, "children counts covering the parent's", "less")))?;
+            let expected = "children counts covering the parent's";
+            Err(self.fault(id, crate::node::fault("B3", 0, expected, "less")))
+        };
+        let (id, page) = self.descend(root.child(), choose, |_, _, _| {})?;
+        let node = self.node(id, &page)?;
+        let i = n as usize;
+        if i >= node.len() {
+            let expected = "a subtree as large as its recorded count";
+            let found = format!("{} entries", node.len());
+            return Err(self.fault(id, crate::node::fault("B3", 0, expected, found)));
         }
-        Err(self.depth_fault(child.page))
+        Ok(Some(self.entry_of(id, &page, &node, i)?))
     }
 
     pub fn first(&self) -> Result<Option<Entry<'s>>> {
@@ -338,49 +360,33 @@ impl<'s, S: PageSource> Range<'s, S> {
     }
 
     /// Pushes the path from `child` down to the leaf position for `start`.
-    fn descend(&mut self, mut child: ChildRef, start: Bound<&[u8]>) -> Result<()> {
-        for _ in 0..crate::MAX_DEPTH {
-            let page = self.tree.load(child)?;
-            let node = self.tree.node(child.page, &page)?;
-            let fault = |f| self.tree.fault(child.page, f);
-            if node.leaf {
-                let pos = match start {
-                    Bound::Unbounded => {
-                        if self.reverse {
-                            node.len()
-                        } else {
-                            0
-                        }
-                    }
-                    Bound::Included(k) | Bound::Excluded(k) => {
-                        let inclusive = matches!(start, Bound::Included(_));
-                        match (node.search_leaf(k).map_err(fault)?, self.reverse) {
-                            (Ok(i), false) => i + usize::from(!inclusive),
-                            (Err(i), false) => i,
-                            (Ok(i), true) => i + usize::from(inclusive),
-                            (Err(i), true) => i,
-                        }
-                    }
-                };
-                warm(&page);
-                self.stack.push((child.page, page, pos));
-                return Ok(());
+    fn descend(&mut self, child: ChildRef, start: Bound<&[u8]>) -> Result<()> {
+        let (tree, reverse, stack) = (self.tree, self.reverse, &mut self.stack);
+        let choose = |id, node: &RawNode<'_>| match start {
+            Bound::Unbounded if reverse => Ok(node.len() - 1),
+            Bound::Unbounded => Ok(0),
+            Bound::Included(k) | Bound::Excluded(k) => {
+                node.search_branch(k).map_err(|f| tree.fault(id, f))
             }
-            let i = match start {
-                Bound::Unbounded => {
-                    if self.reverse {
-                        node.len() - 1
-                    } else {
-                        0
-                    }
+        };
+        let (id, page) = tree.descend(child, choose, |id, page, i| stack.push((id, page, i)))?;
+        let node = tree.node(id, &page)?;
+        let pos = match start {
+            Bound::Unbounded if reverse => node.len(),
+            Bound::Unbounded => 0,
+            Bound::Included(k) | Bound::Excluded(k) => {
+                let inclusive = matches!(start, Bound::Included(_));
+                match (node.search_leaf(k).map_err(|f| tree.fault(id, f))?, reverse) {
+                    (Ok(i), false) => i + usize::from(!inclusive),
+                    (Err(i), false) => i,
+                    (Ok(i), true) => i + usize::from(inclusive),
+                    (Err(i), true) => i,
                 }
-                Bound::Included(k) | Bound::Excluded(k) => node.search_branch(k).map_err(fault)?,
-            };
-            let next = node.child(i).map_err(fault)?;
-            self.stack.push((child.page, page, i));
-            child = next;
-        }
-        Err(self.tree.depth_fault(child.page))
+            }
+        };
+        warm(&page);
+        self.stack.push((id, page, pos));
+        Ok(())
     }
 
     fn past_end(&self, key: &[u8]) -> bool {

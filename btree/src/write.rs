@@ -81,27 +81,18 @@ pub struct WriteTxn<'p> {
     finished: bool,
 }
 
-fn entry_key(leaf: bool, e: &[u8]) -> &[u8] {
-    if leaf {
-        let len = u16::from_le_bytes([e[0], e[1]]) as usize;
-        &e[node::LEAF_ENTRY_FIXED..node::LEAF_ENTRY_FIXED + len]
-    } else {
-        let len = u16::from_le_bytes([e[24], e[25]]) as usize;
-        &e[node::BRANCH_ENTRY_FIXED..node::BRANCH_ENTRY_FIXED + len]
-    }
-}
-
-fn with_empty_key(e: &[u8]) -> Vec<u8> {
-    let mut out = e[..node::BRANCH_ENTRY_FIXED].to_vec();
-    out[24..26].copy_from_slice(&0u16.to_le_bytes());
-    out
-}
-
+/// Branch entry `e` with its key replaced by `key`.
 fn with_key(e: &[u8], key: &[u8]) -> Vec<u8> {
     let mut out = e[..node::BRANCH_ENTRY_FIXED].to_vec();
-    out[24..26].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    let len_at = node::BRANCH_KEY_LEN_AT;
+    out[len_at..len_at + 2].copy_from_slice(&(key.len() as u16).to_le_bytes());
     out.extend_from_slice(key);
     out
+}
+
+/// Branch entry `e` with an empty key (a node's entry 0).
+fn with_empty_key(e: &[u8]) -> Vec<u8> {
+    with_key(e, &[])
 }
 
 /// Where to cut `entries` into two nodes that each fit in `cap` bytes, as balanced
@@ -214,8 +205,11 @@ impl<'p> WriteTxn<'p> {
         self.dirty.get(&id).map_or(&[][..], |b| &b[..])
     }
 
+    /// A page this transaction owns (invariant 2: only those are edited).
     fn page_mut(&mut self, id: u64) -> &mut [u8] {
-        self.dirty.get_mut(&id).map_or(&mut [][..], |b| &mut b[..])
+        let page = self.dirty.get_mut(&id);
+        debug_assert!(page.is_some(), "edit of page {id}, which the transaction does not own");
+        page.map_or(&mut [][..], |b| &mut b[..])
     }
 
     fn new_page(&mut self, kind: PageKind) -> Result<u64> {
@@ -241,8 +235,8 @@ impl<'p> WriteTxn<'p> {
         if self.dirty.contains_key(&child.page) {
             return Ok(child.page);
         }
-        let expect = Expect { kind: None, generation: (child.generation != 0).then_some(child.generation), owner: Some(self.owner) };
-        let page = self.view.page_expect(PageId(child.page), expect)?;
+        debug_assert!(!self.fresh.contains(&child.page), "a page this transaction built left it");
+        let page = self.view.page_expect(PageId(child.page), child.expect(self.owner))?;
         let raw = RawNode::parse(page.bytes()).and_then(|n| n.validate().map(|()| n));
         if let Err(f) = raw {
             return Err(BtreeError::fault(self.view.path(), child.page, self.page_size, f));
@@ -359,24 +353,45 @@ impl<'p> WriteTxn<'p> {
             };
         }
         let i = search_branch_trusted(self.page(id), key);
-        let child = node::child_of(self.page(id), i);
-        let cid = self.make_dirty(child)?;
-        node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: child.count });
+        let (child, cid) = self.dirty_child(id, i)?;
         let (added, old, split) = self.insert_rec(cid, key, entry)?;
         let my_split = match split {
-            Some((sep, right)) => {
-                let left_count = node::subtree_count(self.page(cid));
-                let right_count = node::subtree_count(self.page(right));
-                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: left_count });
-                let e = node::branch_entry(ChildRef { page: right, generation: 0, count: right_count }, &sep);
-                self.insert_or_split(id, i + 1, e)?
-            }
+            Some(split) => self.child_split(id, i, cid, split)?,
             None => {
-                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: child.count.saturating_add(u64::from(added)) });
+                let count = child.count.saturating_add(u64::from(added));
+                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count });
                 None
             }
         };
         Ok((added, old, my_split))
+    }
+
+    /// Copies child `i` of `parent` into the transaction (invariant 1) and points the
+    /// parent at the copy; returns the old reference and the copy's id.
+    fn dirty_child(&mut self, parent: u64, i: usize) -> Result<(ChildRef, u64)> {
+        let child = node::child_of(self.page(parent), i);
+        let cid = self.make_dirty(child)?;
+        let dirty = ChildRef { page: cid, generation: 0, count: child.count };
+        node::set_child(self.page_mut(parent), i, dirty);
+        Ok((child, cid))
+    }
+
+    /// Child `i` (page `cid`) of `parent` split off `right` under separator `sep`:
+    /// recount both halves (invariant 3) and insert `right` after it, splitting the
+    /// parent in turn if it is full.
+    fn child_split(
+        &mut self,
+        parent: u64,
+        i: usize,
+        cid: u64,
+        (sep, right): Split,
+    ) -> Result<Option<Split>> {
+        let left_count = node::subtree_count(self.page(cid));
+        let right_count = node::subtree_count(self.page(right));
+        let left = ChildRef { page: cid, generation: 0, count: left_count };
+        node::set_child(self.page_mut(parent), i, left);
+        let right = ChildRef { page: right, generation: 0, count: right_count };
+        self.insert_or_split(parent, i + 1, node::branch_entry(right, &sep))
     }
 
     /// Inserts `entry` at slot `i` of node `id`, splitting the node if it is full.
@@ -391,7 +406,7 @@ impl<'p> WriteTxn<'p> {
         entries.insert(i, entry);
         let k = split_point(&entries, capacity(self.page_size), if leaf { 1 } else { 2 });
         let mut right = entries.split_off(k);
-        let sep = entry_key(leaf, &right[0]).to_vec();
+        let sep = node::entry_key(leaf, &right[0]).to_vec();
         if !leaf {
             right[0] = with_empty_key(&right[0]);
         }
@@ -473,17 +488,12 @@ impl<'p> WriteTxn<'p> {
             };
         }
         let i = search_branch_trusted(self.page(id), key);
-        let child = node::child_of(self.page(id), i);
-        let cid = self.make_dirty(child)?;
+        let (child, cid) = self.dirty_child(id, i)?;
         let (old, split) = self.delete_rec(cid, key)?;
         let count = child.count.saturating_sub(u64::from(old.is_some()));
         node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count });
-        if let Some((sep, right)) = split {
-            let left_count = node::subtree_count(self.page(cid));
-            let right_count = node::subtree_count(self.page(right));
-            node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count: left_count });
-            let e = node::branch_entry(ChildRef { page: right, generation: 0, count: right_count }, &sep);
-            return Ok((old, self.insert_or_split(id, i + 1, e)?));
+        if let Some(split) = split {
+            return Ok((old, self.child_split(id, i, cid, split)?));
         }
         if self.underfull(cid) {
             return Ok((old, self.rebalance(id, i)?));
@@ -498,12 +508,8 @@ impl<'p> WriteTxn<'p> {
             return Ok(None);
         }
         let (l, r) = if i + 1 < n { (i, i + 1) } else { (i - 1, i) };
-        let lc = node::child_of(self.page(parent), l);
-        let lid = self.make_dirty(lc)?;
-        node::set_child(self.page_mut(parent), l, ChildRef { page: lid, generation: 0, count: lc.count });
-        let rc = node::child_of(self.page(parent), r);
-        let rid = self.make_dirty(rc)?;
-        node::set_child(self.page_mut(parent), r, ChildRef { page: rid, generation: 0, count: rc.count });
+        let (_, lid) = self.dirty_child(parent, l)?;
+        let (_, rid) = self.dirty_child(parent, r)?;
         let leaf = node::is_leaf(self.page(lid));
         let left = self.page(lid);
         let right = self.page(rid);
@@ -526,7 +532,7 @@ impl<'p> WriteTxn<'p> {
         }
         let k = split_point(&all, cap, if leaf { 1 } else { 2 });
         let mut right_entries = all.split_off(k);
-        let sep = entry_key(leaf, &right_entries[0]).to_vec();
+        let sep = node::entry_key(leaf, &right_entries[0]).to_vec();
         if !leaf {
             right_entries[0] = with_empty_key(&right_entries[0]);
         }
@@ -553,6 +559,7 @@ impl<'p> WriteTxn<'p> {
             for i in 0..node::count(self.page(id)) {
                 let c = node::child_of(self.page(id), i);
                 if self.dirty.contains_key(&c.page) {
+                    debug_assert_eq!(c.generation, 0, "a dirty child with a generation (inv. 4)");
                     node::set_child(self.page_mut(id), i, ChildRef { generation, ..c });
                 }
             }

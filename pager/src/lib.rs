@@ -11,6 +11,19 @@
 //! simulation); [`format`] holds the byte layouts; [`Pager`] ties them together;
 //! [`ReadView`] reads pages; [`inspect`] serves the dump tool.
 //!
+//! Module order: each module imports only modules before it in this list (plus the
+//! crate root's `PageId` and file names, and `sim`'s test seeds in unit tests), so
+//! the import graph has no cycle.
+//! 1. `error`, `mutation`: leaves.
+//! 2. `key` (HMAC), then [`format`] (byte layouts, the one `Fault`), then `idruns`.
+//! 3. [`vfs`] (I/O seam), then [`sim`] (the simulated file system).
+//! 4. `mmap` (the one `unsafe` module), then `map` (`ReadSide`: the file, its length,
+//!    the current mapping), then `view` ([`ReadView`], [`PageRef`]).
+//! 5. `alloc` (the free set), `metas` (choosing a meta slot).
+//! 6. `open` ([`PagerOptions`] and the steps of [`Pager::open`]), then `pager`
+//!    ([`Pager`]: allocation, page writes, the meta commit).
+//! 7. [`inspect`], `fuzzing`: users of the above.
+//!
 //! `unsafe` is confined to the private `mmap` module; everything else forbids it.
 #![deny(unsafe_code)]
 
@@ -19,6 +32,7 @@ mod error;
 mod idruns;
 pub mod format;
 mod key;
+mod map;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inspect;
@@ -26,6 +40,7 @@ mod metas;
 #[doc(hidden)]
 pub mod mutation;
 mod mmap;
+mod open;
 mod pager;
 pub mod sim;
 pub mod vfs;
@@ -36,7 +51,8 @@ pub use format::meta::Meta;
 pub use key::{Key, MIN_KEY_LEN};
 pub use format::page::{PAGE_HEADER_LEN, PageKind};
 pub use metas::{MetaChoice, SlotReport, read_metas};
-pub use pager::{MetaUpdate, OpenReport, Pager, PagerOptions};
+pub use open::{OpenReport, PagerOptions};
+pub use pager::{MetaUpdate, Pager};
 pub use view::{Expect, PageRef, ReadView};
 
 /// Name of the page file inside a database directory.

@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use crate::error::{CorruptionDetail, PagerError, Result};
-use crate::format::meta::{Meta, MetaFault, PAGE_SIZE_AT};
-use crate::format::{PAGE_SIZES, is_valid_page_size, read_u32};
+use crate::format::meta::{Meta, PAGE_SIZE_AT};
+use crate::format::{Fault, PAGE_SIZES, is_valid_page_size, read_u32};
 use crate::vfs::VfsFile;
 use crate::{Key, PageId};
 
@@ -31,7 +31,7 @@ pub struct MetaChoice {
     pub why: String,
 }
 
-fn detail(path: &Path, slot: u64, slot_offset: u64, f: MetaFault) -> CorruptionDetail {
+fn detail(path: &Path, slot: u64, slot_offset: u64, f: Fault) -> CorruptionDetail {
     CorruptionDetail {
         file: path.to_path_buf(),
         page: Some(PageId(slot)),
@@ -51,12 +51,12 @@ fn read(file: &dyn VfsFile, path: &Path, offset: u64, len: usize) -> Result<Vec<
 fn decode_slot(file: &dyn VfsFile, path: &Path, len: u64, slot: u64, page_size: u32, key: Option<&Key>) -> Result<Result<Meta, CorruptionDetail>> {
     let offset = slot * u64::from(page_size);
     if len < offset + u64::from(page_size) {
-        return Ok(Err(detail(path, slot, offset, MetaFault {
-            rule: "M9",
-            field_at: 0,
-            expected: format!("a file of at least {} bytes", offset + u64::from(page_size)),
-            found: format!("{len} bytes"),
-        })));
+        return Ok(Err(detail(path, slot, offset, Fault::new(
+            "M9",
+            0,
+            format!("a file of at least {} bytes", offset + u64::from(page_size)),
+            format!("{len} bytes"),
+        ))));
     }
     let bytes = read(file, path, offset, page_size as usize)?;
     let meta = match Meta::decode(slot, &bytes) {
@@ -67,12 +67,12 @@ fn decode_slot(file: &dyn VfsFile, path: &Path, len: u64, slot: u64, page_size: 
         (true, None) => return Err(PagerError::KeyRequired { file: path.to_path_buf() }),
         (false, Some(_)) => return Err(PagerError::NotKeyed { file: path.to_path_buf() }),
         (true, Some(key)) if !Meta::authenticate(slot, &bytes, key) => {
-            return Ok(Err(detail(path, slot, offset, MetaFault {
-                rule: "M8",
-                field_at: crate::format::meta::HMAC_AT,
-                expected: "HMAC-SHA256 under the given key".into(),
-                found: "a tag that does not match".into(),
-            })));
+            return Ok(Err(detail(path, slot, offset, Fault::new(
+                "M8",
+                crate::format::meta::HMAC_AT,
+                "HMAC-SHA256 under the given key",
+                "a tag that does not match",
+            ))));
         }
         _ => {}
     }
@@ -87,12 +87,12 @@ pub fn read_metas(file: &dyn VfsFile, path: &Path, key: Option<&Key>) -> Result<
     let slot0 = if is_valid_page_size(claimed) {
         decode_slot(file, path, len, 0, claimed, key)?
     } else {
-        Err(detail(path, 0, 0, MetaFault {
-            rule: if len >= 16 { "M4" } else { "M9" },
-            field_at: PAGE_SIZE_AT,
-            expected: "a power-of-two page size in 4096..=65536".into(),
-            found: if len >= 16 { claimed.to_string() } else { format!("a {len}-byte file") },
-        }))
+        Err(detail(path, 0, 0, Fault::new(
+            if len >= 16 { "M4" } else { "M9" },
+            PAGE_SIZE_AT,
+            "a power-of-two page size in 4096..=65536",
+            if len >= 16 { claimed.to_string() } else { format!("a {len}-byte file") },
+        )))
     };
     let candidates: Vec<u32> = match &slot0 {
         Ok(m) => vec![m.page_size],

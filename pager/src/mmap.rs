@@ -1,5 +1,5 @@
 //! The read-only memory mapping of the page file, and the "verified" bitmap that
-//! travels with it. This is the only module of the workspace with `unsafe`.
+//! travels with it. This is the only module of the library crates with `unsafe`.
 //!
 //! Invariants this module relies on (each `SAFETY` comment names the ones it uses):
 //! 1. **Exclusive writer.** While a read-write pager has the file mapped it holds the

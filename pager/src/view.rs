@@ -12,12 +12,11 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crate::error::{PagerError, Result};
 use crate::format::page::{self, PAGE_HEADER_LEN, PageHeader, PageKind};
+use crate::map::ReadSide;
 use crate::mmap::Mapping;
-use crate::pager::ReadSide;
 use crate::PageId;
 
 /// A page whose checksum and header have been verified.
@@ -90,11 +89,18 @@ pub struct Expect {
 /// A consistent way to read pages; cheap to clone, `Send + Sync`, `'static`.
 #[derive(Debug, Clone)]
 pub struct ReadView {
-    pub(crate) side: Arc<ReadSide>,
-    pub(crate) map: Option<Arc<Mapping>>,
+    side: Arc<ReadSide>,
+    map: Option<Arc<Mapping>>,
 }
 
 impl ReadView {
+    /// A view of `side` through its current mapping (remapped first if the file
+    /// grew past it).
+    pub(crate) fn new(side: Arc<ReadSide>) -> Result<ReadView> {
+        let map = side.mapping()?;
+        Ok(ReadView { side, map })
+    }
+
     /// The page file this view reads.
     pub fn path(&self) -> &std::path::Path {
         &self.side.path
@@ -118,7 +124,7 @@ impl ReadView {
             let offset = id.0.checked_mul(u64::from(self.side.page_size));
             let offset = offset.and_then(|o| usize::try_from(o).ok());
             let offset = offset.unwrap_or(usize::MAX);
-            let file_len = self.side.file_len.load(Ordering::Acquire) as usize;
+            let file_len = self.side.file_len() as usize;
             if let Some(bytes) = map.bytes(offset, ps, file_len) {
                 if self.side.verify_every_read || !map.is_verified(id.0) {
                     self.verify(id, bytes)?;
@@ -152,7 +158,7 @@ impl ReadView {
     }
 
     fn verify(&self, id: PageId, bytes: &[u8]) -> Result<PageHeader> {
-        let max_generation = self.side.max_generation.load(Ordering::Acquire);
+        let max_generation = self.side.max_generation();
         page::verify(id, bytes, max_generation).map_err(|f| {
             PagerError::corruption(&self.side.path, Some(id), (id.0 << self.side.page_shift) + f.field_at as u64, f.rule, f.expected, f.found)
         })
@@ -162,7 +168,7 @@ impl ReadView {
     fn read_unmapped(&self, id: PageId) -> Result<PageRef<'static>> {
         let ps = u64::from(self.side.page_size);
         let offset = id.0.saturating_mul(ps);
-        let file_len = self.side.file_len.load(Ordering::Acquire);
+        let file_len = self.side.file_len();
         if offset.saturating_add(ps) > file_len {
             return Err(PagerError::corruption(
                 &self.side.path,

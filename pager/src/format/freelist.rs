@@ -11,8 +11,8 @@
 //! A run says pages `start..start+length` are free and were retired by the meta
 //! commit of `retired generation` (0: never reachable from any durable meta).
 
-use crate::format::page::{PAGE_HEADER_LEN, PageFault};
-use crate::format::{read_u32, read_u64, write_u32, write_u64};
+use crate::format::page::PAGE_HEADER_LEN;
+use crate::format::{Fault, read_u32, read_u64, write_u32, write_u64};
 
 pub const NEXT_AT: usize = PAGE_HEADER_LEN;
 pub const COUNT_AT: usize = NEXT_AT + 8;
@@ -51,14 +51,15 @@ pub fn encode(page: &mut [u8], next: u64, runs: &[FreeRun]) {
 
 /// Decodes one free-list page whose header already verified. Checks rule F2 (count
 /// fits, reserved zero); range checks against the meta are the caller's (F3).
-pub fn decode(page: &[u8]) -> Result<(u64, Vec<FreeRun>), PageFault> {
+pub fn decode(page: &[u8]) -> Result<(u64, Vec<FreeRun>), Fault> {
     let count = read_u32(page, COUNT_AT) as usize;
     let max = (page.len() - RUNS_AT) / RUN_LEN;
     if count > max {
-        return Err(PageFault { rule: "F2", field_at: COUNT_AT, expected: format!("at most {max} runs"), found: count.to_string() });
+        return Err(Fault::new("F2", COUNT_AT, format!("at most {max} runs"), count.to_string()));
     }
     if read_u32(page, RESERVED_AT) != 0 {
-        return Err(PageFault { rule: "F2", field_at: RESERVED_AT, expected: "zero".into(), found: read_u32(page, RESERVED_AT).to_string() });
+        let found = read_u32(page, RESERVED_AT).to_string();
+        return Err(Fault::new("F2", RESERVED_AT, "zero", found));
     }
     let runs = (0..count)
         .map(|i| {

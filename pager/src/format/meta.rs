@@ -17,7 +17,7 @@
 
 use crate::key::Key;
 
-use crate::format::{is_valid_page_size, read_u32, read_u64, write_u32, write_u64};
+use crate::format::{Fault, is_valid_page_size, read_u32, read_u64, write_u32, write_u64};
 
 /// Identifies an aedb page file; the CR LF and 0x1a bytes catch text-mode mangling.
 pub const MAGIC: [u8; 8] = [0x89, b'A', b'E', b'D', b'B', b'\r', b'\n', 0x1a];
@@ -71,17 +71,11 @@ pub struct Meta {
     pub keyed: bool,
 }
 
-/// Why a meta slot was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetaFault {
-    pub rule: &'static str,
-    pub field_at: usize,
-    pub expected: String,
-    pub found: String,
-}
+/// Why a meta slot was rejected (the one [`Fault`] type, under its old name).
+pub type MetaFault = Fault;
 
-fn fault(rule: &'static str, field_at: usize, expected: impl Into<String>, found: impl Into<String>) -> MetaFault {
-    MetaFault { rule, field_at, expected: expected.into(), found: found.into() }
+fn fault(rule: &'static str, field_at: usize, expected: impl Into<String>, found: impl Into<String>) -> Fault {
+    Fault::new(rule, field_at, expected, found)
 }
 
 fn checksum(slot: u64, page: &[u8]) -> u32 {
@@ -121,7 +115,7 @@ impl Meta {
 
     /// Checks rules M1–M7 and M11 on the page in `slot`; the HMAC (M8) is checked
     /// separately by [`Meta::authenticate`] because it needs the key.
-    pub fn decode(slot: u64, page: &[u8]) -> Result<Meta, MetaFault> {
+    pub fn decode(slot: u64, page: &[u8]) -> Result<Meta, Fault> {
         if page.len() < META_LEN {
             return Err(fault("M4", PAGE_SIZE_AT, format!("at least {META_LEN} bytes"), page.len().to_string()));
         }
@@ -152,7 +146,7 @@ impl Meta {
         if page_count < 2 {
             return Err(fault("M6", PAGE_COUNT_AT, "page count >= 2", page_count.to_string()));
         }
-        let page_ref = |at: usize| -> Result<Option<u64>, MetaFault> {
+        let page_ref = |at: usize| -> Result<Option<u64>, Fault> {
             match read_u64(page, at) {
                 0 => Ok(None),
                 id if (2..page_count).contains(&id) => Ok(Some(id)),

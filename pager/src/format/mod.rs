@@ -25,6 +25,37 @@ pub fn is_valid_page_size(page_size: u32) -> bool {
     page_size.is_power_of_two() && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size)
 }
 
+/// Why bytes broke a format rule, before the caller adds file and page: the rule id,
+/// the field's offset within the page (or meta slot), and what was expected and
+/// found. The page header (`P*`), the meta page (`M*`), the free list (`F*`) and the
+/// layers above (the btree's `N*`, `L*`, `B*`) all report with this one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub rule: &'static str,
+    pub field_at: usize,
+    pub expected: String,
+    pub found: String,
+}
+
+impl Fault {
+    pub fn new(
+        rule: &'static str,
+        field_at: usize,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Fault {
+        Fault { rule, field_at, expected: expected.into(), found: found.into() }
+    }
+}
+
+/// Little-endian u16 at `at`.
+#[inline]
+pub fn read_u16(bytes: &[u8], at: usize) -> u16 {
+    let mut b = [0u8; 2];
+    b.copy_from_slice(&bytes[at..at + 2]);
+    u16::from_le_bytes(b)
+}
+
 /// Little-endian u32 at `at`.
 #[inline]
 pub fn read_u32(bytes: &[u8], at: usize) -> u32 {

@@ -11,7 +11,7 @@
 //! `4..page_size`, so a page written at the wrong offset fails rule P2.
 
 use crate::PageId;
-use crate::format::{read_u32, read_u64, write_u32, write_u64};
+use crate::format::{Fault, read_u32, read_u64, write_u32, write_u64};
 
 /// Byte offsets of the page header fields.
 pub const CRC_AT: usize = 0;
@@ -58,14 +58,8 @@ pub struct PageHeader {
     pub owner: u64,
 }
 
-/// Why a page failed verification: the rule and the expected/found pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageFault {
-    pub rule: &'static str,
-    pub field_at: usize,
-    pub expected: String,
-    pub found: String,
-}
+/// Why a page failed verification (the one [`Fault`] type, under its old name).
+pub type PageFault = Fault;
 
 /// Reads the header fields without checking anything (for dump tools).
 pub fn header_unchecked(page: &[u8]) -> (u32, PageHeader) {
@@ -82,41 +76,36 @@ pub fn header_unchecked(page: &[u8]) -> (u32, PageHeader) {
 /// Verifies rules P2–P5 for the page stored at `id`. `max_generation` is the newest
 /// generation any page may carry (the one being built); a page from the future is
 /// damage, not data.
-pub fn verify(id: PageId, page: &[u8], max_generation: u64) -> Result<PageHeader, PageFault> {
+pub fn verify(id: PageId, page: &[u8], max_generation: u64) -> Result<PageHeader, Fault> {
     let (stored, header) = header_unchecked(page);
     let computed = page_checksum(id, page);
     if stored != computed {
         // Rule P2: the checksum binds the page id, so a misdirected write fails here.
-        return Err(PageFault {
-            rule: "P2",
-            field_at: CRC_AT,
-            expected: format!("crc32c {computed:#010x} (page id {} + bytes 4..)", id.0),
-            found: format!("{stored:#010x}"),
-        });
+        return Err(Fault::new(
+            "P2",
+            CRC_AT,
+            format!("crc32c {computed:#010x} (page id {} + bytes 4..)", id.0),
+            format!("{stored:#010x}"),
+        ));
     }
     if header.kind.0 == 0 {
-        return Err(PageFault {
-            rule: "P3",
-            field_at: KIND_AT,
-            expected: "a non-zero page kind".into(),
-            found: "0".into(),
-        });
+        return Err(Fault::new("P3", KIND_AT, "a non-zero page kind", "0"));
     }
     if page[RESERVED_AT..GENERATION_AT] != [0, 0, 0] {
-        return Err(PageFault {
-            rule: "P4",
-            field_at: RESERVED_AT,
-            expected: "zero reserved bytes".into(),
-            found: format!("{:02x?}", &page[RESERVED_AT..GENERATION_AT]),
-        });
+        return Err(Fault::new(
+            "P4",
+            RESERVED_AT,
+            "zero reserved bytes",
+            format!("{:02x?}", &page[RESERVED_AT..GENERATION_AT]),
+        ));
     }
     if header.generation == 0 || header.generation > max_generation {
-        return Err(PageFault {
-            rule: "P5",
-            field_at: GENERATION_AT,
-            expected: format!("generation in 1..={max_generation}"),
-            found: header.generation.to_string(),
-        });
+        return Err(Fault::new(
+            "P5",
+            GENERATION_AT,
+            format!("generation in 1..={max_generation}"),
+            header.generation.to_string(),
+        ));
     }
     Ok(header)
 }

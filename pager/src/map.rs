@@ -1,0 +1,152 @@
+//! The read side of an open page file: the file, its recorded length, the newest
+//! generation a page may carry, and the current memory mapping, remapped as the file
+//! grows. One [`ReadSide`] is shared by the [`Pager`](crate::Pager) and every
+//! [`ReadView`](crate::ReadView); it knows nothing of allocation or commits.
+//!
+//! Invariants:
+//! 1. **The recorded length only grows**, and only after the `pwrite` or `set_len`
+//!    that made the file that long (mmap invariant 4): [`ReadSide::note_len`] is a
+//!    `fetch_max`.
+//! 2. **The generation bound only grows**: it is the generation being built, raised
+//!    by one at each commit.
+//! 3. **A remap never shrinks and never invalidates.** A new mapping covers at least
+//!    the recorded length, carries over the verified bits, and replaces the old one
+//!    under the remap lock; views holding the old `Arc<Mapping>` keep it alive (mmap
+//!    invariant 3). Clearing a verified bit takes the same lock, so a clear is never
+//!    lost to a concurrent remap copying the bits.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use crate::error::{PagerError, Result};
+use crate::mmap::Mapping;
+use crate::vfs::VfsFile;
+
+/// The smallest address range a growing file is mapped with.
+const MAP_RESERVE_MIN: u64 = 64 << 20;
+
+/// How much address space to map for a file of `file_len` bytes: room to grow
+/// into, so a growing file is remapped a logarithmic number of times rather than at
+/// every commit (each remap starts with empty page tables, so every page faults in
+/// again).
+fn map_reserve(file_len: u64, page_size: u32) -> u64 {
+    file_len.saturating_mul(2).max(MAP_RESERVE_MIN).next_multiple_of(u64::from(page_size))
+}
+
+/// The read-only half shared with every [`ReadView`](crate::ReadView).
+#[derive(Debug)]
+pub(crate) struct ReadSide {
+    pub(crate) file: Arc<dyn VfsFile>,
+    pub(crate) path: PathBuf,
+    pub(crate) page_size: u32,
+    pub(crate) page_shift: u32,
+    /// `PagerOptions::verify_every_read`.
+    pub(crate) verify_every_read: bool,
+    /// The newest generation a page may carry: the one being built (invariant 2).
+    max_generation: AtomicU64,
+    /// Bytes known to exist in the file (invariant 1).
+    file_len: AtomicU64,
+    /// The current mapping (real files only).
+    map: Option<ArcSwap<Mapping>>,
+    /// Serialises remapping and clearing verified bits (invariant 3).
+    remap: Mutex<()>,
+}
+
+impl ReadSide {
+    /// The read side of `file`, `file_len` bytes long, mapped when the file can be.
+    pub(crate) fn new(
+        file: Arc<dyn VfsFile>,
+        path: PathBuf,
+        page_size: u32,
+        file_len: u64,
+        max_generation: u64,
+        verify_every_read: bool,
+    ) -> Result<ReadSide> {
+        debug_assert!(page_size.is_power_of_two(), "page size {page_size}");
+        let page_shift = page_size.trailing_zeros();
+        let map = match file.mappable() {
+            Some(f) => {
+                let reserve = map_reserve(file_len, page_size);
+                let mapping = Mapping::new(f, reserve, page_shift, None)
+                    .map_err(|e| PagerError::io("mapping", &path, e))?;
+                Some(ArcSwap::from_pointee(mapping))
+            }
+            None => None,
+        };
+        Ok(ReadSide {
+            file,
+            path,
+            page_size,
+            page_shift,
+            verify_every_read,
+            max_generation: AtomicU64::new(max_generation),
+            file_len: AtomicU64::new(file_len),
+            map,
+            remap: Mutex::new(()),
+        })
+    }
+
+    /// Bytes known to exist in the file.
+    #[inline]
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len.load(Ordering::Acquire)
+    }
+
+    /// Records that the file is now at least `len` bytes long (invariant 1: call it
+    /// only after the write or `set_len` that made it so).
+    #[inline]
+    pub(crate) fn note_len(&self, len: u64) {
+        self.file_len.fetch_max(len, Ordering::AcqRel);
+    }
+
+    /// The newest generation a page may carry.
+    #[inline]
+    pub(crate) fn max_generation(&self) -> u64 {
+        self.max_generation.load(Ordering::Acquire)
+    }
+
+    /// Raises the generation bound to `generation` (invariant 2).
+    pub(crate) fn set_max_generation(&self, generation: u64) {
+        let previous = self.max_generation.swap(generation, Ordering::AcqRel);
+        debug_assert!(previous <= generation, "generation bound fell to {generation}");
+    }
+
+    fn lock_remap(&self) -> MutexGuard<'_, ()> {
+        self.remap.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current mapping, remapped first if the file has outgrown it.
+    pub(crate) fn mapping(&self) -> Result<Option<Arc<Mapping>>> {
+        let Some(map) = &self.map else { return Ok(None) };
+        let current = map.load_full();
+        let file_len = self.file_len();
+        if current.len() as u64 >= file_len {
+            return Ok(Some(current));
+        }
+        let _guard = self.lock_remap();
+        let current = map.load_full();
+        if current.len() as u64 >= file_len {
+            return Ok(Some(current));
+        }
+        let Some(file) = self.file.mappable() else { return Ok(Some(current)) };
+        let reserve = map_reserve(file_len, self.page_size);
+        let fresh = Mapping::new(file, reserve, self.page_shift, Some(&current))
+            .map_err(|e| PagerError::io("mapping", &self.path, e))?;
+        debug_assert!(fresh.len() >= current.len(), "a remap shrank the mapping (invariant 3)");
+        let fresh = Arc::new(fresh);
+        map.store(fresh.clone());
+        Ok(Some(fresh))
+    }
+
+    /// Forgets that page `id` was verified (its id is about to be reused).
+    pub(crate) fn clear_verified(&self, id: u64) {
+        if let Some(map) = &self.map {
+            let _guard = self.lock_remap();
+            map.load().clear_verified(id);
+        }
+    }
+}
