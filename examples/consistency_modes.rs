@@ -18,8 +18,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         table_name: "users".into(),
         owner_id: None,
         columns: vec![
-            ColumnDef { name: "id".into(), col_type: ColumnType::Integer, nullable: false },
-            ColumnDef { name: "username".into(), col_type: ColumnType::Text, nullable: false },
+            ColumnDef {
+                name: "id".into(),
+                col_type: ColumnType::Integer,
+                nullable: false,
+            },
+            ColumnDef {
+                name: "username".into(),
+                col_type: ColumnType::Text,
+                nullable: false,
+            },
         ],
         primary_key: vec!["id".into()],
     }))

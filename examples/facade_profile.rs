@@ -1,12 +1,12 @@
 //! A hot loop of one facade operation, for profilers (`valgrind --tool=callgrind`
 //! or `perf`): `cargo run --release --example facade_profile -- <pk|range|kv|insert> [rows] [iterations]`.
 use aedb::AedbInstance;
+use aedb::CommitFinality;
 use aedb::catalog::DdlOperation;
 use aedb::catalog::schema::{ColumnDef, IndexType};
 use aedb::catalog::types::{ColumnType, Row, Value};
 use aedb::commit::validation::Mutation;
 use aedb::query::plan::{ConsistencyMode, Expr, Query};
-use aedb::CommitFinality;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,13 +17,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir_in(".")?;
     let db = AedbInstance::open(Default::default(), dir.path())?;
     db.create_project("p").await?;
-    let col = |name: &str, col_type| ColumnDef { name: name.into(), col_type, nullable: false };
+    let col = |name: &str, col_type| ColumnDef {
+        name: name.into(),
+        col_type,
+        nullable: false,
+    };
     db.commit(Mutation::Ddl(DdlOperation::CreateTable {
         project_id: "p".into(),
         scope_id: "app".into(),
         table_name: "users".into(),
         owner_id: None,
-        columns: vec![col("id", ColumnType::Integer), col("name", ColumnType::Text), col("age", ColumnType::Integer)],
+        columns: vec![
+            col("id", ColumnType::Integer),
+            col("name", ColumnType::Text),
+            col("age", ColumnType::Integer),
+        ],
         primary_key: vec!["id".into()],
     }))
     .await?;
@@ -38,37 +46,77 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         partial_filter: None,
     }))
     .await?;
-    let user = |i: i64| Row::from_values(vec![Value::Integer(i), Value::Text(format!("user-{i}")), Value::Integer(i / 10)]);
+    let user = |i: i64| {
+        Row::from_values(vec![
+            Value::Integer(i),
+            Value::Text(format!("user-{i}")),
+            Value::Integer(i / 10),
+        ])
+    };
     let ids: Vec<i64> = (0..rows).collect();
     for chunk in ids.chunks(5_000) {
-        let m = Mutation::InsertBatch { project_id: "p".into(), scope_id: "app".into(), table_name: "users".into(), rows: chunk.iter().map(|&i| user(i)).collect() };
+        let m = Mutation::InsertBatch {
+            project_id: "p".into(),
+            scope_id: "app".into(),
+            table_name: "users".into(),
+            rows: chunk.iter().map(|&i| user(i)).collect(),
+        };
         db.commit_with_finality(m, CommitFinality::Visible).await?;
     }
-    db.kv_set("p", "app", b"key".to_vec(), b"value".to_vec()).await?;
+    db.kv_set("p", "app", b"key".to_vec(), b"value".to_vec())
+        .await?;
     let mut rng = fastrand::Rng::with_seed(1);
     let t = std::time::Instant::now();
     let mut found = 0;
     for n in 0..iters {
         match what.as_str() {
             "pk" => {
-                let q = Query::select(&["*"]).from("users").where_(Expr::Eq("id".into(), Value::Integer(rng.i64(0..rows))));
+                let q = Query::select(&["*"])
+                    .from("users")
+                    .where_(Expr::Eq("id".into(), Value::Integer(rng.i64(0..rows))));
                 found += db.query("p", "app", q).await?.rows.len();
             }
             "range" => {
                 let a = rng.i64(0..rows / 10 - 10);
-                let q = Query::select(&["*"]).from("users").where_(Expr::Between("age".into(), Value::Integer(a), Value::Integer(a + 9))).limit(100);
+                let q = Query::select(&["*"])
+                    .from("users")
+                    .where_(Expr::Between(
+                        "age".into(),
+                        Value::Integer(a),
+                        Value::Integer(a + 9),
+                    ))
+                    .limit(100);
                 found += db.query("p", "app", q).await?.rows.len();
             }
-            "kv" => found += usize::from(db.kv_get("p", "app", b"key", ConsistencyMode::AtLatest).await?.is_some()),
+            "kv" => {
+                found += usize::from(
+                    db.kv_get("p", "app", b"key", ConsistencyMode::AtLatest)
+                        .await?
+                        .is_some(),
+                )
+            }
             "insert" => {
                 let id = rows + n as i64;
-                let m = Mutation::Insert { project_id: "p".into(), scope_id: "app".into(), table_name: "users".into(), primary_key: vec![Value::Integer(id)], row: user(id) };
-                found += db.commit_with_finality(m, CommitFinality::Visible).await?.affected_rows as usize;
+                let m = Mutation::Insert {
+                    project_id: "p".into(),
+                    scope_id: "app".into(),
+                    table_name: "users".into(),
+                    primary_key: vec![Value::Integer(id)],
+                    row: user(id),
+                };
+                found += db
+                    .commit_with_finality(m, CommitFinality::Visible)
+                    .await?
+                    .affected_rows as usize;
             }
             other => return Err(format!("unknown operation {other}").into()),
         }
     }
     let el = t.elapsed();
-    println!("{what}: {iters} in {:.3} s = {:.2} us each ({found} rows)", el.as_secs_f64(), el.as_secs_f64() * 1e6 / iters as f64);
+    println!(
+        "{what}: {iters} in {:.3} s = {:.2} us each ({found} rows)",
+        el.as_secs_f64(),
+        el.as_secs_f64() * 1e6 / iters as f64
+    );
     Ok(())
 }

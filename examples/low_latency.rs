@@ -17,11 +17,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.create_project("demo").await?;
     let visible = db
         .commit_with_finality(
-            Mutation::KvSet { project_id: "demo".into(), scope_id: "app".into(), key: b"k".to_vec(), value: b"v".to_vec() },
+            Mutation::KvSet {
+                project_id: "demo".into(),
+                scope_id: "app".into(),
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+            },
             CommitFinality::Visible,
         )
         .await?;
     db.wait_for_durable(visible.commit_seq).await?;
-    println!("visible commit {} is durable (durable head {})", visible.commit_seq, db.storage().durable_seq());
+    println!(
+        "visible commit {} is durable (durable head {})",
+        visible.commit_seq,
+        db.storage().durable_seq()
+    );
     Ok(())
 }

@@ -8,7 +8,11 @@ use aedb::storage::{Database, Finality, StorageOptions};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().ok_or("usage: open_probe <dir> [keys]")?;
-    let keys: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let keys: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     if !std::path::Path::new(&dir).join("data.aedb").exists() {
         let db = Database::open(&dir, StorageOptions::default())?;
         let mut i = 0;
@@ -27,10 +31,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for _ in 0..5 {
         let t = Instant::now();
-        let db = Database::open(&dir, StorageOptions { checkpoint_on_close: false, ..StorageOptions::default() })?;
+        let db = Database::open(
+            &dir,
+            StorageOptions {
+                checkpoint_on_close: false,
+                ..StorageOptions::default()
+            },
+        )?;
         let opened = t.elapsed();
         let n = db.begin_read()?.open_tree("kv")?.len();
-        println!("open: {:.2} ms ({n} keys, {} free pages)", opened.as_secs_f64() * 1e3, db.pager().free_pages().len());
+        println!(
+            "open: {:.2} ms ({n} keys, {} free pages)",
+            opened.as_secs_f64() * 1e3,
+            db.pager().free_pages().len()
+        );
         drop(db); // nothing committed: the close writes nothing
     }
     Ok(())

@@ -9,7 +9,14 @@ use aedb::storage::{Database, Finality, StorageOptions};
 
 fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0u64);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0u64)
+    };
     (field("VmHWM:"), field("RssAnon:"))
 }
 
@@ -53,13 +60,25 @@ fn p50_commit(db: &Database, n: usize, base: u64) -> Result<Duration, Box<dyn st
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let big: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
-    let load_keys: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10_000_000);
+    let big: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let load_keys: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
     let tmp = tempfile::tempdir_in(".")?;
 
     // fdatasync rate of this file system: 4 KiB append + fdatasync.
     let path = tmp.path().join("fsync-probe");
-    let f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)?;
     let t = Instant::now();
     for i in 0..300u64 {
         std::os::unix::fs::FileExt::write_all_at(&f, &[1u8; 4096], i * 4096)?;
@@ -79,7 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(db);
 
     // 64 concurrent committers (group commit).
-    let db = Arc::new(Database::open(tmp.path().join("group"), StorageOptions::default())?);
+    let db = Arc::new(Database::open(
+        tmp.path().join("group"),
+        StorageOptions::default(),
+    )?);
     let t = Instant::now();
     let threads: Vec<_> = (0..64u64)
         .map(|th| {
@@ -87,7 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::thread::spawn(move || -> Result<(), aedb::storage::StorageError> {
                 for i in 0..100u64 {
                     let mut txn = db.begin_write()?;
-                    txn.open_tree("kv")?.insert(&key(th * 1000 + i), &[5u8; 32])?;
+                    txn.open_tree("kv")?
+                        .insert(&key(th * 1000 + i), &[5u8; 32])?;
                     txn.commit(Finality::Durable)?;
                 }
                 Ok(())
@@ -116,9 +139,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(db);
 
     println!("fdatasync (4 KiB append + fdatasync) on this file system: {fsync_rate:.0}/s");
-    println!("serial durable commits: {serial:.0}/s ({:.2} per fdatasync)", serial / fsync_rate);
-    println!("64 concurrent committers: {group:.0} durable commits/s ({:.1}x serial)", group / serial);
-    println!("p50 durable commit latency: {:.0} us at 10,000 keys, {:.0} us at {big} keys", p50_small.as_secs_f64() * 1e6, p50_big.as_secs_f64() * 1e6);
+    println!(
+        "serial durable commits: {serial:.0}/s ({:.2} per fdatasync)",
+        serial / fsync_rate
+    );
+    println!(
+        "64 concurrent committers: {group:.0} durable commits/s ({:.1}x serial)",
+        group / serial
+    );
+    println!(
+        "p50 durable commit latency: {:.0} us at 10,000 keys, {:.0} us at {big} keys",
+        p50_small.as_secs_f64() * 1e6,
+        p50_big.as_secs_f64() * 1e6
+    );
     println!("open after clean shutdown with {n} keys: {open_ms:.1} ms");
 
     // Peak memory while loading `load_keys` keys with the default configuration.

@@ -83,7 +83,13 @@ impl std::fmt::Debug for AedbConfig {
             .field("durability_mode", &self.durability_mode)
             .field("batch_interval_ms", &self.batch_interval_ms)
             .field("recovery_mode", &self.recovery_mode)
-            .field("manifest_hmac_key", &self.manifest_hmac_key.as_ref().map(|k| format!("<redacted, {} bytes>", k.len())))
+            .field(
+                "manifest_hmac_key",
+                &self
+                    .manifest_hmac_key
+                    .as_ref()
+                    .map(|k| format!("<redacted, {} bytes>", k.len())),
+            )
             .field("hash_chain_required", &self.hash_chain_required)
             .field("max_segment_bytes", &self.max_segment_bytes)
             .field("max_scan_rows", &self.max_scan_rows)
@@ -91,13 +97,19 @@ impl std::fmt::Debug for AedbConfig {
             .field("max_kv_key_bytes", &self.max_kv_key_bytes)
             .field("max_kv_value_bytes", &self.max_kv_value_bytes)
             .field("max_table_value_bytes", &self.max_table_value_bytes)
-            .field("snapshot_retention_commits", &self.snapshot_retention_commits)
+            .field(
+                "snapshot_retention_commits",
+                &self.snapshot_retention_commits,
+            )
             .field("max_snapshot_age_ms", &self.max_snapshot_age_ms)
             .field("page_size", &self.page_size)
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
             .field("max_inflight_commits", &self.max_inflight_commits)
             .field("max_transaction_bytes", &self.max_transaction_bytes)
-            .field("max_transaction_dirty_bytes", &self.max_transaction_dirty_bytes)
+            .field(
+                "max_transaction_dirty_bytes",
+                &self.max_transaction_dirty_bytes,
+            )
             .field("verify_every_read", &self.verify_every_read)
             .finish()
     }
@@ -132,18 +144,34 @@ impl Default for AedbConfig {
 impl AedbConfig {
     /// Full durability, strict recovery, HMAC-authenticated metas and WAL.
     pub fn production(hmac_key: [u8; 32]) -> Self {
-        AedbConfig { recovery_mode: RecoveryMode::Strict, durability_mode: DurabilityMode::Full, ..Self::default() }.with_hmac_key(hmac_key.to_vec())
+        AedbConfig {
+            recovery_mode: RecoveryMode::Strict,
+            durability_mode: DurabilityMode::Full,
+            ..Self::default()
+        }
+        .with_hmac_key(hmac_key.to_vec())
     }
 
     /// Fast and forgiving: OS-buffered WAL, permissive recovery, no key.
     pub fn development() -> Self {
-        AedbConfig { recovery_mode: RecoveryMode::Permissive, durability_mode: DurabilityMode::OsBuffered, hash_chain_required: false, ..Self::default() }
+        AedbConfig {
+            recovery_mode: RecoveryMode::Permissive,
+            durability_mode: DurabilityMode::OsBuffered,
+            hash_chain_required: false,
+            ..Self::default()
+        }
     }
 
     /// For user-facing acknowledgements: `Visible` commits return at once and a
     /// 2 ms batch sync makes them durable; strict recovery with HMAC.
     pub fn low_latency(hmac_key: [u8; 32]) -> Self {
-        AedbConfig { recovery_mode: RecoveryMode::Strict, durability_mode: DurabilityMode::Batch, batch_interval_ms: 2, ..Self::default() }.with_hmac_key(hmac_key.to_vec())
+        AedbConfig {
+            recovery_mode: RecoveryMode::Strict,
+            durability_mode: DurabilityMode::Batch,
+            batch_interval_ms: 2,
+            ..Self::default()
+        }
+        .with_hmac_key(hmac_key.to_vec())
     }
 
     /// The HMAC key, if any.
@@ -164,7 +192,11 @@ impl AedbConfig {
 
     fn key(&self) -> Result<Option<Key>, AedbError> {
         self.hmac_key()
-            .map(|k| Key::new(k.to_vec()).map_err(|e| AedbError::InvalidConfig { message: format!("manifest_hmac_key: {e}") }))
+            .map(|k| {
+                Key::new(k.to_vec()).map_err(|e| AedbError::InvalidConfig {
+                    message: format!("manifest_hmac_key: {e}"),
+                })
+            })
             .transpose()
     }
 
@@ -174,17 +206,26 @@ impl AedbConfig {
         if self.max_scan_rows == 0 {
             return bad("max_scan_rows must be at least 1".into());
         }
-        if self.max_inflight_commits == 0 || self.max_inflight_commits > tokio::sync::Semaphore::MAX_PERMITS {
+        if self.max_inflight_commits == 0
+            || self.max_inflight_commits > tokio::sync::Semaphore::MAX_PERMITS
+        {
             return bad("max_inflight_commits must be at least 1".into());
         }
         if self.max_transaction_bytes == 0 || self.max_transaction_dirty_bytes == 0 {
-            return bad("max_transaction_bytes and max_transaction_dirty_bytes must be at least 1".into());
+            return bad(
+                "max_transaction_bytes and max_transaction_dirty_bytes must be at least 1".into(),
+            );
         }
         if self.max_batch_rows == 0 {
             return bad("max_batch_rows must be at least 1".into());
         }
-        if self.max_kv_key_bytes == 0 || self.max_kv_key_bytes > crate::btree::TreeConfig::default().key_limit {
-            return bad(format!("max_kv_key_bytes must be 1..={}", crate::btree::TreeConfig::default().key_limit));
+        if self.max_kv_key_bytes == 0
+            || self.max_kv_key_bytes > crate::btree::TreeConfig::default().key_limit
+        {
+            return bad(format!(
+                "max_kv_key_bytes must be 1..={}",
+                crate::btree::TreeConfig::default().key_limit
+            ));
         }
         if self.batch_interval_ms == 0 && self.durability_mode != DurabilityMode::Full {
             return bad("batch_interval_ms must be at least 1 for Batch and OsBuffered".into());
@@ -192,7 +233,9 @@ impl AedbConfig {
         if let Some(p) = self.page_size
             && (!p.is_power_of_two() || !(4096..=65536).contains(&p))
         {
-            return bad(format!("page_size {p} is not a power of two in 4096..=65536"));
+            return bad(format!(
+                "page_size {p} is not a power of two in 4096..=65536"
+            ));
         }
         Ok(())
     }
@@ -200,8 +243,12 @@ impl AedbConfig {
     pub(crate) fn storage_options(&self) -> Result<StorageOptions, AedbError> {
         let durability = match self.durability_mode {
             DurabilityMode::Full => storage::DurabilityMode::Full,
-            DurabilityMode::Batch => storage::DurabilityMode::Batch { interval_ms: self.batch_interval_ms },
-            DurabilityMode::OsBuffered => storage::DurabilityMode::OsBuffered { interval_ms: self.batch_interval_ms },
+            DurabilityMode::Batch => storage::DurabilityMode::Batch {
+                interval_ms: self.batch_interval_ms,
+            },
+            DurabilityMode::OsBuffered => storage::DurabilityMode::OsBuffered {
+                interval_ms: self.batch_interval_ms,
+            },
         };
         let recovery = match self.recovery_mode {
             RecoveryMode::Strict => storage::RecoveryMode::Strict,

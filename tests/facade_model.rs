@@ -18,7 +18,11 @@ use facade_common::*;
 type Model = BTreeMap<i64, Vec<Value>>;
 
 fn config() -> AedbConfig {
-    AedbConfig { max_scan_rows: 1_000_000, snapshot_retention_commits: 16, ..AedbConfig::default() }
+    AedbConfig {
+        max_scan_rows: 1_000_000,
+        snapshot_retention_commits: 16,
+        ..AedbConfig::default()
+    }
 }
 
 async fn open(dir: &std::path::Path) -> AedbInstance {
@@ -26,12 +30,19 @@ async fn open(dir: &std::path::Path) -> AedbInstance {
 }
 
 fn row(id: i64, k: Option<i64>, s: &str, u: Option<u64>) -> Vec<Value> {
-    vec![Value::Integer(id), k.map_or(Value::Null, Value::Integer), Value::Text(s.into()), u.map_or(Value::Null, Value::U64)]
+    vec![
+        Value::Integer(id),
+        k.map_or(Value::Null, Value::Integer),
+        Value::Text(s.into()),
+        u.map_or(Value::Null, Value::U64),
+    ]
 }
 
 fn rand_row(rng: &mut fastrand::Rng, id: i64) -> Vec<Value> {
     let k = (rng.u8(..5) > 0).then(|| rng.i64(-20..20));
-    let s: String = (0..rng.usize(0..3)).map(|_| rng.choice(['a', 'b', 'z']).unwrap_or('a')).collect();
+    let s: String = (0..rng.usize(0..3))
+        .map(|_| rng.choice(['a', 'b', 'z']).unwrap_or('a'))
+        .collect();
     let u = rng.bool().then(|| rng.u64(..1000));
     row(id, k, &s, u)
 }
@@ -40,7 +51,11 @@ fn rand_value(rng: &mut fastrand::Rng, column: usize) -> Value {
     match column {
         0 => Value::Integer(rng.i64(0..60)),
         1 => Value::Integer(rng.i64(-22..22)),
-        2 => Value::Text((0..rng.usize(0..3)).map(|_| rng.choice(['a', 'b', 'z']).unwrap_or('a')).collect()),
+        2 => Value::Text(
+            (0..rng.usize(0..3))
+                .map(|_| rng.choice(['a', 'b', 'z']).unwrap_or('a'))
+                .collect(),
+        ),
         _ => Value::U64(rng.u64(..1000)),
     }
 }
@@ -58,7 +73,10 @@ fn rand_expr(rng: &mut fastrand::Rng, depth: u32) -> Expr {
         4 => Expr::Gt(name, rand_value(rng, c)),
         5 => Expr::Gte(name, rand_value(rng, c)),
         6 => Expr::Between(name, rand_value(rng, c), rand_value(rng, c)),
-        7 => Expr::In(name, (0..rng.usize(0..7)).map(|_| rand_value(rng, c)).collect()),
+        7 => Expr::In(
+            name,
+            (0..rng.usize(0..7)).map(|_| rand_value(rng, c)).collect(),
+        ),
         8 => {
             if rng.bool() {
                 Expr::IsNull(name)
@@ -105,7 +123,17 @@ fn sorted_by(rows: &mut [Vec<Value>], order: &[(usize, Order)]) {
         order.push((0, last));
     }
     rows.sort_by(|a, b| {
-        order.iter().fold(std::cmp::Ordering::Equal, |acc, &(i, o)| acc.then_with(|| if o == Order::Asc { a[i].cmp(&b[i]) } else { b[i].cmp(&a[i]) }))
+        order
+            .iter()
+            .fold(std::cmp::Ordering::Equal, |acc, &(i, o)| {
+                acc.then_with(|| {
+                    if o == Order::Asc {
+                        a[i].cmp(&b[i])
+                    } else {
+                        b[i].cmp(&a[i])
+                    }
+                })
+            })
     });
 }
 
@@ -137,15 +165,25 @@ async fn check_query(db: &AedbInstance, model: &Model, rng: &mut fastrand::Rng, 
     if let Some(l) = limit {
         q = q.limit(l);
     }
-    let mut expected: Vec<Vec<Value>> = model.values().filter(|r| pred.as_ref().is_none_or(|p| eval(p, r))).cloned().collect();
+    let mut expected: Vec<Vec<Value>> = model
+        .values()
+        .filter(|r| pred.as_ref().is_none_or(|p| eval(p, r)))
+        .cloned()
+        .collect();
     sorted_by(&mut expected, &order);
     // Every page, following cursors.
     let mut got: Vec<Vec<Value>> = Vec::new();
     let mut cursor = None;
     let mut first_page = None;
     for _ in 0..1_000 {
-        let opts = QueryOptions { cursor: cursor.clone(), ..QueryOptions::default() };
-        let r = db.query_with_options(P, S, q.clone(), opts).await.unwrap_or_else(|e| panic!("{ctx}: query {q:?}: {e}"));
+        let opts = QueryOptions {
+            cursor: cursor.clone(),
+            ..QueryOptions::default()
+        };
+        let r = db
+            .query_with_options(P, S, q.clone(), opts)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: query {q:?}: {e}"));
         first_page.get_or_insert(r.rows.len());
         got.extend(r.rows.into_iter().map(|r| r.values));
         match r.cursor {
@@ -154,7 +192,11 @@ async fn check_query(db: &AedbInstance, model: &Model, rng: &mut fastrand::Rng, 
         }
     }
     if let Some(l) = limit {
-        assert_eq!(first_page, Some(expected.len().min(l)), "{ctx}: first page of {q:?}");
+        assert_eq!(
+            first_page,
+            Some(expected.len().min(l)),
+            "{ctx}: first page of {q:?}"
+        );
     }
     if order.is_empty() {
         got.sort();
@@ -162,14 +204,40 @@ async fn check_query(db: &AedbInstance, model: &Model, rng: &mut fastrand::Rng, 
     }
     assert_eq!(got, expected, "{ctx}: {q:?}");
     // The same predicate aggregated.
-    let mut agg = Query::select(&["*"]).from("t").aggregate(Aggregate::Count).aggregate(Aggregate::Sum("k".into()));
+    let mut agg = Query::select(&["*"])
+        .from("t")
+        .aggregate(Aggregate::Count)
+        .aggregate(Aggregate::Sum("k".into()));
     if let Some(p) = &pred {
         agg = agg.where_(p.clone());
     }
-    let r = db.query(P, S, agg).await.unwrap_or_else(|e| panic!("{ctx}: aggregate: {e}"));
-    let sum: i64 = expected.iter().filter_map(|r| if let Value::Integer(k) = r[1] { Some(k) } else { None }).sum();
+    let r = db
+        .query(P, S, agg)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: aggregate: {e}"));
+    let sum: i64 = expected
+        .iter()
+        .filter_map(|r| {
+            if let Value::Integer(k) = r[1] {
+                Some(k)
+            } else {
+                None
+            }
+        })
+        .sum();
     let any_k = expected.iter().any(|r| !r[1].is_null());
-    assert_eq!(r.rows[0].values, vec![Value::Integer(expected.len() as i64), if any_k { Value::Integer(sum) } else { Value::Null }], "{ctx}: aggregate");
+    assert_eq!(
+        r.rows[0].values,
+        vec![
+            Value::Integer(expected.len() as i64),
+            if any_k {
+                Value::Integer(sum)
+            } else {
+                Value::Null
+            }
+        ],
+        "{ctx}: aggregate"
+    );
 }
 
 async fn run(seed: u64, ops: usize) {
@@ -177,48 +245,100 @@ async fn run(seed: u64, ops: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut db = open(dir.path()).await;
     db.create_project(P).await.unwrap();
-    let cols = vec![col("id", ColumnType::Integer, false), col("k", ColumnType::Integer, true), col("s", ColumnType::Text, false), col("u", ColumnType::U64, true)];
+    let cols = vec![
+        col("id", ColumnType::Integer, false),
+        col("k", ColumnType::Integer, true),
+        col("s", ColumnType::Text, false),
+        col("u", ColumnType::U64, true),
+    ];
     db.commit(create_table("t", cols, &["id"])).await.unwrap();
-    db.commit(create_index("t", "by_k", &["k"], IndexType::BTree, None)).await.unwrap();
-    db.commit(create_index("t", "by_s_u", &["s", "u"], IndexType::BTree, None)).await.unwrap();
+    db.commit(create_index("t", "by_k", &["k"], IndexType::BTree, None))
+        .await
+        .unwrap();
+    db.commit(create_index(
+        "t",
+        "by_s_u",
+        &["s", "u"],
+        IndexType::BTree,
+        None,
+    ))
+    .await
+    .unwrap();
     let mut model = Model::new();
     let mut history: Vec<(u64, Model)> = Vec::new();
     for step in 0..ops {
         let ctx = format!("seed {seed} step {step}");
         let id = rng.i64(0..60);
-        let fin = if rng.u8(..4) == 0 { CommitFinality::Durable } else { CommitFinality::Visible };
+        let fin = if rng.u8(..4) == 0 {
+            CommitFinality::Durable
+        } else {
+            CommitFinality::Visible
+        };
         let result = match rng.u8(..10) {
             0..=2 => {
                 let r = rand_row(&mut rng, id);
-                let m = Mutation::Insert { project_id: P.into(), scope_id: S.into(), table_name: "t".into(), primary_key: vec![Value::Integer(id)], row: Row::from_values(r.clone()) };
+                let m = Mutation::Insert {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "t".into(),
+                    primary_key: vec![Value::Integer(id)],
+                    row: Row::from_values(r.clone()),
+                };
                 match db.commit_with_finality(m, fin).await {
                     Ok(c) => {
-                        assert!(!model.contains_key(&id), "{ctx}: insert over an existing key succeeded");
+                        assert!(
+                            !model.contains_key(&id),
+                            "{ctx}: insert over an existing key succeeded"
+                        );
                         model.insert(id, r);
                         Some(c.commit_seq)
                     }
                     Err(e) => {
                         assert_eq!(e.code(), AedbErrorCode::DuplicatePrimaryKey, "{ctx}: {e}");
-                        assert!(model.contains_key(&id), "{ctx}: duplicate reported for a new key");
+                        assert!(
+                            model.contains_key(&id),
+                            "{ctx}: duplicate reported for a new key"
+                        );
                         None
                     }
                 }
             }
             3 => {
                 let r = rand_row(&mut rng, id);
-                let m = Mutation::Upsert { project_id: P.into(), scope_id: S.into(), table_name: "t".into(), primary_key: vec![Value::Integer(id)], row: Row::from_values(r.clone()) };
+                let m = Mutation::Upsert {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "t".into(),
+                    primary_key: vec![Value::Integer(id)],
+                    row: Row::from_values(r.clone()),
+                };
                 model.insert(id, r);
                 Some(db.commit_with_finality(m, fin).await.unwrap().commit_seq)
             }
             4 => {
-                let m = Mutation::Delete { project_id: P.into(), scope_id: S.into(), table_name: "t".into(), primary_key: vec![Value::Integer(id)] };
+                let m = Mutation::Delete {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "t".into(),
+                    primary_key: vec![Value::Integer(id)],
+                };
                 let n = db.commit_with_finality(m, fin).await.unwrap().affected_rows;
-                assert_eq!(n, u64::from(model.remove(&id).is_some()), "{ctx}: delete count");
+                assert_eq!(
+                    n,
+                    u64::from(model.remove(&id).is_some()),
+                    "{ctx}: delete count"
+                );
                 None
             }
             5 => {
                 let p = rand_expr(&mut rng, 1);
-                let m = Mutation::DeleteWhere { project_id: P.into(), scope_id: S.into(), table_name: "t".into(), predicate: p.clone(), limit: None };
+                let m = Mutation::DeleteWhere {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "t".into(),
+                    predicate: p.clone(),
+                    limit: None,
+                };
                 let n = db.commit_with_finality(m, fin).await.unwrap().affected_rows;
                 let before = model.len();
                 model.retain(|_, r| !eval(&p, r));
@@ -234,7 +354,10 @@ async fn run(seed: u64, ops: usize) {
                     scope_id: S.into(),
                     table_name: "t".into(),
                     predicate: p.clone(),
-                    updates: vec![("k".into(), TableUpdateExpr::AddI64(add)), ("s".into(), TableUpdateExpr::Value(s.clone()))],
+                    updates: vec![
+                        ("k".into(), TableUpdateExpr::AddI64(add)),
+                        ("s".into(), TableUpdateExpr::Value(s.clone())),
+                    ],
                     limit: None,
                 };
                 let n = db.commit_with_finality(m, fin).await.unwrap().affected_rows;
@@ -253,10 +376,22 @@ async fn run(seed: u64, ops: usize) {
             7 => {
                 // An old snapshot answers as the model did then (or is expired).
                 if let Some((seq, old)) = history.get(rng.usize(..history.len().max(1))).cloned() {
-                    let opts = QueryOptions { consistency: ConsistencyMode::AtSeq(seq), ..QueryOptions::default() };
-                    match db.query_with_options(P, S, Query::select(&["*"]).from("t"), opts).await {
-                        Ok(r) => assert_eq!(r.rows.into_iter().map(|r| r.values).collect::<Vec<_>>(), old.into_values().collect::<Vec<_>>(), "{ctx}: AtSeq({seq})"),
-                        Err(e) => assert_eq!(e.code(), AedbErrorCode::SnapshotExpired, "{ctx}: {e}"),
+                    let opts = QueryOptions {
+                        consistency: ConsistencyMode::AtSeq(seq),
+                        ..QueryOptions::default()
+                    };
+                    match db
+                        .query_with_options(P, S, Query::select(&["*"]).from("t"), opts)
+                        .await
+                    {
+                        Ok(r) => assert_eq!(
+                            r.rows.into_iter().map(|r| r.values).collect::<Vec<_>>(),
+                            old.into_values().collect::<Vec<_>>(),
+                            "{ctx}: AtSeq({seq})"
+                        ),
+                        Err(e) => {
+                            assert_eq!(e.code(), AedbErrorCode::SnapshotExpired, "{ctx}: {e}")
+                        }
                     }
                 }
                 None
@@ -283,10 +418,24 @@ async fn run(seed: u64, ops: usize) {
     check_query(&db, &model, &mut fastrand::Rng::with_seed(seed), "final").await;
     // Every index entry matches a row: a query through each index equals the model.
     for k in -25..25 {
-        let q = Query::select(&["*"]).from("t").where_(Expr::Eq("k".into(), Value::Integer(k))).use_index("by_k");
-        let mut got: Vec<Vec<Value>> = db.query(P, S, q).await.unwrap().rows.into_iter().map(|r| r.values).collect();
+        let q = Query::select(&["*"])
+            .from("t")
+            .where_(Expr::Eq("k".into(), Value::Integer(k)))
+            .use_index("by_k");
+        let mut got: Vec<Vec<Value>> = db
+            .query(P, S, q)
+            .await
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| r.values)
+            .collect();
         got.sort();
-        let expected: Vec<Vec<Value>> = model.values().filter(|r| r[1] == Value::Integer(k)).cloned().collect();
+        let expected: Vec<Vec<Value>> = model
+            .values()
+            .filter(|r| r[1] == Value::Integer(k))
+            .cloned()
+            .collect();
         assert_eq!(got, expected, "seed {seed}: index by_k at {k}");
     }
     let report = db.storage().check().expect("storage check");
@@ -296,7 +445,10 @@ async fn run(seed: u64, ops: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_operations_match_the_model() {
     let base = aedb::pager::sim::test_seed("facade_model", 0x6d6f_64656c);
-    let seeds: u64 = std::env::var("AEDB_MODEL_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    let seeds: u64 = std::env::var("AEDB_MODEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
     for i in 0..seeds {
         run(base.wrapping_add(i), 400).await;
     }

@@ -23,35 +23,77 @@ use facade_common::*;
 type Model = Option<BTreeMap<i64, Vec<Value>>>;
 
 fn config() -> AedbConfig {
-    AedbConfig { max_segment_bytes: 1500, max_scan_rows: 100_000, ..AedbConfig::default() }
+    AedbConfig {
+        max_segment_bytes: 1500,
+        max_scan_rows: 100_000,
+        ..AedbConfig::default()
+    }
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
 }
 
 /// The `users` rows as the table and as the `by_age` index see them; an error if
 /// they disagree (a lost or stale index entry).
 async fn read_users(db: &AedbInstance) -> Result<Model, String> {
     let tables = db.list_tables(P, S).await;
-    if matches!(&tables, Err(AedbError::NotFound { .. })) || tables.as_ref().is_ok_and(|t| t.is_empty()) {
+    if matches!(&tables, Err(AedbError::NotFound { .. }))
+        || tables.as_ref().is_ok_and(|t| t.is_empty())
+    {
         return Ok(None);
     }
-    let all = db.query(P, S, Query::select(&["*"]).from("users")).await.map_err(|e| e.to_string())?;
-    let rows: BTreeMap<i64, Vec<Value>> = all.rows.into_iter().map(|r| (if let Value::Integer(i) = r.values[0] { i } else { -1 }, r.values)).collect();
-    if db.list_indexes(P, S, "users").await.map_err(|e| e.to_string())?.is_empty() {
+    let all = db
+        .query(P, S, Query::select(&["*"]).from("users"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: BTreeMap<i64, Vec<Value>> = all
+        .rows
+        .into_iter()
+        .map(|r| {
+            (
+                if let Value::Integer(i) = r.values[0] {
+                    i
+                } else {
+                    -1
+                },
+                r.values,
+            )
+        })
+        .collect();
+    if db
+        .list_indexes(P, S, "users")
+        .await
+        .map_err(|e| e.to_string())?
+        .is_empty()
+    {
         return Ok(Some(rows));
     }
-    let opts = QueryOptions { allow_full_scan: true, ..QueryOptions::default() };
+    let opts = QueryOptions {
+        allow_full_scan: true,
+        ..QueryOptions::default()
+    };
     let via_index = db
-        .query_with_options(P, S, Query::select(&["*"]).from("users").where_(Expr::Gte("age".into(), Value::Integer(i64::MIN))).use_index("by_age"), opts)
+        .query_with_options(
+            P,
+            S,
+            Query::select(&["*"])
+                .from("users")
+                .where_(Expr::Gte("age".into(), Value::Integer(i64::MIN)))
+                .use_index("by_age"),
+            opts,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let with_age: Vec<&Vec<Value>> = rows.values().filter(|r| !r[2].is_null()).collect();
     let mut indexed: Vec<Vec<Value>> = via_index.rows.into_iter().map(|r| r.values).collect();
     indexed.sort();
     if indexed.iter().collect::<Vec<_>>() != with_age {
-        return Err(format!("index by_age disagrees with the rows: {indexed:?} vs {with_age:?}"));
+        return Err(format!(
+            "index by_age disagrees with the rows: {indexed:?} vs {with_age:?}"
+        ));
     }
     Ok(Some(rows))
 }
@@ -68,10 +110,18 @@ struct Run {
 impl Run {
     /// Before any DDL: the empty database (seq 0) or its catalog bootstrap (seq 1).
     fn new() -> Run {
-        Run { states: vec![(0, None), (1, None)], ..Run::default() }
+        Run {
+            states: vec![(0, None), (1, None)],
+            ..Run::default()
+        }
     }
 
-    async fn commit(&mut self, db: &AedbInstance, m: Mutation, after: Model) -> Result<(), AedbError> {
+    async fn commit(
+        &mut self,
+        db: &AedbInstance,
+        m: Mutation,
+        after: Model,
+    ) -> Result<(), AedbError> {
         self.in_flight = Some((db.storage().visible_seq() + 1, after.clone()));
         let r = db.commit(m).await?;
         self.in_flight = None;
@@ -82,35 +132,84 @@ impl Run {
 
     /// Whether a recovered (seq, state) is one this run may leave behind.
     fn accepts(&self, seq: u64, got: &Model) -> bool {
-        seq >= self.durable && self.states.iter().chain(self.in_flight.iter()).any(|(s, m)| *s == seq && m == got)
+        seq >= self.durable
+            && self
+                .states
+                .iter()
+                .chain(self.in_flight.iter())
+                .any(|(s, m)| *s == seq && m == got)
     }
 }
 
 /// The workload: catalog, then commits of inserts, upserts, deletes and a
 /// checkpoint.
 async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
-    run.commit(db, Mutation::Ddl(aedb::catalog::DdlOperation::CreateProject { project_id: P.into(), owner_id: None, if_not_exists: true }), None).await?;
+    run.commit(
+        db,
+        Mutation::Ddl(aedb::catalog::DdlOperation::CreateProject {
+            project_id: P.into(),
+            owner_id: None,
+            if_not_exists: true,
+        }),
+        None,
+    )
+    .await?;
     let mut model = BTreeMap::new();
-    run.commit(db, create_table("users", users_columns(), &["id"]), Some(model.clone())).await?;
-    run.commit(db, create_index("users", "by_age", &["age"], IndexType::BTree, None), Some(model.clone())).await?;
+    run.commit(
+        db,
+        create_table("users", users_columns(), &["id"]),
+        Some(model.clone()),
+    )
+    .await?;
+    run.commit(
+        db,
+        create_index("users", "by_age", &["age"], IndexType::BTree, None),
+        Some(model.clone()),
+    )
+    .await?;
     for i in 0..12i64 {
         let m = match i % 4 {
             0 | 1 => {
-                let rows: Vec<Row> = (0..3).map(|j| user(i * 10 + j, &format!("n{i}{j}"), (j != 1).then_some(i + j))).collect();
+                let rows: Vec<Row> = (0..3)
+                    .map(|j| user(i * 10 + j, &format!("n{i}{j}"), (j != 1).then_some(i + j)))
+                    .collect();
                 for r in &rows {
-                    model.insert(if let Value::Integer(id) = r.values[0] { id } else { 0 }, r.values.clone());
+                    model.insert(
+                        if let Value::Integer(id) = r.values[0] {
+                            id
+                        } else {
+                            0
+                        },
+                        r.values.clone(),
+                    );
                 }
-                Mutation::UpsertBatch { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), rows }
+                Mutation::UpsertBatch {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "users".into(),
+                    rows,
+                }
             }
             2 => {
                 let id = (i - 2) * 10;
                 model.remove(&id);
-                Mutation::Delete { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), primary_key: vec![Value::Integer(id)] }
+                Mutation::Delete {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "users".into(),
+                    primary_key: vec![Value::Integer(id)],
+                }
             }
             _ => {
                 let r = user(i * 10 - 9, "moved", Some(99));
                 model.insert(i * 10 - 9, r.values.clone());
-                Mutation::Upsert { project_id: P.into(), scope_id: S.into(), table_name: "users".into(), primary_key: vec![Value::Integer(i * 10 - 9)], row: r }
+                Mutation::Upsert {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    table_name: "users".into(),
+                    primary_key: vec![Value::Integer(i * 10 - 9)],
+                    row: r,
+                }
             }
         };
         run.commit(db, m, Some(model.clone())).await?;
@@ -138,7 +237,10 @@ fn crash_at_every_call_recovers_a_committed_state() {
     println!("facade crash matrix: {calls} crash points x 3 images");
     for crash_at in 0..calls {
         let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan { crash_at: Some(crash_at), ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            crash_at: Some(crash_at),
+            ..FaultPlan::default()
+        });
         let mut run = Run::new();
         rt.block_on(async {
             if let Ok(db) = open_sim(&fs) {
@@ -146,7 +248,14 @@ fn crash_at_every_call_recovers_a_committed_state() {
             }
         });
         assert!(fs.crashed(), "no crash at call {crash_at}");
-        for (i, mode) in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(seed ^ crash_at)].into_iter().enumerate() {
+        for (i, mode) in [
+            ImageMode::LoseAll,
+            ImageMode::KeepAll,
+            ImageMode::Random(seed ^ crash_at),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let image = fs.crash_image(mode);
             let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
             rt.block_on(async {
@@ -179,7 +288,16 @@ async fn reopen_after_clean_shutdown_replays_nothing() {
     assert_eq!(read_users(&db).await.unwrap(), before);
     assert_eq!(before, run.states.last().unwrap().1);
     // The catalog came back whole: a duplicate index name is still refused.
-    let dup = db.commit(create_index("users", "by_age", &["age"], IndexType::BTree, None)).await.unwrap_err();
+    let dup = db
+        .commit(create_index(
+            "users",
+            "by_age",
+            &["age"],
+            IndexType::BTree,
+            None,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(dup.code(), aedb::AedbErrorCode::IndexAlreadyExists);
     // A second instance on the same directory is refused while this one is open.
     assert!(AedbInstance::open(config(), dir.path()).is_err());
@@ -189,7 +307,10 @@ async fn reopen_after_clean_shutdown_replays_nothing() {
 async fn reopen_without_shutdown_replays_the_wal() {
     let dir = tempfile::tempdir().unwrap();
     let mut run = Run::new();
-    let config = AedbConfig { checkpoint_interval_ms: 3_600_000, ..config() };
+    let config = AedbConfig {
+        checkpoint_interval_ms: 3_600_000,
+        ..config()
+    };
     {
         let db = AedbInstance::open(config.clone(), dir.path()).unwrap();
         workload(&db, &mut run).await.unwrap();
@@ -201,7 +322,11 @@ async fn reopen_without_shutdown_replays_the_wal() {
     let copy = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), copy.path());
     let db = AedbInstance::open(config, copy.path()).unwrap();
-    assert!(db.recovery_report().replayed > 0, "{:?}", db.recovery_report());
+    assert!(
+        db.recovery_report().replayed > 0,
+        "{:?}",
+        db.recovery_report()
+    );
     assert_eq!(read_users(&db).await.unwrap(), run.states.last().unwrap().1);
 }
 

@@ -11,7 +11,9 @@ use aedb::storage::fuzzing::{open_image, recovery, wal_decode};
 use aedb::table::fuzzing::{sample_inputs, table_decode};
 
 fn replay(target: &str, harness: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
@@ -26,9 +28,14 @@ fn valid_image(seed: u64) -> (Vec<u8>, Vec<u8>) {
     let fs = SimFs::new(seed);
     let out = common::run(&fs, seed, 4096, 6);
     assert!(out.error.is_none());
-    let page_file = fs.contents(&common::dir().join(aedb::pager::DATA_FILE_NAME)).unwrap_or_default();
+    let page_file = fs
+        .contents(&common::dir().join(aedb::pager::DATA_FILE_NAME))
+        .unwrap_or_default();
     let segs = fs.list_dir(&common::dir().join("wal")).unwrap_or_default();
-    let segment = segs.first().and_then(|p| fs.contents(p)).unwrap_or_default();
+    let segment = segs
+        .first()
+        .and_then(|p| fs.contents(p))
+        .unwrap_or_default();
     (page_file, segment)
 }
 
@@ -49,7 +56,9 @@ fn mutate(rng: &mut fastrand::Rng, mut input: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn storage_corpora_replay_without_panics() {
-    let n = replay("wal_decode", wal_decode) + replay("recovery", recovery) + replay("open_image", open_image);
+    let n = replay("wal_decode", wal_decode)
+        + replay("recovery", recovery)
+        + replay("open_image", open_image);
     println!("{n} storage corpus inputs replayed");
     assert!(n >= 3);
 }
@@ -95,9 +104,21 @@ fn write_storage_seed_corpora() {
     write("open_image", "valid-directory", &img);
     write("open_image", "empty", &[0, 0, 0, 0, 0]);
     // crash point, image, page size, ops (puts, commits, checkpoint), 0xFF, damage
-    write("recovery", "commits-and-checkpoint", &[40, 0, 1, 0, 1, 5, 9, 0xC1, 2, 6, 0xC0, 0xE0, 3, 0xC1, 0xFF]);
-    write("recovery", "crash-early-damaged", &[3, 0, 2, 0, 1, 0xC1, 0xFF, 0, 0x10, 0, 3]);
-    write("recovery", "big-values-64k", &[200, 0, 0, 1, 0x5f, 0x5e, 0xC1, 0xE0, 0x5d, 0xA0, 0xC1, 0xFF]);
+    write(
+        "recovery",
+        "commits-and-checkpoint",
+        &[40, 0, 1, 0, 1, 5, 9, 0xC1, 2, 6, 0xC0, 0xE0, 3, 0xC1, 0xFF],
+    );
+    write(
+        "recovery",
+        "crash-early-damaged",
+        &[3, 0, 2, 0, 1, 0xC1, 0xFF, 0, 0x10, 0, 3],
+    );
+    write(
+        "recovery",
+        "big-values-64k",
+        &[200, 0, 0, 1, 0x5f, 0x5e, 0xC1, 0xE0, 0x5d, 0xA0, 0xC1, 0xFF],
+    );
 }
 
 #[test]
@@ -113,7 +134,10 @@ fn table_inputs_never_panic() {
         let base = samples[rng.usize(..samples.len())].clone();
         table_decode(&mutate(&mut rng, base));
     }
-    println!("{n} table_decode corpus inputs replayed, 20,000 mutations of {} samples", samples.len());
+    println!(
+        "{n} table_decode corpus inputs replayed, 20,000 mutations of {} samples",
+        samples.len()
+    );
     if std::env::var_os("AEDB_WRITE_TABLE_SEEDS").is_some() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/table_decode");
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));

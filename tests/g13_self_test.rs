@@ -33,17 +33,25 @@ fn every_planted_bug_is_caught() {
         let g1 = fails(|| {
             let mut points = 0;
             for seed in 0..6u64 {
-                common::matrix(0x613 + seed, if seed == 5 { 65536 } else { 4096 }, 25, &mut points);
+                common::matrix(
+                    0x613 + seed,
+                    if seed == 5 { 65536 } else { 4096 },
+                    25,
+                    &mut points,
+                );
             }
         });
-        let g8 = !g1 && fails(|| {
-            common::sync_failure_matrix(0x618, 12);
-        });
-        let g4 = !g1 && !g8 && fails(|| {
-            wal_damage::f1_segment_header_flip_is_refused();
-            wal_damage::f5_damaged_frame_before_valid_frames_is_refused();
-            wal_damage::f5_damaged_final_unvouched_frame_is_cut_and_reported();
-        });
+        let g8 = !g1
+            && fails(|| {
+                common::sync_failure_matrix(0x618, 12);
+            });
+        let g4 = !g1
+            && !g8
+            && fails(|| {
+                wal_damage::f1_segment_header_flip_is_refused();
+                wal_damage::f5_damaged_frame_before_valid_frames_is_refused();
+                wal_damage::f5_damaged_final_unvouched_frame_is_cut_and_reported();
+            });
         plant(None);
         let by = if g1 {
             "G1 crash matrix"

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. `storage`, `btree` and `pager` are the engine below the
 /// facade; `error` and `config` are leaves every room may use.
 const ORDER: &[&str] = &[
-    "storage", "btree", "pager", "error", "config", "vocab", "catalog", "table", "query", "commit", "instance",
+    "storage", "btree", "pager", "error", "config", "vocab", "catalog", "table", "query", "commit",
+    "instance",
 ];
 
 fn level(room: &str) -> Option<usize> {
@@ -56,13 +57,20 @@ fn crate_refs(line: &str) -> Vec<String> {
         if let Some(group) = rest.strip_prefix('{') {
             let inner = group.split('}').next().unwrap_or("");
             for item in inner.split(',') {
-                let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !name.is_empty() {
                     out.push(name);
                 }
             }
         } else {
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             out.push(name);
         }
     }
@@ -77,11 +85,19 @@ fn sibling_refs(line: &str, room: &str) -> Vec<String> {
         let mut rest = line;
         while let Some(i) = rest.find(&prefix) {
             rest = &rest[i + prefix.len()..];
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             // A lowercase name followed by `::` is a module; `crate::query::Limits` is
             // the room's door (mod.rs), not a sibling.
             let is_module = rest[name.len()..].starts_with("::") || rest.starts_with('{');
-            if !name.is_empty() && name.chars().all(|c| c.is_lowercase() || c == '_' || c.is_numeric()) && is_module {
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_lowercase() || c == '_' || c.is_numeric())
+                && is_module
+            {
                 out.push(name);
             }
         }
@@ -100,7 +116,13 @@ fn facade_files() -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     for f in files {
         let rel = f.strip_prefix(src()).expect("under src");
-        let first = rel.components().next().expect("a component").as_os_str().to_string_lossy().to_string();
+        let first = rel
+            .components()
+            .next()
+            .expect("a component")
+            .as_os_str()
+            .to_string_lossy()
+            .to_string();
         let room = first.strip_suffix(".rs").unwrap_or(&first).to_string();
         if room == "lib" || room == "storage" {
             continue; // the root composes every room; the engine has its own rules
@@ -115,7 +137,10 @@ fn no_import_runs_up_the_rooms() {
     let mut bad = Vec::new();
     for (room, file) in facade_files() {
         let Some(own) = level(&room) else {
-            bad.push(format!("{}: room `{room}` has no place in ORDER (tests/layers.rs)", file.display()));
+            bad.push(format!(
+                "{}: room `{room}` has no place in ORDER (tests/layers.rs)",
+                file.display()
+            ));
             continue;
         };
         let text = fs::read_to_string(&file).expect("read");
@@ -139,7 +164,11 @@ fn no_import_runs_up_the_rooms() {
             }
         }
     }
-    assert!(bad.is_empty(), "imports against the room order:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "imports against the room order:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -147,23 +176,47 @@ fn no_import_cycle_between_the_files_of_a_room() {
     // room -> (file module -> sibling modules it references)
     let mut graphs: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     for (room, file) in facade_files() {
-        let stem = file.file_stem().expect("stem").to_string_lossy().to_string();
+        let stem = file
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .to_string();
         let parent = file.parent().expect("parent");
         // Only the room's direct files: `src/<room>/<m>.rs` (not mod.rs, the door).
         if stem == "mod" || parent != src().join(&room) {
             continue;
         }
         let text = fs::read_to_string(&file).expect("read");
-        let refs: BTreeSet<String> = text.lines().flat_map(|l| sibling_refs(l, &room)).filter(|m| *m != stem).collect();
-        graphs.entry(room).or_default().entry(stem).or_default().extend(refs);
+        let refs: BTreeSet<String> = text
+            .lines()
+            .flat_map(|l| sibling_refs(l, &room))
+            .filter(|m| *m != stem)
+            .collect();
+        graphs
+            .entry(room)
+            .or_default()
+            .entry(stem)
+            .or_default()
+            .extend(refs);
     }
     let mut cycles = Vec::new();
     for (room, graph) in &graphs {
         // Depth-first search with colours: 1 = on the stack, 2 = done.
-        fn visit(n: &str, g: &BTreeMap<String, BTreeSet<String>>, colour: &mut BTreeMap<String, u8>, path: &mut Vec<String>, out: &mut Vec<String>) {
+        fn visit(
+            n: &str,
+            g: &BTreeMap<String, BTreeSet<String>>,
+            colour: &mut BTreeMap<String, u8>,
+            path: &mut Vec<String>,
+            out: &mut Vec<String>,
+        ) {
             colour.insert(n.to_string(), 1);
             path.push(n.to_string());
-            for m in g.get(n).into_iter().flatten().filter(|m| g.contains_key(*m)) {
+            for m in g
+                .get(n)
+                .into_iter()
+                .flatten()
+                .filter(|m| g.contains_key(*m))
+            {
                 match colour.get(m.as_str()).copied().unwrap_or(0) {
                     1 => {
                         let from = path.iter().position(|p| p == m).unwrap_or(0);
@@ -185,14 +238,27 @@ fn no_import_cycle_between_the_files_of_a_room() {
             }
         }
     }
-    assert!(cycles.is_empty(), "import cycles between the files of a room:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "import cycles between the files of a room:\n{}",
+        cycles.join("\n")
+    );
 }
 
 #[test]
 fn the_scanner_sees_grouped_and_inline_references() {
-    assert_eq!(crate_refs("use crate::{catalog::X, table::Y};"), ["catalog", "table"]);
-    assert_eq!(crate_refs("let x = crate::query::run(); // crate::instance"), ["query"]);
+    assert_eq!(
+        crate_refs("use crate::{catalog::X, table::Y};"),
+        ["catalog", "table"]
+    );
+    assert_eq!(
+        crate_refs("let x = crate::query::run(); // crate::instance"),
+        ["query"]
+    );
     assert!(crate_refs("use aedb_crate::x;").is_empty());
-    assert_eq!(sibling_refs("use crate::query::walk::visit_rows;", "query"), ["walk"]);
+    assert_eq!(
+        sibling_refs("use crate::query::walk::visit_rows;", "query"),
+        ["walk"]
+    );
     assert!(sibling_refs("use crate::query::Limits;", "query").is_empty());
 }

@@ -39,8 +39,17 @@ const PUBLIC: &[(&str, bool)] = &[
 ];
 
 /// The paths the seed README names that exist in this release.
-const README_PATHS: &[&str] =
-    &["catalog", "catalog::schema", "catalog::types", "commit", "commit::validation", "config", "error", "query", "query::plan"];
+const README_PATHS: &[&str] = &[
+    "catalog",
+    "catalog::schema",
+    "catalog::types",
+    "commit",
+    "commit::validation",
+    "config",
+    "error",
+    "query",
+    "query::plan",
+];
 
 /// The file of module `name` declared in `file`.
 fn module_file(file: &Path, name: &str) -> PathBuf {
@@ -49,7 +58,11 @@ fn module_file(file: &Path, name: &str) -> PathBuf {
         _ => file.with_extension(""),
     };
     let flat = dir.join(format!("{name}.rs"));
-    if flat.exists() { flat } else { dir.join(name).join("mod.rs") }
+    if flat.exists() {
+        flat
+    } else {
+        dir.join(name).join("mod.rs")
+    }
 }
 
 /// `(name, doc_hidden, inline)` of every `pub mod` / `pub use <x> as <name>;` at
@@ -72,7 +85,10 @@ fn public_modules(text: &str) -> Vec<(String, bool, bool)> {
                 (!src.contains("::")).then_some((name, false))
             });
             if let Some((rest, _)) = decl {
-                let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 out.push((name, hidden, rest.contains('{')));
             }
             if !t.starts_with("#[") {
@@ -88,7 +104,11 @@ fn public_modules(text: &str) -> Vec<(String, bool, bool)> {
 fn walk(file: &Path, prefix: &str, out: &mut BTreeSet<(String, bool)>) {
     let text = fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     for (name, hidden, inline) in public_modules(&text) {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}::{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}::{name}")
+        };
         out.insert((path.clone(), hidden));
         let sub = module_file(file, &name);
         if !inline && path != "storage" && sub.exists() {
@@ -102,7 +122,8 @@ fn public_modules_are_exactly_the_listed_ones() {
     let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
     let mut found = BTreeSet::new();
     walk(&lib, "", &mut found);
-    let expected: BTreeSet<(String, bool)> = PUBLIC.iter().map(|(p, h)| (p.to_string(), *h)).collect();
+    let expected: BTreeSet<(String, bool)> =
+        PUBLIC.iter().map(|(p, h)| (p.to_string(), *h)).collect();
     let added: Vec<_> = found.difference(&expected).collect();
     let lost: Vec<_> = expected.difference(&found).collect();
     assert!(
@@ -115,7 +136,10 @@ fn public_modules_are_exactly_the_listed_ones() {
 #[test]
 fn every_readme_path_is_public_and_documented() {
     for path in README_PATHS {
-        assert!(PUBLIC.contains(&(path, false)), "the README names aedb::{path}; it must stay public");
+        assert!(
+            PUBLIC.contains(&(path, false)),
+            "the README names aedb::{path}; it must stay public"
+        );
     }
 }
 
@@ -125,7 +149,11 @@ fn the_parser_reads_declarations() {
     let got = public_modules(src);
     assert_eq!(
         got,
-        vec![("a".to_string(), true, false), ("d".to_string(), false, true), ("z".to_string(), false, false)]
+        vec![
+            ("a".to_string(), true, false),
+            ("d".to_string(), false, true),
+            ("z".to_string(), false, false)
+        ]
     );
 }
 
@@ -133,7 +161,11 @@ fn the_parser_reads_declarations() {
 #[allow(unused_imports)]
 use aedb::{
     AedbInstance,
-    catalog::{DdlOperation, schema::ColumnDef, types::{ColumnType, Row, Value}},
+    catalog::{
+        DdlOperation,
+        schema::ColumnDef,
+        types::{ColumnType, Row, Value},
+    },
     commit::validation::Mutation,
     config::AedbConfig,
     error::{AedbError, AedbErrorCode},

@@ -28,23 +28,47 @@ mod low_latency {
 const SEED_README: &str = include_str!("data/seed-README.md");
 
 fn rust_blocks(md: &str) -> Vec<String> {
-    md.split("```rust\n").skip(1).map(|rest| rest.split("```").next().unwrap_or("").to_string()).collect()
+    md.split("```rust\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or("").to_string())
+        .collect()
 }
 
 fn embedded(example: &str) -> String {
-    let start = example.find("// --- README block begins ---\n").expect("begin marker") + "// --- README block begins ---\n".len();
-    let end = example.find("    // --- README block ends ---").expect("end marker");
-    example[start..end].lines().map(|l| l.strip_prefix("    ").unwrap_or(l)).map(|l| format!("{l}\n")).collect()
+    let start = example
+        .find("// --- README block begins ---\n")
+        .expect("begin marker")
+        + "// --- README block begins ---\n".len();
+    let end = example
+        .find("    // --- README block ends ---")
+        .expect("end marker");
+    example[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 #[test]
 fn examples_hold_the_readme_blocks_verbatim() {
     let blocks = rust_blocks(SEED_README);
     let quick = include_str!("../examples/quickstart.rs");
-    assert!(quick.ends_with(&blocks[0]), "examples/quickstart.rs must end with the README's Quick Start");
-    let cons = blocks.iter().find(|b| b.contains("QueryOptions {")).expect("consistency block");
-    assert_eq!(&embedded(include_str!("../examples/consistency_modes.rs")), cons);
-    let low = blocks.iter().find(|b| b.contains("AedbConfig::low_latency")).expect("low-latency block");
+    assert!(
+        quick.ends_with(&blocks[0]),
+        "examples/quickstart.rs must end with the README's Quick Start"
+    );
+    let cons = blocks
+        .iter()
+        .find(|b| b.contains("QueryOptions {"))
+        .expect("consistency block");
+    assert_eq!(
+        &embedded(include_str!("../examples/consistency_modes.rs")),
+        cons
+    );
+    let low = blocks
+        .iter()
+        .find(|b| b.contains("AedbConfig::low_latency"))
+        .expect("low-latency block");
     assert_eq!(&embedded(include_str!("../examples/low_latency.rs")), low);
 }
 

@@ -10,9 +10,11 @@ async fn hammer(db: Database) {
             tokio::spawn(async move {
                 for i in 0..20u32 {
                     let key = [t.to_be_bytes(), i.to_be_bytes()].concat();
-                    db.write_async(Finality::Durable, move |txn| txn.open_tree("async")?.insert(&key, b"v").map(|_| ()))
-                        .await
-                        .unwrap_or_else(|e| panic!("{e}"));
+                    db.write_async(Finality::Durable, move |txn| {
+                        txn.open_tree("async")?.insert(&key, b"v").map(|_| ())
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
                 }
             })
         })
@@ -22,25 +24,33 @@ async fn hammer(db: Database) {
     }
     db.sync_async().await.unwrap_or_else(|e| panic!("{e}"));
     let read = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(read.open_tree("async").unwrap_or_else(|e| panic!("{e}")).len(), 320);
+    assert_eq!(
+        read.open_tree("async")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        320
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_tasks_commit_on_a_multi_threaded_runtime() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    hammer(Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"))).await;
+    hammer(Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+        .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_tasks_commit_on_a_current_thread_runtime() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    hammer(Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"))).await;
+    hammer(Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+        .await;
 }
 
 #[tokio::test]
 async fn an_error_inside_the_transaction_aborts_it() {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let db =
+        Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let err = db
         .write_async(Finality::Durable, |txn| {
             txn.open_tree("t")?.insert(b"k", b"v")?;
@@ -49,5 +59,11 @@ async fn an_error_inside_the_transaction_aborts_it() {
         })
         .await;
     assert!(err.is_err());
-    assert!(db.begin_read().unwrap_or_else(|e| panic!("{e}")).open_tree("t").is_err(), "nothing of the failed transaction is visible");
+    assert!(
+        db.begin_read()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .open_tree("t")
+            .is_err(),
+        "nothing of the failed transaction is visible"
+    );
 }

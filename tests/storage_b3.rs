@@ -23,8 +23,16 @@ struct Runner {
 }
 
 impl Runner {
-    fn commit(&mut self, next: Model, f: impl FnOnce(&mut aedb::storage::WriteTransaction<'_>) -> Result<(), StorageError>, finality: Finality) -> Result<(), StorageError> {
-        let db = self.db.as_ref().ok_or_else(|| StorageError::Poisoned("closed".into()))?;
+    fn commit(
+        &mut self,
+        next: Model,
+        f: impl FnOnce(&mut aedb::storage::WriteTransaction<'_>) -> Result<(), StorageError>,
+        finality: Finality,
+    ) -> Result<(), StorageError> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| StorageError::Poisoned("closed".into()))?;
         let mut txn = db.begin_write()?;
         f(&mut txn)?;
         self.in_flight = Some((txn.seq(), next.clone()));
@@ -42,27 +50,57 @@ impl Runner {
         let mut next = self.model.clone();
         match kind {
             0 | 1 => {
-                next.entry("a".into()).or_default().insert(b"k1".to_vec(), vec![kind; 10]);
-                let f = if kind == 0 { Finality::Visible } else { Finality::Durable };
-                self.commit(next, |t| t.open_tree("a")?.insert(b"k1", &[kind; 10]).map(|_| ()), f)
+                next.entry("a".into())
+                    .or_default()
+                    .insert(b"k1".to_vec(), vec![kind; 10]);
+                let f = if kind == 0 {
+                    Finality::Visible
+                } else {
+                    Finality::Durable
+                };
+                self.commit(
+                    next,
+                    |t| t.open_tree("a")?.insert(b"k1", &[kind; 10]).map(|_| ()),
+                    f,
+                )
             }
             2 => {
                 next.entry("a".into()).or_default().remove(&b"k1".to_vec());
-                self.commit(next, |t| t.open_tree("a")?.remove(b"k1").map(|_| ()), Finality::Durable)
+                self.commit(
+                    next,
+                    |t| t.open_tree("a")?.remove(b"k1").map(|_| ()),
+                    Finality::Durable,
+                )
             }
             3 => {
-                next.entry("b".into()).or_default().insert(b"x".to_vec(), b"y".to_vec());
-                self.commit(next, |t| t.open_tree("b")?.insert(b"x", b"y").map(|_| ()), Finality::Visible)
+                next.entry("b".into())
+                    .or_default()
+                    .insert(b"x".to_vec(), b"y".to_vec());
+                self.commit(
+                    next,
+                    |t| t.open_tree("b")?.insert(b"x", b"y").map(|_| ()),
+                    Finality::Visible,
+                )
             }
             4 => {
                 next.remove("a");
                 self.commit(next, |t| t.delete_tree("a").map(|_| ()), Finality::Durable)
             }
-            5 => self.db.as_ref().map_or(Ok(()), |db| db.checkpoint_now()).map(|()| self.durable = self.states.last().map_or(0, |s| s.0)),
+            5 => self
+                .db
+                .as_ref()
+                .map_or(Ok(()), |db| db.checkpoint_now())
+                .map(|()| self.durable = self.states.last().map_or(0, |s| s.0)),
             6 => {
                 // Two kilobytes: more than a test segment, so the next append rotates.
-                next.entry("a".into()).or_default().insert(b"big".to_vec(), vec![6; 2000]);
-                self.commit(next, |t| t.open_tree("a")?.insert(b"big", &[6; 2000]).map(|_| ()), Finality::Visible)
+                next.entry("a".into())
+                    .or_default()
+                    .insert(b"big".to_vec(), vec![6; 2000]);
+                self.commit(
+                    next,
+                    |t| t.open_tree("a")?.insert(b"big", &[6; 2000]).map(|_| ()),
+                    Finality::Visible,
+                )
             }
             7 => {
                 self.snapshot = None;
@@ -82,8 +120,18 @@ impl Runner {
                 Ok(())
             }
             10 => {
-                next.entry("a".into()).or_default().insert(b"large".to_vec(), vec![10; 12_000]);
-                self.commit(next, |t| t.open_tree("a")?.insert(b"large", &[10; 12_000]).map(|_| ()), Finality::Durable)
+                next.entry("a".into())
+                    .or_default()
+                    .insert(b"large".to_vec(), vec![10; 12_000]);
+                self.commit(
+                    next,
+                    |t| {
+                        t.open_tree("a")?
+                            .insert(b"large", &[10; 12_000])
+                            .map(|_| ())
+                    },
+                    Finality::Durable,
+                )
             }
             _ => {
                 let tree = next.entry("c".into()).or_default();
@@ -112,7 +160,14 @@ thread_local! {
 
 fn run_sequence(fs: &SimFs, ops: &[u8]) -> Runner {
     FS.with(|f| *f.borrow_mut() = Some(fs.clone()));
-    let mut r = Runner { db: None, model: BTreeMap::new(), states: vec![(0, BTreeMap::new())], durable: 0, in_flight: None, snapshot: None };
+    let mut r = Runner {
+        db: None,
+        model: BTreeMap::new(),
+        states: vec![(0, BTreeMap::new())],
+        durable: 0,
+        in_flight: None,
+        snapshot: None,
+    };
     match open(fs, 4096) {
         Ok(db) => r.db = Some(db),
         Err(_) => return r,
@@ -156,7 +211,10 @@ fn check_sequence(ops: &[u8]) -> u64 {
     let mut points = 0;
     for crash_at in 0..calls {
         let fs = SimFs::new(1);
-        fs.set_plan(FaultPlan { crash_at: Some(crash_at), ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            crash_at: Some(crash_at),
+            ..FaultPlan::default()
+        });
         let r = run_sequence(&fs, ops);
         let (states, durable, in_flight) = (r.states.clone(), r.durable, r.in_flight.clone());
         drop(r);
@@ -164,14 +222,25 @@ fn check_sequence(ops: &[u8]) -> u64 {
             continue;
         }
         points += 1;
-        for mode in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(crash_at)] {
+        for mode in [
+            ImageMode::LoseAll,
+            ImageMode::KeepAll,
+            ImageMode::Random(crash_at),
+        ] {
             let image = fs.crash_image(mode);
             let ctx = format!("ops {ops:?}, crash at call {crash_at}, {mode:?}");
             let db = open(&image, 4096).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
-            let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
+            let got =
+                read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
             let seq = db.visible_seq();
-            let ok = states.iter().chain(in_flight.iter()).any(|(s, m)| *s == seq && *s >= durable && normalize(m) == got);
-            assert!(ok, "{ctx}: recovered seq {seq} not a committed state at or after durable {durable}");
+            let ok = states
+                .iter()
+                .chain(in_flight.iter())
+                .any(|(s, m)| *s == seq && *s >= durable && normalize(m) == got);
+            assert!(
+                ok,
+                "{ctx}: recovered seq {seq} not a committed state at or after durable {durable}"
+            );
         }
     }
     points
@@ -188,7 +257,11 @@ fn part(which: usize) {
             n += 1;
         }
     }
-    println!("part {which}: {n} sequences, {points} crash points, {} recoveries in {:.1?}", points * 3, started.elapsed());
+    println!(
+        "part {which}: {n} sequences, {points} crash points, {} recoveries in {:.1?}",
+        points * 3,
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -16,19 +16,36 @@ use common::*;
 /// `AEDB_CRASH_WORKLOADS` sets the total (default 68; the soak tier uses more).
 fn half(which: u64) {
     let base = test_seed("storage crash matrix", 0x5707_0001);
-    let workloads: u64 = std::env::var("AEDB_CRASH_WORKLOADS").ok().and_then(|s| s.parse().ok()).unwrap_or(68);
+    let workloads: u64 = std::env::var("AEDB_CRASH_WORKLOADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(68);
     let started = std::time::Instant::now();
     let mut points = 0;
     for i in (which..workloads).step_by(2) {
-        let page_size = if i % 8 == 2 || i % 8 == 5 { 65536 } else { 4096 };
+        let page_size = if i % 8 == 2 || i % 8 == 5 {
+            65536
+        } else {
+            4096
+        };
         matrix(base.wrapping_add(i), page_size, 25, &mut points);
     }
-    println!("half {which}: {points} crash points, {} recoveries in {:.1?}", points * 3, started.elapsed());
+    println!(
+        "half {which}: {points} crash points, {} recoveries in {:.1?}",
+        points * 3,
+        started.elapsed()
+    );
     // The halves run in parallel; whichever finishes second prints the total.
     let total = TOTAL.fetch_add(points, Ordering::SeqCst) + points;
     if HALVES_DONE.fetch_add(1, Ordering::SeqCst) == 1 {
-        println!("{total} crash points, {} recoveries (both halves)", total * 3);
-        assert!(total >= 10_000 || workloads < 68, "only {total} crash points");
+        println!(
+            "{total} crash points, {} recoveries (both halves)",
+            total * 3
+        );
+        assert!(
+            total >= 10_000 || workloads < 68,
+            "only {total} crash points"
+        );
     }
 }
 

@@ -23,21 +23,29 @@ fn five_commits(fs: &SimFs) -> (PathBuf, Vec<(u64, usize)>) {
     let mut opts = options(4096);
     opts.wal_segment_bytes = 1 << 20;
     opts.checkpoint_on_close = false; // keep the frames past the checkpoint
-    let db = Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
+    let db =
+        Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
     for i in 0..5u8 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-        txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(&[i], &[i; 30]).unwrap_or_else(|e| panic!("{e}"));
-        txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+        txn.open_tree("t")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(&[i], &[i; 30])
+            .unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Durable)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     drop(db);
-    let segs = fs.list_dir(&dir().join("wal")).unwrap_or_else(|e| panic!("{e}"));
+    let segs = fs
+        .list_dir(&dir().join("wal"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let path = segs.last().cloned().unwrap_or_else(|| unreachable!());
     let bytes = fs.contents(&path).unwrap_or_else(|| unreachable!());
     let mut frames = Vec::new();
     let mut off = SEGMENT_HEADER_LEN;
     // Frames run up to the zero-filled end of the segment (FORMAT W9).
     while off + FRAME_HEADER_LEN <= bytes.len() && bytes[off..].iter().any(|b| *b != 0) {
-        let n = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]]) as usize;
+        let n = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]])
+            as usize;
         let len = FRAME_HEADER_LEN + n;
         frames.push((off as u64, len));
         off += len;
@@ -62,19 +70,41 @@ fn flip_every_header_bit(fs: &SimFs, path: &Path, first_seq: u64, permissive_seq
         image.flip_bit(path, bit / 8, (bit % 8) as u8);
         let ctx = format!("{} header bit {bit}", path.display());
         match reopen(&image, RecoveryMode::Strict) {
-            Err(StorageError::WalCorruption { seq, offset, segment, .. }) => {
-                assert_eq!((seq, offset, segment.as_path()), (first_seq, 0, path), "{ctx}")
+            Err(StorageError::WalCorruption {
+                seq,
+                offset,
+                segment,
+                ..
+            }) => {
+                assert_eq!(
+                    (seq, offset, segment.as_path()),
+                    (first_seq, 0, path),
+                    "{ctx}"
+                )
             }
-            other => panic!("{ctx}: strict open gave {:?}", other.map(|db| db.visible_seq())),
+            other => panic!(
+                "{ctx}: strict open gave {:?}",
+                other.map(|db| db.visible_seq())
+            ),
         }
         let db = reopen(&image, RecoveryMode::Permissive)
             .unwrap_or_else(|e| panic!("{ctx}: permissive: {e}"));
-        assert_eq!(db.visible_seq(), permissive_seq, "{ctx}: permissive stops before the segment");
+        assert_eq!(
+            db.visible_seq(),
+            permissive_seq,
+            "{ctx}: permissive stops before the segment"
+        );
         let report = db.recovery_report();
-        assert!(!report.dropped.is_empty(), "{ctx}: permissive must report what it set aside");
+        assert!(
+            !report.dropped.is_empty(),
+            "{ctx}: permissive must report what it set aside"
+        );
         let mut aside = path.as_os_str().to_owned();
         aside.push(".dropped");
-        assert!(image.contents(Path::new(&aside)).is_some(), "{ctx}: the segment was not kept");
+        assert!(
+            image.contents(Path::new(&aside)).is_some(),
+            "{ctx}: the segment was not kept"
+        );
         flipped += 1;
     }
     flipped
@@ -97,9 +127,11 @@ fn every_bit_flip_of_a_wal_frame_is_detected() {
     for i in 0..3u8 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
         let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
-        tree.insert(&[i], &[i; 30]).unwrap_or_else(|e| panic!("{e}"));
+        tree.insert(&[i], &[i; 30])
+            .unwrap_or_else(|e| panic!("{e}"));
         drop(tree);
-        txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Durable)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     drop(db);
     let older = dir().join("wal").join(aedb::storage::wal::segment_name(2));
@@ -121,7 +153,10 @@ fn every_bit_flip_of_a_wal_frame_is_detected() {
                 match reopen(&image, RecoveryMode::Strict) {
                     Ok(db) => {
                         let report = db.recovery_report();
-                        let cut = report.truncated.as_ref().is_some_and(|(_, at, _)| *at == offset);
+                        let cut = report
+                            .truncated
+                            .as_ref()
+                            .is_some_and(|(_, at, _)| *at == offset);
                         assert!(cut, "{ctx}: tail not truncated: {report:?}");
                         assert_eq!(db.visible_seq(), 4, "{ctx}");
                         // Through Debug so this file also runs on the commit before
@@ -130,7 +165,9 @@ fn every_bit_flip_of_a_wal_frame_is_detected() {
                         unvouched += u64::from(flag);
                         tail += 1;
                     }
-                    Err(StorageError::WalCorruption { seq, offset: at, .. }) => {
+                    Err(StorageError::WalCorruption {
+                        seq, offset: at, ..
+                    }) => {
                         assert_eq!((seq, at), (5, offset), "{ctx}");
                         let db = reopen(&image, RecoveryMode::Permissive)
                             .unwrap_or_else(|e| panic!("{ctx}: permissive: {e}"));
@@ -142,12 +179,25 @@ fn every_bit_flip_of_a_wal_frame_is_detected() {
                 }
             } else {
                 match reopen(&image, RecoveryMode::Strict) {
-                    Err(StorageError::WalCorruption { seq, offset: at, .. }) => assert_eq!((seq, at), (2, offset), "{ctx}"),
-                    other => panic!("{ctx}: strict open gave {:?}", other.map(|db| db.visible_seq())),
+                    Err(StorageError::WalCorruption {
+                        seq, offset: at, ..
+                    }) => assert_eq!((seq, at), (2, offset), "{ctx}"),
+                    other => panic!(
+                        "{ctx}: strict open gave {:?}",
+                        other.map(|db| db.visible_seq())
+                    ),
                 }
-                let db = reopen(&image, RecoveryMode::Permissive).unwrap_or_else(|e| panic!("{ctx}: permissive: {e}"));
-                assert_eq!(db.visible_seq(), 1, "{ctx}: permissive stops before the bad frame");
-                assert!(!db.recovery_report().dropped.is_empty(), "{ctx}: permissive must report what it dropped");
+                let db = reopen(&image, RecoveryMode::Permissive)
+                    .unwrap_or_else(|e| panic!("{ctx}: permissive: {e}"));
+                assert_eq!(
+                    db.visible_seq(),
+                    1,
+                    "{ctx}: permissive stops before the bad frame"
+                );
+                assert!(
+                    !db.recovery_report().dropped.is_empty(),
+                    "{ctx}: permissive must report what it dropped"
+                );
                 mid += 1;
             }
         }
@@ -168,7 +218,12 @@ fn a_damaged_newest_meta_falls_back_only_with_the_wal() {
     let fs = SimFs::new(seed);
     let out = run(&fs, seed, 4096, 20);
     assert!(out.error.is_none(), "{:?}", out.error);
-    let last = normalize(&out.states.last().map(|(_, m)| m.clone()).unwrap_or_default());
+    let last = normalize(
+        &out.states
+            .last()
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default(),
+    );
     let db = open(&fs, 4096).unwrap_or_else(|e| panic!("{e}"));
     let head = db.visible_seq();
     let slot = db.pager().meta().generation % 2; // generations alternate slots
@@ -183,9 +238,20 @@ fn a_damaged_newest_meta_falls_back_only_with_the_wal() {
             let probe = image.crash_image(ImageMode::KeepAll);
             probe.flip_bit(&meta_path, s * 4096 + byte, 3);
             let db = open(&probe, 4096).unwrap_or_else(|e| panic!("slot {s} byte {byte}: {e}"));
-            assert!(db.recovery_report().ignored_meta.is_some(), "slot {s} byte {byte}: damage not reported");
-            assert_eq!(db.visible_seq(), head, "slot {s} byte {byte}: a commit vanished");
-            assert_eq!(read_model(&db).unwrap_or_else(|e| panic!("{e}")), last, "slot {s} byte {byte}");
+            assert!(
+                db.recovery_report().ignored_meta.is_some(),
+                "slot {s} byte {byte}: damage not reported"
+            );
+            assert_eq!(
+                db.visible_seq(),
+                head,
+                "slot {s} byte {byte}: a commit vanished"
+            );
+            assert_eq!(
+                read_model(&db).unwrap_or_else(|e| panic!("{e}")),
+                last,
+                "slot {s} byte {byte}"
+            );
         }
     }
 }
@@ -209,7 +275,11 @@ fn out_of_space_anywhere_leaves_an_openable_database() {
     for k in 0..calls {
         for forever in [false, true] {
             let fs = SimFs::new(seed);
-            fs.set_plan(FaultPlan { enospc_at: Some(k), enospc_forever: forever, ..FaultPlan::default() });
+            fs.set_plan(FaultPlan {
+                enospc_at: Some(k),
+                enospc_forever: forever,
+                ..FaultPlan::default()
+            });
             let out = run(&fs, seed, 4096, 12);
             if out.error.is_none() {
                 continue;
@@ -217,14 +287,27 @@ fn out_of_space_anywhere_leaves_an_openable_database() {
             hits += 1;
             for mode in [ImageMode::LoseAll, ImageMode::KeepAll] {
                 let image = fs.crash_image(mode);
-                let db = open(&image, 4096).unwrap_or_else(|e| panic!("k {k} forever {forever} {mode:?}: {e}"));
+                let db = open(&image, 4096)
+                    .unwrap_or_else(|e| panic!("k {k} forever {forever} {mode:?}: {e}"));
                 let got = read_model(&db).unwrap_or_else(|e| panic!("k {k}: {e}"));
                 let seq = db.visible_seq();
-                let ok = out.states.iter().chain(out.in_flight.iter()).any(|(s, m)| *s == seq && *s >= out.durable && normalize(m) == got);
-                assert!(ok, "k {k} forever {forever} {mode:?}: recovered seq {seq}, durable {}", out.durable);
+                let ok = out
+                    .states
+                    .iter()
+                    .chain(out.in_flight.iter())
+                    .any(|(s, m)| *s == seq && *s >= out.durable && normalize(m) == got);
+                assert!(
+                    ok,
+                    "k {k} forever {forever} {mode:?}: recovered seq {seq}, durable {}",
+                    out.durable
+                );
                 drop(db);
                 let more = run(&image, seed + 1, 4096, 3);
-                assert!(more.error.is_none(), "k {k}: commits after reopen failed: {:?}", more.error);
+                assert!(
+                    more.error.is_none(),
+                    "k {k}: commits after reopen failed: {:?}",
+                    more.error
+                );
             }
         }
     }
@@ -240,7 +323,10 @@ fn reopen_after_a_failed_sync_makes_what_it_read_durable_before_acknowledging() 
     let mut cases = 0;
     for k in 0..clean.calls() {
         let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan { eio_at: Some(k), ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            eio_at: Some(k),
+            ..FaultPlan::default()
+        });
         let first = run(&fs, seed, 4096, 10);
         if !matches!(first.error, Some(StorageError::Poisoned(_))) {
             continue;
@@ -251,16 +337,31 @@ fn reopen_after_a_failed_sync_makes_what_it_read_durable_before_acknowledging() 
         let db = open(&fs, 4096).unwrap_or_else(|e| panic!("k {k}: {e}"));
         let seen = read_model(&db).unwrap_or_else(|e| panic!("k {k}: {e}"));
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("k {k}: {e}"));
-        txn.open_tree("after").unwrap_or_else(|e| panic!("{e}")).insert(b"x", b"y").unwrap_or_else(|e| panic!("{e}"));
-        let ack = txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("k {k}: {e}"));
+        txn.open_tree("after")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(b"x", b"y")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ack = txn
+            .commit(Finality::Durable)
+            .unwrap_or_else(|e| panic!("k {k}: {e}"));
         drop(db);
         // Power loss: the acknowledged commit, and everything it was built on, stay.
         let image = fs.crash_image(ImageMode::LoseAll);
         let db = open(&image, 4096).unwrap_or_else(|e| panic!("k {k}: {e}"));
-        assert!(db.visible_seq() >= ack.seq, "k {k}: acknowledged seq {} lost", ack.seq);
+        assert!(
+            db.visible_seq() >= ack.seq,
+            "k {k}: acknowledged seq {} lost",
+            ack.seq
+        );
         let mut want = seen.clone();
-        want.entry("after".into()).or_default().insert(b"x".to_vec(), b"y".to_vec());
-        assert_eq!(read_model(&db).unwrap_or_else(|e| panic!("{e}")), want, "k {k}: the acknowledged state changed");
+        want.entry("after".into())
+            .or_default()
+            .insert(b"x".to_vec(), b"y".to_vec());
+        assert_eq!(
+            read_model(&db).unwrap_or_else(|e| panic!("{e}")),
+            want,
+            "k {k}: the acknowledged state changed"
+        );
     }
     println!("{cases} failed syncs followed by a reopen and a durable commit");
     assert!(cases > 3);
@@ -272,12 +373,20 @@ fn snapshots_at_a_retained_seq_and_at_the_checkpoint() {
     let fs = SimFs::new(76);
     let mut opts = options(4096);
     opts.snapshot_retention_count = 3;
-    let db = Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
+    let db =
+        Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
     let mut seqs = Vec::new();
     for i in 0..6u8 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-        txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(b"k", &[i]).unwrap_or_else(|e| panic!("{e}"));
-        seqs.push(txn.commit(Finality::Visible).unwrap_or_else(|e| panic!("{e}")).seq);
+        txn.open_tree("t")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(b"k", &[i])
+            .unwrap_or_else(|e| panic!("{e}"));
+        seqs.push(
+            txn.commit(Finality::Visible)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .seq,
+        );
         if i == 1 {
             db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
         }
@@ -292,20 +401,36 @@ fn snapshots_at_a_retained_seq_and_at_the_checkpoint() {
     assert_eq!(value_at(Consistency::AtSeq(seqs[3])), Some(3));
     match db.begin_read_at(Consistency::AtSeq(seqs[0])) {
         Err(StorageError::SnapshotUnavailable { seq, .. }) => assert_eq!(seq, seqs[0]),
-        other => panic!("expected SnapshotUnavailable, got {:?}", other.map(|r| r.seq())),
+        other => panic!(
+            "expected SnapshotUnavailable, got {:?}",
+            other.map(|r| r.seq())
+        ),
     }
     assert_eq!(value_at(Consistency::AtCheckpoint), Some(1));
     // Old snapshots keep reading their contents while churn reuses pages.
-    let held = db.begin_read_at(Consistency::AtSeq(seqs[3])).unwrap_or_else(|e| panic!("{e}"));
+    let held = db
+        .begin_read_at(Consistency::AtSeq(seqs[3]))
+        .unwrap_or_else(|e| panic!("{e}"));
     for i in 0..40u8 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-        txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(b"k", &[100 + i]).unwrap_or_else(|e| panic!("{e}"));
-        txn.commit(Finality::Visible).unwrap_or_else(|e| panic!("{e}"));
+        txn.open_tree("t")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .insert(b"k", &[100 + i])
+            .unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Visible)
+            .unwrap_or_else(|e| panic!("{e}"));
         if i % 5 == 0 {
             db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
         }
     }
-    assert_eq!(held.open_tree("t").unwrap_or_else(|e| panic!("{e}")).get(b"k").unwrap_or_else(|e| panic!("{e}")).map(|v| v[0]), Some(3));
+    assert_eq!(
+        held.open_tree("t")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .get(b"k")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|v| v[0]),
+        Some(3)
+    );
     drop(held);
     read_model(&db).unwrap_or_else(|e| panic!("{e}"));
 }
@@ -322,19 +447,24 @@ fn steady_churn_keeps_the_file_flat() {
             let mut t = txn.open_tree("churn").unwrap_or_else(|e| panic!("{e}"));
             for i in 0..300u32 {
                 if round % 2 == 0 {
-                    t.insert(&i.to_be_bytes(), &[round as u8; 100]).unwrap_or_else(|e| panic!("{e}"));
+                    t.insert(&i.to_be_bytes(), &[round as u8; 100])
+                        .unwrap_or_else(|e| panic!("{e}"));
                 } else {
                     t.remove(&i.to_be_bytes()).unwrap_or_else(|e| panic!("{e}"));
                 }
             }
         }
-        txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Durable)
+            .unwrap_or_else(|e| panic!("{e}"));
         db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
         sizes.push(fs.contents(&path).map_or(0, |c| c.len()));
     }
     let early = sizes[9];
     let late = sizes[29];
     println!("page file after rounds 10 and 30: {early} and {late} bytes");
-    assert!(late <= early + 8 * 4096, "the file keeps growing under steady churn: {sizes:?}");
+    assert!(
+        late <= early + 8 * 4096,
+        "the file keeps growing under steady churn: {sizes:?}"
+    );
     read_model(&db).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -24,8 +24,12 @@ fn f10_read_side_tree_names_are_checked() {
     let fs = SimFs::new(test_seed("F10", 0xF10));
     let db = open(&fs, 4096).unwrap_or_else(|e| panic!("{e}"));
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-    txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(b"k", b"v").unwrap_or_else(|e| panic!("{e}"));
-    txn.commit(Finality::Visible).unwrap_or_else(|e| panic!("{e}"));
+    txn.open_tree("t")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .insert(b"k", b"v")
+        .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit(Finality::Visible)
+        .unwrap_or_else(|e| panic!("{e}"));
     let read = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
     // "\0next" is the directory's id counter: a caller naming it got a Corruption
     // error (rule C1), an integrity alarm raised by input.
@@ -52,10 +56,12 @@ fn f14_dropping_a_damaged_tree_is_refused() {
     for name in ["a", "b"] {
         let mut t = txn.open_tree(name).unwrap_or_else(|e| panic!("{e}"));
         for i in 0..2000u32 {
-            t.insert(&i.to_be_bytes(), &[1; 64]).unwrap_or_else(|e| panic!("{e}"));
+            t.insert(&i.to_be_bytes(), &[1; 64])
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
-    txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+    txn.commit(Finality::Durable)
+        .unwrap_or_else(|e| panic!("{e}"));
     db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
     let root = db
         .tree_roots()
@@ -72,23 +78,31 @@ fn f14_dropping_a_damaged_tree_is_refused() {
     match txn.delete_tree("a") {
         Err(e) if e.is_corruption() => println!("F14: drop of a damaged tree refused: {e}"),
         Err(e) => panic!("dropping a damaged tree gave {e}, not a corruption error"),
-        Ok(dropped) => panic!("dropping a damaged tree succeeded ({dropped}): its pages would be freed unverified"),
+        Ok(dropped) => panic!(
+            "dropping a damaged tree succeeded ({dropped}): its pages would be freed unverified"
+        ),
     }
     txn.abort();
     // The healthy tree is untouched and can still be dropped.
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
     assert!(txn.delete_tree("b").unwrap_or_else(|e| panic!("{e}")));
-    txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+    txn.commit(Finality::Durable)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn bounded(effects: usize, dirty: u64) -> StorageOptions {
-    StorageOptions { max_txn_effect_bytes: effects, max_txn_dirty_bytes: dirty, ..options(4096) }
+    StorageOptions {
+        max_txn_effect_bytes: effects,
+        max_txn_dirty_bytes: dirty,
+        ..options(4096)
+    }
 }
 
 #[test]
 fn f16_a_transaction_is_refused_when_its_effects_cross_the_bound() {
     let fs = SimFs::new(test_seed("F16 effects", 0xF16));
-    let db = Database::open_with(Arc::new(fs.clone()), &dir(), bounded(100_000, u64::MAX)).unwrap_or_else(|e| panic!("{e}"));
+    let db = Database::open_with(Arc::new(fs.clone()), &dir(), bounded(100_000, u64::MAX))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
     let mut t = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
     let mut accepted = 0u32;
@@ -100,13 +114,20 @@ fn f16_a_transaction_is_refused_when_its_effects_cross_the_bound() {
         assert!(accepted < 1000, "100 KB of effects were never refused");
     };
     match err {
-        StorageError::TransactionTooLarge { what: "effects", bytes, limit: 100_000 } => assert!(bytes > 100_000),
+        StorageError::TransactionTooLarge {
+            what: "effects",
+            bytes,
+            limit: 100_000,
+        } => assert!(bytes > 100_000),
         e => panic!("crossing the effect bound gave {e}"),
     }
     // Refused before the edit: the tree holds exactly the accepted entries, and
     // the limit was crossed by the next entry, not long after.
     assert_eq!(t.len().unwrap_or_else(|e| panic!("{e}")) as u32, accepted);
-    assert!((97..=100).contains(&accepted), "{accepted} entries of ~1 KB fit in 100 KB");
+    assert!(
+        (97..=100).contains(&accepted),
+        "{accepted} entries of ~1 KB fit in 100 KB"
+    );
     drop(t);
     match txn.commit(Finality::Visible) {
         Err(StorageError::TransactionTooLarge { .. }) => {}
@@ -118,7 +139,8 @@ fn f16_a_transaction_is_refused_when_its_effects_cross_the_bound() {
 #[test]
 fn f16_a_transaction_is_refused_when_its_copied_pages_cross_the_bound() {
     let fs = SimFs::new(test_seed("F16 dirty", 0xF17));
-    let db = Database::open_with(Arc::new(fs.clone()), &dir(), bounded(usize::MAX, 64 * 4096)).unwrap_or_else(|e| panic!("{e}"));
+    let db = Database::open_with(Arc::new(fs.clone()), &dir(), bounded(usize::MAX, 64 * 4096))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
     let mut t = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
     let mut accepted = 0u32;
@@ -127,14 +149,24 @@ fn f16_a_transaction_is_refused_when_its_copied_pages_cross_the_bound() {
             Ok(_) => accepted += 1,
             Err(e) => break e,
         }
-        assert!(accepted < 10_000, "64 pages of dirty memory were never refused");
+        assert!(
+            accepted < 10_000,
+            "64 pages of dirty memory were never refused"
+        );
     };
     match err {
-        StorageError::TransactionTooLarge { what: "copied pages", bytes, limit } => assert!(bytes > limit),
+        StorageError::TransactionTooLarge {
+            what: "copied pages",
+            bytes,
+            limit,
+        } => assert!(bytes > limit),
         e => panic!("crossing the dirty-page bound gave {e}"),
     }
     drop(t);
-    assert!(matches!(txn.commit(Finality::Visible), Err(StorageError::TransactionTooLarge { .. })));
+    assert!(matches!(
+        txn.commit(Finality::Visible),
+        Err(StorageError::TransactionTooLarge { .. })
+    ));
     // Nothing of it reached the database.
     let read = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
     assert!(read.open_tree("t").is_err());
@@ -149,16 +181,22 @@ fn f16_a_transaction_is_refused_when_its_copied_pages_cross_the_bound() {
 #[test]
 fn f4_at_seq_readers_never_see_reused_pages() {
     let fs = SimFs::new(test_seed("F4", 0xF4));
-    let opts = StorageOptions { snapshot_retention_count: 1, ..options(4096) };
-    let db = Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
+    let opts = StorageOptions {
+        snapshot_retention_count: 1,
+        ..options(4096)
+    };
+    let db =
+        Database::open_with(Arc::new(fs.clone()), &dir(), opts).unwrap_or_else(|e| panic!("{e}"));
     let write = |db: &Database, round: u32| {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
         let mut t = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
         for i in 0..300u32 {
-            t.insert(&i.to_be_bytes(), &round.to_be_bytes().repeat(8)).unwrap_or_else(|e| panic!("{e}"));
+            t.insert(&i.to_be_bytes(), &round.to_be_bytes().repeat(8))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         drop(t);
-        txn.commit(Finality::Visible).unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Visible)
+            .unwrap_or_else(|e| panic!("{e}"));
     };
     write(&db, 0);
     let stop = Arc::new(AtomicBool::new(false));
@@ -169,13 +207,23 @@ fn f4_at_seq_readers_never_see_reused_pages() {
             let mut reads = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let seq = db.visible_seq().saturating_sub(1);
-                let Ok(read) = db.begin_read_at(Consistency::AtSeq(seq)) else { continue };
-                let tree = read.open_tree("t").unwrap_or_else(|e| panic!("seq {seq}: {e}"));
+                let Ok(read) = db.begin_read_at(Consistency::AtSeq(seq)) else {
+                    continue;
+                };
+                let tree = read
+                    .open_tree("t")
+                    .unwrap_or_else(|e| panic!("seq {seq}: {e}"));
                 let mut first: Option<Vec<u8>> = None;
                 for entry in tree.iter().unwrap_or_else(|e| panic!("seq {seq}: {e}")) {
-                    let (_, v) = entry.unwrap_or_else(|e| panic!("seq {seq}: a page was reused under a reader: {e}"));
+                    let (_, v) = entry.unwrap_or_else(|e| {
+                        panic!("seq {seq}: a page was reused under a reader: {e}")
+                    });
                     let first = first.get_or_insert_with(|| v.to_vec());
-                    assert_eq!(&v[..], &first[..], "seq {seq}: values of two commits in one snapshot");
+                    assert_eq!(
+                        &v[..],
+                        &first[..],
+                        "seq {seq}: values of two commits in one snapshot"
+                    );
                 }
                 reads += 1;
             }
@@ -189,6 +237,10 @@ fn f4_at_seq_readers_never_see_reused_pages() {
         round += 1;
     }
     stop.store(true, Ordering::Relaxed);
-    let reads = reader.join().unwrap_or_else(|_| panic!("the reader failed (seed above)"));
-    println!("F4: {reads} AtSeq reads of the previous snapshot across {round} rewriting commits, all consistent");
+    let reads = reader
+        .join()
+        .unwrap_or_else(|_| panic!("the reader failed (seed above)"));
+    println!(
+        "F4: {reads} AtSeq reads of the previous snapshot across {round} rewriting commits, all consistent"
+    );
 }

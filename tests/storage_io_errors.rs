@@ -14,15 +14,28 @@ use aedb::storage::{Database, Finality};
 use common::*;
 
 fn plan(k: u64, forever: bool) -> FaultPlan {
-    FaultPlan { eio_at: Some(k), eio_forever: forever, ..FaultPlan::default() }
+    FaultPlan {
+        eio_at: Some(k),
+        eio_forever: forever,
+        ..FaultPlan::default()
+    }
 }
 
-fn reopen_and_check(fs: &SimFs, ctx: &str, durable: u64, states: &[(u64, Model)], in_flight: Option<&(u64, Model)>) {
+fn reopen_and_check(
+    fs: &SimFs,
+    ctx: &str,
+    durable: u64,
+    states: &[(u64, Model)],
+    in_flight: Option<&(u64, Model)>,
+) {
     fs.set_plan(FaultPlan::default());
     let db = open(fs, 4096).unwrap_or_else(|e| panic!("{ctx}: reopen without faults failed: {e}"));
     let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
     let seq = db.visible_seq();
-    let ok = states.iter().chain(in_flight).any(|(s, m)| *s == seq && *s >= durable && normalize(m) == got);
+    let ok = states
+        .iter()
+        .chain(in_flight)
+        .any(|(s, m)| *s == seq && *s >= durable && normalize(m) == got);
     assert!(ok, "{ctx}: reopened at seq {seq}, durable was {durable}");
 }
 
@@ -43,7 +56,13 @@ fn every_failing_call_of_a_workload_is_a_clean_error() {
             cases += 1;
             // The process keeps running (no crash): its page cache still holds what
             // a failed sync dropped, exactly the case a reopen must settle.
-            reopen_and_check(&fs, &format!("k {k} forever {forever}"), out.durable, &out.states, out.in_flight.as_ref());
+            reopen_and_check(
+                &fs,
+                &format!("k {k} forever {forever}"),
+                out.durable,
+                &out.states,
+                out.in_flight.as_ref(),
+            );
         }
     }
     println!("{cases} failing calls, each a clean error and a sound reopen");
@@ -66,7 +85,10 @@ fn group_commit_under_failing_calls() {
                         let mut acked = Vec::new();
                         for i in 0..10u8 {
                             let Ok(mut txn) = db.begin_write() else { break };
-                            let ok = txn.open_tree("g").and_then(|mut tr| tr.insert(&[t, i], &[i; 50])).is_ok();
+                            let ok = txn
+                                .open_tree("g")
+                                .and_then(|mut tr| tr.insert(&[t, i], &[i; 50]))
+                                .is_ok();
                             if !ok {
                                 break;
                             }
@@ -79,7 +101,10 @@ fn group_commit_under_failing_calls() {
                     })
                 })
                 .collect();
-            let acked: Vec<[u8; 2]> = threads.into_iter().flat_map(|t| t.join().unwrap_or_else(|_| panic!("committer panicked"))).collect();
+            let acked: Vec<[u8; 2]> = threads
+                .into_iter()
+                .flat_map(|t| t.join().unwrap_or_else(|_| panic!("committer panicked")))
+                .collect();
             drop(db);
             cases += 1;
             let ctx = format!("k {k} forever {forever}");
@@ -89,8 +114,13 @@ fn group_commit_under_failing_calls() {
                 let db = open(&image, 4096).unwrap_or_else(|e| panic!("{ctx} {mode:?}: {e}"));
                 let read = db.begin_read().unwrap_or_else(|e| panic!("{e}"));
                 for key in &acked {
-                    let tree = read.open_tree("g").unwrap_or_else(|e| panic!("{ctx} {mode:?}: acked tree missing: {e}"));
-                    assert!(tree.get(key).unwrap_or_else(|e| panic!("{e}")).is_some(), "{ctx} {mode:?}: acknowledged {key:?} lost");
+                    let tree = read
+                        .open_tree("g")
+                        .unwrap_or_else(|e| panic!("{ctx} {mode:?}: acked tree missing: {e}"));
+                    assert!(
+                        tree.get(key).unwrap_or_else(|e| panic!("{e}")).is_some(),
+                        "{ctx} {mode:?}: acknowledged {key:?} lost"
+                    );
                 }
                 drop(read);
                 read_model(&db).unwrap_or_else(|e| panic!("{ctx} {mode:?}: {e}"));
@@ -109,7 +139,10 @@ fn recovery_itself_under_failing_calls() {
     let mut cases = 0;
     for crash_at in (0..total).step_by(7) {
         let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan { crash_at: Some(crash_at), ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            crash_at: Some(crash_at),
+            ..FaultPlan::default()
+        });
         let out = run(&fs, seed, 4096, 10);
         let image = fs.crash_image(ImageMode::KeepAll);
         // How many calls does a clean recovery of this image make?
@@ -123,7 +156,13 @@ fn recovery_itself_under_failing_calls() {
                 let _ = open(&attempt, 4096).map(drop); // an error, or a sound open
                 cases += 1;
                 for after in [attempt.crash_image(ImageMode::LoseAll), attempt.clone()] {
-                    reopen_and_check(&after, &format!("crash {crash_at}, recovery call {k} forever {forever}"), out.durable, &out.states, out.in_flight.as_ref());
+                    reopen_and_check(
+                        &after,
+                        &format!("crash {crash_at}, recovery call {k} forever {forever}"),
+                        out.durable,
+                        &out.states,
+                        out.in_flight.as_ref(),
+                    );
                 }
             }
         }

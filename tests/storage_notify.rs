@@ -14,19 +14,30 @@ use common::open;
 
 fn commit(db: &Database, i: u32, finality: Finality) -> u64 {
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-    txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(&i.to_be_bytes(), b"v").unwrap_or_else(|e| panic!("{e}"));
+    txn.open_tree("t")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .insert(&i.to_be_bytes(), b"v")
+        .unwrap_or_else(|e| panic!("{e}"));
     txn.commit(finality).unwrap_or_else(|e| panic!("{e}")).seq
 }
 
 /// Reads events until `Durable(last)` and a checkpoint at or past `checkpoint`
 /// have both arrived; checks the order rules on the way.
-fn drain(sub: &mut CommitSubscription, from: u64, last: u64, checkpoint: u64) -> (Vec<u64>, Vec<u64>, u64) {
+fn drain(
+    sub: &mut CommitSubscription,
+    from: u64,
+    last: u64,
+    checkpoint: u64,
+) -> (Vec<u64>, Vec<u64>, u64) {
     let (mut visible, mut durable, mut cp) = (Vec::new(), Vec::new(), 0);
     while durable.last() != Some(&last) || cp < checkpoint {
         match sub.next_blocking(Duration::from_secs(10)) {
             Some(CommitEvent::Visible(s)) => visible.push(s),
             Some(CommitEvent::Durable(s)) => {
-                assert!(visible.contains(&s) || s <= from, "Durable({s}) before Visible({s})");
+                assert!(
+                    visible.contains(&s) || s <= from,
+                    "Durable({s}) before Visible({s})"
+                );
                 durable.push(s);
             }
             Some(CommitEvent::Checkpoint(s)) => {
@@ -50,7 +61,11 @@ fn a_subscriber_sees_every_visible_and_durable_seq_in_order() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut last = from;
     for i in 0..200 {
-        let finality = if rng.u8(0..4) == 0 { Finality::Durable } else { Finality::Visible };
+        let finality = if rng.u8(0..4) == 0 {
+            Finality::Durable
+        } else {
+            Finality::Visible
+        };
         last = commit(&db, i, finality);
     }
     db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
@@ -59,7 +74,11 @@ fn a_subscriber_sees_every_visible_and_durable_seq_in_order() {
     assert_eq!(durable, (from + 1..=last).collect::<Vec<_>>());
     assert_eq!(cp, last);
     assert_eq!(sub.try_next(), None, "nothing more");
-    println!("notify: {} visible, {} durable events in order, checkpoint {cp}", visible.len(), durable.len());
+    println!(
+        "notify: {} visible, {} durable events in order, checkpoint {cp}",
+        visible.len(),
+        durable.len()
+    );
 }
 
 #[test]
@@ -69,7 +88,11 @@ fn concurrent_committers_and_an_async_subscriber() {
     let db = Arc::new(open(&fs, 4096).unwrap_or_else(|e| panic!("{e}")));
     let from = db.visible_seq();
     let mut sub = db.subscribe();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     let reader = rt.spawn(async move {
         let (mut visible, mut durable) = (Vec::new(), Vec::new());
         while durable.len() < 200 {
@@ -121,11 +144,22 @@ fn poison_and_close_end_the_stream() {
     let db = open(&fs, 4096).unwrap_or_else(|e| panic!("{e}"));
     let mut sub = db.subscribe();
     commit(&db, 1, Finality::Visible);
-    fs.set_plan(FaultPlan { eio_at: Some(fs.calls()), eio_forever: true, ..FaultPlan::default() });
+    fs.set_plan(FaultPlan {
+        eio_at: Some(fs.calls()),
+        eio_forever: true,
+        ..FaultPlan::default()
+    });
     assert!(db.sync().is_err());
     assert!(db.commit_heads().stopped);
-    assert!(matches!(sub.next_blocking(Duration::from_secs(5)), Some(CommitEvent::Visible(_))));
-    assert_eq!(sub.next_blocking(Duration::from_secs(5)), None, "a stopped engine ends the stream");
+    assert!(matches!(
+        sub.next_blocking(Duration::from_secs(5)),
+        Some(CommitEvent::Visible(_))
+    ));
+    assert_eq!(
+        sub.next_blocking(Duration::from_secs(5)),
+        None,
+        "a stopped engine ends the stream"
+    );
     drop(db);
 
     let fs = SimFs::new(test_seed("notify close", 0x0405));
@@ -134,5 +168,9 @@ fn poison_and_close_end_the_stream() {
     let waiter = std::thread::spawn(move || sub.next_blocking(Duration::from_secs(30)));
     std::thread::sleep(Duration::from_millis(50));
     drop(db);
-    assert_eq!(waiter.join().unwrap_or_else(|_| panic!("waiter panicked")), None, "closing wakes and ends a waiting subscriber");
+    assert_eq!(
+        waiter.join().unwrap_or_else(|_| panic!("waiter panicked")),
+        None,
+        "closing wakes and ends a waiting subscriber"
+    );
 }

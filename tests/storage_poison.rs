@@ -30,10 +30,12 @@ fn seeded(fs: &SimFs) -> Database {
     {
         let mut t = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
         for i in 0..200u32 {
-            t.insert(&i.to_be_bytes(), &[7; 100]).unwrap_or_else(|e| panic!("{e}"));
+            t.insert(&i.to_be_bytes(), &[7; 100])
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
-    txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+    txn.commit(Finality::Durable)
+        .unwrap_or_else(|e| panic!("{e}"));
     db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
     db
 }
@@ -46,7 +48,8 @@ fn queue_writers(db: &Database) -> Vec<thread::JoinHandle<Result<u64, StorageErr
             let db = db.clone();
             thread::spawn(move || {
                 let mut txn = db.begin_write()?;
-                txn.open_tree("t")?.insert(&[0xEE, w as u8], b"after the failure")?;
+                txn.open_tree("t")?
+                    .insert(&[0xEE, w as u8], b"after the failure")?;
                 Ok(txn.commit(Finality::Visible)?.seq)
             })
         })
@@ -58,7 +61,9 @@ fn assert_all_poisoned(handles: Vec<thread::JoinHandle<Result<u64, StorageError>
         match h.join() {
             Ok(Err(StorageError::Poisoned(_))) => {}
             Ok(Err(e)) => panic!("{ctx}: queued writer {w} got {e}, not Poisoned"),
-            Ok(Ok(seq)) => panic!("{ctx}: queued writer {w} committed seq {seq} after the engine was poisoned"),
+            Ok(Ok(seq)) => {
+                panic!("{ctx}: queued writer {w} committed seq {seq} after the engine was poisoned")
+            }
             Err(_) => panic!("{ctx}: queued writer {w} panicked"),
         }
     }
@@ -76,7 +81,8 @@ fn f2_writers_queued_behind_a_failed_page_write_are_poisoned() {
     {
         let mut t = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
         for i in 0..200u32 {
-            t.insert(&i.to_be_bytes(), &[9; 100]).unwrap_or_else(|e| panic!("{e}"));
+            t.insert(&i.to_be_bytes(), &[9; 100])
+                .unwrap_or_else(|e| panic!("{e}"));
         }
     }
     let queued = queue_writers(&db);
@@ -84,14 +90,21 @@ fn f2_writers_queued_behind_a_failed_page_write_are_poisoned() {
     thread::sleep(Duration::from_millis(200));
     // The commit's first page write fails, once: the writes of the queued writers
     // would succeed, so only the poison check can stop them.
-    fs.set_plan(FaultPlan { eio_at: Some(fs.calls()), ..FaultPlan::default() });
+    fs.set_plan(FaultPlan {
+        eio_at: Some(fs.calls()),
+        ..FaultPlan::default()
+    });
     match txn.commit(Finality::Visible) {
         Err(StorageError::Poisoned(_)) => {}
         other => panic!("the failing commit returned {other:?}"),
     }
     assert_all_poisoned(queued, "failed page write");
     assert!(db.is_poisoned());
-    assert_eq!(db.visible_seq(), seq_before, "nothing published after the failure");
+    assert_eq!(
+        db.visible_seq(),
+        seq_before,
+        "nothing published after the failure"
+    );
     // Readers in this process still see the last published state, intact.
     fs.set_plan(FaultPlan::default());
     assert_eq!(read_model(&db).unwrap_or_else(|e| panic!("{e}")), before);
@@ -104,8 +117,12 @@ fn f2_a_transaction_open_during_a_failed_sync_is_poisoned() {
     let fs = SimFs::new(seed);
     let db = seeded(&fs);
     let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-    txn.open_tree("t").unwrap_or_else(|e| panic!("{e}")).insert(b"v", b"visible").unwrap_or_else(|e| panic!("{e}"));
-    txn.commit(Finality::Visible).unwrap_or_else(|e| panic!("{e}"));
+    txn.open_tree("t")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .insert(b"v", b"visible")
+        .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit(Finality::Visible)
+        .unwrap_or_else(|e| panic!("{e}"));
     let visible = db.visible_seq();
 
     // A writer takes the lock and builds its transaction, then waits for the go.
@@ -116,7 +133,8 @@ fn f2_a_transaction_open_during_a_failed_sync_is_poisoned() {
         let holding = holding.clone();
         thread::spawn(move || -> Result<u64, StorageError> {
             let mut txn = db.begin_write()?;
-            txn.open_tree("t")?.insert(b"h", b"held across the failure")?;
+            txn.open_tree("t")?
+                .insert(b"h", b"held across the failure")?;
             holding.wait();
             let _ = go_rx.recv();
             Ok(txn.commit(Finality::Visible)?.seq)
@@ -126,7 +144,10 @@ fn f2_a_transaction_open_during_a_failed_sync_is_poisoned() {
     let queued = queue_writers(&db);
     thread::sleep(Duration::from_millis(200));
     // The WAL sync (outside the writer lock) fails.
-    fs.set_plan(FaultPlan { eio_at: Some(fs.calls()), ..FaultPlan::default() });
+    fs.set_plan(FaultPlan {
+        eio_at: Some(fs.calls()),
+        ..FaultPlan::default()
+    });
     assert!(db.sync().is_err(), "the sync was planned to fail");
     fs.set_plan(FaultPlan::default());
     let _ = go_tx.send(());
@@ -135,6 +156,12 @@ fn f2_a_transaction_open_during_a_failed_sync_is_poisoned() {
         other => panic!("the transaction held across the failed sync returned {other:?}"),
     }
     assert_all_poisoned(queued, "failed sync");
-    assert_eq!(db.visible_seq(), visible, "nothing published after the failure");
-    println!("F2 sync: 1 open transaction and {QUEUED} queued writers, each Poisoned; nothing published");
+    assert_eq!(
+        db.visible_seq(),
+        visible,
+        "nothing published after the failure"
+    );
+    println!(
+        "F2 sync: 1 open transaction and {QUEUED} queued writers, each Poisoned; nothing published"
+    );
 }

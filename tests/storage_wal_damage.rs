@@ -416,7 +416,13 @@ fn wal_damage_on_real_files_never_loses_an_acknowledged_commit() {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     // `output` waits for the child: it has exited (without shutdown) before any copy.
     let out = Command::new(&exe)
-        .args(["--exact", "wal_damage_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "wal_damage_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, base.path())
         .stderr(Stdio::null())
         .output()

@@ -27,14 +27,26 @@ const QUICK_N: usize = 100_000;
 const ROWS: [(&str, &str, &str); 13] = [
     ("load_ms", "(1) bulk load, N keys in 1 txn", "ms"),
     ("commit1_ms", "(2) 1,000 durable commits of 1 key", "ms"),
-    ("commit1000_ms", "(3) 100 durable commits of 1,000 keys", "ms"),
-    ("concurrent_commits_per_s", "(4) 64 threads x 50 durable 1-key commits", "commits/s"),
+    (
+        "commit1000_ms",
+        "(3) 100 durable commits of 1,000 keys",
+        "ms",
+    ),
+    (
+        "concurrent_commits_per_s",
+        "(4) 64 threads x 50 durable 1-key commits",
+        "commits/s",
+    ),
     ("get1_ms", "(5) N random point reads, 1 thread", "ms"),
     ("get2_ms", "(6) N random point reads, 2 threads", "ms"),
     ("range_ms", "(7) 100,000 range reads of 10 entries", "ms"),
     ("remove_half_ms", "(8) remove N/2 keys in 1 txn", "ms"),
     ("size_loaded_mib", "(9) files after load", "MiB"),
-    ("size_compacted_mib", "(10) files after removals + checkpoint/compaction", "MiB"),
+    (
+        "size_compacted_mib",
+        "(10) files after removals + checkpoint/compaction",
+        "MiB",
+    ),
     ("vmhwm_mib", "(11) peak memory VmHWM", "MiB"),
     ("rssanon_mib", "(11) RssAnon at the end", "MiB"),
     ("open_ms", "(12) open after clean shutdown", "ms"),
@@ -58,11 +70,15 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("child") => {
-            let [_, engine, n, dir] = &args[..] else { return Err(usage().into()) };
+            let [_, engine, n, dir] = &args[..] else {
+                return Err(usage().into());
+            };
             engines::run(engine, n.parse()?, Path::new(dir))
         }
         Some("seed-child") => {
-            let [_, engine, n, dir] = &args[..] else { return Err(usage().into()) };
+            let [_, engine, n, dir] = &args[..] else {
+                return Err(usage().into());
+            };
             seed::run(engine, n.parse()?, Path::new(dir))
         }
         Some("kv") => parent(&args[1..]),
@@ -79,12 +95,20 @@ fn parent(args: &[String]) -> Res<()> {
         match a.as_str() {
             "--quick" => n = QUICK_N,
             "--n" => n = it.next().ok_or_else(usage)?.parse()?,
-            "--engines" => selected = it.next().ok_or_else(usage)?.split(',').map(str::to_string).collect(),
+            "--engines" => {
+                selected = it
+                    .next()
+                    .ok_or_else(usage)?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             _ => return Err(usage().into()),
         }
     }
     for e in &selected {
-        if !engines::ENGINES.contains(&e.as_str()) && !engines::EXTRA_ENGINES.contains(&e.as_str()) {
+        if !engines::ENGINES.contains(&e.as_str()) && !engines::EXTRA_ENGINES.contains(&e.as_str())
+        {
             return Err(format!("unknown engine {e:?}; {}", usage()).into());
         }
     }
@@ -107,7 +131,13 @@ fn parent(args: &[String]) -> Res<()> {
             .output()?;
         let mut r = parse(&String::from_utf8_lossy(&out.stdout));
         if !out.status.success() {
-            r.notes.push(("all".into(), format!("{e}: child failed ({}); rows without a value did not run", out.status)));
+            r.notes.push((
+                "all".into(),
+                format!(
+                    "{e}: child failed ({}); rows without a value did not run",
+                    out.status
+                ),
+            ));
         }
         eprintln!("{e} done in {:.1} s", started.elapsed().as_secs_f64());
         results.push((e.clone(), r));
@@ -130,12 +160,27 @@ fn run_child(child_cmd: &str, engine: &str, n: usize) -> Res<EngineResult> {
     let exe = std::env::current_exe()?;
     let dir = tempfile::tempdir_in(".")?;
     let started = Instant::now();
-    let out = Command::new(&exe).arg(child_cmd).arg(engine).arg(n.to_string()).arg(dir.path()).stderr(Stdio::inherit()).output()?;
+    let out = Command::new(&exe)
+        .arg(child_cmd)
+        .arg(engine)
+        .arg(n.to_string())
+        .arg(dir.path())
+        .stderr(Stdio::inherit())
+        .output()?;
     let mut r = parse(&String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
-        r.notes.push(("all".into(), format!("{engine} (n = {n}): child failed ({}); rows without a value did not run", out.status)));
+        r.notes.push((
+            "all".into(),
+            format!(
+                "{engine} (n = {n}): child failed ({}); rows without a value did not run",
+                out.status
+            ),
+        ));
     }
-    eprintln!("{engine} (n = {n}) done in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{engine} (n = {n}) done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(r)
 }
 
@@ -147,8 +192,22 @@ fn seed_parent(args: &[String]) -> Res<()> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--n" => sizes = it.next().ok_or_else(usage)?.split(',').map(str::parse).collect::<Result<_, _>>()?,
-            "--engines" => selected = it.next().ok_or_else(usage)?.split(',').map(str::to_string).collect(),
+            "--n" => {
+                sizes = it
+                    .next()
+                    .ok_or_else(usage)?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--engines" => {
+                selected = it
+                    .next()
+                    .ok_or_else(usage)?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             _ => return Err(usage().into()),
         }
     }
@@ -162,7 +221,10 @@ fn seed_parent(args: &[String]) -> Res<()> {
     use std::fmt::Write as _;
     let mut s = String::new();
     writeln!(s, "# aedb seed-API benchmark\n")?;
-    writeln!(s, "Table users(id Integer PK, name Text, age Integer), BTree index on age; every commit durable. Ratios are to aedb 0.1.9 at the same N (for rates, higher is better; for times, lower).\n")?;
+    writeln!(
+        s,
+        "Table users(id Integer PK, name Text, age Integer), BTree index on age; every commit durable. Ratios are to aedb 0.1.9 at the same N (for rates, higher is better; for times, lower).\n"
+    )?;
     write!(s, "| row | unit |")?;
     for (e, n, _) in &columns {
         write!(s, " {e} N={n} |")?;
@@ -175,7 +237,11 @@ fn seed_parent(args: &[String]) -> Res<()> {
     for (name, label, unit) in seed::ROWS {
         write!(s, "| {label} | {unit} |")?;
         for (_, n, r) in &columns {
-            let base = columns.iter().find(|(e, m, _)| e == "aedb019" && m == n).and_then(|(_, _, r)| r.rows.get(name)).and_then(|v| v.parse::<f64>().ok());
+            let base = columns
+                .iter()
+                .find(|(e, m, _)| e == "aedb019" && m == n)
+                .and_then(|(_, _, r)| r.rows.get(name))
+                .and_then(|v| v.parse::<f64>().ok());
             let cell = match (r.rows.get(name).and_then(|v| v.parse::<f64>().ok()), base) {
                 (None, _) => "n/a".to_string(),
                 (Some(x), Some(b)) if b > 0.0 => format!("{} ({:.2}x)", fmt_num(x), x / b),
@@ -186,7 +252,10 @@ fn seed_parent(args: &[String]) -> Res<()> {
         writeln!(s)?;
     }
     writeln!(s, "\nMachine: {}\n", machine())?;
-    let notes: Vec<_> = columns.iter().flat_map(|(_, _, r)| r.notes.iter()).collect();
+    let notes: Vec<_> = columns
+        .iter()
+        .flat_map(|(_, _, r)| r.notes.iter())
+        .collect();
     if !notes.is_empty() {
         writeln!(s, "Notes:\n")?;
         for (row, text) in notes {
@@ -196,7 +265,10 @@ fn seed_parent(args: &[String]) -> Res<()> {
     print!("{s}");
     let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     fs::create_dir_all(&results_dir)?;
-    let path = results_dir.join(format!("seed-{}.md", SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs()));
+    let path = results_dir.join(format!(
+        "seed-{}.md",
+        SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs()
+    ));
     fs::File::create(&path)?.write_all(s.as_bytes())?;
     eprintln!("written to {}", path.display());
     Ok(())
@@ -222,7 +294,12 @@ fn parse(stdout: &str) -> EngineResult {
 /// the current directory: the cheapest durable commit this disk allows.
 fn fdatasync_floor() -> Res<(f64, f64)> {
     let dir = tempfile::tempdir_in(".")?;
-    let file = fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(dir.path().join("floor"))?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(dir.path().join("floor"))?;
     let block = [0xa5u8; 4096];
     // Preallocate and sync once, so the loop overwrites allocated blocks and
     // fdatasync has no size/allocation metadata to write.
@@ -241,19 +318,36 @@ fn fdatasync_floor() -> Res<(f64, f64)> {
 
 fn machine() -> String {
     let cores = fs::read_to_string("/proc/cpuinfo")
-        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count().to_string())
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("processor"))
+                .count()
+                .to_string()
+        })
         .unwrap_or_else(|_| "unknown".into());
     let model = fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
-        s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string())
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, m)| m.trim().to_string())
     });
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into());
-    format!("{cores} cores{}, Linux {kernel}, file system {}", model.map(|m| format!(" ({m})")).unwrap_or_default(), fs_type())
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "{cores} cores{}, Linux {kernel}, file system {}",
+        model.map(|m| format!(" ({m})")).unwrap_or_default(),
+        fs_type()
+    )
 }
 
 /// Best effort: the type of the longest /proc/mounts mount point containing
 /// the current directory.
 fn fs_type() -> String {
-    let (Ok(cwd), Ok(mounts)) = (std::env::current_dir().and_then(|d| d.canonicalize()), fs::read_to_string("/proc/mounts")) else {
+    let (Ok(cwd), Ok(mounts)) = (
+        std::env::current_dir().and_then(|d| d.canonicalize()),
+        fs::read_to_string("/proc/mounts"),
+    ) else {
         return "unknown".into();
     };
     mounts
@@ -261,7 +355,8 @@ fn fs_type() -> String {
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             let (_, point, kind) = (f.next()?, f.next()?, f.next()?);
-            cwd.starts_with(point).then(|| (point.len(), kind.to_string()))
+            cwd.starts_with(point)
+                .then(|| (point.len(), kind.to_string()))
         })
         .max_by_key(|(len, _)| *len)
         .map_or_else(|| "unknown".into(), |(_, kind)| kind)
@@ -271,7 +366,10 @@ fn render(n: usize, results: &[(String, EngineResult)], median: f64, p99: f64) -
     use std::fmt::Write as _;
     let mut s = String::new();
     writeln!(s, "# aedb KV benchmark\n")?;
-    writeln!(s, "N = {n}; 24-byte random keys, 150-byte values, seed 42. Ratios are to redb (lower is better except commits/s).\n")?;
+    writeln!(
+        s,
+        "N = {n}; 24-byte random keys, 150-byte values, seed 42. Ratios are to redb (lower is better except commits/s).\n"
+    )?;
     write!(s, "| row | unit |")?;
     for (e, _) in results {
         write!(s, " {e} |")?;
@@ -284,7 +382,9 @@ fn render(n: usize, results: &[(String, EngineResult)], median: f64, p99: f64) -
     let redb = results.iter().find(|(e, _)| e == "redb").map(|(_, r)| r);
     for (name, label, unit) in ROWS {
         write!(s, "| {label} | {unit} |")?;
-        let base = redb.and_then(|r| r.rows.get(name)).and_then(|v| v.parse::<f64>().ok());
+        let base = redb
+            .and_then(|r| r.rows.get(name))
+            .and_then(|v| v.parse::<f64>().ok());
         for (_, r) in results {
             let cell = match r.rows.get(name) {
                 None => "-".to_string(),
@@ -298,7 +398,10 @@ fn render(n: usize, results: &[(String, EngineResult)], median: f64, p99: f64) -
         }
         writeln!(s)?;
     }
-    writeln!(s, "\nfdatasync floor (2,000 x pwrite 4 KiB + fdatasync): median {median:.1} us, p99 {p99:.1} us\n")?;
+    writeln!(
+        s,
+        "\nfdatasync floor (2,000 x pwrite 4 KiB + fdatasync): median {median:.1} us, p99 {p99:.1} us\n"
+    )?;
     writeln!(s, "Machine: {}\n", machine())?;
     let notes: Vec<_> = results.iter().flat_map(|(_, r)| r.notes.iter()).collect();
     if !notes.is_empty() {
@@ -311,5 +414,9 @@ fn render(n: usize, results: &[(String, EngineResult)], median: f64, p99: f64) -
 }
 
 fn fmt_num(x: f64) -> String {
-    if x >= 100.0 { format!("{x:.0}") } else { format!("{x:.2}") }
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
 }

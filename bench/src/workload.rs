@@ -51,12 +51,20 @@ impl Workload {
                 .collect::<Vec<Key>>()
         };
         let keys = gen_keys(n);
-        let extra = gen_keys(SINGLE_COMMITS + BATCH_COMMITS * BATCH_KEYS + WRITER_THREADS * COMMITS_PER_WRITER);
+        let extra = gen_keys(
+            SINGLE_COMMITS + BATCH_COMMITS * BATCH_KEYS + WRITER_THREADS * COMMITS_PER_WRITER,
+        );
         let mut value = vec![0u8; VALUE_LEN];
         rng.fill(&mut value);
         let read_order = (0..n).map(|_| rng.usize(..n.max(1))).collect();
         let range_starts = (0..RANGE_READS).map(|_| rng.usize(..n.max(1))).collect();
-        Workload { keys, extra, value, read_order, range_starts }
+        Workload {
+            keys,
+            extra,
+            value,
+            read_order,
+            range_starts,
+        }
     }
 }
 
@@ -82,7 +90,11 @@ pub fn dir_size_mib(dir: &Path) -> Res<f64> {
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let meta = entry.metadata()?;
-            total += if meta.is_dir() { walk(&entry.path())? } else { meta.len() };
+            total += if meta.is_dir() {
+                walk(&entry.path())?
+            } else {
+                meta.len()
+            };
         }
         Ok(total)
     }
@@ -105,11 +117,19 @@ pub fn proc_status_mib(field: &str) -> Res<f64> {
 /// as a string because engine errors need not be `Send`.
 fn parallel(threads: usize, f: impl Fn(usize) -> Res<()> + Sync) -> Res<()> {
     let results: Vec<Result<(), String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|i| {
-            let f = &f;
-            s.spawn(move || f(i).map_err(|e| e.to_string()))
-        }).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("worker thread panicked".into()))).collect()
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let f = &f;
+                s.spawn(move || f(i).map_err(|e| e.to_string()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("worker thread panicked".into()))
+            })
+            .collect()
     });
     for r in results {
         r?;
@@ -128,39 +148,67 @@ pub fn drive(engine: &mut dyn Engine, w: &Workload, dir: &Path) -> Res<()> {
 
     let (single, rest) = w.extra.split_at(SINGLE_COMMITS);
     let (batched, concurrent) = rest.split_at(BATCH_COMMITS * BATCH_KEYS);
-    row("commit1_ms", time_ms(|| {
-        for k in single {
-            engine.insert_txn(std::slice::from_ref(k), v)?;
-        }
-        Ok(())
-    })?);
-    row("commit1000_ms", time_ms(|| {
-        for chunk in batched.chunks(BATCH_KEYS) {
-            engine.insert_txn(chunk, v)?;
-        }
-        Ok(())
-    })?);
+    row(
+        "commit1_ms",
+        time_ms(|| {
+            for k in single {
+                engine.insert_txn(std::slice::from_ref(k), v)?;
+            }
+            Ok(())
+        })?,
+    );
+    row(
+        "commit1000_ms",
+        time_ms(|| {
+            for chunk in batched.chunks(BATCH_KEYS) {
+                engine.insert_txn(chunk, v)?;
+            }
+            Ok(())
+        })?,
+    );
 
     engine.prepare_threads(WRITER_THREADS)?;
     let eng: &dyn Engine = &*engine;
-    let ms = time_ms(|| parallel(WRITER_THREADS, |t| {
-        for k in &concurrent[t * COMMITS_PER_WRITER..(t + 1) * COMMITS_PER_WRITER] {
-            eng.insert_concurrent(k, v)?;
-        }
-        Ok(())
-    }))?;
-    row("concurrent_commits_per_s", (WRITER_THREADS * COMMITS_PER_WRITER) as f64 / (ms / 1e3));
+    let ms = time_ms(|| {
+        parallel(WRITER_THREADS, |t| {
+            for k in &concurrent[t * COMMITS_PER_WRITER..(t + 1) * COMMITS_PER_WRITER] {
+                eng.insert_concurrent(k, v)?;
+            }
+            Ok(())
+        })
+    })?;
+    row(
+        "concurrent_commits_per_s",
+        (WRITER_THREADS * COMMITS_PER_WRITER) as f64 / (ms / 1e3),
+    );
 
     let read_keys: Vec<Key> = w.read_order.iter().map(|&i| w.keys[i]).collect();
     let found = std::sync::atomic::AtomicUsize::new(0);
-    let count = |f: usize| { found.fetch_add(f, std::sync::atomic::Ordering::Relaxed); };
-    row("get1_ms", time_ms(|| { count(eng.get_all(&read_keys)?); Ok(()) })?);
+    let count = |f: usize| {
+        found.fetch_add(f, std::sync::atomic::Ordering::Relaxed);
+    };
+    row(
+        "get1_ms",
+        time_ms(|| {
+            count(eng.get_all(&read_keys)?);
+            Ok(())
+        })?,
+    );
     let half = read_keys.len().div_ceil(2);
-    row("get2_ms", time_ms(|| parallel(2, |t| {
-        let part = if t == 0 { &read_keys[..half] } else { &read_keys[half..] };
-        count(eng.get_all(part)?);
-        Ok(())
-    }))?);
+    row(
+        "get2_ms",
+        time_ms(|| {
+            parallel(2, |t| {
+                let part = if t == 0 {
+                    &read_keys[..half]
+                } else {
+                    &read_keys[half..]
+                };
+                count(eng.get_all(part)?);
+                Ok(())
+            })
+        })?,
+    );
     // Every read key was loaded, so anything else means a broken engine adapter.
     if found.load(std::sync::atomic::Ordering::Relaxed) != 2 * n {
         return Err(format!("point reads found {} of {} keys", found.into_inner(), 2 * n).into());
@@ -168,7 +216,13 @@ pub fn drive(engine: &mut dyn Engine, w: &Workload, dir: &Path) -> Res<()> {
 
     let starts: Vec<Key> = w.range_starts.iter().map(|&i| w.keys[i]).collect();
     let mut entries = 0;
-    row("range_ms", time_ms(|| { entries = eng.range_all(&starts, RANGE_LEN)?; Ok(()) })?);
+    row(
+        "range_ms",
+        time_ms(|| {
+            entries = eng.range_all(&starts, RANGE_LEN)?;
+            Ok(())
+        })?,
+    );
     if entries == 0 && n > 0 {
         return Err("range reads returned no entries".into());
     }
@@ -190,7 +244,12 @@ pub fn drive(engine: &mut dyn Engine, w: &Workload, dir: &Path) -> Res<()> {
         Ok(ms) => row("open_ms", ms),
         Err(e) => {
             println!("ROW open_ms n/a");
-            note("open_ms", &format!("n/a: the engine could not reopen its own database after the clean shutdown: {e}"));
+            note(
+                "open_ms",
+                &format!(
+                    "n/a: the engine could not reopen its own database after the clean shutdown: {e}"
+                ),
+            );
             return Ok(());
         }
     }

@@ -17,7 +17,11 @@ fn ns(start: Instant, n: usize) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let mut rng = fastrand::Rng::with_seed(42);
     let keys: Vec<[u8; 24]> = (0..n)
         .map(|_| {
@@ -61,7 +65,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tree_insert = ns(t, n);
     let t = Instant::now();
     let commit = txn.commit()?;
-    pager.commit(MetaUpdate { root: commit.root.map(|r| r.page), ..MetaUpdate::default() })?;
+    pager.commit(MetaUpdate {
+        root: commit.root.map(|r| r.page),
+        ..MetaUpdate::default()
+    })?;
     let commit_ms = t.elapsed().as_secs_f64() * 1e3;
     let view = pager.view()?;
     let tree = Tree::new(&view, commit.root, 1);
@@ -92,7 +99,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sorted.sort();
     sorted.dedup();
     let t = Instant::now();
-    let bulk_root = bulk_load(&pager, 2, TreeConfig::default(), sorted.iter().map(|k| (&k[..], &value[..])))?;
+    let bulk_root = bulk_load(
+        &pager,
+        2,
+        TreeConfig::default(),
+        sorted.iter().map(|k| (&k[..], &value[..])),
+    )?;
     let bulk_ns = ns(t, sorted.len());
     let view = pager.view()?;
     let bulk = check(&view, bulk_root, 2);
@@ -100,12 +112,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bulk_bytes = bulk.pages.len() as f64 * f64::from(pager.page_size()) / sorted.len() as f64;
 
     println!("{n} random 24-byte keys, 150-byte values, 4 KiB pages (checksum {sum})");
-    println!("{:<34} {:>12} {:>12} {:>8}", "", "aedb-btree", "BTreeMap", "ratio");
-    println!("{:<34} {:>12.0} {:>12.0} {:>8.2}", "random get (ns)", tree_get, map_get, tree_get / map_get);
-    println!("{:<34} {:>12.0} {:>12.0} {:>8.2}", "insert, one transaction (ns)", tree_insert, map_insert, tree_insert / map_insert);
-    println!("{:<34} {:>12.1} {:>12.1} {:>8.2}", "range step (ns)", tree_step, map_step, tree_step / map_step);
-    println!("commit of that transaction: {commit_ms:.0} ms ({} pages written)", report.pages.len());
-    println!("page file bytes per entry: {random_bytes:.1} after random inserts, {bulk_bytes:.1} after bulk load (raw entry: 174 + slot 2 + header 6)");
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "", "aedb-btree", "BTreeMap", "ratio"
+    );
+    println!(
+        "{:<34} {:>12.0} {:>12.0} {:>8.2}",
+        "random get (ns)",
+        tree_get,
+        map_get,
+        tree_get / map_get
+    );
+    println!(
+        "{:<34} {:>12.0} {:>12.0} {:>8.2}",
+        "insert, one transaction (ns)",
+        tree_insert,
+        map_insert,
+        tree_insert / map_insert
+    );
+    println!(
+        "{:<34} {:>12.1} {:>12.1} {:>8.2}",
+        "range step (ns)",
+        tree_step,
+        map_step,
+        tree_step / map_step
+    );
+    println!(
+        "commit of that transaction: {commit_ms:.0} ms ({} pages written)",
+        report.pages.len()
+    );
+    println!(
+        "page file bytes per entry: {random_bytes:.1} after random inserts, {bulk_bytes:.1} after bulk load (raw entry: 174 + slot 2 + header 6)"
+    );
     println!("bulk load: {bulk_ns:.0} ns per entry, depth {}", bulk.depth);
     Ok(())
 }

@@ -22,7 +22,12 @@ struct Built {
 /// Builds a new tree owned by `owner` from `entries`, which must be in strictly
 /// ascending key order. Returns its root (`None` for empty input). The pages are
 /// written in the pager's current generation; commit a meta to make them durable.
-pub fn bulk_load<I, K, V>(pager: &Pager, owner: u64, config: TreeConfig, entries: I) -> Result<Option<TreeRoot>>
+pub fn bulk_load<I, K, V>(
+    pager: &Pager,
+    owner: u64,
+    config: TreeConfig,
+    entries: I,
+) -> Result<Option<TreeRoot>>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<[u8]>,
@@ -39,7 +44,13 @@ where
     result
 }
 
-fn load<I, K, V>(pager: &Pager, owner: u64, config: TreeConfig, entries: I, allocated: &mut Vec<u64>) -> Result<Option<TreeRoot>>
+fn load<I, K, V>(
+    pager: &Pager,
+    owner: u64,
+    config: TreeConfig,
+    entries: I,
+    allocated: &mut Vec<u64>,
+) -> Result<Option<TreeRoot>>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<[u8]>,
@@ -59,16 +70,33 @@ where
         config.check_key(key)?;
         config.check_value(value)?;
         if prev.as_deref().is_some_and(|p| p >= key) {
-            return Err(BtreeError::UnsortedBulkLoad { index: index as u64 });
+            return Err(BtreeError::UnsortedBulkLoad {
+                index: index as u64,
+            });
         }
         let entry = if is_inline(page_size, key, value) {
             node::leaf_entry(key, EntryValue::Inline(value))
         } else {
             let first = overflow::write_chain(pager, owner, value, allocated)?;
-            node::leaf_entry(key, EntryValue::Overflow { first, len: value.len() as u64, generation })
+            node::leaf_entry(
+                key,
+                EntryValue::Overflow {
+                    first,
+                    len: value.len() as u64,
+                    generation,
+                },
+            )
         };
         if !node::fits(&leaf, entry.len()) {
-            level.push(flush(pager, owner, generation, &mut leaf, LEAF, first_key.take().unwrap_or_default(), allocated)?);
+            level.push(flush(
+                pager,
+                owner,
+                generation,
+                &mut leaf,
+                LEAF,
+                first_key.take().unwrap_or_default(),
+                allocated,
+            )?);
         }
         let n = node::count(&leaf);
         node::insert(&mut leaf, n, &entry);
@@ -79,31 +107,70 @@ where
         total += 1;
     }
     if node::count(&leaf) > 0 {
-        level.push(flush(pager, owner, generation, &mut leaf, LEAF, first_key.take().unwrap_or_default(), allocated)?);
+        level.push(flush(
+            pager,
+            owner,
+            generation,
+            &mut leaf,
+            LEAF,
+            first_key.take().unwrap_or_default(),
+            allocated,
+        )?);
     }
     while level.len() > 1 {
         level = build_level(pager, owner, generation, level, allocated)?;
     }
-    Ok(level.pop().map(|b| TreeRoot { page: PageId(b.child.page), generation, count: total }))
+    Ok(level.pop().map(|b| TreeRoot {
+        page: PageId(b.child.page),
+        generation,
+        count: total,
+    }))
 }
 
-fn flush(pager: &Pager, owner: u64, generation: u64, page: &mut [u8], kind: aedb_pager::PageKind, first_key: Vec<u8>, allocated: &mut Vec<u64>) -> Result<Built> {
+fn flush(
+    pager: &Pager,
+    owner: u64,
+    generation: u64,
+    page: &mut [u8],
+    kind: aedb_pager::PageKind,
+    first_key: Vec<u8>,
+    allocated: &mut Vec<u64>,
+) -> Result<Built> {
     let id = pager.allocate()?;
     allocated.push(id.0);
     let count = node::subtree_count(page);
     pager.write_page(id, kind, owner, page)?;
     node::init(page, kind);
-    Ok(Built { child: ChildRef { page: id.0, generation, count }, first_key })
+    Ok(Built {
+        child: ChildRef {
+            page: id.0,
+            generation,
+            count,
+        },
+        first_key,
+    })
 }
 
 /// Packs one level of children into full branch pages.
-fn build_level(pager: &Pager, owner: u64, generation: u64, children: Vec<Built>, allocated: &mut Vec<u64>) -> Result<Vec<Built>> {
+fn build_level(
+    pager: &Pager,
+    owner: u64,
+    generation: u64,
+    children: Vec<Built>,
+    allocated: &mut Vec<u64>,
+) -> Result<Vec<Built>> {
     let cap = capacity(pager.page_size());
     // Group children greedily, by the bytes their entries take.
     let mut groups: Vec<Vec<Built>> = vec![Vec::new()];
     let mut used = 0;
     for b in children {
-        let size = node::BRANCH_ENTRY_FIXED + 2 + if groups.last().is_some_and(Vec::is_empty) { 0 } else { b.first_key.len() };
+        let size = node::BRANCH_ENTRY_FIXED
+            + 2
+            + if groups.last().is_some_and(Vec::is_empty) {
+                0
+            } else {
+                b.first_key.len()
+            };
         if used + size > cap {
             groups.push(Vec::new());
             used = node::BRANCH_ENTRY_FIXED + 2;
@@ -134,7 +201,9 @@ fn build_level(pager: &Pager, owner: u64, generation: u64, children: Vec<Built>,
                 first_key = b.first_key;
             }
         }
-        out.push(flush(pager, owner, generation, &mut page, BRANCH, first_key, allocated)?);
+        out.push(flush(
+            pager, owner, generation, &mut page, BRANCH, first_key, allocated,
+        )?);
     }
     Ok(out)
 }

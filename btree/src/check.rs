@@ -48,12 +48,25 @@ struct Walker<'a, S: PageSource> {
 
 /// Checks the tree at `root` whose pages carry `owner`.
 pub fn check<S: PageSource>(src: &S, root: Option<TreeRoot>, owner: u64) -> CheckReport {
-    let mut w = Walker { src, owner, seen: HashSet::new(), leaf_depth: None, report: CheckReport::default() };
+    let mut w = Walker {
+        src,
+        owner,
+        seen: HashSet::new(),
+        leaf_depth: None,
+        report: CheckReport::default(),
+    };
     if let Some(root) = root {
-        let child = ChildRef { page: root.page.0, generation: root.generation, count: root.count };
+        let child = ChildRef {
+            page: root.page.0,
+            generation: root.generation,
+            count: root.count,
+        };
         if let Some(n) = w.walk(child, None, None, 1) {
             if n != root.count {
-                w.report.problems.push(format!("root page {}: tree holds {n} entries, root records {}", root.page.0, root.count));
+                w.report.problems.push(format!(
+                    "root page {}: tree holds {n} entries, root records {}",
+                    root.page.0, root.count
+                ));
             }
         }
     }
@@ -76,7 +89,13 @@ impl<S: PageSource> Walker<'_, S> {
     }
 
     /// Returns the subtree's entry count, or None if it could not be read.
-    fn walk(&mut self, child: ChildRef, lo: Option<&[u8]>, hi: Option<&[u8]>, depth: u32) -> Option<u64> {
+    fn walk(
+        &mut self,
+        child: ChildRef,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+        depth: u32,
+    ) -> Option<u64> {
         if depth as usize > crate::MAX_DEPTH {
             self.problem(child.page, "deeper than the depth limit (a cycle?)");
             return None;
@@ -84,7 +103,11 @@ impl<S: PageSource> Walker<'_, S> {
         if !self.visit(child.page) {
             return None;
         }
-        let expect = Expect { kind: None, generation: (child.generation != 0).then_some(child.generation), owner: Some(self.owner) };
+        let expect = Expect {
+            kind: None,
+            generation: (child.generation != 0).then_some(child.generation),
+            owner: Some(self.owner),
+        };
         let page = match self.src.page(PageId(child.page), expect) {
             Ok(p) => p,
             Err(e) => {
@@ -95,19 +118,28 @@ impl<S: PageSource> Walker<'_, S> {
         let node = match RawNode::parse(page.bytes()).and_then(|n| n.validate().map(|()| n)) {
             Ok(n) => n,
             Err(f) => {
-                self.problem(child.page, format!("rule {}: expected {}, found {}", f.rule, f.expected, f.found));
+                self.problem(
+                    child.page,
+                    format!(
+                        "rule {}: expected {}, found {}",
+                        f.rule, f.expected, f.found
+                    ),
+                );
                 return None;
             }
         };
         // validate() succeeded, so every key and value below decodes.
         let first = node.key(if node.leaf { 0 } else { 1 }).ok();
         let last = node.key(node.len().saturating_sub(1)).ok();
-        if let (Some(lo), Some(first)) = (lo, first.filter(|_| node.len() > usize::from(!node.leaf))) {
+        if let (Some(lo), Some(first)) =
+            (lo, first.filter(|_| node.len() > usize::from(!node.leaf)))
+        {
             if first < lo {
                 self.problem(child.page, "a key below its separator (rule T2)");
             }
         }
-        if let (Some(hi), Some(last)) = (hi, last.filter(|_| node.len() > usize::from(!node.leaf))) {
+        if let (Some(hi), Some(last)) = (hi, last.filter(|_| node.len() > usize::from(!node.leaf)))
+        {
             if last >= hi {
                 self.problem(child.page, "a key at or above the next separator (rule T2)");
             }
@@ -115,12 +147,20 @@ impl<S: PageSource> Walker<'_, S> {
         let count = if node.leaf {
             match self.leaf_depth {
                 None => self.leaf_depth = Some(depth),
-                Some(d) if d != depth => self.problem(child.page, format!("leaf at depth {depth}, others at {d} (rule T1)")),
+                Some(d) if d != depth => self.problem(
+                    child.page,
+                    format!("leaf at depth {depth}, others at {d} (rule T1)"),
+                ),
                 Some(_) => {}
             }
             self.report.leaves += 1;
             for i in 0..node.len() {
-                if let Ok(StoredValue::Overflow { first, len, generation }) = node.value(i) {
+                if let Ok(StoredValue::Overflow {
+                    first,
+                    len,
+                    generation,
+                }) = node.value(i)
+                {
                     self.check_overflow(child.page, first, len, generation);
                 }
             }
@@ -130,12 +170,24 @@ impl<S: PageSource> Walker<'_, S> {
             self.report.branches += 1;
             let mut total = 0u64;
             for i in 0..node.len() {
-                let (Ok(c), Ok(sep)) = (node.child(i), node.key(i)) else { return None };
+                let (Ok(c), Ok(sep)) = (node.child(i), node.key(i)) else {
+                    return None;
+                };
                 let lo_i = if i == 0 { lo } else { Some(sep) };
-                let hi_i = if i + 1 < node.len() { node.key(i + 1).ok() } else { hi };
+                let hi_i = if i + 1 < node.len() {
+                    node.key(i + 1).ok()
+                } else {
+                    hi
+                };
                 if let Some(n) = self.walk(c, lo_i, hi_i, depth + 1) {
                     if n != c.count {
-                        self.problem(child.page, format!("child {} holds {n} entries, its entry records {} (rule B3)", c.page, c.count));
+                        self.problem(
+                            child.page,
+                            format!(
+                                "child {} holds {n} entries, its entry records {} (rule B3)",
+                                c.page, c.count
+                            ),
+                        );
                     }
                 }
                 // Damaged counts may not fit; B3 above already reports them.

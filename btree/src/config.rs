@@ -15,7 +15,10 @@ pub struct TreeConfig {
 
 impl Default for TreeConfig {
     fn default() -> Self {
-        TreeConfig { key_limit: 1024, value_limit: u64::from(u32::MAX) }
+        TreeConfig {
+            key_limit: 1024,
+            value_limit: u64::from(u32::MAX),
+        }
     }
 }
 
@@ -39,21 +42,30 @@ impl TreeConfig {
     pub fn validate(&self, page_size: u32) -> Result<()> {
         let max = TreeConfig::max_key_limit(page_size);
         if self.key_limit > max {
-            return Err(BtreeError::InvalidConfig(format!("key limit {} exceeds {max}, the most a {page_size}-byte page allows", self.key_limit)));
+            return Err(BtreeError::InvalidConfig(format!(
+                "key limit {} exceeds {max}, the most a {page_size}-byte page allows",
+                self.key_limit
+            )));
         }
         Ok(())
     }
 
     pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
         if key.len() > self.key_limit {
-            return Err(BtreeError::KeyTooLarge { len: key.len(), limit: self.key_limit });
+            return Err(BtreeError::KeyTooLarge {
+                len: key.len(),
+                limit: self.key_limit,
+            });
         }
         Ok(())
     }
 
     pub(crate) fn check_value(&self, value: &[u8]) -> Result<()> {
         if value.len() as u64 > self.value_limit {
-            return Err(BtreeError::ValueTooLarge { len: value.len() as u64, limit: self.value_limit });
+            return Err(BtreeError::ValueTooLarge {
+                len: value.len() as u64,
+                limit: self.value_limit,
+            });
         }
         Ok(())
     }
@@ -62,5 +74,6 @@ impl TreeConfig {
 /// Whether a value is stored inline (else in an overflow chain): at most a quarter
 /// page, and the whole entry within the leaf entry limit.
 pub(crate) fn is_inline(page_size: u32, key: &[u8], value: &[u8]) -> bool {
-    value.len() <= page_size as usize / 4 && LEAF_ENTRY_FIXED + key.len() + value.len() <= max_leaf_entry(page_size)
+    value.len() <= page_size as usize / 4
+        && LEAF_ENTRY_FIXED + key.len() + value.len() <= max_leaf_entry(page_size)
 }

@@ -38,6 +38,8 @@ impl BtreeError {
     pub(crate) fn fault(file: &std::path::Path, page: u64, page_size: u32, f: Fault) -> BtreeError {
         let offset = page * u64::from(page_size) + f.field_at as u64;
         let page = Some(PageId(page));
-        BtreeError::Pager(PagerError::corruption(file, page, offset, f.rule, f.expected, f.found))
+        BtreeError::Pager(PagerError::corruption(
+            file, page, offset, f.rule, f.expected, f.found,
+        ))
     }
 }

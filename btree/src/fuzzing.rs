@@ -18,13 +18,18 @@ const OWNER: u64 = 3;
 /// crc, face the bytes), then decoded, read as a one-page tree and checked. Must
 /// never panic or hang; errors are the expected outcome.
 pub fn page_decode(data: &[u8]) {
-    let Some((&choice, payload)) = data.split_first() else { return };
+    let Some((&choice, payload)) = data.split_first() else {
+        return;
+    };
     let fs = SimFs::new(0);
-    let Ok((pager, _)) = Pager::open(&fs, Path::new("/fuzz"), PagerOptions::default()) else { return };
+    let Ok((pager, _)) = Pager::open(&fs, Path::new("/fuzz"), PagerOptions::default()) else {
+        return;
+    };
     let Ok(id) = pager.allocate() else { return };
     let mut page = pager.page_buffer();
     let n = payload.len().min(page.len() - aedb_pager::PAGE_HEADER_LEN);
-    page[aedb_pager::PAGE_HEADER_LEN..aedb_pager::PAGE_HEADER_LEN + n].copy_from_slice(&payload[..n]);
+    page[aedb_pager::PAGE_HEADER_LEN..aedb_pager::PAGE_HEADER_LEN + n]
+        .copy_from_slice(&payload[..n]);
     let kind = [LEAF, BRANCH, OVERFLOW, PageKind(9)][usize::from(choice % 4)];
     if pager.write_page(id, kind, OWNER, &mut page).is_err() {
         return;
@@ -33,11 +38,19 @@ pub fn page_decode(data: &[u8]) {
         let _ = node.validate();
         for i in 0..node.len().min(64) {
             let _ = node.key(i);
-            let _ = if node.leaf { node.value(i).map(|_| ()) } else { node.child(i).map(|_| ()) };
+            let _ = if node.leaf {
+                node.value(i).map(|_| ())
+            } else {
+                node.child(i).map(|_| ())
+            };
         }
     }
     let Ok(view) = pager.view() else { return };
-    let root = TreeRoot { page: id, generation: pager.building_generation(), count: u64::from(choice >> 2) };
+    let root = TreeRoot {
+        page: id,
+        generation: pager.building_generation(),
+        count: u64::from(choice >> 2),
+    };
     let tree = Tree::new(&view, Some(root), OWNER);
     for key in [&b""[..], b"a", b"m", b"\xff\xff"] {
         let _ = tree.get(key);

@@ -23,9 +23,9 @@
 //! were copied into the transaction, or built by it.
 #![forbid(unsafe_code)]
 
+use aedb_pager::PAGE_HEADER_LEN;
 use aedb_pager::PageKind;
 use aedb_pager::format::{read_u16, read_u32, read_u64, write_u32, write_u64};
-use aedb_pager::PAGE_HEADER_LEN;
 
 pub const LEAF: PageKind = PageKind(2);
 pub const BRANCH: PageKind = PageKind(3);
@@ -77,7 +77,11 @@ fn u16_at(b: &[u8], at: usize) -> Option<usize> {
 /// Offsets of the key length and of the key within a leaf or branch entry.
 #[inline(always)]
 fn key_fields(leaf: bool) -> (usize, usize) {
-    if leaf { (LEAF_KEY_LEN_AT, LEAF_ENTRY_FIXED) } else { (BRANCH_KEY_LEN_AT, BRANCH_ENTRY_FIXED) }
+    if leaf {
+        (LEAF_KEY_LEN_AT, LEAF_ENTRY_FIXED)
+    } else {
+        (BRANCH_KEY_LEN_AT, BRANCH_ENTRY_FIXED)
+    }
 }
 
 /// The key of an encoded entry of a page the transaction owns (or of an entry it
@@ -98,7 +102,11 @@ pub enum StoredValue {
     /// Inline bytes at this range of the page.
     Inline { start: usize, end: usize },
     /// An overflow chain.
-    Overflow { first: u64, len: u64, generation: u64 },
+    Overflow {
+        first: u64,
+        len: u64,
+        generation: u64,
+    },
 }
 
 /// A branch's reference to a child.
@@ -117,7 +125,11 @@ impl ChildRef {
     #[inline]
     pub(crate) fn expect(&self, owner: u64) -> aedb_pager::Expect {
         let generation = (self.generation != 0).then_some(self.generation);
-        aedb_pager::Expect { kind: None, generation, owner: Some(owner) }
+        aedb_pager::Expect {
+            kind: None,
+            generation,
+            owner: Some(owner),
+        }
     }
 }
 
@@ -137,22 +149,53 @@ impl<'b> RawNode<'b> {
         let leaf = match kind {
             LEAF => true,
             BRANCH => false,
-            other => return Err(fault("N1", aedb_pager::format::page::KIND_AT, "a leaf (2) or branch (3) page", other.0.to_string())),
+            other => {
+                return Err(fault(
+                    "N1",
+                    aedb_pager::format::page::KIND_AT,
+                    "a leaf (2) or branch (3) page",
+                    other.0.to_string(),
+                ));
+            }
         };
-        let n = u16_at(bytes, N_AT).ok_or_else(|| fault("N2", N_AT, "a node header", "a short page"))?;
+        let n = u16_at(bytes, N_AT)
+            .ok_or_else(|| fault("N2", N_AT, "a node header", "a short page"))?;
         if u16_at(bytes, RESERVED_AT) != Some(0) {
             return Err(fault("N2", RESERVED_AT, "zero", "non-zero reserved bytes"));
         }
-        let heap = bytes.get(HEAP_AT..HEAP_AT + 4).map(|s| read_u32(s, 0) as usize).unwrap_or(0);
-        let garbage = bytes.get(GARBAGE_AT..GARBAGE_AT + 4).map(|s| read_u32(s, 0) as usize).unwrap_or(usize::MAX);
+        let heap = bytes
+            .get(HEAP_AT..HEAP_AT + 4)
+            .map(|s| read_u32(s, 0) as usize)
+            .unwrap_or(0);
+        let garbage = bytes
+            .get(GARBAGE_AT..GARBAGE_AT + 4)
+            .map(|s| read_u32(s, 0) as usize)
+            .unwrap_or(usize::MAX);
         let slots_end = SLOTS_AT + 2 * n;
         if slots_end > heap || heap > bytes.len() || garbage > bytes.len() - heap {
-            return Err(fault("N3", HEAP_AT, format!("slots end ({slots_end}) <= heap start <= page size, garbage within the heap"), format!("heap start {heap}, garbage {garbage}")));
+            return Err(fault(
+                "N3",
+                HEAP_AT,
+                format!(
+                    "slots end ({slots_end}) <= heap start <= page size, garbage within the heap"
+                ),
+                format!("heap start {heap}, garbage {garbage}"),
+            ));
         }
         if !leaf && n < 2 {
-            return Err(fault("B1", N_AT, "a branch with at least 2 children", n.to_string()));
+            return Err(fault(
+                "B1",
+                N_AT,
+                "a branch with at least 2 children",
+                n.to_string(),
+            ));
         }
-        Ok(RawNode { bytes, leaf, n, heap })
+        Ok(RawNode {
+            bytes,
+            leaf,
+            n,
+            heap,
+        })
     }
 
     #[inline]
@@ -169,18 +212,38 @@ impl<'b> RawNode<'b> {
     #[inline]
     fn entry(&self, i: usize) -> Result<usize, Fault> {
         let at = SLOTS_AT + 2 * i;
-        let fixed = if self.leaf { LEAF_ENTRY_FIXED } else { BRANCH_ENTRY_FIXED };
+        let fixed = if self.leaf {
+            LEAF_ENTRY_FIXED
+        } else {
+            BRANCH_ENTRY_FIXED
+        };
         match u16_at(self.bytes, at) {
-            Some(off) if i < self.n && off >= self.heap && off + fixed <= self.bytes.len() => Ok(off),
+            Some(off) if i < self.n && off >= self.heap && off + fixed <= self.bytes.len() => {
+                Ok(off)
+            }
             found => Err(self.bad_slot(i, found)),
         }
     }
 
     #[cold]
     fn bad_slot(&self, i: usize, found: Option<usize>) -> Fault {
-        let fixed = if self.leaf { LEAF_ENTRY_FIXED } else { BRANCH_ENTRY_FIXED };
+        let fixed = if self.leaf {
+            LEAF_ENTRY_FIXED
+        } else {
+            BRANCH_ENTRY_FIXED
+        };
         let found = found.map_or("no slot".to_string(), |o| o.to_string());
-        fault("N4", SLOTS_AT + 2 * i, format!("entry {i} of {} at an offset in {}..{}", self.n, self.heap, self.bytes.len().saturating_sub(fixed)), found)
+        fault(
+            "N4",
+            SLOTS_AT + 2 * i,
+            format!(
+                "entry {i} of {} at an offset in {}..{}",
+                self.n,
+                self.heap,
+                self.bytes.len().saturating_sub(fixed)
+            ),
+            found,
+        )
     }
 
     /// Key range and value of leaf entry `i`, with one slot lookup.
@@ -192,11 +255,23 @@ impl<'b> RawNode<'b> {
         let key_end = key_start + key_len;
         let word = read_u32(self.bytes, off + LEAF_WORD_AT);
         if word & OVERFLOW_FLAG == 0 && key_end + word as usize <= self.bytes.len() {
-            return Ok((key_start, key_end, StoredValue::Inline { start: key_end, end: key_end + word as usize }));
+            return Ok((
+                key_start,
+                key_end,
+                StoredValue::Inline {
+                    start: key_end,
+                    end: key_end + word as usize,
+                },
+            ));
         }
         let value = self.value(i)?;
         if key_end > self.bytes.len() {
-            return Err(fault("N5", off, "a key inside the page", format!("key length {key_len} at offset {key_start}")));
+            return Err(fault(
+                "N5",
+                off,
+                "a key inside the page",
+                format!("key length {key_len} at offset {key_start}"),
+            ));
         }
         Ok((key_start, key_end, value))
     }
@@ -208,7 +283,16 @@ impl<'b> RawNode<'b> {
         let (len_at, key_at) = key_fields(self.leaf);
         let (len_at, key_at) = (off + len_at, off + key_at);
         let len = u16_at(self.bytes, len_at).unwrap_or(usize::MAX);
-        self.bytes.get(key_at..key_at.saturating_add(len)).ok_or_else(|| fault("N5", len_at, "a key inside the page", format!("key length {len} at offset {key_at}")))
+        self.bytes
+            .get(key_at..key_at.saturating_add(len))
+            .ok_or_else(|| {
+                fault(
+                    "N5",
+                    len_at,
+                    "a key inside the page",
+                    format!("key length {len} at offset {key_at}"),
+                )
+            })
     }
 
     /// Value of leaf entry `i` (L2).
@@ -218,14 +302,27 @@ impl<'b> RawNode<'b> {
         let word = read_u32(self.bytes, off + LEAF_WORD_AT);
         let start = off + LEAF_ENTRY_FIXED + key_len;
         if word & OVERFLOW_FLAG != 0 {
-            let (Some(first), Some(len), Some(generation)) = (u64_at(self.bytes, start), u64_at(self.bytes, start + 8), u64_at(self.bytes, start + 16)) else {
+            let (Some(first), Some(len), Some(generation)) = (
+                u64_at(self.bytes, start),
+                u64_at(self.bytes, start + 8),
+                u64_at(self.bytes, start + 16),
+            ) else {
                 let expected = "an overflow reference inside the page";
                 return Err(fault("L2", off + LEAF_WORD_AT, expected, "a truncated one"));
             };
             if word != OVERFLOW_FLAG || first < 2 || len == 0 || generation == 0 {
-                return Err(fault("L2", start, "overflow ref with first page >= 2, length > 0, generation > 0", format!("page {first}, length {len}, generation {generation}")));
+                return Err(fault(
+                    "L2",
+                    start,
+                    "overflow ref with first page >= 2, length > 0, generation > 0",
+                    format!("page {first}, length {len}, generation {generation}"),
+                ));
             }
-            Ok(StoredValue::Overflow { first, len, generation })
+            Ok(StoredValue::Overflow {
+                first,
+                len,
+                generation,
+            })
         } else {
             let end = start.saturating_add(word as usize);
             if end > self.bytes.len() {
@@ -244,12 +341,21 @@ impl<'b> RawNode<'b> {
         let generation = u64_at(self.bytes, off + BRANCH_GENERATION_AT);
         let count = u64_at(self.bytes, off + BRANCH_COUNT_AT);
         let (Some(page), Some(generation), Some(count)) = (page, generation, count) else {
-            return Err(fault("B2", off, "a child reference inside the page", "a truncated one"));
+            return Err(fault(
+                "B2",
+                off,
+                "a child reference inside the page",
+                "a truncated one",
+            ));
         };
         if page < 2 {
             return Err(fault("B2", off, "a child page id >= 2", page.to_string()));
         }
-        Ok(ChildRef { page, generation, count })
+        Ok(ChildRef {
+            page,
+            generation,
+            count,
+        })
     }
 
     /// Leaf: `Ok(i)` if entry i has `key`, else `Err(insertion point)`.
@@ -271,7 +377,12 @@ impl<'b> RawNode<'b> {
     fn probe_fault(&self, i: usize) -> Fault {
         match self.key(i) {
             Err(f) => f,
-            Ok(_) => fault("N4", SLOTS_AT + 2 * i, "a readable entry", "an unreadable one"),
+            Ok(_) => fault(
+                "N4",
+                SLOTS_AT + 2 * i,
+                "a readable entry",
+                "an unreadable one",
+            ),
         }
     }
 
@@ -279,7 +390,9 @@ impl<'b> RawNode<'b> {
         let (mut lo, mut hi) = (0, self.n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let Some(k) = self.probe(mid) else { return Err(self.probe_fault(mid)) };
+            let Some(k) = self.probe(mid) else {
+                return Err(self.probe_fault(mid));
+            };
             match k.cmp(key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
@@ -294,7 +407,9 @@ impl<'b> RawNode<'b> {
         let (mut lo, mut hi) = (1, self.n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let Some(k) = self.probe(mid) else { return Err(self.probe_fault(mid)) };
+            let Some(k) = self.probe(mid) else {
+                return Err(self.probe_fault(mid));
+            };
             if k <= key {
                 lo = mid + 1;
             } else {
@@ -309,8 +424,16 @@ impl<'b> RawNode<'b> {
     pub fn validate(&self) -> Result<(), Fault> {
         let sound = self.sound();
         // Tests (debug builds) check on every page that the fast path agrees.
-        debug_assert_eq!(sound, self.validate_faults().is_ok(), "RawNode::sound disagrees with validate_faults");
-        if sound { Ok(()) } else { self.validate_faults() }
+        debug_assert_eq!(
+            sound,
+            self.validate_faults().is_ok(),
+            "RawNode::sound disagrees with validate_faults"
+        );
+        if sound {
+            Ok(())
+        } else {
+            self.validate_faults()
+        }
     }
 
     /// `validate`'s checks without building a `Fault` per accessor call: the hot
@@ -318,22 +441,36 @@ impl<'b> RawNode<'b> {
     /// `validate_faults` is `Ok` (N4, N5, L2, B2, N6, in the same order).
     fn sound(&self) -> bool {
         let len = self.bytes.len();
-        let fixed = if self.leaf { LEAF_ENTRY_FIXED } else { BRANCH_ENTRY_FIXED };
+        let fixed = if self.leaf {
+            LEAF_ENTRY_FIXED
+        } else {
+            BRANCH_ENTRY_FIXED
+        };
         let mut prev: Option<&[u8]> = None;
         for i in 0..self.n {
-            let Some(off) = u16_at(self.bytes, SLOTS_AT + 2 * i) else { return false };
+            let Some(off) = u16_at(self.bytes, SLOTS_AT + 2 * i) else {
+                return false;
+            };
             if off < self.heap || off + fixed > len {
                 return false;
             }
             let (len_at, key_at) = key_fields(self.leaf);
             let (len_at, key_at) = (off + len_at, off + key_at);
-            let Some(key_len) = u16_at(self.bytes, len_at) else { return false };
-            let Some(key) = self.bytes.get(key_at..key_at + key_len) else { return false };
+            let Some(key_len) = u16_at(self.bytes, len_at) else {
+                return false;
+            };
+            let Some(key) = self.bytes.get(key_at..key_at + key_len) else {
+                return false;
+            };
             if self.leaf {
                 let word = read_u32(self.bytes, off + LEAF_WORD_AT);
                 let start = off + LEAF_ENTRY_FIXED + key_len;
                 if word & OVERFLOW_FLAG != 0 {
-                    let (Some(first), Some(value_len), Some(generation)) = (u64_at(self.bytes, start), u64_at(self.bytes, start + 8), u64_at(self.bytes, start + 16)) else {
+                    let (Some(first), Some(value_len), Some(generation)) = (
+                        u64_at(self.bytes, start),
+                        u64_at(self.bytes, start + 8),
+                        u64_at(self.bytes, start + 16),
+                    ) else {
                         return false;
                     };
                     if word != OVERFLOW_FLAG || first < 2 || value_len == 0 || generation == 0 {
@@ -370,19 +507,31 @@ impl<'b> RawNode<'b> {
             let end = if self.leaf {
                 match self.value(i)? {
                     StoredValue::Inline { end, .. } => end,
-                    StoredValue::Overflow { .. } => self.entry(i)? + LEAF_ENTRY_FIXED + key.len() + OVERFLOW_REF_LEN,
+                    StoredValue::Overflow { .. } => {
+                        self.entry(i)? + LEAF_ENTRY_FIXED + key.len() + OVERFLOW_REF_LEN
+                    }
                 }
             } else {
                 self.child(i)?;
                 self.entry(i)? + BRANCH_ENTRY_FIXED + key.len()
             };
             if end > self.bytes.len() {
-                return Err(fault("N5", self.entry(i)?, "an entry inside the page", format!("one ending at {end}")));
+                return Err(fault(
+                    "N5",
+                    self.entry(i)?,
+                    "an entry inside the page",
+                    format!("one ending at {end}"),
+                ));
             }
             if self.leaf || i >= 1 {
                 if let Some(p) = prev {
                     if p >= key {
-                        return Err(fault("N6", SLOTS_AT + 2 * i, "keys in strictly ascending order", format!("entry {i} not above its predecessor")));
+                        return Err(fault(
+                            "N6",
+                            SLOTS_AT + 2 * i,
+                            "keys in strictly ascending order",
+                            format!("entry {i} not above its predecessor"),
+                        ));
                     }
                 }
                 prev = Some(key);
@@ -402,7 +551,11 @@ pub(crate) fn leaf_entry(key: &[u8], value: EntryValue<'_>) -> Vec<u8> {
             e.extend_from_slice(key);
             e.extend_from_slice(v);
         }
-        EntryValue::Overflow { first, len, generation } => {
+        EntryValue::Overflow {
+            first,
+            len,
+            generation,
+        } => {
             e.extend_from_slice(&OVERFLOW_FLAG.to_le_bytes());
             e.extend_from_slice(key);
             e.extend_from_slice(&first.to_le_bytes());
@@ -417,7 +570,11 @@ pub(crate) fn leaf_entry(key: &[u8], value: EntryValue<'_>) -> Vec<u8> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum EntryValue<'v> {
     Inline(&'v [u8]),
-    Overflow { first: u64, len: u64, generation: u64 },
+    Overflow {
+        first: u64,
+        len: u64,
+        generation: u64,
+    },
 }
 
 /// Encodes a branch entry.
@@ -466,7 +623,11 @@ pub(crate) fn entry_len(page: &[u8], i: usize) -> usize {
     if is_leaf(page) {
         let key = read_u16(page, off + LEAF_KEY_LEN_AT) as usize;
         let word = read_u32(page, off + LEAF_WORD_AT);
-        let value = if word & OVERFLOW_FLAG != 0 { OVERFLOW_REF_LEN } else { word as usize };
+        let value = if word & OVERFLOW_FLAG != 0 {
+            OVERFLOW_REF_LEN
+        } else {
+            word as usize
+        };
         LEAF_ENTRY_FIXED + key + value
     } else {
         BRANCH_ENTRY_FIXED + read_u16(page, off + BRANCH_KEY_LEN_AT) as usize
@@ -491,7 +652,9 @@ pub(crate) fn fits(page: &[u8], len: usize) -> bool {
 }
 
 fn compact(page: &mut [u8]) {
-    let entries: Vec<Vec<u8>> = (0..count(page)).map(|i| entry_bytes(page, i).to_vec()).collect();
+    let entries: Vec<Vec<u8>> = (0..count(page))
+        .map(|i| entry_bytes(page, i).to_vec())
+        .collect();
     rebuild(page, &entries);
 }
 
@@ -517,7 +680,10 @@ pub(crate) fn rebuild(page: &mut [u8], entries: &[Vec<u8>]) {
 /// Inserts `entry` as entry `i`; the caller checked [`fits`].
 pub(crate) fn insert(page: &mut [u8], i: usize, entry: &[u8]) {
     let n = count(page);
-    debug_assert!(i <= n && fits(page, entry.len()), "insert at {i} of {n} without room");
+    debug_assert!(
+        i <= n && fits(page, entry.len()),
+        "insert at {i} of {n} without room"
+    );
     let mut heap = read_u32(page, HEAP_AT) as usize;
     if heap < SLOTS_AT + 2 * (n + 1) + entry.len() {
         compact(page);
@@ -546,7 +712,10 @@ pub(crate) fn remove(page: &mut [u8], i: usize) {
 
 /// Overwrites child `i`'s reference in a branch (same size, in place).
 pub(crate) fn set_child(page: &mut [u8], i: usize, child: ChildRef) {
-    debug_assert!(!is_leaf(page) && i < count(page), "child {i} of a leaf or past the end");
+    debug_assert!(
+        !is_leaf(page) && i < count(page),
+        "child {i} of a leaf or past the end"
+    );
     let off = slot(page, i);
     write_u64(page, off + BRANCH_CHILD_AT, child.page);
     write_u64(page, off + BRANCH_GENERATION_AT, child.generation);
@@ -555,7 +724,10 @@ pub(crate) fn set_child(page: &mut [u8], i: usize, child: ChildRef) {
 
 /// Child `i` of a branch the transaction owns.
 pub(crate) fn child_of(page: &[u8], i: usize) -> ChildRef {
-    debug_assert!(!is_leaf(page) && i < count(page), "child {i} of a leaf or past the end");
+    debug_assert!(
+        !is_leaf(page) && i < count(page),
+        "child {i} of a leaf or past the end"
+    );
     let off = slot(page, i);
     ChildRef {
         page: read_u64(page, off + BRANCH_CHILD_AT),

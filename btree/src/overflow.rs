@@ -38,7 +38,12 @@ pub fn pages_for(len: u64, page_size: u32) -> u64 {
 /// Writes `value` to fresh pages; returns the first page id. Every id allocated is
 /// pushed to `allocated` as soon as it is handed out, so a failure part-way leaves
 /// the caller able to give them all back.
-pub(crate) fn write_chain(pager: &Pager, owner: u64, value: &[u8], allocated: &mut Vec<u64>) -> Result<u64> {
+pub(crate) fn write_chain(
+    pager: &Pager,
+    owner: u64,
+    value: &[u8],
+    allocated: &mut Vec<u64>,
+) -> Result<u64> {
     let cap = capacity(pager.page_size());
     let start = allocated.len();
     for _ in 0..value.len().div_ceil(cap).max(1) {
@@ -57,7 +62,14 @@ pub(crate) fn write_chain(pager: &Pager, owner: u64, value: &[u8], allocated: &m
 }
 
 /// Walks a chain (O1–O2, and P6 through the expected header), calling `visit` with each page id and its bytes.
-pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, generation: u64, mut visit: impl FnMut(u64, &[u8])) -> Result<()> {
+pub(crate) fn walk<S: PageSource>(
+    src: &S,
+    owner: u64,
+    first: u64,
+    len: u64,
+    generation: u64,
+    mut visit: impl FnMut(u64, &[u8]),
+) -> Result<()> {
     let ps = src.page_size();
     let expected_pages = pages_for(len, ps);
     let mut next = first;
@@ -73,19 +85,50 @@ pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, gen
             let f = fault("O1", NEXT_AT, expected, found);
             return Err(BtreeError::fault(src.file(), next, ps, f));
         }
-        let page = src.page(PageId(next), Expect { kind: Some(OVERFLOW), generation: Some(generation), owner: Some(owner) })?;
+        let page = src.page(
+            PageId(next),
+            Expect {
+                kind: Some(OVERFLOW),
+                generation: Some(generation),
+                owner: Some(owner),
+            },
+        )?;
         let b = page.bytes();
         let n = read_u32(b, LEN_AT) as u64;
         let want = remaining.min(capacity(ps) as u64);
         if n != want || read_u32(b, RESERVED_AT) != 0 {
-            return Err(BtreeError::fault(src.file(), next, ps, fault("O2", LEN_AT, format!("{want} value bytes and a zero reserved word"), format!("{n} bytes"))));
+            return Err(BtreeError::fault(
+                src.file(),
+                next,
+                ps,
+                fault(
+                    "O2",
+                    LEN_AT,
+                    format!("{want} value bytes and a zero reserved word"),
+                    format!("{n} bytes"),
+                ),
+            ));
         }
         visit(next, &b[DATA_AT..DATA_AT + n as usize]);
         remaining -= n;
         let link = read_u64(b, NEXT_AT);
         let last = i + 1 == expected_pages;
         if last != (link == 0) {
-            return Err(BtreeError::fault(src.file(), next, ps, fault("O1", NEXT_AT, if last { "the end of the chain (0)" } else { "a next page" }, link.to_string())));
+            return Err(BtreeError::fault(
+                src.file(),
+                next,
+                ps,
+                fault(
+                    "O1",
+                    NEXT_AT,
+                    if last {
+                        "the end of the chain (0)"
+                    } else {
+                        "a next page"
+                    },
+                    link.to_string(),
+                ),
+            ));
         }
         next = link;
     }
@@ -93,15 +136,29 @@ pub(crate) fn walk<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, gen
 }
 
 /// Reads a whole overflow value.
-pub(crate) fn read<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, generation: u64) -> Result<Vec<u8>> {
+pub(crate) fn read<S: PageSource>(
+    src: &S,
+    owner: u64,
+    first: u64,
+    len: u64,
+    generation: u64,
+) -> Result<Vec<u8>> {
     // Capacity from the recorded length only up to 1 MiB: the length is input.
     let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
-    walk(src, owner, first, len, generation, |_, data| out.extend_from_slice(data))?;
+    walk(src, owner, first, len, generation, |_, data| {
+        out.extend_from_slice(data)
+    })?;
     Ok(out)
 }
 
 /// The page ids of a chain.
-pub(crate) fn pages<S: PageSource>(src: &S, owner: u64, first: u64, len: u64, generation: u64) -> Result<Vec<u64>> {
+pub(crate) fn pages<S: PageSource>(
+    src: &S,
+    owner: u64,
+    first: u64,
+    len: u64,
+    generation: u64,
+) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
     walk(src, owner, first, len, generation, |id, _| ids.push(id))?;
     Ok(ids)
@@ -131,15 +188,28 @@ mod tests {
         let mut buf = pager.page_buffer();
         write_u64(&mut buf, NEXT_AT, id.0);
         write_u32(&mut buf, LEN_AT, cap as u32);
-        pager.write_page(id, OVERFLOW, owner, &mut buf).unwrap_or_else(|e| panic!("{e}"));
         pager
-            .commit(MetaUpdate { root: Some(id), ..MetaUpdate::default() })
+            .write_page(id, OVERFLOW, owner, &mut buf)
+            .unwrap_or_else(|e| panic!("{e}"));
+        pager
+            .commit(MetaUpdate {
+                root: Some(id),
+                ..MetaUpdate::default()
+            })
             .unwrap_or_else(|e| panic!("{e}"));
         let view = pager.view().unwrap_or_else(|e| panic!("{e}"));
         let got = read(&view, owner, id.0, u64::MAX / 2, generation);
-        let err = got.err().unwrap_or_else(|| panic!("a cyclic chain was read"));
+        let err = got
+            .err()
+            .unwrap_or_else(|| panic!("a cyclic chain was read"));
         let text = err.to_string();
         assert!(text.contains("O1") && text.contains("acyclic"), "{text}");
-        assert!(matches!(err, BtreeError::Pager(aedb_pager::PagerError::Corruption(_))), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                BtreeError::Pager(aedb_pager::PagerError::Corruption(_))
+            ),
+            "{err:?}"
+        );
     }
 }

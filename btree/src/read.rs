@@ -28,7 +28,11 @@ pub struct TreeRoot {
 
 impl TreeRoot {
     pub(crate) fn child(self) -> ChildRef {
-        ChildRef { page: self.page.0, generation: self.generation, count: self.count }
+        ChildRef {
+            page: self.page.0,
+            generation: self.generation,
+            count: self.count,
+        }
     }
 }
 
@@ -87,7 +91,10 @@ impl<'s, S: PageSource> Tree<'s, S> {
     /// caller parses it (N1–N3) before reading it.
     #[inline]
     fn fetch(&self, child: ChildRef) -> Result<Cow<'s, [u8]>> {
-        Ok(self.src.page(PageId(child.page), child.expect(self.owner))?.into_cow())
+        Ok(self
+            .src
+            .page(PageId(child.page), child.expect(self.owner))?
+            .into_cow())
     }
 
     /// The one descent loop: from `child` down to a leaf, at most `MAX_DEPTH` levels
@@ -139,33 +146,63 @@ impl<'s, S: PageSource> Tree<'s, S> {
     ) -> Result<Cow<'s, [u8]>> {
         match node.value(i).map_err(|f| self.fault(id, f))? {
             StoredValue::Inline { start, end } => Ok(sub(page, start, end)),
-            StoredValue::Overflow { first, len, generation } => Ok(Cow::Owned(overflow::read(self.src, self.owner, first, len, generation)?)),
+            StoredValue::Overflow {
+                first,
+                len,
+                generation,
+            } => Ok(Cow::Owned(overflow::read(
+                self.src, self.owner, first, len, generation,
+            )?)),
         }
     }
 
     #[inline]
-    fn entry_of(&self, id: u64, page: &Cow<'s, [u8]>, node: &RawNode<'_>, i: usize) -> Result<Entry<'s>> {
+    fn entry_of(
+        &self,
+        id: u64,
+        page: &Cow<'s, [u8]>,
+        node: &RawNode<'_>,
+        i: usize,
+    ) -> Result<Entry<'s>> {
         let (key_start, key_end, value) = node.leaf_entry(i).map_err(|f| self.fault(id, f))?;
         let value = match value {
             StoredValue::Inline { start, end } => sub(page, start, end),
-            StoredValue::Overflow { first, len, generation } => Cow::Owned(overflow::read(self.src, self.owner, first, len, generation)?),
+            StoredValue::Overflow {
+                first,
+                len,
+                generation,
+            } => Cow::Owned(overflow::read(
+                self.src, self.owner, first, len, generation,
+            )?),
         };
         Ok((sub(page, key_start, key_end), value))
     }
 
     /// Follows separators from the root to the leaf that would hold `key`.
     fn leaf_for(&self, key: &[u8]) -> Result<Option<(u64, Cow<'s, [u8]>)>> {
-        let Some(root) = self.root else { return Ok(None) };
+        let Some(root) = self.root else {
+            return Ok(None);
+        };
         self.leaf_for_key(root, key).map(Some)
     }
 
     pub(crate) fn depth_fault(&self, page: u64) -> BtreeError {
-        self.fault(page, crate::node::fault("T1", 0, format!("a tree at most {} levels deep", crate::MAX_DEPTH), "a deeper path (a cycle?)"))
+        self.fault(
+            page,
+            crate::node::fault(
+                "T1",
+                0,
+                format!("a tree at most {} levels deep", crate::MAX_DEPTH),
+                "a deeper path (a cycle?)",
+            ),
+        )
     }
 
     /// The value stored under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Cow<'s, [u8]>>> {
-        let Some((id, page)) = self.leaf_for(key)? else { return Ok(None) };
+        let Some((id, page)) = self.leaf_for(key)? else {
+            return Ok(None);
+        };
         let node = self.node(id, &page)?;
         match node.search_leaf(key).map_err(|f| self.fault(id, f))? {
             Ok(i) => Ok(Some(self.value(id, &page, &node, i)?)),
@@ -174,29 +211,41 @@ impl<'s, S: PageSource> Tree<'s, S> {
     }
 
     pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
-        let Some((id, page)) = self.leaf_for(key)? else { return Ok(false) };
-        Ok(self.node(id, &page)?.search_leaf(key).map_err(|f| self.fault(id, f))?.is_ok())
+        let Some((id, page)) = self.leaf_for(key)? else {
+            return Ok(false);
+        };
+        Ok(self
+            .node(id, &page)?
+            .search_leaf(key)
+            .map_err(|f| self.fault(id, f))?
+            .is_ok())
     }
 
     /// Number of keys strictly below `key`, and whether `key` is present.
     fn position(&self, key: &[u8]) -> Result<(u64, bool)> {
-        let Some(root) = self.root else { return Ok((0, false)) };
+        let Some(root) = self.root else {
+            return Ok((0, false));
+        };
         let mut below = 0u64;
         let choose = |id, node: &RawNode<'_>| {
             let fault = |f| self.fault(id, f);
             let i = node.search_branch(key).map_err(fault)?;
             for j in 0..i {
                 let c = node.child(j).map_err(fault)?.count;
-                below = below.checked_add(c).ok_or_else(|| fault(count_overflow()))?;
+                below = below
+                    .checked_add(c)
+                    .ok_or_else(|| fault(count_overflow()))?;
             }
             Ok(i)
         };
         let (id, page) = self.descend(root.child(), choose, |_, _, _| {})?;
         let node = self.node(id, &page)?;
-        Ok(match node.search_leaf(key).map_err(|f| self.fault(id, f))? {
-            Ok(i) => (below + i as u64, true),
-            Err(i) => (below + i as u64, false),
-        })
+        Ok(
+            match node.search_leaf(key).map_err(|f| self.fault(id, f))? {
+                Ok(i) => (below + i as u64, true),
+                Err(i) => (below + i as u64, false),
+            },
+        )
     }
 
     /// Number of keys strictly below `key` (its index if present).
@@ -225,7 +274,9 @@ impl<'s, S: PageSource> Tree<'s, S> {
 
     /// The entry at index `n` in key order.
     pub fn nth(&self, mut n: u64) -> Result<Option<Entry<'s>>> {
-        let Some(root) = self.root else { return Ok(None) };
+        let Some(root) = self.root else {
+            return Ok(None);
+        };
         if n >= root.count {
             return Ok(None);
         }
@@ -292,9 +343,22 @@ impl<'s, S: PageSource> Tree<'s, S> {
 
 /// The root of the tree whose root node is `page` (written by `generation`, owned
 /// by `owner`), with its entry count summed from the root node.
-pub fn load_root<S: PageSource>(src: &S, page: PageId, generation: u64, owner: u64) -> Result<TreeRoot> {
-    let tree = Tree { src, root: None, owner };
-    let bytes = tree.load(ChildRef { page: page.0, generation, count: 0 })?;
+pub fn load_root<S: PageSource>(
+    src: &S,
+    page: PageId,
+    generation: u64,
+    owner: u64,
+) -> Result<TreeRoot> {
+    let tree = Tree {
+        src,
+        root: None,
+        owner,
+    };
+    let bytes = tree.load(ChildRef {
+        page: page.0,
+        generation,
+        count: 0,
+    })?;
     let node = tree.node(page.0, &bytes)?;
     let count = if node.leaf {
         node.len() as u64
@@ -302,16 +366,27 @@ pub fn load_root<S: PageSource>(src: &S, page: PageId, generation: u64, owner: u
         let mut total = 0u64;
         for i in 0..node.len() {
             let c = node.child(i).map_err(|f| tree.fault(page.0, f))?.count;
-            total = total.checked_add(c).ok_or_else(|| tree.fault(page.0, count_overflow()))?;
+            total = total
+                .checked_add(c)
+                .ok_or_else(|| tree.fault(page.0, count_overflow()))?;
         }
         total
     };
-    Ok(TreeRoot { page, generation, count })
+    Ok(TreeRoot {
+        page,
+        generation,
+        count,
+    })
 }
 
 /// Children counts whose sum does not fit a u64 (crc-valid but damaged counts).
 fn count_overflow() -> crate::node::Fault {
-    crate::node::fault("B3", 0, "children counts summing within 2^64", "an overflowing sum")
+    crate::node::fault(
+        "B3",
+        0,
+        "children counts summing within 2^64",
+        "an overflowing sum",
+    )
 }
 
 /// The smallest key above every key that starts with `prefix` (None: no such key).
@@ -352,7 +427,13 @@ pub struct Range<'s, S: PageSource> {
 impl<'s, S: PageSource> Range<'s, S> {
     fn new(tree: Tree<'s, S>, lo: Bound<&[u8]>, hi: Bound<&[u8]>, reverse: bool) -> Result<Self> {
         let (start, end) = if reverse { (hi, lo) } else { (lo, hi) };
-        let mut r = Range { tree, stack: Vec::new(), end: end.map(<[u8]>::to_vec), reverse, done: tree.root.is_none() };
+        let mut r = Range {
+            tree,
+            stack: Vec::new(),
+            end: end.map(<[u8]>::to_vec),
+            reverse,
+            done: tree.root.is_none(),
+        };
         if let Some(root) = tree.root {
             r.descend(root.child(), start)?;
         }
@@ -401,9 +482,15 @@ impl<'s, S: PageSource> Range<'s, S> {
 
     fn step(&mut self) -> Result<Option<Entry<'s>>> {
         loop {
-            let Some((id, page, pos)) = self.stack.last_mut() else { return Ok(None) };
+            let Some((id, page, pos)) = self.stack.last_mut() else {
+                return Ok(None);
+            };
             let node = RawNode::parse(page).map_err(|f| self.tree.fault(*id, f))?;
-            let have = if self.reverse { *pos > 0 } else { *pos < node.len() };
+            let have = if self.reverse {
+                *pos > 0
+            } else {
+                *pos < node.len()
+            };
             if have {
                 let i = if self.reverse { *pos - 1 } else { *pos };
                 if self.reverse {
@@ -420,9 +507,15 @@ impl<'s, S: PageSource> Range<'s, S> {
             // Leaf exhausted: climb to the next branch position, then go down.
             self.stack.pop();
             loop {
-                let Some((id, page, pos)) = self.stack.last_mut() else { return Ok(None) };
+                let Some((id, page, pos)) = self.stack.last_mut() else {
+                    return Ok(None);
+                };
                 let node = RawNode::parse(page).map_err(|f| self.tree.fault(*id, f))?;
-                let more = if self.reverse { *pos > 0 } else { *pos + 1 < node.len() };
+                let more = if self.reverse {
+                    *pos > 0
+                } else {
+                    *pos + 1 < node.len()
+                };
                 if !more {
                     self.stack.pop();
                     continue;

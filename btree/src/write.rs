@@ -149,7 +149,14 @@ fn search_branch_trusted(page: &[u8], key: &[u8]) -> usize {
 impl<'p> WriteTxn<'p> {
     /// Starts editing the tree at `root`, reading unchanged pages through `view`.
     /// `epoch` is passed to the pager when the transaction frees pages it allocated.
-    pub fn new(pager: &'p Pager, view: ReadView, owner: u64, root: Option<TreeRoot>, config: TreeConfig, epoch: u64) -> Result<Self> {
+    pub fn new(
+        pager: &'p Pager,
+        view: ReadView,
+        owner: u64,
+        root: Option<TreeRoot>,
+        config: TreeConfig,
+        epoch: u64,
+    ) -> Result<Self> {
         config.validate(pager.page_size())?;
         Ok(WriteTxn {
             page_size: pager.page_size(),
@@ -167,7 +174,10 @@ impl<'p> WriteTxn<'p> {
     }
 
     fn source(&self) -> TxnSource<'_> {
-        TxnSource { dirty: &self.dirty, view: &self.view }
+        TxnSource {
+            dirty: &self.dirty,
+            view: &self.view,
+        }
     }
 
     /// Runs `f` with a reader that sees this transaction's uncommitted state.
@@ -179,7 +189,11 @@ impl<'p> WriteTxn<'p> {
 
     /// The current root (generation 0 when dirty).
     pub fn root(&self) -> Option<TreeRoot> {
-        self.root.map(|c| TreeRoot { page: PageId(c.page), generation: c.generation, count: c.count })
+        self.root.map(|c| TreeRoot {
+            page: PageId(c.page),
+            generation: c.generation,
+            count: c.count,
+        })
     }
 
     pub fn len(&self) -> u64 {
@@ -208,7 +222,10 @@ impl<'p> WriteTxn<'p> {
     /// A page this transaction owns (invariant 2: only those are edited).
     fn page_mut(&mut self, id: u64) -> &mut [u8] {
         let page = self.dirty.get_mut(&id);
-        debug_assert!(page.is_some(), "edit of page {id}, which the transaction does not own");
+        debug_assert!(
+            page.is_some(),
+            "edit of page {id}, which the transaction does not own"
+        );
         page.map_or(&mut [][..], |b| &mut b[..])
     }
 
@@ -235,11 +252,21 @@ impl<'p> WriteTxn<'p> {
         if self.dirty.contains_key(&child.page) {
             return Ok(child.page);
         }
-        debug_assert!(!self.fresh.contains(&child.page), "a page this transaction built left it");
-        let page = self.view.page_expect(PageId(child.page), child.expect(self.owner))?;
+        debug_assert!(
+            !self.fresh.contains(&child.page),
+            "a page this transaction built left it"
+        );
+        let page = self
+            .view
+            .page_expect(PageId(child.page), child.expect(self.owner))?;
         let raw = RawNode::parse(page.bytes()).and_then(|n| n.validate().map(|()| n));
         if let Err(f) = raw {
-            return Err(BtreeError::fault(self.view.path(), child.page, self.page_size, f));
+            return Err(BtreeError::fault(
+                self.view.path(),
+                child.page,
+                self.page_size,
+                f,
+            ));
         }
         let copy: Box<[u8]> = page.bytes().into();
         let id = self.pager.allocate()?.0;
@@ -250,9 +277,15 @@ impl<'p> WriteTxn<'p> {
     }
 
     fn dirty_root(&mut self) -> Result<Option<u64>> {
-        let Some(root) = self.root else { return Ok(None) };
+        let Some(root) = self.root else {
+            return Ok(None);
+        };
         let id = self.make_dirty(root)?;
-        self.root = Some(ChildRef { page: id, generation: 0, count: root.count });
+        self.root = Some(ChildRef {
+            page: id,
+            generation: 0,
+            count: root.count,
+        });
         Ok(Some(id))
     }
 
@@ -266,7 +299,12 @@ impl<'p> WriteTxn<'p> {
         Ok(self.upsert(key, value, true)?.1)
     }
 
-    fn upsert(&mut self, key: &[u8], value: &[u8], want_old: bool) -> Result<(bool, Option<Vec<u8>>)> {
+    fn upsert(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        want_old: bool,
+    ) -> Result<(bool, Option<Vec<u8>>)> {
         self.config.check_key(key)?;
         self.config.check_value(value)?;
         let entry = if is_inline(self.page_size, key, value) {
@@ -277,12 +315,23 @@ impl<'p> WriteTxn<'p> {
             self.fresh.extend(ids); // given back at drop if anything fails
             let first = written?;
             let generation = self.pager.building_generation();
-            node::leaf_entry(key, EntryValue::Overflow { first, len: value.len() as u64, generation })
+            node::leaf_entry(
+                key,
+                EntryValue::Overflow {
+                    first,
+                    len: value.len() as u64,
+                    generation,
+                },
+            )
         };
         let Some(root_id) = self.dirty_root()? else {
             let id = self.new_page(LEAF)?;
             node::insert(self.page_mut(id), 0, &entry);
-            self.root = Some(ChildRef { page: id, generation: 0, count: 1 });
+            self.root = Some(ChildRef {
+                page: id,
+                generation: 0,
+                count: 1,
+            });
             return Ok((false, None));
         };
         let (added, old, split) = self.insert_rec(root_id, key, &entry)?;
@@ -301,13 +350,25 @@ impl<'p> WriteTxn<'p> {
 
     /// Adds a level above `left` and the split-off `right` node.
     fn grow_root(&mut self, left: u64, (sep, right): Split) -> Result<()> {
-        let lc = ChildRef { page: left, generation: 0, count: node::subtree_count(self.page(left)) };
-        let rc = ChildRef { page: right, generation: 0, count: node::subtree_count(self.page(right)) };
+        let lc = ChildRef {
+            page: left,
+            generation: 0,
+            count: node::subtree_count(self.page(left)),
+        };
+        let rc = ChildRef {
+            page: right,
+            generation: 0,
+            count: node::subtree_count(self.page(right)),
+        };
         let id = self.new_page(BRANCH)?;
         let page = self.page_mut(id);
         node::insert(page, 0, &node::branch_entry(lc, &[]));
         node::insert(page, 1, &node::branch_entry(rc, &sep));
-        self.root = Some(ChildRef { page: id, generation: 0, count: lc.count.saturating_add(rc.count) });
+        self.root = Some(ChildRef {
+            page: id,
+            generation: 0,
+            count: lc.count.saturating_add(rc.count),
+        });
         Ok(())
     }
 
@@ -315,9 +376,17 @@ impl<'p> WriteTxn<'p> {
     fn release_value(&mut self, stored: OldValue, want: bool) -> Result<Option<Vec<u8>>> {
         match stored {
             OldValue::Inline(v) => Ok(Some(v)),
-            OldValue::Overflow { first, len, generation } => {
+            OldValue::Overflow {
+                first,
+                len,
+                generation,
+            } => {
                 let src = self.source();
-                let value = if want { Some(overflow::read(&src, self.owner, first, len, generation)?) } else { None };
+                let value = if want {
+                    Some(overflow::read(&src, self.owner, first, len, generation)?)
+                } else {
+                    None
+                };
                 let ids = overflow::pages(&src, self.owner, first, len, generation)?;
                 for id in ids {
                     if self.fresh.contains(&id) {
@@ -333,14 +402,33 @@ impl<'p> WriteTxn<'p> {
 
     fn old_value(&self, id: u64, i: usize) -> Result<OldValue> {
         let page = self.page(id);
-        let raw = RawNode::parse(page).map_err(|f| BtreeError::fault(self.view.path(), id, self.page_size, f))?;
-        Ok(match raw.value(i).map_err(|f| BtreeError::fault(self.view.path(), id, self.page_size, f))? {
-            StoredValue::Inline { start, end } => OldValue::Inline(page[start..end].to_vec()),
-            StoredValue::Overflow { first, len, generation } => OldValue::Overflow { first, len, generation },
-        })
+        let raw = RawNode::parse(page)
+            .map_err(|f| BtreeError::fault(self.view.path(), id, self.page_size, f))?;
+        Ok(
+            match raw
+                .value(i)
+                .map_err(|f| BtreeError::fault(self.view.path(), id, self.page_size, f))?
+            {
+                StoredValue::Inline { start, end } => OldValue::Inline(page[start..end].to_vec()),
+                StoredValue::Overflow {
+                    first,
+                    len,
+                    generation,
+                } => OldValue::Overflow {
+                    first,
+                    len,
+                    generation,
+                },
+            },
+        )
     }
 
-    fn insert_rec(&mut self, id: u64, key: &[u8], entry: &[u8]) -> Result<(bool, Option<OldValue>, Option<Split>)> {
+    fn insert_rec(
+        &mut self,
+        id: u64,
+        key: &[u8],
+        entry: &[u8],
+    ) -> Result<(bool, Option<OldValue>, Option<Split>)> {
         if node::is_leaf(self.page(id)) {
             return match search_trusted(self.page(id), key) {
                 Ok(i) => {
@@ -359,7 +447,15 @@ impl<'p> WriteTxn<'p> {
             Some(split) => self.child_split(id, i, cid, split)?,
             None => {
                 let count = child.count.saturating_add(u64::from(added));
-                node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count });
+                node::set_child(
+                    self.page_mut(id),
+                    i,
+                    ChildRef {
+                        page: cid,
+                        generation: 0,
+                        count,
+                    },
+                );
                 None
             }
         };
@@ -371,7 +467,11 @@ impl<'p> WriteTxn<'p> {
     fn dirty_child(&mut self, parent: u64, i: usize) -> Result<(ChildRef, u64)> {
         let child = node::child_of(self.page(parent), i);
         let cid = self.make_dirty(child)?;
-        let dirty = ChildRef { page: cid, generation: 0, count: child.count };
+        let dirty = ChildRef {
+            page: cid,
+            generation: 0,
+            count: child.count,
+        };
         node::set_child(self.page_mut(parent), i, dirty);
         Ok((child, cid))
     }
@@ -388,9 +488,17 @@ impl<'p> WriteTxn<'p> {
     ) -> Result<Option<Split>> {
         let left_count = node::subtree_count(self.page(cid));
         let right_count = node::subtree_count(self.page(right));
-        let left = ChildRef { page: cid, generation: 0, count: left_count };
+        let left = ChildRef {
+            page: cid,
+            generation: 0,
+            count: left_count,
+        };
         node::set_child(self.page_mut(parent), i, left);
-        let right = ChildRef { page: right, generation: 0, count: right_count };
+        let right = ChildRef {
+            page: right,
+            generation: 0,
+            count: right_count,
+        };
         self.insert_or_split(parent, i + 1, node::branch_entry(right, &sep))
     }
 
@@ -402,7 +510,9 @@ impl<'p> WriteTxn<'p> {
         }
         let page = self.page(id);
         let leaf = node::is_leaf(page);
-        let mut entries: Vec<Vec<u8>> = (0..node::count(page)).map(|j| node::entry_bytes(page, j).to_vec()).collect();
+        let mut entries: Vec<Vec<u8>> = (0..node::count(page))
+            .map(|j| node::entry_bytes(page, j).to_vec())
+            .collect();
         entries.insert(i, entry);
         let k = split_point(&entries, capacity(self.page_size), if leaf { 1 } else { 2 });
         let mut right = entries.split_off(k);
@@ -431,7 +541,9 @@ impl<'p> WriteTxn<'p> {
         if !self.read(|t| t.contains_key(key))? {
             return Ok((false, None));
         }
-        let Some(root_id) = self.dirty_root()? else { return Ok((false, None)) };
+        let Some(root_id) = self.dirty_root()? else {
+            return Ok((false, None));
+        };
         let (old, split) = self.delete_rec(root_id, key)?;
         if let Some(split) = split {
             self.grow_root(root_id, split)?;
@@ -491,7 +603,15 @@ impl<'p> WriteTxn<'p> {
         let (child, cid) = self.dirty_child(id, i)?;
         let (old, split) = self.delete_rec(cid, key)?;
         let count = child.count.saturating_sub(u64::from(old.is_some()));
-        node::set_child(self.page_mut(id), i, ChildRef { page: cid, generation: 0, count });
+        node::set_child(
+            self.page_mut(id),
+            i,
+            ChildRef {
+                page: cid,
+                generation: 0,
+                count,
+            },
+        );
         if let Some(split) = split {
             return Ok((old, self.child_split(id, i, cid, split)?));
         }
@@ -513,7 +633,9 @@ impl<'p> WriteTxn<'p> {
         let leaf = node::is_leaf(self.page(lid));
         let left = self.page(lid);
         let right = self.page(rid);
-        let mut all: Vec<Vec<u8>> = (0..node::count(left)).map(|j| node::entry_bytes(left, j).to_vec()).collect();
+        let mut all: Vec<Vec<u8>> = (0..node::count(left))
+            .map(|j| node::entry_bytes(left, j).to_vec())
+            .collect();
         let left_len = all.len();
         all.extend((0..node::count(right)).map(|j| node::entry_bytes(right, j).to_vec()));
         if !leaf && left_len < all.len() {
@@ -527,7 +649,15 @@ impl<'p> WriteTxn<'p> {
             node::remove(self.page_mut(parent), r);
             self.free_fresh(rid)?;
             let count = node::subtree_count(self.page(lid));
-            node::set_child(self.page_mut(parent), l, ChildRef { page: lid, generation: 0, count });
+            node::set_child(
+                self.page_mut(parent),
+                l,
+                ChildRef {
+                    page: lid,
+                    generation: 0,
+                    count,
+                },
+            );
             return Ok(None);
         }
         let k = split_point(&all, cap, if leaf { 1 } else { 2 });
@@ -540,11 +670,26 @@ impl<'p> WriteTxn<'p> {
         node::rebuild(self.page_mut(rid), &right_entries);
         let lcount = node::subtree_count(self.page(lid));
         let rcount = node::subtree_count(self.page(rid));
-        node::set_child(self.page_mut(parent), l, ChildRef { page: lid, generation: 0, count: lcount });
+        node::set_child(
+            self.page_mut(parent),
+            l,
+            ChildRef {
+                page: lid,
+                generation: 0,
+                count: lcount,
+            },
+        );
         // The new separator may be longer than the old one: replace, splitting the
         // parent if it no longer fits.
         node::remove(self.page_mut(parent), r);
-        let e = node::branch_entry(ChildRef { page: rid, generation: 0, count: rcount }, &sep);
+        let e = node::branch_entry(
+            ChildRef {
+                page: rid,
+                generation: 0,
+                count: rcount,
+            },
+            &sep,
+        );
         self.insert_or_split(parent, r, e)
     }
 
@@ -565,7 +710,11 @@ impl<'p> WriteTxn<'p> {
             }
         }
         for id in ids {
-            let kind = if node::is_leaf(self.page(id)) { LEAF } else { BRANCH };
+            let kind = if node::is_leaf(self.page(id)) {
+                LEAF
+            } else {
+                BRANCH
+            };
             let owner = self.owner;
             if let Some(buf) = self.dirty.get_mut(&id) {
                 self.pager.write_page(PageId(id), kind, owner, buf)?;
@@ -573,11 +722,19 @@ impl<'p> WriteTxn<'p> {
         }
         let root = self.root.map(|c| TreeRoot {
             page: PageId(c.page),
-            generation: if self.dirty.contains_key(&c.page) { generation } else { c.generation },
+            generation: if self.dirty.contains_key(&c.page) {
+                generation
+            } else {
+                c.generation
+            },
             count: c.count,
         });
         self.finished = true;
-        Ok(Commit { root, retired: std::mem::take(&mut self.retired), written: self.dirty.len() })
+        Ok(Commit {
+            root,
+            retired: std::mem::take(&mut self.retired),
+            written: self.dirty.len(),
+        })
     }
 }
 
@@ -596,5 +753,9 @@ impl Drop for WriteTxn<'_> {
 /// A value leaving the tree.
 enum OldValue {
     Inline(Vec<u8>),
-    Overflow { first: u64, len: u64, generation: u64 },
+    Overflow {
+        first: u64,
+        len: u64,
+        generation: u64,
+    },
 }

@@ -22,20 +22,40 @@ const PS: u32 = 4096;
 /// A two-level tree with overflow values on a simulated file.
 fn build(seed: u64) -> (SimFs, TreeRoot, BTreeMap<Vec<u8>, Vec<u8>>) {
     let fs = SimFs::new(seed);
-    let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let model: BTreeMap<Vec<u8>, Vec<u8>> =
-        (0..400u32).map(|i| (format!("key{i:05}").into_bytes(), value(if i % 50 == 7 { 9000 } else { 40 }, i as u8))).collect();
-    let root = bulk_load(&pager, OWNER, TreeConfig::default(), model.iter()).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| unreachable!());
-    pager.commit(MetaUpdate { root: Some(root.page), ..MetaUpdate::default() }).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let model: BTreeMap<Vec<u8>, Vec<u8>> = (0..400u32)
+        .map(|i| {
+            (
+                format!("key{i:05}").into_bytes(),
+                value(if i % 50 == 7 { 9000 } else { 40 }, i as u8),
+            )
+        })
+        .collect();
+    let root = bulk_load(&pager, OWNER, TreeConfig::default(), model.iter())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| unreachable!());
+    pager
+        .commit(MetaUpdate {
+            root: Some(root.page),
+            ..MetaUpdate::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     (fs, root, model)
 }
 
 fn open(fs: &SimFs) -> Pager {
-    Pager::open(fs, Path::new("/db"), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}")).0
+    Pager::open(fs, Path::new("/db"), PagerOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
 }
 
 /// Reads everything; Ok only if every entry matches the model.
-fn read_all(pager: &Pager, root: TreeRoot, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), String> {
+fn read_all(
+    pager: &Pager,
+    root: TreeRoot,
+    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> Result<(), String> {
     let view = pager.view().map_err(|e| e.to_string())?;
     let tree = Tree::new(&view, Some(root), OWNER);
     let mut n = 0;
@@ -47,7 +67,10 @@ fn read_all(pager: &Pager, root: TreeRoot, model: &BTreeMap<Vec<u8>, Vec<u8>>) -
         n += 1;
     }
     if n != model.len() {
-        return Err(format!("WRONG DATA: {n} entries instead of {}", model.len()));
+        return Err(format!(
+            "WRONG DATA: {n} entries instead of {}",
+            model.len()
+        ));
     }
     Ok(())
 }
@@ -60,9 +83,24 @@ fn every_bit_flip_of_branch_leaf_and_overflow_pages_is_detected() {
     let view = pager.view().unwrap_or_else(|e| panic!("{e}"));
     let report = check(&view, Some(root), OWNER);
     assert!(report.is_ok() && report.depth == 2, "{report:?}");
-    let kind_of = |id: PageId| view.page(id).map(|p| p.kind()).unwrap_or_else(|e| panic!("{e}"));
-    let pick = |kind| report.pages.iter().copied().find(|id| kind_of(*id) == kind).unwrap_or_else(|| panic!("no page of kind {kind:?}"));
-    let targets = [("branch", pick(BRANCH)), ("leaf", pick(LEAF)), ("overflow", pick(OVERFLOW))];
+    let kind_of = |id: PageId| {
+        view.page(id)
+            .map(|p| p.kind())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let pick = |kind| {
+        report
+            .pages
+            .iter()
+            .copied()
+            .find(|id| kind_of(*id) == kind)
+            .unwrap_or_else(|| panic!("no page of kind {kind:?}"))
+    };
+    let targets = [
+        ("branch", pick(BRANCH)),
+        ("leaf", pick(LEAF)),
+        ("overflow", pick(OVERFLOW)),
+    ];
     drop(view);
     let path = Path::new("/db").join(DATA_FILE_NAME);
     for (name, id) in targets {
@@ -71,10 +109,21 @@ fn every_bit_flip_of_branch_leaf_and_overflow_pages_is_detected() {
             fs.flip_bit(&path, byte, (bit % 8) as u8);
             // The simulated file is read without a mapping, so every read verifies.
             let read = read_all(&pager, root, &model);
-            assert!(read.as_ref().is_err_and(|e| !e.contains("WRONG DATA")), "{name} page {} bit {bit}: {read:?}", id.0);
+            assert!(
+                read.as_ref().is_err_and(|e| !e.contains("WRONG DATA")),
+                "{name} page {} bit {bit}: {read:?}",
+                id.0
+            );
             let view = pager.view().unwrap_or_else(|e| panic!("{e}"));
             let report = check(&view, Some(root), OWNER);
-            assert!(report.problems.iter().any(|p| p.contains(&format!("page {}", id.0))), "{name} page {} bit {bit}: checker missed it", id.0);
+            assert!(
+                report
+                    .problems
+                    .iter()
+                    .any(|p| p.contains(&format!("page {}", id.0))),
+                "{name} page {} bit {bit}: checker missed it",
+                id.0
+            );
             fs.flip_bit(&path, byte, (bit % 8) as u8);
         }
         println!("{name} page {}: {} bit flips detected", id.0, PS * 8);
@@ -87,7 +136,12 @@ fn resealed_random_damage_is_rejected_without_panics() {
     let seed = test_seed("resealed tree page damage", 62);
     let (fs, root, model) = build(seed);
     let pager = open(&fs);
-    let pages = check(&pager.view().unwrap_or_else(|e| panic!("{e}")), Some(root), OWNER).pages;
+    let pages = check(
+        &pager.view().unwrap_or_else(|e| panic!("{e}")),
+        Some(root),
+        OWNER,
+    )
+    .pages;
     let path = Path::new("/db").join(DATA_FILE_NAME);
     let pristine = fs.contents(&path).unwrap_or_else(|| unreachable!());
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -115,15 +169,24 @@ fn resealed_random_damage_is_rejected_without_panics() {
             Err(e) if e.contains("WRONG DATA") => changed += 1,
             Err(_) => caught += 1,
         }
-        let _ = check(&pager.view().unwrap_or_else(|e| panic!("{e}")), Some(root), OWNER);
+        let _ = check(
+            &pager.view().unwrap_or_else(|e| panic!("{e}")),
+            Some(root),
+            OWNER,
+        );
         let view = pager.view().unwrap_or_else(|e| panic!("{e}"));
         let tree = Tree::new(&view, Some(root), OWNER);
         let _ = tree.get(b"key00123");
-        let _ = tree.count_range(Bound::Included(&b"key001"[..]), Bound::Excluded(&b"key003"[..]));
+        let _ = tree.count_range(
+            Bound::Included(&b"key001"[..]),
+            Bound::Excluded(&b"key003"[..]),
+        );
         let _ = tree.nth(200);
         fs.overwrite(&path, start as u64, &pristine[start..start + PS as usize]);
     }
-    println!("3000 resealed damages: {caught} rejected as corrupt, {changed} read as changed contents, {harmless} in unused bytes");
+    println!(
+        "3000 resealed damages: {caught} rejected as corrupt, {changed} read as changed contents, {harmless} in unused bytes"
+    );
 }
 
 #[test]
@@ -144,7 +207,8 @@ fn arbitrary_pages_never_panic_the_decoders() {
     }
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/page_decode");
     let mut n = 0;
-    for entry in std::fs::read_dir(&corpus).unwrap_or_else(|e| panic!("{}: {e}", corpus.display())) {
+    for entry in std::fs::read_dir(&corpus).unwrap_or_else(|e| panic!("{}: {e}", corpus.display()))
+    {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
         page_decode(&std::fs::read(&path).unwrap_or_else(|e| panic!("{e}")));
         n += 1;

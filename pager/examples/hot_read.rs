@@ -8,8 +8,16 @@ use aedb_pager::{MetaUpdate, PAGE_HEADER_LEN, PageId, PageKind, Pager, PagerOpti
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let pages: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(16_384);
-    let reads: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10_000_000);
+    let pages: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(16_384);
+    let reads: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000_000);
     let tmp = tempfile::tempdir()?;
     let (pager, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default())?;
     let mut ids = Vec::with_capacity(pages as usize);
@@ -20,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pager.write_page(id, PageKind(9), 0, &mut buf)?;
         ids.push(id);
     }
-    pager.commit(MetaUpdate { root: Some(ids[0]), ..MetaUpdate::default() })?;
+    pager.commit(MetaUpdate {
+        root: Some(ids[0]),
+        ..MetaUpdate::default()
+    })?;
     let view = pager.view()?;
 
     let started = Instant::now();

@@ -59,7 +59,10 @@ pub(crate) struct Allocator {
 
 impl Allocator {
     pub(crate) fn new(page_count: u64) -> Allocator {
-        Allocator { page_count, ..Allocator::default() }
+        Allocator {
+            page_count,
+            ..Allocator::default()
+        }
     }
 
     /// Rebuilds the allocator from a persisted free list (rule F3 checked by caller).
@@ -73,15 +76,22 @@ impl Allocator {
         by_generation.sort_by_key(|r| r.retired_generation);
         for run in by_generation {
             let (start, end) = (run.start, run.start.saturating_add(u64::from(run.len)));
-            if let Some(id) =
-                a.ready.first_overlap(start, end).or_else(|| a.pending.first_overlap(start, end))
+            if let Some(id) = a
+                .ready
+                .first_overlap(start, end)
+                .or_else(|| a.pending.first_overlap(start, end))
             {
                 return Err(format!("page {id} listed free twice"));
             }
             if run.retired_generation == 0 || run.retired_generation + 2 <= building {
-                a.ready.insert(start, end).map_err(|id| format!("page {id} listed free twice"))?;
+                a.ready
+                    .insert(start, end)
+                    .map_err(|id| format!("page {id} listed free twice"))?;
             } else {
-                let retired = Retired { generation: run.retired_generation, epoch: None };
+                let retired = Retired {
+                    generation: run.retired_generation,
+                    epoch: None,
+                };
                 a.pending
                     .insert(start, end)
                     .map_err(|id| format!("page {id} listed free twice"))?;
@@ -125,13 +135,22 @@ impl Allocator {
         epoch: Option<u64>,
     ) -> Result<(), String> {
         if id < 2 || id >= self.page_count {
-            return Err(format!("page {id} retired but only 2..{} exist", self.page_count));
+            return Err(format!(
+                "page {id} retired but only 2..{} exist",
+                self.page_count
+            ));
         }
         if self.is_free(id) {
             return Err(format!("page {id} retired twice"));
         }
-        self.pending.insert(id, id + 1).map_err(|id| format!("page {id} retired twice"))?;
-        let queue = if generation == 0 { &mut self.fresh_queue } else { &mut self.durable_queue };
+        self.pending
+            .insert(id, id + 1)
+            .map_err(|id| format!("page {id} retired twice"))?;
+        let queue = if generation == 0 {
+            &mut self.fresh_queue
+        } else {
+            &mut self.durable_queue
+        };
         Allocator::enqueue(queue, Retired { generation, epoch }, id, id + 1);
         Ok(())
     }
@@ -167,7 +186,12 @@ impl Allocator {
     pub(crate) fn runs(&self) -> Vec<FreeRun> {
         let mut all: Vec<(u64, u64, u64)> = self.ready.iter().map(|(s, e)| (s, e, 0)).collect();
         for batch in self.fresh_queue.iter().chain(&self.durable_queue) {
-            all.extend(batch.ids.iter().map(|(s, e)| (s, e, batch.retired.generation)));
+            all.extend(
+                batch
+                    .ids
+                    .iter()
+                    .map(|(s, e)| (s, e, batch.retired.generation)),
+            );
         }
         all.sort_unstable();
         let mut merged: Vec<(u64, u64, u64)> = Vec::with_capacity(all.len());
@@ -182,7 +206,11 @@ impl Allocator {
         for (mut s, e, g) in merged {
             while s < e {
                 let len = (e - s).min(max);
-                runs.push(FreeRun { start: s, len: len as u32, retired_generation: g });
+                runs.push(FreeRun {
+                    start: s,
+                    len: len as u32,
+                    retired_generation: g,
+                });
                 s += len;
             }
         }
@@ -255,7 +283,14 @@ mod tests {
         }
         println!("f19: {n} pending pages held in {} entries", a.entries());
         assert!(a.entries() <= 3, "{} entries for one run", a.entries());
-        assert_eq!(a.runs(), vec![FreeRun { start: 2, len: n as u32, retired_generation: 5 }]);
+        assert_eq!(
+            a.runs(),
+            vec![FreeRun {
+                start: 2,
+                len: n as u32,
+                retired_generation: 5
+            }]
+        );
         a.promote(7, 10);
         println!("f19: {n} ready pages held in {} entries", a.entries());
         assert!(a.entries() <= 1, "{} entries after promotion", a.entries());
@@ -372,7 +407,10 @@ mod tests {
 
         impl Allocator {
             pub(super) fn new(page_count: u64) -> Allocator {
-                Allocator { page_count, ..Allocator::default() }
+                Allocator {
+                    page_count,
+                    ..Allocator::default()
+                }
             }
 
             /// Rebuilds the allocator from a persisted free list (rule F3 checked by caller).
@@ -394,7 +432,10 @@ mod tests {
                         } else {
                             a.pending.insert(
                                 id,
-                                Retired { generation: run.retired_generation, epoch: None },
+                                Retired {
+                                    generation: run.retired_generation,
+                                    epoch: None,
+                                },
                             );
                             a.durable_queue.push_back(id);
                         }
@@ -426,7 +467,10 @@ mod tests {
                 epoch: Option<u64>,
             ) -> Result<(), String> {
                 if id < 2 || id >= self.page_count {
-                    return Err(format!("page {id} retired but only 2..{} exist", self.page_count));
+                    return Err(format!(
+                        "page {id} retired but only 2..{} exist",
+                        self.page_count
+                    ));
                 }
                 if self.is_free(id) {
                     return Err(format!("page {id} retired twice"));
@@ -477,9 +521,11 @@ mod tests {
                         {
                             r.len += 1;
                         }
-                        _ => {
-                            runs.push(FreeRun { start: id, len: 1, retired_generation: generation })
-                        }
+                        _ => runs.push(FreeRun {
+                            start: id,
+                            len: 1,
+                            retired_generation: generation,
+                        }),
                     }
                 }
                 runs
@@ -487,8 +533,12 @@ mod tests {
 
             /// Every free id, ascending (for accounting checks).
             pub(super) fn free_ids(&self) -> Vec<u64> {
-                let mut ids: Vec<u64> =
-                    self.ready.iter().copied().chain(self.pending.keys().copied()).collect();
+                let mut ids: Vec<u64> = self
+                    .ready
+                    .iter()
+                    .copied()
+                    .chain(self.pending.keys().copied())
+                    .collect();
                 ids.sort_unstable();
                 ids
             }

@@ -65,8 +65,14 @@ pub enum PagerError {
     NotFound { dir: PathBuf, file: PathBuf },
 
     /// The caller asked for a page size the file was not created with.
-    #[error("page size mismatch for {file}: opened with {requested}, file was created with {found}")]
-    PageSizeMismatch { file: PathBuf, requested: u32, found: u32 },
+    #[error(
+        "page size mismatch for {file}: opened with {requested}, file was created with {found}"
+    )]
+    PageSizeMismatch {
+        file: PathBuf,
+        requested: u32,
+        found: u32,
+    },
 
     /// A page size that is not a power of two between 4 KiB and 64 KiB.
     #[error("invalid page size {0}: must be a power of two between 4096 and 65536")]
@@ -90,11 +96,19 @@ pub enum PagerError {
 
     /// The file system has no room for a write or a file extension.
     #[error("out of space while {op} {file}: {source}")]
-    OutOfSpace { op: &'static str, file: PathBuf, source: io::Error },
+    OutOfSpace {
+        op: &'static str,
+        file: PathBuf,
+        source: io::Error,
+    },
 
     /// Any other I/O failure.
     #[error("I/O error while {op} {file}: {source}")]
-    Io { op: &'static str, file: PathBuf, source: io::Error },
+    Io {
+        op: &'static str,
+        file: PathBuf,
+        source: io::Error,
+    },
 
     /// An earlier `fdatasync` failed; the kernel may have dropped dirty pages, so
     /// nothing more is written until the database is reopened.

@@ -23,7 +23,11 @@ pub(crate) struct IdRuns {
 impl IdRuns {
     /// The run containing `id`, if any.
     fn run_of(&self, id: u64) -> Option<(u64, u64)> {
-        self.runs.range(..=id).next_back().filter(|(_, e)| id < **e).map(|(s, e)| (*s, *e))
+        self.runs
+            .range(..=id)
+            .next_back()
+            .filter(|(_, e)| id < **e)
+            .map(|(s, e)| (*s, *e))
     }
 
     pub(crate) fn contains(&self, id: u64) -> bool {
@@ -32,8 +36,12 @@ impl IdRuns {
 
     /// The lowest id of `start..end` already in the set, if any.
     pub(crate) fn first_overlap(&self, start: u64, end: u64) -> Option<u64> {
-        let before =
-            self.runs.range(..=start).next_back().filter(|(_, e)| **e > start).map(|_| start);
+        let before = self
+            .runs
+            .range(..=start)
+            .next_back()
+            .filter(|(_, e)| **e > start)
+            .map(|_| start);
         before.or_else(|| self.runs.range(start..end).next().map(|(s, _)| *s))
     }
 
@@ -47,7 +55,11 @@ impl IdRuns {
         }
         let (mut s, mut e) = (start, end);
         // Invariant 2: merge with a run ending at `start` and one starting at `end`.
-        if let Some((&ps, _)) = self.runs.range(..start).next_back().filter(|(_, pe)| **pe == start)
+        if let Some((&ps, _)) = self
+            .runs
+            .range(..start)
+            .next_back()
+            .filter(|(_, pe)| **pe == start)
         {
             self.runs.remove(&ps);
             s = ps;
@@ -143,9 +155,16 @@ mod tests {
                 assert_eq!(ids, model.iter().copied().collect::<Vec<_>>(), "{ctx}");
                 let runs: Vec<(u64, u64)> = set.iter().collect();
                 assert!(runs.iter().all(|(s, e)| s < e), "{ctx}: empty run");
-                assert!(runs.windows(2).all(|w| w[0].1 < w[1].0), "{ctx}: runs not maximal");
+                assert!(
+                    runs.windows(2).all(|w| w[0].1 < w[1].0),
+                    "{ctx}: runs not maximal"
+                );
                 let probe = rng.u64(0..210);
-                assert_eq!(set.contains(probe), model.contains(&probe), "{ctx}: contains {probe}");
+                assert_eq!(
+                    set.contains(probe),
+                    model.contains(&probe),
+                    "{ctx}: contains {probe}"
+                );
             }
         }
     }

@@ -63,22 +63,41 @@ pub struct Inspection {
 /// metas; no page beyond them is read.
 pub fn open_inspector(vfs: &dyn Vfs, dir: &Path, key: Option<&Key>) -> Result<Inspector> {
     let path = dir.join(DATA_FILE_NAME);
-    if !vfs.exists(&path).map_err(|e| PagerError::io("checking", &path, e))? {
-        return Err(PagerError::NotFound { dir: dir.to_path_buf(), file: path });
+    if !vfs
+        .exists(&path)
+        .map_err(|e| PagerError::io("checking", &path, e))?
+    {
+        return Err(PagerError::NotFound {
+            dir: dir.to_path_buf(),
+            file: path,
+        });
     }
     let lock = lock_dir(vfs, dir, LockMode::Shared)?;
-    let file =
-        vfs.open(&path, OpenMode::ReadOnly).map_err(|e| PagerError::io("opening", &path, e))?;
+    let file = vfs
+        .open(&path, OpenMode::ReadOnly)
+        .map_err(|e| PagerError::io("opening", &path, e))?;
     let metas = read_metas(&*file, &path, key)?;
-    let file_len = file.len().map_err(|e| PagerError::io("measuring", &path, e))?;
+    let file_len = file
+        .len()
+        .map_err(|e| PagerError::io("measuring", &path, e))?;
     let current = metas
         .current
         .and_then(|s| metas.slots.get(s as usize))
         .and_then(|s| s.result.as_ref().ok());
     let any_valid = metas.slots.iter().find_map(|s| s.result.as_ref().ok());
-    let page_size = current.or(any_valid).map_or(crate::format::DEFAULT_PAGE_SIZE, |m| m.page_size);
+    let page_size = current
+        .or(any_valid)
+        .map_or(crate::format::DEFAULT_PAGE_SIZE, |m| m.page_size);
     let max_generation = current.map_or(u64::MAX, |m| m.generation);
-    Ok(Inspector { file_len, metas, page_size, path, file, max_generation, _lock: lock })
+    Ok(Inspector {
+        file_len,
+        metas,
+        page_size,
+        path,
+        file,
+        max_generation,
+        _lock: lock,
+    })
 }
 
 impl Inspector {
@@ -94,7 +113,14 @@ impl Inspector {
             let (stored_crc, header) = page::header_unchecked(&buf);
             let zeroed = buf.iter().all(|&b| b == 0);
             let fault = page::verify(PageId(id), &buf, self.max_generation).err();
-            Ok(PageSummary { id: PageId(id), header, stored_crc, fault, zeroed, bytes: buf })
+            Ok(PageSummary {
+                id: PageId(id),
+                header,
+                stored_crc,
+                fault,
+                zeroed,
+                bytes: buf,
+            })
         })
     }
 }

@@ -36,7 +36,10 @@ impl Key {
     pub fn new(bytes: Vec<u8>) -> Result<Key> {
         let bytes = Zeroizing::new(bytes);
         if bytes.len() < MIN_KEY_LEN {
-            return Err(PagerError::InvalidKey(format!("{} bytes; a key has at least {MIN_KEY_LEN}", bytes.len())));
+            return Err(PagerError::InvalidKey(format!(
+                "{} bytes; a key has at least {MIN_KEY_LEN}",
+                bytes.len()
+            )));
         }
         Ok(Key(Arc::new(bytes)))
     }
@@ -51,7 +54,8 @@ impl Key {
 
     fn hmac(&self, domain: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
         // HMAC takes keys of any length, so construction cannot fail.
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(domain);
         for p in parts {
             m.update(p);
@@ -82,17 +86,26 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused_and_debug_never_shows_bytes() {
-        assert!(matches!(Key::new(vec![7; 15]), Err(PagerError::InvalidKey(_))));
+        assert!(matches!(
+            Key::new(vec![7; 15]),
+            Err(PagerError::InvalidKey(_))
+        ));
         let key = Key::new(b"0123456789abcdef".to_vec()).unwrap_or_else(|e| panic!("{e}"));
         let shown = format!("{key:?}");
-        assert!(!shown.contains("0123") && shown.contains("16 bytes"), "{shown}");
+        assert!(
+            !shown.contains("0123") && shown.contains("16 bytes"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn tags_are_domain_separated_and_verified() {
         let key = Key::new(vec![1; 32]).unwrap_or_else(|e| panic!("{e}"));
         let tag = key.tag(b"aedb-meta", &[b"a", b"b"]);
-        assert!(key.verify(b"aedb-meta", &[b"ab"], &tag), "parts are concatenated");
+        assert!(
+            key.verify(b"aedb-meta", &[b"ab"], &tag),
+            "parts are concatenated"
+        );
         assert!(!key.verify(b"aedb-wal", &[b"a", b"b"], &tag));
         let other = Key::new(vec![2; 32]).unwrap_or_else(|e| panic!("{e}"));
         assert!(!other.verify(b"aedb-meta", &[b"a", b"b"], &tag));

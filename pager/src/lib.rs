@@ -29,17 +29,17 @@
 
 mod alloc;
 mod error;
-mod idruns;
 pub mod format;
-mod key;
-mod map;
 #[doc(hidden)]
 pub mod fuzzing;
+mod idruns;
 pub mod inspect;
+mod key;
+mod map;
 mod metas;
+mod mmap;
 #[doc(hidden)]
 pub mod mutation;
-mod mmap;
 mod open;
 mod pager;
 pub mod sim;
@@ -48,8 +48,8 @@ mod view;
 
 pub use error::{CorruptionDetail, PagerError, Result};
 pub use format::meta::Meta;
-pub use key::{Key, MIN_KEY_LEN};
 pub use format::page::{PAGE_HEADER_LEN, PageKind};
+pub use key::{Key, MIN_KEY_LEN};
 pub use metas::{MetaChoice, SlotReport, read_metas};
 pub use open::{OpenReport, PagerOptions};
 pub use pager::{MetaUpdate, Pager};

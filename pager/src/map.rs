@@ -34,7 +34,10 @@ const MAP_RESERVE_MIN: u64 = 64 << 20;
 /// every commit (each remap starts with empty page tables, so every page faults in
 /// again).
 fn map_reserve(file_len: u64, page_size: u32) -> u64 {
-    file_len.saturating_mul(2).max(MAP_RESERVE_MIN).next_multiple_of(u64::from(page_size))
+    file_len
+        .saturating_mul(2)
+        .max(MAP_RESERVE_MIN)
+        .next_multiple_of(u64::from(page_size))
 }
 
 /// The read-only half shared with every [`ReadView`](crate::ReadView).
@@ -112,7 +115,10 @@ impl ReadSide {
     /// Raises the generation bound to `generation` (invariant 2).
     pub(crate) fn set_max_generation(&self, generation: u64) {
         let previous = self.max_generation.swap(generation, Ordering::AcqRel);
-        debug_assert!(previous <= generation, "generation bound fell to {generation}");
+        debug_assert!(
+            previous <= generation,
+            "generation bound fell to {generation}"
+        );
     }
 
     fn lock_remap(&self) -> MutexGuard<'_, ()> {
@@ -121,7 +127,9 @@ impl ReadSide {
 
     /// The current mapping, remapped first if the file has outgrown it.
     pub(crate) fn mapping(&self) -> Result<Option<Arc<Mapping>>> {
-        let Some(map) = &self.map else { return Ok(None) };
+        let Some(map) = &self.map else {
+            return Ok(None);
+        };
         let current = map.load_full();
         let file_len = self.file_len();
         if current.len() as u64 >= file_len {
@@ -132,11 +140,16 @@ impl ReadSide {
         if current.len() as u64 >= file_len {
             return Ok(Some(current));
         }
-        let Some(file) = self.file.mappable() else { return Ok(Some(current)) };
+        let Some(file) = self.file.mappable() else {
+            return Ok(Some(current));
+        };
         let reserve = map_reserve(file_len, self.page_size);
         let fresh = Mapping::new(file, reserve, self.page_shift, Some(&current))
             .map_err(|e| PagerError::io("mapping", &self.path, e))?;
-        debug_assert!(fresh.len() >= current.len(), "a remap shrank the mapping (invariant 3)");
+        debug_assert!(
+            fresh.len() >= current.len(),
+            "a remap shrank the mapping (invariant 3)"
+        );
         let fresh = Arc::new(fresh);
         map.store(fresh.clone());
         Ok(Some(fresh))

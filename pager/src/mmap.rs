@@ -39,11 +39,17 @@ impl std::fmt::Debug for Mapping {
 impl Mapping {
     /// Maps `len` bytes of `file` (possibly past its end: see invariant 4) and
     /// carries over the verified bits of `previous`.
-    pub(crate) fn new(file: &File, len: u64, page_shift: u32, previous: Option<&Mapping>) -> io::Result<Mapping> {
+    pub(crate) fn new(
+        file: &File,
+        len: u64,
+        page_shift: u32,
+        previous: Option<&Mapping>,
+    ) -> io::Result<Mapping> {
         let map = if len == 0 {
             None
         } else {
-            let len = usize::try_from(len).map_err(|_| io::Error::other("file too large to map"))?;
+            let len =
+                usize::try_from(len).map_err(|_| io::Error::other("file too large to map"))?;
             // SAFETY: invariant 1 — no other process writes the file while we hold the
             // LOCK; invariant 2 — this process writes only pages no reader can reach,
             // and only with pwrite, so the mapped bytes a reader sees never change
@@ -55,7 +61,13 @@ impl Mapping {
         let pages = (len >> page_shift) as usize;
         let words = pages.div_ceil(64);
         let verified: Box<[AtomicU64]> = (0..words)
-            .map(|i| AtomicU64::new(previous.and_then(|p| p.verified.get(i)).map_or(0, |w| w.load(Ordering::Relaxed))))
+            .map(|i| {
+                AtomicU64::new(
+                    previous
+                        .and_then(|p| p.verified.get(i))
+                        .map_or(0, |w| w.load(Ordering::Relaxed)),
+                )
+            })
             .collect();
         Ok(Mapping { map, verified })
     }
@@ -75,7 +87,9 @@ impl Mapping {
     #[inline]
     pub(crate) fn is_verified(&self, page: u64) -> bool {
         let word = (page / 64) as usize;
-        self.verified.get(word).is_some_and(|w| w.load(Ordering::Acquire) & (1 << (page % 64)) != 0)
+        self.verified
+            .get(word)
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (page % 64)) != 0)
     }
 
     pub(crate) fn mark_verified(&self, page: u64) {

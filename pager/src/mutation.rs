@@ -46,5 +46,8 @@ pub fn active(m: Mutation) -> bool {
 /// Plants `m` (or removes every planted bug with `None`).
 #[cfg(feature = "mutation-testing")]
 pub fn plant(m: Option<Mutation>) {
-    ACTIVE.store(m.map_or(0, |m| m as u8), std::sync::atomic::Ordering::Relaxed);
+    ACTIVE.store(
+        m.map_or(0, |m| m as u8),
+        std::sync::atomic::Ordering::Relaxed,
+    );
 }

@@ -92,7 +92,10 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> PagerErro
 }
 
 fn not_found(dir: &Path, path: &Path) -> PagerError {
-    PagerError::NotFound { dir: dir.to_path_buf(), file: path.to_path_buf() }
+    PagerError::NotFound {
+        dir: dir.to_path_buf(),
+        file: path.to_path_buf(),
+    }
 }
 
 /// Locks `dir` (shared when read-only, exclusive otherwise), creating the directory
@@ -133,7 +136,8 @@ pub(crate) fn lock_and_create(
         // created it and died before syncing its parent): make its entry durable
         // before the first Durable ack (F3).
         let parent = parent_dir(dir);
-        vfs.sync_dir(parent).map_err(io("syncing directory", parent))?;
+        vfs.sync_dir(parent)
+            .map_err(io("syncing directory", parent))?;
     }
     lock.lock_data_file(vfs, dir)?;
     Ok((lock, true))
@@ -149,7 +153,9 @@ fn create_file(
     key: Option<&Key>,
 ) -> Result<()> {
     let tmp = dir.join(format!("{DATA_FILE_NAME}.init"));
-    let file = vfs.open(&tmp, OpenMode::CreateTruncate).map_err(io("creating", &tmp))?;
+    let file = vfs
+        .open(&tmp, OpenMode::CreateTruncate)
+        .map_err(io("creating", &tmp))?;
     for slot in 0..2u64 {
         let meta = Meta {
             page_size,
@@ -168,7 +174,8 @@ fn create_file(
     }
     file.sync_data().map_err(io("syncing", &tmp))?;
     vfs.rename(&tmp, path).map_err(io("renaming", &tmp))?;
-    vfs.sync_dir(dir).map_err(|e| PagerError::io("syncing directory", dir, e))?;
+    vfs.sync_dir(dir)
+        .map_err(|e| PagerError::io("syncing directory", dir, e))?;
     Ok(())
 }
 
@@ -201,7 +208,11 @@ pub(crate) fn choose_meta(
         ));
     };
     let [s0, s1] = choice.slots;
-    let (meta, other) = if slot == 0 { (s0.result, s1.result) } else { (s1.result, s0.result) };
+    let (meta, other) = if slot == 0 {
+        (s0.result, s1.result)
+    } else {
+        (s1.result, s0.result)
+    };
     let meta = meta.map_err(|d| PagerError::Corruption(Box::new(d)))?;
     if let Some(requested) = options.page_size.filter(|p| *p != meta.page_size) {
         return Err(PagerError::PageSizeMismatch {
@@ -223,7 +234,10 @@ pub(crate) fn check_len(file: &dyn VfsFile, path: &Path, meta: &Meta) -> Result<
             None,
             file_len,
             "M9",
-            format!("a file of at least {needed} bytes (page count {})", meta.page_count),
+            format!(
+                "a file of at least {needed} bytes (page count {})",
+                meta.page_count
+            ),
             format!("{file_len} bytes"),
         ));
     }
@@ -246,7 +260,12 @@ pub(crate) fn load_free_list(
     let mut next = meta.free_list_head;
     while let Some(id) = next {
         if chain.len() as u64 >= meta.page_count || !seen.insert(id) {
-            return Err(corruption(id, "F1", "an acyclic free-list chain".into(), "a cycle".into()));
+            return Err(corruption(
+                id,
+                "F1",
+                "an acyclic free-list chain".into(),
+                "a cycle".into(),
+            ));
         }
         chain.push(id);
         // Rule F1: every free-list page was written by the meta's own commit.
@@ -297,7 +316,10 @@ pub(crate) fn load_free_list(
     for r in &runs {
         // The first chain page at or after the run's start must lie past its end.
         let i = sorted_chain.partition_point(|&c| c < r.start);
-        if let Some(&id) = sorted_chain.get(i).filter(|&&c| c < r.start + u64::from(r.len)) {
+        if let Some(&id) = sorted_chain
+            .get(i)
+            .filter(|&&c| c < r.start + u64::from(r.len))
+        {
             let expected = "free-list pages not listed as free".into();
             return Err(corruption(id, "F3", expected, "its own page listed".into()));
         }

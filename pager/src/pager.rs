@@ -101,7 +101,10 @@ impl WriterState {
     fn root_generation(&self, root: Option<PageId>) -> Result<u64> {
         let Some(r) = root else { return Ok(0) };
         if r.0 < 2 || r.0 >= self.alloc.page_count || self.alloc.is_free(r.0) {
-            return Err(PagerError::Misuse(format!("meta root {} is not an allocated page", r.0)));
+            return Err(PagerError::Misuse(format!(
+                "meta root {} is not an allocated page",
+                r.0
+            )));
         }
         if r.0 >= self.fresh_from || self.reused.contains(&r.0) {
             Ok(self.building)
@@ -150,8 +153,14 @@ impl Pager {
         }
         let path = dir.join(DATA_FILE_NAME);
         let (lock, created) = open::lock_and_create(vfs, dir, &path, &options)?;
-        let mode = if options.read_only { OpenMode::ReadOnly } else { OpenMode::ReadWrite };
-        let file = vfs.open(&path, mode).map_err(|e| PagerError::io("opening", &path, e))?;
+        let mode = if options.read_only {
+            OpenMode::ReadOnly
+        } else {
+            OpenMode::ReadWrite
+        };
+        let file = vfs
+            .open(&path, mode)
+            .map_err(|e| PagerError::io("opening", &path, e))?;
         let (meta, slot, ignored) = open::choose_meta(&*file, &path, &options)?;
         let file_len = open::check_len(&*file, &path, &meta)?;
         let building = meta.generation + 1;
@@ -165,7 +174,12 @@ impl Pager {
         )?;
         let read = Arc::new(read);
         let (runs, free_chain) = open::load_free_list(&read, &meta)?;
-        let report = OpenReport { meta: meta.clone(), slot, ignored, created };
+        let report = OpenReport {
+            meta: meta.clone(),
+            slot,
+            ignored,
+            created,
+        };
         let state = WriterState::new(&read, meta, slot, &runs, free_chain)?;
         let pager = Pager {
             read,
@@ -216,10 +230,14 @@ impl Pager {
 
     fn check_writable(&self) -> Result<()> {
         if self.read_only {
-            return Err(PagerError::ReadOnly { file: self.read.path.clone() });
+            return Err(PagerError::ReadOnly {
+                file: self.read.path.clone(),
+            });
         }
         if self.is_poisoned() {
-            return Err(PagerError::Poisoned { file: self.read.path.clone() });
+            return Err(PagerError::Poisoned {
+                file: self.read.path.clone(),
+            });
         }
         Ok(())
     }
@@ -247,7 +265,9 @@ impl Pager {
         let fresh = id.0 >= st.fresh_from || st.reused.contains(&id.0);
         // A page no durable meta reached needs no wait for the metas (alloc inv. 2).
         let generation = if fresh { 0 } else { st.building };
-        st.alloc.retire(id.0, generation, Some(retired_at)).map_err(PagerError::Misuse)?;
+        st.alloc
+            .retire(id.0, generation, Some(retired_at))
+            .map_err(PagerError::Misuse)?;
         if fresh {
             st.reused.remove(&id.0);
         }
@@ -266,16 +286,29 @@ impl Pager {
 
     /// Seals `page` (a full page buffer whose payload the caller filled) with its
     /// header and writes it at `id`.
-    pub fn write_page(&self, id: PageId, kind: PageKind, owner: u64, page: &mut [u8]) -> Result<()> {
+    pub fn write_page(
+        &self,
+        id: PageId,
+        kind: PageKind,
+        owner: u64,
+        page: &mut [u8],
+    ) -> Result<()> {
         self.check_writable()?;
         if page.len() != self.read.page_size as usize {
-            return Err(PagerError::Misuse(format!("page buffer of {} bytes, page size is {}", page.len(), self.read.page_size)));
+            return Err(PagerError::Misuse(format!(
+                "page buffer of {} bytes, page size is {}",
+                page.len(),
+                self.read.page_size
+            )));
         }
         if kind.0 == 0 {
             return Err(PagerError::Misuse("page kind 0 is reserved".into()));
         }
         let st = self.state();
-        let writable = id.0 >= 2 && id.0 < st.alloc.page_count && (id.0 >= st.fresh_from || st.reused.contains(&id.0)) && !st.alloc.is_free(id.0);
+        let writable = id.0 >= 2
+            && id.0 < st.alloc.page_count
+            && (id.0 >= st.fresh_from || st.reused.contains(&id.0))
+            && !st.alloc.is_free(id.0);
         if !writable {
             return Err(PagerError::Misuse(format!(
                 "write to page {} which was not allocated in generation {} (a durable meta or reader may reach it)",
@@ -287,10 +320,20 @@ impl Pager {
         self.write_sealed(id, kind, owner, generation, page)
     }
 
-    fn write_sealed(&self, id: PageId, kind: PageKind, owner: u64, generation: u64, page: &mut [u8]) -> Result<()> {
+    fn write_sealed(
+        &self,
+        id: PageId,
+        kind: PageKind,
+        owner: u64,
+        generation: u64,
+        page: &mut [u8],
+    ) -> Result<()> {
         page::seal(page, id, kind, generation, owner);
         let offset = id.0 << self.read.page_shift;
-        self.read.file.write_at(page, offset).map_err(|e| PagerError::io("writing page to", &self.read.path, e))?;
+        self.read
+            .file
+            .write_at(page, offset)
+            .map_err(|e| PagerError::io("writing page to", &self.read.path, e))?;
         self.read.note_len(offset + page.len() as u64);
         Ok(())
     }
@@ -356,7 +399,9 @@ impl Pager {
         // The current free list's pages stay reachable from the current meta, which
         // becomes the older one: retire them with this generation (alloc inv. 2).
         for &id in &st.free_chain {
-            st.alloc.retire(id, st.building, None).map_err(PagerError::Misuse)?;
+            st.alloc
+                .retire(id, st.building, None)
+                .map_err(PagerError::Misuse)?;
         }
         let per_page = freelist::runs_per_page(self.read.page_size);
         // The list's own pages come out of the free set first (so a steady state
@@ -372,9 +417,15 @@ impl Pager {
             chain.push(id);
         }
         let runs = st.alloc.runs();
-        debug_assert!(runs.len() <= chain.len() * per_page, "free list outgrew its chain");
-        let pieces: Vec<&[FreeRun]> =
-            if runs.is_empty() { Vec::new() } else { runs.chunks(per_page).collect() };
+        debug_assert!(
+            runs.len() <= chain.len() * per_page,
+            "free list outgrew its chain"
+        );
+        let pieces: Vec<&[FreeRun]> = if runs.is_empty() {
+            Vec::new()
+        } else {
+            runs.chunks(per_page).collect()
+        };
         for (i, &id) in chain.iter().enumerate() {
             let mut buf = self.page_buffer();
             let next = chain.get(i + 1).copied().unwrap_or(0);
@@ -433,12 +484,22 @@ impl Pager {
 
     /// Every free page id (for accounting checks).
     pub fn free_pages(&self) -> Vec<PageId> {
-        self.state().alloc.free_ids().into_iter().map(PageId).collect()
+        self.state()
+            .alloc
+            .free_ids()
+            .into_iter()
+            .map(PageId)
+            .collect()
     }
 
     /// Pages holding the current meta's free list.
     pub fn free_list_pages(&self) -> Vec<PageId> {
-        self.state().free_chain.iter().copied().map(PageId).collect()
+        self.state()
+            .free_chain
+            .iter()
+            .copied()
+            .map(PageId)
+            .collect()
     }
 
     /// The high-water mark of the generation being built.
@@ -453,19 +514,31 @@ impl Pager {
         let st = self.state();
         let mut seen = vec![0u8; st.alloc.page_count as usize];
         let mut problems = Vec::new();
-        let free = st.alloc.free_ids().into_iter().chain(st.free_chain.iter().copied());
+        let free = st
+            .alloc
+            .free_ids()
+            .into_iter()
+            .chain(st.free_chain.iter().copied());
         for id in reachable.into_iter().map(|p| p.0).chain(free) {
             match seen.get_mut(id as usize).filter(|_| id >= 2) {
                 Some(n) => {
                     *n = n.saturating_add(1);
                     if *n == 2 {
-                        problems.push(format!("page {id} is accounted twice (reachable twice, or reachable and free)"));
+                        problems.push(format!(
+                            "page {id} is accounted twice (reachable twice, or reachable and free)"
+                        ));
                     }
                 }
                 None => problems.push(format!("page {id} lies outside 2..{}", seen.len())),
             }
         }
-        problems.extend(seen.iter().enumerate().skip(2).filter(|(_, n)| **n == 0).map(|(id, _)| format!("page {id} leaked: neither reachable nor free")));
+        problems.extend(
+            seen.iter()
+                .enumerate()
+                .skip(2)
+                .filter(|(_, n)| **n == 0)
+                .map(|(id, _)| format!("page {id} leaked: neither reachable nor free")),
+        );
         problems
     }
 }

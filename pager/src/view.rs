@@ -13,11 +13,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::PageId;
 use crate::error::{PagerError, Result};
 use crate::format::page::{self, PAGE_HEADER_LEN, PageHeader, PageKind};
 use crate::map::ReadSide;
 use crate::mmap::Mapping;
-use crate::PageId;
 
 /// A page whose checksum and header have been verified.
 #[derive(Debug, Clone)]
@@ -31,7 +31,10 @@ impl<'a> PageRef<'a> {
     /// write transaction). Nothing is checked: the bytes never came from disk.
     #[inline]
     pub fn in_memory(id: PageId, bytes: &'a [u8]) -> PageRef<'a> {
-        PageRef { id, bytes: Cow::Borrowed(bytes) }
+        PageRef {
+            id,
+            bytes: Cow::Borrowed(bytes),
+        }
     }
 
     /// The page bytes, borrowed for the view's lifetime when mapped (zero-copy).
@@ -115,7 +118,10 @@ impl ReadView {
     #[inline(always)]
     pub fn page(&self, id: PageId) -> Result<PageRef<'_>> {
         if id.0 < 2 {
-            return Err(PagerError::Misuse(format!("page {} is a meta page, not readable as a page", id.0)));
+            return Err(PagerError::Misuse(format!(
+                "page {} is a meta page, not readable as a page",
+                id.0
+            )));
         }
         let ps = self.side.page_size as usize;
         if let Some(map) = &self.map {
@@ -130,7 +136,10 @@ impl ReadView {
                     self.verify(id, bytes)?;
                     map.mark_verified(id.0);
                 }
-                return Ok(PageRef { id, bytes: Cow::Borrowed(bytes) });
+                return Ok(PageRef {
+                    id,
+                    bytes: Cow::Borrowed(bytes),
+                });
             }
         }
         self.read_unmapped(id)
@@ -143,16 +152,38 @@ impl ReadView {
         let header = page.header();
         let offset = id.0 << self.side.page_shift;
         let mismatch = |field_at: usize, what: &str, want: String, got: String| {
-            PagerError::corruption(&self.side.path, Some(id), offset + field_at as u64, "P6", format!("{what} {want}"), got)
+            PagerError::corruption(
+                &self.side.path,
+                Some(id),
+                offset + field_at as u64,
+                "P6",
+                format!("{what} {want}"),
+                got,
+            )
         };
         if let Some(kind) = expect.kind.filter(|k| *k != header.kind) {
-            return Err(mismatch(page::KIND_AT, "kind", kind.0.to_string(), header.kind.0.to_string()));
+            return Err(mismatch(
+                page::KIND_AT,
+                "kind",
+                kind.0.to_string(),
+                header.kind.0.to_string(),
+            ));
         }
         if let Some(generation) = expect.generation.filter(|g| *g != header.generation) {
-            return Err(mismatch(page::GENERATION_AT, "generation", generation.to_string(), header.generation.to_string()));
+            return Err(mismatch(
+                page::GENERATION_AT,
+                "generation",
+                generation.to_string(),
+                header.generation.to_string(),
+            ));
         }
         if let Some(owner) = expect.owner.filter(|o| *o != header.owner) {
-            return Err(mismatch(page::OWNER_AT, "owner", owner.to_string(), header.owner.to_string()));
+            return Err(mismatch(
+                page::OWNER_AT,
+                "owner",
+                owner.to_string(),
+                header.owner.to_string(),
+            ));
         }
         Ok(page)
     }
@@ -160,7 +191,14 @@ impl ReadView {
     fn verify(&self, id: PageId, bytes: &[u8]) -> Result<PageHeader> {
         let max_generation = self.side.max_generation();
         page::verify(id, bytes, max_generation).map_err(|f| {
-            PagerError::corruption(&self.side.path, Some(id), (id.0 << self.side.page_shift) + f.field_at as u64, f.rule, f.expected, f.found)
+            PagerError::corruption(
+                &self.side.path,
+                Some(id),
+                (id.0 << self.side.page_shift) + f.field_at as u64,
+                f.rule,
+                f.expected,
+                f.found,
+            )
         })
     }
 
@@ -180,8 +218,14 @@ impl ReadView {
             ));
         }
         let mut buf = vec![0u8; ps as usize];
-        self.side.file.read_at(&mut buf, offset).map_err(|e| PagerError::io("reading page of", &self.side.path, e))?;
+        self.side
+            .file
+            .read_at(&mut buf, offset)
+            .map_err(|e| PagerError::io("reading page of", &self.side.path, e))?;
         self.verify(id, &buf)?;
-        Ok(PageRef { id, bytes: Cow::Owned(buf) })
+        Ok(PageRef {
+            id,
+            bytes: Cow::Owned(buf),
+        })
     }
 }

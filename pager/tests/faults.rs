@@ -29,9 +29,15 @@ fn misdirected_and_lost_writes_are_detected_on_read() {
         let k = writes[rng.usize(0..writes.len())];
         let plan = if i % 2 == 0 {
             let pages = rng.i64(1..4) * if rng.bool() { 1 } else { -1 };
-            FaultPlan { misdirect: Some((k, pages * i64::from(PS))), ..FaultPlan::default() }
+            FaultPlan {
+                misdirect: Some((k, pages * i64::from(PS))),
+                ..FaultPlan::default()
+            }
         } else {
-            FaultPlan { lost_write_at: Some(k), ..FaultPlan::default() }
+            FaultPlan {
+                lost_write_at: Some(k),
+                ..FaultPlan::default()
+            }
         };
         let ctx = format!("seed {seed}, injection {i}: {plan:?}");
         let fs = SimFs::new(seed);
@@ -40,7 +46,10 @@ fn misdirected_and_lost_writes_are_detected_on_read() {
         let out = run_workload(&fs, seed, PS, COMMITS);
         if let Some(e) = &out.error {
             // Detected already, when the workload reopened the file.
-            assert!(e.as_corruption().is_some(), "{ctx}: silent fault surfaced as {e}");
+            assert!(
+                e.as_corruption().is_some(),
+                "{ctx}: silent fault surfaced as {e}"
+            );
             detected += 1;
             continue;
         }
@@ -48,7 +57,9 @@ fn misdirected_and_lost_writes_are_detected_on_read() {
         let committed = out.committed;
         let faults = fs.silent_faults();
         // A meta write that was lost, or landed elsewhere, never reached its slot.
-        let meta_write_lost = faults.iter().any(|(_, aimed, _, _)| *aimed < 2 * u64::from(PS));
+        let meta_write_lost = faults
+            .iter()
+            .any(|(_, aimed, _, _)| *aimed < 2 * u64::from(PS));
         let last = &committed[committed.len() - 1];
         let previous = &committed[committed.len() - 2];
         match Pager::open(&fs, &dir(), PagerOptions::default()) {
@@ -67,7 +78,10 @@ fn misdirected_and_lost_writes_are_detected_on_read() {
                 // alone cannot tell it from a crash before the write. The WAL chain
                 // above it does (RELIABILITY G5), so count it apart.
                 Ok(got) if &got == previous && meta_write_lost => lost_metas += 1,
-                Ok(got) => panic!("{ctx}: wrong data returned: seq {} (last {}); faults {faults:?}; report {report:?}", got.seq, last.seq),
+                Ok(got) => panic!(
+                    "{ctx}: wrong data returned: seq {} (last {}); faults {faults:?}; report {report:?}",
+                    got.seq, last.seq
+                ),
             },
         }
     }
@@ -86,33 +100,59 @@ fn a_failed_sync_poisons_the_pager_and_nothing_is_retried() {
     for k in 0..calls {
         let fs = SimFs::new(seed);
         register_reachability(&fs);
-        fs.set_plan(FaultPlan { eio_at: Some(k), ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            eio_at: Some(k),
+            ..FaultPlan::default()
+        });
         let out = run_workload(&fs, seed, PS, COMMITS);
         let Some(pager) = out.pager else { continue };
         if !pager.is_poisoned() {
             continue;
         }
         poisonings += 1;
-        assert!(matches!(out.error, Some(PagerError::Io { .. })), "k {k}: {:?}", out.error);
+        assert!(
+            matches!(out.error, Some(PagerError::Io { .. })),
+            "k {k}: {:?}",
+            out.error
+        );
         let before = fs.calls();
         assert!(matches!(pager.allocate(), Err(PagerError::Poisoned { .. })));
         let mut buf = pager.page_buffer();
-        assert!(matches!(pager.write_page(PageId(2), DATA, OWNER, &mut buf), Err(PagerError::Poisoned { .. })));
-        assert!(matches!(pager.commit(MetaUpdate::default()), Err(PagerError::Poisoned { .. })));
-        assert_eq!(fs.calls(), before, "k {k}: a poisoned pager touched the file");
+        assert!(matches!(
+            pager.write_page(PageId(2), DATA, OWNER, &mut buf),
+            Err(PagerError::Poisoned { .. })
+        ));
+        assert!(matches!(
+            pager.commit(MetaUpdate::default()),
+            Err(PagerError::Poisoned { .. })
+        ));
+        assert_eq!(
+            fs.calls(),
+            before,
+            "k {k}: a poisoned pager touched the file"
+        );
         drop(pager);
         // Linux "clean but lost": whatever the failed sync covered is gone at a crash.
         let last = out.committed.last().cloned().unwrap_or_default();
         for mode in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(k)] {
             let image = fs.crash_image(mode);
-            let pager = open(&image, PS).unwrap_or_else(|e| panic!("k {k} {mode:?}: reopen failed: {e}"));
+            let pager =
+                open(&image, PS).unwrap_or_else(|e| panic!("k {k} {mode:?}: reopen failed: {e}"));
             let got = read_state(&pager).unwrap_or_else(|e| panic!("k {k} {mode:?}: {e}"));
             let in_flight = out.in_flight.as_ref().is_some_and(|f| *f == got);
-            assert!(got == last || in_flight, "k {k} {mode:?}: recovered seq {} (last {})", got.seq, last.seq);
+            assert!(
+                got == last || in_flight,
+                "k {k} {mode:?}: recovered seq {} (last {})",
+                got.seq,
+                last.seq
+            );
         }
     }
     println!("{poisonings} sync failures poisoned the pager");
-    assert!(poisonings >= COMMITS, "expected a poisoning per commit sync, got {poisonings}");
+    assert!(
+        poisonings >= COMMITS,
+        "expected a poisoning per commit sync, got {poisonings}"
+    );
 }
 
 #[test]
@@ -124,7 +164,11 @@ fn out_of_space_is_a_clean_error_and_the_file_reopens() {
         for k in 0..calls {
             let fs = SimFs::new(seed);
             register_reachability(&fs);
-            fs.set_plan(FaultPlan { enospc_at: Some(k), enospc_forever: forever, ..FaultPlan::default() });
+            fs.set_plan(FaultPlan {
+                enospc_at: Some(k),
+                enospc_forever: forever,
+                ..FaultPlan::default()
+            });
             let out = run_workload(&fs, seed, PS, COMMITS);
             let Some(err) = out.error else { continue };
             hits += 1;
@@ -138,9 +182,16 @@ fn out_of_space_is_a_clean_error_and_the_file_reopens() {
                     // Space is back: the same handle commits again.
                     let id = pager.allocate().unwrap_or_else(|e| panic!("{ctx}: {e}"));
                     let mut buf = pager.page_buffer();
-                    pager.write_page(id, DATA, OWNER, &mut buf).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    pager
+                        .write_page(id, DATA, OWNER, &mut buf)
+                        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                     pager.retire(id, 0).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-                    pager.commit(MetaUpdate { checkpoint_seq: last.seq, root: pager.meta().root.map(PageId), ..Default::default() })
+                    pager
+                        .commit(MetaUpdate {
+                            checkpoint_seq: last.seq,
+                            root: pager.meta().root.map(PageId),
+                            ..Default::default()
+                        })
                         .unwrap_or_else(|e| panic!("{ctx}: commit after rollback: {e}"));
                     let got = read_state(&pager).unwrap_or_else(|e| panic!("{ctx}: {e}"));
                     assert_eq!(got, last, "{ctx}");
@@ -148,12 +199,17 @@ fn out_of_space_is_a_clean_error_and_the_file_reopens() {
             }
             for mode in [ImageMode::LoseAll, ImageMode::KeepAll] {
                 let image = fs.crash_image(mode);
-                let pager = open(&image, PS).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+                let pager =
+                    open(&image, PS).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
                 let got = read_state(&pager).unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert_eq!(got, last, "{ctx} {mode:?}: not at the last good meta");
                 drop(pager);
                 let more = run_workload(&image, seed + 1, PS, 2);
-                assert!(more.error.is_none(), "{ctx}: commits after reopen failed: {:?}", more.error);
+                assert!(
+                    more.error.is_none(),
+                    "{ctx}: commits after reopen failed: {:?}",
+                    more.error
+                );
             }
         }
     }

@@ -78,7 +78,11 @@ fn mutated_images_never_panic() {
 fn write_seed_corpus() {
     let dir = corpus_dir();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    for (name, seed, ps, choice) in [("valid-4k", 1, 4096, 0u8), ("valid-8k", 2, 8192, 2), ("valid-4k-ask-16k", 3, 4096, 3)] {
+    for (name, seed, ps, choice) in [
+        ("valid-4k", 1, 4096, 0u8),
+        ("valid-8k", 2, 8192, 2),
+        ("valid-4k-ask-16k", 3, 4096, 3),
+    ] {
         let mut input = vec![choice];
         input.extend(valid_image(seed, ps));
         std::fs::write(dir.join(name), input).unwrap_or_else(|e| panic!("{e}"));

@@ -40,13 +40,30 @@ fn second_open_is_refused(dir: &Path) -> Duration {
     let started = Instant::now();
     let result = Pager::open(&RealFs, dir, PagerOptions::default());
     let elapsed = started.elapsed();
-    assert!(matches!(result, Err(PagerError::AlreadyOpen { .. })), "second open: {:?}", result.map(|_| ()));
-    let ro = Pager::open(&RealFs, dir, PagerOptions { read_only: true, ..PagerOptions::default() });
-    assert!(matches!(ro, Err(PagerError::AlreadyOpen { .. })), "read-only open beside a writer must be refused");
+    assert!(
+        matches!(result, Err(PagerError::AlreadyOpen { .. })),
+        "second open: {:?}",
+        result.map(|_| ())
+    );
+    let ro = Pager::open(
+        &RealFs,
+        dir,
+        PagerOptions {
+            read_only: true,
+            ..PagerOptions::default()
+        },
+    );
+    assert!(
+        matches!(ro, Err(PagerError::AlreadyOpen { .. })),
+        "read-only open beside a writer must be refused"
+    );
     assert_eq!(snapshot(dir), before, "a refused open wrote something");
     // Never a blocking wait: the figure the goal names is 100 ms; a lock wait would be
     // unbounded, so this bound only catches blocking, not slowness.
-    assert!(elapsed < Duration::from_secs(5), "open blocked for {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "open blocked for {elapsed:?}"
+    );
     elapsed
 }
 
@@ -54,20 +71,30 @@ fn commit_one_page(pager: &Pager, tag: u8) {
     let id = pager.allocate().unwrap_or_else(|e| panic!("{e}"));
     let mut buf = pager.page_buffer();
     buf[PAGE_HEADER_LEN..].fill(tag);
-    pager.write_page(id, PageKind(9), 0, &mut buf).unwrap_or_else(|e| panic!("{e}"));
-    pager.commit(MetaUpdate { checkpoint_seq: u64::from(tag), root: Some(id), ..MetaUpdate::default() }).unwrap_or_else(|e| panic!("{e}"));
+    pager
+        .write_page(id, PageKind(9), 0, &mut buf)
+        .unwrap_or_else(|e| panic!("{e}"));
+    pager
+        .commit(MetaUpdate {
+            checkpoint_seq: u64::from(tag),
+            root: Some(id),
+            ..MetaUpdate::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn second_handle_in_the_same_process_gets_already_open() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (pager, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     commit_one_page(&pager, 1);
     let elapsed = second_open_is_refused(tmp.path());
     println!("same-process second open refused in {elapsed:?}");
     drop(pager);
-    let (_pager, report) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (_pager, report) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.meta.checkpoint_seq, 1);
 }
 
@@ -75,11 +102,19 @@ fn second_handle_in_the_same_process_gets_already_open() {
 fn read_only_opens_share_and_exclude_writers() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    drop(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}")));
-    let ro = PagerOptions { read_only: true, ..PagerOptions::default() };
+    drop(
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let ro = PagerOptions {
+        read_only: true,
+        ..PagerOptions::default()
+    };
     let (a, _) = Pager::open(&RealFs, tmp.path(), ro.clone()).unwrap_or_else(|e| panic!("{e}"));
     let (b, _) = Pager::open(&RealFs, tmp.path(), ro).unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()), Err(PagerError::AlreadyOpen { .. })));
+    assert!(matches!(
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()),
+        Err(PagerError::AlreadyOpen { .. })
+    ));
     assert!(matches!(a.allocate(), Err(PagerError::ReadOnly { .. })));
     drop((a, b));
     assert!(Pager::open(&RealFs, tmp.path(), PagerOptions::default()).is_ok());
@@ -89,8 +124,11 @@ fn read_only_opens_share_and_exclude_writers() {
 #[test]
 #[ignore = "helper: runs only as the child process of the cross-process lock test"]
 fn lock_holder_child() {
-    let Ok(dir) = std::env::var(HOLDER_ENV) else { return };
-    let (pager, _) = Pager::open(&RealFs, Path::new(&dir), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let Ok(dir) = std::env::var(HOLDER_ENV) else {
+        return;
+    };
+    let (pager, _) = Pager::open(&RealFs, Path::new(&dir), PagerOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     commit_one_page(&pager, 2);
     println!("LOCKED");
     loop {
@@ -104,21 +142,34 @@ fn second_open_from_a_child_process_gets_already_open_until_the_holder_is_killed
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(exe)
-        .args(["--exact", "lock_holder_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "lock_holder_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(HOLDER_ENV, tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
     let stdout = child.stdout.take().unwrap_or_else(|| unreachable!());
-    let locked = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line.contains("LOCKED"));
+    let locked = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("LOCKED"));
     assert!(locked, "child never reported holding the lock");
     let elapsed = second_open_is_refused(tmp.path());
     println!("cross-process second open refused in {elapsed:?}");
     child.kill().unwrap_or_else(|e| panic!("{e}")); // SIGKILL
     child.wait().unwrap_or_else(|e| panic!("{e}"));
-    let (pager, report) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("open after kill: {e}"));
-    assert_eq!(report.meta.checkpoint_seq, 2, "the child's durable commit survives its death");
+    let (pager, report) = Pager::open(&RealFs, tmp.path(), PagerOptions::default())
+        .unwrap_or_else(|e| panic!("open after kill: {e}"));
+    assert_eq!(
+        report.meta.checkpoint_seq, 2,
+        "the child's durable commit survives its death"
+    );
     commit_one_page(&pager, 3);
 }
 
@@ -135,7 +186,10 @@ fn f6_read_only_open_without_lock_file_takes_a_lock() {
     drop(pager);
     std::fs::remove_file(tmp.path().join(aedb_pager::LOCK_FILE_NAME))
         .unwrap_or_else(|e| panic!("{e}"));
-    let ro = PagerOptions { read_only: true, ..PagerOptions::default() };
+    let ro = PagerOptions {
+        read_only: true,
+        ..PagerOptions::default()
+    };
     let (reader, _) = Pager::open(&RealFs, tmp.path(), ro).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         tmp.path().join(aedb_pager::LOCK_FILE_NAME).exists(),
@@ -185,7 +239,10 @@ fn f7_replaced_lock_file_is_detected() {
     let ro = Pager::open(
         &RealFs,
         tmp.path(),
-        PagerOptions { read_only: true, ..PagerOptions::default() },
+        PagerOptions {
+            read_only: true,
+            ..PagerOptions::default()
+        },
     );
     assert!(
         matches!(ro, Err(PagerError::AlreadyOpen { .. })),
@@ -208,7 +265,10 @@ fn f7_files_created_0600() {
     commit_one_page(&pager, 1);
     drop(pager);
     let mode = |p: &Path| {
-        std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode()
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
             & 0o777
     };
     assert_eq!(mode(&dir.join(aedb_pager::DATA_FILE_NAME)), 0o600);
@@ -217,7 +277,10 @@ fn f7_files_created_0600() {
     assert_eq!(mode(&tmp.path().join("new")), 0o700);
 
     // Configured otherwise, the modes are the caller's (still under the umask).
-    let fs = aedb_pager::vfs::RealFsModes { file_mode: 0o640, dir_mode: 0o750 };
+    let fs = aedb_pager::vfs::RealFsModes {
+        file_mode: 0o640,
+        dir_mode: 0o750,
+    };
     let other = tmp.path().join("group");
     drop(Pager::open(&fs, &other, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(mode(&other.join(aedb_pager::DATA_FILE_NAME)) & 0o740, 0o640);

@@ -32,7 +32,10 @@ impl CatalogCache {
     /// A cache holding the catalog stored in `tree` (at open).
     pub(crate) fn load<S: PageSource>(tree: &Tree<'_, S>) -> Result<Self, AedbError> {
         let current = Mutex::new(Arc::new(Catalog::load(tree)?));
-        Ok(CatalogCache { current, ddl_in_flight: AtomicU64::new(0) })
+        Ok(CatalogCache {
+            current,
+            ddl_in_flight: AtomicU64::new(0),
+        })
     }
 
     /// The catalog of a snapshot at `seq` taken before this call, if the cache
@@ -71,7 +74,11 @@ impl CatalogCache {
     /// (invariants 2 and 3). Call it before the DDL commit can become visible.
     pub(crate) fn begin_ddl<'a>(&'a self, db: &'a Database) -> DdlGuard<'a> {
         self.ddl_in_flight.fetch_add(1, Ordering::SeqCst);
-        DdlGuard { cache: self, db, raised: true }
+        DdlGuard {
+            cache: self,
+            db,
+            raised: true,
+        }
     }
 
     fn end_ddl(&self) {
@@ -119,12 +126,24 @@ mod tests {
         let cache = CatalogCache::default();
         assert!(cache.for_snapshot(0).is_some());
         let guard = cache.begin_ddl(&db);
-        assert!(cache.for_snapshot(0).is_none(), "a DDL in flight hides the cache");
+        assert!(
+            cache.for_snapshot(0).is_none(),
+            "a DDL in flight hides the cache"
+        );
         drop(guard);
-        assert!(cache.for_snapshot(0).is_some(), "an unpoisoned drop lowers the counter");
+        assert!(
+            cache.for_snapshot(0).is_some(),
+            "an unpoisoned drop lowers the counter"
+        );
         let guard = cache.begin_ddl(&db);
-        guard.publish(Arc::new(Catalog { version: 5, ..Catalog::default() }));
+        guard.publish(Arc::new(Catalog {
+            version: 5,
+            ..Catalog::default()
+        }));
         assert_eq!(cache.for_snapshot(5).map(|c| c.version), Some(5));
-        assert!(cache.for_snapshot(4).is_none(), "a snapshot older than the cache reads its own");
+        assert!(
+            cache.for_snapshot(4).is_none(),
+            "a snapshot older than the cache reads its own"
+        );
     }
 }

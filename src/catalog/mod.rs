@@ -31,8 +31,8 @@ use std::sync::Arc;
 use aedb_btree::{PageSource, Tree};
 use serde::{Deserialize, Serialize};
 
-pub use crate::error::ResourceType;
 use crate::error::AedbError;
+pub use crate::error::ResourceType;
 use crate::vocab::expr::Expr;
 pub(crate) use cache::CatalogCache;
 use schema::{ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
@@ -51,10 +51,26 @@ pub const MAX_NAME_BYTES: usize = 128;
 /// A schema change, committed like any mutation (`Mutation::Ddl`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum DdlOperation {
-    CreateProject { project_id: String, owner_id: Option<String>, if_not_exists: bool },
-    DropProject { project_id: String, if_exists: bool },
-    CreateScope { project_id: String, scope_id: String, owner_id: Option<String>, if_not_exists: bool },
-    DropScope { project_id: String, scope_id: String, if_exists: bool },
+    CreateProject {
+        project_id: String,
+        owner_id: Option<String>,
+        if_not_exists: bool,
+    },
+    DropProject {
+        project_id: String,
+        if_exists: bool,
+    },
+    CreateScope {
+        project_id: String,
+        scope_id: String,
+        owner_id: Option<String>,
+        if_not_exists: bool,
+    },
+    DropScope {
+        project_id: String,
+        scope_id: String,
+        if_exists: bool,
+    },
     /// Creates a table (an existing one is `AlreadyExists`). Primary-key columns
     /// must exist and be non-nullable.
     CreateTable {
@@ -65,8 +81,18 @@ pub enum DdlOperation {
         columns: Vec<ColumnDef>,
         primary_key: Vec<String>,
     },
-    AlterTable { project_id: String, scope_id: String, table_name: String, alteration: TableAlteration },
-    DropTable { project_id: String, scope_id: String, table_name: String, if_exists: bool },
+    AlterTable {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        alteration: TableAlteration,
+    },
+    DropTable {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        if_exists: bool,
+    },
     /// Builds the index from the table's rows in the same commit.
     CreateIndex {
         project_id: String,
@@ -78,7 +104,13 @@ pub enum DdlOperation {
         index_type: IndexType,
         partial_filter: Option<Expr>,
     },
-    DropIndex { project_id: String, scope_id: String, table_name: String, index_name: String, if_exists: bool },
+    DropIndex {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        index_name: String,
+        if_exists: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -145,7 +177,15 @@ pub(crate) fn scope_key(project: &str, scope: &str) -> Vec<u8> {
 }
 
 pub(crate) fn table_key(project: &str, scope: &str, table: &str) -> Vec<u8> {
-    [b"t\0", project.as_bytes(), b"\0", scope.as_bytes(), b"\0", table.as_bytes()].concat()
+    [
+        b"t\0",
+        project.as_bytes(),
+        b"\0",
+        scope.as_bytes(),
+        b"\0",
+        table.as_bytes(),
+    ]
+    .concat()
 }
 
 pub(crate) fn encode_record<T: Serialize>(record: &T) -> Result<Vec<u8>, AedbError> {
@@ -153,11 +193,21 @@ pub(crate) fn encode_record<T: Serialize>(record: &T) -> Result<Vec<u8>, AedbErr
 }
 
 fn decode_record<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, AedbError> {
-    rmp_serde::from_slice(bytes).map_err(|e| AedbError::Decode(format!("catalog record {:?}: {e}", String::from_utf8_lossy(key))))
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        AedbError::Decode(format!(
+            "catalog record {:?}: {e}",
+            String::from_utf8_lossy(key)
+        ))
+    })
 }
 
 fn decode_u64(key: &[u8], bytes: &[u8]) -> Result<u64, AedbError> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| AedbError::Decode(format!("catalog key {key:?}: {} bytes, expected 8", bytes.len())))?;
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| {
+        AedbError::Decode(format!(
+            "catalog key {key:?}: {} bytes, expected 8",
+            bytes.len()
+        ))
+    })?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -184,34 +234,54 @@ impl Catalog {
                     cat.projects.insert(text(1), decode_record(&k, &v)?);
                 }
                 (b"s", 3) => {
-                    cat.scopes.insert((text(1), text(2)), decode_record(&k, &v)?);
+                    cat.scopes
+                        .insert((text(1), text(2)), decode_record(&k, &v)?);
                 }
                 (b"t", 4) => {
                     let record: TableRecord = decode_record(&k, &v)?;
-                    cat.tables.insert((text(1), text(2), text(3)), Arc::new(TableInfo::new(record)));
+                    cat.tables.insert(
+                        (text(1), text(2), text(3)),
+                        Arc::new(TableInfo::new(record)),
+                    );
                 }
-                _ => return Err(AedbError::Decode(format!("unknown catalog key {:?}", String::from_utf8_lossy(&k)))),
+                _ => {
+                    return Err(AedbError::Decode(format!(
+                        "unknown catalog key {:?}",
+                        String::from_utf8_lossy(&k)
+                    )));
+                }
             }
         }
         Ok(cat)
     }
 
     pub(crate) fn project(&self, project: &str) -> Result<&ProjectRecord, AedbError> {
-        self.projects.get(project).ok_or_else(|| AedbError::not_found(ResourceType::Project, project))
+        self.projects
+            .get(project)
+            .ok_or_else(|| AedbError::not_found(ResourceType::Project, project))
     }
 
     /// The scope, or `NotFound` naming the project or the scope that is missing.
     pub(crate) fn scope(&self, project: &str, scope: &str) -> Result<&ScopeRecord, AedbError> {
         self.project(project)?;
-        self.scopes.get(&(project.to_string(), scope.to_string())).ok_or_else(|| AedbError::not_found(ResourceType::Scope, format!("{project}.{scope}")))
+        self.scopes
+            .get(&(project.to_string(), scope.to_string()))
+            .ok_or_else(|| AedbError::not_found(ResourceType::Scope, format!("{project}.{scope}")))
     }
 
     /// The table, or `NotFound` naming the missing project, scope or table.
-    pub(crate) fn table(&self, project: &str, scope: &str, table: &str) -> Result<&Arc<TableInfo>, AedbError> {
+    pub(crate) fn table(
+        &self,
+        project: &str,
+        scope: &str,
+        table: &str,
+    ) -> Result<&Arc<TableInfo>, AedbError> {
         self.scope(project, scope)?;
         self.tables
             .get(&(project.to_string(), scope.to_string(), table.to_string()))
-            .ok_or_else(|| AedbError::not_found(ResourceType::Table, format!("{project}.{scope}.{table}")))
+            .ok_or_else(|| {
+                AedbError::not_found(ResourceType::Table, format!("{project}.{scope}.{table}"))
+            })
     }
 
     pub(crate) fn project_ids(&self) -> Vec<String> {
@@ -219,11 +289,19 @@ impl Catalog {
     }
 
     pub(crate) fn scope_ids(&self, project: &str) -> Vec<String> {
-        self.scopes.keys().filter(|(p, _)| p == project).map(|(_, s)| s.clone()).collect()
+        self.scopes
+            .keys()
+            .filter(|(p, _)| p == project)
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     pub(crate) fn tables_in(&self, project: &str, scope: &str) -> Vec<Arc<TableInfo>> {
-        self.tables.iter().filter(|((p, s, _), _)| p == project && s == scope).map(|(_, t)| t.clone()).collect()
+        self.tables
+            .iter()
+            .filter(|((p, s, _), _)| p == project && s == scope)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 }
 

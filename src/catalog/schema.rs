@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::types::{ColumnType, Value};
 use crate::vocab::expr::Expr;
+use crate::vocab::types::{ColumnType, Value};
 
 /// One column of a table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,7 +37,10 @@ impl TableSchema {
 
     /// Positions of the primary-key columns, in key order.
     pub fn primary_key_indices(&self) -> Vec<usize> {
-        self.primary_key.iter().filter_map(|c| self.column_index(c)).collect()
+        self.primary_key
+            .iter()
+            .filter_map(|c| self.column_index(c))
+            .collect()
     }
 
     pub fn column_names(&self) -> Vec<String> {
@@ -51,12 +54,23 @@ impl TableSchema {
 pub enum Constraint {
     /// No two rows share these columns' values (rows with a NULL among them are
     /// exempt, as in SQL). Enforced through a hidden unique index.
-    Unique { name: String, columns: Vec<String> },
+    Unique {
+        name: String,
+        columns: Vec<String>,
+    },
     /// Every row satisfies `expr` (a row for which it is false is refused).
-    Check { name: String, expr: Expr },
-    NotNull { column: String },
+    Check {
+        name: String,
+        expr: Expr,
+    },
+    NotNull {
+        column: String,
+    },
     /// A NULL written to `column` is replaced by `value`.
-    Default { column: String, value: Value },
+    Default {
+        column: String,
+        value: Value,
+    },
 }
 
 impl Constraint {
@@ -108,9 +122,16 @@ pub enum TableAlteration {
     /// can only be added to an empty table.
     AddColumn(ColumnDef),
     /// Removes a column that is in no key, index or constraint; rewrites every row.
-    DropColumn { name: String },
+    DropColumn {
+        name: String,
+    },
     /// Renames a column everywhere the catalog names it.
-    RenameColumn { from: String, to: String },
+    RenameColumn {
+        from: String,
+        to: String,
+    },
     AddConstraint(Constraint),
-    DropConstraint { name: String },
+    DropConstraint {
+        name: String,
+    },
 }

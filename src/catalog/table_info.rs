@@ -39,16 +39,41 @@ impl TableInfo {
         let s = &record.schema;
         let types = s.columns.iter().map(|c| c.col_type).collect();
         let pk = s.primary_key_indices();
-        let index_columns = record.indexes.iter().map(|ix| ix.def.columns.iter().filter_map(|c| s.column_index(c)).collect()).collect();
+        let index_columns = record
+            .indexes
+            .iter()
+            .map(|ix| {
+                ix.def
+                    .columns
+                    .iter()
+                    .filter_map(|c| s.column_index(c))
+                    .collect()
+            })
+            .collect();
         let column_names = s.column_names();
         let rows_tree = rows_tree(record.id);
-        let mut info = TableInfo { record, types, pk, index_columns, column_names, rows_tree, partial_filters: Vec::new(), checks: Vec::new() };
+        let mut info = TableInfo {
+            record,
+            types,
+            pk,
+            index_columns,
+            column_names,
+            rows_tree,
+            partial_filters: Vec::new(),
+            checks: Vec::new(),
+        };
         let cols = TableColumns(&info);
         let partial_filters = info
             .record
             .indexes
             .iter()
-            .map(|ix| ix.def.partial_filter.as_ref().map(|f| compile(f, &cols).map_err(|e| format!("partial filter of index '{}': {e}", ix.def.index_name))))
+            .map(|ix| {
+                ix.def.partial_filter.as_ref().map(|f| {
+                    compile(f, &cols).map_err(|e| {
+                        format!("partial filter of index '{}': {e}", ix.def.index_name)
+                    })
+                })
+            })
             .collect();
         let table = info.name();
         let checks = info
@@ -57,7 +82,11 @@ impl TableInfo {
             .constraints
             .iter()
             .filter_map(|c| match c {
-                Constraint::Check { name, expr } => Some((name.clone(), compile(expr, &cols).map_err(|e| format!("check constraint '{name}' of table '{table}': {e}")))),
+                Constraint::Check { name, expr } => Some((
+                    name.clone(),
+                    compile(expr, &cols)
+                        .map_err(|e| format!("check constraint '{name}' of table '{table}': {e}")),
+                )),
                 _ => None,
             })
             .collect();
@@ -85,7 +114,10 @@ impl TableInfo {
         let cols: Vec<&Value> = self.index_columns[i].iter().map(|&c| &values[c]).collect();
         AedbError::UniqueViolation {
             table: self.name().to_string(),
-            index: ix.constraint.clone().unwrap_or_else(|| ix.def.index_name.clone()),
+            index: ix
+                .constraint
+                .clone()
+                .unwrap_or_else(|| ix.def.index_name.clone()),
             key: show_values(&cols),
         }
     }
@@ -97,12 +129,16 @@ impl TableInfo {
 
     /// `UnknownColumn` for a column this table lacks.
     pub fn unknown_column(&self, column: &str) -> AedbError {
-        AedbError::UnknownColumn { table: self.name().to_string(), column: column.to_string() }
+        AedbError::UnknownColumn {
+            table: self.name().to_string(),
+            column: column.to_string(),
+        }
     }
 
     /// The row position of `column`, or `UnknownColumn`.
     pub fn column_or_err(&self, column: &str) -> Result<usize, AedbError> {
-        self.column(column).ok_or_else(|| self.unknown_column(column))
+        self.column(column)
+            .ok_or_else(|| self.unknown_column(column))
     }
 }
 
@@ -114,6 +150,9 @@ impl Columns for TableColumns<'_> {
         let t = self.0;
         t.column(name)
             .map(|i| (i, Some(t.types[i])))
-            .ok_or_else(|| QueryError::ColumnNotFound { table: t.name().to_string(), column: name.to_string() })
+            .ok_or_else(|| QueryError::ColumnNotFound {
+                table: t.name().to_string(),
+                column: name.to_string(),
+            })
     }
 }

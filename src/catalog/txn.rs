@@ -23,13 +23,20 @@ pub(crate) struct CatalogTxn<'t, 'db> {
 impl<'t, 'db> CatalogTxn<'t, 'db> {
     /// The catalog the transaction starts from: the cache's when it certainly
     /// describes the base snapshot, else the stored one.
-    pub(crate) fn new(txn: &'t mut WriteTransaction<'db>, cache: &CatalogCache) -> Result<Self, AedbError> {
+    pub(crate) fn new(
+        txn: &'t mut WriteTransaction<'db>,
+        cache: &CatalogCache,
+    ) -> Result<Self, AedbError> {
         let base = txn.seq() - 1;
         let catalog = match cache.for_snapshot(base) {
             Some(c) => c,
             None => txn.open_tree(CATALOG_TREE)?.read(|t| cache.at(t))??,
         };
-        Ok(CatalogTxn { txn, catalog, dirty: false })
+        Ok(CatalogTxn {
+            txn,
+            catalog,
+            dirty: false,
+        })
     }
 
     /// The catalog as this transaction sees it.

@@ -9,7 +9,9 @@
 use crate::catalog::{ResourceType, TableInfo, index_tree, kv_tree};
 use crate::commit::context::WriteCtx;
 use crate::commit::ddl::apply_ddl;
-use crate::commit::mutation::{ConflictAction, ConflictTarget, Mutation, Op, TableOp, TableUpdateExpr, UpdateExpr};
+use crate::commit::mutation::{
+    ConflictAction, ConflictTarget, Mutation, Op, TableOp, TableUpdateExpr, UpdateExpr,
+};
 use crate::error::AedbError;
 use crate::query::matching_rows;
 use crate::table::write::{check_row, get_row, pk_from_values, put_row, remove_row};
@@ -22,9 +24,20 @@ fn add_i64(t: &TableInfo, column: &str, a: &Value, b: i64) -> Result<Value, Aedb
     let base = match a {
         Value::Null => 0,
         Value::Integer(v) => *v,
-        other => return Err(AedbError::TypeMismatch { table: t.name().to_string(), column: column.to_string(), expected: "Integer".into(), actual: other.kind_name().into() }),
+        other => {
+            return Err(AedbError::TypeMismatch {
+                table: t.name().to_string(),
+                column: column.to_string(),
+                expected: "Integer".into(),
+                actual: other.kind_name().into(),
+            });
+        }
     };
-    base.checked_add(b).map(Value::Integer).ok_or(if b > 0 { AedbError::Overflow } else { AedbError::Underflow })
+    base.checked_add(b).map(Value::Integer).ok_or(if b > 0 {
+        AedbError::Overflow
+    } else {
+        AedbError::Underflow
+    })
 }
 
 impl WriteCtx<'_, '_> {
@@ -32,13 +45,32 @@ impl WriteCtx<'_, '_> {
     pub(crate) fn apply(&mut self, m: Mutation) -> Result<u64, AedbError> {
         match m.into_op() {
             Op::Ddl(op) => apply_ddl(&mut self.cat, op).map(|()| 0),
-            Op::KvSet { project_id, scope_id, key, value } => self.kv_set(&project_id, &scope_id, &key, &value),
-            Op::KvDel { project_id, scope_id, key } => {
+            Op::KvSet {
+                project_id,
+                scope_id,
+                key,
+                value,
+            } => self.kv_set(&project_id, &scope_id, &key, &value),
+            Op::KvDel {
+                project_id,
+                scope_id,
+                key,
+            } => {
                 let id = self.cat.catalog().scope(&project_id, &scope_id)?.id;
-                Ok(u64::from(self.cat.txn.open_tree(&kv_tree(id))?.remove(&key)?.is_some()))
+                Ok(u64::from(
+                    self.cat
+                        .txn
+                        .open_tree(&kv_tree(id))?
+                        .remove(&key)?
+                        .is_some(),
+                ))
             }
             Op::Table(target, op) => {
-                let t = self.cat.catalog().table(&target.project_id, &target.scope_id, &target.table_name)?.clone();
+                let t = self
+                    .cat
+                    .catalog()
+                    .table(&target.project_id, &target.scope_id, &target.table_name)?
+                    .clone();
                 self.apply_table(&t, op)
             }
         }
@@ -47,15 +79,30 @@ impl WriteCtx<'_, '_> {
     fn apply_table(&mut self, t: &TableInfo, op: TableOp) -> Result<u64, AedbError> {
         let max_batch = self.limits.max_batch_rows;
         match op {
-            TableOp::Insert { primary_key: None, rows, .. } if rows.len() > max_batch => {
-                Err(AedbError::Validation(format!("batch of {} rows exceeds max_batch_rows = {max_batch}", rows.len())))
-            }
-            TableOp::Insert { primary_key, rows, replace } => {
-                rows.into_iter().map(|r| self.insert(t, primary_key.as_deref(), r, replace)).sum()
-            }
-            TableOp::UpsertOnConflict { rows, target, action } => {
-                rows.into_iter().map(|r| self.upsert_on_conflict(t, r, &target, &action)).sum()
-            }
+            TableOp::Insert {
+                primary_key: None,
+                rows,
+                ..
+            } if rows.len() > max_batch => Err(AedbError::Validation(format!(
+                "batch of {} rows exceeds max_batch_rows = {max_batch}",
+                rows.len()
+            ))),
+            TableOp::Insert {
+                primary_key,
+                rows,
+                replace,
+            } => rows
+                .into_iter()
+                .map(|r| self.insert(t, primary_key.as_deref(), r, replace))
+                .sum(),
+            TableOp::UpsertOnConflict {
+                rows,
+                target,
+                action,
+            } => rows
+                .into_iter()
+                .map(|r| self.upsert_on_conflict(t, r, &target, &action))
+                .sum(),
             TableOp::Delete { primary_key } => {
                 let pk = pk_from_values(t, &primary_key)?;
                 match get_row(self.cat.txn, t, &pk)? {
@@ -67,33 +114,66 @@ impl WriteCtx<'_, '_> {
                 }
             }
             TableOp::DeleteWhere { predicate, limit } => {
-                let hits = matching_rows(self.cat.txn, t, &predicate, limit, self.limits.max_scan_rows)?;
+                let hits = matching_rows(
+                    self.cat.txn,
+                    t,
+                    &predicate,
+                    limit,
+                    self.limits.max_scan_rows,
+                )?;
                 for (pk, old) in &hits {
                     remove_row(self.cat.txn, t, pk, old)?;
                 }
                 Ok(hits.len() as u64)
             }
-            TableOp::UpdateWhere { predicate, updates, limit } => self.update_where(t, &predicate, &updates, limit),
-            TableOp::U256Step { primary_key, column, amount_be, add } => {
-                self.u256_step(t, &primary_key, &column, &amount_be, add)
-            }
+            TableOp::UpdateWhere {
+                predicate,
+                updates,
+                limit,
+            } => self.update_where(t, &predicate, &updates, limit),
+            TableOp::U256Step {
+                primary_key,
+                column,
+                amount_be,
+                add,
+            } => self.u256_step(t, &primary_key, &column, &amount_be, add),
         }
     }
 
-    fn kv_set(&mut self, project: &str, scope: &str, key: &[u8], value: &[u8]) -> Result<u64, AedbError> {
+    fn kv_set(
+        &mut self,
+        project: &str,
+        scope: &str,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<u64, AedbError> {
         let l = self.limits;
         if key.is_empty() || key.len() > l.max_kv_key_bytes {
-            return Err(AedbError::Validation(format!("kv key of {} bytes: keys are 1..={} bytes", key.len(), l.max_kv_key_bytes)));
+            return Err(AedbError::Validation(format!(
+                "kv key of {} bytes: keys are 1..={} bytes",
+                key.len(),
+                l.max_kv_key_bytes
+            )));
         }
         if value.len() > l.max_kv_value_bytes {
-            return Err(AedbError::Validation(format!("kv value of {} bytes exceeds max_kv_value_bytes = {}", value.len(), l.max_kv_value_bytes)));
+            return Err(AedbError::Validation(format!(
+                "kv value of {} bytes exceeds max_kv_value_bytes = {}",
+                value.len(),
+                l.max_kv_value_bytes
+            )));
         }
         let id = self.cat.catalog().scope(project, scope)?.id;
         self.cat.txn.open_tree(&kv_tree(id))?.insert(key, value)?;
         Ok(1)
     }
 
-    fn insert(&mut self, t: &TableInfo, given_pk: Option<&[Value]>, row: Row, replace: bool) -> Result<u64, AedbError> {
+    fn insert(
+        &mut self,
+        t: &TableInfo,
+        given_pk: Option<&[Value]>,
+        row: Row,
+        replace: bool,
+    ) -> Result<u64, AedbError> {
         let values = check_row(t, row, self.limits.max_table_value_bytes)?;
         let pk = pk_key(t, &values);
         if let Some(given) = given_pk
@@ -109,14 +189,22 @@ impl WriteCtx<'_, '_> {
         }
         let old = get_row(self.cat.txn, t, &pk)?;
         if old.is_some() && !replace {
-            return Err(AedbError::DuplicatePK { table: t.name().to_string(), key: t.show_pk(&values) });
+            return Err(AedbError::DuplicatePK {
+                table: t.name().to_string(),
+                key: t.show_pk(&values),
+            });
         }
         put_row(self.cat.txn, t, &values, old.as_deref())?;
         Ok(1)
     }
 
     /// The key of the existing row `values` collides with on `target`, if any.
-    fn conflicting(&mut self, t: &TableInfo, values: &[Value], target: &ConflictTarget) -> Result<Option<Vec<u8>>, AedbError> {
+    fn conflicting(
+        &mut self,
+        t: &TableInfo,
+        values: &[Value],
+        target: &ConflictTarget,
+    ) -> Result<Option<Vec<u8>>, AedbError> {
         let pk = pk_key(t, values);
         let index = match target {
             ConflictTarget::PrimaryKey => None,
@@ -124,8 +212,12 @@ impl WriteCtx<'_, '_> {
                 t.record
                     .indexes
                     .iter()
-                    .position(|ix| ix.def.index_name == *name || ix.constraint.as_deref() == Some(name))
-                    .ok_or_else(|| AedbError::not_found(ResourceType::Index, format!("{}.{name}", t.name())))?,
+                    .position(|ix| {
+                        ix.def.index_name == *name || ix.constraint.as_deref() == Some(name)
+                    })
+                    .ok_or_else(|| {
+                        AedbError::not_found(ResourceType::Index, format!("{}.{name}", t.name()))
+                    })?,
             ),
             ConflictTarget::Columns(cols) => {
                 let mut want = cols.clone();
@@ -153,20 +245,36 @@ impl WriteCtx<'_, '_> {
             return Ok(get_row(self.cat.txn, t, &pk)?.map(|_| pk));
         };
         if !t.record.indexes[i].def.index_type.is_unique() {
-            return Err(AedbError::Validation(format!("conflict target '{}' is not a unique index", t.record.indexes[i].def.index_name)));
+            return Err(AedbError::Validation(format!(
+                "conflict target '{}' is not a unique index",
+                t.record.indexes[i].def.index_name
+            )));
         }
         match index_entry(t, i, values, &pk)? {
-            Some((k, _)) => Ok(self.cat.txn.open_tree(&index_tree(t.record.indexes[i].id))?.get(&k)?),
+            Some((k, _)) => Ok(self
+                .cat
+                .txn
+                .open_tree(&index_tree(t.record.indexes[i].id))?
+                .get(&k)?),
             None => Ok(None),
         }
     }
 
-    fn upsert_on_conflict(&mut self, t: &TableInfo, row: Row, target: &ConflictTarget, action: &ConflictAction) -> Result<u64, AedbError> {
+    fn upsert_on_conflict(
+        &mut self,
+        t: &TableInfo,
+        row: Row,
+        target: &ConflictTarget,
+        action: &ConflictAction,
+    ) -> Result<u64, AedbError> {
         let proposed = check_row(t, row, self.limits.max_table_value_bytes)?;
         let Some(existing_pk) = self.conflicting(t, &proposed, target)? else {
             return self.insert(t, None, Row::from_values(proposed), false);
         };
-        let existing = get_row(self.cat.txn, t, &existing_pk)?.ok_or_else(|| AedbError::IntegrityError { message: format!("index of table '{}' names a missing row", t.name()) })?;
+        let existing =
+            get_row(self.cat.txn, t, &existing_pk)?.ok_or_else(|| AedbError::IntegrityError {
+                message: format!("index of table '{}' names a missing row", t.name()),
+            })?;
         let mut next = existing.clone();
         match action {
             ConflictAction::DoNothing => return Ok(0),
@@ -189,15 +297,28 @@ impl WriteCtx<'_, '_> {
                         UpdateExpr::Value(v) => v.clone(),
                         UpdateExpr::Existing(src) => existing[t.column_or_err(src)?].clone(),
                         UpdateExpr::Proposed(src) => proposed[t.column_or_err(src)?].clone(),
-                        UpdateExpr::AddI64 { existing_column, proposed_column } => {
+                        UpdateExpr::AddI64 {
+                            existing_column,
+                            proposed_column,
+                        } => {
                             let add = match &proposed[t.column_or_err(proposed_column)?] {
                                 Value::Integer(v) => *v,
                                 Value::Null => 0,
                                 other => {
-                                    return Err(AedbError::TypeMismatch { table: t.name().into(), column: proposed_column.clone(), expected: "Integer".into(), actual: other.kind_name().into() });
+                                    return Err(AedbError::TypeMismatch {
+                                        table: t.name().into(),
+                                        column: proposed_column.clone(),
+                                        expected: "Integer".into(),
+                                        actual: other.kind_name().into(),
+                                    });
                                 }
                             };
-                            add_i64(t, existing_column, &existing[t.column_or_err(existing_column)?], add)?
+                            add_i64(
+                                t,
+                                existing_column,
+                                &existing[t.column_or_err(existing_column)?],
+                                add,
+                            )?
                         }
                     };
                 }
@@ -207,20 +328,41 @@ impl WriteCtx<'_, '_> {
     }
 
     /// Writes `next` over the row `old` stored at `pk`; the key may not change.
-    fn replace_row(&mut self, t: &TableInfo, pk: &[u8], old: &[Value], next: Vec<Value>) -> Result<u64, AedbError> {
+    fn replace_row(
+        &mut self,
+        t: &TableInfo,
+        pk: &[u8],
+        old: &[Value],
+        next: Vec<Value>,
+    ) -> Result<u64, AedbError> {
         let checked = check_row(t, Row::from_values(next), self.limits.max_table_value_bytes)?;
         if pk_key(t, &checked) != pk {
-            return Err(AedbError::Validation(format!("an update may not change the primary key of a row in table '{}'; delete and insert instead", t.name())));
+            return Err(AedbError::Validation(format!(
+                "an update may not change the primary key of a row in table '{}'; delete and insert instead",
+                t.name()
+            )));
         }
         put_row(self.cat.txn, t, &checked, Some(old))?;
         Ok(1)
     }
 
-    fn update_where(&mut self, t: &TableInfo, predicate: &Expr, updates: &[(String, TableUpdateExpr)], limit: Option<usize>) -> Result<u64, AedbError> {
-        let targets: Vec<usize> = updates.iter().map(|(c, _)| t.column_or_err(c)).collect::<Result<_, _>>()?;
+    fn update_where(
+        &mut self,
+        t: &TableInfo,
+        predicate: &Expr,
+        updates: &[(String, TableUpdateExpr)],
+        limit: Option<usize>,
+    ) -> Result<u64, AedbError> {
+        let targets: Vec<usize> = updates
+            .iter()
+            .map(|(c, _)| t.column_or_err(c))
+            .collect::<Result<_, _>>()?;
         for (c, _) in updates {
             if t.schema().primary_key.contains(c) {
-                return Err(AedbError::Validation(format!("primary-key column '{c}' of table '{}' cannot be updated; delete and insert instead", t.name())));
+                return Err(AedbError::Validation(format!(
+                    "primary-key column '{c}' of table '{}' cannot be updated; delete and insert instead",
+                    t.name()
+                )));
             }
         }
         let hits = matching_rows(self.cat.txn, t, predicate, limit, self.limits.max_scan_rows)?;
@@ -245,18 +387,40 @@ impl WriteCtx<'_, '_> {
         Ok(hits.len() as u64)
     }
 
-    fn u256_step(&mut self, t: &TableInfo, primary_key: &[Value], column: &str, amount: &[u8; 32], add: bool) -> Result<u64, AedbError> {
+    fn u256_step(
+        &mut self,
+        t: &TableInfo,
+        primary_key: &[Value],
+        column: &str,
+        amount: &[u8; 32],
+        add: bool,
+    ) -> Result<u64, AedbError> {
         let i = t.column_or_err(column)?;
         if t.types[i] != ColumnType::U256 {
-            return Err(AedbError::TypeMismatch { table: t.name().into(), column: column.into(), expected: "U256".into(), actual: t.types[i].to_string() });
+            return Err(AedbError::TypeMismatch {
+                table: t.name().into(),
+                column: column.into(),
+                expected: "U256".into(),
+                actual: t.types[i].to_string(),
+            });
         }
         let pk = pk_from_values(t, primary_key)?;
-        let old = get_row(self.cat.txn, t, &pk)?.ok_or_else(|| AedbError::Validation(format!("no row {} in table '{}'", show_values(&primary_key.iter().collect::<Vec<_>>()), t.name())))?;
+        let old = get_row(self.cat.txn, t, &pk)?.ok_or_else(|| {
+            AedbError::Validation(format!(
+                "no row {} in table '{}'",
+                show_values(&primary_key.iter().collect::<Vec<_>>()),
+                t.name()
+            ))
+        })?;
         let cur = match &old[i] {
             Value::U256(b) => *b,
             _ => [0u8; 32],
         };
-        let next_val = if add { u256_add(&cur, amount).ok_or(AedbError::Overflow)? } else { u256_sub(&cur, amount).ok_or(AedbError::Underflow)? };
+        let next_val = if add {
+            u256_add(&cur, amount).ok_or(AedbError::Overflow)?
+        } else {
+            u256_sub(&cur, amount).ok_or(AedbError::Underflow)?
+        };
         let mut next = old.clone();
         next[i] = Value::U256(next_val);
         self.replace_row(t, &pk, &old, next)

@@ -31,8 +31,15 @@ pub(crate) struct WriteCtx<'t, 'db> {
 }
 
 impl<'t, 'db> WriteCtx<'t, 'db> {
-    pub(crate) fn new(txn: &'t mut WriteTransaction<'db>, cache: &CatalogCache, limits: WriteLimits) -> Result<Self, AedbError> {
-        Ok(WriteCtx { cat: CatalogTxn::new(txn, cache)?, limits })
+    pub(crate) fn new(
+        txn: &'t mut WriteTransaction<'db>,
+        cache: &CatalogCache,
+        limits: WriteLimits,
+    ) -> Result<Self, AedbError> {
+        Ok(WriteCtx {
+            cat: CatalogTxn::new(txn, cache)?,
+            limits,
+        })
     }
 
     /// The changed catalog (stamped with this transaction's seq), if any DDL ran,

@@ -12,7 +12,9 @@ pub(crate) mod mutation;
 
 /// `aedb::commit::validation`, the 0.1.9 path of the mutation types.
 pub mod validation {
-    pub use super::mutation::{ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr};
+    pub use super::mutation::{
+        ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr,
+    };
 }
 
 /// How far a commit gets before the call returns.

@@ -41,7 +41,10 @@ pub enum UpdateExpr {
     /// The proposed row's value of this column.
     Proposed(String),
     /// existing + proposed (Integer columns; overflow is an error).
-    AddI64 { existing_column: String, proposed_column: String },
+    AddI64 {
+        existing_column: String,
+        proposed_column: String,
+    },
 }
 
 /// A column's new value in `UpdateWhereExpr`.
@@ -59,25 +62,109 @@ pub enum TableUpdateExpr {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Mutation {
     /// Adds a row; an existing row with the same key is `DuplicatePK`.
-    Insert { project_id: String, scope_id: String, table_name: String, primary_key: Vec<Value>, row: Row },
-    InsertBatch { project_id: String, scope_id: String, table_name: String, rows: Vec<Row> },
+    Insert {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        primary_key: Vec<Value>,
+        row: Row,
+    },
+    InsertBatch {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        rows: Vec<Row>,
+    },
     /// Adds or replaces a row.
-    Upsert { project_id: String, scope_id: String, table_name: String, primary_key: Vec<Value>, row: Row },
-    UpsertBatch { project_id: String, scope_id: String, table_name: String, rows: Vec<Row> },
-    UpsertOnConflict { project_id: String, scope_id: String, table_name: String, row: Row, conflict_target: ConflictTarget, conflict_action: ConflictAction },
-    UpsertBatchOnConflict { project_id: String, scope_id: String, table_name: String, rows: Vec<Row>, conflict_target: ConflictTarget, conflict_action: ConflictAction },
+    Upsert {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        primary_key: Vec<Value>,
+        row: Row,
+    },
+    UpsertBatch {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        rows: Vec<Row>,
+    },
+    UpsertOnConflict {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        row: Row,
+        conflict_target: ConflictTarget,
+        conflict_action: ConflictAction,
+    },
+    UpsertBatchOnConflict {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        rows: Vec<Row>,
+        conflict_target: ConflictTarget,
+        conflict_action: ConflictAction,
+    },
     /// Removes a row (no error if it does not exist).
-    Delete { project_id: String, scope_id: String, table_name: String, primary_key: Vec<Value> },
-    DeleteWhere { project_id: String, scope_id: String, table_name: String, predicate: Expr, limit: Option<usize> },
-    UpdateWhere { project_id: String, scope_id: String, table_name: String, predicate: Expr, updates: Vec<(String, Value)>, limit: Option<usize> },
-    UpdateWhereExpr { project_id: String, scope_id: String, table_name: String, predicate: Expr, updates: Vec<(String, TableUpdateExpr)>, limit: Option<usize> },
+    Delete {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        primary_key: Vec<Value>,
+    },
+    DeleteWhere {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        predicate: Expr,
+        limit: Option<usize>,
+    },
+    UpdateWhere {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        predicate: Expr,
+        updates: Vec<(String, Value)>,
+        limit: Option<usize>,
+    },
+    UpdateWhereExpr {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        predicate: Expr,
+        updates: Vec<(String, TableUpdateExpr)>,
+        limit: Option<usize>,
+    },
     /// Adds `amount_be` (big-endian) to a U256 column of an existing row; overflow is an error.
-    TableIncU256 { project_id: String, scope_id: String, table_name: String, primary_key: Vec<Value>, column: String, amount_be: [u8; 32] },
+    TableIncU256 {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        primary_key: Vec<Value>,
+        column: String,
+        amount_be: [u8; 32],
+    },
     /// Subtracts from a U256 column; going below zero is `Underflow`.
-    TableDecU256 { project_id: String, scope_id: String, table_name: String, primary_key: Vec<Value>, column: String, amount_be: [u8; 32] },
+    TableDecU256 {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        primary_key: Vec<Value>,
+        column: String,
+        amount_be: [u8; 32],
+    },
     Ddl(DdlOperation),
-    KvSet { project_id: String, scope_id: String, key: Vec<u8>, value: Vec<u8> },
-    KvDel { project_id: String, scope_id: String, key: Vec<u8> },
+    KvSet {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    KvDel {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+    },
 }
 
 impl Mutation {
@@ -85,18 +172,78 @@ impl Mutation {
     pub fn table_target(&self) -> Option<(&str, &str, &str)> {
         use Mutation::*;
         match self {
-            Insert { project_id, scope_id, table_name, .. }
-            | InsertBatch { project_id, scope_id, table_name, .. }
-            | Upsert { project_id, scope_id, table_name, .. }
-            | UpsertBatch { project_id, scope_id, table_name, .. }
-            | UpsertOnConflict { project_id, scope_id, table_name, .. }
-            | UpsertBatchOnConflict { project_id, scope_id, table_name, .. }
-            | Delete { project_id, scope_id, table_name, .. }
-            | DeleteWhere { project_id, scope_id, table_name, .. }
-            | UpdateWhere { project_id, scope_id, table_name, .. }
-            | UpdateWhereExpr { project_id, scope_id, table_name, .. }
-            | TableIncU256 { project_id, scope_id, table_name, .. }
-            | TableDecU256 { project_id, scope_id, table_name, .. } => Some((project_id, scope_id, table_name)),
+            Insert {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | InsertBatch {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | Upsert {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | UpsertBatch {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | UpsertOnConflict {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | UpsertBatchOnConflict {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | Delete {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | DeleteWhere {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | UpdateWhere {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | UpdateWhereExpr {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | TableIncU256 {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            }
+            | TableDecU256 {
+                project_id,
+                scope_id,
+                table_name,
+                ..
+            } => Some((project_id, scope_id, table_name)),
             Ddl(_) | KvSet { .. } | KvDel { .. } => None,
         }
     }
@@ -105,8 +252,17 @@ impl Mutation {
 /// A mutation taken apart for dispatch (`commit::apply`).
 pub(crate) enum Op {
     Ddl(DdlOperation),
-    KvSet { project_id: String, scope_id: String, key: Vec<u8>, value: Vec<u8> },
-    KvDel { project_id: String, scope_id: String, key: Vec<u8> },
+    KvSet {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    KvDel {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+    },
     Table(TableTarget, TableOp),
 }
 
@@ -121,13 +277,35 @@ pub(crate) struct TableTarget {
 pub(crate) enum TableOp {
     /// `Insert`/`Upsert` (`primary_key: Some`, one row) and their batches
     /// (`None`; a batch is bounded by `max_batch_rows`). `replace`: upsert.
-    Insert { primary_key: Option<Vec<Value>>, rows: Vec<Row>, replace: bool },
-    UpsertOnConflict { rows: Vec<Row>, target: ConflictTarget, action: ConflictAction },
-    Delete { primary_key: Vec<Value> },
-    DeleteWhere { predicate: Expr, limit: Option<usize> },
-    UpdateWhere { predicate: Expr, updates: Vec<(String, TableUpdateExpr)>, limit: Option<usize> },
+    Insert {
+        primary_key: Option<Vec<Value>>,
+        rows: Vec<Row>,
+        replace: bool,
+    },
+    UpsertOnConflict {
+        rows: Vec<Row>,
+        target: ConflictTarget,
+        action: ConflictAction,
+    },
+    Delete {
+        primary_key: Vec<Value>,
+    },
+    DeleteWhere {
+        predicate: Expr,
+        limit: Option<usize>,
+    },
+    UpdateWhere {
+        predicate: Expr,
+        updates: Vec<(String, TableUpdateExpr)>,
+        limit: Option<usize>,
+    },
     /// `TableIncU256` (`add`) and `TableDecU256`.
-    U256Step { primary_key: Vec<Value>, column: String, amount_be: [u8; 32], add: bool },
+    U256Step {
+        primary_key: Vec<Value>,
+        column: String,
+        amount_be: [u8; 32],
+        add: bool,
+    },
 }
 
 impl Mutation {
@@ -135,52 +313,206 @@ impl Mutation {
     pub(crate) fn into_op(self) -> Op {
         use Mutation as M;
         use TableOp as T;
-        let target = |project_id, scope_id, table_name| TableTarget { project_id, scope_id, table_name };
+        let target = |project_id, scope_id, table_name| TableTarget {
+            project_id,
+            scope_id,
+            table_name,
+        };
         let (target, op) = match self {
             M::Ddl(op) => return Op::Ddl(op),
-            M::KvSet { project_id, scope_id, key, value } => return Op::KvSet { project_id, scope_id, key, value },
-            M::KvDel { project_id, scope_id, key } => return Op::KvDel { project_id, scope_id, key },
-            M::Insert { project_id, scope_id, table_name, primary_key, row } => {
-                let op = T::Insert { primary_key: Some(primary_key), rows: vec![row], replace: false };
+            M::KvSet {
+                project_id,
+                scope_id,
+                key,
+                value,
+            } => {
+                return Op::KvSet {
+                    project_id,
+                    scope_id,
+                    key,
+                    value,
+                };
+            }
+            M::KvDel {
+                project_id,
+                scope_id,
+                key,
+            } => {
+                return Op::KvDel {
+                    project_id,
+                    scope_id,
+                    key,
+                };
+            }
+            M::Insert {
+                project_id,
+                scope_id,
+                table_name,
+                primary_key,
+                row,
+            } => {
+                let op = T::Insert {
+                    primary_key: Some(primary_key),
+                    rows: vec![row],
+                    replace: false,
+                };
                 (target(project_id, scope_id, table_name), op)
             }
-            M::Upsert { project_id, scope_id, table_name, primary_key, row } => {
-                let op = T::Insert { primary_key: Some(primary_key), rows: vec![row], replace: true };
+            M::Upsert {
+                project_id,
+                scope_id,
+                table_name,
+                primary_key,
+                row,
+            } => {
+                let op = T::Insert {
+                    primary_key: Some(primary_key),
+                    rows: vec![row],
+                    replace: true,
+                };
                 (target(project_id, scope_id, table_name), op)
             }
-            M::InsertBatch { project_id, scope_id, table_name, rows } => {
-                (target(project_id, scope_id, table_name), T::Insert { primary_key: None, rows, replace: false })
-            }
-            M::UpsertBatch { project_id, scope_id, table_name, rows } => {
-                (target(project_id, scope_id, table_name), T::Insert { primary_key: None, rows, replace: true })
-            }
-            M::UpsertOnConflict { project_id, scope_id, table_name, row, conflict_target, conflict_action } => {
-                let op = T::UpsertOnConflict { rows: vec![row], target: conflict_target, action: conflict_action };
+            M::InsertBatch {
+                project_id,
+                scope_id,
+                table_name,
+                rows,
+            } => (
+                target(project_id, scope_id, table_name),
+                T::Insert {
+                    primary_key: None,
+                    rows,
+                    replace: false,
+                },
+            ),
+            M::UpsertBatch {
+                project_id,
+                scope_id,
+                table_name,
+                rows,
+            } => (
+                target(project_id, scope_id, table_name),
+                T::Insert {
+                    primary_key: None,
+                    rows,
+                    replace: true,
+                },
+            ),
+            M::UpsertOnConflict {
+                project_id,
+                scope_id,
+                table_name,
+                row,
+                conflict_target,
+                conflict_action,
+            } => {
+                let op = T::UpsertOnConflict {
+                    rows: vec![row],
+                    target: conflict_target,
+                    action: conflict_action,
+                };
                 (target(project_id, scope_id, table_name), op)
             }
-            M::UpsertBatchOnConflict { project_id, scope_id, table_name, rows, conflict_target, conflict_action } => {
-                let op = T::UpsertOnConflict { rows, target: conflict_target, action: conflict_action };
+            M::UpsertBatchOnConflict {
+                project_id,
+                scope_id,
+                table_name,
+                rows,
+                conflict_target,
+                conflict_action,
+            } => {
+                let op = T::UpsertOnConflict {
+                    rows,
+                    target: conflict_target,
+                    action: conflict_action,
+                };
                 (target(project_id, scope_id, table_name), op)
             }
-            M::Delete { project_id, scope_id, table_name, primary_key } => {
-                (target(project_id, scope_id, table_name), T::Delete { primary_key })
+            M::Delete {
+                project_id,
+                scope_id,
+                table_name,
+                primary_key,
+            } => (
+                target(project_id, scope_id, table_name),
+                T::Delete { primary_key },
+            ),
+            M::DeleteWhere {
+                project_id,
+                scope_id,
+                table_name,
+                predicate,
+                limit,
+            } => (
+                target(project_id, scope_id, table_name),
+                T::DeleteWhere { predicate, limit },
+            ),
+            M::UpdateWhere {
+                project_id,
+                scope_id,
+                table_name,
+                predicate,
+                updates,
+                limit,
+            } => {
+                let updates = updates
+                    .into_iter()
+                    .map(|(c, v)| (c, TableUpdateExpr::Value(v)))
+                    .collect();
+                (
+                    target(project_id, scope_id, table_name),
+                    T::UpdateWhere {
+                        predicate,
+                        updates,
+                        limit,
+                    },
+                )
             }
-            M::DeleteWhere { project_id, scope_id, table_name, predicate, limit } => {
-                (target(project_id, scope_id, table_name), T::DeleteWhere { predicate, limit })
-            }
-            M::UpdateWhere { project_id, scope_id, table_name, predicate, updates, limit } => {
-                let updates = updates.into_iter().map(|(c, v)| (c, TableUpdateExpr::Value(v))).collect();
-                (target(project_id, scope_id, table_name), T::UpdateWhere { predicate, updates, limit })
-            }
-            M::UpdateWhereExpr { project_id, scope_id, table_name, predicate, updates, limit } => {
-                (target(project_id, scope_id, table_name), T::UpdateWhere { predicate, updates, limit })
-            }
-            M::TableIncU256 { project_id, scope_id, table_name, primary_key, column, amount_be } => {
-                let op = T::U256Step { primary_key, column, amount_be, add: true };
+            M::UpdateWhereExpr {
+                project_id,
+                scope_id,
+                table_name,
+                predicate,
+                updates,
+                limit,
+            } => (
+                target(project_id, scope_id, table_name),
+                T::UpdateWhere {
+                    predicate,
+                    updates,
+                    limit,
+                },
+            ),
+            M::TableIncU256 {
+                project_id,
+                scope_id,
+                table_name,
+                primary_key,
+                column,
+                amount_be,
+            } => {
+                let op = T::U256Step {
+                    primary_key,
+                    column,
+                    amount_be,
+                    add: true,
+                };
                 (target(project_id, scope_id, table_name), op)
             }
-            M::TableDecU256 { project_id, scope_id, table_name, primary_key, column, amount_be } => {
-                let op = T::U256Step { primary_key, column, amount_be, add: false };
+            M::TableDecU256 {
+                project_id,
+                scope_id,
+                table_name,
+                primary_key,
+                column,
+                amount_be,
+            } => {
+                let op = T::U256Step {
+                    primary_key,
+                    column,
+                    amount_be,
+                    add: false,
+                };
                 (target(project_id, scope_id, table_name), op)
             }
         };

@@ -55,19 +55,36 @@ pub enum AedbError {
     #[error("resource unavailable: {message}")]
     Unavailable { message: String },
     #[error("{resource_type} '{resource_id}' already exists")]
-    AlreadyExists { resource_type: ResourceType, resource_id: String },
+    AlreadyExists {
+        resource_type: ResourceType,
+        resource_id: String,
+    },
     #[error("{resource_type} '{resource_id}' not found")]
-    NotFound { resource_type: ResourceType, resource_id: String },
+    NotFound {
+        resource_type: ResourceType,
+        resource_id: String,
+    },
     #[error("duplicate primary key in table '{table}': {key}")]
     DuplicatePK { table: String, key: String },
     #[error("unique constraint violation on index '{index}' in table '{table}': {key}")]
-    UniqueViolation { table: String, index: String, key: String },
+    UniqueViolation {
+        table: String,
+        index: String,
+        key: String,
+    },
     #[error("check constraint '{constraint}' failed on table '{table}'")]
     CheckConstraintFailed { table: String, constraint: String },
     #[error("NOT NULL violation: column '{column}' in table '{table}'")]
     NotNullViolation { table: String, column: String },
-    #[error("type mismatch: column '{column}' in table '{table}' expected {expected}, got {actual}")]
-    TypeMismatch { table: String, column: String, expected: String, actual: String },
+    #[error(
+        "type mismatch: column '{column}' in table '{table}' expected {expected}, got {actual}"
+    )]
+    TypeMismatch {
+        table: String,
+        column: String,
+        expected: String,
+        actual: String,
+    },
     #[error("unknown column '{column}' in table '{table}'")]
     UnknownColumn { table: String, column: String },
     #[error("conflict error: {0}")]
@@ -211,15 +228,24 @@ impl AedbError {
     /// Whether the engine is stopped (`Poisoned`/`OutOfSpace`): the instance must be
     /// dropped, every clone of it, and the database reopened.
     pub fn is_poisoned(&self) -> bool {
-        matches!(self.code(), AedbErrorCode::Poisoned | AedbErrorCode::OutOfSpace)
+        matches!(
+            self.code(),
+            AedbErrorCode::Poisoned | AedbErrorCode::OutOfSpace
+        )
     }
 
     pub(crate) fn not_found(resource_type: ResourceType, id: impl Into<String>) -> Self {
-        AedbError::NotFound { resource_type, resource_id: id.into() }
+        AedbError::NotFound {
+            resource_type,
+            resource_id: id.into(),
+        }
     }
 
     pub(crate) fn exists(resource_type: ResourceType, id: impl Into<String>) -> Self {
-        AedbError::AlreadyExists { resource_type, resource_id: id.into() }
+        AedbError::AlreadyExists {
+            resource_type,
+            resource_id: id.into(),
+        }
     }
 }
 
@@ -233,8 +259,12 @@ pub(crate) fn storage_code(e: &StorageError) -> AedbErrorCode {
         PagerError::Poisoned { .. } => AedbErrorCode::Poisoned,
         PagerError::OutOfSpace { .. } => AedbErrorCode::OutOfSpace,
         PagerError::AlreadyOpen { .. } => AedbErrorCode::Unavailable,
-        PagerError::KeyRequired { .. } | PagerError::NotKeyed { .. } | PagerError::WrongKey { .. } => AedbErrorCode::InvalidConfig,
-        PagerError::PageSizeMismatch { .. } | PagerError::InvalidPageSize(_) => AedbErrorCode::InvalidConfig,
+        PagerError::KeyRequired { .. }
+        | PagerError::NotKeyed { .. }
+        | PagerError::WrongKey { .. } => AedbErrorCode::InvalidConfig,
+        PagerError::PageSizeMismatch { .. } | PagerError::InvalidPageSize(_) => {
+            AedbErrorCode::InvalidConfig
+        }
         _ => AedbErrorCode::Io,
     };
     match e {
@@ -243,8 +273,12 @@ pub(crate) fn storage_code(e: &StorageError) -> AedbErrorCode {
         StorageError::Task(_) => AedbErrorCode::Unavailable,
         StorageError::SnapshotUnavailable { .. } => AedbErrorCode::SnapshotExpired,
         StorageError::TreeNotFound(_) => AedbErrorCode::TreeNotFound,
-        StorageError::CommitTooLarge { .. } | StorageError::TransactionTooLarge { .. } | StorageError::InvalidTreeName(_) => AedbErrorCode::Validation,
-        StorageError::Btree(BtreeError::KeyTooLarge { .. } | BtreeError::ValueTooLarge { .. }) => AedbErrorCode::Validation,
+        StorageError::CommitTooLarge { .. }
+        | StorageError::TransactionTooLarge { .. }
+        | StorageError::InvalidTreeName(_) => AedbErrorCode::Validation,
+        StorageError::Btree(BtreeError::KeyTooLarge { .. } | BtreeError::ValueTooLarge { .. }) => {
+            AedbErrorCode::Validation
+        }
         StorageError::Btree(BtreeError::Pager(p)) | StorageError::Pager(p) => pager(p),
         _ => AedbErrorCode::Io,
     }

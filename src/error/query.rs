@@ -11,19 +11,31 @@ pub enum QueryError {
     #[error("unknown column '{column}' in table '{table}'")]
     ColumnNotFound { table: String, column: String },
     #[error("type mismatch on column '{column}': expected {expected}, got {got}")]
-    TypeMismatch { column: String, expected: String, got: String },
+    TypeMismatch {
+        column: String,
+        expected: String,
+        got: String,
+    },
     /// The query must read everything, and that is more than `max_scan_rows`
     /// rows; pass `allow_full_scan`, add a limit, or use an index.
     #[error("query would read {estimated_rows} rows, more than max_scan_rows = {max_scan_rows}")]
-    ScanBoundExceeded { estimated_rows: u64, max_scan_rows: u64 },
+    ScanBoundExceeded {
+        estimated_rows: u64,
+        max_scan_rows: u64,
+    },
     #[error("invalid query: {reason}")]
     InvalidQuery { reason: String },
     /// `AtSeq` asked for a commit that is not visible yet.
     #[error("seq {requested} is not visible yet (latest {current})")]
     SeqNotYetVisible { requested: u64, current: u64 },
     /// `AtSeq` asked for a commit older than the retained snapshots.
-    #[error("snapshot expired: seq {requested} is older than the oldest retained ({oldest_available})")]
-    SnapshotExpired { requested: u64, oldest_available: u64 },
+    #[error(
+        "snapshot expired: seq {requested} is older than the oldest retained ({oldest_available})"
+    )]
+    SnapshotExpired {
+        requested: u64,
+        oldest_available: u64,
+    },
     #[error(transparent)]
     Engine(#[from] AedbError),
 }
@@ -43,7 +55,9 @@ impl QueryError {
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {
-        QueryError::InvalidQuery { reason: reason.into() }
+        QueryError::InvalidQuery {
+            reason: reason.into(),
+        }
     }
 }
 

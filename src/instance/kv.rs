@@ -7,24 +7,59 @@ use crate::catalog::kv_tree;
 use crate::commit::mutation::Mutation;
 use crate::commit::{CommitFinality, CommitResult};
 use crate::error::AedbError;
-use crate::instance::AedbInstance;
 use crate::error::QueryError;
+use crate::instance::AedbInstance;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{ReadTransaction, StorageError, TreeHandle};
 
 impl AedbInstance {
     /// Sets `key` to `value` in the scope's KV space (durable on return).
-    pub async fn kv_set(&self, project_id: &str, scope_id: &str, key: Vec<u8>, value: Vec<u8>) -> Result<CommitResult, AedbError> {
-        self.write(vec![Mutation::KvSet { project_id: project_id.into(), scope_id: scope_id.into(), key, value }], CommitFinality::Durable, false).await
+    pub async fn kv_set(
+        &self,
+        project_id: &str,
+        scope_id: &str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<CommitResult, AedbError> {
+        self.write(
+            vec![Mutation::KvSet {
+                project_id: project_id.into(),
+                scope_id: scope_id.into(),
+                key,
+                value,
+            }],
+            CommitFinality::Durable,
+            false,
+        )
+        .await
     }
 
     /// Removes `key` (no error if absent).
-    pub async fn kv_del(&self, project_id: &str, scope_id: &str, key: Vec<u8>) -> Result<CommitResult, AedbError> {
-        self.write(vec![Mutation::KvDel { project_id: project_id.into(), scope_id: scope_id.into(), key }], CommitFinality::Durable, false).await
+    pub async fn kv_del(
+        &self,
+        project_id: &str,
+        scope_id: &str,
+        key: Vec<u8>,
+    ) -> Result<CommitResult, AedbError> {
+        self.write(
+            vec![Mutation::KvDel {
+                project_id: project_id.into(),
+                scope_id: scope_id.into(),
+                key,
+            }],
+            CommitFinality::Durable,
+            false,
+        )
+        .await
     }
 
     /// The scope's KV tree, or `None` before its first write.
-    fn kv_space(&self, txn: &ReadTransaction, project_id: &str, scope_id: &str) -> Result<Option<TreeHandle>, QueryError> {
+    fn kv_space(
+        &self,
+        txn: &ReadTransaction,
+        project_id: &str,
+        scope_id: &str,
+    ) -> Result<Option<TreeHandle>, QueryError> {
         let cat = self.catalog_of(txn)?;
         match txn.tree_handle(&kv_tree(cat.scope(project_id, scope_id)?.id)) {
             Ok(h) => Ok(Some(h)),
@@ -34,7 +69,13 @@ impl AedbInstance {
     }
 
     /// The value under `key`.
-    pub async fn kv_get(&self, project_id: &str, scope_id: &str, key: &[u8], consistency: ConsistencyMode) -> Result<Option<Vec<u8>>, QueryError> {
+    pub async fn kv_get(
+        &self,
+        project_id: &str,
+        scope_id: &str,
+        key: &[u8],
+        consistency: ConsistencyMode,
+    ) -> Result<Option<Vec<u8>>, QueryError> {
         let txn = self.read_at(consistency)?;
         match self.kv_space(&txn, project_id, scope_id)? {
             Some(h) => Ok(txn.tree(h)?.get(key)?.map(|v| v.into_owned())),
@@ -55,7 +96,9 @@ impl AedbInstance {
         consistency: ConsistencyMode,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, QueryError> {
         let txn = self.read_at(consistency)?;
-        let Some(h) = self.kv_space(&txn, project_id, scope_id)? else { return Ok(Vec::new()) };
+        let Some(h) = self.kv_space(&txn, project_id, scope_id)? else {
+            return Ok(Vec::new());
+        };
         let end = prefix_successor(prefix);
         let lo = match start_after {
             Some(k) if k >= prefix => Bound::Excluded(k),

@@ -51,7 +51,11 @@ impl AedbInstance {
     }
 
     /// Opens through any file system (the fault-injecting simulation, in tests).
-    pub fn open_with_vfs(config: AedbConfig, vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Self, AedbError> {
+    pub fn open_with_vfs(
+        config: AedbConfig,
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+    ) -> Result<Self, AedbError> {
         config.validate()?;
         let db = Database::open_with(vfs, dir, config.storage_options()?)?;
         {
@@ -67,7 +71,14 @@ impl AedbInstance {
             CatalogCache::load(tree.raw())?
         };
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_commits));
-        Ok(AedbInstance { inner: Arc::new(Inner { db, config, catalogs, inflight }) })
+        Ok(AedbInstance {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                catalogs,
+                inflight,
+            }),
+        })
     }
 
     /// The storage engine underneath (for tools and checks).
@@ -106,22 +117,45 @@ impl AedbInstance {
     /// callers wait here for a slot without holding a thread. A future dropped
     /// while it waits commits nothing; once its commit started, dropping the
     /// future does not stop it (read the state to learn the outcome).
-    async fn write(&self, mutations: Vec<Mutation>, finality: CommitFinality, dry_run: bool) -> Result<CommitResult, AedbError> {
+    async fn write(
+        &self,
+        mutations: Vec<Mutation>,
+        finality: CommitFinality,
+        dry_run: bool,
+    ) -> Result<CommitResult, AedbError> {
         let max = self.inner.config.max_batch_rows;
         if mutations.len() > max {
-            return Err(AedbError::Validation(format!("{} mutations in one commit exceed max_batch_rows = {max}", mutations.len())));
+            return Err(AedbError::Validation(format!(
+                "{} mutations in one commit exceed max_batch_rows = {max}",
+                mutations.len()
+            )));
         }
-        let slot = self.inner.inflight.clone().acquire_owned().await.map_err(|e| AedbError::Unavailable { message: format!("commit queue closed: {e}") })?;
+        let slot = self
+            .inner
+            .inflight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| AedbError::Unavailable {
+                message: format!("commit queue closed: {e}"),
+            })?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             this.write_blocking(mutations, finality, dry_run)
         })
         .await
-        .map_err(|e| AedbError::Unavailable { message: format!("commit task failed: {e}") })?
+        .map_err(|e| AedbError::Unavailable {
+            message: format!("commit task failed: {e}"),
+        })?
     }
 
-    fn write_blocking(&self, mutations: Vec<Mutation>, finality: CommitFinality, dry_run: bool) -> Result<CommitResult, AedbError> {
+    fn write_blocking(
+        &self,
+        mutations: Vec<Mutation>,
+        finality: CommitFinality,
+        dry_run: bool,
+    ) -> Result<CommitResult, AedbError> {
         let db = &self.inner.db;
         let mut txn = db.begin_write()?;
         let base = db.visible_seq();
@@ -133,7 +167,13 @@ impl AedbInstance {
         let catalog = ctx.finish()?;
         if dry_run {
             txn.abort();
-            return Ok(CommitResult { commit_seq: base, durable_head_seq: db.durable_seq(), idempotency: IdempotencyOutcome::Applied, canonical_commit_seq: base, affected_rows: affected });
+            return Ok(CommitResult {
+                commit_seq: base,
+                durable_head_seq: db.durable_seq(),
+                idempotency: IdempotencyOutcome::Applied,
+                canonical_commit_seq: base,
+                affected_rows: affected,
+            });
         }
         // Raised before the commit can become visible; see `catalog::cache`.
         let ddl = catalog.as_ref().map(|_| self.inner.catalogs.begin_ddl(db));
@@ -162,13 +202,19 @@ impl AedbInstance {
             ConsistencyMode::AtSeq(n) => {
                 let current = db.visible_seq();
                 if n > current {
-                    return Err(QueryError::SeqNotYetVisible { requested: n, current });
+                    return Err(QueryError::SeqNotYetVisible {
+                        requested: n,
+                        current,
+                    });
                 }
                 Consistency::AtSeq(n)
             }
         };
         db.begin_read_at(at).map_err(|e| match e {
-            StorageError::SnapshotUnavailable { seq, oldest, .. } => QueryError::SnapshotExpired { requested: seq, oldest_available: oldest },
+            StorageError::SnapshotUnavailable { seq, oldest, .. } => QueryError::SnapshotExpired {
+                requested: seq,
+                oldest_available: oldest,
+            },
             other => other.into(),
         })
     }

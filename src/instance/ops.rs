@@ -2,15 +2,22 @@
 //! shutdown.
 
 use crate::error::AedbError;
-use crate::instance::AedbInstance;
 use crate::error::QueryError;
+use crate::instance::AedbInstance;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::RecoveryReport;
 
 impl AedbInstance {
-    async fn blocking<R: Send + 'static>(&self, f: impl FnOnce(&AedbInstance) -> Result<R, AedbError> + Send + 'static) -> Result<R, AedbError> {
+    async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AedbInstance) -> Result<R, AedbError> + Send + 'static,
+    ) -> Result<R, AedbError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this)).await.map_err(|e| AedbError::Unavailable { message: format!("task failed: {e}") })?
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| AedbError::Unavailable {
+                message: format!("task failed: {e}"),
+            })?
     }
 
     /// Writes a checkpoint now; returns its seq. Readers are not blocked;
@@ -36,7 +43,9 @@ impl AedbInstance {
     pub async fn wait_for_durable(&self, seq: u64) -> Result<(), AedbError> {
         let visible = self.storage().visible_seq();
         if seq > visible {
-            return Err(AedbError::Validation(format!("seq {seq} is not committed yet (latest {visible})")));
+            return Err(AedbError::Validation(format!(
+                "seq {seq} is not committed yet (latest {visible})"
+            )));
         }
         if self.storage().durable_seq() >= seq {
             return Ok(());

@@ -5,19 +5,32 @@
 
 use std::collections::BTreeMap;
 
-use crate::vocab::types::{ColumnType, Value};
 use crate::error::QueryError;
-use crate::vocab::eval::{Columns, compile};
 use crate::query::output::projection;
 use crate::query::plan::{Aggregate, Query};
+use crate::vocab::eval::{Columns, compile};
+use crate::vocab::types::{ColumnType, Value};
 
 fn numeric(ty: Option<ColumnType>) -> bool {
-    matches!(ty, None | Some(ColumnType::U8 | ColumnType::U64 | ColumnType::Integer | ColumnType::Timestamp | ColumnType::Float))
+    matches!(
+        ty,
+        None | Some(
+            ColumnType::U8
+                | ColumnType::U64
+                | ColumnType::Integer
+                | ColumnType::Timestamp
+                | ColumnType::Float
+        )
+    )
 }
 
 /// Checks the group and aggregate columns; returns the output column names after
 /// the query's projection.
-pub(crate) fn check_aggregates(table: &str, cols: &dyn Columns, query: &Query) -> Result<Vec<String>, QueryError> {
+pub(crate) fn check_aggregates(
+    table: &str,
+    cols: &dyn Columns,
+    query: &Query,
+) -> Result<Vec<String>, QueryError> {
     for g in &query.group_by {
         cols.resolve(g)?;
     }
@@ -25,25 +38,45 @@ pub(crate) fn check_aggregates(table: &str, cols: &dyn Columns, query: &Query) -
         if let Some(c) = a.column() {
             let (_, ty) = cols.resolve(c)?;
             if matches!(a, Aggregate::Sum(_) | Aggregate::Avg(_)) && !numeric(ty) {
-                return Err(QueryError::TypeMismatch { column: c.to_string(), expected: "a number".into(), got: ty.map_or("?".into(), |t| t.to_string()) });
+                return Err(QueryError::TypeMismatch {
+                    column: c.to_string(),
+                    expected: "a number".into(),
+                    got: ty.map_or("?".into(), |t| t.to_string()),
+                });
             }
         }
     }
     let out = output_columns(query);
-    Ok(projection(table, &out, &query.select)?.into_iter().map(|i| out[i].clone()).collect())
+    Ok(projection(table, &out, &query.select)?
+        .into_iter()
+        .map(|i| out[i].clone())
+        .collect())
 }
 
 fn output_columns(query: &Query) -> Vec<String> {
-    query.group_by.iter().cloned().chain(query.aggregates.iter().map(Aggregate::output_name)).collect()
+    query
+        .group_by
+        .iter()
+        .cloned()
+        .chain(query.aggregates.iter().map(Aggregate::output_name))
+        .collect()
 }
 
 #[derive(Clone)]
 enum State {
     Count(i64),
-    Sum { int: i128, float: f64, floats: bool, seen: bool },
+    Sum {
+        int: i128,
+        float: f64,
+        floats: bool,
+        seen: bool,
+    },
     Min(Option<Value>),
     Max(Option<Value>),
-    Avg { total: f64, n: u64 },
+    Avg {
+        total: f64,
+        n: u64,
+    },
 }
 
 fn as_f64(v: &Value) -> Option<f64> {
@@ -69,7 +102,12 @@ impl State {
     fn new(a: &Aggregate) -> State {
         match a {
             Aggregate::Count => State::Count(0),
-            Aggregate::Sum(_) => State::Sum { int: 0, float: 0.0, floats: false, seen: false },
+            Aggregate::Sum(_) => State::Sum {
+                int: 0,
+                float: 0.0,
+                floats: false,
+                seen: false,
+            },
             Aggregate::Min(_) => State::Min(None),
             Aggregate::Max(_) => State::Max(None),
             Aggregate::Avg(_) => State::Avg { total: 0.0, n: 0 },
@@ -82,9 +120,16 @@ impl State {
             *n += 1;
             return;
         }
-        let Some(v) = v.filter(|v| !v.is_null()) else { return };
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return;
+        };
         match self {
-            State::Sum { int, float, floats, seen } => {
+            State::Sum {
+                int,
+                float,
+                floats,
+                seen,
+            } => {
                 *seen = true;
                 match as_i128(v) {
                     Some(i) => *int = int.saturating_add(i),
@@ -118,8 +163,17 @@ impl State {
         Ok(match self {
             State::Count(n) => Value::Integer(n),
             State::Sum { seen: false, .. } => Value::Null,
-            State::Sum { int, float, floats: true, .. } => Value::Float(float + int as f64),
-            State::Sum { int, .. } => Value::Integer(i64::try_from(int).map_err(|_| QueryError::invalid(format!("{name} overflows a 64-bit integer")))?),
+            State::Sum {
+                int,
+                float,
+                floats: true,
+                ..
+            } => Value::Float(float + int as f64),
+            State::Sum { int, .. } => {
+                Value::Integer(i64::try_from(int).map_err(|_| {
+                    QueryError::invalid(format!("{name} overflows a 64-bit integer"))
+                })?)
+            }
             State::Min(v) | State::Max(v) => v.unwrap_or(Value::Null),
             State::Avg { n: 0, .. } => Value::Null,
             State::Avg { total, n } => Value::Float(total / n as f64),
@@ -128,10 +182,23 @@ impl State {
 }
 
 /// Groups and aggregates `rows` (laid out as `columns`), then applies HAVING.
-pub(crate) fn aggregate_rows(table: &str, cols: &dyn Columns, rows: Vec<Vec<Value>>, query: &Query) -> Result<(Vec<String>, Vec<Vec<Value>>), QueryError> {
+pub(crate) fn aggregate_rows(
+    table: &str,
+    cols: &dyn Columns,
+    rows: Vec<Vec<Value>>,
+    query: &Query,
+) -> Result<(Vec<String>, Vec<Vec<Value>>), QueryError> {
     check_aggregates(table, cols, query)?;
-    let group_pos: Vec<usize> = query.group_by.iter().map(|g| cols.resolve(g).map(|r| r.0)).collect::<Result<_, _>>()?;
-    let agg_pos: Vec<Option<usize>> = query.aggregates.iter().map(|a| a.column().map(|c| cols.resolve(c).map(|r| r.0)).transpose()).collect::<Result<_, _>>()?;
+    let group_pos: Vec<usize> = query
+        .group_by
+        .iter()
+        .map(|g| cols.resolve(g).map(|r| r.0))
+        .collect::<Result<_, _>>()?;
+    let agg_pos: Vec<Option<usize>> = query
+        .aggregates
+        .iter()
+        .map(|a| a.column().map(|c| cols.resolve(c).map(|r| r.0)).transpose())
+        .collect::<Result<_, _>>()?;
     let template: Vec<State> = query.aggregates.iter().map(State::new).collect();
     let mut groups: BTreeMap<Vec<Value>, Vec<State>> = BTreeMap::new();
     if group_pos.is_empty() {
@@ -156,7 +223,14 @@ pub(crate) fn aggregate_rows(table: &str, cols: &dyn Columns, rows: Vec<Vec<Valu
         struct Out<'a>(&'a [String], &'a str);
         impl Columns for Out<'_> {
             fn resolve(&self, name: &str) -> Result<(usize, Option<ColumnType>), QueryError> {
-                self.0.iter().position(|c| c == name).map(|i| (i, None)).ok_or_else(|| QueryError::ColumnNotFound { table: self.1.to_string(), column: name.to_string() })
+                self.0
+                    .iter()
+                    .position(|c| c == name)
+                    .map(|i| (i, None))
+                    .ok_or_else(|| QueryError::ColumnNotFound {
+                        table: self.1.to_string(),
+                        column: name.to_string(),
+                    })
             }
         }
         let h = compile(having, &Out(&names, table))?;

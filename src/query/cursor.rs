@@ -24,7 +24,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 pub(crate) fn encode_cursor(table_id: u64, r: &Resume) -> String {
@@ -47,18 +50,30 @@ pub(crate) fn parse_cursor(table_id: u64, s: &str) -> Result<Resume, QueryError>
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::{Resume, encode_cursor, parse_cursor};
 
     #[test]
     fn cursors_round_trip_and_refuse_other_tables_and_garbage() {
-        for r in [Resume::After(vec![0, 0xAB, 0xFF]), Resume::After(Vec::new()), Resume::Offset(42)] {
+        for r in [
+            Resume::After(vec![0, 0xAB, 0xFF]),
+            Resume::After(Vec::new()),
+            Resume::Offset(42),
+        ] {
             assert_eq!(parse_cursor(7, &encode_cursor(7, &r)).unwrap(), r);
             assert!(parse_cursor(8, &encode_cursor(7, &r)).is_err());
         }
-        for bad in ["", "c1", "c1.7.k.abc", "c1.7.k.zz", "c1.7.o.-1", "c1.7.x.1", "c2.7.o.1", "c1.7.k.é1"] {
+        for bad in [
+            "",
+            "c1",
+            "c1.7.k.abc",
+            "c1.7.k.zz",
+            "c1.7.o.-1",
+            "c1.7.x.1",
+            "c2.7.o.1",
+            "c1.7.k.é1",
+        ] {
             assert!(parse_cursor(7, bad).is_err(), "{bad:?}");
         }
     }

@@ -41,11 +41,18 @@ impl Columns for Joined {
             return Ok((i, Some(self.types[i])));
         }
         let suffix = format!(".{name}");
-        let hits: Vec<usize> = (0..self.names.len()).filter(|&i| self.names[i].ends_with(&suffix)).collect();
+        let hits: Vec<usize> = (0..self.names.len())
+            .filter(|&i| self.names[i].ends_with(&suffix))
+            .collect();
         match hits.as_slice() {
             [i] => Ok((*i, Some(self.types[*i]))),
-            [] => Err(QueryError::ColumnNotFound { table: self.table.clone(), column: name.to_string() }),
-            _ => Err(QueryError::invalid(format!("column '{name}' is ambiguous in the join; qualify it as alias.{name}"))),
+            [] => Err(QueryError::ColumnNotFound {
+                table: self.table.clone(),
+                column: name.to_string(),
+            }),
+            _ => Err(QueryError::invalid(format!(
+                "column '{name}' is ambiguous in the join; qualify it as alias.{name}"
+            ))),
         }
     }
 }
@@ -81,7 +88,10 @@ impl Budget {
 /// The right column of a join, in the right table (qualified or plain).
 fn right_column(t: &TableInfo, alias: &str, name: &str) -> Result<usize, QueryError> {
     let plain = name.strip_prefix(&format!("{alias}.")).unwrap_or(name);
-    t.column(plain).ok_or_else(|| QueryError::ColumnNotFound { table: t.name().to_string(), column: name.to_string() })
+    t.column(plain).ok_or_else(|| QueryError::ColumnNotFound {
+        table: t.name().to_string(),
+        column: name.to_string(),
+    })
 }
 
 /// One joined table, resolved.
@@ -107,10 +117,22 @@ struct JoinPlan<'c> {
 }
 
 impl<'c> JoinPlan<'c> {
-    fn new(catalog: &'c Catalog, project: &str, scope: &str, query: &'c Query) -> Result<Self, QueryError> {
+    fn new(
+        catalog: &'c Catalog,
+        project: &str,
+        scope: &str,
+        query: &'c Query,
+    ) -> Result<Self, QueryError> {
         let base = resolve_table(catalog, project, scope, &query.table)?;
-        let base_alias = query.table_alias.clone().unwrap_or_else(|| query.table.clone());
-        let mut layout = Joined { names: Vec::new(), types: Vec::new(), table: query.table.clone() };
+        let base_alias = query
+            .table_alias
+            .clone()
+            .unwrap_or_else(|| query.table.clone());
+        let mut layout = Joined {
+            names: Vec::new(),
+            types: Vec::new(),
+            table: query.table.clone(),
+        };
         layout.add(&base_alias, base);
         let mut steps = Vec::with_capacity(query.joins.len());
         for j in &query.joins {
@@ -119,18 +141,49 @@ impl<'c> JoinPlan<'c> {
             let (left_pos, _) = layout.resolve(&j.left_column)?;
             let right_pos = right_column(right, &alias, &j.right_column)?;
             let by_pk = right.pk == [right_pos];
-            steps.push(Step { right, name: &j.table, join_type: j.join_type, left_pos, right_pos, by_pk });
+            steps.push(Step {
+                right,
+                name: &j.table,
+                join_type: j.join_type,
+                left_pos,
+                right_pos,
+                by_pk,
+            });
             layout.add(&alias, right);
         }
-        Ok(JoinPlan { base, steps, layout })
+        Ok(JoinPlan {
+            base,
+            steps,
+            layout,
+        })
     }
 }
 
-pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query, opts: &QueryOptions, limits: Limits) -> Result<QueryResult, QueryError> {
-    let JoinPlan { base, steps, layout } = JoinPlan::new(catalog, project, scope, query)?;
-    let resume = opts.cursor.as_deref().map(|c| parse_cursor(base.record.id, c)).transpose()?;
+pub(crate) fn run(
+    src: &mut dyn Source,
+    catalog: &Catalog,
+    project: &str,
+    scope: &str,
+    query: &Query,
+    opts: &QueryOptions,
+    limits: Limits,
+) -> Result<QueryResult, QueryError> {
+    let JoinPlan {
+        base,
+        steps,
+        layout,
+    } = JoinPlan::new(catalog, project, scope, query)?;
+    let resume = opts
+        .cursor
+        .as_deref()
+        .map(|c| parse_cursor(base.record.id, c))
+        .transpose()?;
     let max = limits.max_scan_rows.max(1);
-    let mut budget = Budget { examined: 0, max, unbounded: opts.allow_full_scan };
+    let mut budget = Budget {
+        examined: 0,
+        max,
+        unbounded: opts.allow_full_scan,
+    };
     // Base rows: all of them (bounded by max_scan_rows); the predicate may name
     // joined columns, so it is applied to the joined rows.
     let access = plan(base, None, &[], None, false)?;
@@ -146,7 +199,10 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
         rows = join_step(src, step, rows, &mut budget)?;
     }
     if budget.over() {
-        return Err(QueryError::ScanBoundExceeded { estimated_rows: budget.examined as u64, max_scan_rows: max as u64 });
+        return Err(QueryError::ScanBoundExceeded {
+            estimated_rows: budget.examined as u64,
+            max_scan_rows: max as u64,
+        });
     }
     if let Some(p) = &query.predicate {
         let pred = compile(p, &layout)?;
@@ -166,7 +222,11 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
         layout.resolve(c).map(|(i, _)| layout.names[i].clone())
     };
     q.select = q.select.iter().map(qualify).collect::<Result<_, _>>()?;
-    q.order_by = q.order_by.iter().map(|(c, o)| qualify(c).map(|c| (c, *o))).collect::<Result<_, _>>()?;
+    q.order_by = q
+        .order_by
+        .iter()
+        .map(|(c, o)| qualify(c).map(|c| (c, *o)))
+        .collect::<Result<_, _>>()?;
     let page = Page {
         table: &query.table,
         table_id: base.record.id,
@@ -182,8 +242,20 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
 }
 
 /// Joins `rows` with one more table.
-fn join_step(src: &mut dyn Source, step: &Step<'_>, rows: Vec<Vec<Value>>, budget: &mut Budget) -> Result<Vec<Vec<Value>>, QueryError> {
-    let Step { right, join_type, left_pos, right_pos: rpos, by_pk, .. } = *step;
+fn join_step(
+    src: &mut dyn Source,
+    step: &Step<'_>,
+    rows: Vec<Vec<Value>>,
+    budget: &mut Budget,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let Step {
+        right,
+        join_type,
+        left_pos,
+        right_pos: rpos,
+        by_pk,
+        ..
+    } = *step;
     let rty = right.types[rpos];
     let width = right.types.len();
     let mut joined = Vec::new();
@@ -207,7 +279,9 @@ fn join_step(src: &mut dyn Source, step: &Step<'_>, rows: Vec<Vec<Value>>, budge
             None => &[],
             Some(v) if by_pk => {
                 let key = encode_key(&[&v]);
-                if let Some(row) = src.get_with(&right.rows_tree, &key, &mut |b| decode(right, &key, b))? {
+                if let Some(row) =
+                    src.get_with(&right.rows_tree, &key, &mut |b| decode(right, &key, b))?
+                {
                     budget.take();
                     probed.push(row);
                 }
@@ -237,8 +311,18 @@ fn join_step(src: &mut dyn Source, step: &Step<'_>, rows: Vec<Vec<Value>>, budge
     Ok(joined)
 }
 
-pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query) -> Result<QueryPlan, QueryError> {
-    let JoinPlan { base, steps, layout } = JoinPlan::new(catalog, project, scope, query)?;
+pub(crate) fn explain(
+    src: &mut dyn Source,
+    catalog: &Catalog,
+    project: &str,
+    scope: &str,
+    query: &Query,
+) -> Result<QueryPlan, QueryError> {
+    let JoinPlan {
+        base,
+        steps,
+        layout,
+    } = JoinPlan::new(catalog, project, scope, query)?;
     let mut estimate = src.count(&base.rows_tree, Bound::Unbounded, Bound::Unbounded)?;
     let mut path = vec!["scan".to_string()];
     for step in &steps {
@@ -257,7 +341,11 @@ pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, sc
     } else if query.select.iter().any(|s| s == "*") {
         layout.names.clone()
     } else {
-        query.select.iter().map(|c| layout.resolve(c).map(|(i, _)| layout.names[i].clone())).collect::<Result<_, _>>()?
+        query
+            .select
+            .iter()
+            .map(|c| layout.resolve(c).map(|(i, _)| layout.names[i].clone()))
+            .collect::<Result<_, _>>()?
     };
     Ok(QueryPlan {
         output_columns,

@@ -32,7 +32,11 @@ pub struct QueryResult {
 }
 
 /// Positions of the selected columns in a row laid out as `columns`.
-pub(crate) fn projection(table: &str, columns: &[String], select: &[String]) -> Result<Vec<usize>, QueryError> {
+pub(crate) fn projection(
+    table: &str,
+    columns: &[String],
+    select: &[String],
+) -> Result<Vec<usize>, QueryError> {
     if select.is_empty() || select.iter().any(|s| s == "*") {
         return Ok((0..columns.len()).collect());
     }
@@ -42,7 +46,10 @@ pub(crate) fn projection(table: &str, columns: &[String], select: &[String]) -> 
             columns
                 .iter()
                 .position(|c| c == s)
-                .ok_or_else(|| QueryError::ColumnNotFound { table: table.to_string(), column: s.clone() })
+                .ok_or_else(|| QueryError::ColumnNotFound {
+                    table: table.to_string(),
+                    column: s.clone(),
+                })
         })
         .collect()
 }
@@ -83,34 +90,70 @@ impl Page<'_> {
     /// Sorts by the query's `order_by`, skips to the cursor, takes `len` rows
     /// and projects them.
     pub(crate) fn finish(self, query: &Query) -> Result<QueryResult, QueryError> {
-        let Page { table, table_id, columns, mut rows, resume, len: page, examined, snapshot_seq, tiebreak } = self;
+        let Page {
+            table,
+            table_id,
+            columns,
+            mut rows,
+            resume,
+            len: page,
+            examined,
+            snapshot_seq,
+            tiebreak,
+        } = self;
         let order: Vec<(usize, Order)> = query
             .order_by
             .iter()
             .map(|(c, o)| {
-                columns.iter().position(|n| n == c).map(|i| (i, *o)).ok_or_else(|| QueryError::ColumnNotFound { table: table.to_string(), column: c.clone() })
+                columns
+                    .iter()
+                    .position(|n| n == c)
+                    .map(|i| (i, *o))
+                    .ok_or_else(|| QueryError::ColumnNotFound {
+                        table: table.to_string(),
+                        column: c.clone(),
+                    })
             })
             .collect::<Result<_, _>>()?;
         if let Some(&(_, last)) = order.last() {
             // Ties are broken by the primary key in the last column's direction: the
             // order an index walk yields, so a sorted page and a streamed one agree,
             // and offset cursors see the same sequence on every page.
-            let keys: Vec<(usize, Order)> = order.iter().copied().chain(tiebreak.iter().map(|&i| (i, last))).collect();
+            let keys: Vec<(usize, Order)> = order
+                .iter()
+                .copied()
+                .chain(tiebreak.iter().map(|&i| (i, last)))
+                .collect();
             rows.sort_by(|a, b| {
                 keys.iter().fold(Ordering::Equal, |acc, &(i, o)| {
-                    acc.then_with(|| if o == Order::Asc { a[i].cmp(&b[i]) } else { b[i].cmp(&a[i]) })
+                    acc.then_with(|| {
+                        if o == Order::Asc {
+                            a[i].cmp(&b[i])
+                        } else {
+                            b[i].cmp(&a[i])
+                        }
+                    })
                 })
             });
         }
         let offset = match resume {
             None => 0,
             Some(Resume::Offset(n)) => n,
-            Some(Resume::After(_)) => return Err(QueryError::invalid("cursor of a streaming result used on a sorted query")),
+            Some(Resume::After(_)) => {
+                return Err(QueryError::invalid(
+                    "cursor of a streaming result used on a sorted query",
+                ));
+            }
         };
         let cols = projection(table, &columns, &query.select)?;
         let end = offset.saturating_add(page).min(rows.len());
         let truncated = end < rows.len();
-        let out = rows.get(offset.min(rows.len())..end).unwrap_or_default().iter().map(|r| project_row(r, &cols)).collect();
+        let out = rows
+            .get(offset.min(rows.len())..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| project_row(r, &cols))
+            .collect();
         Ok(QueryResult {
             rows: out,
             columns: cols.iter().map(|&i| columns[i].clone()).collect(),

@@ -13,7 +13,6 @@ pub enum Order {
     Desc,
 }
 
-
 /// An equi-join kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinType {
@@ -59,7 +58,9 @@ impl Aggregate {
     pub fn column(&self) -> Option<&str> {
         match self {
             Aggregate::Count => None,
-            Aggregate::Sum(c) | Aggregate::Min(c) | Aggregate::Max(c) | Aggregate::Avg(c) => Some(c),
+            Aggregate::Sum(c) | Aggregate::Min(c) | Aggregate::Max(c) | Aggregate::Avg(c) => {
+                Some(c)
+            }
         }
     }
 }
@@ -117,7 +118,13 @@ impl Query {
         self.join(JoinType::Left, table, left_column, right_column)
     }
 
-    fn join(mut self, join_type: JoinType, table: &str, left_column: &str, right_column: &str) -> Self {
+    fn join(
+        mut self,
+        join_type: JoinType,
+        table: &str,
+        left_column: &str,
+        right_column: &str,
+    ) -> Self {
         self.joins.push(JoinSpec {
             table: table.to_string(),
             alias: None,
@@ -201,7 +208,11 @@ pub struct QueryOptions {
 
 impl Default for QueryOptions {
     fn default() -> Self {
-        QueryOptions { consistency: ConsistencyMode::AtLatest, cursor: None, allow_full_scan: false }
+        QueryOptions {
+            consistency: ConsistencyMode::AtLatest,
+            cursor: None,
+            allow_full_scan: false,
+        }
     }
 }
 
@@ -221,4 +232,3 @@ pub struct QueryPlan {
     pub streams_in_order: bool,
     pub snapshot_seq: u64,
 }
-

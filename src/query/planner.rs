@@ -59,7 +59,10 @@ impl Access {
     pub(crate) fn describe(&self, table: &TableInfo) -> (Option<String>, String) {
         match self.kind {
             AccessKind::PkPoint => (Some("PRIMARY".into()), "pk point".into()),
-            AccessKind::PkRange if self.ranges.len() > 1 => (Some("PRIMARY".into()), format!("pk {} ranges", self.ranges.len())),
+            AccessKind::PkRange if self.ranges.len() > 1 => (
+                Some("PRIMARY".into()),
+                format!("pk {} ranges", self.ranges.len()),
+            ),
             AccessKind::PkRange => (Some("PRIMARY".into()), "pk range".into()),
             AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => {
                 let name = table.record.indexes[i].def.index_name.clone();
@@ -122,7 +125,14 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
         // Keys are self-delimiting: only keys extending the prefix with more
         // columns (a non-unique index's primary-key suffix) start with it.
         let hi = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-        return Candidate { ranges: vec![(Bound::Included(prefix), hi)], fixed: eq, eq, ranged: false, point: true, used };
+        return Candidate {
+            ranges: vec![(Bound::Included(prefix), hi)],
+            fixed: eq,
+            eq,
+            ranged: false,
+            point: true,
+            used,
+        };
     }
     let pos = cols[eq];
     // `c IN (..)` on the next column: one prefix range per value, in key order.
@@ -131,7 +141,11 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
         _ => None,
     });
     if let Some(values) = in_list {
-        let mut keys: Vec<Vec<u8>> = values.iter().filter_map(|v| literal(pos, v)).map(|v| [prefix.as_slice(), &encoded(&v, marker)].concat()).collect();
+        let mut keys: Vec<Vec<u8>> = values
+            .iter()
+            .filter_map(|v| literal(pos, v))
+            .map(|v| [prefix.as_slice(), &encoded(&v, marker)].concat())
+            .collect();
         keys.sort();
         keys.dedup();
         let ranges = keys
@@ -141,7 +155,14 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
                 (Bound::Included(k), hi)
             })
             .collect();
-        return Candidate { ranges, fixed: eq, eq: eq + 1, ranged: false, point: eq + 1 == cols.len(), used: used + 1 };
+        return Candidate {
+            ranges,
+            fixed: eq,
+            eq: eq + 1,
+            ranged: false,
+            point: eq + 1 == cols.len(),
+            used: used + 1,
+        };
     }
     let mut lower: Option<(Vec<u8>, bool)> = None;
     let mut upper: Option<(Vec<u8>, bool)> = None;
@@ -188,7 +209,14 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
         Some((k, true)) => prefix_successor(&k).map_or_else(prefix_end, Bound::Excluded),
         None => prefix_end(),
     };
-    Candidate { ranges: vec![(lo, hi)], fixed: eq, eq, ranged, point: false, used }
+    Candidate {
+        ranges: vec![(lo, hi)],
+        fixed: eq,
+        eq,
+        ranged,
+        point: false,
+        used,
+    }
 }
 
 /// Whether rows ordered by `key_cols` (then the primary key) come out in
@@ -196,7 +224,12 @@ fn candidate(table: &TableInfo, cols: &[usize], marker: bool, conj: &[&Expr]) ->
 /// With `whole`, the order must reach the last key column, so ties come out by
 /// primary key (as a sorted result breaks them, see `exec::finish_buffered`):
 /// an index on (a, b) serves `order by a, b` but not `order by a`.
-fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)], whole: bool) -> Option<bool> {
+fn order_fits(
+    key_cols: &[usize],
+    eq: usize,
+    order: &[(usize, Order)],
+    whole: bool,
+) -> Option<bool> {
     if order.is_empty() {
         return Some(false);
     }
@@ -207,7 +240,9 @@ fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)], whole: bo
     let wanted: Vec<usize> = order.iter().map(|(p, _)| *p).collect();
     let fits = |from: usize| {
         let end = from + wanted.len();
-        key_cols.len() >= end && key_cols[from..end] == wanted[..] && (!whole || end == key_cols.len())
+        key_cols.len() >= end
+            && key_cols[from..end] == wanted[..]
+            && (!whole || end == key_cols.len())
     };
     (fits(0) || fits(eq)).then_some(dir == Order::Desc)
 }
@@ -215,20 +250,41 @@ fn order_fits(key_cols: &[usize], eq: usize, order: &[(usize, Order)], whole: bo
 /// Plans the access path. `order` holds row positions; `use_index` names a
 /// preferred index; `bounded` says whether a limit caps the output (then an index
 /// that yields the order is worth its row lookups even without a predicate).
-pub(crate) fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize, Order)], use_index: Option<&str>, bounded: bool) -> Result<Access, QueryError> {
+pub(crate) fn plan(
+    table: &TableInfo,
+    predicate: Option<&Expr>,
+    order: &[(usize, Order)],
+    use_index: Option<&str>,
+    bounded: bool,
+) -> Result<Access, QueryError> {
     let conj: Vec<&Expr> = predicate.map(conjuncts).unwrap_or_default();
     let total_conjuncts = conj.len();
     let pk = candidate(table, &table.pk, false, &conj);
     let mut best: (i64, AccessKind, Candidate) = {
         let single = pk.point && pk.ranges.len() == 1;
-        let score = if single { 1_000 } else { (pk.eq as i64) * 10 + i64::from(pk.ranged) * 5 + 1 };
-        let kind = if single { AccessKind::PkPoint } else { AccessKind::PkRange };
+        let score = if single {
+            1_000
+        } else {
+            (pk.eq as i64) * 10 + i64::from(pk.ranged) * 5 + 1
+        };
+        let kind = if single {
+            AccessKind::PkPoint
+        } else {
+            AccessKind::PkRange
+        };
         (if pk.eq > 0 || pk.ranged { score } else { 0 }, kind, pk)
     };
     if let Some(wanted) = use_index
-        && !table.record.indexes.iter().any(|ix| ix.def.index_name == wanted)
+        && !table
+            .record
+            .indexes
+            .iter()
+            .any(|ix| ix.def.index_name == wanted)
     {
-        return Err(QueryError::invalid(format!("index '{wanted}' does not exist on table '{}'", table.name())));
+        return Err(QueryError::invalid(format!(
+            "index '{wanted}' does not exist on table '{}'",
+            table.name()
+        )));
     }
     for (i, ix) in table.record.indexes.iter().enumerate() {
         if let Some(filter) = &ix.def.partial_filter
@@ -242,12 +298,20 @@ pub(crate) fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize,
             continue;
         }
         let unique = ix.def.index_type.is_unique() && c.ranges.len() == 1;
-        let mut score = if c.point && unique { 900 } else { (c.eq as i64) * 10 + i64::from(c.ranged) * 5 };
+        let mut score = if c.point && unique {
+            900
+        } else {
+            (c.eq as i64) * 10 + i64::from(c.ranged) * 5
+        };
         if use_index == Some(ix.def.index_name.as_str()) {
             score += 10_000;
         }
         if score > best.0 {
-            let kind = if c.point && unique { AccessKind::IndexPoint(i) } else { AccessKind::IndexRange(i) };
+            let kind = if c.point && unique {
+                AccessKind::IndexPoint(i)
+            } else {
+                AccessKind::IndexRange(i)
+            };
             best = (score, kind, c);
         }
     }
@@ -256,11 +320,22 @@ pub(crate) fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize,
         kind = AccessKind::Scan;
     }
     let (key_cols, eq): (&[usize], usize) = match kind {
-        AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => (&table.index_columns[i], cand.fixed),
+        AccessKind::IndexPoint(i) | AccessKind::IndexRange(i) => {
+            (&table.index_columns[i], cand.fixed)
+        }
         _ => (&table.pk, cand.fixed),
     };
-    let exact = cand.used == total_conjuncts && matches!(kind, AccessKind::PkPoint | AccessKind::PkRange);
-    let fits = order_fits(key_cols, eq, order, !matches!(kind, AccessKind::PkPoint | AccessKind::PkRange | AccessKind::Scan));
+    let exact =
+        cand.used == total_conjuncts && matches!(kind, AccessKind::PkPoint | AccessKind::PkRange);
+    let fits = order_fits(
+        key_cols,
+        eq,
+        order,
+        !matches!(
+            kind,
+            AccessKind::PkPoint | AccessKind::PkRange | AccessKind::Scan
+        ),
+    );
     if kind == AccessKind::Scan {
         if fits.is_none() && bounded {
             // A full walk of an index that yields the order beats sorting everything.
@@ -269,19 +344,48 @@ pub(crate) fn plan(table: &TableInfo, predicate: Option<&Expr>, order: &[(usize,
                     continue;
                 }
                 if let Some(rev) = order_fits(&table.index_columns[i], 0, order, true) {
-                    return Ok(Access { kind: AccessKind::IndexRange(i), ranges: vec![(Bound::Unbounded, Bound::Unbounded)], rev, streams_in_order: true, exact: false });
+                    return Ok(Access {
+                        kind: AccessKind::IndexRange(i),
+                        ranges: vec![(Bound::Unbounded, Bound::Unbounded)],
+                        rev,
+                        streams_in_order: true,
+                        exact: false,
+                    });
                 }
             }
         }
-        return Ok(Access { kind, ranges: vec![(Bound::Unbounded, Bound::Unbounded)], rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact: conj.is_empty() });
+        return Ok(Access {
+            kind,
+            ranges: vec![(Bound::Unbounded, Bound::Unbounded)],
+            rev: fits.unwrap_or(false),
+            streams_in_order: fits.is_some(),
+            exact: conj.is_empty(),
+        });
     }
-    Ok(Access { kind, ranges: cand.ranges, rev: fits.unwrap_or(false), streams_in_order: fits.is_some(), exact })
+    Ok(Access {
+        kind,
+        ranges: cand.ranges,
+        rev: fits.unwrap_or(false),
+        streams_in_order: fits.is_some(),
+        exact,
+    })
 }
 
 /// The query's table in the catalog; a missing one is `TableNotFound`.
-pub(crate) fn resolve_table<'c>(catalog: &'c Catalog, project: &str, scope: &str, table: &str) -> Result<&'c Arc<TableInfo>, QueryError> {
+pub(crate) fn resolve_table<'c>(
+    catalog: &'c Catalog,
+    project: &str,
+    scope: &str,
+    table: &str,
+) -> Result<&'c Arc<TableInfo>, QueryError> {
     catalog.table(project, scope, table).map_err(|e| match e {
-        AedbError::NotFound { resource_type: ResourceType::Table, .. } => QueryError::TableNotFound { project_id: project.to_string(), table: table.to_string() },
+        AedbError::NotFound {
+            resource_type: ResourceType::Table,
+            ..
+        } => QueryError::TableNotFound {
+            project_id: project.to_string(),
+            table: table.to_string(),
+        },
         other => QueryError::Engine(other),
     })
 }

@@ -41,22 +41,55 @@ fn needs_buffering(query: &Query, access: &Access) -> bool {
 }
 
 /// Plans a single-table query (shared by `run_query` and `explain`).
-fn prepare<'c>(catalog: &'c Catalog, project: &str, scope: &str, query: &Query) -> Result<(&'c Arc<TableInfo>, Option<Compiled>, Access), QueryError> {
+fn prepare<'c>(
+    catalog: &'c Catalog,
+    project: &str,
+    scope: &str,
+    query: &Query,
+) -> Result<(&'c Arc<TableInfo>, Option<Compiled>, Access), QueryError> {
     if query.table.is_empty() {
-        return Err(QueryError::invalid("query has no table (call .from(table))"));
+        return Err(QueryError::invalid(
+            "query has no table (call .from(table))",
+        ));
     }
     let t = resolve_table(catalog, project, scope, &query.table)?;
-    let pred = query.predicate.as_ref().map(|p| compile(p, &TableColumns(t))).transpose()?;
-    let order = if query.aggregates_rows() { Vec::new() } else { order_positions(t, query)? };
-    let access = plan(t, query.predicate.as_ref(), &order, query.use_index.as_deref(), query.limit.is_some())?;
+    let pred = query
+        .predicate
+        .as_ref()
+        .map(|p| compile(p, &TableColumns(t)))
+        .transpose()?;
+    let order = if query.aggregates_rows() {
+        Vec::new()
+    } else {
+        order_positions(t, query)?
+    };
+    let access = plan(
+        t,
+        query.predicate.as_ref(),
+        &order,
+        query.use_index.as_deref(),
+        query.limit.is_some(),
+    )?;
     Ok((t, pred, access))
 }
 
 /// Runs a single-table query against `src`: streaming when the access path
 /// yields rows in the requested order and nothing aggregates, else buffered.
-pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query, opts: &QueryOptions, limits: Limits) -> Result<QueryResult, QueryError> {
+pub(crate) fn run(
+    src: &mut dyn Source,
+    catalog: &Catalog,
+    project: &str,
+    scope: &str,
+    query: &Query,
+    opts: &QueryOptions,
+    limits: Limits,
+) -> Result<QueryResult, QueryError> {
     let (t, pred, access) = prepare(catalog, project, scope, query)?;
-    let resume = opts.cursor.as_deref().map(|c| parse_cursor(t.record.id, c)).transpose()?;
+    let resume = opts
+        .cursor
+        .as_deref()
+        .map(|c| parse_cursor(t.record.id, c))
+        .transpose()?;
     let max = limits.max_scan_rows.max(1);
     let page = query.limit.unwrap_or(max);
     let columns = &t.column_names;
@@ -65,7 +98,11 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
         let cols = projection(t.name(), columns, &query.select)?;
         let after = match &resume {
             Some(Resume::After(k)) => Some(k.as_slice()),
-            Some(Resume::Offset(_)) => return Err(QueryError::invalid("cursor of a sorted result used on a streaming query")),
+            Some(Resume::Offset(_)) => {
+                return Err(QueryError::invalid(
+                    "cursor of a sorted result used on a streaming query",
+                ));
+            }
             None => None,
         };
         let mut rows = Vec::new();
@@ -93,7 +130,15 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
             (true, Some(k)) => Some(encode_cursor(t.record.id, &Resume::After(k))),
             _ => None,
         };
-        return Ok(QueryResult { rows, columns: cols.iter().map(|&i| columns[i].clone()).collect(), rows_examined: examined, truncated: truncated && cursor.is_some(), cursor, snapshot_seq, materialized_seq: None });
+        return Ok(QueryResult {
+            rows,
+            columns: cols.iter().map(|&i| columns[i].clone()).collect(),
+            rows_examined: examined,
+            truncated: truncated && cursor.is_some(),
+            cursor,
+            snapshot_seq,
+            materialized_seq: None,
+        });
     }
     // Buffered: every matching row, then aggregate / sort / page.
     let mut matched: Vec<Vec<Value>> = Vec::new();
@@ -112,7 +157,10 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
     })?;
     if over {
         let estimate = estimate_rows(src, t, &access)?;
-        return Err(QueryError::ScanBoundExceeded { estimated_rows: estimate, max_scan_rows: max as u64 });
+        return Err(QueryError::ScanBoundExceeded {
+            estimated_rows: estimate,
+            max_scan_rows: max as u64,
+        });
     }
     let aggregating = query.aggregates_rows();
     let (out_columns, out_rows) = if aggregating {
@@ -136,14 +184,23 @@ pub(crate) fn run(src: &mut dyn Source, catalog: &Catalog, project: &str, scope:
 }
 
 /// How a single-table query would run, without running it.
-pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, scope: &str, query: &Query) -> Result<QueryPlan, QueryError> {
+pub(crate) fn explain(
+    src: &mut dyn Source,
+    catalog: &Catalog,
+    project: &str,
+    scope: &str,
+    query: &Query,
+) -> Result<QueryPlan, QueryError> {
     let (t, _, access) = prepare(catalog, project, scope, query)?;
     let (index_used, access_path) = access.describe(t);
     let columns = t.schema().column_names();
     let output_columns = if query.aggregates_rows() {
         check_aggregates(t.name(), &TableColumns(t), query)?
     } else {
-        projection(t.name(), &columns, &query.select)?.into_iter().map(|i| columns[i].clone()).collect()
+        projection(t.name(), &columns, &query.select)?
+            .into_iter()
+            .map(|i| columns[i].clone())
+            .collect()
     };
     Ok(QueryPlan {
         output_columns,
@@ -159,7 +216,13 @@ pub(crate) fn explain(src: &mut dyn Source, catalog: &Catalog, project: &str, sc
 /// The rows of `t` matching `predicate`, for a predicated mutation: up to `limit`,
 /// or without a limit up to `max_rows` (the configured `max_scan_rows`), past
 /// which it is refused: every match is held in memory until the commit.
-pub(crate) fn matching_rows(src: &mut dyn Source, t: &TableInfo, predicate: &Expr, limit: Option<usize>, max_rows: usize) -> Result<Vec<KeyedRow>, AedbError> {
+pub(crate) fn matching_rows(
+    src: &mut dyn Source,
+    t: &TableInfo,
+    predicate: &Expr,
+    limit: Option<usize>,
+    max_rows: usize,
+) -> Result<Vec<KeyedRow>, AedbError> {
     let pred = compile(predicate, &TableColumns(t)).map_err(query_to_aedb)?;
     let access = plan(t, Some(predicate), &[], None, false).map_err(query_to_aedb)?;
     let mut out = Vec::new();
@@ -188,8 +251,16 @@ pub(crate) fn query_to_aedb(e: QueryError) -> AedbError {
     match e {
         QueryError::Engine(e) => e,
         QueryError::ColumnNotFound { table, column } => AedbError::UnknownColumn { table, column },
-        QueryError::TypeMismatch { column, expected, got } => AedbError::TypeMismatch { table: String::new(), column, expected, actual: got },
+        QueryError::TypeMismatch {
+            column,
+            expected,
+            got,
+        } => AedbError::TypeMismatch {
+            table: String::new(),
+            column,
+            expected,
+            actual: got,
+        },
         other => AedbError::Validation(other.to_string()),
     }
 }
-

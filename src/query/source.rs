@@ -24,19 +24,41 @@ pub(crate) trait Source {
     /// The snapshot's commit seq (the transaction's seq for a write).
     fn seq(&self) -> u64;
     /// Visits the entries of `tree` in [lo, hi), ascending or (`rev`) descending.
-    fn scan(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError>;
+    fn scan(
+        &mut self,
+        tree: &str,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        rev: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), AedbError>;
     fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, AedbError>;
     /// The row under `key` decoded in place by `f` (no copy of the stored bytes
     /// where the engine can lend them).
-    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut Decode<'_>) -> Result<Option<Vec<Value>>, AedbError> {
+    fn get_with(
+        &mut self,
+        tree: &str,
+        key: &[u8],
+        f: &mut Decode<'_>,
+    ) -> Result<Option<Vec<Value>>, AedbError> {
         self.get(tree, key)?.map(|v| f(&v)).transpose()
     }
     /// Entries in [lo, hi), in O(log n).
     fn count(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<u64, AedbError>;
 }
 
-fn scan_tree<S: PageSource>(t: &Tree<'_, S>, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError> {
-    let iter = if rev { t.range_rev(lo, hi)? } else { t.range(lo, hi)? };
+fn scan_tree<S: PageSource>(
+    t: &Tree<'_, S>,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    rev: bool,
+    visit: &mut Visit<'_>,
+) -> Result<(), AedbError> {
+    let iter = if rev {
+        t.range_rev(lo, hi)?
+    } else {
+        t.range(lo, hi)?
+    };
     for entry in iter {
         let (k, v) = entry?;
         if !visit(&k, &v)? {
@@ -54,14 +76,20 @@ pub(crate) struct SnapshotSource {
 
 impl SnapshotSource {
     pub(crate) fn new(txn: ReadTransaction) -> Self {
-        SnapshotSource { txn, trees: Vec::new() }
+        SnapshotSource {
+            txn,
+            trees: Vec::new(),
+        }
     }
 
     fn handle(&mut self, tree: &str) -> Result<TreeHandle, AedbError> {
         if let Some((_, h)) = self.trees.iter().find(|(n, _)| n == tree) {
             return Ok(*h);
         }
-        let h = self.txn.tree_handle(tree).map_err(|e| missing_tree(tree, e))?;
+        let h = self
+            .txn
+            .tree_handle(tree)
+            .map_err(|e| missing_tree(tree, e))?;
         self.trees.push((tree.to_string(), h));
         Ok(h)
     }
@@ -72,7 +100,14 @@ impl Source for SnapshotSource {
         self.txn.seq()
     }
 
-    fn scan(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError> {
+    fn scan(
+        &mut self,
+        tree: &str,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        rev: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), AedbError> {
         let h = self.handle(tree)?;
         scan_tree(self.txn.tree(h)?.raw(), lo, hi, rev, visit)
     }
@@ -82,7 +117,12 @@ impl Source for SnapshotSource {
         Ok(self.txn.tree(h)?.get(key)?.map(|v| v.into_owned()))
     }
 
-    fn get_with(&mut self, tree: &str, key: &[u8], f: &mut Decode<'_>) -> Result<Option<Vec<Value>>, AedbError> {
+    fn get_with(
+        &mut self,
+        tree: &str,
+        key: &[u8],
+        f: &mut Decode<'_>,
+    ) -> Result<Option<Vec<Value>>, AedbError> {
         let h = self.handle(tree)?;
         self.txn.tree(h)?.get(key)?.map(|v| f(&v)).transpose()
     }
@@ -98,7 +138,14 @@ impl Source for WriteTransaction<'_> {
         WriteTransaction::seq(self)
     }
 
-    fn scan(&mut self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool, visit: &mut Visit<'_>) -> Result<(), AedbError> {
+    fn scan(
+        &mut self,
+        tree: &str,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        rev: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<(), AedbError> {
         existing_tree(self, tree)?.read(|t| scan_tree(t, lo, hi, rev, visit))?
     }
 

@@ -77,7 +77,11 @@ pub(crate) fn visit_rows(
         }
         return Ok(());
     }
-    let ordered: Box<dyn Iterator<Item = &KeyRange>> = if access.rev { Box::new(access.ranges.iter().rev()) } else { Box::new(access.ranges.iter()) };
+    let ordered: Box<dyn Iterator<Item = &KeyRange>> = if access.rev {
+        Box::new(access.ranges.iter().rev())
+    } else {
+        Box::new(access.ranges.iter())
+    };
     for range in ordered {
         let (mut lo, mut hi) = range.clone();
         if let Some(k) = resume {
@@ -104,15 +108,28 @@ pub(crate) fn visit_rows(
 }
 
 /// One range of `visit_rows`; false once `visit` asked to stop.
-fn visit_range(src: &mut dyn Source, t: &TableInfo, access: &Access, mut lo: Bound<Vec<u8>>, mut hi: Bound<Vec<u8>>, visit: &mut RowVisit<'_>) -> Result<bool, AedbError> {
+fn visit_range(
+    src: &mut dyn Source,
+    t: &TableInfo,
+    access: &Access,
+    mut lo: Bound<Vec<u8>>,
+    mut hi: Bound<Vec<u8>>,
+    visit: &mut RowVisit<'_>,
+) -> Result<bool, AedbError> {
     let rows = &t.rows_tree;
     let Some(i) = access.index() else {
         let mut go_on = true;
-        src.scan(rows, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
-            let row = decode(t, k, v)?;
-            go_on = visit(k, row)?;
-            Ok(go_on)
-        })?;
+        src.scan(
+            rows,
+            lo.as_ref().map(Vec::as_slice),
+            hi.as_ref().map(Vec::as_slice),
+            access.rev,
+            &mut |k, v| {
+                let row = decode(t, k, v)?;
+                go_on = visit(k, row)?;
+                Ok(go_on)
+            },
+        )?;
         return Ok(go_on);
     };
     // Index paths read entries in batches, then fetch the rows: a write
@@ -122,16 +139,28 @@ fn visit_range(src: &mut dyn Source, t: &TableInfo, access: &Access, mut lo: Bou
     let tree = index_tree(t.record.indexes[i].id);
     loop {
         let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(batch_len);
-        src.scan(&tree, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice), access.rev, &mut |k, v| {
-            batch.push((k.to_vec(), pk_of_index_entry(t, i, k, v)?));
-            Ok(batch.len() < batch_len)
-        })?;
+        src.scan(
+            &tree,
+            lo.as_ref().map(Vec::as_slice),
+            hi.as_ref().map(Vec::as_slice),
+            access.rev,
+            &mut |k, v| {
+                batch.push((k.to_vec(), pk_of_index_entry(t, i, k, v)?));
+                Ok(batch.len() < batch_len)
+            },
+        )?;
         let full = batch.len() == batch_len;
         batch_len = (batch_len * 2).min(1024);
         for (ikey, pk) in &batch {
-            let row = src.get_with(rows, pk, &mut |v| decode(t, pk, v))?.ok_or_else(|| AedbError::IntegrityError {
-                message: format!("index '{}' of table '{}' points at a missing row {pk:02x?}", t.record.indexes[i].def.index_name, t.name()),
-            })?;
+            let row = src
+                .get_with(rows, pk, &mut |v| decode(t, pk, v))?
+                .ok_or_else(|| AedbError::IntegrityError {
+                    message: format!(
+                        "index '{}' of table '{}' points at a missing row {pk:02x?}",
+                        t.record.indexes[i].def.index_name,
+                        t.name()
+                    ),
+                })?;
             if !visit(ikey, row)? {
                 return Ok(false);
             }
@@ -150,15 +179,22 @@ fn visit_range(src: &mut dyn Source, t: &TableInfo, access: &Access, mut lo: Bou
 }
 
 /// Entries the access path covers, counted from the trees' subtree counts.
-pub(crate) fn estimate_rows(src: &mut dyn Source, t: &TableInfo, access: &Access) -> Result<u64, AedbError> {
+pub(crate) fn estimate_rows(
+    src: &mut dyn Source,
+    t: &TableInfo,
+    access: &Access,
+) -> Result<u64, AedbError> {
     let tree = match access.index() {
         Some(i) => index_tree(t.record.indexes[i].id),
         None => t.rows_tree.clone(),
     };
     let mut total = 0u64;
     for (lo, hi) in &access.ranges {
-        total = total.saturating_add(src.count(&tree, lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice))?);
+        total = total.saturating_add(src.count(
+            &tree,
+            lo.as_ref().map(Vec::as_slice),
+            hi.as_ref().map(Vec::as_slice),
+        )?);
     }
     Ok(total)
 }
-

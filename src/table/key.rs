@@ -22,11 +22,17 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value) -> bool {
     match value {
         Value::U8(v) => out.push(*v),
         Value::U64(v) => out.extend_from_slice(&v.to_be_bytes()),
-        Value::Integer(v) | Value::Timestamp(v) => out.extend_from_slice(&((*v as u64) ^ (1 << 63)).to_be_bytes()),
+        Value::Integer(v) | Value::Timestamp(v) => {
+            out.extend_from_slice(&((*v as u64) ^ (1 << 63)).to_be_bytes())
+        }
         Value::Boolean(v) => out.push(u8::from(*v)),
         Value::Float(v) => {
             let bits = v.to_bits();
-            let ordered = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits ^ (1 << 63)
+            };
             out.extend_from_slice(&ordered.to_be_bytes());
         }
         Value::U256(b) => out.extend_from_slice(b),
@@ -118,8 +124,16 @@ mod tests {
     fn sample(ty: ColumnType, rng: &mut fastrand::Rng) -> Value {
         match ty {
             ColumnType::U8 => Value::U8(rng.u8(..)),
-            ColumnType::U64 => Value::U64(if rng.bool() { rng.u64(..) } else { rng.u64(..4) }),
-            ColumnType::Integer => Value::Integer(if rng.bool() { rng.i64(..) } else { rng.i64(-3..3) }),
+            ColumnType::U64 => Value::U64(if rng.bool() {
+                rng.u64(..)
+            } else {
+                rng.u64(..4)
+            }),
+            ColumnType::Integer => Value::Integer(if rng.bool() {
+                rng.i64(..)
+            } else {
+                rng.i64(-3..3)
+            }),
             ColumnType::Timestamp => Value::Timestamp(rng.i64(..)),
             ColumnType::Boolean => Value::Boolean(rng.bool()),
             ColumnType::Float => Value::Float(match rng.u8(..6) {
@@ -133,15 +147,28 @@ mod tests {
                 for x in b.iter_mut().skip(rng.usize(..32)) {
                     *x = rng.u8(..);
                 }
-                if ty == ColumnType::U256 { Value::U256(b) } else { Value::I256(b) }
+                if ty == ColumnType::U256 {
+                    Value::U256(b)
+                } else {
+                    Value::I256(b)
+                }
             }
             ColumnType::Text | ColumnType::Json | ColumnType::Blob => {
-                let bytes: Vec<u8> = (0..rng.usize(..5)).map(|_| [0u8, 1, b'a', 0xFF][rng.usize(..4)]).collect();
+                let bytes: Vec<u8> = (0..rng.usize(..5))
+                    .map(|_| [0u8, 1, b'a', 0xFF][rng.usize(..4)])
+                    .collect();
                 match ty {
                     ColumnType::Blob => Value::Blob(bytes),
                     _ => {
-                        let s: String = bytes.iter().map(|b| if *b == 0xFF { 'z' } else { *b as char }).collect();
-                        if ty == ColumnType::Text { Value::Text(s) } else { Value::Json(s) }
+                        let s: String = bytes
+                            .iter()
+                            .map(|b| if *b == 0xFF { 'z' } else { *b as char })
+                            .collect();
+                        if ty == ColumnType::Text {
+                            Value::Text(s)
+                        } else {
+                            Value::Json(s)
+                        }
                     }
                 }
             }
@@ -163,7 +190,10 @@ mod tests {
                     let kb = encode_key(&[&b.0, &b.1]);
                     assert_eq!(a.cmp(&b), ka.cmp(&kb), "{a:?} vs {b:?} (seed {seed})");
                     let n1 = encoded_len(t1, &ka).expect("first column decodes");
-                    assert_eq!(n1 + encoded_len(t2, &ka[n1..]).expect("second column decodes"), ka.len());
+                    assert_eq!(
+                        n1 + encoded_len(t2, &ka[n1..]).expect("second column decodes"),
+                        ka.len()
+                    );
                 }
             }
         }
@@ -178,7 +208,11 @@ mod tests {
         assert!(a < b);
         assert_eq!(encoded_nullable_len(ColumnType::Integer, &b), Some(9));
         assert_eq!(encoded_nullable_len(ColumnType::Integer, &a), Some(1));
-        assert_eq!(encoded_len(ColumnType::Text, &[b'a', 0, 7]), None, "a bad escape is refused");
+        assert_eq!(
+            encoded_len(ColumnType::Text, &[b'a', 0, 7]),
+            None,
+            "a bad escape is refused"
+        );
         assert!(enc(&Value::Text("a".into())) < enc(&Value::Text("a\0".into())));
     }
 }

@@ -30,20 +30,31 @@ pub(crate) fn pk_key(t: &TableInfo, values: &[Value]) -> Vec<u8> {
 
 /// Decodes a stored row of `t`, naming the table and key when it is damaged.
 pub(crate) fn decode(t: &TableInfo, key: &[u8], bytes: &[u8]) -> Result<Vec<Value>, AedbError> {
-    row::decode_row(&t.types, bytes).map_err(|e| AedbError::Decode(format!("row of table '{}' at key {key:02x?}: {e}", t.name())))
+    row::decode_row(&t.types, bytes).map_err(|e| {
+        AedbError::Decode(format!(
+            "row of table '{}' at key {key:02x?}: {e}",
+            t.name()
+        ))
+    })
 }
 
 /// Opens a tree the catalog names, for reading on the write side. Unlike
 /// `open_tree` it never creates one: a missing tree is damage, reported as the
 /// read side reports it (`IntegrityError`), not silently made empty.
-pub(crate) fn existing_tree<'t, 'db>(txn: &'t mut WriteTransaction<'db>, name: &str) -> Result<TreeMut<'t, 'db>, AedbError> {
-    txn.existing_tree(name)?.ok_or_else(|| missing_tree(name, StorageError::TreeNotFound(name.to_string())))
+pub(crate) fn existing_tree<'t, 'db>(
+    txn: &'t mut WriteTransaction<'db>,
+    name: &str,
+) -> Result<TreeMut<'t, 'db>, AedbError> {
+    txn.existing_tree(name)?
+        .ok_or_else(|| missing_tree(name, StorageError::TreeNotFound(name.to_string())))
 }
 
 /// A tree the catalog names must exist; its absence means damage, not user error.
 pub(crate) fn missing_tree(tree: &str, e: StorageError) -> AedbError {
     match e {
-        StorageError::TreeNotFound(_) => AedbError::IntegrityError { message: format!("tree {tree:?} named by the catalog does not exist") },
+        StorageError::TreeNotFound(_) => AedbError::IntegrityError {
+            message: format!("tree {tree:?} named by the catalog does not exist"),
+        },
         other => other.into(),
     }
 }
@@ -52,10 +63,17 @@ pub(crate) fn missing_tree(tree: &str, e: StorageError) -> AedbError {
 /// not indexed (a partial filter excludes it, or a unique index sees a NULL).
 /// Unique index: key = columns, value = primary key. Other: key = columns ++
 /// primary key, empty value.
-pub(crate) fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) -> Result<Option<IndexEntry>, AedbError> {
+pub(crate) fn index_entry(
+    t: &TableInfo,
+    i: usize,
+    values: &[Value],
+    pk: &[u8],
+) -> Result<Option<IndexEntry>, AedbError> {
     let ix = &t.record.indexes[i];
     if let Some(filter) = &t.partial_filters[i] {
-        let compiled = filter.as_ref().map_err(|e| AedbError::Validation(e.clone()))?;
+        let compiled = filter
+            .as_ref()
+            .map_err(|e| AedbError::Validation(e.clone()))?;
         if !compiled.matches(values) {
             return Ok(None);
         }
@@ -78,14 +96,25 @@ pub(crate) fn index_entry(t: &TableInfo, i: usize, values: &[Value], pk: &[u8]) 
 }
 
 /// The primary key an index entry points at.
-pub(crate) fn pk_of_index_entry(t: &TableInfo, i: usize, key: &[u8], value: &[u8]) -> Result<Vec<u8>, AedbError> {
+pub(crate) fn pk_of_index_entry(
+    t: &TableInfo,
+    i: usize,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Vec<u8>, AedbError> {
     if t.record.indexes[i].def.index_type.is_unique() {
         return Ok(value.to_vec());
     }
     let mut at = 0;
     for &c in &t.index_columns[i] {
-        at += encoded_nullable_len(t.types[c], &key[at..]).ok_or_else(|| AedbError::IntegrityError {
-            message: format!("index '{}' of table '{}' holds a malformed key {key:02x?}", t.record.indexes[i].def.index_name, t.name()),
+        at += encoded_nullable_len(t.types[c], &key[at..]).ok_or_else(|| {
+            AedbError::IntegrityError {
+                message: format!(
+                    "index '{}' of table '{}' holds a malformed key {key:02x?}",
+                    t.record.indexes[i].def.index_name,
+                    t.name()
+                ),
+            }
         })?;
     }
     Ok(key[at..].to_vec())

@@ -51,7 +51,9 @@ pub fn encode_row(values: &[Value]) -> Vec<u8> {
 /// column's type is an error naming the column position.
 pub fn decode_row(types: &[ColumnType], bytes: &[u8]) -> Result<Vec<Value>, String> {
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    let mut values = RowSeed { types }.deserialize(&mut de).map_err(|e| e.to_string())?;
+    let mut values = RowSeed { types }
+        .deserialize(&mut de)
+        .map_err(|e| e.to_string())?;
     values.resize(types.len(), Value::Null);
     Ok(values)
 }
@@ -76,13 +78,19 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         let mut out = Vec::with_capacity(self.types.len());
         while out.len() < self.types.len() {
             let ty = self.types[out.len()];
-            match seq.next_element_seed(CellSeed { ty, column: out.len() })? {
+            match seq.next_element_seed(CellSeed {
+                ty,
+                column: out.len(),
+            })? {
                 Some(v) => out.push(v),
                 None => return Ok(out),
             }
         }
         if seq.next_element::<de::IgnoredAny>()?.is_some() {
-            return Err(de::Error::custom(format!("row has more than {} cells", self.types.len())));
+            return Err(de::Error::custom(format!(
+                "row has more than {} cells",
+                self.types.len()
+            )));
         }
         Ok(out)
     }
@@ -95,7 +103,10 @@ struct CellSeed {
 
 impl CellSeed {
     fn wrong<E: de::Error>(&self, got: &str) -> E {
-        E::custom(format!("cell {} holds {got}, column type is {}", self.column, self.ty))
+        E::custom(format!(
+            "cell {} holds {got}, column type is {}",
+            self.column, self.ty
+        ))
     }
 
     fn int<E: de::Error>(&self, v: i128) -> Result<Value, E> {
@@ -160,8 +171,14 @@ impl<'de> Visitor<'de> for CellSeed {
         match self.ty {
             ColumnType::Blob => Ok(Value::Blob(v.to_vec())),
             ColumnType::U256 | ColumnType::I256 => {
-                let b: [u8; 32] = v.try_into().map_err(|_| self.wrong(&format!("{} bytes", v.len())))?;
-                Ok(if self.ty == ColumnType::U256 { Value::U256(b) } else { Value::I256(b) })
+                let b: [u8; 32] = v
+                    .try_into()
+                    .map_err(|_| self.wrong(&format!("{} bytes", v.len())))?;
+                Ok(if self.ty == ColumnType::U256 {
+                    Value::U256(b)
+                } else {
+                    Value::I256(b)
+                })
             }
             _ => Err(self.wrong("bytes")),
         }
@@ -174,15 +191,32 @@ mod tests {
 
     #[test]
     fn rows_round_trip_and_short_rows_pad_with_null() {
-        let types = [ColumnType::Integer, ColumnType::Text, ColumnType::U256, ColumnType::Float, ColumnType::Blob, ColumnType::U8];
-        let row = vec![Value::Integer(-5), Value::Text("x\0y".into()), Value::U256([9; 32]), Value::Float(1.5), Value::Null, Value::U8(7)];
+        let types = [
+            ColumnType::Integer,
+            ColumnType::Text,
+            ColumnType::U256,
+            ColumnType::Float,
+            ColumnType::Blob,
+            ColumnType::U8,
+        ];
+        let row = vec![
+            Value::Integer(-5),
+            Value::Text("x\0y".into()),
+            Value::U256([9; 32]),
+            Value::Float(1.5),
+            Value::Null,
+            Value::U8(7),
+        ];
         let bytes = encode_row(&row);
         assert_eq!(decode_row(&types, &bytes).unwrap(), row);
         let mut wider = types.to_vec();
         wider.push(ColumnType::Boolean);
         let decoded = decode_row(&wider, &bytes).unwrap();
         assert_eq!(decoded.last(), Some(&Value::Null));
-        assert!(decode_row(&types[..2], &bytes).is_err(), "extra cells are refused");
+        assert!(
+            decode_row(&types[..2], &bytes).is_err(),
+            "extra cells are refused"
+        );
         let wrong = [ColumnType::Text, ColumnType::Text];
         let err = decode_row(&wrong, &bytes).unwrap_err();
         assert!(err.contains("cell 0"), "{err}");

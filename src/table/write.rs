@@ -26,12 +26,20 @@ use crate::vocab::types::{Row, Value};
 /// Checks a row against `t`: arity, defaults for NULLs, types (integers convert
 /// between integer types when they fit), NOT NULL, CHECK, and size. Returns the
 /// values as stored.
-pub(crate) fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result<Vec<Value>, AedbError> {
+pub(crate) fn check_row(
+    t: &TableInfo,
+    row: Row,
+    max_row_bytes: usize,
+) -> Result<Vec<Value>, AedbError> {
     let table = t.name();
     let cols = &t.schema().columns;
     let mut values = row.values;
     if values.len() > cols.len() {
-        return Err(AedbError::Validation(format!("row for table '{table}' has {} values; the table has {} columns", values.len(), cols.len())));
+        return Err(AedbError::Validation(format!(
+            "row for table '{table}' has {} values; the table has {} columns",
+            values.len(),
+            cols.len()
+        )));
     }
     values.resize(cols.len(), Value::Null);
     for c in &t.schema().constraints {
@@ -44,28 +52,44 @@ pub(crate) fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result
     }
     for (i, col) in cols.iter().enumerate() {
         if values[i].is_null() {
-            let not_null = !col.nullable || t.schema().constraints.iter().any(|c| matches!(c, Constraint::NotNull { column } if *column == col.name));
+            let not_null = !col.nullable
+                || t.schema()
+                    .constraints
+                    .iter()
+                    .any(|c| matches!(c, Constraint::NotNull { column } if *column == col.name));
             if not_null {
-                return Err(AedbError::NotNullViolation { table: table.to_string(), column: col.name.clone() });
+                return Err(AedbError::NotNullViolation {
+                    table: table.to_string(),
+                    column: col.name.clone(),
+                });
             }
             continue;
         }
-        values[i] = values[i].coerce_to(col.col_type).ok_or_else(|| AedbError::TypeMismatch {
-            table: table.to_string(),
-            column: col.name.clone(),
-            expected: col.col_type.to_string(),
-            actual: values[i].kind_name().to_string(),
-        })?;
+        values[i] = values[i]
+            .coerce_to(col.col_type)
+            .ok_or_else(|| AedbError::TypeMismatch {
+                table: table.to_string(),
+                column: col.name.clone(),
+                expected: col.col_type.to_string(),
+                actual: values[i].kind_name().to_string(),
+            })?;
     }
     for (name, check) in &t.checks {
-        let compiled = check.as_ref().map_err(|e| AedbError::Validation(e.clone()))?;
+        let compiled = check
+            .as_ref()
+            .map_err(|e| AedbError::Validation(e.clone()))?;
         if !compiled.matches(&values) {
-            return Err(AedbError::CheckConstraintFailed { table: table.to_string(), constraint: name.clone() });
+            return Err(AedbError::CheckConstraintFailed {
+                table: table.to_string(),
+                constraint: name.clone(),
+            });
         }
     }
     let size = encode_row(&values).len();
     if size > max_row_bytes {
-        return Err(AedbError::Validation(format!("row of table '{table}' is {size} bytes; max_table_value_bytes is {max_row_bytes}")));
+        return Err(AedbError::Validation(format!(
+            "row of table '{table}' is {size} bytes; max_table_value_bytes is {max_row_bytes}"
+        )));
     }
     Ok(values)
 }
@@ -73,24 +97,38 @@ pub(crate) fn check_row(t: &TableInfo, row: Row, max_row_bytes: usize) -> Result
 /// Coerces caller-given primary-key values to the key's column types.
 pub(crate) fn pk_from_values(t: &TableInfo, pk: &[Value]) -> Result<Vec<u8>, AedbError> {
     if pk.len() != t.pk.len() {
-        return Err(AedbError::Validation(format!("table '{}' has a {}-column primary key; {} values given", t.name(), t.pk.len(), pk.len())));
+        return Err(AedbError::Validation(format!(
+            "table '{}' has a {}-column primary key; {} values given",
+            t.name(),
+            t.pk.len(),
+            pk.len()
+        )));
     }
     let mut cells = Vec::with_capacity(pk.len());
     for (v, &i) in pk.iter().zip(&t.pk) {
         let col = &t.schema().columns[i];
-        let c = v.coerce_to(col.col_type).filter(|c| !c.is_null()).ok_or_else(|| AedbError::TypeMismatch {
-            table: t.name().to_string(),
-            column: col.name.clone(),
-            expected: col.col_type.to_string(),
-            actual: v.kind_name().to_string(),
-        })?;
+        let c = v
+            .coerce_to(col.col_type)
+            .filter(|c| !c.is_null())
+            .ok_or_else(|| AedbError::TypeMismatch {
+                table: t.name().to_string(),
+                column: col.name.clone(),
+                expected: col.col_type.to_string(),
+                actual: v.kind_name().to_string(),
+            })?;
         cells.push(c);
     }
-    Ok(crate::table::key::encode_key(&cells.iter().collect::<Vec<_>>()))
+    Ok(crate::table::key::encode_key(
+        &cells.iter().collect::<Vec<_>>(),
+    ))
 }
 
 /// The stored row under `pk`.
-pub(crate) fn get_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, pk: &[u8]) -> Result<Option<Vec<Value>>, AedbError> {
+pub(crate) fn get_row(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+    pk: &[u8],
+) -> Result<Option<Vec<Value>>, AedbError> {
     match existing_tree(txn, &t.rows_tree)?.get(pk)? {
         Some(bytes) => Ok(Some(decode(t, pk, &bytes)?)),
         None => Ok(None),
@@ -99,14 +137,26 @@ pub(crate) fn get_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, pk: &[u8]) 
 
 /// Writes a checked row (replacing `old`, the row stored under the same key,
 /// if any) and brings every index up to date.
-pub(crate) fn put_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, values: &[Value], old: Option<&[Value]>) -> Result<(), AedbError> {
+pub(crate) fn put_row(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+    values: &[Value],
+    old: Option<&[Value]>,
+) -> Result<(), AedbError> {
     let pk = pk_key(t, values);
     let limit = crate::btree::TreeConfig::default().key_limit;
     if pk.len() > limit {
-        return Err(AedbError::Validation(format!("primary key of table '{}' encodes to {} bytes; the limit is {limit}", t.name(), pk.len())));
+        return Err(AedbError::Validation(format!(
+            "primary key of table '{}' encodes to {} bytes; the limit is {limit}",
+            t.name(),
+            pk.len()
+        )));
     }
     for i in 0..t.record.indexes.len() {
-        let before = old.map(|o| index_entry(t, i, o, &pk)).transpose()?.flatten();
+        let before = old
+            .map(|o| index_entry(t, i, o, &pk))
+            .transpose()?
+            .flatten();
         let after = index_entry(t, i, values, &pk)?;
         if before == after {
             continue;
@@ -134,15 +184,22 @@ pub(crate) fn put_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, values: &[V
             tree.insert(&k, &v)?;
         }
     }
-    txn.open_tree(&t.rows_tree)?.insert(&pk, &encode_row(values))?;
+    txn.open_tree(&t.rows_tree)?
+        .insert(&pk, &encode_row(values))?;
     Ok(())
 }
 
 /// Removes the row stored under `pk` (whose values are `old`) and its index entries.
-pub(crate) fn remove_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, pk: &[u8], old: &[Value]) -> Result<(), AedbError> {
+pub(crate) fn remove_row(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+    pk: &[u8],
+    old: &[Value],
+) -> Result<(), AedbError> {
     for i in 0..t.record.indexes.len() {
         if let Some((k, _)) = index_entry(t, i, old, pk)? {
-            txn.open_tree(&index_tree(t.record.indexes[i].id))?.remove(&k)?;
+            txn.open_tree(&index_tree(t.record.indexes[i].id))?
+                .remove(&k)?;
         }
     }
     txn.open_tree(&t.rows_tree)?.remove(pk)?;
@@ -150,7 +207,10 @@ pub(crate) fn remove_row(txn: &mut WriteTransaction<'_>, t: &TableInfo, pk: &[u8
 }
 
 /// Every stored row of `t` (for DDL that rewrites or checks a table).
-pub(crate) fn all_rows(txn: &mut WriteTransaction<'_>, t: &TableInfo) -> Result<Vec<KeyedRow>, AedbError> {
+pub(crate) fn all_rows(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+) -> Result<Vec<KeyedRow>, AedbError> {
     let mut out = Vec::new();
     existing_tree(txn, &t.rows_tree)?.read(|tree| -> Result<(), AedbError> {
         for e in tree.iter()? {
@@ -164,7 +224,11 @@ pub(crate) fn all_rows(txn: &mut WriteTransaction<'_>, t: &TableInfo) -> Result<
 
 /// Fills index `i` of `t` (a new, empty index) from the table's rows; a unique
 /// index fails on the first duplicate.
-pub(crate) fn build_index(txn: &mut WriteTransaction<'_>, t: &TableInfo, i: usize) -> Result<(), AedbError> {
+pub(crate) fn build_index(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+    i: usize,
+) -> Result<(), AedbError> {
     let tree = index_tree(t.record.indexes[i].id);
     txn.open_tree(&tree)?;
     let unique = t.record.indexes[i].def.index_type.is_unique();
@@ -183,10 +247,15 @@ pub(crate) fn build_index(txn: &mut WriteTransaction<'_>, t: &TableInfo, i: usiz
 }
 
 /// Rewrites every row of `t` without the column at `pos` (`t` still has it).
-pub(crate) fn drop_column(txn: &mut WriteTransaction<'_>, t: &TableInfo, pos: usize) -> Result<(), AedbError> {
+pub(crate) fn drop_column(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+    pos: usize,
+) -> Result<(), AedbError> {
     for (pk, mut row) in all_rows(txn, t)? {
         row.remove(pos);
-        txn.open_tree(&t.rows_tree)?.insert(&pk, &encode_row(&row))?;
+        txn.open_tree(&t.rows_tree)?
+            .insert(&pk, &encode_row(&row))?;
     }
     Ok(())
 }

@@ -44,7 +44,11 @@ pub enum CmpOp {
 }
 
 /// Coerces a predicate literal to the column's type, or reports the mismatch.
-pub fn coerce_literal(column: &str, ty: Option<ColumnType>, v: &Value) -> Result<Value, QueryError> {
+pub fn coerce_literal(
+    column: &str,
+    ty: Option<ColumnType>,
+    v: &Value,
+) -> Result<Value, QueryError> {
     match ty {
         None => Ok(v.clone()),
         Some(ty) => v.coerce_to(ty).ok_or_else(|| QueryError::TypeMismatch {
@@ -57,7 +61,10 @@ pub fn coerce_literal(column: &str, ty: Option<ColumnType>, v: &Value) -> Result
 
 pub fn compile(expr: &Expr, cols: &dyn Columns) -> Result<Compiled, QueryError> {
     if expr.depth() > MAX_EXPR_DEPTH {
-        return Err(QueryError::invalid(format!("predicate depth {} exceeds {MAX_EXPR_DEPTH}", expr.depth())));
+        return Err(QueryError::invalid(format!(
+            "predicate depth {} exceeds {MAX_EXPR_DEPTH}",
+            expr.depth()
+        )));
     }
     compile_inner(expr, cols)
 }
@@ -76,7 +83,10 @@ fn compile_inner(expr: &Expr, cols: &dyn Columns) -> Result<Compiled, QueryError
         Expr::Gte(c, v) => cmp(c, CmpOp::Gte, v)?,
         Expr::In(c, vs) => {
             let (i, ty) = cols.resolve(c)?;
-            let mut set = vs.iter().map(|v| coerce_literal(c, ty, v)).collect::<Result<Vec<_>, _>>()?;
+            let mut set = vs
+                .iter()
+                .map(|v| coerce_literal(c, ty, v))
+                .collect::<Result<Vec<_>, _>>()?;
             set.sort();
             set.dedup();
             Compiled::In(i, set)
@@ -90,12 +100,22 @@ fn compile_inner(expr: &Expr, cols: &dyn Columns) -> Result<Compiled, QueryError
         Expr::Like(c, pattern) => {
             let (i, ty) = cols.resolve(c)?;
             if matches!(ty, Some(t) if t != ColumnType::Text && t != ColumnType::Json) {
-                return Err(QueryError::TypeMismatch { column: c.clone(), expected: "Text".into(), got: format!("{ty:?}") });
+                return Err(QueryError::TypeMismatch {
+                    column: c.clone(),
+                    expected: "Text".into(),
+                    got: format!("{ty:?}"),
+                });
             }
             Compiled::Like(i, pattern.chars().collect())
         }
-        Expr::And(l, r) => Compiled::And(Box::new(compile_inner(l, cols)?), Box::new(compile_inner(r, cols)?)),
-        Expr::Or(l, r) => Compiled::Or(Box::new(compile_inner(l, cols)?), Box::new(compile_inner(r, cols)?)),
+        Expr::And(l, r) => Compiled::And(
+            Box::new(compile_inner(l, cols)?),
+            Box::new(compile_inner(r, cols)?),
+        ),
+        Expr::Or(l, r) => Compiled::Or(
+            Box::new(compile_inner(l, cols)?),
+            Box::new(compile_inner(r, cols)?),
+        ),
         Expr::Not(e) => Compiled::Not(Box::new(compile_inner(e, cols)?)),
     })
 }
@@ -187,7 +207,12 @@ mod tests {
 
     #[test]
     fn like_patterns() {
-        let m = |t: &str, p: &str| like(&t.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>());
+        let m = |t: &str, p: &str| {
+            like(
+                &t.chars().collect::<Vec<_>>(),
+                &p.chars().collect::<Vec<_>>(),
+            )
+        };
         assert!(m("alice", "a%"));
         assert!(m("alice", "%ice"));
         assert!(m("alice", "a_i%e"));

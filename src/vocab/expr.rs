@@ -258,7 +258,9 @@ mod tests {
 
     #[test]
     fn walkers_reach_every_leaf_and_only_columns() {
-        let mut e = col("a").eq(lit(1)).and(col("b").is_null().or(col("a").like("x%")).not());
+        let mut e = col("a")
+            .eq(lit(1))
+            .and(col("b").is_null().or(col("a").like("x%")).not());
         assert!(e.mentions("a") && e.mentions("b") && !e.mentions("c"));
         assert_eq!(e.leaves().len(), 3);
         e.rename_column("a", "z");

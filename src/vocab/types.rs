@@ -162,7 +162,9 @@ impl Value {
 
 /// I256 bytes compare as signed: flip the sign bit, then compare unsigned.
 fn i256_cmp(a: &[u8; 32], b: &[u8; 32]) -> Ordering {
-    (a[0] ^ 0x80).cmp(&(b[0] ^ 0x80)).then_with(|| a[1..].cmp(&b[1..]))
+    (a[0] ^ 0x80)
+        .cmp(&(b[0] ^ 0x80))
+        .then_with(|| a[1..].cmp(&b[1..]))
 }
 
 impl Ord for Value {
@@ -172,7 +174,9 @@ impl Ord for Value {
             (Value::Boolean(a), Value::Boolean(b)) => a.cmp(b),
             (Value::U8(a), Value::U8(b)) => a.cmp(b),
             (Value::U64(a), Value::U64(b)) => a.cmp(b),
-            (Value::Integer(a), Value::Integer(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => a.cmp(b),
+            (Value::Integer(a), Value::Integer(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => {
+                a.cmp(b)
+            }
             (Value::U256(a), Value::U256(b)) => a.cmp(b),
             (Value::I256(a), Value::I256(b)) => i256_cmp(a, b),
             (Value::Float(a), Value::Float(b)) => a.total_cmp(b),

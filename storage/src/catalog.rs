@@ -32,16 +32,44 @@ impl TreeEntry {
     }
 
     pub fn decode(name: &[u8], b: &[u8]) -> Result<TreeEntry> {
-        let bad = || StorageError::Pager(aedb_pager::PagerError::corruption("root directory", None, 0, "C1", "a 32-byte tree entry", format!("{} bytes for tree {:?}", b.len(), String::from_utf8_lossy(name))));
+        let bad = || {
+            StorageError::Pager(aedb_pager::PagerError::corruption(
+                "root directory",
+                None,
+                0,
+                "C1",
+                "a 32-byte tree entry",
+                format!(
+                    "{} bytes for tree {:?}",
+                    b.len(),
+                    String::from_utf8_lossy(name)
+                ),
+            ))
+        };
         if b.len() != 32 {
             return Err(bad());
         }
-        let u = |at: usize| u64::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5], b[at + 6], b[at + 7]]);
+        let u = |at: usize| {
+            u64::from_le_bytes([
+                b[at],
+                b[at + 1],
+                b[at + 2],
+                b[at + 3],
+                b[at + 4],
+                b[at + 5],
+                b[at + 6],
+                b[at + 7],
+            ])
+        };
         let (id, page, generation, count) = (u(0), u(8), u(16), u(24));
         if id == ROOT_DIR_OWNER {
             return Err(bad());
         }
-        let root = (page != 0).then_some(TreeRoot { page: PageId(page), generation, count });
+        let root = (page != 0).then_some(TreeRoot {
+            page: PageId(page),
+            generation,
+            count,
+        });
         Ok(TreeEntry { id, root })
     }
 }

@@ -31,11 +31,13 @@ impl Database {
         let mut out = DatabaseCheck::default();
         let view = self.pager().view()?;
         let dir = check(&view, self.root_directory(), crate::catalog::ROOT_DIR_OWNER);
-        out.problems.extend(dir.problems.iter().map(|p| format!("root directory: {p}")));
+        out.problems
+            .extend(dir.problems.iter().map(|p| format!("root directory: {p}")));
         let mut reachable = dir.pages;
         for (name, id, root) in self.tree_roots()? {
             let report = check(&view, root, id);
-            out.problems.extend(report.problems.iter().map(|p| format!("tree {name}: {p}")));
+            out.problems
+                .extend(report.problems.iter().map(|p| format!("tree {name}: {p}")));
             out.entries += report.entries;
             out.trees += 1;
             reachable.extend(report.pages);

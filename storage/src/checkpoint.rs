@@ -12,8 +12,15 @@ impl Engine {
     /// Invariant 3.
     pub(crate) fn checkpoint_locked(&self, st: &mut WriterState) -> Result<()> {
         self.sync.wait_durable(st.seq, true)?;
-        let update = MetaUpdate { checkpoint_seq: st.seq, root: st.root_dir.map(|r| r.page), wal_chain_hash: st.hash };
-        self.pager.commit(update).map_err(|e| self.sync.poison(format!("checkpoint at seq {} failed: {e}", st.seq), &e))?;
+        let update = MetaUpdate {
+            checkpoint_seq: st.seq,
+            root: st.root_dir.map(|r| r.page),
+            wal_chain_hash: st.hash,
+        };
+        self.pager.commit(update).map_err(|e| {
+            self.sync
+                .poison(format!("checkpoint at seq {} failed: {e}", st.seq), &e)
+        })?;
         // The meta that was current is now the older one; segments it no longer
         // needs can go.
         let older = st.checkpoint_seq;
@@ -21,8 +28,16 @@ impl Engine {
         // The checkpointed state is held by the two-meta rule (readers invariant 3).
         self.readers.checkpointed();
         self.notifier.checkpoint(st.seq);
-        st.wal.rotate_if_used().map_err(|e| self.sync.poison(format!("starting a WAL segment after the checkpoint failed: {e}"), &e))?;
-        st.wal.delete_covered(older).map_err(|e| self.sync.poison(format!("deleting WAL segments failed: {e}"), &e))?;
+        st.wal.rotate_if_used().map_err(|e| {
+            self.sync.poison(
+                format!("starting a WAL segment after the checkpoint failed: {e}"),
+                &e,
+            )
+        })?;
+        st.wal.delete_covered(older).map_err(|e| {
+            self.sync
+                .poison(format!("deleting WAL segments failed: {e}"), &e)
+        })?;
         self.sync.lock().file = st.wal.current();
         st.wal.bytes_since_checkpoint = 0;
         st.pages_since_checkpoint = 0;

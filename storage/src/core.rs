@@ -36,10 +36,31 @@ pub(crate) struct TxnCore<'db> {
 }
 
 impl<'db> TxnCore<'db> {
-    pub(crate) fn new(pager: &'db Pager, options: &'db StorageOptions, root_dir: Option<TreeRoot>, seq: u64) -> Result<Self> {
+    pub(crate) fn new(
+        pager: &'db Pager,
+        options: &'db StorageOptions,
+        root_dir: Option<TreeRoot>,
+        seq: u64,
+    ) -> Result<Self> {
         let view = pager.view()?;
-        let dir = WriteTxn::new(pager, view.clone(), ROOT_DIR_OWNER, root_dir, aedb_btree::TreeConfig::default(), seq)?;
-        Ok(TxnCore { pager, options, view, seq, base_dir: root_dir, dir, trees: BTreeMap::new(), dropped: BTreeMap::new() })
+        let dir = WriteTxn::new(
+            pager,
+            view.clone(),
+            ROOT_DIR_OWNER,
+            root_dir,
+            aedb_btree::TreeConfig::default(),
+            seq,
+        )?;
+        Ok(TxnCore {
+            pager,
+            options,
+            view,
+            seq,
+            base_dir: root_dir,
+            dir,
+            trees: BTreeMap::new(),
+            dropped: BTreeMap::new(),
+        })
     }
 
     /// Whether tree `name` exists as this transaction sees it (a tree it already
@@ -62,7 +83,9 @@ impl<'db> TxnCore<'db> {
                 Some(e) => (e.id, e.root),
                 None if create => {
                     let next = match self.dir.get(NEXT_ID_KEY)? {
-                        Some(v) if v.len() == 8 => u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]),
+                        Some(v) if v.len() == 8 => {
+                            u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]])
+                        }
                         None => 1,
                         Some(v) => {
                             return Err(StorageError::Pager(aedb_pager::PagerError::corruption(
@@ -76,12 +99,26 @@ impl<'db> TxnCore<'db> {
                         }
                     };
                     self.dir.put(NEXT_ID_KEY, &(next + 1).to_le_bytes())?;
-                    self.dir.put(name, &TreeEntry { id: next, root: None }.encode())?;
+                    self.dir.put(
+                        name,
+                        &TreeEntry {
+                            id: next,
+                            root: None,
+                        }
+                        .encode(),
+                    )?;
                     (next, None)
                 }
                 None => return Ok(None),
             };
-            let txn = WriteTxn::new(self.pager, self.view.clone(), id, root, self.options.tree, self.seq)?;
+            let txn = WriteTxn::new(
+                self.pager,
+                self.view.clone(),
+                id,
+                root,
+                self.options.tree,
+                self.seq,
+            )?;
             self.trees.insert(name.to_vec(), OpenTree { id, txn });
         }
         Ok(self.trees.get_mut(name).map(|t| &mut t.txn))
@@ -89,7 +126,9 @@ impl<'db> TxnCore<'db> {
 
     /// Drops tree `name`; false if it did not exist.
     pub(crate) fn drop_tree(&mut self, name: &[u8]) -> Result<bool> {
-        let Some(entry) = self.entry(name)? else { return Ok(false) };
+        let Some(entry) = self.entry(name)? else {
+            return Ok(false);
+        };
         // Edits made in this transaction vanish with their fresh pages; the base
         // tree's pages (if it predates this transaction) are retired at commit.
         self.trees.remove(name);
@@ -117,12 +156,18 @@ impl<'db> TxnCore<'db> {
 
     /// Names of the trees, as this transaction sees them.
     pub(crate) fn list(&self) -> Result<Vec<Vec<u8>>> {
-        self.dir.read(|t| Ok(tree_entries(t)?.into_iter().map(|(k, _)| k).collect()))
+        self.dir
+            .read(|t| Ok(tree_entries(t)?.into_iter().map(|(k, _)| k).collect()))
     }
 
     /// Pages copied into memory by this transaction's edits, not yet written.
     pub(crate) fn dirty_pages(&self) -> usize {
-        self.dir.dirty_pages() + self.trees.values().map(|t| t.txn.dirty_pages()).sum::<usize>()
+        self.dir.dirty_pages()
+            + self
+                .trees
+                .values()
+                .map(|t| t.txn.dirty_pages())
+                .sum::<usize>()
     }
 
     /// Writes every edit and returns the new root directory and the pages written.
@@ -135,7 +180,14 @@ impl<'db> TxnCore<'db> {
             for id in commit.retired {
                 self.pager.retire(id, seq)?;
             }
-            self.dir.put(&name, &TreeEntry { id: open.id, root: commit.root }.encode())?;
+            self.dir.put(
+                &name,
+                &TreeEntry {
+                    id: open.id,
+                    root: commit.root,
+                }
+                .encode(),
+            )?;
         }
         for pages in std::mem::take(&mut self.dropped).into_values() {
             for id in pages {
@@ -164,7 +216,10 @@ fn verified_pages(view: &ReadView, name: &[u8], root: TreeRoot, owner: u64) -> R
             Some(root.page),
             0,
             "C2",
-            format!("every page of dropped tree {:?} verified", String::from_utf8_lossy(name)),
+            format!(
+                "every page of dropped tree {:?} verified",
+                String::from_utf8_lossy(name)
+            ),
             format!("{} problem(s), the first: {first}", report.problems.len()),
         ))),
     }

@@ -40,8 +40,13 @@ impl Database {
         } else if engine.pager.meta().generation <= 2 {
             engine.anchor()?;
         }
-        if let DurabilityMode::Batch { interval_ms } | DurabilityMode::OsBuffered { interval_ms } = engine.options.durability {
-            spawn_flusher(Arc::downgrade(&engine), Duration::from_millis(interval_ms.max(1)));
+        if let DurabilityMode::Batch { interval_ms } | DurabilityMode::OsBuffered { interval_ms } =
+            engine.options.durability
+        {
+            spawn_flusher(
+                Arc::downgrade(&engine),
+                Duration::from_millis(interval_ms.max(1)),
+            );
         }
         Ok(Database { engine })
     }
@@ -51,7 +56,10 @@ impl Database {
     }
 
     pub fn begin_read(&self) -> Result<ReadTransaction> {
-        Ok(ReadTransaction::new(self.engine.clone(), self.engine.readers.register_latest()))
+        Ok(ReadTransaction::new(
+            self.engine.clone(),
+            self.engine.readers.register_latest(),
+        ))
     }
 
     /// A read transaction at a chosen consistency; `AtSeq` outside the retention
@@ -132,7 +140,11 @@ impl Database {
         let mut out = Vec::new();
         for (k, v) in tree_entries(&dir)? {
             let entry = TreeEntry::decode(&k, &v)?;
-            out.push((String::from_utf8_lossy(&k).into_owned(), entry.id, entry.root));
+            out.push((
+                String::from_utf8_lossy(&k).into_owned(),
+                entry.id,
+                entry.root,
+            ));
         }
         Ok(out)
     }
@@ -147,7 +159,9 @@ fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(every);
-            let Some(engine) = engine.upgrade() else { return };
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
             let seq = engine.sync.lock().appended;
             if engine.sync.wait_durable(seq, true).is_err() {
                 return;
@@ -155,4 +169,3 @@ fn spawn_flusher(engine: Weak<Engine>, every: Duration) {
         }
     });
 }
-

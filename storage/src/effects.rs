@@ -8,10 +8,21 @@
 /// One effect of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    CreateTree { name: Vec<u8> },
-    DropTree { name: Vec<u8> },
-    Put { tree: Vec<u8>, key: Vec<u8>, value: Vec<u8> },
-    Delete { tree: Vec<u8>, key: Vec<u8> },
+    CreateTree {
+        name: Vec<u8>,
+    },
+    DropTree {
+        name: Vec<u8>,
+    },
+    Put {
+        tree: Vec<u8>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        tree: Vec<u8>,
+        key: Vec<u8>,
+    },
 }
 
 const CREATE: u8 = 1;
@@ -62,7 +73,11 @@ struct Reader<'b> {
 
 impl<'b> Reader<'b> {
     fn take(&mut self, n: usize) -> Result<&'b [u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| format!("{n} bytes at offset {} past the payload end", self.at))?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or_else(|| format!("{n} bytes at offset {} past the payload end", self.at))?;
         let s = &self.b[self.at..end];
         self.at = end;
         Ok(s)
@@ -90,7 +105,9 @@ impl Effect {
     pub fn encoded_len(&self) -> usize {
         match self {
             Effect::CreateTree { name } | Effect::DropTree { name } => 1 + 2 + name.len(),
-            Effect::Put { tree, key, value } => 1 + 2 + tree.len() + 2 + key.len() + 4 + value.len(),
+            Effect::Put { tree, key, value } => {
+                1 + 2 + tree.len() + 2 + key.len() + 4 + value.len()
+            }
             Effect::Delete { tree, key } => 1 + 2 + tree.len() + 2 + key.len(),
         }
     }
@@ -106,14 +123,29 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Effect>, String> {
         let effect = match r.u8()? {
             CREATE => Effect::CreateTree { name: r.short()? },
             DROP => Effect::DropTree { name: r.short()? },
-            PUT => Effect::Put { tree: r.short()?, key: r.short()?, value: r.long()? },
-            DELETE => Effect::Delete { tree: r.short()?, key: r.short()? },
-            tag => return Err(format!("rule E1: unknown effect tag {tag} at offset {}", r.at - 1)),
+            PUT => Effect::Put {
+                tree: r.short()?,
+                key: r.short()?,
+                value: r.long()?,
+            },
+            DELETE => Effect::Delete {
+                tree: r.short()?,
+                key: r.short()?,
+            },
+            tag => {
+                return Err(format!(
+                    "rule E1: unknown effect tag {tag} at offset {}",
+                    r.at - 1
+                ));
+            }
         };
         out.push(effect);
     }
     if r.at != payload.len() {
-        return Err(format!("rule E2: {} trailing bytes after {count} effects", payload.len() - r.at));
+        return Err(format!(
+            "rule E2: {} trailing bytes after {count} effects",
+            payload.len() - r.at
+        ));
     }
     Ok(out)
 }
@@ -125,10 +157,21 @@ mod tests {
     #[test]
     fn round_trip() {
         let effects = vec![
-            Effect::CreateTree { name: b"t".to_vec() },
-            Effect::Put { tree: b"t".to_vec(), key: b"k".to_vec(), value: vec![9; 70_000] },
-            Effect::Delete { tree: b"t".to_vec(), key: vec![] },
-            Effect::DropTree { name: b"t".to_vec() },
+            Effect::CreateTree {
+                name: b"t".to_vec(),
+            },
+            Effect::Put {
+                tree: b"t".to_vec(),
+                key: b"k".to_vec(),
+                value: vec![9; 70_000],
+            },
+            Effect::Delete {
+                tree: b"t".to_vec(),
+                key: vec![],
+            },
+            Effect::DropTree {
+                name: b"t".to_vec(),
+            },
         ];
         let len: usize = 4 + effects.iter().map(Effect::encoded_len).sum::<usize>();
         assert_eq!(encode(&effects).len(), len);

@@ -68,7 +68,10 @@ pub(crate) struct Engine {
 impl Drop for Engine {
     /// A clean shutdown checkpoints, so the next open replays nothing.
     fn drop(&mut self) {
-        if self.sync.poisoned().is_none() && self.options.checkpoint_on_close && !std::thread::panicking() {
+        if self.sync.poisoned().is_none()
+            && self.options.checkpoint_on_close
+            && !std::thread::panicking()
+        {
             let mut st = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             if st.seq > st.checkpoint_seq {
                 let _ = self.checkpoint_locked(&mut st);
@@ -91,7 +94,10 @@ impl Drop for PoisonOnUnwind<'_> {
         // Error returns poison explicitly; only an unwind reaches here unpoisoned.
         if std::thread::panicking() {
             let cause = StorageError::Task("panic".into());
-            let _ = self.engine.sync.poison(format!("commit {} panicked while writing", self.seq), &cause);
+            let _ = self.engine.sync.poison(
+                format!("commit {} panicked while writing", self.seq),
+                &cause,
+            );
         }
     }
 }
@@ -124,7 +130,13 @@ impl Engine {
 
     /// Commits a write transaction's parts (`WriteTransaction::commit` calls this):
     /// invariants 1, 2 and 4.
-    pub(crate) fn commit(&self, mut state: MutexGuard<'_, WriterState>, core: TxnCore<'_>, effects: &[Effect], finality: Finality) -> Result<CommitResult> {
+    pub(crate) fn commit(
+        &self,
+        mut state: MutexGuard<'_, WriterState>,
+        core: TxnCore<'_>,
+        effects: &[Effect],
+        finality: Finality,
+    ) -> Result<CommitResult> {
         let seq = core.seq;
         // Invariant 4: a sync may have failed while this transaction was being
         // built (syncs run outside the writer lock); nothing commits behind it.
@@ -133,20 +145,39 @@ impl Engine {
         }
         let payload = effects::encode(effects);
         if payload.len() > MAX_PAYLOAD {
-            return Err(StorageError::CommitTooLarge { len: payload.len(), limit: MAX_PAYLOAD });
+            return Err(StorageError::CommitTooLarge {
+                len: payload.len(),
+                limit: MAX_PAYLOAD,
+            });
         }
         // Invariant 4: from here on a failure leaves memory and files disagreeing,
         // and so does a panic: the guard poisons the engine if this frame unwinds.
         let unwind = PoisonOnUnwind { engine: self, seq };
-        let (root_dir, written) = core.finish().map_err(|e| self.sync.poison(format!("commit {seq} failed while writing pages: {e}"), &e))?;
+        let (root_dir, written) = core.finish().map_err(|e| {
+            self.sync
+                .poison(format!("commit {seq} failed while writing pages: {e}"), &e)
+        })?;
         let synced_upto = self.sync.lock().durable;
-        let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| self.sync.poison(format!("commit {seq} failed while appending to the WAL: {e}"), &e))?;
+        let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| {
+            self.sync.poison(
+                format!("commit {seq} failed while appending to the WAL: {e}"),
+                &e,
+            )
+        })?;
         state.seq = seq;
         state.hash = hash;
         state.root_dir = root_dir;
         state.pages_since_checkpoint += written as u64;
-        let view = self.pager.view().map_err(|e| self.sync.poison(format!("commit {seq}: {e}"), &e))?;
-        let snapshot = Arc::new(Snapshot { view, root_dir, seq, chain_hash: hash });
+        let view = self
+            .pager
+            .view()
+            .map_err(|e| self.sync.poison(format!("commit {seq}: {e}"), &e))?;
+        let snapshot = Arc::new(Snapshot {
+            view,
+            root_dir,
+            seq,
+            chain_hash: hash,
+        });
         {
             // Publish under the sync lock, where poison is set: either the failure
             // came first and this commit is refused unpublished, or the commit is
@@ -170,13 +201,18 @@ impl Engine {
             let may_sync = matches!(self.options.durability, DurabilityMode::Full);
             self.sync.wait_durable(seq, may_sync)?;
         }
-        Ok(CommitResult { seq, chain_hash: hash })
+        Ok(CommitResult {
+            seq,
+            chain_hash: hash,
+        })
     }
 
     fn checkpoint_due(&self, st: &WriterState) -> bool {
         let o = &self.options;
         st.wal.bytes_since_checkpoint >= o.checkpoint_wal_bytes
-            || st.pages_since_checkpoint * u64::from(self.pager.page_size()) >= o.checkpoint_dirty_bytes
-            || o.checkpoint_interval_ms.is_some_and(|ms| st.last_checkpoint.elapsed() >= Duration::from_millis(ms))
+            || st.pages_since_checkpoint * u64::from(self.pager.page_size())
+                >= o.checkpoint_dirty_bytes
+            || o.checkpoint_interval_ms
+                .is_some_and(|ms| st.last_checkpoint.elapsed() >= Duration::from_millis(ms))
     }
 }

@@ -18,13 +18,23 @@ pub enum StorageError {
 
     /// The WAL breaks a FORMAT.md rule where recovery may not guess.
     #[error("WAL corruption in {segment} at offset {offset} (seq {seq}): rule {rule}: {detail}")]
-    WalCorruption { segment: PathBuf, offset: u64, seq: u64, rule: &'static str, detail: String },
+    WalCorruption {
+        segment: PathBuf,
+        offset: u64,
+        seq: u64,
+        rule: &'static str,
+        detail: String,
+    },
 
     /// A database that has been checkpointed has no WAL reaching its checkpoint
     /// (FORMAT rule W11): `wal/` or its segments are gone, so commits after the
     /// checkpoint may be lost. Strict open refuses; permissive open reports it.
     #[error("WAL missing in {wal_dir} (checkpoint seq {checkpoint_seq}): {detail}")]
-    WalMissing { wal_dir: PathBuf, checkpoint_seq: u64, detail: String },
+    WalMissing {
+        wal_dir: PathBuf,
+        checkpoint_seq: u64,
+        detail: String,
+    },
 
     /// An earlier failure may have lost acknowledged bytes; reopen the database.
     #[error("storage engine is poisoned by an earlier failure ({0}); reopen the database")]
@@ -46,8 +56,14 @@ pub enum StorageError {
 
     /// A write transaction crossed a configured bound on its memory
     /// (`max_txn_effect_bytes`, `max_txn_dirty_bytes`); it can only be aborted.
-    #[error("write transaction too large: {what} would reach {bytes} bytes (limit {limit}); split the work into smaller transactions")]
-    TransactionTooLarge { what: &'static str, bytes: u64, limit: u64 },
+    #[error(
+        "write transaction too large: {what} would reach {bytes} bytes (limit {limit}); split the work into smaller transactions"
+    )]
+    TransactionTooLarge {
+        what: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
 
     /// `AtSeq` asked for a seq outside the retention window.
     #[error("snapshot at seq {seq} is not retained (retained: {oldest}..={newest})")]
@@ -75,12 +91,19 @@ impl StorageError {
     /// Whether the engine refused this call because an earlier failure stopped it
     /// (`Poisoned` or `OutOfSpace`); only a reopen clears that.
     pub fn is_poisoned(&self) -> bool {
-        matches!(self, StorageError::Poisoned(_) | StorageError::OutOfSpace(_) | StorageError::Pager(PagerError::Poisoned { .. }))
+        matches!(
+            self,
+            StorageError::Poisoned(_)
+                | StorageError::OutOfSpace(_)
+                | StorageError::Pager(PagerError::Poisoned { .. })
+        )
     }
 
     /// Whether this error reports damaged bytes.
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StorageError::WalCorruption { .. } | StorageError::WalMissing { .. })
-            || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
+        matches!(
+            self,
+            StorageError::WalCorruption { .. } | StorageError::WalMissing { .. }
+        ) || matches!(self, StorageError::Pager(p) if p.as_corruption().is_some())
     }
 }

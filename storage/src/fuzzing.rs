@@ -27,11 +27,15 @@ fn options(page_size: u32, recovery: RecoveryMode) -> StorageOptions {
 }
 
 fn write_file(fs: &SimFs, path: &Path, bytes: &[u8]) -> bool {
-    let Some(parent) = path.parent() else { return false };
+    let Some(parent) = path.parent() else {
+        return false;
+    };
     if aedb_pager::vfs::create_dir_durable(fs, parent).is_err() {
         return false;
     }
-    let Ok(f) = fs.open(path, OpenMode::CreateTruncate) else { return false };
+    let Ok(f) = fs.open(path, OpenMode::CreateTruncate) else {
+        return false;
+    };
     f.write_at(bytes, 0).is_ok() && f.sync_data().is_ok() && fs.sync_dir(parent).is_ok()
 }
 
@@ -53,15 +57,25 @@ fn exercise(db: &Database) {
 /// F3: `data[0]` picks keyed or not; the rest is a WAL segment. Recovery runs in both
 /// modes against a genesis checkpoint, and each frame is decoded on its own.
 pub fn wal_decode(data: &[u8]) {
-    let Some((&flags, segment)) = data.split_first() else { return };
+    let Some((&flags, segment)) = data.split_first() else {
+        return;
+    };
     // HMAC pads keys with zeros to its block size, so this 16-byte key makes the
     // same tags as the 8-byte "fuzz-key" the committed corpora were built with.
     let fuzz_key = aedb_pager::Key::new(b"fuzz-key\0\0\0\0\0\0\0\0".to_vec()).ok();
-    let key = if flags & 1 == 1 { fuzz_key.as_ref() } else { None };
+    let key = if flags & 1 == 1 {
+        fuzz_key.as_ref()
+    } else {
+        None
+    };
     let _ = decode_frame(segment, &GENESIS, key);
     let fs = SimFs::new(0);
     let wal = Path::new("/db/wal");
-    if !write_file(&fs, &wal.join(segment_name(1 + u64::from(flags >> 4))), segment) {
+    if !write_file(
+        &fs,
+        &wal.join(segment_name(1 + u64::from(flags >> 4))),
+        segment,
+    ) {
         return;
     }
     for mode in [RecoveryMode::Strict, RecoveryMode::Permissive] {
@@ -76,15 +90,20 @@ pub fn open_image(data: &[u8]) {
     if data.len() < 5 {
         return;
     }
-    let split = (u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize).min(data.len() - 4);
+    let split =
+        (u32::from_le_bytes([data[0], data[1], data[2], data[3]]) as usize).min(data.len() - 4);
     let (page_file, segment) = data[4..].split_at(split);
     let fs = SimFs::new(0);
     let dir = Path::new("/db");
-    if !write_file(&fs, &dir.join(aedb_pager::DATA_FILE_NAME), page_file) || !write_file(&fs, &dir.join("wal").join(segment_name(1)), segment) {
+    if !write_file(&fs, &dir.join(aedb_pager::DATA_FILE_NAME), page_file)
+        || !write_file(&fs, &dir.join("wal").join(segment_name(1)), segment)
+    {
         return;
     }
     for mode in [RecoveryMode::Strict, RecoveryMode::Permissive] {
-        let Ok(db) = Database::open_with(Arc::new(fs.clone()), dir, options(4096, mode)) else { continue };
+        let Ok(db) = Database::open_with(Arc::new(fs.clone()), dir, options(4096, mode)) else {
+            continue;
+        };
         exercise(&db);
         if let Ok(mut txn) = db.begin_write() {
             if let Ok(mut t) = txn.open_tree("fuzz") {
@@ -117,21 +136,42 @@ pub fn recovery(data: &[u8]) {
         None => (rest, &[][..]),
     };
     let fs = SimFs::new(u64::from(data[2]));
-    fs.set_plan(FaultPlan { crash_at: Some(crash_at), ..FaultPlan::default() });
-    if let Ok(db) = Database::open_with(Arc::new(fs.clone()), Path::new("/db"), options(page_size, RecoveryMode::Strict)) {
+    fs.set_plan(FaultPlan {
+        crash_at: Some(crash_at),
+        ..FaultPlan::default()
+    });
+    if let Ok(db) = Database::open_with(
+        Arc::new(fs.clone()),
+        Path::new("/db"),
+        options(page_size, RecoveryMode::Strict),
+    ) {
         let mut txn = db.begin_write().ok();
         for (i, &op) in ops.iter().take(200).enumerate() {
             let Some(t) = txn.as_mut() else { break };
             let tree = ["a", "b", "c"][usize::from(op % 3)];
             let key = [op >> 2 & 7];
             let ok = match op >> 5 {
-                0..=2 => t.open_tree(tree).and_then(|mut tr| tr.insert(&key, &vec![op; usize::from(op) * (i % 7) * 7])).is_ok(),
+                0..=2 => t
+                    .open_tree(tree)
+                    .and_then(|mut tr| tr.insert(&key, &vec![op; usize::from(op) * (i % 7) * 7]))
+                    .is_ok(),
                 3 => t.open_tree(tree).and_then(|mut tr| tr.remove(&key)).is_ok(),
                 4 => t.delete_tree(tree).is_ok(),
                 5 | 6 => {
-                    let finality = if op & 1 == 0 { Finality::Visible } else { Finality::Durable };
-                    let committed = txn.take().map(|t| t.commit(finality).is_ok()).unwrap_or(false);
-                    txn = if committed { db.begin_write().ok() } else { None };
+                    let finality = if op & 1 == 0 {
+                        Finality::Visible
+                    } else {
+                        Finality::Durable
+                    };
+                    let committed = txn
+                        .take()
+                        .map(|t| t.commit(finality).is_ok())
+                        .unwrap_or(false);
+                    txn = if committed {
+                        db.begin_write().ok()
+                    } else {
+                        None
+                    };
                     committed
                 }
                 _ => {
@@ -154,10 +194,18 @@ pub fn recovery(data: &[u8]) {
         } else {
             files[usize::from(chunk[0]) % files.len()].clone()
         };
-        image.flip_bit(&target, u64::from(u16::from_le_bytes([chunk[1], chunk[2]])), chunk[3]);
+        image.flip_bit(
+            &target,
+            u64::from(u16::from_le_bytes([chunk[1], chunk[2]])),
+            chunk[3],
+        );
     }
     for recovery in [RecoveryMode::Strict, RecoveryMode::Permissive] {
-        if let Ok(db) = Database::open_with(Arc::new(image.clone()), Path::new("/db"), options(page_size, recovery)) {
+        if let Ok(db) = Database::open_with(
+            Arc::new(image.clone()),
+            Path::new("/db"),
+            options(page_size, recovery),
+        ) {
             exercise(&db);
         }
     }

@@ -33,7 +33,11 @@ pub(crate) struct Poison {
 
 impl Poison {
     pub(crate) fn error(&self) -> StorageError {
-        if self.out_of_space { StorageError::OutOfSpace(self.why.clone()) } else { StorageError::Poisoned(self.why.clone()) }
+        if self.out_of_space {
+            StorageError::OutOfSpace(self.why.clone())
+        } else {
+            StorageError::Poisoned(self.why.clone())
+        }
     }
 }
 
@@ -103,7 +107,6 @@ impl SyncState {
     }
 }
 
-
 /// The shared sync state (invariants above).
 pub(crate) struct GroupCommit {
     state: Mutex<SyncState>,
@@ -114,9 +117,24 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn new(appended: u64, file: Arc<dyn VfsFile>, notifier: Arc<Notifier>) -> GroupCommit {
-        let state = SyncState { appended, durable: appended, syncing: false, file, poisoned: None, waiters: Vec::new(), notifier };
-        GroupCommit { state: Mutex::new(state), stopped: AtomicBool::new(false) }
+    pub(crate) fn new(
+        appended: u64,
+        file: Arc<dyn VfsFile>,
+        notifier: Arc<Notifier>,
+    ) -> GroupCommit {
+        let state = SyncState {
+            appended,
+            durable: appended,
+            syncing: false,
+            file,
+            poisoned: None,
+            waiters: Vec::new(),
+            notifier,
+        };
+        GroupCommit {
+            state: Mutex::new(state),
+            stopped: AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, SyncState> {
@@ -134,7 +152,13 @@ impl GroupCommit {
     /// the failing call reports.
     pub(crate) fn poison(&self, why: String, cause: &dyn PoisonCause) -> StorageError {
         let mut s = self.lock();
-        let poison = s.poisoned.get_or_insert_with(|| Poison { why, out_of_space: cause.out_of_space() }).clone();
+        let poison = s
+            .poisoned
+            .get_or_insert_with(|| Poison {
+                why,
+                out_of_space: cause.out_of_space(),
+            })
+            .clone();
         self.stopped.store(true, Ordering::Release);
         s.wake();
         poison.error()
@@ -166,7 +190,9 @@ impl GroupCommit {
             let (target, file) = (s.appended, s.file.clone());
             drop(s);
             let mut result = file.sync_data();
-            if result.is_err() && aedb_pager::mutation::active(aedb_pager::mutation::Mutation::RetryFailedSync) {
+            if result.is_err()
+                && aedb_pager::mutation::active(aedb_pager::mutation::Mutation::RetryFailedSync)
+            {
                 result = file.sync_data();
             }
             s = self.lock();
@@ -175,7 +201,10 @@ impl GroupCommit {
                 Ok(()) => s.durable = s.durable.max(target),
                 Err(e) => {
                     let out_of_space = e.kind() == std::io::ErrorKind::StorageFull;
-                    s.poisoned.get_or_insert_with(|| Poison { why: format!("WAL sync failed: {e}"), out_of_space });
+                    s.poisoned.get_or_insert_with(|| Poison {
+                        why: format!("WAL sync failed: {e}"),
+                        out_of_space,
+                    });
                     self.stopped.store(true, Ordering::Release);
                 }
             }

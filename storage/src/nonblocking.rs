@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 
 use crate::database::Database;
-use crate::snapshot::{CommitResult, Finality};
 use crate::error::{Result, StorageError};
+use crate::snapshot::{CommitResult, Finality};
 use crate::txn::WriteTransaction;
 
 impl Database {
@@ -30,12 +30,16 @@ impl Database {
     /// Waits, off the worker threads, until every commit so far is durable.
     pub async fn sync_async(&self) -> Result<()> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.sync()).await.map_err(|e| StorageError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || db.sync())
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))?
     }
 
     /// Checkpoints now, off the worker threads.
     pub async fn checkpoint_async(&self) -> Result<()> {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.checkpoint_now()).await.map_err(|e| StorageError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || db.checkpoint_now())
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))?
     }
 }

@@ -61,7 +61,11 @@ fn lock(m: &Mutex<CommitHeads>) -> MutexGuard<'_, CommitHeads> {
 
 impl Notifier {
     pub(crate) fn new(heads: CommitHeads) -> Notifier {
-        Notifier { heads: Mutex::new(heads), changed: Condvar::new(), notify: tokio::sync::Notify::new() }
+        Notifier {
+            heads: Mutex::new(heads),
+            changed: Condvar::new(),
+            notify: tokio::sync::Notify::new(),
+        }
     }
 
     fn publish(&self, f: impl FnOnce(&mut CommitHeads)) {
@@ -104,7 +108,10 @@ impl CommitSubscription {
     /// A subscription that yields the events after `heads` (usually the current
     /// ones: only what happens from now on).
     pub(crate) fn new(notifier: Arc<Notifier>, heads: CommitHeads) -> CommitSubscription {
-        CommitSubscription { notifier, seen: heads }
+        CommitSubscription {
+            notifier,
+            seen: heads,
+        }
     }
 
     /// The heads this subscriber has returned events up to.
@@ -149,7 +156,11 @@ impl CommitSubscription {
             if heads.stopped {
                 return None;
             }
-            heads = n.changed.wait_timeout(heads, left).unwrap_or_else(|p| p.into_inner()).0;
+            heads = n
+                .changed
+                .wait_timeout(heads, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

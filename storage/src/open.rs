@@ -44,38 +44,72 @@ impl Engine {
         let key = options.key.as_ref();
         let (seq, hash) = (meta.checkpoint_seq, meta.wal_chain_hash);
         let rec: WalRecovery = recover(&*vfs, &wal_dir, key, seq, hash, options.recovery)?;
-        if !vfs.exists(&wal_dir).map_err(|e| StorageError::io("checking", &wal_dir, e))? {
-            vfs.create_dir_all(&wal_dir).map_err(|e| StorageError::io("creating", &wal_dir, e))?;
-            vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
+        if !vfs
+            .exists(&wal_dir)
+            .map_err(|e| StorageError::io("checking", &wal_dir, e))?
+        {
+            vfs.create_dir_all(&wal_dir)
+                .map_err(|e| StorageError::io("creating", &wal_dir, e))?;
+            vfs.sync_dir(dir)
+                .map_err(|e| StorageError::io("syncing directory", dir, e))?;
         }
         let view = pager.view()?;
         let meta_root = match meta.root {
-            Some(page) => Some(load_root(&view, PageId(page), meta.root_generation, ROOT_DIR_OWNER)?),
+            Some(page) => Some(load_root(
+                &view,
+                PageId(page),
+                meta.root_generation,
+                ROOT_DIR_OWNER,
+            )?),
             None => None,
         };
         let mut root_dir = meta_root;
         let mut pages = 0u64;
         let replayed = rec.frames.len() as u64;
         for (seq, payload, _) in &rec.frames {
-            let effects = effects::decode(payload).map_err(|detail| StorageError::WalCorruption {
-                segment: wal_dir.clone(),
-                offset: 0,
-                seq: *seq,
-                rule: "E1",
-                detail,
-            })?;
+            let effects =
+                effects::decode(payload).map_err(|detail| StorageError::WalCorruption {
+                    segment: wal_dir.clone(),
+                    offset: 0,
+                    seq: *seq,
+                    rule: "E1",
+                    detail,
+                })?;
             let mut core = TxnCore::new(&pager, &options, root_dir, *seq)?;
             apply(&mut core, effects)?;
             let (root, written) = core.finish()?;
             root_dir = root;
             pages += written as u64;
         }
-        let wal = WalWriter::start(vfs.clone(), wal_dir, options.key.clone(), options.wal_segment_bytes, rec.segments.clone(), rec.head_seq, rec.head_hash)?;
-        let snapshot = Snapshot { view: pager.view()?, root_dir, seq: rec.head_seq, chain_hash: rec.head_hash };
+        let wal = WalWriter::start(
+            vfs.clone(),
+            wal_dir,
+            options.key.clone(),
+            options.wal_segment_bytes,
+            rec.segments.clone(),
+            rec.head_seq,
+            rec.head_hash,
+        )?;
+        let snapshot = Snapshot {
+            view: pager.view()?,
+            root_dir,
+            seq: rec.head_seq,
+            chain_hash: rec.head_hash,
+        };
         // Until the next checkpoint, the checkpointed state is the meta's own root,
         // from before any replay.
-        let checkpoint_snapshot = Arc::new(Snapshot { view: view.clone(), root_dir: meta_root, seq: meta.checkpoint_seq, chain_hash: meta.wal_chain_hash });
-        let heads = CommitHeads { visible: rec.head_seq, durable: rec.head_seq, checkpoint: meta.checkpoint_seq, stopped: false };
+        let checkpoint_snapshot = Arc::new(Snapshot {
+            view: view.clone(),
+            root_dir: meta_root,
+            seq: meta.checkpoint_seq,
+            chain_hash: meta.wal_chain_hash,
+        });
+        let heads = CommitHeads {
+            visible: rec.head_seq,
+            durable: rec.head_seq,
+            checkpoint: meta.checkpoint_seq,
+            stopped: false,
+        };
         let notifier = Arc::new(Notifier::new(heads));
         let sync = GroupCommit::new(rec.head_seq, wal.current(), notifier.clone());
         let report = RecoveryReport {
@@ -89,7 +123,12 @@ impl Engine {
             ignored_meta: opened.ignored.as_ref().map(|d| d.to_string()),
         };
         let keep_for = Duration::from_millis(options.snapshot_retention_ms);
-        let readers = Readers::new(snapshot, checkpoint_snapshot, options.snapshot_retention_count, keep_for);
+        let readers = Readers::new(
+            snapshot,
+            checkpoint_snapshot,
+            options.snapshot_retention_count,
+            keep_for,
+        );
         let writer = WriterState {
             root_dir,
             seq: rec.head_seq,
@@ -110,7 +149,6 @@ impl Engine {
             notifier,
         })
     }
-
 
     /// Invariant 4 at open: the frames recovery replayed may exist only in the page
     /// cache (a sync failed before the crash, and Linux then drops those pages at the

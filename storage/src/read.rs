@@ -10,8 +10,8 @@ use aedb_pager::ReadView;
 
 use crate::catalog::{ROOT_DIR_OWNER, TreeEntry, check_name, tree_entries};
 use crate::engine::Engine;
-use crate::snapshot::Snapshot;
 use crate::error::{Result, StorageError};
+use crate::snapshot::Snapshot;
 
 /// A consistent view of the database at one commit seq. Holding it keeps the pages
 /// it reads from being reused.
@@ -40,9 +40,13 @@ impl ReadTransaction {
         // A caller's name never reaches the directory's internal keys (F10).
         check_name(name)?;
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
-        let value = dir.get(name.as_bytes())?.ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
+        let value = dir
+            .get(name.as_bytes())?
+            .ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
         let entry = TreeEntry::decode(name.as_bytes(), &value)?;
-        Ok(ReadTree { tree: Tree::new(&self.snapshot.view, entry.root, entry.id) })
+        Ok(ReadTree {
+            tree: Tree::new(&self.snapshot.view, entry.root, entry.id),
+        })
     }
 
     /// Resolves tree `name` once; [`ReadTransaction::tree`] then opens it with no
@@ -50,23 +54,37 @@ impl ReadTransaction {
     pub fn tree_handle(&self, name: &str) -> Result<TreeHandle> {
         check_name(name)?;
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
-        let value = dir.get(name.as_bytes())?.ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
+        let value = dir
+            .get(name.as_bytes())?
+            .ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
         let entry = TreeEntry::decode(name.as_bytes(), &value)?;
-        Ok(TreeHandle { root: entry.root, id: entry.id, seq: self.snapshot.seq })
+        Ok(TreeHandle {
+            root: entry.root,
+            id: entry.id,
+            seq: self.snapshot.seq,
+        })
     }
 
     /// The tree a handle of this snapshot names.
     pub fn tree(&self, handle: TreeHandle) -> Result<ReadTree<'_>> {
         if handle.seq != self.snapshot.seq {
-            return Err(StorageError::Task(format!("tree handle of seq {} used on a snapshot of seq {}", handle.seq, self.snapshot.seq)));
+            return Err(StorageError::Task(format!(
+                "tree handle of seq {} used on a snapshot of seq {}",
+                handle.seq, self.snapshot.seq
+            )));
         }
-        Ok(ReadTree { tree: Tree::new(&self.snapshot.view, handle.root, handle.id) })
+        Ok(ReadTree {
+            tree: Tree::new(&self.snapshot.view, handle.root, handle.id),
+        })
     }
 
     /// Names of every tree in this snapshot.
     pub fn list_trees(&self) -> Result<Vec<String>> {
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
-        Ok(tree_entries(&dir)?.into_iter().map(|(k, _)| String::from_utf8_lossy(&k).into_owned()).collect())
+        Ok(tree_entries(&dir)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect())
     }
 }
 
@@ -114,7 +132,10 @@ impl<'r> ReadTree<'r> {
     }
 
     /// Entries in `range`, descending.
-    pub fn range_rev<R: RangeBounds<[u8]> + ?Sized>(&self, range: &R) -> Result<Range<'r, ReadView>> {
+    pub fn range_rev<R: RangeBounds<[u8]> + ?Sized>(
+        &self,
+        range: &R,
+    ) -> Result<Range<'r, ReadView>> {
         let (lo, hi) = bounds(range);
         Ok(self.tree.range_rev(lo, hi)?)
     }

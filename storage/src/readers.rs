@@ -50,7 +50,12 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
-    pub(crate) fn new(latest: Snapshot, at_checkpoint: Arc<Snapshot>, keep: usize, keep_for: Duration) -> Readers {
+    pub(crate) fn new(
+        latest: Snapshot,
+        at_checkpoint: Arc<Snapshot>,
+        keep: usize,
+        keep_for: Duration,
+    ) -> Readers {
         Readers {
             latest: ArcSwap::from_pointee(latest),
             readers: Mutex::new(BTreeMap::new()),
@@ -98,9 +103,16 @@ impl Readers {
         let snapshot = if latest.seq == seq {
             latest
         } else {
-            let found = retained.iter().find(|(s, _)| s.seq == seq).map(|(s, _)| s.clone());
+            let found = retained
+                .iter()
+                .find(|(s, _)| s.seq == seq)
+                .map(|(s, _)| s.clone());
             let oldest = retained.front().map_or(latest.seq, |(s, _)| s.seq);
-            found.ok_or(StorageError::SnapshotUnavailable { seq, oldest, newest: latest.seq })?
+            found.ok_or(StorageError::SnapshotUnavailable {
+                seq,
+                oldest,
+                newest: latest.seq,
+            })?
         };
         *lock(&self.readers).entry(snapshot.seq).or_insert(0) += 1;
         drop(retained);
@@ -113,7 +125,11 @@ impl Readers {
         let mut retained = lock(&self.retained);
         *lock(&self.readers).entry(snapshot.seq).or_insert(0) += 1;
         retained.push_back((snapshot, Instant::now()));
-        while retained.len() > self.keep || retained.front().is_some_and(|(_, t)| t.elapsed() > self.keep_for) {
+        while retained.len() > self.keep
+            || retained
+                .front()
+                .is_some_and(|(_, t)| t.elapsed() > self.keep_for)
+        {
             if let Some((old, _)) = retained.pop_front() {
                 self.release(old.seq);
             }
@@ -128,7 +144,10 @@ impl Readers {
     /// Pages retired below this seq are behind every registered reader
     /// (invariant 4).
     pub(crate) fn safe_below(&self) -> u64 {
-        lock(&self.readers).keys().next().map_or(u64::MAX, |oldest| oldest + 1)
+        lock(&self.readers)
+            .keys()
+            .next()
+            .map_or(u64::MAX, |oldest| oldest + 1)
     }
 
     /// A reader of `seq` is done.

@@ -71,4 +71,3 @@ pub struct Snapshot {
     pub seq: u64,
     pub chain_hash: ChainHash,
 }
-

@@ -39,7 +39,14 @@ impl<'db> WriteTransaction<'db> {
     pub(crate) fn new(engine: &'db Engine) -> Result<Self> {
         let (state, core) = engine.begin_write()?;
         // An empty payload is its 4-byte effect count.
-        Ok(WriteTransaction { engine, state, core, effects: Vec::new(), effect_bytes: 4, overrun: None })
+        Ok(WriteTransaction {
+            engine,
+            state,
+            core,
+            effects: Vec::new(),
+            effect_bytes: 4,
+            overrun: None,
+        })
     }
 
     /// The seq this transaction commits as.
@@ -54,9 +61,14 @@ impl<'db> WriteTransaction<'db> {
         let existed = self.core.exists(name.as_bytes())?;
         self.core.tree(name.as_bytes(), true)?;
         if !existed {
-            self.log(Effect::CreateTree { name: name.as_bytes().to_vec() })?;
+            self.log(Effect::CreateTree {
+                name: name.as_bytes().to_vec(),
+            })?;
         }
-        Ok(TreeMut { txn: self, name: name.as_bytes().to_vec() })
+        Ok(TreeMut {
+            txn: self,
+            name: name.as_bytes().to_vec(),
+        })
     }
 
     /// Opens tree `name` if it exists, without creating it (for reads on the write
@@ -67,7 +79,10 @@ impl<'db> WriteTransaction<'db> {
             return Ok(None);
         }
         self.core.tree(name.as_bytes(), false)?;
-        Ok(Some(TreeMut { txn: self, name: name.as_bytes().to_vec() }))
+        Ok(Some(TreeMut {
+            txn: self,
+            name: name.as_bytes().to_vec(),
+        }))
     }
 
     /// Deletes tree `name` and everything in it; false if it did not exist.
@@ -75,14 +90,21 @@ impl<'db> WriteTransaction<'db> {
         check_name(name)?;
         let dropped = self.core.drop_tree(name.as_bytes())?;
         if dropped {
-            self.log(Effect::DropTree { name: name.as_bytes().to_vec() })?;
+            self.log(Effect::DropTree {
+                name: name.as_bytes().to_vec(),
+            })?;
         }
         Ok(dropped)
     }
 
     /// Names of every tree, as this transaction sees them.
     pub fn list_trees(&self) -> Result<Vec<String>> {
-        Ok(self.core.list()?.into_iter().map(|n| String::from_utf8_lossy(&n).into_owned()).collect())
+        Ok(self
+            .core
+            .list()?
+            .into_iter()
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .collect())
     }
 
     /// Makes the transaction's effects visible (and, for `Durable`, durable).
@@ -90,7 +112,13 @@ impl<'db> WriteTransaction<'db> {
         if let Some((what, bytes, limit)) = self.overrun {
             return Err(StorageError::TransactionTooLarge { what, bytes, limit });
         }
-        let WriteTransaction { engine, state, core, effects, .. } = self;
+        let WriteTransaction {
+            engine,
+            state,
+            core,
+            effects,
+            ..
+        } = self;
         engine.commit(state, core, &effects, finality)
     }
 
@@ -115,7 +143,8 @@ impl<'db> WriteTransaction<'db> {
     /// Refuses the transaction once its copied pages cross `max_txn_dirty_bytes`
     /// (the edit that crossed it is made, so the transaction stays refused).
     fn check_dirty(&mut self) -> Result<()> {
-        let bytes = (self.core.dirty_pages() as u64).saturating_mul(u64::from(self.engine.pager.page_size()));
+        let bytes = (self.core.dirty_pages() as u64)
+            .saturating_mul(u64::from(self.engine.pager.page_size()));
         let limit = self.engine.options.max_txn_dirty_bytes;
         if bytes > limit {
             return Err(self.refuse("copied pages", bytes, limit));
@@ -135,12 +164,19 @@ impl<'db> WriteTransaction<'db> {
 impl<'db> TreeMut<'_, 'db> {
     fn txn(&mut self) -> Result<&mut WriteTxn<'db>> {
         let name = self.name.clone();
-        self.txn.core.tree(&name, false)?.ok_or_else(|| StorageError::TreeNotFound(String::from_utf8_lossy(&name).into_owned()))
+        self.txn
+            .core
+            .tree(&name, false)?
+            .ok_or_else(|| StorageError::TreeNotFound(String::from_utf8_lossy(&name).into_owned()))
     }
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
-        let effect = Effect::Put { tree: self.name.clone(), key: key.to_vec(), value: value.to_vec() };
+        let effect = Effect::Put {
+            tree: self.name.clone(),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        };
         self.txn.reserve(&effect)?;
         let old = self.txn()?.insert(key, value)?;
         self.txn.log(effect)?;
@@ -150,7 +186,10 @@ impl<'db> TreeMut<'_, 'db> {
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let effect = Effect::Delete { tree: self.name.clone(), key: key.to_vec() };
+        let effect = Effect::Delete {
+            tree: self.name.clone(),
+            key: key.to_vec(),
+        };
         self.txn.reserve(&effect)?;
         let old = self.txn()?.remove(key)?;
         if old.is_some() {
@@ -170,7 +209,10 @@ impl<'db> TreeMut<'_, 'db> {
     }
 
     /// Runs `f` over the tree as this transaction sees it (ranges, counts).
-    pub fn read<R>(&mut self, f: impl FnOnce(&aedb_btree::Tree<'_, aedb_btree::TxnSource<'_>>) -> R) -> Result<R> {
+    pub fn read<R>(
+        &mut self,
+        f: impl FnOnce(&aedb_btree::Tree<'_, aedb_btree::TxnSource<'_>>) -> R,
+    ) -> Result<R> {
         Ok(self.txn()?.read(f))
     }
 

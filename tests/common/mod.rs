@@ -103,7 +103,11 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
                 return Ok((0, Finality::Visible));
             }
             let seq = txn.seq();
-            let finality = if rng.bool() { Finality::Durable } else { Finality::Visible };
+            let finality = if rng.bool() {
+                Finality::Durable
+            } else {
+                Finality::Visible
+            };
             out.in_flight = Some((seq, next.clone()));
             let r = txn.commit(finality)?;
             Ok((r.seq, finality))
@@ -164,14 +168,20 @@ pub fn check_all(db: &Database) -> Result<(), String> {
     let report = db.check().map_err(|e| e.to_string())?;
     match report.problems.first() {
         None => Ok(()),
-        Some(first) => Err(format!("{} problems, first: {first}", report.problems.len())),
+        Some(first) => Err(format!(
+            "{} problems, first: {first}",
+            report.problems.len()
+        )),
     }
 }
 
 /// Normalizes a model (trees that exist but are empty are the same as absent: an
 /// empty tree and a dropped one read alike through the model).
 pub fn normalize(m: &Model) -> Model {
-    m.iter().filter(|(_, t)| !t.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect()
+    m.iter()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub fn path_of(p: &str) -> PathBuf {
@@ -183,23 +193,45 @@ pub fn path_of(p: &str) -> PathBuf {
 pub fn matrix(seed: u64, page_size: u32, commits: u64, points: &mut u64) {
     let clean = SimFs::new(seed);
     let out = run(&clean, seed, page_size, commits);
-    assert!(out.error.is_none(), "seed {seed}: clean run failed: {:?}", out.error);
+    assert!(
+        out.error.is_none(),
+        "seed {seed}: clean run failed: {:?}",
+        out.error
+    );
     let calls = clean.calls();
     for crash_at in 0..calls {
         *points += 1;
         let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan { crash_at: Some(crash_at), ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            crash_at: Some(crash_at),
+            ..FaultPlan::default()
+        });
         let out = run(&fs, seed, page_size, commits);
         assert!(fs.crashed(), "seed {seed}: no crash at call {crash_at}");
-        let images = [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(seed ^ (crash_at << 8))];
+        let images = [
+            ImageMode::LoseAll,
+            ImageMode::KeepAll,
+            ImageMode::Random(seed ^ (crash_at << 8)),
+        ];
         for (i, mode) in images.into_iter().enumerate() {
             let image = fs.crash_image(mode);
-            let ctx = format!("seed {seed}, page size {page_size}, crash at call {crash_at}, image {i} ({mode:?})");
-            let db = open(&image, page_size).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
-            let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
+            let ctx = format!(
+                "seed {seed}, page size {page_size}, crash at call {crash_at}, image {i} ({mode:?})"
+            );
+            let db =
+                open(&image, page_size).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+            let got =
+                read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
             let seq = db.visible_seq();
-            let candidates: Vec<&(u64, Model)> = out.states.iter().chain(out.in_flight.iter()).filter(|(s, _)| *s >= out.durable).collect();
-            let ok = candidates.iter().any(|(s, m)| *s == seq && normalize(m) == got);
+            let candidates: Vec<&(u64, Model)> = out
+                .states
+                .iter()
+                .chain(out.in_flight.iter())
+                .filter(|(s, _)| *s >= out.durable)
+                .collect();
+            let ok = candidates
+                .iter()
+                .any(|(s, m)| *s == seq && normalize(m) == got);
             assert!(
                 ok,
                 "{ctx}: recovered seq {seq} does not match the model (durable {}, committed up to {:?}, in flight {:?})",
@@ -210,15 +242,28 @@ pub fn matrix(seed: u64, page_size: u32, commits: u64, points: &mut u64) {
             drop(db);
             // The recovered database takes new commits, and they survive a reopen.
             let more = run(&image, seed.wrapping_add(7), page_size, 3);
-            assert!(more.error.is_none(), "{ctx}: commits after recovery failed: {:?}", more.error);
-            let db = open(&image, page_size).unwrap_or_else(|e| panic!("{ctx}: second reopen failed: {e}"));
-            read_model(&db).unwrap_or_else(|e| panic!("{ctx}: check after further commits failed: {e}"));
-            assert!(image.violations().is_empty(), "{ctx}: {:?}", image.violations());
+            assert!(
+                more.error.is_none(),
+                "{ctx}: commits after recovery failed: {:?}",
+                more.error
+            );
+            let db = open(&image, page_size)
+                .unwrap_or_else(|e| panic!("{ctx}: second reopen failed: {e}"));
+            read_model(&db)
+                .unwrap_or_else(|e| panic!("{ctx}: check after further commits failed: {e}"));
+            assert!(
+                image.violations().is_empty(),
+                "{ctx}: {:?}",
+                image.violations()
+            );
         }
-        assert!(fs.violations().is_empty(), "seed {seed}: {:?}", fs.violations());
+        assert!(
+            fs.violations().is_empty(),
+            "seed {seed}: {:?}",
+            fs.violations()
+        );
     }
 }
-
 
 /// G8: EIO at every call of one workload; every crash image recovers a committed
 /// state at or after the last durable ack. Panics otherwise; returns how many calls
@@ -234,7 +279,11 @@ pub fn sync_failure_matrix(seed: u64, commits: u64) -> u64 {
     let cases = (0..clean.calls()).flat_map(|k| [(k, None), (k, Some(k + 2))]);
     for (k, crash_at) in cases {
         let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan { eio_at: Some(k), crash_at, ..FaultPlan::default() });
+        fs.set_plan(FaultPlan {
+            eio_at: Some(k),
+            crash_at,
+            ..FaultPlan::default()
+        });
         let out = run(&fs, seed, 4096, commits);
         // A run that reported no error is checked too: a failed sync that went
         // unreported (retried, say) shows up as a lost acknowledged commit below.
@@ -242,11 +291,21 @@ pub fn sync_failure_matrix(seed: u64, commits: u64) -> u64 {
         // A crash after the failed sync loses what it covered (clean but lost).
         for mode in [ImageMode::LoseAll, ImageMode::KeepAll, ImageMode::Random(k)] {
             let image = fs.crash_image(mode);
-            let db = open(&image, 4096).unwrap_or_else(|e| panic!("k {k} crash {crash_at:?} {mode:?}: {e}"));
-            let got = read_model(&db).unwrap_or_else(|e| panic!("k {k} crash {crash_at:?} {mode:?}: {e}"));
+            let db = open(&image, 4096)
+                .unwrap_or_else(|e| panic!("k {k} crash {crash_at:?} {mode:?}: {e}"));
+            let got = read_model(&db)
+                .unwrap_or_else(|e| panic!("k {k} crash {crash_at:?} {mode:?}: {e}"));
             let seq = db.visible_seq();
-            let ok = out.states.iter().chain(out.in_flight.iter()).any(|(s, m)| *s == seq && *s >= out.durable && normalize(m) == got);
-            assert!(ok, "k {k} crash {crash_at:?} {mode:?}: recovered seq {seq}, but seq {} was acknowledged durable", out.durable);
+            let ok = out
+                .states
+                .iter()
+                .chain(out.in_flight.iter())
+                .any(|(s, m)| *s == seq && *s >= out.durable && normalize(m) == got);
+            assert!(
+                ok,
+                "k {k} crash {crash_at:?} {mode:?}: recovered seq {seq}, but seq {} was acknowledged durable",
+                out.durable
+            );
         }
     }
     failed

@@ -13,7 +13,11 @@ pub const P: &str = "demo";
 pub const S: &str = "app";
 
 pub fn col(name: &str, col_type: ColumnType, nullable: bool) -> ColumnDef {
-    ColumnDef { name: name.into(), col_type, nullable }
+    ColumnDef {
+        name: name.into(),
+        col_type,
+        nullable,
+    }
 }
 
 pub fn create_table(table: &str, columns: Vec<ColumnDef>, pk: &[&str]) -> Mutation {
@@ -27,7 +31,13 @@ pub fn create_table(table: &str, columns: Vec<ColumnDef>, pk: &[&str]) -> Mutati
     })
 }
 
-pub fn create_index(table: &str, name: &str, cols: &[&str], index_type: IndexType, partial_filter: Option<Expr>) -> Mutation {
+pub fn create_index(
+    table: &str,
+    name: &str,
+    cols: &[&str],
+    index_type: IndexType,
+    partial_filter: Option<Expr>,
+) -> Mutation {
     Mutation::Ddl(DdlOperation::CreateIndex {
         project_id: P.into(),
         scope_id: S.into(),
@@ -41,11 +51,22 @@ pub fn create_index(table: &str, name: &str, cols: &[&str], index_type: IndexTyp
 }
 
 pub fn user(id: i64, name: &str, age: Option<i64>) -> Row {
-    Row::from_values(vec![Value::Integer(id), Value::Text(name.into()), age.map_or(Value::Null, Value::Integer), Value::Null])
+    Row::from_values(vec![
+        Value::Integer(id),
+        Value::Text(name.into()),
+        age.map_or(Value::Null, Value::Integer),
+        Value::Null,
+    ])
 }
 
 pub fn insert(table: &str, pk: Vec<Value>, row: Row) -> Mutation {
-    Mutation::Insert { project_id: P.into(), scope_id: S.into(), table_name: table.into(), primary_key: pk, row }
+    Mutation::Insert {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: table.into(),
+        primary_key: pk,
+        row,
+    }
 }
 
 pub fn insert_user(id: i64, name: &str, age: Option<i64>) -> Mutation {
@@ -53,7 +74,12 @@ pub fn insert_user(id: i64, name: &str, age: Option<i64>) -> Mutation {
 }
 
 pub fn users_columns() -> Vec<ColumnDef> {
-    vec![col("id", ColumnType::Integer, false), col("name", ColumnType::Text, false), col("age", ColumnType::Integer, true), col("balance", ColumnType::U256, true)]
+    vec![
+        col("id", ColumnType::Integer, false),
+        col("name", ColumnType::Text, false),
+        col("age", ColumnType::Integer, true),
+        col("balance", ColumnType::U256, true),
+    ]
 }
 
 /// An instance with project `demo` (scope `app`) and an empty `users` table.
@@ -61,7 +87,9 @@ pub async fn with_users() -> (tempfile::TempDir, AedbInstance) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = AedbInstance::open(Default::default(), dir.path()).expect("open");
     db.create_project(P).await.expect("project");
-    db.commit(create_table("users", users_columns(), &["id"])).await.expect("table");
+    db.commit(create_table("users", users_columns(), &["id"]))
+        .await
+        .expect("table");
     (dir, db)
 }
 

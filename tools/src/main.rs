@@ -49,12 +49,16 @@ impl KeyArgs {
         if let Some(path) = &self.key_file {
             let fail = |e: String| format!("--key-file {}: {e}", path.display());
             let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-            return pages::parse_hex(text.trim()).and_then(to_key).map(Some).map_err(fail);
+            return pages::parse_hex(text.trim())
+                .and_then(to_key)
+                .map(Some)
+                .map_err(fail);
         }
         match std::env::var(KEY_ENV) {
-            Ok(hex) if !hex.trim().is_empty() => {
-                pages::parse_hex(hex.trim()).and_then(to_key).map(Some).map_err(|e| format!("{KEY_ENV}: {e}"))
-            }
+            Ok(hex) if !hex.trim().is_empty() => pages::parse_hex(hex.trim())
+                .and_then(to_key)
+                .map(Some)
+                .map_err(|e| format!("{KEY_ENV}: {e}")),
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 Err(format!("{KEY_ENV}: not hex (not even UTF-8)"))

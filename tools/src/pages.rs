@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
+use aedb_btree::node::{self, RawNode};
 use aedb_pager::inspect::{Inspector, open_inspector};
 use aedb_pager::vfs::Vfs;
-use aedb_btree::node::{self, RawNode};
 use aedb_pager::{Key, Meta, PageKind};
 
 /// Whether the dump found damage.
@@ -24,7 +24,10 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
         return Err("the key needs an even number of hex digits".into());
     }
     let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
-    Ok(s.as_bytes().chunks_exact(2).map(|p| (digit(p[0]) << 4) | digit(p[1])).collect())
+    Ok(s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| (digit(p[0]) << 4) | digit(p[1]))
+        .collect())
 }
 
 fn kind_name(kind: PageKind) -> &'static str {
@@ -39,8 +42,17 @@ fn kind_name(kind: PageKind) -> &'static str {
 
 /// Bytes as escaped ASCII, cut after 24 bytes.
 pub fn show_bytes(b: &[u8]) -> String {
-    let shown: String = b.iter().take(24).flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect();
-    if b.len() > 24 { format!("\"{shown}\"…({} bytes)", b.len()) } else { format!("\"{shown}\"") }
+    let shown: String = b
+        .iter()
+        .take(24)
+        .flat_map(|&c| std::ascii::escape_default(c))
+        .map(char::from)
+        .collect();
+    if b.len() > 24 {
+        format!("\"{shown}\"…({} bytes)", b.len())
+    } else {
+        format!("\"{shown}\"")
+    }
 }
 
 /// One line (or, with `entries`, several) decoding a tree page's contents.
@@ -49,39 +61,87 @@ fn decode(bytes: &[u8], entries: bool) -> Vec<String> {
     if kind == node::OVERFLOW {
         let next = aedb_pager::format::read_u64(bytes, aedb_pager::PAGE_HEADER_LEN);
         let n = aedb_pager::format::read_u32(bytes, aedb_pager::PAGE_HEADER_LEN + 8);
-        return vec![format!("overflow: {n} value bytes, next page {}", if next == 0 { "none".to_string() } else { next.to_string() })];
+        return vec![format!(
+            "overflow: {n} value bytes, next page {}",
+            if next == 0 {
+                "none".to_string()
+            } else {
+                next.to_string()
+            }
+        )];
     }
     if kind != node::LEAF && kind != node::BRANCH {
         return Vec::new();
     }
     let node = match RawNode::parse(bytes) {
         Ok(n) => n,
-        Err(f) => return vec![format!("UNDECODABLE: rule {}: expected {}, found {}", f.rule, f.expected, f.found)],
+        Err(f) => {
+            return vec![format!(
+                "UNDECODABLE: rule {}: expected {}, found {}",
+                f.rule, f.expected, f.found
+            )];
+        }
     };
     let mut out = Vec::new();
     let first = if node.leaf { 0 } else { 1 };
-    let key = |i: usize| node.key(i).map(show_bytes).unwrap_or_else(|f| format!("<rule {}>", f.rule));
-    let range = if node.len() > first { format!("keys {} .. {}", key(first), key(node.len() - 1)) } else { "no keys".to_string() };
+    let key = |i: usize| {
+        node.key(i)
+            .map(show_bytes)
+            .unwrap_or_else(|f| format!("<rule {}>", f.rule))
+    };
+    let range = if node.len() > first {
+        format!("keys {} .. {}", key(first), key(node.len() - 1))
+    } else {
+        "no keys".to_string()
+    };
     if node.leaf {
         out.push(format!("leaf: {} entries, {range}", node.len()));
     } else {
-        let total: u64 = (0..node.len()).filter_map(|i| node.child(i).ok()).map(|c| c.count).sum();
-        out.push(format!("branch: {} children, {total} entries below, separators {range}", node.len()));
+        let total: u64 = (0..node.len())
+            .filter_map(|i| node.child(i).ok())
+            .map(|c| c.count)
+            .sum();
+        out.push(format!(
+            "branch: {} children, {total} entries below, separators {range}",
+            node.len()
+        ));
     }
     if let Err(f) = node.validate() {
-        out.push(format!("INVALID: rule {}: expected {}, found {}", f.rule, f.expected, f.found));
+        out.push(format!(
+            "INVALID: rule {}: expected {}, found {}",
+            f.rule, f.expected, f.found
+        ));
     }
     if entries {
         for i in 0..node.len() {
             let line = if node.leaf {
                 match node.value(i) {
-                    Ok(node::StoredValue::Inline { start, end }) => format!("  {} = {}", key(i), show_bytes(&bytes[start..end])),
-                    Ok(node::StoredValue::Overflow { first, len, generation }) => format!("  {} = overflow page {first} ({len} bytes, generation {generation})", key(i)),
+                    Ok(node::StoredValue::Inline { start, end }) => {
+                        format!("  {} = {}", key(i), show_bytes(&bytes[start..end]))
+                    }
+                    Ok(node::StoredValue::Overflow {
+                        first,
+                        len,
+                        generation,
+                    }) => format!(
+                        "  {} = overflow page {first} ({len} bytes, generation {generation})",
+                        key(i)
+                    ),
                     Err(f) => format!("  {} = <rule {}>", key(i), f.rule),
                 }
             } else {
                 match node.child(i) {
-                    Ok(c) => format!("  {} -> page {} (generation {}, {} entries)", if i == 0 { "(first)".to_string() } else { key(i) }, c.page, c.generation, c.count),
+                    Ok(c) => format!(
+                        "  {} -> page {} (generation {}, {} entries)",
+                        if i == 0 {
+                            "(first)".to_string()
+                        } else {
+                            key(i)
+                        },
+                        c.page,
+                        c.generation,
+                        c.count
+                    ),
                     Err(f) => format!("  <rule {}>", f.rule),
                 }
             };
@@ -92,16 +152,29 @@ fn decode(bytes: &[u8], entries: bool) -> Vec<String> {
 }
 
 fn describe_meta(m: &Meta) -> String {
-    let root = m.root.map_or("none".to_string(), |r| format!("page {r} (generation {})", m.root_generation));
-    let free = m.free_list_head.map_or("none".to_string(), |h| format!("page {h} ({} runs)", m.free_list_runs));
+    let root = m.root.map_or("none".to_string(), |r| {
+        format!("page {r} (generation {})", m.root_generation)
+    });
+    let free = m.free_list_head.map_or("none".to_string(), |h| {
+        format!("page {h} ({} runs)", m.free_list_runs)
+    });
     format!(
         "generation {}, checkpoint seq {}, root {root}, free list {free}, page count {}, page size {}, {}, WAL hash {}",
         m.generation,
         m.checkpoint_seq,
         m.page_count,
         m.page_size,
-        if m.keyed { "keyed (HMAC-SHA256)" } else { "unkeyed" },
-        m.wal_chain_hash.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>() + "…"
+        if m.keyed {
+            "keyed (HMAC-SHA256)"
+        } else {
+            "unkeyed"
+        },
+        m.wal_chain_hash
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            + "…"
     )
 }
 
@@ -125,12 +198,26 @@ pub fn dump(
         ins.page_size
     )?;
     for slot in &ins.metas.slots {
-        let current = if ins.metas.current == Some(slot.slot) { "  <- current" } else { "" };
+        let current = if ins.metas.current == Some(slot.slot) {
+            "  <- current"
+        } else {
+            ""
+        };
         match &slot.result {
-            Ok(m) => writeln!(out, "meta slot {} (page {}): {}{current}", slot.slot, slot.slot, describe_meta(m))?,
+            Ok(m) => writeln!(
+                out,
+                "meta slot {} (page {}): {}{current}",
+                slot.slot,
+                slot.slot,
+                describe_meta(m)
+            )?,
             Err(d) => {
                 damaged = true;
-                writeln!(out, "meta slot {} (page {}): INVALID at offset {}: rule {}: expected {}, found {}", slot.slot, slot.slot, d.offset, d.rule, d.expected, d.found)?;
+                writeln!(
+                    out,
+                    "meta slot {} (page {}): INVALID at offset {}: rule {}: expected {}, found {}",
+                    slot.slot, slot.slot, d.offset, d.rule, d.expected, d.found
+                )?;
             }
         }
     }
@@ -138,8 +225,16 @@ pub fn dump(
     if ins.metas.current.is_none() {
         damaged = true;
     }
-    let page_count = ins.metas.current.and_then(|s| ins.metas.slots[s as usize].result.as_ref().ok()).map(|m| m.page_count);
-    writeln!(out, "{:>10}  {:<12} {:>10} {:>20}  {:<10}  status", "page", "kind", "generation", "owner", "crc32c")?;
+    let page_count = ins
+        .metas
+        .current
+        .and_then(|s| ins.metas.slots[s as usize].result.as_ref().ok())
+        .map(|m| m.page_count);
+    writeln!(
+        out,
+        "{:>10}  {:<12} {:>10} {:>20}  {:<10}  status",
+        "page", "kind", "generation", "owner", "crc32c"
+    )?;
     let (mut ok, mut bad, mut zero, mut total) = (0u64, 0u64, 0u64, 0u64);
     for p in ins.pages() {
         let p = p?;
@@ -154,23 +249,45 @@ pub fn dump(
                 format!("unreferenced tail, fails rule {}", f.rule)
             } else {
                 bad += 1;
-                format!("FAILED rule {}: expected {}, found {}", f.rule, f.expected, f.found)
+                format!(
+                    "FAILED rule {}: expected {}, found {}",
+                    f.rule, f.expected, f.found
+                )
             }
         } else {
             ok += 1;
-            if beyond { "ok (past the page count: uncommitted)".to_string() } else { "ok".to_string() }
+            if beyond {
+                "ok (past the page count: uncommitted)".to_string()
+            } else {
+                "ok".to_string()
+            }
         };
         let kind = format!("{} {}", p.header.kind.0, kind_name(p.header.kind));
-        writeln!(out, "{:>10}  {:<12} {:>10} {:>20}  {:#010x}  {status}", p.id.0, kind.trim_end(), p.header.generation, p.header.owner, p.stored_crc)?;
+        writeln!(
+            out,
+            "{:>10}  {:<12} {:>10} {:>20}  {:#010x}  {status}",
+            p.id.0,
+            kind.trim_end(),
+            p.header.generation,
+            p.header.owner,
+            p.stored_crc
+        )?;
         if p.fault.is_none() && !p.zeroed {
             for line in decode(&p.bytes, entries) {
                 writeln!(out, "{:>10}  {line}", "")?;
             }
         }
     }
-    writeln!(out, "{total} pages: {ok} verified, {bad} failed, {zero} zero")?;
+    writeln!(
+        out,
+        "{total} pages: {ok} verified, {bad} failed, {zero} zero"
+    )?;
     damaged |= bad > 0;
-    Ok(if damaged { Verdict::Damaged } else { Verdict::Clean })
+    Ok(if damaged {
+        Verdict::Damaged
+    } else {
+        Verdict::Clean
+    })
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@ use std::io::Write;
 use std::path::Path;
 
 use aedb::storage::effects::{Effect, decode};
-use aedb::storage::wal::frame::{ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
+use aedb::storage::wal::frame::{
+    ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame,
+};
 use aedb::storage::wal::{list_segments, recover};
-use aedb_pager::inspect::{Inspector, open_inspector};
 use aedb_pager::Key;
+use aedb_pager::inspect::{Inspector, open_inspector};
 use aedb_pager::vfs::{LockMode, OpenMode, Vfs, lock_dir};
 
 use crate::pages::{Verdict, show_bytes};
@@ -21,7 +23,13 @@ fn hex(h: &ChainHash) -> String {
 /// The (seq, chain hash) of both valid metas, oldest first. Reads the two meta
 /// pages and nothing else (review F20).
 fn checkpoints(ins: &Inspector) -> Result<Vec<(u64, ChainHash)>, Box<dyn std::error::Error>> {
-    let mut metas: Vec<(u64, ChainHash)> = ins.metas.slots.iter().filter_map(|s| s.result.as_ref().ok()).map(|m| (m.checkpoint_seq, m.wal_chain_hash)).collect();
+    let mut metas: Vec<(u64, ChainHash)> = ins
+        .metas
+        .slots
+        .iter()
+        .filter_map(|s| s.result.as_ref().ok())
+        .map(|m| (m.checkpoint_seq, m.wal_chain_hash))
+        .collect();
     metas.sort();
     if metas.is_empty() {
         return Err("no valid meta page: run `aedb pages dump` for details".into());
@@ -40,23 +48,41 @@ pub fn verify(
     let ins = open_inspector(vfs, dir, key)?;
     let metas = checkpoints(&ins)?;
     let (seq, hash) = metas[0];
-    writeln!(out, "verifying from the older checkpoint: seq {seq}, chain hash {}", hex(&hash))?;
+    writeln!(
+        out,
+        "verifying from the older checkpoint: seq {seq}, chain hash {}",
+        hex(&hash)
+    )?;
     match recover::verify(vfs, &dir.join("wal"), key, seq, hash) {
         Ok(rec) => {
             writeln!(out, "segments: {}", rec.segments.len())?;
             writeln!(out, "frames after the checkpoint: {}", rec.frames.len())?;
             if let Some((path, at, bytes)) = &rec.truncated {
-                writeln!(out, "torn tail: {} at offset {at} ({bytes} bytes; recovery will cut it)", path.display())?;
+                writeln!(
+                    out,
+                    "torn tail: {} at offset {at} ({bytes} bytes; recovery will cut it)",
+                    path.display()
+                )?;
                 if rec.unvouched_tail_truncated {
                     let note = "its first frame is complete and damaged (FORMAT W10): \
                                 it may have been durable";
                     writeln!(out, "  unvouched: {note}")?;
                 }
             }
-            writeln!(out, "head: seq {} chain hash {}", rec.head_seq, hex(&rec.head_hash))?;
+            writeln!(
+                out,
+                "head: seq {} chain hash {}",
+                rec.head_seq,
+                hex(&rec.head_hash)
+            )?;
             if let Some((newest_seq, newest_hash)) = metas.last().filter(|m| m.0 != seq) {
                 let ok = rec.head_seq >= *newest_seq;
-                writeln!(out, "newest checkpoint: seq {newest_seq} hash {} ({})", hex(newest_hash), if ok { "covered" } else { "NOT covered" })?;
+                writeln!(
+                    out,
+                    "newest checkpoint: seq {newest_seq} hash {} ({})",
+                    hex(newest_hash),
+                    if ok { "covered" } else { "NOT covered" }
+                )?;
             }
             writeln!(out, "chain: ok")?;
             Ok(Verdict::Clean)
@@ -72,7 +98,12 @@ fn describe(e: &Effect) -> String {
     match e {
         Effect::CreateTree { name } => format!("create tree {}", show_bytes(name)),
         Effect::DropTree { name } => format!("drop tree {}", show_bytes(name)),
-        Effect::Put { tree, key, value } => format!("put {} {} = {}", show_bytes(tree), show_bytes(key), show_bytes(value)),
+        Effect::Put { tree, key, value } => format!(
+            "put {} {} = {}",
+            show_bytes(tree),
+            show_bytes(key),
+            show_bytes(value)
+        ),
         Effect::Delete { tree, key } => format!("delete {} {}", show_bytes(tree), show_bytes(key)),
     }
 }
@@ -93,23 +124,46 @@ pub fn dump(
         let header = match SegmentHeader::decode(&bytes) {
             Ok(h) => h,
             Err((rule, detail)) => {
-                writeln!(out, "segment {} (first seq {first}): INVALID header: rule {rule}: {detail}", path.display())?;
+                writeln!(
+                    out,
+                    "segment {} (first seq {first}): INVALID header: rule {rule}: {detail}",
+                    path.display()
+                )?;
                 verdict = Verdict::Damaged;
                 continue;
             }
         };
-        writeln!(out, "segment {}: first seq {}, {} bytes, {}, chain before {}", path.display(), header.first_seq, bytes.len(), if header.keyed { "keyed" } else { "unkeyed" }, hex(&header.prev_hash))?;
+        writeln!(
+            out,
+            "segment {}: first seq {}, {} bytes, {}, chain before {}",
+            path.display(),
+            header.first_seq,
+            bytes.len(),
+            if header.keyed { "keyed" } else { "unkeyed" },
+            hex(&header.prev_hash)
+        )?;
         let mut prev = header.prev_hash;
         let mut offset = SEGMENT_HEADER_LEN;
         while offset < bytes.len() {
             if bytes[offset..].iter().all(|b| *b == 0) {
-                writeln!(out, "  @{offset}: {} zero-filled bytes (preallocated, FORMAT W9)", bytes.len() - offset)?;
+                writeln!(
+                    out,
+                    "  @{offset}: {} zero-filled bytes (preallocated, FORMAT W9)",
+                    bytes.len() - offset
+                )?;
                 break;
             }
             match decode_frame(&bytes[offset..], &prev, key) {
                 Ok(f) => {
                     let effects = decode(f.payload);
-                    writeln!(out, "  @{offset}: seq {} ({} bytes, synced upto {}), hash {}", f.seq, f.len, f.synced_upto, &hex(&f.hash)[..16])?;
+                    writeln!(
+                        out,
+                        "  @{offset}: seq {} ({} bytes, synced upto {}), hash {}",
+                        f.seq,
+                        f.len,
+                        f.synced_upto,
+                        &hex(&f.hash)[..16]
+                    )?;
                     match effects {
                         Ok(list) => {
                             for e in &list {
@@ -122,7 +176,11 @@ pub fn dump(
                     offset += f.len;
                 }
                 Err(FrameError::Truncated) => {
-                    writeln!(out, "  @{offset}: {} bytes of a cut-short frame (torn tail)", bytes.len() - offset)?;
+                    writeln!(
+                        out,
+                        "  @{offset}: {} bytes of a cut-short frame (torn tail)",
+                        bytes.len() - offset
+                    )?;
                     break;
                 }
                 Err(FrameError::Bad(rule, detail)) => {
@@ -188,9 +246,14 @@ mod tests {
             RealFs.exists(path)
         }
         fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Arc<dyn VfsFile>> {
-            let is_data = path.file_name().is_some_and(|n| n == aedb_pager::DATA_FILE_NAME);
+            let is_data = path
+                .file_name()
+                .is_some_and(|n| n == aedb_pager::DATA_FILE_NAME);
             let count = is_data.then(|| self.data_bytes_read.clone());
-            Ok(Arc::new(CountingFile { inner: RealFs.open(path, mode)?, count }))
+            Ok(Arc::new(CountingFile {
+                inner: RealFs.open(path, mode)?,
+                count,
+            }))
         }
         fn lock(&self, path: &Path, mode: LockMode) -> std::io::Result<Option<Box<dyn LockGuard>>> {
             RealFs.lock(path, mode)
@@ -221,10 +284,12 @@ mod tests {
             let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
             let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
             for i in 0..2000u32 {
-                tree.insert(&i.to_be_bytes(), &[7u8; 3000]).unwrap_or_else(|e| panic!("{e}"));
+                tree.insert(&i.to_be_bytes(), &[7u8; 3000])
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             drop(tree);
-            txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+            txn.commit(Finality::Durable)
+                .unwrap_or_else(|e| panic!("{e}"));
             db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
         }
         let file_len =
@@ -236,7 +301,13 @@ mod tests {
         assert!(matches!(verdict, Verdict::Clean), "{text}");
         let read = fs.data_bytes_read.load(Ordering::Relaxed);
         println!("f20: wal verify read {read} of {file_len} bytes of the page file");
-        assert!(file_len > 1 << 20, "the database is too small to show anything: {file_len} bytes");
-        assert!(read <= 2 * 65536, "wal verify read {read} bytes of a {file_len}-byte page file");
+        assert!(
+            file_len > 1 << 20,
+            "the database is too small to show anything: {file_len} bytes"
+        );
+        assert!(
+            read <= 2 * 65536,
+            "wal verify read {read} bytes of a {file_len}-byte page file"
+        );
     }
 }

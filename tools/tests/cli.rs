@@ -15,22 +15,40 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn aedb(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aedb")).args(args).output().unwrap_or_else(|e| panic!("{e}"));
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_aedb"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn make_db(dir: &std::path::Path) -> u64 {
-    let (pager, _) = Pager::open(&RealFs, dir, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) =
+        Pager::open(&RealFs, dir, PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let mut last = 0;
     for round in 0..3u8 {
         let id = pager.allocate().unwrap_or_else(|e| panic!("{e}"));
         let mut buf = pager.page_buffer();
         buf[PAGE_HEADER_LEN..].fill(round);
-        pager.write_page(id, PageKind(9), 5, &mut buf).unwrap_or_else(|e| panic!("{e}"));
+        pager
+            .write_page(id, PageKind(9), 5, &mut buf)
+            .unwrap_or_else(|e| panic!("{e}"));
         if let Some(old) = pager.meta().root {
-            pager.retire(aedb_pager::PageId(old), u64::from(round)).unwrap_or_else(|e| panic!("{e}"));
+            pager
+                .retire(aedb_pager::PageId(old), u64::from(round))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
-        pager.commit(MetaUpdate { checkpoint_seq: u64::from(round), root: Some(id), ..MetaUpdate::default() }).unwrap_or_else(|e| panic!("{e}"));
+        pager
+            .commit(MetaUpdate {
+                checkpoint_seq: u64::from(round),
+                root: Some(id),
+                ..MetaUpdate::default()
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
         last = id.0;
     }
     last
@@ -73,8 +91,13 @@ fn dump_refuses_while_a_writer_holds_the_database() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     make_db(tmp.path());
-    let _writer = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let (code, _, err) = aedb(&["pages", "dump", tmp.path().to_str().unwrap_or_else(|| unreachable!())]);
+    let _writer =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let (code, _, err) = aedb(&[
+        "pages",
+        "dump",
+        tmp.path().to_str().unwrap_or_else(|| unreachable!()),
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("already open"), "{err}");
 }
@@ -83,7 +106,14 @@ fn dump_refuses_while_a_writer_holds_the_database() {
 fn dump_of_a_missing_database_is_a_clear_error() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (code, _, err) = aedb(&["pages", "dump", tmp.path().join("nope").to_str().unwrap_or_else(|| unreachable!())]);
+    let (code, _, err) = aedb(&[
+        "pages",
+        "dump",
+        tmp.path()
+            .join("nope")
+            .to_str()
+            .unwrap_or_else(|| unreachable!()),
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("no database"), "{err}");
 }
@@ -92,24 +122,54 @@ fn dump_of_a_missing_database_is_a_clear_error() {
 fn tree_command_prints_the_shape_and_checks_it() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let (pager, _) = Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    let entries: Vec<(Vec<u8>, Vec<u8>)> =
-        (0..3000u32).map(|i| (format!("user/{i:06}").into_bytes(), if i == 5 { vec![1u8; 9000] } else { vec![2u8; 30] })).collect();
-    let root = aedb_btree::bulk_load(&pager, 42, aedb_btree::TreeConfig::default(), entries).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| unreachable!());
-    pager.commit(MetaUpdate { root: Some(root.page), ..MetaUpdate::default() }).unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) =
+        Pager::open(&RealFs, tmp.path(), PagerOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..3000u32)
+        .map(|i| {
+            (
+                format!("user/{i:06}").into_bytes(),
+                if i == 5 {
+                    vec![1u8; 9000]
+                } else {
+                    vec![2u8; 30]
+                },
+            )
+        })
+        .collect();
+    let root = aedb_btree::bulk_load(&pager, 42, aedb_btree::TreeConfig::default(), entries)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| unreachable!());
+    pager
+        .commit(MetaUpdate {
+            root: Some(root.page),
+            ..MetaUpdate::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     drop(pager);
     let d = tmp.path().to_str().unwrap_or_else(|| unreachable!());
     let (code, out, err) = aedb(&["pages", "tree", d, &root.page.0.to_string()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("owner (tree id) 42, 3000 entries"), "{out}");
-    assert!(out.contains("branch ") && out.contains("leaf ") && out.contains("-- separator \"user/"), "{out}");
-    assert!(out.contains("3 overflow), depth 2, 3000 entries: ok"), "{out}");
+    assert!(
+        out.contains("branch ") && out.contains("leaf ") && out.contains("-- separator \"user/"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 overflow), depth 2, 3000 entries: ok"),
+        "{out}"
+    );
 
     let (code, out, _) = aedb(&["pages", "dump", d, "--entries"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("leaf: ") && out.contains("keys \"user/000000\""), "{out}");
+    assert!(
+        out.contains("leaf: ") && out.contains("keys \"user/000000\""),
+        "{out}"
+    );
     assert!(out.contains("\"user/000005\" = overflow page"), "{out}");
-    assert!(out.contains("overflow: 4056 value bytes, next page 3"), "{out}");
+    assert!(
+        out.contains("overflow: 4056 value bytes, next page 3"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -117,25 +177,47 @@ fn wal_verify_and_dump_show_the_chain_and_its_effects() {
     use aedb::storage::{Database, Finality, StorageOptions};
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let d = tmp.path().to_str().unwrap_or_else(|| unreachable!()).to_string();
+    let d = tmp
+        .path()
+        .to_str()
+        .unwrap_or_else(|| unreachable!())
+        .to_string();
     let mut receipt = None;
     {
-        let db = Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let db =
+            Database::open(tmp.path(), StorageOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         for i in 0..4u8 {
             let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
-            txn.open_tree("accounts").unwrap_or_else(|e| panic!("{e}")).insert(&[b'a', i], b"balance").unwrap_or_else(|e| panic!("{e}"));
-            receipt = Some(txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}")));
+            txn.open_tree("accounts")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .insert(&[b'a', i], b"balance")
+                .unwrap_or_else(|e| panic!("{e}"));
+            receipt = Some(
+                txn.commit(Finality::Durable)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            );
         }
     }
     let receipt = receipt.unwrap_or_else(|| unreachable!());
-    let hash: String = receipt.chain_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = receipt
+        .chain_hash
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let (code, out, err) = aedb(&["wal", "verify", &d]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("head: seq {} chain hash {hash}", receipt.seq)), "{out}");
+    assert!(
+        out.contains(&format!("head: seq {} chain hash {hash}", receipt.seq)),
+        "{out}"
+    );
     assert!(out.contains("chain: ok"), "{out}");
     let (code, out, _) = aedb(&["wal", "dump", &d]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("create tree \"accounts\"") && out.contains("put \"accounts\" \"a\\x03\" = \"balance\""), "{out}");
+    assert!(
+        out.contains("create tree \"accounts\"")
+            && out.contains("put \"accounts\" \"a\\x03\" = \"balance\""),
+        "{out}"
+    );
 
     // Damage the second frame of the segment holding the frames (the close-time
     // checkpoint started an empty one after it): verify reports a broken chain.
@@ -181,14 +263,18 @@ fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     {
         let key = aedb::pager::Key::new(key.clone()).unwrap_or_else(|e| panic!("{e}"));
-        let options = StorageOptions { key: Some(key), ..StorageOptions::default() };
+        let options = StorageOptions {
+            key: Some(key),
+            ..StorageOptions::default()
+        };
         let db = Database::open(&db_dir, options).unwrap_or_else(|e| panic!("{e}"));
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
         txn.open_tree("t")
             .unwrap_or_else(|e| panic!("{e}"))
             .insert(b"k", b"v")
             .unwrap_or_else(|e| panic!("{e}"));
-        txn.commit(Finality::Durable).unwrap_or_else(|e| panic!("{e}"));
+        txn.commit(Finality::Durable)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let d = db_dir.to_str().unwrap_or_else(|| unreachable!());
     let key_file = tmp.path().join("key.hex");
@@ -202,10 +288,16 @@ fn f23_key_comes_from_a_file_or_the_environment_not_argv() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = aedb_env(&["wal", "dump", d, "--key-hex", &hex], &[]);
     assert_eq!(code, 1);
-    assert!(err.contains("--key-hex was removed") && err.contains("--key-file"), "{err}");
+    assert!(
+        err.contains("--key-hex was removed") && err.contains("--key-file"),
+        "{err}"
+    );
     let (code, help, _) = aedb_env(&["pages", "dump", "--help"], &[]);
     assert_eq!(code, 0);
-    assert!(help.contains("--key-file") && !help.contains("key-hex"), "{help}");
+    assert!(
+        help.contains("--key-file") && !help.contains("key-hex"),
+        "{help}"
+    );
     // Without the key a keyed database is refused, with a clear error.
     let (code, _, err) = aedb_env(&["wal", "verify", d], &[]);
     assert_eq!(code, 1, "{err}");

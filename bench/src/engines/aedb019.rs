@@ -31,17 +31,32 @@ pub struct Aedb019 {
 }
 
 fn set(key: &Key, value: &[u8]) -> Mutation {
-    Mutation::KvSet { project_id: PROJECT.into(), scope_id: SCOPE.into(), key: key.to_vec(), value: value.to_vec() }
+    Mutation::KvSet {
+        project_id: PROJECT.into(),
+        scope_id: SCOPE.into(),
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
 }
 
 fn del(key: &Key) -> Mutation {
-    Mutation::KvDel { project_id: PROJECT.into(), scope_id: SCOPE.into(), key: key.to_vec() }
+    Mutation::KvDel {
+        project_id: PROJECT.into(),
+        scope_id: SCOPE.into(),
+        key: key.to_vec(),
+    }
 }
 
 impl Aedb019 {
     pub fn create(dir: &Path) -> Res<Aedb019> {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        let mut e = Aedb019 { rt, dir: dir.to_path_buf(), db: None };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let mut e = Aedb019 {
+            rt,
+            dir: dir.to_path_buf(),
+            db: None,
+        };
         e.open()?;
         let db = e.db()?;
         e.rt.block_on(async {
@@ -49,13 +64,21 @@ impl Aedb019 {
             db.create_scope(PROJECT, SCOPE).await?;
             Res::Ok(())
         })?;
-        note("get1_ms", "aedb019: no KV read transaction; every kv_get_no_auth acquires its own snapshot");
-        note("get2_ms", "aedb019: as get1_ms, from 2 threads blocking on one tokio runtime");
+        note(
+            "get1_ms",
+            "aedb019: no KV read transaction; every kv_get_no_auth acquires its own snapshot",
+        );
+        note(
+            "get2_ms",
+            "aedb019: as get1_ms, from 2 threads blocking on one tokio runtime",
+        );
         Ok(e)
     }
 
     fn db(&self) -> Res<&AedbInstance> {
-        self.db.as_ref().ok_or_else(|| "aedb019: instance is closed".into())
+        self.db
+            .as_ref()
+            .ok_or_else(|| "aedb019: instance is closed".into())
     }
 
     /// One durable transaction of `mutations` (an envelope with no reads or
@@ -75,14 +98,20 @@ impl Aedb019 {
                 write_intent: WriteIntent { mutations },
                 base_seq,
             };
-            db.commit_envelope_with_finality(envelope, CommitFinality::Durable).await?;
+            db.commit_envelope_with_finality(envelope, CommitFinality::Durable)
+                .await?;
             Res::Ok(())
         })
     }
 
     /// Commits `keys` in as few transactions as the size cap allows; returns
     /// how many transactions that took.
-    fn commit_chunked(&self, keys: &[Key], op: impl Fn(&Key) -> Mutation, per_key: usize) -> Res<usize> {
+    fn commit_chunked(
+        &self,
+        keys: &[Key],
+        op: impl Fn(&Key) -> Mutation,
+        per_key: usize,
+    ) -> Res<usize> {
         let per_txn = (TXN_BUDGET / per_key).max(1);
         let mut txns = 0;
         for chunk in keys.chunks(per_txn) {
@@ -95,9 +124,18 @@ impl Aedb019 {
 
 impl Engine for Aedb019 {
     fn bulk_load(&self, keys: &[Key], value: &[u8]) -> Res<()> {
-        let txns = self.commit_chunked(keys, |k| set(k, value), keys.first().map_or(0, |k| k.len()) + value.len() + MUTATION_OVERHEAD)?;
+        let txns = self.commit_chunked(
+            keys,
+            |k| set(k, value),
+            keys.first().map_or(0, |k| k.len()) + value.len() + MUTATION_OVERHEAD,
+        )?;
         if txns > 1 {
-            note("load_ms", &format!("aedb019: split into {txns} durable transactions (max_transaction_bytes is 16 MiB)"));
+            note(
+                "load_ms",
+                &format!(
+                    "aedb019: split into {txns} durable transactions (max_transaction_bytes is 16 MiB)"
+                ),
+            );
         }
         Ok(())
     }
@@ -106,7 +144,8 @@ impl Engine for Aedb019 {
         if let [key] = keys {
             let db = self.db()?;
             return self.rt.block_on(async {
-                db.commit_with_finality(set(key, value), CommitFinality::Durable).await?;
+                db.commit_with_finality(set(key, value), CommitFinality::Durable)
+                    .await?;
                 Res::Ok(())
             });
         }
@@ -123,7 +162,10 @@ impl Engine for Aedb019 {
         self.rt.block_on(async {
             let mut found = 0;
             for k in keys {
-                if let Some(e) = db.kv_get_no_auth(PROJECT, SCOPE, k, ConsistencyMode::AtLatest).await? {
+                if let Some(e) = db
+                    .kv_get_no_auth(PROJECT, SCOPE, k, ConsistencyMode::AtLatest)
+                    .await?
+                {
                     found += usize::from(!e.value.is_empty());
                 }
             }
@@ -134,22 +176,45 @@ impl Engine for Aedb019 {
     fn range_all(&self, starts: &[Key], len: usize) -> Res<usize> {
         // 0.1.9's only range scan without an authenticated CallerContext is a
         // prefix scan, which copies its results out.
-        note("range_ms", "aedb019: kv_scan_range needs an authenticated caller; measured kv_scan_prefix_no_auth on the start key's first byte, limit 10 (results copied)");
+        note(
+            "range_ms",
+            "aedb019: kv_scan_range needs an authenticated caller; measured kv_scan_prefix_no_auth on the start key's first byte, limit 10 (results copied)",
+        );
         let db = self.db()?;
         self.rt.block_on(async {
             let mut seen = 0;
             for s in starts {
-                let entries = db.kv_scan_prefix_no_auth(PROJECT, SCOPE, &s[..1], len as u64, ConsistencyMode::AtLatest).await?;
-                seen += entries.iter().filter(|(k, e)| !k.is_empty() && !e.value.is_empty()).count();
+                let entries = db
+                    .kv_scan_prefix_no_auth(
+                        PROJECT,
+                        SCOPE,
+                        &s[..1],
+                        len as u64,
+                        ConsistencyMode::AtLatest,
+                    )
+                    .await?;
+                seen += entries
+                    .iter()
+                    .filter(|(k, e)| !k.is_empty() && !e.value.is_empty())
+                    .count();
             }
             Res::Ok(seen)
         })
     }
 
     fn remove_txn(&self, keys: &[Key]) -> Res<()> {
-        let txns = self.commit_chunked(keys, del, keys.first().map_or(0, |k| k.len()) + MUTATION_OVERHEAD)?;
+        let txns = self.commit_chunked(
+            keys,
+            del,
+            keys.first().map_or(0, |k| k.len()) + MUTATION_OVERHEAD,
+        )?;
         if txns > 1 {
-            note("remove_half_ms", &format!("aedb019: split into {txns} durable transactions (max_transaction_bytes is 16 MiB)"));
+            note(
+                "remove_half_ms",
+                &format!(
+                    "aedb019: split into {txns} durable transactions (max_transaction_bytes is 16 MiB)"
+                ),
+            );
         }
         Ok(())
     }
@@ -157,7 +222,9 @@ impl Engine for Aedb019 {
     fn compact(&mut self) -> Res<Option<&'static str>> {
         let db = self.db()?;
         self.rt.block_on(db.checkpoint_now())?;
-        Ok(Some("aedb019: after checkpoint_now() (full checkpoint of the in-memory keyspace)"))
+        Ok(Some(
+            "aedb019: after checkpoint_now() (full checkpoint of the in-memory keyspace)",
+        ))
     }
 
     fn close(&mut self) -> Res<()> {

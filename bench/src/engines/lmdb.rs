@@ -20,13 +20,19 @@ pub struct Lmdb {
 
 impl Lmdb {
     pub fn create(dir: &Path) -> Res<Lmdb> {
-        let mut e = Lmdb { dir: dir.to_path_buf(), env: None, created: false };
+        let mut e = Lmdb {
+            dir: dir.to_path_buf(),
+            env: None,
+            created: false,
+        };
         e.open()?;
         Ok(e)
     }
 
     fn env(&self) -> Res<&(Env, Database<Bytes, Bytes>)> {
-        self.env.as_ref().ok_or_else(|| "lmdb: environment is closed".into())
+        self.env
+            .as_ref()
+            .ok_or_else(|| "lmdb: environment is closed".into())
     }
 }
 
@@ -85,7 +91,9 @@ impl Engine for Lmdb {
     fn compact(&mut self) -> Res<Option<&'static str>> {
         // LMDB reuses freed pages but never shrinks data.mdb in place; its only
         // compaction is a copy to another file (mdb_env_copy2), not comparable.
-        Ok(Some("lmdb: no in-place compaction; size after removals only"))
+        Ok(Some(
+            "lmdb: no in-place compaction; size after removals only",
+        ))
     }
 
     fn close(&mut self) -> Res<()> {
@@ -108,7 +116,9 @@ impl Engine for Lmdb {
         // reopen of row (12) only looks it up, so it does not time a commit.
         let db: Database<Bytes, Bytes> = if self.created {
             let rtxn = env.read_txn()?;
-            let db = env.open_database(&rtxn, Some("kv"))?.ok_or("lmdb: database \"kv\" missing after reopen")?;
+            let db = env
+                .open_database(&rtxn, Some("kv"))?
+                .ok_or("lmdb: database \"kv\" missing after reopen")?;
             rtxn.commit()?;
             db
         } else {

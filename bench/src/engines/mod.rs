@@ -59,7 +59,9 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
         "lmdb" => Box::new(lmdb::Lmdb::create(dir)?),
         "sqlite" => Box::new(sqlite::Sqlite::create(dir)?),
         "aedb019" => Box::new(aedb019::Aedb019::create(dir)?),
-        other => return Err(format!("unknown engine {other:?} (known: {})", ENGINES.join(",")).into()),
+        other => {
+            return Err(format!("unknown engine {other:?} (known: {})", ENGINES.join(",")).into());
+        }
     };
     drive(e.as_mut(), &w, dir)
 }

@@ -20,20 +20,30 @@ pub struct Ours {
 
 impl Ours {
     pub fn create(dir: &Path) -> Res<Ours> {
-        let mut e = Ours { dir: dir.to_path_buf(), db: None, idle_subscriber: None };
+        let mut e = Ours {
+            dir: dir.to_path_buf(),
+            db: None,
+            idle_subscriber: None,
+        };
         e.open()?;
         Ok(e)
     }
 
     /// Like `create`, with an idle commit subscriber (engine `aedb+sub`).
     pub fn with_idle_subscriber(dir: &Path) -> Res<Ours> {
-        let mut e = Ours { dir: dir.to_path_buf(), db: None, idle_subscriber: Some(None) };
+        let mut e = Ours {
+            dir: dir.to_path_buf(),
+            db: None,
+            idle_subscriber: Some(None),
+        };
         e.open()?;
         Ok(e)
     }
 
     fn db(&self) -> Res<&Database> {
-        self.db.as_ref().ok_or_else(|| "aedb: database is closed".into())
+        self.db
+            .as_ref()
+            .ok_or_else(|| "aedb: database is closed".into())
     }
 }
 
@@ -73,7 +83,10 @@ impl Engine for Ours {
         let t = r.open_tree(TREE)?;
         let mut seen = 0;
         for s in starts {
-            for entry in t.range(&(Bound::Included(&s[..]), Bound::Unbounded))?.take(len) {
+            for entry in t
+                .range(&(Bound::Included(&s[..]), Bound::Unbounded))?
+                .take(len)
+            {
                 let (k, v) = entry?;
                 seen += usize::from(!k.is_empty() && !v.is_empty());
             }

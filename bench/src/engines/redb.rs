@@ -16,13 +16,18 @@ pub struct Redb {
 
 impl Redb {
     pub fn create(dir: &Path) -> Res<Redb> {
-        let mut e = Redb { file: dir.join("bench.redb"), db: None };
+        let mut e = Redb {
+            file: dir.join("bench.redb"),
+            db: None,
+        };
         e.open()?;
         Ok(e)
     }
 
     fn db(&self) -> Res<&Database> {
-        self.db.as_ref().ok_or_else(|| "redb: database is closed".into())
+        self.db
+            .as_ref()
+            .ok_or_else(|| "redb: database is closed".into())
     }
 }
 

@@ -32,15 +32,22 @@ fn connect(file: &Path) -> Res<Connection> {
 
 impl Sqlite {
     pub fn create(dir: &Path) -> Res<Sqlite> {
-        let e = Sqlite { file: dir.join("bench.sqlite"), pool: Mutex::new(Vec::new()) };
+        let e = Sqlite {
+            file: dir.join("bench.sqlite"),
+            pool: Mutex::new(Vec::new()),
+        };
         let conn = connect(&e.file)?;
-        conn.execute_batch("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID;",
+        )?;
         e.pool()?.push(conn);
         Ok(e)
     }
 
     fn pool(&self) -> Res<MutexGuard<'_, Vec<Connection>>> {
-        self.pool.lock().map_err(|_| "sqlite: connection pool poisoned".into())
+        self.pool
+            .lock()
+            .map_err(|_| "sqlite: connection pool poisoned".into())
     }
 
     /// Runs `f` on an idle connection (opening one if none is idle).
@@ -63,7 +70,8 @@ impl Sqlite {
             {
                 match value {
                     Some(v) => {
-                        let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?;
+                        let mut stmt =
+                            tx.prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")?;
                         for k in keys {
                             stmt.execute(params![&k[..], v])?;
                         }
@@ -126,7 +134,8 @@ impl Engine for Sqlite {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let mut seen = 0;
             {
-                let mut stmt = tx.prepare_cached("SELECT k, v FROM kv WHERE k >= ?1 ORDER BY k LIMIT ?2")?;
+                let mut stmt =
+                    tx.prepare_cached("SELECT k, v FROM kv WHERE k >= ?1 ORDER BY k LIMIT ?2")?;
                 for s in starts {
                     let mut rows = stmt.query(params![&s[..], len as i64])?;
                     while let Some(row) = rows.next()? {
@@ -154,7 +163,9 @@ impl Engine for Sqlite {
             }
             Ok(())
         })?;
-        Ok(Some("sqlite: wal_checkpoint(TRUNCATE), no VACUUM (freed pages stay in the file)"))
+        Ok(Some(
+            "sqlite: wal_checkpoint(TRUNCATE), no VACUUM (freed pages stay in the file)",
+        ))
     }
 
     fn close(&mut self) -> Res<()> {

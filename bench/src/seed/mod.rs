@@ -25,14 +25,38 @@ pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
 pub const ROWS: [(&str, &str, &str); 8] = [
-    ("load_rows_per_s", "(s0) load N rows, batches of 5,000, durable", "rows/s"),
-    ("insert_serial_per_s", "(s1) 1,000 durable single-row inserts, serial", "inserts/s"),
-    ("insert_64_per_s", "(s2) 64 tasks x 50 durable single-row inserts", "inserts/s"),
+    (
+        "load_rows_per_s",
+        "(s0) load N rows, batches of 5,000, durable",
+        "rows/s",
+    ),
+    (
+        "insert_serial_per_s",
+        "(s1) 1,000 durable single-row inserts, serial",
+        "inserts/s",
+    ),
+    (
+        "insert_64_per_s",
+        "(s2) 64 tasks x 50 durable single-row inserts",
+        "inserts/s",
+    ),
     ("pk_query_us", "(s3) PK point query (mean of 10,000)", "us"),
-    ("index_range_us", "(s4) index range query, 100 rows (mean of 1,000)", "us"),
-    ("kv_set_per_s", "(s5) 1,000 durable KV sets, serial", "sets/s"),
+    (
+        "index_range_us",
+        "(s4) index range query, 100 rows (mean of 1,000)",
+        "us",
+    ),
+    (
+        "kv_set_per_s",
+        "(s5) 1,000 durable KV sets, serial",
+        "sets/s",
+    ),
     ("kv_get_us", "(s6) KV get (mean of 10,000)", "us"),
-    ("accumulate_per_s", "(s7) 1,000 durable accumulate calls, serial", "calls/s"),
+    (
+        "accumulate_per_s",
+        "(s7) 1,000 durable accumulate calls, serial",
+        "calls/s",
+    ),
 ];
 
 /// The seed API calls the suite makes; every commit is durable.
@@ -77,42 +101,80 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
     let (serial, concurrent) = fresh.split_at(SERIAL_INSERTS);
     let t = Instant::now();
     e.insert_serial(serial)?;
-    row("insert_serial_per_s", serial.len() as f64 / t.elapsed().as_secs_f64());
+    row(
+        "insert_serial_per_s",
+        serial.len() as f64 / t.elapsed().as_secs_f64(),
+    );
     let t = Instant::now();
     e.insert_concurrent(concurrent, TASKS)?;
-    row("insert_64_per_s", concurrent.len() as f64 / t.elapsed().as_secs_f64());
+    row(
+        "insert_64_per_s",
+        concurrent.len() as f64 / t.elapsed().as_secs_f64(),
+    );
 
     let probes: Vec<i64> = (0..POINT_QUERIES).map(|_| rng.i64(0..n)).collect();
     let t = Instant::now();
     let found = e.pk_queries(&probes)?;
-    row("pk_query_us", t.elapsed().as_secs_f64() * 1e6 / probes.len() as f64);
+    row(
+        "pk_query_us",
+        t.elapsed().as_secs_f64() * 1e6 / probes.len() as f64,
+    );
     if found != probes.len() {
-        return Err(format!("{engine}: {found} of {} point queries found their row", probes.len()).into());
+        return Err(format!(
+            "{engine}: {found} of {} point queries found their row",
+            probes.len()
+        )
+        .into());
     }
     let max_age = age_of(n - 1) - 10;
-    let ages: Vec<i64> = (0..RANGE_QUERIES).map(|_| rng.i64(0..max_age.max(1))).collect();
+    let ages: Vec<i64> = (0..RANGE_QUERIES)
+        .map(|_| rng.i64(0..max_age.max(1)))
+        .collect();
     let t = Instant::now();
     let rows = e.index_ranges(&ages)?;
-    row("index_range_us", t.elapsed().as_secs_f64() * 1e6 / ages.len() as f64);
+    row(
+        "index_range_us",
+        t.elapsed().as_secs_f64() * 1e6 / ages.len() as f64,
+    );
     if rows != ages.len() * 100 {
-        return Err(format!("{engine}: index ranges returned {rows} rows, expected {}", ages.len() * 100).into());
+        return Err(format!(
+            "{engine}: index ranges returned {rows} rows, expected {}",
+            ages.len() * 100
+        )
+        .into());
     }
 
-    let keys: Vec<Vec<u8>> = (0..KV_OPS).map(|i| format!("key:{i:08}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..KV_OPS)
+        .map(|i| format!("key:{i:08}").into_bytes())
+        .collect();
     let t = Instant::now();
     e.kv_sets(&keys)?;
-    row("kv_set_per_s", keys.len() as f64 / t.elapsed().as_secs_f64());
-    let gets: Vec<Vec<u8>> = (0..POINT_QUERIES).map(|_| keys[rng.usize(..keys.len())].clone()).collect();
+    row(
+        "kv_set_per_s",
+        keys.len() as f64 / t.elapsed().as_secs_f64(),
+    );
+    let gets: Vec<Vec<u8>> = (0..POINT_QUERIES)
+        .map(|_| keys[rng.usize(..keys.len())].clone())
+        .collect();
     let t = Instant::now();
     let hits = e.kv_gets(&gets)?;
-    row("kv_get_us", t.elapsed().as_secs_f64() * 1e6 / gets.len() as f64);
+    row(
+        "kv_get_us",
+        t.elapsed().as_secs_f64() * 1e6 / gets.len() as f64,
+    );
     if hits != gets.len() {
         return Err(format!("{engine}: {hits} of {} KV gets hit", gets.len()).into());
     }
     let t = Instant::now();
     match e.accumulate(KV_OPS)? {
-        Some(()) => row("accumulate_per_s", KV_OPS as f64 / t.elapsed().as_secs_f64()),
-        None => note("accumulate_per_s", &format!("{engine}: n/a, accumulators are not built yet")),
+        Some(()) => row(
+            "accumulate_per_s",
+            KV_OPS as f64 / t.elapsed().as_secs_f64(),
+        ),
+        None => note(
+            "accumulate_per_s",
+            &format!("{engine}: n/a, accumulators are not built yet"),
+        ),
     }
     Ok(())
 }

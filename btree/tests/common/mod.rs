@@ -34,7 +34,9 @@ pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// Deterministic value bytes of a given length.
 pub fn value(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 /// Keys of mixed sizes: mostly short from a small alphabet (so they collide),
@@ -114,17 +116,39 @@ fn valid_bounds(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
 }
 
 /// Compares everything readable from `tree` with `model`.
-pub fn compare<S: aedb_btree::PageSource>(tree: &Tree<'_, S>, model: &Model, what: &str) -> Result<(), String> {
+pub fn compare<S: aedb_btree::PageSource>(
+    tree: &Tree<'_, S>,
+    model: &Model,
+    what: &str,
+) -> Result<(), String> {
     let err = |e: aedb_btree::BtreeError| format!("{what}: {e}");
     if tree.len() != model.len() as u64 {
-        return Err(format!("{what}: len {} vs model {}", tree.len(), model.len()));
+        return Err(format!(
+            "{what}: len {} vs model {}",
+            tree.len(),
+            model.len()
+        ));
     }
-    let all: Vec<(Vec<u8>, Vec<u8>)> = tree.iter().map_err(err)?.map(|r| r.map(|(k, v)| (k.into_owned(), v.into_owned()))).collect::<Result<_, _>>().map_err(err)?;
+    let all: Vec<(Vec<u8>, Vec<u8>)> = tree
+        .iter()
+        .map_err(err)?
+        .map(|r| r.map(|(k, v)| (k.into_owned(), v.into_owned())))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     if all != want {
-        return Err(format!("{what}: full scan differs ({} vs {} entries)", all.len(), want.len()));
+        return Err(format!(
+            "{what}: full scan differs ({} vs {} entries)",
+            all.len(),
+            want.len()
+        ));
     }
-    let rev: Vec<Vec<u8>> = tree.range_rev(Bound::Unbounded, Bound::Unbounded).map_err(err)?.map(|r| r.map(|(k, _)| k.into_owned())).collect::<Result<_, _>>().map_err(err)?;
+    let rev: Vec<Vec<u8>> = tree
+        .range_rev(Bound::Unbounded, Bound::Unbounded)
+        .map_err(err)?
+        .map(|r| r.map(|(k, _)| k.into_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
     if !rev.iter().eq(model.keys().rev()) {
         return Err(format!("{what}: reverse scan differs"));
     }
@@ -156,30 +180,57 @@ pub struct Harness {
 impl Harness {
     pub fn new(page_size: u32, seed: u64) -> Harness {
         let fs = SimFs::new(seed);
-        let (pager, _) = Pager::open(&fs, Path::new("/db"), PagerOptions { page_size: Some(page_size), ..PagerOptions::default() }).unwrap_or_else(|e| panic!("{e}"));
+        let (pager, _) = Pager::open(
+            &fs,
+            Path::new("/db"),
+            PagerOptions {
+                page_size: Some(page_size),
+                ..PagerOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         Harness::with_pager(pager, None, page_size)
     }
 
     /// A harness on real files: reads go through the memory map (zero copy).
     pub fn new_real(page_size: u32) -> Harness {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let opts = PagerOptions { page_size: Some(page_size), ..PagerOptions::default() };
-        let (pager, _) = Pager::open(&aedb_btree::pager::vfs::RealFs, tmp.path(), opts).unwrap_or_else(|e| panic!("{e}"));
+        let opts = PagerOptions {
+            page_size: Some(page_size),
+            ..PagerOptions::default()
+        };
+        let (pager, _) = Pager::open(&aedb_btree::pager::vfs::RealFs, tmp.path(), opts)
+            .unwrap_or_else(|e| panic!("{e}"));
         Harness::with_pager(pager, Some(tmp), page_size)
     }
 
     fn with_pager(pager: Pager, tmp: Option<tempfile::TempDir>, page_size: u32) -> Harness {
-        Harness { pager, _tmp: tmp, page_size, config: TreeConfig::default(), root: None, model: Model::new(), epoch: 1, snapshots: Vec::new(), commits: 0 }
+        Harness {
+            pager,
+            _tmp: tmp,
+            page_size,
+            config: TreeConfig::default(),
+            root: None,
+            model: Model::new(),
+            epoch: 1,
+            snapshots: Vec::new(),
+            commits: 0,
+        }
     }
 
     fn safe_below(&self) -> u64 {
-        self.snapshots.iter().map(|s| s.epoch + 1).min().unwrap_or(u64::MAX)
+        self.snapshots
+            .iter()
+            .map(|s| s.epoch + 1)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Runs `ops`; one write transaction is open at a time.
     pub fn run(&mut self, ops: &[Op]) -> Result<(), String> {
         let view = self.pager.view().map_err(|e| e.to_string())?;
-        let mut txn = WriteTxn::new(&self.pager, view, OWNER, self.root, self.config, self.epoch).map_err(|e| e.to_string())?;
+        let mut txn = WriteTxn::new(&self.pager, view, OWNER, self.root, self.config, self.epoch)
+            .map_err(|e| e.to_string())?;
         let mut pending = self.model.clone();
         for (step, op) in ops.iter().enumerate() {
             let at = format!("step {step} {op:?}", op = short(op));
@@ -213,7 +264,11 @@ impl Harness {
                         return Err(format!("{at}: get in transaction mismatch"));
                     }
                     if txn.len() != pending.len() as u64 {
-                        return Err(format!("{at}: len in transaction {} vs {}", txn.len(), pending.len()));
+                        return Err(format!(
+                            "{at}: len in transaction {} vs {}",
+                            txn.len(),
+                            pending.len()
+                        ));
                     }
                 }
                 Op::Commit | Op::Abort => {
@@ -226,11 +281,18 @@ impl Harness {
                         pending = self.model.clone();
                     }
                     let view = self.pager.view().map_err(|e| e.to_string())?;
-                    txn = WriteTxn::new(&self.pager, view, OWNER, self.root, self.config, self.epoch).map_err(|e| e.to_string())?;
+                    txn =
+                        WriteTxn::new(&self.pager, view, OWNER, self.root, self.config, self.epoch)
+                            .map_err(|e| e.to_string())?;
                 }
                 Op::Snapshot => {
                     let view = self.pager.view().map_err(|e| e.to_string())?;
-                    self.snapshots.push(Snapshot { view, root: self.root, model: self.model.clone(), epoch: self.epoch - 1 });
+                    self.snapshots.push(Snapshot {
+                        view,
+                        root: self.root,
+                        model: self.model.clone(),
+                        epoch: self.epoch - 1,
+                    });
                 }
                 Op::Release => {
                     if !self.snapshots.is_empty() {
@@ -246,16 +308,34 @@ impl Harness {
                     }
                     let view = self.pager.view().map_err(|e| e.to_string())?;
                     let tree = Tree::new(&view, self.root, OWNER);
-                    let it = if *rev { tree.range_rev(as_ref(lo), as_ref(hi)) } else { tree.range(as_ref(lo), as_ref(hi)) };
-                    let got: Vec<Vec<u8>> = it.map_err(|e| format!("{at}: {e}"))?.map(|r| r.map(|(k, _)| k.into_owned())).collect::<Result<_, _>>().map_err(|e| format!("{at}: {e}"))?;
-                    let mut want: Vec<Vec<u8>> = self.model.range::<[u8], _>((as_ref(lo), as_ref(hi))).map(|(k, _)| k.clone()).collect();
+                    let it = if *rev {
+                        tree.range_rev(as_ref(lo), as_ref(hi))
+                    } else {
+                        tree.range(as_ref(lo), as_ref(hi))
+                    };
+                    let got: Vec<Vec<u8>> = it
+                        .map_err(|e| format!("{at}: {e}"))?
+                        .map(|r| r.map(|(k, _)| k.into_owned()))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| format!("{at}: {e}"))?;
+                    let mut want: Vec<Vec<u8>> = self
+                        .model
+                        .range::<[u8], _>((as_ref(lo), as_ref(hi)))
+                        .map(|(k, _)| k.clone())
+                        .collect();
                     if *rev {
                         want.reverse();
                     }
                     if got != want {
-                        return Err(format!("{at}: range gave {} keys, model {}", got.len(), want.len()));
+                        return Err(format!(
+                            "{at}: range gave {} keys, model {}",
+                            got.len(),
+                            want.len()
+                        ));
                     }
-                    let count = tree.count_range(as_ref(lo), as_ref(hi)).map_err(|e| format!("{at}: {e}"))?;
+                    let count = tree
+                        .count_range(as_ref(lo), as_ref(hi))
+                        .map_err(|e| format!("{at}: {e}"))?;
                     if count != want.len() as u64 {
                         return Err(format!("{at}: count_range {count} vs {}", want.len()));
                     }
@@ -263,17 +343,34 @@ impl Harness {
                 Op::Prefix(p) => {
                     let view = self.pager.view().map_err(|e| e.to_string())?;
                     let tree = Tree::new(&view, self.root, OWNER);
-                    let got: Vec<Vec<u8>> = tree.prefix(p).map_err(|e| format!("{at}: {e}"))?.map(|r| r.map(|(k, _)| k.into_owned())).collect::<Result<_, _>>().map_err(|e| format!("{at}: {e}"))?;
-                    let want: Vec<Vec<u8>> = self.model.keys().filter(|k| k.starts_with(p)).cloned().collect();
+                    let got: Vec<Vec<u8>> = tree
+                        .prefix(p)
+                        .map_err(|e| format!("{at}: {e}"))?
+                        .map(|r| r.map(|(k, _)| k.into_owned()))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| format!("{at}: {e}"))?;
+                    let want: Vec<Vec<u8>> = self
+                        .model
+                        .keys()
+                        .filter(|k| k.starts_with(p))
+                        .cloned()
+                        .collect();
                     if got != want {
-                        return Err(format!("{at}: prefix gave {} keys, model {}", got.len(), want.len()));
+                        return Err(format!(
+                            "{at}: prefix gave {} keys, model {}",
+                            got.len(),
+                            want.len()
+                        ));
                     }
                 }
                 Op::Rank(k) => {
                     let view = self.pager.view().map_err(|e| e.to_string())?;
                     let tree = Tree::new(&view, self.root, OWNER);
                     let rank = tree.rank(k).map_err(|e| format!("{at}: {e}"))?;
-                    let want = self.model.range::<[u8], _>((Bound::Unbounded, Bound::Excluded(k.as_slice()))).count() as u64;
+                    let want = self
+                        .model
+                        .range::<[u8], _>((Bound::Unbounded, Bound::Excluded(k.as_slice())))
+                        .count() as u64;
                     if rank != want {
                         return Err(format!("{at}: rank {rank} vs {want}"));
                     }
@@ -281,8 +378,15 @@ impl Harness {
                 Op::Nth(n) => {
                     let view = self.pager.view().map_err(|e| e.to_string())?;
                     let tree = Tree::new(&view, self.root, OWNER);
-                    let got = tree.nth(*n).map_err(|e| format!("{at}: {e}"))?.map(|(k, v)| (k.into_owned(), v.into_owned()));
-                    let want = self.model.iter().nth(*n as usize).map(|(k, v)| (k.clone(), v.clone()));
+                    let got = tree
+                        .nth(*n)
+                        .map_err(|e| format!("{at}: {e}"))?
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()));
+                    let want = self
+                        .model
+                        .iter()
+                        .nth(*n as usize)
+                        .map(|(k, v)| (k.clone(), v.clone()));
                     if got != want {
                         return Err(format!("{at}: nth differs"));
                     }
@@ -298,7 +402,13 @@ impl Harness {
     /// Replaces the tree with one bulk-loaded from sorted `entries`.
     pub fn bulk_load(&mut self, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<(), String> {
         let old = self.root;
-        let root = aedb_btree::bulk_load(&self.pager, OWNER, self.config, entries.iter().map(|(k, v)| (k, v))).map_err(|e| e.to_string())?;
+        let root = aedb_btree::bulk_load(
+            &self.pager,
+            OWNER,
+            self.config,
+            entries.iter().map(|(k, v)| (k, v)),
+        )
+        .map_err(|e| e.to_string())?;
         // The old tree's pages are all retired.
         let retired = match old {
             Some(r) => {
@@ -307,18 +417,31 @@ impl Harness {
             }
             None => Vec::new(),
         };
-        self.finish_commit(aedb_btree::Commit { root, retired, written: 0 }, "bulk load")?;
+        self.finish_commit(
+            aedb_btree::Commit {
+                root,
+                retired,
+                written: 0,
+            },
+            "bulk load",
+        )?;
         self.model = entries.iter().cloned().collect();
         self.verify_all("after bulk load")
     }
 
     fn finish_commit(&mut self, commit: aedb_btree::Commit, at: &str) -> Result<(), String> {
         for id in &commit.retired {
-            self.pager.retire(*id, self.epoch).map_err(|e| format!("{at}: retire: {e}"))?;
+            self.pager
+                .retire(*id, self.epoch)
+                .map_err(|e| format!("{at}: retire: {e}"))?;
         }
         self.root = commit.root;
         self.pager
-            .commit(MetaUpdate { checkpoint_seq: self.epoch, root: self.root.map(|r| r.page), ..MetaUpdate::default() })
+            .commit(MetaUpdate {
+                checkpoint_seq: self.epoch,
+                root: self.root.map(|r| r.page),
+                ..MetaUpdate::default()
+            })
             .map_err(|e| format!("{at}: pager commit: {e}"))?;
         self.epoch += 1;
         self.commits += 1;
@@ -329,9 +452,13 @@ impl Harness {
         };
         if !report.is_ok() {
             let shown: Vec<&String> = report.problems.iter().take(5).collect();
-            return Err(format!("{at}: checker found {} problems, first: {shown:?}", report.problems.len()));
+            return Err(format!(
+                "{at}: checker found {} problems, first: {shown:?}",
+                report.problems.len()
+            ));
         }
-        self.accounting(&report.pages).map_err(|e| format!("{at}: {e}"))?;
+        self.accounting(&report.pages)
+            .map_err(|e| format!("{at}: {e}"))?;
         Ok(())
     }
 
@@ -347,17 +474,38 @@ impl Harness {
         let view = self.pager.view().map_err(|e| e.to_string())?;
         compare(&Tree::new(&view, self.root, OWNER), &self.model, what)?;
         for (i, s) in self.snapshots.iter().enumerate() {
-            compare(&Tree::new(&s.view, s.root, OWNER), &s.model, &format!("{what}: snapshot {i}"))?;
+            compare(
+                &Tree::new(&s.view, s.root, OWNER),
+                &s.model,
+                &format!("{what}: snapshot {i}"),
+            )?;
         }
         Ok(())
     }
 }
 
 fn short(op: &Op) -> String {
-    let k = |k: &Vec<u8>| if k.len() > 12 { format!("{}B key", k.len()) } else { format!("{k:?}") };
+    let k = |k: &Vec<u8>| {
+        if k.len() > 12 {
+            format!("{}B key", k.len())
+        } else {
+            format!("{k:?}")
+        }
+    };
     match op {
-        Op::Put(key, v) | Op::Insert(key, v) => format!("{} {} {}B", if matches!(op, Op::Put(..)) { "put" } else { "insert" }, k(key), v.len()),
-        Op::Delete(key) | Op::Remove(key) | Op::Get(key) | Op::Rank(key) => format!("{:?} {}", std::mem::discriminant(op), k(key)),
+        Op::Put(key, v) | Op::Insert(key, v) => format!(
+            "{} {} {}B",
+            if matches!(op, Op::Put(..)) {
+                "put"
+            } else {
+                "insert"
+            },
+            k(key),
+            v.len()
+        ),
+        Op::Delete(key) | Op::Remove(key) | Op::Get(key) | Op::Rank(key) => {
+            format!("{:?} {}", std::mem::discriminant(op), k(key))
+        }
         other => format!("{other:?}").chars().take(60).collect(),
     }
 }

@@ -55,7 +55,12 @@ pub fn decode(page: &[u8]) -> Result<(u64, Vec<FreeRun>), Fault> {
     let count = read_u32(page, COUNT_AT) as usize;
     let max = (page.len() - RUNS_AT) / RUN_LEN;
     if count > max {
-        return Err(Fault::new("F2", COUNT_AT, format!("at most {max} runs"), count.to_string()));
+        return Err(Fault::new(
+            "F2",
+            COUNT_AT,
+            format!("at most {max} runs"),
+            count.to_string(),
+        ));
     }
     if read_u32(page, RESERVED_AT) != 0 {
         let found = read_u32(page, RESERVED_AT).to_string();

@@ -74,7 +74,12 @@ pub struct Meta {
 /// Why a meta slot was rejected (the one [`Fault`] type, under its old name).
 pub type MetaFault = Fault;
 
-fn fault(rule: &'static str, field_at: usize, expected: impl Into<String>, found: impl Into<String>) -> Fault {
+fn fault(
+    rule: &'static str,
+    field_at: usize,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Fault {
     Fault::new(rule, field_at, expected, found)
 }
 
@@ -117,26 +122,56 @@ impl Meta {
     /// separately by [`Meta::authenticate`] because it needs the key.
     pub fn decode(slot: u64, page: &[u8]) -> Result<Meta, Fault> {
         if page.len() < META_LEN {
-            return Err(fault("M4", PAGE_SIZE_AT, format!("at least {META_LEN} bytes"), page.len().to_string()));
+            return Err(fault(
+                "M4",
+                PAGE_SIZE_AT,
+                format!("at least {META_LEN} bytes"),
+                page.len().to_string(),
+            ));
         }
         if page[MAGIC_AT..MAGIC_AT + 8] != MAGIC {
-            return Err(fault("M1", MAGIC_AT, format!("magic {MAGIC:02x?}"), format!("{:02x?}", &page[..8])));
+            return Err(fault(
+                "M1",
+                MAGIC_AT,
+                format!("magic {MAGIC:02x?}"),
+                format!("{:02x?}", &page[..8]),
+            ));
         }
         let page_size = read_u32(page, PAGE_SIZE_AT);
         if !is_valid_page_size(page_size) || page_size as usize != page.len() {
-            return Err(fault("M4", PAGE_SIZE_AT, format!("page size {} (the slot's stride)", page.len()), page_size.to_string()));
+            return Err(fault(
+                "M4",
+                PAGE_SIZE_AT,
+                format!("page size {} (the slot's stride)", page.len()),
+                page_size.to_string(),
+            ));
         }
         let stored = read_u32(page, CRC_AT);
         let computed = checksum(slot, page);
         if stored != computed {
-            return Err(fault("M2", CRC_AT, format!("crc32c {computed:#010x} (slot {slot} + page bytes)"), format!("{stored:#010x}")));
+            return Err(fault(
+                "M2",
+                CRC_AT,
+                format!("crc32c {computed:#010x} (slot {slot} + page bytes)"),
+                format!("{stored:#010x}"),
+            ));
         }
         if page[META_LEN..].iter().any(|&b| b != 0) {
-            return Err(fault("M11", META_LEN, "zero bytes after the crc", "non-zero bytes"));
+            return Err(fault(
+                "M11",
+                META_LEN,
+                "zero bytes after the crc",
+                "non-zero bytes",
+            ));
         }
         let version = read_u32(page, VERSION_AT);
         if version != FORMAT_VERSION {
-            return Err(fault("M3", VERSION_AT, format!("format version {FORMAT_VERSION}"), version.to_string()));
+            return Err(fault(
+                "M3",
+                VERSION_AT,
+                format!("format version {FORMAT_VERSION}"),
+                version.to_string(),
+            ));
         }
         let generation = read_u64(page, GENERATION_AT);
         if generation == 0 {
@@ -144,32 +179,62 @@ impl Meta {
         }
         let page_count = read_u64(page, PAGE_COUNT_AT);
         if page_count < 2 {
-            return Err(fault("M6", PAGE_COUNT_AT, "page count >= 2", page_count.to_string()));
+            return Err(fault(
+                "M6",
+                PAGE_COUNT_AT,
+                "page count >= 2",
+                page_count.to_string(),
+            ));
         }
         let page_ref = |at: usize| -> Result<Option<u64>, Fault> {
             match read_u64(page, at) {
                 0 => Ok(None),
                 id if (2..page_count).contains(&id) => Ok(Some(id)),
-                id => Err(fault("M6", at, format!("page id in 2..{page_count} or 0"), id.to_string())),
+                id => Err(fault(
+                    "M6",
+                    at,
+                    format!("page id in 2..{page_count} or 0"),
+                    id.to_string(),
+                )),
             }
         };
         let root = page_ref(ROOT_AT)?;
         let root_generation = read_u64(page, ROOT_GENERATION_AT);
         if root.is_none() != (root_generation == 0) || root_generation > generation {
-            return Err(fault("M6", ROOT_GENERATION_AT, format!("root generation in 1..={generation} exactly when a root is set"), root_generation.to_string()));
+            return Err(fault(
+                "M6",
+                ROOT_GENERATION_AT,
+                format!("root generation in 1..={generation} exactly when a root is set"),
+                root_generation.to_string(),
+            ));
         }
         let free_list_head = page_ref(FREE_HEAD_AT)?;
         let free_list_runs = read_u64(page, FREE_RUNS_AT);
         if free_list_head.is_none() != (free_list_runs == 0) {
-            return Err(fault("M6", FREE_RUNS_AT, "free runs > 0 exactly when a free-list head is set", free_list_runs.to_string()));
+            return Err(fault(
+                "M6",
+                FREE_RUNS_AT,
+                "free runs > 0 exactly when a free-list head is set",
+                free_list_runs.to_string(),
+            ));
         }
         let flags = read_u64(page, FLAGS_AT);
         if flags & !KNOWN_FLAGS != 0 {
-            return Err(fault("M7", FLAGS_AT, format!("only flag bits {KNOWN_FLAGS:#x}"), format!("{flags:#x}")));
+            return Err(fault(
+                "M7",
+                FLAGS_AT,
+                format!("only flag bits {KNOWN_FLAGS:#x}"),
+                format!("{flags:#x}"),
+            ));
         }
         let keyed = flags & FLAG_KEYED != 0;
         if !keyed && page[HMAC_AT..HMAC_AT + 32].iter().any(|&b| b != 0) {
-            return Err(fault("M8", HMAC_AT, "a zero HMAC field (unkeyed)", "non-zero bytes"));
+            return Err(fault(
+                "M8",
+                HMAC_AT,
+                "a zero HMAC field (unkeyed)",
+                "non-zero bytes",
+            ));
         }
         let mut wal_chain_hash = [0u8; 32];
         wal_chain_hash.copy_from_slice(&page[WAL_HASH_AT..WAL_HASH_AT + 32]);
@@ -190,7 +255,11 @@ impl Meta {
     /// Rule M8: a keyed meta carries HMAC-SHA256(key, "aedb-meta" || slot || bytes
     /// 0..104). Constant-time comparison through `hmac`'s verifier.
     pub fn authenticate(slot: u64, page: &[u8], key: &Key) -> bool {
-        key.verify(META_DOMAIN, &[&slot.to_le_bytes(), &page[..HMAC_AT]], &page[HMAC_AT..HMAC_AT + 32])
+        key.verify(
+            META_DOMAIN,
+            &[&slot.to_le_bytes(), &page[..HMAC_AT]],
+            &page[HMAC_AT..HMAC_AT + 32],
+        )
     }
 }
 

@@ -44,7 +44,12 @@ impl Fault {
         expected: impl Into<String>,
         found: impl Into<String>,
     ) -> Fault {
-        Fault { rule, field_at, expected: expected.into(), found: found.into() }
+        Fault {
+            rule,
+            field_at,
+            expected: expected.into(),
+            found: found.into(),
+        }
     }
 }
 
@@ -83,4 +88,3 @@ pub fn write_u32(bytes: &mut [u8], at: usize, v: u32) {
 pub fn write_u64(bytes: &mut [u8], at: usize, v: u64) {
     bytes[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
-

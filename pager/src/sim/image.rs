@@ -18,7 +18,12 @@ pub enum ImageMode {
     Random(u64),
 }
 
-fn survive(durable: &[u8], pending: &[Pending], mode: ImageMode, rng: &mut fastrand::Rng) -> Vec<u8> {
+fn survive(
+    durable: &[u8],
+    pending: &[Pending],
+    mode: ImageMode,
+    rng: &mut fastrand::Rng,
+) -> Vec<u8> {
     let mut content = durable.to_vec();
     for op in pending {
         match (mode, op) {
@@ -40,8 +45,15 @@ fn survive(durable: &[u8], pending: &[Pending], mode: ImageMode, rng: &mut fastr
                         let sector_end = ((at / SECTOR) + 1) * SECTOR;
                         let piece_end = sector_end.min(end);
                         if rng.bool() {
-                            let piece = data[(at - offset) as usize..(piece_end - offset) as usize].to_vec();
-                            Inode::apply(&mut content, &Pending::Write { offset: at, data: piece });
+                            let piece = data[(at - offset) as usize..(piece_end - offset) as usize]
+                                .to_vec();
+                            Inode::apply(
+                                &mut content,
+                                &Pending::Write {
+                                    offset: at,
+                                    data: piece,
+                                },
+                            );
                         }
                         at = piece_end;
                     }
@@ -75,7 +87,12 @@ impl SimFs {
             ImageMode::LoseAll => {}
             ImageMode::KeepAll => entries = st.entries.clone(),
             ImageMode::Random(_) => {
-                let paths: BTreeSet<_> = st.entries.keys().chain(st.durable_entries.keys()).cloned().collect();
+                let paths: BTreeSet<_> = st
+                    .entries
+                    .keys()
+                    .chain(st.durable_entries.keys())
+                    .cloned()
+                    .collect();
                 for path in paths {
                     let now = st.entries.get(&path).copied();
                     let before = st.durable_entries.get(&path).copied();
@@ -110,7 +127,14 @@ impl SimFs {
         for ino in entries.values() {
             if let Some(inode) = st.inodes.get(ino) {
                 let content = survive(&inode.durable, &inode.pending, mode, &mut rng);
-                inodes.insert(*ino, Inode { current: content.clone(), durable: content, pending: Vec::new() });
+                inodes.insert(
+                    *ino,
+                    Inode {
+                        current: content.clone(),
+                        durable: content,
+                        pending: Vec::new(),
+                    },
+                );
             }
         }
         let mut oracle = st.oracle.clone_for_image();
@@ -131,6 +155,10 @@ impl SimFs {
             oracle,
             ..State::default()
         };
-        SimFs { shared: Arc::new(Shared { state: Mutex::new(state) }) }
+        SimFs {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+            }),
+        }
     }
 }

@@ -178,14 +178,25 @@ enum Verdict {
 impl SimFs {
     /// An empty file system whose random choices derive from `seed`.
     pub fn new(seed: u64) -> SimFs {
-        let state = State { seed, next_ino: 1, ..State::default() };
-        SimFs { shared: Arc::new(Shared { state: Mutex::new(state) }) }
+        let state = State {
+            seed,
+            next_ino: 1,
+            ..State::default()
+        };
+        SimFs {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock (an oracle violation) already failed the
         // test; later users just see the state as it was.
-        self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The seed this file system was made with.
@@ -282,9 +293,14 @@ impl SimFs {
         let plan = &st.plan;
         if plan.crash_at == Some(idx) {
             st.crashed = true;
-            return if call == Call::Sync { Verdict::CrashBefore } else { Verdict::CrashAfter };
+            return if call == Call::Sync {
+                Verdict::CrashBefore
+            } else {
+                Verdict::CrashAfter
+            };
         }
-        let hits = |at: Option<u64>, forever: bool| at.is_some_and(|k| idx == k || (forever && idx > k));
+        let hits =
+            |at: Option<u64>, forever: bool| at.is_some_and(|k| idx == k || (forever && idx > k));
         if hits(plan.eio_at, plan.eio_forever) {
             return Verdict::Fail(eio());
         }
@@ -295,10 +311,12 @@ impl SimFs {
     }
 
     fn file(&self, st: &State, path: &Path) -> io::Result<u64> {
-        st.entries
-            .get(path)
-            .copied()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display())))
+        st.entries.get(path).copied().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} not found", path.display()),
+            )
+        })
     }
 }
 
@@ -348,8 +366,11 @@ impl Vfs for SimFs {
         if st.crashed {
             return Err(crashed_error());
         }
-        let missing: Vec<PathBuf> =
-            dir.ancestors().filter(|a| !st.dirs.contains(*a)).map(Path::to_path_buf).collect();
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .filter(|a| !st.dirs.contains(*a))
+            .map(Path::to_path_buf)
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -381,7 +402,10 @@ impl Vfs for SimFs {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>> {
         let mut st = self.state();
         if !st.dirs.contains(&parent_of(path)) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no directory for {}", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no directory for {}", path.display()),
+            ));
         }
         let ino = match mode {
             OpenMode::ReadOnly | OpenMode::ReadWrite => {
@@ -418,7 +442,12 @@ impl Vfs for SimFs {
                 ino
             }
         };
-        Ok(Arc::new(SimFile { fs: self.clone(), ino, path: path.to_path_buf(), writable: mode != OpenMode::ReadOnly }))
+        Ok(Arc::new(SimFile {
+            fs: self.clone(),
+            ino,
+            path: path.to_path_buf(),
+            writable: mode != OpenMode::ReadOnly,
+        }))
     }
 
     fn lock(&self, path: &Path, mode: LockMode) -> io::Result<Option<Box<dyn LockGuard>>> {
@@ -428,7 +457,11 @@ impl Vfs for SimFs {
         }
         let entry = st.locks.entry(path.to_path_buf()).or_insert((false, 0));
         let exclusive = mode == LockMode::Exclusive;
-        let free = if exclusive { !entry.0 && entry.1 == 0 } else { !entry.0 };
+        let free = if exclusive {
+            !entry.0 && entry.1 == 0
+        } else {
+            !entry.0
+        };
         if !free {
             return Ok(None);
         }
@@ -437,7 +470,11 @@ impl Vfs for SimFs {
         } else {
             entry.1 += 1;
         }
-        Ok(Some(Box::new(SimLock { fs: self.clone(), path: path.to_path_buf(), exclusive })))
+        Ok(Some(Box::new(SimLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+            exclusive,
+        })))
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -448,13 +485,26 @@ impl Vfs for SimFs {
             Verdict::CrashBefore | Verdict::CrashAfter => return Err(crashed_error()),
         }
         // `vfs::parent_dir` names a bare relative name's directory ".".
-        let dir = if dir == Path::new(".") { Path::new("") } else { dir };
+        let dir = if dir == Path::new(".") {
+            Path::new("")
+        } else {
+            dir
+        };
         let in_dir = |p: &PathBuf| parent_of(p) == dir;
-        let current: Vec<(PathBuf, u64)> = st.entries.iter().filter(|(p, _)| in_dir(p)).map(|(p, i)| (p.clone(), *i)).collect();
+        let current: Vec<(PathBuf, u64)> = st
+            .entries
+            .iter()
+            .filter(|(p, _)| in_dir(p))
+            .map(|(p, i)| (p.clone(), *i))
+            .collect();
         st.durable_entries.retain(|p, _| !in_dir(p));
         st.durable_entries.extend(current);
-        let subdirs: Vec<PathBuf> =
-            st.dirs.iter().filter(|d| in_dir(d) && !is_root(d)).cloned().collect();
+        let subdirs: Vec<PathBuf> = st
+            .dirs
+            .iter()
+            .filter(|d| in_dir(d) && !is_root(d))
+            .cloned()
+            .collect();
         st.durable_dirs.extend(subdirs);
         Ok(())
     }
@@ -496,8 +546,18 @@ impl Vfs for SimFs {
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
         let st = self.state();
-        let mut out: Vec<PathBuf> = st.entries.keys().filter(|p| parent_of(p) == dir).cloned().collect();
-        out.extend(st.dirs.iter().filter(|p| p.as_path() != dir && parent_of(p) == dir).cloned());
+        let mut out: Vec<PathBuf> = st
+            .entries
+            .keys()
+            .filter(|p| parent_of(p) == dir)
+            .cloned()
+            .collect();
+        out.extend(
+            st.dirs
+                .iter()
+                .filter(|p| p.as_path() != dir && parent_of(p) == dir)
+                .cloned(),
+        );
         out.sort();
         Ok(out)
     }
@@ -508,7 +568,10 @@ impl SimFile {
         if self.writable {
             Ok(())
         } else {
-            Err(io::Error::new(io::ErrorKind::PermissionDenied, "file opened read-only"))
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "file opened read-only",
+            ))
         }
     }
 }
@@ -521,13 +584,18 @@ impl VfsFile for SimFile {
         }
         let inode = st.inodes.get(&self.ino).ok_or_else(crashed_error)?;
         let start = offset as usize;
-        let end = start.checked_add(buf.len()).filter(|&e| e <= inode.current.len());
+        let end = start
+            .checked_add(buf.len())
+            .filter(|&e| e <= inode.current.len());
         match end {
             Some(end) => {
                 buf.copy_from_slice(&inode.current[start..end]);
                 Ok(())
             }
-            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of file")),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read past end of file",
+            )),
         }
     }
 
@@ -546,7 +614,9 @@ impl VfsFile for SimFile {
             let st = &mut *st;
             st.write_calls.push(idx);
             if let Some(inode) = st.inodes.get(&self.ino) {
-                violation = st.oracle.before_write(&self.path, inode, offset, buf, st.seed);
+                violation = st
+                    .oracle
+                    .before_write(&self.path, inode, offset, buf, st.seed);
             }
             let mut target = offset;
             if let Some((at, delta)) = st.plan.misdirect {
@@ -556,14 +626,18 @@ impl VfsFile for SimFile {
             }
             let lost = st.plan.lost_write_at == Some(idx);
             if lost || target != offset {
-                st.silent_faults.push((self.path.clone(), offset, target, lost));
+                st.silent_faults
+                    .push((self.path.clone(), offset, target, lost));
                 // The durable image no longer shows what the pager wrote, so the
                 // reachability it implies is no longer the pager's (oracle doc).
                 st.oracle.image_damaged = true;
             }
             if !lost {
                 if let Some(inode) = st.inodes.get_mut(&self.ino) {
-                    inode.push(Pending::Write { offset: target, data: buf.to_vec() });
+                    inode.push(Pending::Write {
+                        offset: target,
+                        data: buf.to_vec(),
+                    });
                 }
             }
             if let Verdict::CrashAfter = verdict {
@@ -605,7 +679,10 @@ impl VfsFile for SimFile {
         if st.crashed {
             return Err(crashed_error());
         }
-        Ok(st.inodes.get(&self.ino).map_or(0, |i| i.current.len() as u64))
+        Ok(st
+            .inodes
+            .get(&self.ino)
+            .map_or(0, |i| i.current.len() as u64))
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -630,7 +707,10 @@ impl VfsFile for SimFile {
 /// The seed for a randomized test: `AEDB_SEED` if set (to replay a failure),
 /// otherwise `default`. Printed either way, so a failing run names its seed (G15).
 pub fn test_seed(test: &str, default: u64) -> u64 {
-    let seed = std::env::var("AEDB_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    let seed = std::env::var("AEDB_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
     println!("{test}: seed {seed} (replay with AEDB_SEED={seed})");
     seed
 }

@@ -37,7 +37,10 @@ pub(crate) struct Oracle {
 
 impl std::fmt::Debug for Oracle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Oracle").field("page_size", &self.page_size).field("protected", &self.protected.len()).finish()
+        f.debug_struct("Oracle")
+            .field("page_size", &self.page_size)
+            .field("protected", &self.protected.len())
+            .finish()
     }
 }
 
@@ -47,11 +50,22 @@ fn is_page_file(path: &Path) -> bool {
 
 impl Oracle {
     pub(crate) fn clone_for_image(&self) -> Oracle {
-        Oracle { reach: self.reach.clone(), image_damaged: self.image_damaged, ..Oracle::default() }
+        Oracle {
+            reach: self.reach.clone(),
+            image_damaged: self.image_damaged,
+            ..Oracle::default()
+        }
     }
 
     /// Checks a write before it happens; returns the violation to panic with.
-    pub(crate) fn before_write(&mut self, path: &Path, inode: &Inode, offset: u64, buf: &[u8], seed: u64) -> Option<String> {
+    pub(crate) fn before_write(
+        &mut self,
+        path: &Path,
+        inode: &Inode,
+        offset: u64,
+        buf: &[u8],
+        seed: u64,
+    ) -> Option<String> {
         if !is_page_file(path) {
             return None;
         }
@@ -66,7 +80,10 @@ impl Oracle {
             if inode.pending.is_empty() {
                 None
             } else {
-                let growth = inode.pending.iter().any(|p| matches!(p, super::Pending::SetLen(_)));
+                let growth = inode
+                    .pending
+                    .iter()
+                    .any(|p| matches!(p, super::Pending::SetLen(_)));
                 Some(format!(
                     "G3({}) violation (seed {seed}): meta slot {} written while {} write(s) to {} are unsynced",
                     if growth { "b" } else { "a" },
@@ -100,7 +117,11 @@ impl Oracle {
             return;
         }
         let mut protected = BTreeSet::new();
-        let Some(ps) = durable.get(12..16).map(|b| read_u32(b, 0)).filter(|&p| is_valid_page_size(p)) else {
+        let Some(ps) = durable
+            .get(12..16)
+            .map(|b| read_u32(b, 0))
+            .filter(|&p| is_valid_page_size(p))
+        else {
             self.protected = protected;
             return;
         };
@@ -112,7 +133,9 @@ impl Oracle {
         };
         for slot in 0..2u64 {
             let Some(bytes) = read(slot) else { continue };
-            let Ok(meta) = Meta::decode(slot, &bytes) else { continue };
+            let Ok(meta) = Meta::decode(slot, &bytes) else {
+                continue;
+            };
             if let Some(root) = meta.root {
                 protected.insert(root);
             }

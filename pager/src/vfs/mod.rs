@@ -51,7 +51,9 @@ fn take_lock(
 ) -> Result<Box<dyn LockGuard>> {
     match vfs.lock(&path, mode) {
         Ok(Some(guard)) => Ok(guard),
-        Ok(None) => Err(PagerError::AlreadyOpen { dir: dir.to_path_buf() }),
+        Ok(None) => Err(PagerError::AlreadyOpen {
+            dir: dir.to_path_buf(),
+        }),
         Err(e) => Err(PagerError::io("locking", path, e)),
     }
 }
@@ -66,10 +68,15 @@ fn take_lock(
 /// creates and locks a new LOCK inode (review F7). The data file is never replaced
 /// under a live database, so its lock still conflicts.
 pub fn lock_dir(vfs: &dyn Vfs, dir: &Path, mode: LockMode) -> Result<DirLock> {
-    let mut lock =
-        DirLock { mode, guards: vec![take_lock(vfs, dir, dir.join(LOCK_FILE_NAME), mode)?] };
+    let mut lock = DirLock {
+        mode,
+        guards: vec![take_lock(vfs, dir, dir.join(LOCK_FILE_NAME), mode)?],
+    };
     let data = dir.join(DATA_FILE_NAME);
-    if vfs.exists(&data).map_err(|e| PagerError::io("checking", &data, e))? {
+    if vfs
+        .exists(&data)
+        .map_err(|e| PagerError::io("checking", &data, e))?
+    {
         lock.lock_data_file(vfs, dir)?;
     }
     Ok(lock)
@@ -155,7 +162,10 @@ pub trait Vfs: Send + Sync + Debug {
 }
 
 /// An open file: the byte-level half of the I/O seam.
-#[allow(clippy::len_without_is_empty, reason = "a file length, not a collection")]
+#[allow(
+    clippy::len_without_is_empty,
+    reason = "a file length, not a collection"
+)]
 pub trait VfsFile: Send + Sync + Debug {
     /// Fills `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;

@@ -34,7 +34,10 @@ pub struct RealFsModes {
 
 impl Default for RealFsModes {
     fn default() -> Self {
-        RealFsModes { file_mode: DEFAULT_FILE_MODE, dir_mode: DEFAULT_DIR_MODE }
+        RealFsModes {
+            file_mode: DEFAULT_FILE_MODE,
+            dir_mode: DEFAULT_DIR_MODE,
+        }
     }
 }
 
@@ -51,7 +54,10 @@ struct FlockGuard {
 
 impl LockGuard for FlockGuard {}
 
-#[allow(clippy::unnecessary_cast, reason = "st_dev/st_ino are u64 on some targets only")]
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "st_dev/st_ino are u64 on some targets only"
+)]
 fn identity(stat: &rustix::fs::Stat) -> (u64, u64) {
     (stat.st_dev as u64, stat.st_ino as u64)
 }
@@ -90,14 +96,21 @@ fn flock_checked(file: File, path: &Path, op: FlockOperation) -> io::Result<Opti
 impl RealFsModes {
     fn create_options(&self) -> OpenOptions {
         let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).mode(self.file_mode);
+        options
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(self.file_mode);
         options
     }
 }
 
 impl Vfs for RealFsModes {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        DirBuilder::new().recursive(true).mode(self.dir_mode).create(dir)
+        DirBuilder::new()
+            .recursive(true)
+            .mode(self.dir_mode)
+            .create(dir)
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
@@ -149,8 +162,9 @@ impl Vfs for RealFsModes {
     }
 
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut entries =
-            std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
+        let mut entries = std::fs::read_dir(dir)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<Vec<_>>>()?;
         entries.sort();
         Ok(entries)
     }
@@ -217,7 +231,10 @@ impl VfsFile for RealFile {
         while !buf.is_empty() {
             match rustix::io::pwrite(&self.file, buf, offset) {
                 Ok(0) => {
-                    return Err(io::Error::new(io::ErrorKind::WriteZero, "pwrite wrote nothing"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "pwrite wrote nothing",
+                    ));
                 }
                 Ok(n) => {
                     buf = &buf[n..];
@@ -260,15 +277,21 @@ mod tests {
     fn f7_replaced_lock_file_is_detected_after_flock() {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = tmp.path().join("LOCK");
-        let file =
-            RealFsModes::default().create_options().open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let file = RealFsModes::default()
+            .create_options()
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
         let got = flock_checked(file, &path, FlockOperation::NonBlockingLockExclusive);
-        let err = got.err().unwrap_or_else(|| panic!("a lock on a deleted LOCK was accepted"));
+        let err = got
+            .err()
+            .unwrap_or_else(|| panic!("a lock on a deleted LOCK was accepted"));
         assert!(err.to_string().contains("deleted or replaced"), "{err}");
 
-        let file =
-            RealFsModes::default().create_options().open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let file = RealFsModes::default()
+            .create_options()
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
         std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(&path, b"").unwrap_or_else(|e| panic!("{e}"));
         let got = flock_checked(file, &path, FlockOperation::NonBlockingLockExclusive);

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use aedb_pager::format::{read_u64, write_u64};
 use aedb_pager::sim::SimFs;
-use aedb_pager::{Expect, MetaUpdate, PAGE_HEADER_LEN, PageId, PageKind, Pager, PagerError, PagerOptions, ReadView};
+use aedb_pager::{
+    Expect, MetaUpdate, PAGE_HEADER_LEN, PageId, PageKind, Pager, PagerError, PagerOptions,
+    ReadView,
+};
 
 pub const ROOT: PageKind = PageKind(10);
 pub const DATA: PageKind = PageKind(11);
@@ -55,7 +58,10 @@ pub fn decode_root(payload: &[u8]) -> Option<State> {
     let live = (0..n)
         .map(|i| {
             let at = 16 + i * 24;
-            (read_u64(payload, at), (read_u64(payload, at + 8), read_u64(payload, at + 16)))
+            (
+                read_u64(payload, at),
+                (read_u64(payload, at + 8), read_u64(payload, at + 16)),
+            )
         })
         .collect();
     Some(State { live, seq })
@@ -67,11 +73,19 @@ pub fn max_live(page_size: u32) -> usize {
 
 /// Tells the sim oracle which pages a durable meta reaches: the root's list.
 pub fn register_reachability(fs: &SimFs) {
-    fs.set_reachability(Arc::new(|read: &dyn Fn(u64) -> Option<Vec<u8>>, meta: &aedb_pager::Meta| {
-        let Some(root) = meta.root else { return Vec::new() };
-        let Some(page) = read(root) else { return Vec::new() };
-        decode_root(&page[PAGE_HEADER_LEN..]).map(|s| s.live.keys().copied().collect()).unwrap_or_default()
-    }));
+    fs.set_reachability(Arc::new(
+        |read: &dyn Fn(u64) -> Option<Vec<u8>>, meta: &aedb_pager::Meta| {
+            let Some(root) = meta.root else {
+                return Vec::new();
+            };
+            let Some(page) = read(root) else {
+                return Vec::new();
+            };
+            decode_root(&page[PAGE_HEADER_LEN..])
+                .map(|s| s.live.keys().copied().collect())
+                .unwrap_or_default()
+        },
+    ));
 }
 
 /// What a workload run got through.
@@ -86,12 +100,23 @@ pub struct Outcome {
 }
 
 pub fn open(fs: &SimFs, page_size: u32) -> aedb_pager::Result<Pager> {
-    Pager::open(fs, &dir(), PagerOptions { page_size: Some(page_size), ..PagerOptions::default() }).map(|(p, _)| p)
+    Pager::open(
+        fs,
+        &dir(),
+        PagerOptions {
+            page_size: Some(page_size),
+            ..PagerOptions::default()
+        },
+    )
+    .map(|(p, _)| p)
 }
 
 /// Runs `commits` random commits (seeded) against `fs`, stopping at the first error.
 pub fn run_workload(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
-    let mut out = Outcome { committed: vec![State::default()], ..Outcome::default() };
+    let mut out = Outcome {
+        committed: vec![State::default()],
+        ..Outcome::default()
+    };
     let pager = match open(fs, page_size) {
         Ok(p) => p,
         Err(e) => {
@@ -141,7 +166,11 @@ pub fn run_workload(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outc
             let mut buf = pager.page_buffer();
             encode_root(&next, &mut buf);
             pager.write_page(new_root, ROOT, OWNER, &mut buf)?;
-            pager.commit(MetaUpdate { checkpoint_seq: seq, root: Some(new_root), wal_chain_hash: [seq as u8; 32] })?;
+            pager.commit(MetaUpdate {
+                checkpoint_seq: seq,
+                root: Some(new_root),
+                wal_chain_hash: [seq as u8; 32],
+            })?;
             Ok(new_root.0)
         })();
         match step {
@@ -181,13 +210,26 @@ pub fn read_state(pager: &Pager) -> Result<State, String> {
         check_accounting(pager, &[])?;
         return Ok(State::default());
     };
-    let expect = Expect { kind: Some(ROOT), owner: Some(OWNER), generation: Some(meta.root_generation) };
-    let page = view.page_expect(PageId(root), expect).map_err(|e| e.to_string())?;
+    let expect = Expect {
+        kind: Some(ROOT),
+        owner: Some(OWNER),
+        generation: Some(meta.root_generation),
+    };
+    let page = view
+        .page_expect(PageId(root), expect)
+        .map_err(|e| e.to_string())?;
     let state = decode_root(page.payload()).ok_or("root page list overflows")?;
     let mut reachable = vec![root];
     for (&id, &(generation, tag)) in &state.live {
         let page = view
-            .page_expect(PageId(id), Expect { kind: Some(DATA), generation: Some(generation), owner: Some(OWNER) })
+            .page_expect(
+                PageId(id),
+                Expect {
+                    kind: Some(DATA),
+                    generation: Some(generation),
+                    owner: Some(OWNER),
+                },
+            )
             .map_err(|e| e.to_string())?;
         let mut want = vec![0u8; page.payload().len()];
         fill(tag, &mut want);
@@ -214,4 +256,3 @@ pub fn data_path() -> PathBuf {
 pub fn page_offset(id: u64, page_size: u32) -> u64 {
     id * u64::from(page_size)
 }
-

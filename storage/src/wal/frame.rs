@@ -73,7 +73,13 @@ impl SegmentHeader {
     /// Rules S1–S3.
     pub fn decode(b: &[u8]) -> Result<SegmentHeader, (&'static str, String)> {
         if b.len() < SEGMENT_HEADER_LEN {
-            return Err(("S1", format!("a {SEGMENT_HEADER_LEN}-byte header, found {} bytes", b.len())));
+            return Err((
+                "S1",
+                format!(
+                    "a {SEGMENT_HEADER_LEN}-byte header, found {} bytes",
+                    b.len()
+                ),
+            ));
         }
         if b[0..8] != SEGMENT_MAGIC || le32(b, 8) != SEGMENT_VERSION {
             return Err(("S1", "the WAL segment magic and version 1".into()));
@@ -83,11 +89,18 @@ impl SegmentHeader {
         }
         let flags = le32(b, 12);
         if flags & !FLAG_KEYED != 0 || b[56..60] != [0; 4] {
-            return Err(("S3", format!("known flags and zero reserved bytes, found flags {flags:#x}")));
+            return Err((
+                "S3",
+                format!("known flags and zero reserved bytes, found flags {flags:#x}"),
+            ));
         }
         let mut prev_hash = [0u8; 32];
         prev_hash.copy_from_slice(&b[24..56]);
-        Ok(SegmentHeader { keyed: flags & FLAG_KEYED != 0, first_seq: le64(b, 16), prev_hash })
+        Ok(SegmentHeader {
+            keyed: flags & FLAG_KEYED != 0,
+            first_seq: le64(b, 16),
+            prev_hash,
+        })
     }
 }
 
@@ -106,7 +119,13 @@ pub fn frame_hash(prev: &ChainHash, seq: u64, synced_upto: u64, payload: &[u8]) 
 const WAL_DOMAIN: &[u8] = b"aedb-wal";
 
 /// Encodes one frame; returns its bytes and its hash.
-pub fn encode_frame(seq: u64, synced_upto: u64, prev: &ChainHash, payload: &[u8], key: Option<&Key>) -> (Vec<u8>, ChainHash) {
+pub fn encode_frame(
+    seq: u64,
+    synced_upto: u64,
+    prev: &ChainHash,
+    payload: &[u8],
+    key: Option<&Key>,
+) -> (Vec<u8>, ChainHash) {
     let mut b = Vec::with_capacity(FRAME_HEADER_LEN + payload.len() + HMAC_LEN);
     b.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     b.extend_from_slice(&[0; 4]);
@@ -146,13 +165,20 @@ pub enum FrameError {
 
 /// Decodes the frame at the start of `b`. `expect_prev` is the chain hash the frame
 /// must carry (W4); `key` is required exactly when the segment is keyed (W5).
-pub fn decode_frame<'b>(b: &'b [u8], expect_prev: &ChainHash, key: Option<&Key>) -> Result<Frame<'b>, FrameError> {
+pub fn decode_frame<'b>(
+    b: &'b [u8],
+    expect_prev: &ChainHash,
+    key: Option<&Key>,
+) -> Result<Frame<'b>, FrameError> {
     if b.len() < FRAME_HEADER_LEN {
         return Err(FrameError::Truncated);
     }
     let n = le32(b, 0) as usize;
     if n > MAX_PAYLOAD {
-        return Err(FrameError::Bad("W2", format!("payload length {n} over the {MAX_PAYLOAD}-byte limit")));
+        return Err(FrameError::Bad(
+            "W2",
+            format!("payload length {n} over the {MAX_PAYLOAD}-byte limit"),
+        ));
     }
     let total = FRAME_HEADER_LEN + n + if key.is_some() { HMAC_LEN } else { 0 };
     if b.len() < total {
@@ -160,24 +186,41 @@ pub fn decode_frame<'b>(b: &'b [u8], expect_prev: &ChainHash, key: Option<&Key>)
     }
     let stored = le32(b, 4);
     let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..4]), &b[8..total]);
-    if stored != crc && !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::AcceptBadCrc) {
-        return Err(FrameError::Bad("W1", format!("crc32c {crc:#010x}, found {stored:#010x}")));
+    if stored != crc && !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::AcceptBadCrc)
+    {
+        return Err(FrameError::Bad(
+            "W1",
+            format!("crc32c {crc:#010x}, found {stored:#010x}"),
+        ));
     }
     let seq = le64(b, 8);
     let synced_upto = le64(b, 16);
     let mut prev_hash = [0u8; 32];
     prev_hash.copy_from_slice(&b[24..56]);
     if &prev_hash != expect_prev {
-        return Err(FrameError::Bad("W4", format!("frame seq {seq} does not chain to the previous frame's hash")));
+        return Err(FrameError::Bad(
+            "W4",
+            format!("frame seq {seq} does not chain to the previous frame's hash"),
+        ));
     }
     let payload = &b[FRAME_HEADER_LEN..FRAME_HEADER_LEN + n];
     let hash = frame_hash(&prev_hash, seq, synced_upto, payload);
     if let Some(key) = key {
         if !key.verify(WAL_DOMAIN, &[&hash], &b[FRAME_HEADER_LEN + n..total]) {
-            return Err(FrameError::Bad("W5", format!("frame seq {seq}: HMAC does not verify under the key")));
+            return Err(FrameError::Bad(
+                "W5",
+                format!("frame seq {seq}: HMAC does not verify under the key"),
+            ));
         }
     }
-    Ok(Frame { seq, synced_upto, prev_hash, payload, hash, len: total })
+    Ok(Frame {
+        seq,
+        synced_upto,
+        prev_hash,
+        payload,
+        hash,
+        len: total,
+    })
 }
 
 #[cfg(test)]
@@ -193,19 +236,32 @@ mod tests {
             let d1 = decode_frame(&f1, &GENESIS, key).unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!((d1.seq, d1.hash, d1.len), (1, h1, f1.len()));
             assert_eq!(decode_frame(&f2, &h1, key).map(|f| f.hash), Ok(h2));
-            assert!(matches!(decode_frame(&f2, &GENESIS, key), Err(FrameError::Bad("W4", _))));
+            assert!(matches!(
+                decode_frame(&f2, &GENESIS, key),
+                Err(FrameError::Bad("W4", _))
+            ));
             for bit in 0..f2.len() * 8 {
                 let mut bad = f2.clone();
                 bad[bit / 8] ^= 1 << (bit % 8);
-                assert!(decode_frame(&bad, &h1, key).is_err(), "bit {bit} not caught");
+                assert!(
+                    decode_frame(&bad, &h1, key).is_err(),
+                    "bit {bit} not caught"
+                );
             }
-            assert_eq!(decode_frame(&f2[..f2.len() - 1], &h1, key), Err(FrameError::Truncated));
+            assert_eq!(
+                decode_frame(&f2[..f2.len() - 1], &h1, key),
+                Err(FrameError::Truncated)
+            );
         }
     }
 
     #[test]
     fn segment_header_round_trips() {
-        let h = SegmentHeader { keyed: true, first_seq: 77, prev_hash: [3; 32] };
+        let h = SegmentHeader {
+            keyed: true,
+            first_seq: 77,
+            prev_hash: [3; 32],
+        };
         assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
     }
 }

@@ -38,11 +38,18 @@ pub fn parse_segment_name(path: &Path) -> Option<u64> {
 
 /// Segments in `wal_dir`, oldest first.
 pub fn list_segments(vfs: &dyn Vfs, wal_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    if !vfs.exists(wal_dir).map_err(|e| StorageError::io("checking", wal_dir, e))? {
+    if !vfs
+        .exists(wal_dir)
+        .map_err(|e| StorageError::io("checking", wal_dir, e))?
+    {
         return Ok(Vec::new());
     }
-    let mut out: Vec<(u64, PathBuf)> =
-        vfs.list_dir(wal_dir).map_err(|e| StorageError::io("listing", wal_dir, e))?.into_iter().filter_map(|p| parse_segment_name(&p).map(|s| (s, p))).collect();
+    let mut out: Vec<(u64, PathBuf)> = vfs
+        .list_dir(wal_dir)
+        .map_err(|e| StorageError::io("listing", wal_dir, e))?
+        .into_iter()
+        .filter_map(|p| parse_segment_name(&p).map(|s| (s, p)))
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -70,18 +77,44 @@ pub struct WalWriter {
 impl WalWriter {
     /// Starts a fresh segment after `head_seq` (recovery never appends to a segment
     /// it read: a torn or damaged tail stays behind).
-    pub fn start(vfs: Arc<dyn Vfs>, dir: PathBuf, key: Option<Key>, segment_limit: u64, mut segments: Vec<(u64, PathBuf)>, head_seq: u64, head_hash: ChainHash) -> Result<WalWriter> {
+    pub fn start(
+        vfs: Arc<dyn Vfs>,
+        dir: PathBuf,
+        key: Option<Key>,
+        segment_limit: u64,
+        mut segments: Vec<(u64, PathBuf)>,
+        head_seq: u64,
+        head_hash: ChainHash,
+    ) -> Result<WalWriter> {
         // `head_seq` came from disk: a crc-valid frame could claim u64::MAX.
         let Some(first) = head_seq.checked_add(1) else {
             let detail = "the recovered head seq has no successor".into();
             let seq = head_seq;
-            return Err(StorageError::WalCorruption { segment: dir, offset: 0, seq, rule: "W3", detail });
+            return Err(StorageError::WalCorruption {
+                segment: dir,
+                offset: 0,
+                seq,
+                rule: "W3",
+                detail,
+            });
         };
         let (file, path, prealloc_end) =
             create_segment(&*vfs, &dir, key.is_some(), first, head_hash, segment_limit)?;
         segments.retain(|(s, _)| *s != first);
         segments.push((first, path));
-        Ok(WalWriter { vfs, dir, key, segment_limit, segments, file, file_len: SEGMENT_HEADER_LEN as u64, prealloc_end, head_seq, head_hash, bytes_since_checkpoint: 0 })
+        Ok(WalWriter {
+            vfs,
+            dir,
+            key,
+            segment_limit,
+            segments,
+            file,
+            file_len: SEGMENT_HEADER_LEN as u64,
+            prealloc_end,
+            head_seq,
+            head_hash,
+            bytes_since_checkpoint: 0,
+        })
     }
 
     /// The segment appends go to (what a sync must cover).
@@ -102,17 +135,30 @@ impl WalWriter {
             // Rotation synced every earlier frame.
             synced_upto = self.head_seq;
         }
-        let (bytes, hash) = encode_frame(seq, synced_upto, &self.head_hash, payload, self.key.as_ref());
-        let path = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        let (bytes, hash) = encode_frame(
+            seq,
+            synced_upto,
+            &self.head_hash,
+            payload,
+            self.key.as_ref(),
+        );
+        let path = self
+            .segments
+            .last()
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
         let end = self.file_len + bytes.len() as u64;
         if end > self.prealloc_end {
             // Zero-fill the next chunk first; the next sync pays its size change
             // once, and the appends after it are overwrites again.
             let target = end.max(self.prealloc_end + prealloc_chunk(self.segment_limit));
-            zero_fill(&*self.file, end, target).map_err(|e| StorageError::io("preallocating", &path, e))?;
+            zero_fill(&*self.file, end, target)
+                .map_err(|e| StorageError::io("preallocating", &path, e))?;
             self.prealloc_end = target;
         }
-        self.file.write_at(&bytes, self.file_len).map_err(|e| StorageError::io("appending to", &path, e))?;
+        self.file
+            .write_at(&bytes, self.file_len)
+            .map_err(|e| StorageError::io("appending to", &path, e))?;
         self.file_len += bytes.len() as u64;
         self.bytes_since_checkpoint += bytes.len() as u64;
         self.head_seq = seq;
@@ -122,14 +168,26 @@ impl WalWriter {
 
     /// Invariant 2: the old segment is synced before the new one takes frames.
     fn rotate(&mut self) -> Result<()> {
-        let old = self.segments.last().map(|(_, p)| p.clone()).unwrap_or_default();
-        self.file.sync_data().map_err(|e| StorageError::io("syncing", &old, e))?;
+        let old = self
+            .segments
+            .last()
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        self.file
+            .sync_data()
+            .map_err(|e| StorageError::io("syncing", &old, e))?;
         // Appends are seq-checked by the engine, which never issues a seq past
         // u64::MAX, so this only fails on a head recovered from a crafted file.
         let Some(first) = self.head_seq.checked_add(1) else {
             let (seq, detail) = (self.head_seq, "the head seq has no successor".into());
             let rule = "W3";
-            return Err(StorageError::WalCorruption { segment: old, offset: 0, seq, rule, detail });
+            return Err(StorageError::WalCorruption {
+                segment: old,
+                offset: 0,
+                seq,
+                rule,
+                detail,
+            });
         };
         let keyed = self.key.is_some();
         let (hash, limit) = (self.head_hash, self.segment_limit);
@@ -157,11 +215,15 @@ impl WalWriter {
         let mut deleted = 0;
         while self.segments.len() > 1 && self.segments[1].0 <= covered.saturating_add(1) {
             let (_, path) = self.segments.remove(0);
-            self.vfs.remove_file(&path).map_err(|e| StorageError::io("deleting", &path, e))?;
+            self.vfs
+                .remove_file(&path)
+                .map_err(|e| StorageError::io("deleting", &path, e))?;
             deleted += 1;
         }
         if deleted > 0 {
-            self.vfs.sync_dir(&self.dir).map_err(|e| StorageError::io("syncing directory", &self.dir, e))?;
+            self.vfs
+                .sync_dir(&self.dir)
+                .map_err(|e| StorageError::io("syncing directory", &self.dir, e))?;
         }
         Ok(deleted)
     }
@@ -190,16 +252,35 @@ fn zero_fill(file: &dyn VfsFile, from: u64, to: u64) -> std::io::Result<()> {
 
 /// Creates a segment: header, then zeros to the first preallocation chunk, synced
 /// together (so the first appends are overwrites); returns the zero-filled end.
-fn create_segment(vfs: &dyn Vfs, dir: &Path, keyed: bool, first_seq: u64, prev_hash: ChainHash, segment_limit: u64) -> Result<(Arc<dyn VfsFile>, PathBuf, u64)> {
+fn create_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    keyed: bool,
+    first_seq: u64,
+    prev_hash: ChainHash,
+    segment_limit: u64,
+) -> Result<(Arc<dyn VfsFile>, PathBuf, u64)> {
     let path = dir.join(segment_name(first_seq));
-    let file = vfs.open(&path, OpenMode::CreateTruncate).map_err(|e| StorageError::io("creating", &path, e))?;
-    let header = SegmentHeader { keyed, first_seq, prev_hash }.encode();
-    file.write_at(&header, 0).map_err(|e| StorageError::io("writing header of", &path, e))?;
+    let file = vfs
+        .open(&path, OpenMode::CreateTruncate)
+        .map_err(|e| StorageError::io("creating", &path, e))?;
+    let header = SegmentHeader {
+        keyed,
+        first_seq,
+        prev_hash,
+    }
+    .encode();
+    file.write_at(&header, 0)
+        .map_err(|e| StorageError::io("writing header of", &path, e))?;
     let prealloc_end = SEGMENT_HEADER_LEN as u64 + prealloc_chunk(segment_limit);
-    zero_fill(&*file, SEGMENT_HEADER_LEN as u64, prealloc_end).map_err(|e| StorageError::io("preallocating", &path, e))?;
-    file.sync_data().map_err(|e| StorageError::io("syncing", &path, e))?;
-    if !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::SkipDirSyncAfterSegmentCreate) {
-        vfs.sync_dir(dir).map_err(|e| StorageError::io("syncing directory", dir, e))?;
+    zero_fill(&*file, SEGMENT_HEADER_LEN as u64, prealloc_end)
+        .map_err(|e| StorageError::io("preallocating", &path, e))?;
+    file.sync_data()
+        .map_err(|e| StorageError::io("syncing", &path, e))?;
+    if !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::SkipDirSyncAfterSegmentCreate)
+    {
+        vfs.sync_dir(dir)
+            .map_err(|e| StorageError::io("syncing directory", dir, e))?;
     }
     Ok((file, path, prealloc_end))
 }
