@@ -35,15 +35,20 @@ impl ReadTransaction {
         self.snapshot.chain_hash
     }
 
-    /// Tree `name` as of this snapshot.
-    pub fn open_tree(&self, name: &str) -> Result<ReadTree<'_>> {
-        // A caller's name never reaches the directory's internal keys (F10).
+    /// The directory entry of tree `name` in this snapshot. A caller's name is
+    /// checked first, so it never reaches the directory's internal keys (F10).
+    fn entry(&self, name: &str) -> Result<TreeEntry> {
         check_name(name)?;
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
         let value = dir
             .get(name.as_bytes())?
             .ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
-        let entry = TreeEntry::decode(name.as_bytes(), &value)?;
+        TreeEntry::decode(name.as_bytes(), &value)
+    }
+
+    /// Tree `name` as of this snapshot.
+    pub fn open_tree(&self, name: &str) -> Result<ReadTree<'_>> {
+        let entry = self.entry(name)?;
         Ok(ReadTree {
             tree: Tree::new(&self.snapshot.view, entry.root, entry.id),
         })
@@ -52,12 +57,7 @@ impl ReadTransaction {
     /// Resolves tree `name` once; [`ReadTransaction::tree`] then opens it with no
     /// directory lookup (for readers that visit one tree many times).
     pub fn tree_handle(&self, name: &str) -> Result<TreeHandle> {
-        check_name(name)?;
-        let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
-        let value = dir
-            .get(name.as_bytes())?
-            .ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
-        let entry = TreeEntry::decode(name.as_bytes(), &value)?;
+        let entry = self.entry(name)?;
         Ok(TreeHandle {
             root: entry.root,
             id: entry.id,
