@@ -5,6 +5,7 @@
 
 use aedb_btree::{PageSource, Tree, TreeRoot};
 use aedb_pager::PageId;
+use aedb_pager::format::read_u64;
 
 use crate::error::{Result, StorageError};
 
@@ -49,18 +50,7 @@ impl TreeEntry {
         if b.len() != 32 {
             return Err(bad());
         }
-        let u = |at: usize| {
-            u64::from_le_bytes([
-                b[at],
-                b[at + 1],
-                b[at + 2],
-                b[at + 3],
-                b[at + 4],
-                b[at + 5],
-                b[at + 6],
-                b[at + 7],
-            ])
-        };
+        let u = |at: usize| read_u64(b, at);
         let (id, page, generation, count) = (u(0), u(8), u(16), u(24));
         if id == ROOT_DIR_OWNER {
             return Err(bad());

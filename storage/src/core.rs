@@ -4,6 +4,7 @@
 //! Dropping it leaves nothing behind: its fresh pages go back to the pager.
 #![forbid(unsafe_code)]
 
+use aedb_pager::format::read_u64;
 use std::collections::BTreeMap;
 
 use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
@@ -83,9 +84,7 @@ impl<'db> TxnCore<'db> {
                 Some(e) => (e.id, e.root),
                 None if create => {
                     let next = match self.dir.get(NEXT_ID_KEY)? {
-                        Some(v) if v.len() == 8 => {
-                            u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]])
-                        }
+                        Some(v) if v.len() == 8 => read_u64(&v, 0),
                         None => 1,
                         Some(v) => {
                             return Err(StorageError::Pager(aedb_pager::PagerError::corruption(

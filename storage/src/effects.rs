@@ -5,6 +5,8 @@
 //! are `u16`-length-prefixed, values `u32`-length-prefixed (FORMAT.md, rules E*).
 #![forbid(unsafe_code)]
 
+use aedb_pager::format::{read_u16, read_u32};
+
 /// One effect of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -89,13 +91,13 @@ impl<'b> Reader<'b> {
 
     fn short(&mut self) -> Result<Vec<u8>, String> {
         let len = self.take(2)?;
-        let len = u16::from_le_bytes([len[0], len[1]]) as usize;
+        let len = read_u16(len, 0) as usize;
         Ok(self.take(len)?.to_vec())
     }
 
     fn long(&mut self) -> Result<Vec<u8>, String> {
         let len = self.take(4)?;
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let len = read_u32(len, 0) as usize;
         Ok(self.take(len)?.to_vec())
     }
 }
@@ -117,7 +119,7 @@ impl Effect {
 pub fn decode(payload: &[u8]) -> Result<Vec<Effect>, String> {
     let mut r = Reader { b: payload, at: 0 };
     let count = r.take(4)?;
-    let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
+    let count = read_u32(count, 0) as usize;
     let mut out = Vec::with_capacity(count.min(4096));
     for _ in 0..count {
         let effect = match r.u8()? {

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 use aedb_pager::Key;
+use aedb_pager::format::{read_u32, read_u64};
 
 pub const SEGMENT_MAGIC: [u8; 8] = *b"AEDBWAL\x1a";
 pub const SEGMENT_VERSION: u32 = 1;
@@ -38,16 +39,6 @@ pub const FLAG_KEYED: u32 = 1;
 pub type ChainHash = [u8; 32];
 /// The hash before the first frame ever written.
 pub const GENESIS: ChainHash = [0; 32];
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
 
 /// The segment header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,13 +72,13 @@ impl SegmentHeader {
                 ),
             ));
         }
-        if b[0..8] != SEGMENT_MAGIC || le32(b, 8) != SEGMENT_VERSION {
+        if b[0..8] != SEGMENT_MAGIC || read_u32(b, 8) != SEGMENT_VERSION {
             return Err(("S1", "the WAL segment magic and version 1".into()));
         }
-        if le32(b, 60) != crc32c::crc32c(&b[..60]) {
+        if read_u32(b, 60) != crc32c::crc32c(&b[..60]) {
             return Err(("S2", "a segment header crc32c that matches".into()));
         }
-        let flags = le32(b, 12);
+        let flags = read_u32(b, 12);
         if flags & !FLAG_KEYED != 0 || b[56..60] != [0; 4] {
             return Err((
                 "S3",
@@ -98,7 +89,7 @@ impl SegmentHeader {
         prev_hash.copy_from_slice(&b[24..56]);
         Ok(SegmentHeader {
             keyed: flags & FLAG_KEYED != 0,
-            first_seq: le64(b, 16),
+            first_seq: read_u64(b, 16),
             prev_hash,
         })
     }
@@ -173,7 +164,7 @@ pub fn decode_frame<'b>(
     if b.len() < FRAME_HEADER_LEN {
         return Err(FrameError::Truncated);
     }
-    let n = le32(b, 0) as usize;
+    let n = read_u32(b, 0) as usize;
     if n > MAX_PAYLOAD {
         return Err(FrameError::Bad(
             "W2",
@@ -184,7 +175,7 @@ pub fn decode_frame<'b>(
     if b.len() < total {
         return Err(FrameError::Truncated);
     }
-    let stored = le32(b, 4);
+    let stored = read_u32(b, 4);
     let crc = crc32c::crc32c_append(crc32c::crc32c(&b[..4]), &b[8..total]);
     if stored != crc && !aedb_pager::mutation::active(aedb_pager::mutation::Mutation::AcceptBadCrc)
     {
@@ -193,8 +184,8 @@ pub fn decode_frame<'b>(
             format!("crc32c {crc:#010x}, found {stored:#010x}"),
         ));
     }
-    let seq = le64(b, 8);
-    let synced_upto = le64(b, 16);
+    let seq = read_u64(b, 8);
+    let synced_upto = read_u64(b, 16);
     let mut prev_hash = [0u8; 32];
     prev_hash.copy_from_slice(&b[24..56]);
     if &prev_hash != expect_prev {

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 use aedb_pager::Key;
+use aedb_pager::format::{read_u32, read_u64};
 use std::path::PathBuf;
 
 use aedb_pager::mutation::{Mutation, active};
@@ -225,7 +226,7 @@ fn claimed_end(bytes: &[u8], at: usize, key: Option<&Key>) -> usize {
     let Some(len) = bytes.get(at..at + 4) else {
         return usize::MAX;
     };
-    let n = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let n = read_u32(len, 0) as usize;
     let extra = if key.is_some() { HMAC_LEN } else { 0 };
     at.saturating_add(FRAME_HEADER_LEN)
         .saturating_add(n)
@@ -282,12 +283,12 @@ fn scan_after(bytes: &[u8], from: usize, s: u64, key: Option<&Key>) -> After {
     while at < last {
         let b = &bytes[at..];
         at += 1;
-        let seq = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+        let seq = read_u64(b, 8);
         if seq < s || seq > max_seq {
             continue;
         }
-        let synced = u64::from_le_bytes([b[16], b[17], b[18], b[19], b[20], b[21], b[22], b[23]]);
-        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let synced = read_u64(b, 16);
+        let n = read_u32(b, 0) as usize;
         let total = FRAME_HEADER_LEN + n + extra;
         if synced >= seq || n > MAX_PAYLOAD || b.len() < total {
             continue;
@@ -297,7 +298,7 @@ fn scan_after(bytes: &[u8], from: usize, s: u64, key: Option<&Key>) -> After {
             return out;
         }
         budget -= total;
-        let stored = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let stored = read_u32(b, 4);
         if stored != crc32c::crc32c_append(crc32c::crc32c(&b[..4]), &b[8..total]) {
             continue;
         }
