@@ -71,8 +71,8 @@ pub fn recover(
         key,
         (checkpoint_seq, checkpoint_hash),
         mode,
-        true,
-        false,
+        Act::Repair,
+        Reach::Optional,
     )
 }
 
@@ -93,8 +93,8 @@ pub fn recover_anchored(
         key,
         (checkpoint_seq, checkpoint_hash),
         mode,
-        true,
-        true,
+        Act::Repair,
+        Reach::Required,
     )
 }
 
@@ -113,9 +113,25 @@ pub fn verify(
         key,
         (checkpoint_seq, checkpoint_hash),
         RecoveryMode::Strict,
-        false,
-        false,
+        Act::ReportOnly,
+        Reach::Optional,
     )
+}
+
+/// What a scan may do with what it finds: `recover` repairs (truncates, sets
+/// aside), `verify` only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Repair,
+    ReportOnly,
+}
+
+/// Whether the WAL must reach the checkpoint seq (FORMAT W11): required once the
+/// engine has checkpointed the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Required,
+    Optional,
 }
 
 fn scan_wal(
@@ -124,8 +140,8 @@ fn scan_wal(
     key: Option<&Key>,
     checkpoint: (u64, ChainHash),
     mode: RecoveryMode,
-    repair: bool,
-    anchored: bool,
+    act: Act,
+    reach: Reach,
 ) -> Result<WalRecovery> {
     let (checkpoint_seq, checkpoint_hash) = checkpoint;
     let mut segments = list_segments(vfs, wal_dir)?;
@@ -176,12 +192,12 @@ fn scan_wal(
         vfs,
         wal_dir,
         segments: &segments,
-        repair,
+        repair: act == Act::Repair,
     };
     if let Some(finding) = stop {
         ctx.execute(resolve(finding, mode), &mut scan.out)?;
     }
-    if anchored && scan.out.reached.is_none_or(|seq| seq < checkpoint_seq) {
+    if reach == Reach::Required && scan.out.reached.is_none_or(|seq| seq < checkpoint_seq) {
         let missing = Finding::Missing {
             wal_dir: wal_dir.to_path_buf(),
             checkpoint_seq,
