@@ -233,10 +233,7 @@ fn check_sequence(ops: &[u8]) -> u64 {
             let got =
                 read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
             let seq = db.visible_seq();
-            let ok = states
-                .iter()
-                .chain(in_flight.iter())
-                .any(|(s, m)| *s == seq && *s >= durable && normalize(m) == got);
+            let ok = admits(&states, in_flight.as_ref(), durable, seq, &got);
             assert!(
                 ok,
                 "{ctx}: recovered seq {seq} not a committed state at or after durable {durable}"

@@ -32,10 +32,7 @@ fn reopen_and_check(
     let db = open(fs, 4096).unwrap_or_else(|e| panic!("{ctx}: reopen without faults failed: {e}"));
     let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
     let seq = db.visible_seq();
-    let ok = states
-        .iter()
-        .chain(in_flight)
-        .any(|(s, m)| *s == seq && *s >= durable && normalize(m) == got);
+    let ok = admits(states, in_flight, durable, seq, &got);
     assert!(ok, "{ctx}: reopened at seq {seq}, durable was {durable}");
 }
 

@@ -54,6 +54,35 @@ fn value(rng: &mut fastrand::Rng, page_size: u32) -> Vec<u8> {
     vec![b; len]
 }
 
+/// The recovery check's state rule: a database recovered at `seq` holding `got`
+/// is sound when `seq` is a committed state (or the commit in flight) at or after
+/// the last durable acknowledgement, and `got` is that state.
+pub fn admits(
+    states: &[(u64, Model)],
+    in_flight: Option<&(u64, Model)>,
+    durable: u64,
+    seq: u64,
+    got: &Model,
+) -> bool {
+    states
+        .iter()
+        .chain(in_flight)
+        .any(|(s, m)| *s == seq && *s >= durable && normalize(m) == *got)
+}
+
+impl Outcome {
+    /// [`admits`] for this run.
+    pub fn admits(&self, seq: u64, got: &Model) -> bool {
+        admits(
+            &self.states,
+            self.in_flight.as_ref(),
+            self.durable,
+            seq,
+            got,
+        )
+    }
+}
+
 /// Runs `commits` random commits; stops at the first error.
 pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
     let mut out = Outcome::default();
@@ -223,17 +252,8 @@ pub fn matrix(seed: u64, page_size: u32, commits: u64, points: &mut u64) {
             let got =
                 read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
             let seq = db.visible_seq();
-            let candidates: Vec<&(u64, Model)> = out
-                .states
-                .iter()
-                .chain(out.in_flight.iter())
-                .filter(|(s, _)| *s >= out.durable)
-                .collect();
-            let ok = candidates
-                .iter()
-                .any(|(s, m)| *s == seq && normalize(m) == got);
             assert!(
-                ok,
+                out.admits(seq, &got),
                 "{ctx}: recovered seq {seq} does not match the model (durable {}, committed up to {:?}, in flight {:?})",
                 out.durable,
                 out.states.last().map(|(s, _)| *s),
@@ -296,13 +316,8 @@ pub fn sync_failure_matrix(seed: u64, commits: u64) -> u64 {
             let got = read_model(&db)
                 .unwrap_or_else(|e| panic!("k {k} crash {crash_at:?} {mode:?}: {e}"));
             let seq = db.visible_seq();
-            let ok = out
-                .states
-                .iter()
-                .chain(out.in_flight.iter())
-                .any(|(s, m)| *s == seq && *s >= out.durable && normalize(m) == got);
             assert!(
-                ok,
+                out.admits(seq, &got),
                 "k {k} crash {crash_at:?} {mode:?}: recovered seq {seq}, but seq {} was acknowledged durable",
                 out.durable
             );
