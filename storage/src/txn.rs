@@ -135,9 +135,14 @@ impl<'db> WriteTransaction<'db> {
 
     fn log(&mut self, effect: Effect) -> Result<()> {
         self.reserve(&effect)?;
+        self.push(effect);
+        Ok(())
+    }
+
+    /// Records an effect `reserve` already admitted.
+    fn push(&mut self, effect: Effect) {
         self.effect_bytes += effect.encoded_len();
         self.effects.push(effect);
-        Ok(())
     }
 
     /// Refuses the transaction once its copied pages cross `max_txn_dirty_bytes`
@@ -179,7 +184,7 @@ impl<'db> TreeMut<'_, 'db> {
         };
         self.txn.reserve(&effect)?;
         let old = self.txn()?.insert(key, value)?;
-        self.txn.log(effect)?;
+        self.txn.push(effect);
         self.txn.check_dirty()?;
         Ok(old)
     }
@@ -193,7 +198,7 @@ impl<'db> TreeMut<'_, 'db> {
         self.txn.reserve(&effect)?;
         let old = self.txn()?.remove(key)?;
         if old.is_some() {
-            self.txn.log(effect)?;
+            self.txn.push(effect);
             self.txn.check_dirty()?;
         }
         Ok(old)
