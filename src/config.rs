@@ -73,6 +73,11 @@ pub struct AedbConfig {
     /// Verify every page read, not only its first read in this process: catches
     /// damage that appears while the database is open, for a crc32c per page read.
     pub verify_every_read: bool,
+    /// Retention of the `_system` audit tables (`authz_audit`,
+    /// `assertion_audit`): at most this many rows each (the oldest go first)...
+    pub audit_max_rows: usize,
+    /// ...and none older than this many seconds (0: no age bound).
+    pub audit_max_age_secs: u64,
 }
 
 /// Every field but the key, which shows as `<redacted>` (review F23: configs end
@@ -111,6 +116,8 @@ impl std::fmt::Debug for AedbConfig {
                 &self.max_transaction_dirty_bytes,
             )
             .field("verify_every_read", &self.verify_every_read)
+            .field("audit_max_rows", &self.audit_max_rows)
+            .field("audit_max_age_secs", &self.audit_max_age_secs)
             .finish()
     }
 }
@@ -137,6 +144,8 @@ impl Default for AedbConfig {
             max_transaction_bytes: 256 << 20,
             max_transaction_dirty_bytes: 1 << 30,
             verify_every_read: false,
+            audit_max_rows: 1_000_000,
+            audit_max_age_secs: 90 * 24 * 3600,
         }
     }
 }
@@ -200,6 +209,35 @@ impl AedbConfig {
             .transpose()
     }
 
+    /// Why this config is not hardened enough for `open_secure`, if it is not:
+    /// `DurabilityMode::Full`, strict recovery, the hash-chained WAL, and an
+    /// HMAC key of at least 32 bytes.
+    pub(crate) fn secure_violation(&self) -> Option<String> {
+        if self.durability_mode != DurabilityMode::Full {
+            return Some(format!(
+                "durability_mode is {:?}; open_secure needs DurabilityMode::Full",
+                self.durability_mode
+            ));
+        }
+        if !self.strict_recovery() {
+            return Some(format!(
+                "recovery_mode is {:?}; open_secure needs RecoveryMode::Strict",
+                self.recovery_mode
+            ));
+        }
+        if !self.hash_chain_required {
+            return Some("hash_chain_required is false; open_secure needs true".into());
+        }
+        match self.hmac_key() {
+            None => Some("manifest_hmac_key is not set; open_secure needs a 32-byte HMAC key (AedbConfig::production(key))".into()),
+            Some(k) if k.len() < 32 => Some(format!(
+                "manifest_hmac_key is {} bytes; open_secure needs at least 32",
+                k.len()
+            )),
+            Some(_) => None,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), AedbError> {
         let bad = |message: String| Err(AedbError::InvalidConfig { message });
         self.key()?;
@@ -218,6 +256,9 @@ impl AedbConfig {
         }
         if self.max_batch_rows == 0 {
             return bad("max_batch_rows must be at least 1".into());
+        }
+        if self.audit_max_rows == 0 {
+            return bad("audit_max_rows must be at least 1".into());
         }
         if self.max_kv_key_bytes == 0
             || self.max_kv_key_bytes > crate::btree::TreeConfig::default().key_limit

@@ -15,15 +15,18 @@
 #![forbid(unsafe_code)]
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
-// pointing down): vocab → catalog → table → query → commit → instance.
+// pointing down): vocab → permission → catalog → auth → table → query →
+// commit → instance.
 // `error` and `config` are leaves every room may use; `storage` is below them
 // all. Public modules are exactly the paths the seed README names, plus the
 // engine (`storage`) and doc-hidden harness doors (`tests/public_api.rs`).
+mod auth;
 pub mod catalog;
 pub mod commit;
 pub mod config;
 pub mod error;
 mod instance;
+pub mod permission;
 pub mod query;
 #[doc(hidden)]
 pub mod table;

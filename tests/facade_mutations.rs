@@ -685,8 +685,11 @@ async fn ddl_is_idempotent_where_0_1_9_is_and_typed_elsewhere() {
         AedbErrorCode::IndexAlreadyExists
     );
     assert_eq!(db.list_indexes(P, S, "users").await.unwrap().len(), 1);
+    // Ours and the engine's `_system` (audit tables).
     let projects = db.list_projects().await.unwrap();
-    assert_eq!((projects.len(), projects[0].scope_count), (1, 2));
+    let ids: Vec<&str> = projects.iter().map(|p| p.project_id.as_str()).collect();
+    assert_eq!(ids, ["_system", P]);
+    assert_eq!(projects[1].scope_count, 2);
     assert_eq!(db.list_tables(P, S).await.unwrap().len(), 1);
     db.commit(insert_user(1, "a", None)).await.unwrap();
     db.drop_scope(P, S).await.unwrap();
@@ -707,11 +710,18 @@ async fn ddl_is_idempotent_where_0_1_9_is_and_typed_elsewhere() {
     );
     db.drop_project(P).await.unwrap();
     db.drop_project(P).await.unwrap();
-    assert!(db.list_projects().await.unwrap().is_empty());
+    let left: Vec<String> = db
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.project_id)
+        .collect();
+    assert_eq!(left, ["_system"]);
     assert_eq!(
         db.storage().tree_roots().unwrap().len(),
-        1,
-        "only the catalog tree is left"
+        3,
+        "only the catalog tree and the two _system audit tables are left"
     );
 }
 

@@ -2,8 +2,8 @@
 //! data, catalog and indexes back), and after a crash at every persistence call
 //! of a table workload on the simulated file system (three crash images each):
 //! the reopened database holds exactly a committed state at or after the last
-//! durable acknowledgement, its indexes agree with its rows, and it takes new
-//! commits.
+//! durable acknowledgement, its indexes agree with its rows, its grants are
+//! those of that state, and it takes new commits.
 
 mod facade_common;
 
@@ -11,16 +11,30 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use aedb::catalog::DdlOperation;
 use aedb::catalog::schema::IndexType;
 use aedb::catalog::types::{Row, Value};
 use aedb::commit::validation::Mutation;
 use aedb::config::AedbConfig;
 use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
+use aedb::permission::{CallerContext, Permission};
 use aedb::query::plan::{Expr, Query, QueryOptions};
 use aedb::{AedbError, AedbInstance};
 use facade_common::*;
 
+/// The `users` rows by id; a grant the workload gives (`reader` may read
+/// `users`) is the pseudo-row `GRANTED`, so one comparison covers both.
 type Model = Option<BTreeMap<i64, Vec<Value>>>;
+
+const GRANTED: i64 = i64::MIN;
+
+fn reader_grant() -> Permission {
+    Permission::TableRead {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "users".into(),
+    }
+}
 
 fn config() -> AedbConfig {
     AedbConfig {
@@ -87,7 +101,17 @@ async fn read_users(db: &AedbInstance) -> Result<Model, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-    let with_age: Vec<&Vec<Value>> = rows.values().filter(|r| !r[2].is_null()).collect();
+    let mut rows = rows;
+    let reader = CallerContext::new("reader");
+    let q = Query::select(&["id"]).from("users").limit(1);
+    if db.query_as(&reader, P, S, q).await.is_ok() {
+        rows.insert(GRANTED, vec![Value::Text("reader may read".into())]);
+    }
+    let with_age: Vec<&Vec<Value>> = rows
+        .iter()
+        .filter(|(id, r)| **id != GRANTED && !r[2].is_null())
+        .map(|(_, r)| r)
+        .collect();
     let mut indexed: Vec<Vec<Value>> = via_index.rows.into_iter().map(|r| r.values).collect();
     indexed.sort();
     if indexed.iter().collect::<Vec<_>>() != with_age {
@@ -108,10 +132,11 @@ struct Run {
 }
 
 impl Run {
-    /// Before any DDL: the empty database (seq 0) or its catalog bootstrap (seq 1).
+    /// Before any DDL: the empty database (seq 0), its catalog bootstrap (seq
+    /// 1), or its `_system` audit tables (seq 2).
     fn new() -> Run {
         Run {
-            states: vec![(0, None), (1, None)],
+            states: vec![(0, None), (1, None), (2, None)],
             ..Run::default()
         }
     }
@@ -216,6 +241,27 @@ async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
         if i == 6 {
             db.checkpoint_now().await?;
         }
+        if i == 3 {
+            model.insert(GRANTED, vec![Value::Text("reader may read".into())]);
+            let grant = DdlOperation::GrantPermission {
+                caller_id: "reader".into(),
+                permission: reader_grant(),
+                actor_id: None,
+                delegable: false,
+            };
+            run.commit(db, Mutation::Ddl(grant), Some(model.clone()))
+                .await?;
+        }
+        if i == 9 {
+            model.remove(&GRANTED);
+            let revoke = DdlOperation::RevokePermission {
+                caller_id: "reader".into(),
+                permission: reader_grant(),
+                actor_id: None,
+            };
+            run.commit(db, Mutation::Ddl(revoke), Some(model.clone()))
+                .await?;
+        }
     }
     Ok(())
 }
@@ -260,8 +306,10 @@ fn crash_at_every_call_recovers_a_committed_state() {
             let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
             rt.block_on(async {
                 let db = open_sim(&image).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
-                let got = read_users(&db).await.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                // Before reading: a denied `query_as` of `reader` is audited
+                // in a commit of its own.
                 let seq = db.storage().visible_seq();
+                let got = read_users(&db).await.unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(run.accepts(seq, &got), "{ctx}: recovered seq {seq} ({got:?}) is no committed state at or after durable {}", run.durable);
                 // The recovered database takes commits.
                 db.create_project("after").await.unwrap_or_else(|e| panic!("{ctx}: commit after recovery: {e}"));

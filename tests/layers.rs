@@ -16,7 +16,18 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. `storage`, `btree` and `pager` are the engine below the
 /// facade; `error` and `config` are leaves every room may use.
 const ORDER: &[&str] = &[
-    "storage", "btree", "pager", "error", "config", "vocab", "catalog", "table", "query", "commit",
+    "storage",
+    "btree",
+    "pager",
+    "error",
+    "config",
+    "vocab",
+    "permission",
+    "catalog",
+    "auth",
+    "table",
+    "query",
+    "commit",
     "instance",
 ];
 

@@ -20,6 +20,7 @@
 //!    write rows (that is `table`) nor apply `DdlOperation`s (`commit::ddl`).
 
 mod cache;
+mod grants;
 pub mod schema;
 mod table_info;
 mod txn;
@@ -33,8 +34,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AedbError;
 pub use crate::error::ResourceType;
+use crate::permission::Permission;
 use crate::vocab::expr::Expr;
 pub(crate) use cache::CatalogCache;
+pub(crate) use grants::{GrantRecord, ReadPolicyRecord, grant_key, policy_key};
 use schema::{ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
 pub(crate) use table_info::{TableColumns, TableInfo};
 pub(crate) use txn::CatalogTxn;
@@ -111,6 +114,45 @@ pub enum DdlOperation {
         index_name: String,
         if_exists: bool,
     },
+    /// Grants `permission` to `caller_id`. The committing caller (or, for a
+    /// plain call, `actor_id`) is recorded as the grantor; with `delegable`, the
+    /// grantee may grant it (or narrower) on.
+    GrantPermission {
+        caller_id: String,
+        permission: Permission,
+        actor_id: Option<String>,
+        delegable: bool,
+    },
+    RevokePermission {
+        caller_id: String,
+        permission: Permission,
+        actor_id: Option<String>,
+    },
+    /// Makes `new_owner_id` the owner of a project, scope or table.
+    TransferOwnership {
+        resource_type: ResourceType,
+        project_id: String,
+        scope_id: Option<String>,
+        table_name: Option<String>,
+        new_owner_id: String,
+        actor_id: Option<String>,
+    },
+    /// Callers without `PolicyBypass` see only the table's rows that satisfy
+    /// `predicate` (`Expr::EqCaller` binds their id), in queries and in the
+    /// rows predicated mutations touch.
+    SetReadPolicy {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        predicate: Expr,
+        actor_id: Option<String>,
+    },
+    ClearReadPolicy {
+        project_id: String,
+        scope_id: String,
+        table_name: String,
+        actor_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -166,6 +208,9 @@ pub(crate) struct Catalog {
     pub(crate) projects: BTreeMap<String, ProjectRecord>,
     pub(crate) scopes: BTreeMap<(String, String), ScopeRecord>,
     pub(crate) tables: BTreeMap<(String, String, String), Arc<TableInfo>>,
+    /// Grants by grantee, then permission.
+    pub(crate) grants: BTreeMap<String, BTreeMap<Permission, GrantRecord>>,
+    pub(crate) read_policies: BTreeMap<(String, String, String), ReadPolicyRecord>,
 }
 
 pub(crate) fn project_key(project: &str) -> Vec<u8> {
@@ -225,6 +270,20 @@ impl Catalog {
         let mut cat = Catalog::default();
         for entry in tree.iter()? {
             let (k, v) = entry?;
+            if k.starts_with(grants::GRANT_TAG) {
+                let g: GrantRecord = decode_record(&k, &v)?;
+                if grant_key(&g.caller_id, &g.permission)? != k[..] {
+                    return Err(AedbError::Decode(format!(
+                        "catalog grant record under key {:?} names another grant",
+                        String::from_utf8_lossy(&k)
+                    )));
+                }
+                cat.grants
+                    .entry(g.caller_id.clone())
+                    .or_default()
+                    .insert(g.permission.clone(), g);
+                continue;
+            }
             let parts: Vec<&[u8]> = k.split(|b| *b == 0).collect();
             let text = |i: usize| String::from_utf8_lossy(parts[i]).into_owned();
             match (parts[0], parts.len()) {
@@ -243,6 +302,10 @@ impl Catalog {
                         (text(1), text(2), text(3)),
                         Arc::new(TableInfo::new(record)),
                     );
+                }
+                (b"r", 4) => {
+                    cat.read_policies
+                        .insert((text(1), text(2), text(3)), decode_record(&k, &v)?);
                 }
                 _ => {
                     return Err(AedbError::Decode(format!(

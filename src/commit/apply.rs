@@ -6,13 +6,14 @@
 //! (`Mutation::into_op`), resolves a table mutation's table once, and hands
 //! table work to `table::write`, DDL to `commit::ddl`; no arm is unreachable.
 
+use crate::auth::{authorize, read_filter};
 use crate::catalog::{ResourceType, TableInfo, index_tree, kv_tree};
 use crate::commit::context::WriteCtx;
-use crate::commit::ddl::apply_ddl;
 use crate::commit::mutation::{
     ConflictAction, ConflictTarget, Mutation, Op, TableOp, TableUpdateExpr, UpdateExpr,
 };
 use crate::error::AedbError;
+use crate::permission::Need;
 use crate::query::matching_rows;
 use crate::table::write::{check_row, get_row, pk_from_values, put_row, remove_row};
 use crate::table::{index_entry, pk_key};
@@ -42,20 +43,36 @@ fn add_i64(t: &TableInfo, column: &str, a: &Value, b: i64) -> Result<Value, Aedb
 
 impl WriteCtx<'_, '_> {
     /// Applies one mutation; returns the rows (or keys) it affected.
+    /// Applies one mutation, authorized for the call; returns the rows (or
+    /// keys) it affected.
     pub(crate) fn apply(&mut self, m: Mutation) -> Result<u64, AedbError> {
         match m.into_op() {
-            Op::Ddl(op) => apply_ddl(&mut self.cat, op).map(|()| 0),
+            Op::Ddl(op) => self.apply_ddl_as(op).map(|()| 0),
             Op::KvSet {
                 project_id,
                 scope_id,
                 key,
                 value,
-            } => self.kv_set(&project_id, &scope_id, &key, &value),
+            } => {
+                let need = Need::KvWrite {
+                    project: &project_id,
+                    scope: &scope_id,
+                    key: &key,
+                };
+                authorize(self.cat.catalog(), &self.call, &need)?;
+                self.kv_set(&project_id, &scope_id, &key, &value)
+            }
             Op::KvDel {
                 project_id,
                 scope_id,
                 key,
             } => {
+                let need = Need::KvWrite {
+                    project: &project_id,
+                    scope: &scope_id,
+                    key: &key,
+                };
+                authorize(self.cat.catalog(), &self.call, &need)?;
                 let id = self.cat.catalog().scope(&project_id, &scope_id)?.id;
                 Ok(u64::from(
                     self.cat
@@ -65,7 +82,40 @@ impl WriteCtx<'_, '_> {
                         .is_some(),
                 ))
             }
-            Op::Table(target, op) => {
+            Op::Table(target, mut op) => {
+                let (project, scope, table) =
+                    (&target.project_id, &target.scope_id, &target.table_name);
+                let cat = self.cat.catalog();
+                authorize(
+                    cat,
+                    &self.call,
+                    &Need::TableWrite {
+                        project,
+                        scope,
+                        table,
+                    },
+                )?;
+                if let Some(predicate) = op.predicate_mut() {
+                    // Choosing rows by a predicate reads them: the caller must
+                    // be able to read the table, and touches only the rows its
+                    // read policy lets it see.
+                    authorize(
+                        cat,
+                        &self.call,
+                        &Need::TableRead {
+                            project,
+                            scope,
+                            table,
+                        },
+                    )?;
+                    if let Some(id) = self.call.user() {
+                        predicate.bind_caller(id);
+                    }
+                    if let Some(policy) = read_filter(cat, &self.call, project, scope, table) {
+                        *predicate =
+                            policy.and(std::mem::replace(predicate, Expr::IsNull(String::new())));
+                    }
+                }
                 let t = self
                     .cat
                     .catalog()

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Call;
 use crate::catalog::{Catalog, CatalogCache, CatalogTxn};
 use crate::error::AedbError;
 use crate::storage::WriteTransaction;
@@ -23,11 +24,18 @@ pub(crate) struct WriteLimits {
     pub(crate) max_batch_rows: usize,
     /// Most rows a predicated mutation without a limit may match.
     pub(crate) max_scan_rows: usize,
+    /// Retention of the audit tables: most rows, and oldest age (0: no bound).
+    pub(crate) audit_max_rows: usize,
+    pub(crate) audit_max_age_secs: u64,
 }
 
 pub(crate) struct WriteCtx<'t, 'db> {
     pub(crate) cat: CatalogTxn<'t, 'db>,
     pub(crate) limits: WriteLimits,
+    /// The public call and its caller: every mutation is authorized for it.
+    pub(crate) call: Call,
+    /// Audit rows written so far in this transaction (their key's second part).
+    pub(crate) audit_rows: u64,
 }
 
 impl<'t, 'db> WriteCtx<'t, 'db> {
@@ -35,10 +43,13 @@ impl<'t, 'db> WriteCtx<'t, 'db> {
         txn: &'t mut WriteTransaction<'db>,
         cache: &CatalogCache,
         limits: WriteLimits,
+        call: Call,
     ) -> Result<Self, AedbError> {
         Ok(WriteCtx {
             cat: CatalogTxn::new(txn, cache)?,
             limits,
+            call,
+            audit_rows: 0,
         })
     }
 

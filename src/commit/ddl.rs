@@ -199,6 +199,15 @@ pub(crate) fn apply_ddl(ct: &mut CatalogTxn<'_, '_>, op: DdlOperation) -> Result
                 )),
             }
         }
+        // They write an audit row, so they run on the whole `WriteCtx`
+        // (`commit::access`), which never sends them here.
+        op @ (DdlOperation::GrantPermission { .. }
+        | DdlOperation::RevokePermission { .. }
+        | DdlOperation::TransferOwnership { .. }
+        | DdlOperation::SetReadPolicy { .. }
+        | DdlOperation::ClearReadPolicy { .. }) => Err(AedbError::Validation(format!(
+            "{op:?} is an access-control operation and runs through WriteCtx::apply_ddl_as"
+        ))),
     }
 }
 

@@ -5,7 +5,9 @@
 //! Room order: `commit` sits above `query` (predicated mutations find their rows
 //! with `query::matching_rows`) and below `instance`; see `tests/layers.rs`.
 
+mod access;
 mod apply;
+pub(crate) mod audit;
 pub(crate) mod context;
 mod ddl;
 pub(crate) mod mutation;

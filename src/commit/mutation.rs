@@ -308,6 +308,18 @@ pub(crate) enum TableOp {
     },
 }
 
+impl TableOp {
+    /// The predicate that chooses the rows of a predicated mutation.
+    pub(crate) fn predicate_mut(&mut self) -> Option<&mut Expr> {
+        match self {
+            TableOp::DeleteWhere { predicate, .. } | TableOp::UpdateWhere { predicate, .. } => {
+                Some(predicate)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Mutation {
     /// Takes the mutation apart for dispatch.
     pub(crate) fn into_op(self) -> Op {

@@ -1,15 +1,41 @@
 //! Commit methods: one mutation, several atomically, with a chosen finality, and
-//! the advisory preflight checks.
+//! the advisory preflight checks. Each plain method has a `*_as` twin taking a
+//! caller; both go through the same `write`, which authorizes every mutation
+//! against the catalog of the write transaction (`crate::auth`).
 
+use crate::auth::Call;
 use crate::commit::mutation::Mutation;
 use crate::commit::{CommitFinality, CommitResult, PreflightPlan, PreflightResult};
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
+use crate::permission::CallerContext;
+
+fn at_least_one(call: &Call, mutations: &[Mutation]) -> Result<(), AedbError> {
+    if mutations.is_empty() {
+        return Err(AedbError::Validation(format!(
+            "{} needs at least one mutation",
+            call.name
+        )));
+    }
+    Ok(())
+}
 
 impl AedbInstance {
     /// Commits one mutation and returns once it is durable.
     pub async fn commit(&self, mutation: Mutation) -> Result<CommitResult, AedbError> {
-        self.write(vec![mutation], CommitFinality::Durable, false)
+        let call = self.call("commit", None);
+        self.write(call, vec![mutation], CommitFinality::Durable, false)
+            .await
+    }
+
+    /// `commit` for `caller`: every mutation needs the caller's grant.
+    pub async fn commit_as(
+        &self,
+        caller: CallerContext,
+        mutation: Mutation,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("commit_as", Some(caller));
+        self.write(call, vec![mutation], CommitFinality::Durable, false)
             .await
     }
 
@@ -20,7 +46,18 @@ impl AedbInstance {
         mutation: Mutation,
         finality: CommitFinality,
     ) -> Result<CommitResult, AedbError> {
-        self.write(vec![mutation], finality, false).await
+        let call = self.call("commit_with_finality", None);
+        self.write(call, vec![mutation], finality, false).await
+    }
+
+    pub async fn commit_as_with_finality(
+        &self,
+        caller: CallerContext,
+        mutation: Mutation,
+        finality: CommitFinality,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("commit_as_with_finality", Some(caller));
+        self.write(call, vec![mutation], finality, false).await
     }
 
     /// Commits several mutations as one transaction: all apply or none.
@@ -28,12 +65,21 @@ impl AedbInstance {
         &self,
         mutations: Vec<Mutation>,
     ) -> Result<CommitResult, AedbError> {
-        if mutations.is_empty() {
-            return Err(AedbError::Validation(
-                "commit_many_atomic needs at least one mutation".into(),
-            ));
-        }
-        self.write(mutations, CommitFinality::Durable, false).await
+        let call = self.call("commit_many_atomic", None);
+        at_least_one(&call, &mutations)?;
+        self.write(call, mutations, CommitFinality::Durable, false)
+            .await
+    }
+
+    pub async fn commit_many_atomic_as(
+        &self,
+        caller: CallerContext,
+        mutations: Vec<Mutation>,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("commit_many_atomic_as", Some(caller));
+        at_least_one(&call, &mutations)?;
+        self.write(call, mutations, CommitFinality::Durable, false)
+            .await
     }
 
     /// Like `commit_many_atomic`, with a chosen finality.
@@ -42,12 +88,20 @@ impl AedbInstance {
         mutations: Vec<Mutation>,
         finality: CommitFinality,
     ) -> Result<CommitResult, AedbError> {
-        if mutations.is_empty() {
-            return Err(AedbError::Validation(
-                "commit needs at least one mutation".into(),
-            ));
-        }
-        self.write(mutations, finality, false).await
+        let call = self.call("commit_many_atomic_with_finality", None);
+        at_least_one(&call, &mutations)?;
+        self.write(call, mutations, finality, false).await
+    }
+
+    pub async fn commit_many_atomic_as_with_finality(
+        &self,
+        caller: CallerContext,
+        mutations: Vec<Mutation>,
+        finality: CommitFinality,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("commit_many_atomic_as_with_finality", Some(caller));
+        at_least_one(&call, &mutations)?;
+        self.write(call, mutations, finality, false).await
     }
 
     /// Checks and commits in one step. Validation runs under the writer lock
@@ -56,17 +110,28 @@ impl AedbInstance {
         &self,
         mutation: Mutation,
     ) -> Result<CommitResult, AedbError> {
-        self.write(vec![mutation], CommitFinality::Durable, false)
+        let call = self.call("commit_with_preflight", None);
+        self.write(call, vec![mutation], CommitFinality::Durable, false)
+            .await
+    }
+
+    /// `commit_with_preflight` for `caller`: the grant check, too, runs under
+    /// the writer lock, so a revoke cannot slip between check and commit.
+    pub async fn commit_as_with_preflight(
+        &self,
+        caller: CallerContext,
+        mutation: Mutation,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("commit_as_with_preflight", Some(caller));
+        self.write(call, vec![mutation], CommitFinality::Durable, false)
             .await
     }
 
     /// Would `mutation` commit now, and how many rows would it touch? Advisory:
     /// the state may change before a later commit.
     pub async fn preflight(&self, mutation: Mutation) -> PreflightResult {
-        match self
-            .write(vec![mutation], CommitFinality::Visible, true)
-            .await
-        {
+        let call = self.call("preflight", None);
+        match self.dry_run(call, mutation).await {
             Ok(r) => PreflightResult::Ok {
                 affected_rows: r.affected_rows,
             },
@@ -76,25 +141,64 @@ impl AedbInstance {
         }
     }
 
+    /// `preflight` for `caller`. A mutation the caller may not make is
+    /// `Err(PermissionDenied)`, not an advisory failure.
+    pub async fn preflight_as(
+        &self,
+        caller: &CallerContext,
+        mutation: Mutation,
+    ) -> Result<PreflightResult, AedbError> {
+        let call = self.call("preflight_as", Some(caller.clone()));
+        match self.dry_run(call, mutation).await {
+            Ok(r) => Ok(PreflightResult::Ok {
+                affected_rows: r.affected_rows,
+            }),
+            Err(e @ AedbError::PermissionDenied(_)) => Err(e),
+            Err(e) => Ok(PreflightResult::Err {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// `preflight` with the seq it ran against.
     pub async fn preflight_plan(&self, mutation: Mutation) -> PreflightPlan {
+        let call = self.call("preflight_plan", None);
         let base_seq = self.storage().visible_seq();
-        match self
-            .write(vec![mutation], CommitFinality::Visible, true)
-            .await
-        {
-            Ok(r) => PreflightPlan {
-                valid: true,
-                base_seq: r.commit_seq,
-                estimated_affected_rows: r.affected_rows as usize,
-                errors: Vec::new(),
-            },
-            Err(e) => PreflightPlan {
-                valid: false,
-                base_seq,
-                estimated_affected_rows: 0,
-                errors: vec![e.to_string()],
-            },
+        plan_of(self.dry_run(call, mutation).await, base_seq)
+    }
+
+    pub async fn preflight_plan_as(
+        &self,
+        caller: &CallerContext,
+        mutation: Mutation,
+    ) -> Result<PreflightPlan, AedbError> {
+        let call = self.call("preflight_plan_as", Some(caller.clone()));
+        let base_seq = self.storage().visible_seq();
+        match self.dry_run(call, mutation).await {
+            Err(e @ AedbError::PermissionDenied(_)) => Err(e),
+            r => Ok(plan_of(r, base_seq)),
         }
+    }
+
+    async fn dry_run(&self, call: Call, mutation: Mutation) -> Result<CommitResult, AedbError> {
+        self.write(call, vec![mutation], CommitFinality::Visible, true)
+            .await
+    }
+}
+
+fn plan_of(r: Result<CommitResult, AedbError>, base_seq: u64) -> PreflightPlan {
+    match r {
+        Ok(r) => PreflightPlan {
+            valid: true,
+            base_seq: r.commit_seq,
+            estimated_affected_rows: r.affected_rows as usize,
+            errors: Vec::new(),
+        },
+        Err(e) => PreflightPlan {
+            valid: false,
+            base_seq,
+            estimated_affected_rows: 0,
+            errors: vec![e.to_string()],
+        },
     }
 }

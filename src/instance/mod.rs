@@ -5,6 +5,7 @@
 //!
 //! The top room: it may import every other room, and none imports it.
 
+mod access;
 mod commit;
 mod ddl;
 mod kv;
@@ -14,13 +15,16 @@ mod query;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::auth::{AccessMode, Call};
 use crate::catalog::{CATALOG_TREE, Catalog, CatalogCache};
+use crate::commit::audit::{self, AuthzEvent, AuthzRecord};
 use crate::commit::context::{WriteCtx, WriteLimits};
 use crate::commit::mutation::Mutation;
 use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 use crate::config::AedbConfig;
 use crate::error::{AedbError, QueryError};
 use crate::pager::vfs::{RealFs, Vfs};
+use crate::permission::CallerContext;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{Consistency, Database, Finality, ReadTransaction, StorageError};
 
@@ -40,14 +44,42 @@ struct Inner {
     catalogs: CatalogCache,
     /// Slots for commits on the blocking pool (`max_inflight_commits`).
     inflight: Arc<tokio::sync::Semaphore>,
+    /// Which calls are accepted without a caller (how the instance was opened).
+    mode: AccessMode,
 }
 
 impl AedbInstance {
     /// Opens (creating if needed) the database in `dir`, recovering from the WAL.
     /// A second open of the same directory, in this or another process, is
     /// refused while this one is open.
+    ///
+    /// Plain calls (`query`, `commit`, ...) are trusted: the process that opened
+    /// the database acts for itself. `*_as` calls are checked against the
+    /// caller's grants.
     pub fn open(config: AedbConfig, dir: impl AsRef<Path>) -> Result<Self, AedbError> {
         Self::open_with_vfs(config, Arc::new(RealFs), dir.as_ref())
+    }
+
+    /// Opens for multi-tenant use: every call that reads or writes data needs a
+    /// caller (`*_as`); a plain call fails with `PermissionDenied` naming it.
+    pub fn open_production(config: AedbConfig, dir: impl AsRef<Path>) -> Result<Self, AedbError> {
+        Self::open_in(
+            config,
+            Arc::new(RealFs),
+            dir.as_ref(),
+            AccessMode::Production,
+        )
+    }
+
+    /// `open_production` on a hardened configuration only: `DurabilityMode::Full`,
+    /// strict recovery, the hash-chained WAL and an HMAC key of at least 32
+    /// bytes (`AedbConfig::production(key)` is one). Any other config is refused
+    /// with `InvalidConfig` naming the setting.
+    pub fn open_secure(config: AedbConfig, dir: impl AsRef<Path>) -> Result<Self, AedbError> {
+        if let Some(message) = config.secure_violation() {
+            return Err(AedbError::InvalidConfig { message });
+        }
+        Self::open_in(config, Arc::new(RealFs), dir.as_ref(), AccessMode::Secure)
     }
 
     /// Opens through any file system (the fault-injecting simulation, in tests).
@@ -55,6 +87,27 @@ impl AedbInstance {
         config: AedbConfig,
         vfs: Arc<dyn Vfs>,
         dir: &Path,
+    ) -> Result<Self, AedbError> {
+        Self::open_in(config, vfs, dir, AccessMode::Open)
+    }
+
+    /// `open_secure` through any file system (the fault-injecting simulation).
+    pub fn open_secure_with_vfs(
+        config: AedbConfig,
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+    ) -> Result<Self, AedbError> {
+        if let Some(message) = config.secure_violation() {
+            return Err(AedbError::InvalidConfig { message });
+        }
+        Self::open_in(config, vfs, dir, AccessMode::Secure)
+    }
+
+    fn open_in(
+        config: AedbConfig,
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        mode: AccessMode,
     ) -> Result<Self, AedbError> {
         config.validate()?;
         let db = Database::open_with(vfs, dir, config.storage_options()?)?;
@@ -71,14 +124,69 @@ impl AedbInstance {
             CatalogCache::load(tree.raw())?
         };
         let inflight = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_commits));
-        Ok(AedbInstance {
+        let instance = AedbInstance {
             inner: Arc::new(Inner {
                 db,
                 config,
                 catalogs,
                 inflight,
+                mode,
             }),
-        })
+        };
+        instance.bootstrap_system()?;
+        Ok(instance)
+    }
+
+    /// Creates the `_system` project and its audit tables if they are missing
+    /// (a new database, or one made before they existed).
+    fn bootstrap_system(&self) -> Result<(), AedbError> {
+        let db = &self.inner.db;
+        let mut txn = db.begin_write()?;
+        let mut ctx = WriteCtx::new(
+            &mut txn,
+            &self.inner.catalogs,
+            self.limits(),
+            self.system_call("open"),
+        )?;
+        if audit::is_bootstrapped(&ctx) {
+            return Ok(());
+        }
+        for op in audit::bootstrap() {
+            if let crate::catalog::DdlOperation::CreateTable { table_name, .. } = &op
+                && ctx
+                    .cat
+                    .catalog()
+                    .table(
+                        crate::auth::SYSTEM_PROJECT,
+                        crate::catalog::DEFAULT_SCOPE_ID,
+                        table_name,
+                    )
+                    .is_ok()
+            {
+                continue;
+            }
+            ctx.apply(Mutation::Ddl(op))?;
+        }
+        let catalog = ctx.finish()?;
+        let guard = self.inner.catalogs.begin_ddl(db);
+        txn.commit(Finality::Durable)?;
+        if let Some(c) = catalog {
+            guard.publish(c);
+        }
+        Ok(())
+    }
+
+    /// A public call by `caller` (or a plain call, `None`).
+    pub(crate) fn call(&self, name: &'static str, caller: Option<CallerContext>) -> Call {
+        Call {
+            name,
+            caller,
+            mode: self.inner.mode,
+        }
+    }
+
+    fn system_call(&self, name: &'static str) -> Call {
+        self.call(name, Some(CallerContext::system()))
     }
 
     /// The storage engine underneath (for tools and checks).
@@ -106,6 +214,8 @@ impl AedbInstance {
             max_kv_value_bytes: c.max_kv_value_bytes,
             max_batch_rows: c.max_batch_rows,
             max_scan_rows: c.max_scan_rows,
+            audit_max_rows: c.audit_max_rows,
+            audit_max_age_secs: c.audit_max_age_secs,
         }
     }
 
@@ -119,6 +229,7 @@ impl AedbInstance {
     /// future does not stop it (read the state to learn the outcome).
     async fn write(
         &self,
+        call: Call,
         mutations: Vec<Mutation>,
         finality: CommitFinality,
         dry_run: bool,
@@ -142,7 +253,11 @@ impl AedbInstance {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            this.write_blocking(mutations, finality, dry_run)
+            let result = this.write_blocking(&call, mutations, finality, dry_run);
+            if let Err(e @ AedbError::PermissionDenied(_)) = &result {
+                this.audit_denial(&call, e.to_string());
+            }
+            result
         })
         .await
         .map_err(|e| AedbError::Unavailable {
@@ -152,6 +267,7 @@ impl AedbInstance {
 
     fn write_blocking(
         &self,
+        call: &Call,
         mutations: Vec<Mutation>,
         finality: CommitFinality,
         dry_run: bool,
@@ -159,7 +275,7 @@ impl AedbInstance {
         let db = &self.inner.db;
         let mut txn = db.begin_write()?;
         let base = db.visible_seq();
-        let mut ctx = WriteCtx::new(&mut txn, &self.inner.catalogs, self.limits())?;
+        let mut ctx = WriteCtx::new(&mut txn, &self.inner.catalogs, self.limits(), call.clone())?;
         let mut affected = 0;
         for m in mutations {
             affected += ctx.apply(m)?;
@@ -191,6 +307,35 @@ impl AedbInstance {
             canonical_commit_seq: receipt.seq,
             affected_rows: affected,
         })
+    }
+
+    /// Records a denied call in `_system.app.authz_audit`, in a commit of its
+    /// own (the call itself wrote nothing). Visible at once, durable with the
+    /// next sync. A failure to record (a poisoned engine) is not the caller's
+    /// business: the call still fails with its `PermissionDenied`.
+    fn audit_denial(&self, call: &Call, detail: String) {
+        let record = AuthzRecord {
+            caller_id: call.user().map(str::to_string),
+            event: AuthzEvent::Denied,
+            call: call.name.to_string(),
+            resource: String::new(),
+            detail,
+        };
+        let db = &self.inner.db;
+        let attempt = || -> Result<(), AedbError> {
+            let mut txn = db.begin_write()?;
+            let mut ctx = WriteCtx::new(
+                &mut txn,
+                &self.inner.catalogs,
+                self.limits(),
+                self.system_call("audit"),
+            )?;
+            ctx.audit_authz(record)?;
+            ctx.finish()?;
+            txn.commit(Finality::Visible)?;
+            Ok(())
+        };
+        let _ = attempt();
     }
 
     /// A read snapshot for a consistency mode.

@@ -1,7 +1,11 @@
-//! Query methods: every read picks its snapshot by `ConsistencyMode`.
+//! Query methods: every read picks its snapshot by `ConsistencyMode`, then is
+//! authorized for its caller on that snapshot's catalog (so an `AtSeq` read
+//! sees the grants of that seq) before it reads a row.
 
+use crate::auth::Call;
 use crate::error::QueryError;
 use crate::instance::AedbInstance;
+use crate::permission::CallerContext;
 use crate::query::plan::{Query, QueryOptions, QueryPlan};
 use crate::query::source::SnapshotSource;
 use crate::query::{Limits, QueryResult, explain, run_query};
@@ -20,7 +24,23 @@ impl AedbInstance {
         scope_id: &str,
         query: Query,
     ) -> Result<QueryResult, QueryError> {
-        self.query_with_options(project_id, scope_id, query, QueryOptions::default())
+        let call = self.call("query", None);
+        self.run_query_for(call, project_id, scope_id, query, QueryOptions::default())
+            .await
+    }
+
+    /// `query` for `caller`: needs `TableRead` on every table it reads (or an
+    /// `IndexRead` index that serves it), and sees only the rows the tables'
+    /// read policies let it see.
+    pub async fn query_as(
+        &self,
+        caller: &CallerContext,
+        project_id: &str,
+        scope_id: &str,
+        query: Query,
+    ) -> Result<QueryResult, QueryError> {
+        let call = self.call("query_as", Some(caller.clone()));
+        self.run_query_for(call, project_id, scope_id, query, QueryOptions::default())
             .await
     }
 
@@ -33,17 +53,49 @@ impl AedbInstance {
         query: Query,
         options: QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let txn = self.read_at(options.consistency)?;
-        let catalog = self.catalog_of(&txn)?;
-        run_query(
-            &mut SnapshotSource::new(txn),
-            &catalog,
-            project_id,
-            scope_id,
-            &query,
-            &options,
-            self.query_limits(),
-        )
+        let call = self.call("query_with_options", None);
+        self.run_query_for(call, project_id, scope_id, query, options)
+            .await
+    }
+
+    /// `query_with_options` for `caller` (`None`: as the plain call).
+    pub async fn query_with_options_as(
+        &self,
+        caller: Option<&CallerContext>,
+        project_id: &str,
+        scope_id: &str,
+        query: Query,
+        options: QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        let call = self.call("query_with_options_as", caller.cloned());
+        self.run_query_for(call, project_id, scope_id, query, options)
+            .await
+    }
+
+    async fn run_query_for(
+        &self,
+        call: Call,
+        project_id: &str,
+        scope_id: &str,
+        mut query: Query,
+        options: QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        let r = (|| {
+            let txn = self.read_at(options.consistency)?;
+            let catalog = self.catalog_of(&txn)?;
+            let gate = self.read_gate(&catalog, &call, project_id, scope_id, &mut query)?;
+            run_query(
+                &mut SnapshotSource::new(txn),
+                &catalog,
+                project_id,
+                scope_id,
+                &query,
+                &options,
+                self.query_limits(),
+                &gate,
+            )
+        })();
+        self.audited_query(&call, r).await
     }
 
     /// How `query` would run: the access path, the index, an estimate of the
@@ -55,14 +107,47 @@ impl AedbInstance {
         query: Query,
         options: QueryOptions,
     ) -> Result<QueryPlan, QueryError> {
-        let txn = self.read_at(options.consistency)?;
-        let catalog = self.catalog_of(&txn)?;
-        explain(
-            &mut SnapshotSource::new(txn),
-            &catalog,
-            project_id,
-            scope_id,
-            &query,
-        )
+        let call = self.call("explain_query", None);
+        self.explain_for(call, project_id, scope_id, query, options)
+            .await
+    }
+
+    /// `explain_query` for `caller`: authorized like the query itself; under a
+    /// read policy the path does not answer, the row estimate is withheld (0).
+    pub async fn explain_query_as(
+        &self,
+        caller: Option<&CallerContext>,
+        project_id: &str,
+        scope_id: &str,
+        query: Query,
+        options: QueryOptions,
+    ) -> Result<QueryPlan, QueryError> {
+        let call = self.call("explain_query_as", caller.cloned());
+        self.explain_for(call, project_id, scope_id, query, options)
+            .await
+    }
+
+    async fn explain_for(
+        &self,
+        call: Call,
+        project_id: &str,
+        scope_id: &str,
+        mut query: Query,
+        options: QueryOptions,
+    ) -> Result<QueryPlan, QueryError> {
+        let r = (|| {
+            let txn = self.read_at(options.consistency)?;
+            let catalog = self.catalog_of(&txn)?;
+            let gate = self.read_gate(&catalog, &call, project_id, scope_id, &mut query)?;
+            explain(
+                &mut SnapshotSource::new(txn),
+                &catalog,
+                project_id,
+                scope_id,
+                &query,
+                &gate,
+            )
+        })();
+        self.audited_query(&call, r).await
     }
 }

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::catalog::{Catalog, TableInfo};
+use crate::catalog::{Catalog, TableColumns, TableInfo};
+use crate::error::AedbError;
 use crate::error::QueryError;
-use crate::query::Limits;
 use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::cursor::parse_cursor;
 use crate::query::output::{Page, QueryResult};
@@ -23,9 +23,10 @@ use crate::query::plan::{JoinType, Query, QueryOptions, QueryPlan};
 use crate::query::planner::{plan, resolve_table};
 use crate::query::source::Source;
 use crate::query::walk::visit_rows;
+use crate::query::{Limits, ReadGate};
 use crate::table::decode;
 use crate::table::key::encode_key;
-use crate::vocab::eval::{Columns, compile};
+use crate::vocab::eval::{Columns, Compiled, compile};
 use crate::vocab::types::{ColumnType, Value};
 
 /// Qualified columns of the joined row.
@@ -106,12 +107,16 @@ struct Step<'c> {
     right_pos: usize,
     /// The right column is the whole primary key: probe by key, else hash.
     by_pk: bool,
+    /// The right table's read policy, if one applies: rows it hides do not join.
+    hidden: Option<Compiled>,
 }
 
 /// A join resolved against the catalog: the base table, each step, and the
 /// layout of the joined row (which `Step::left_pos` indexes a prefix of).
 struct JoinPlan<'c> {
     base: &'c Arc<TableInfo>,
+    /// The base table's read policy, if one applies.
+    base_policy: Option<(&'c crate::vocab::expr::Expr, Compiled)>,
     steps: Vec<Step<'c>>,
     layout: Joined,
 }
@@ -122,8 +127,21 @@ impl<'c> JoinPlan<'c> {
         project: &str,
         scope: &str,
         query: &'c Query,
+        gate: &'c ReadGate,
     ) -> Result<Self, QueryError> {
+        if gate.through_indexes.is_some() {
+            return Err(QueryError::Engine(AedbError::PermissionDenied(format!(
+                "table '{}' may be read only through an index, which a join cannot do",
+                query.table
+            ))));
+        }
         let base = resolve_table(catalog, project, scope, &query.table)?;
+        let compiled = |name: &str, t: &TableInfo| {
+            gate.policy(name)
+                .map(|p| compile(p, &TableColumns(t)).map(|c| (p, c)))
+                .transpose()
+        };
+        let base_policy = compiled(&query.table, base)?;
         let base_alias = query
             .table_alias
             .clone()
@@ -148,11 +166,13 @@ impl<'c> JoinPlan<'c> {
                 left_pos,
                 right_pos,
                 by_pk,
+                hidden: compiled(&j.table, right)?.map(|(_, c)| c),
             });
             layout.add(&alias, right);
         }
         Ok(JoinPlan {
             base,
+            base_policy,
             steps,
             layout,
         })
@@ -167,12 +187,14 @@ pub(crate) fn run(
     query: &Query,
     opts: &QueryOptions,
     limits: Limits,
+    gate: &ReadGate,
 ) -> Result<QueryResult, QueryError> {
     let JoinPlan {
         base,
+        base_policy,
         steps,
         layout,
-    } = JoinPlan::new(catalog, project, scope, query)?;
+    } = JoinPlan::new(catalog, project, scope, query, gate)?;
     let resume = opts
         .cursor
         .as_deref()
@@ -184,11 +206,21 @@ pub(crate) fn run(
         max,
         unbounded: opts.allow_full_scan,
     };
-    // Base rows: all of them (bounded by max_scan_rows); the predicate may name
-    // joined columns, so it is applied to the joined rows.
-    let access = plan(base, None, &[], None, false)?;
+    // Base rows: all those the caller may see (bounded by max_scan_rows); the
+    // predicate may name joined columns, so it is applied to the joined rows.
+    // Rows a read policy hides are not counted.
+    let access = plan(
+        base,
+        base_policy.as_ref().map(|(p, _)| *p),
+        &[],
+        None,
+        false,
+    )?;
     let mut rows: Vec<Vec<Value>> = Vec::new();
     visit_rows(src, base, &access, None, &mut |_, row| {
+        if base_policy.as_ref().is_some_and(|(_, h)| !h.matches(&row)) {
+            return Ok(true);
+        }
         rows.push(row);
         Ok(budget.take())
     })?;
@@ -254,8 +286,10 @@ fn join_step(
         left_pos,
         right_pos: rpos,
         by_pk,
+        ref hidden,
         ..
     } = *step;
+    let visible = |row: &[Value]| hidden.as_ref().is_none_or(|h| h.matches(row));
     let rty = right.types[rpos];
     let width = right.types.len();
     let mut joined = Vec::new();
@@ -263,6 +297,9 @@ fn join_step(
     if !by_pk {
         let scan = plan(right, None, &[], None, false)?;
         visit_rows(src, right, &scan, None, &mut |_, row| {
+            if !visible(&row) {
+                return Ok(true);
+            }
             if !row[rpos].is_null() {
                 hash.entry(row[rpos].clone()).or_default().push(row);
             }
@@ -281,6 +318,7 @@ fn join_step(
                 let key = encode_key(&[&v]);
                 if let Some(row) =
                     src.get_with(&right.rows_tree, &key, &mut |b| decode(right, &key, b))?
+                    && visible(&row)
                 {
                     budget.take();
                     probed.push(row);
@@ -317,12 +355,14 @@ pub(crate) fn explain(
     project: &str,
     scope: &str,
     query: &Query,
+    gate: &ReadGate,
 ) -> Result<QueryPlan, QueryError> {
     let JoinPlan {
         base,
         steps,
         layout,
-    } = JoinPlan::new(catalog, project, scope, query)?;
+        ..
+    } = JoinPlan::new(catalog, project, scope, query, gate)?;
     let mut estimate = src.count(&base.rows_tree, Bound::Unbounded, Bound::Unbounded)?;
     let mut path = vec!["scan".to_string()];
     for step in &steps {
@@ -347,6 +387,10 @@ pub(crate) fn explain(
             .map(|c| layout.resolve(c).map(|(i, _)| layout.names[i].clone()))
             .collect::<Result<_, _>>()?
     };
+    // Withheld (0) under a read policy: table counts include hidden rows.
+    if !gate.policies.is_empty() {
+        estimate = 0;
+    }
     Ok(QueryPlan {
         output_columns,
         index_used: None,

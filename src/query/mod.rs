@@ -19,11 +19,32 @@ pub(crate) mod source;
 mod walk;
 
 use crate::catalog::Catalog;
+use crate::vocab::expr as vocab_expr;
 use source::Source;
 
 pub use crate::error::QueryError;
 pub use output::QueryResult;
-pub(crate) use single::matching_rows;
+pub(crate) use single::{matching_rows, query_to_aedb};
+
+/// What the caller of a query may see (built by the instance from the auth
+/// seam): per table, the read policy to apply; for the base table, whether it
+/// may be read only through certain indexes (`IndexRead` grants).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadGate {
+    /// (table name, predicate) in the query's project and scope.
+    pub(crate) policies: Vec<(String, vocab_expr::Expr)>,
+    pub(crate) through_indexes: Option<Vec<String>>,
+}
+
+impl ReadGate {
+    /// The read policy of `table`, if one applies.
+    pub(crate) fn policy(&self, table: &str) -> Option<&vocab_expr::Expr> {
+        self.policies
+            .iter()
+            .find(|(t, _)| t == table)
+            .map(|(_, p)| p)
+    }
+}
 
 /// Engine limits a query runs under.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +61,12 @@ pub(crate) fn run_query(
     query: &plan::Query,
     opts: &plan::QueryOptions,
     limits: Limits,
+    gate: &ReadGate,
 ) -> Result<QueryResult, QueryError> {
     if query.joins.is_empty() {
-        single::run(src, catalog, project, scope, query, opts, limits)
+        single::run(src, catalog, project, scope, query, opts, limits, gate)
     } else {
-        join::run(src, catalog, project, scope, query, opts, limits)
+        join::run(src, catalog, project, scope, query, opts, limits, gate)
     }
 }
 
@@ -55,10 +77,11 @@ pub(crate) fn explain(
     project: &str,
     scope: &str,
     query: &plan::Query,
+    gate: &ReadGate,
 ) -> Result<plan::QueryPlan, QueryError> {
     if query.joins.is_empty() {
-        single::explain(src, catalog, project, scope, query)
+        single::explain(src, catalog, project, scope, query, gate)
     } else {
-        join::explain(src, catalog, project, scope, query)
+        join::explain(src, catalog, project, scope, query, gate)
     }
 }

@@ -7,11 +7,11 @@
 //! Invariant: the full predicate is evaluated on every row the path yields
 //! (facade invariant 4); the path decides cost, never the answer.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, TableColumns, TableInfo};
 use crate::error::{AedbError, QueryError};
-use crate::query::Limits;
 use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::cursor::{Resume, encode_cursor, parse_cursor};
 use crate::query::output::{Page, QueryResult, project_owned, projection};
@@ -19,6 +19,7 @@ use crate::query::plan::{Order, Query, QueryOptions, QueryPlan};
 use crate::query::planner::{Access, plan, resolve_table};
 use crate::query::source::Source;
 use crate::query::walk::{estimate_rows, visit_rows};
+use crate::query::{Limits, ReadGate};
 use crate::table::{KeyedRow, pk_key};
 use crate::vocab::eval::{Columns, Compiled, compile};
 use crate::vocab::expr::Expr;
@@ -40,37 +41,94 @@ fn needs_buffering(query: &Query, access: &Access) -> bool {
     !access.streams_in_order || query.aggregates_rows() || query.having.is_some()
 }
 
-/// Plans a single-table query (shared by `run_query` and `explain`).
+/// A single-table query, planned: the table, the full predicate (read policy
+/// and the query's own), the read policy alone (rows it hides are neither
+/// returned nor counted), and the access path.
+struct Prepared<'c> {
+    t: &'c Arc<TableInfo>,
+    pred: Option<Compiled>,
+    hidden: Option<Compiled>,
+    access: Access,
+}
+
+fn denied(why: String) -> QueryError {
+    QueryError::Engine(AedbError::PermissionDenied(why))
+}
+
+/// The index a caller with only `IndexRead` grants must be served through.
+fn granted_index<'q>(gate: &'q ReadGate, query: &'q Query) -> Result<Option<&'q str>, QueryError> {
+    let Some(allowed) = &gate.through_indexes else {
+        return Ok(query.use_index.as_deref());
+    };
+    match (query.use_index.as_deref(), allowed.as_slice()) {
+        (Some(i), _) if allowed.iter().any(|a| a == i) => Ok(Some(i)),
+        (None, [only]) => Ok(Some(only)),
+        _ => Err(denied(format!(
+            "table '{}' may be read only through index {}: name it with use_index",
+            query.table,
+            allowed.join(" or ")
+        ))),
+    }
+}
+
+/// Plans a single-table query (shared by `run_query` and `explain`). The read
+/// policy is a conjunct of the predicate the planner sees, so an index on the
+/// policy's column narrows the walk to the rows the caller may see.
 fn prepare<'c>(
     catalog: &'c Catalog,
     project: &str,
     scope: &str,
     query: &Query,
-) -> Result<(&'c Arc<TableInfo>, Option<Compiled>, Access), QueryError> {
+    gate: &ReadGate,
+) -> Result<Prepared<'c>, QueryError> {
     if query.table.is_empty() {
         return Err(QueryError::invalid(
             "query has no table (call .from(table))",
         ));
     }
     let t = resolve_table(catalog, project, scope, &query.table)?;
-    let pred = query
-        .predicate
-        .as_ref()
+    let policy = gate.policy(&query.table);
+    let combined;
+    let predicate = match (policy, query.predicate.as_ref()) {
+        (Some(p), Some(q)) => {
+            combined = p.clone().and(q.clone());
+            Some(&combined)
+        }
+        (Some(p), None) => Some(p),
+        (None, q) => q,
+    };
+    let pred = predicate
         .map(|p| compile(p, &TableColumns(t)))
         .transpose()?;
+    let hidden = policy.map(|p| compile(p, &TableColumns(t))).transpose()?;
     let order = if query.aggregates_rows() {
         Vec::new()
     } else {
         order_positions(t, query)?
     };
-    let access = plan(
+    let use_index = granted_index(gate, query)?;
+    let access = plan(t, predicate, &order, use_index, query.limit.is_some())?;
+    if let (Some(want), Some(_)) = (use_index, &gate.through_indexes) {
+        let through = access
+            .index()
+            .is_some_and(|i| t.record.indexes[i].def.index_name == want)
+            && access
+                .ranges
+                .iter()
+                .all(|r| !matches!(r, (Bound::Unbounded, Bound::Unbounded)));
+        if !through {
+            return Err(denied(format!(
+                "table '{}' may be read only through index {want}, and this predicate does not bound it",
+                query.table
+            )));
+        }
+    }
+    Ok(Prepared {
         t,
-        query.predicate.as_ref(),
-        &order,
-        query.use_index.as_deref(),
-        query.limit.is_some(),
-    )?;
-    Ok((t, pred, access))
+        pred,
+        hidden,
+        access,
+    })
 }
 
 /// Runs a single-table query against `src`: streaming when the access path
@@ -83,8 +141,14 @@ pub(crate) fn run(
     query: &Query,
     opts: &QueryOptions,
     limits: Limits,
+    gate: &ReadGate,
 ) -> Result<QueryResult, QueryError> {
-    let (t, pred, access) = prepare(catalog, project, scope, query)?;
+    let Prepared {
+        t,
+        pred,
+        hidden,
+        access,
+    } = prepare(catalog, project, scope, query, gate)?;
     let resume = opts
         .cursor
         .as_deref()
@@ -106,20 +170,24 @@ pub(crate) fn run(
             None => None,
         };
         let mut rows = Vec::new();
+        // Rows walked (the bound) and rows the caller may see (reported).
+        let mut walked = 0usize;
         let mut examined = 0usize;
         let mut consumed: Option<Vec<u8>> = None;
         let mut truncated = false;
         visit_rows(src, t, &access, after, &mut |k, row| {
-            if examined >= max && !opts.allow_full_scan {
+            if walked >= max && !opts.allow_full_scan {
                 truncated = true;
                 return Ok(false);
             }
-            let hit = pred.as_ref().is_none_or(|p| p.matches(&row));
+            let visible = hidden.as_ref().is_none_or(|h| h.matches(&row));
+            let hit = visible && pred.as_ref().is_none_or(|p| p.matches(&row));
             if hit && rows.len() == page {
                 truncated = true;
                 return Ok(false);
             }
-            examined += 1;
+            walked += 1;
+            examined += usize::from(visible);
             if hit {
                 rows.push(project_owned(row, &cols));
             }
@@ -142,21 +210,31 @@ pub(crate) fn run(
     }
     // Buffered: every matching row, then aggregate / sort / page.
     let mut matched: Vec<Vec<Value>> = Vec::new();
+    let mut walked = 0usize;
     let mut examined = 0usize;
     let mut over = false;
     visit_rows(src, t, &access, None, &mut |_, row| {
-        examined += 1;
-        if examined > max && !opts.allow_full_scan {
+        walked += 1;
+        if walked > max && !opts.allow_full_scan {
             over = true;
             return Ok(false);
         }
+        if hidden.as_ref().is_some_and(|h| !h.matches(&row)) {
+            return Ok(true);
+        }
+        examined += 1;
         if pred.as_ref().is_none_or(|p| p.matches(&row)) {
             matched.push(row);
         }
         Ok(true)
     })?;
     if over {
-        let estimate = estimate_rows(src, t, &access)?;
+        // Under a read policy, the estimate would count rows the caller cannot
+        // see; say only that the bound was crossed.
+        let estimate = match hidden {
+            Some(_) => walked as u64,
+            None => estimate_rows(src, t, &access)?,
+        };
         return Err(QueryError::ScanBoundExceeded {
             estimated_rows: estimate,
             max_scan_rows: max as u64,
@@ -190,8 +268,11 @@ pub(crate) fn explain(
     project: &str,
     scope: &str,
     query: &Query,
+    gate: &ReadGate,
 ) -> Result<QueryPlan, QueryError> {
-    let (t, _, access) = prepare(catalog, project, scope, query)?;
+    let Prepared {
+        t, hidden, access, ..
+    } = prepare(catalog, project, scope, query, gate)?;
     let (index_used, access_path) = access.describe(t);
     let columns = t.schema().column_names();
     let output_columns = if query.aggregates_rows() {
@@ -206,8 +287,14 @@ pub(crate) fn explain(
         output_columns,
         index_used,
         access_path,
-        estimated_scan_rows: estimate_rows(src, t, &access)?,
-        has_residual_filter: query.predicate.is_some() && !access.exact,
+        // Withheld (0) when a read policy applies and the path does not answer
+        // it: the count would include rows the caller cannot see.
+        estimated_scan_rows: if hidden.is_some() && !access.exact {
+            0
+        } else {
+            estimate_rows(src, t, &access)?
+        },
+        has_residual_filter: (query.predicate.is_some() || hidden.is_some()) && !access.exact,
         streams_in_order: !needs_buffering(query, &access),
         snapshot_seq: src.seq(),
     })

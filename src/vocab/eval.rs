@@ -108,6 +108,11 @@ fn compile_inner(expr: &Expr, cols: &dyn Columns) -> Result<Compiled, QueryError
             }
             Compiled::Like(i, pattern.chars().collect())
         }
+        Expr::EqCaller(c) => {
+            return Err(QueryError::invalid(format!(
+                "EqCaller({c:?}) compares with the caller's id, and this call has none: use the call's *_as form"
+            )));
+        }
         Expr::And(l, r) => Compiled::And(
             Box::new(compile_inner(l, cols)?),
             Box::new(compile_inner(r, cols)?),

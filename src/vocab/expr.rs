@@ -33,6 +33,10 @@ pub enum Expr {
     IsNotNull(String),
     /// SQL LIKE: `%` any run, `_` one character.
     Like(String, String),
+    /// The column equals the id of the caller the statement runs for: read
+    /// policies and `*_as` calls bind it (`bind_caller`); a call without a
+    /// caller cannot compile it.
+    EqCaller(String),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
@@ -84,7 +88,8 @@ impl Expr {
             | Expr::Between(c, _, _)
             | Expr::IsNull(c)
             | Expr::IsNotNull(c)
-            | Expr::Like(c, _) => Some(c),
+            | Expr::Like(c, _)
+            | Expr::EqCaller(c) => Some(c),
             Expr::And(..) | Expr::Or(..) | Expr::Not(_) => None,
         }
     }
@@ -102,7 +107,8 @@ impl Expr {
             | Expr::Between(c, _, _)
             | Expr::IsNull(c)
             | Expr::IsNotNull(c)
-            | Expr::Like(c, _) => Some(c),
+            | Expr::Like(c, _)
+            | Expr::EqCaller(c) => Some(c),
             Expr::And(..) | Expr::Or(..) | Expr::Not(_) => None,
         }
     }
@@ -122,6 +128,20 @@ impl Expr {
             }
         }
         out
+    }
+
+    /// Whether some leaf is `EqCaller` (the expression needs a caller to run).
+    pub fn names_caller(&self) -> bool {
+        self.leaves().iter().any(|l| matches!(l, Expr::EqCaller(_)))
+    }
+
+    /// Replaces every `EqCaller(c)` with `Eq(c, caller_id)`.
+    pub fn bind_caller(&mut self, caller_id: &str) {
+        self.leaves_mut(|leaf| {
+            if let Expr::EqCaller(c) = leaf {
+                *leaf = Expr::Eq(std::mem::take(c), Value::Text(caller_id.to_string()));
+            }
+        });
     }
 
     /// Calls `f` on every leaf, depth first.
@@ -249,6 +269,10 @@ impl ColumnRef {
     }
     pub fn is_not_null(self) -> Expr {
         Expr::IsNotNull(self.0)
+    }
+    /// The column equals the calling caller's id (see `Expr::EqCaller`).
+    pub fn eq_caller(self) -> Expr {
+        Expr::EqCaller(self.0)
     }
 }
 
