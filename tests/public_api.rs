@@ -30,6 +30,8 @@ const PUBLIC: &[(&str, bool)] = &[
     ("config", false),
     ("error", false),
     ("pager", false),
+    // `CallerContext` and `Permission` (0.1.9's `aedb::permission`, issue #12).
+    ("permission", false),
     ("query", false),
     ("query::plan", false),
     ("storage", false),
