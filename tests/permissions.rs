@@ -955,3 +955,228 @@ fn permission_matrix_in_secure_mode() {
     println!("permission matrix: {cells} cells checked in secure mode");
     assert_eq!(cells, expected);
 }
+
+/// An open-mode instance on the simulated file system, seeded.
+async fn seeded() -> AedbInstance {
+    let fs = SimFs::new(0x5eed);
+    let db = AedbInstance::open_with_vfs(
+        AedbConfig::production(key()),
+        Arc::new(fs),
+        Path::new("/db"),
+    )
+    .unwrap();
+    seed(&db).await.unwrap();
+    db
+}
+
+#[tokio::test]
+async fn read_policy_filters_through_the_planner() {
+    let db = seeded().await;
+    for (id, owner) in (3..40).map(|i| (i, if i % 10 == 0 { USER } else { "x" })) {
+        db.commit(Mutation::Insert {
+            project_id: P.into(),
+            scope_id: S.into(),
+            table_name: "t1".into(),
+            primary_key: vec![Value::Integer(id)],
+            row: row(id, owner, id),
+        })
+        .await
+        .unwrap();
+    }
+    db.set_read_policy(P, S, "t1", Expr::EqCaller("owner".into()))
+        .await
+        .unwrap();
+    db.commit(grant(USER, read(P, S, "t1"))).await.unwrap();
+    db.commit(grant(USER, write(P, S, "t1"))).await.unwrap();
+    let u = CallerContext::new(USER);
+    let mine = db.query_as(&u, P, S, t1()).await.unwrap();
+    let ids: Vec<Value> = mine.rows.iter().map(|r| r.values[0].clone()).collect();
+    assert_eq!(
+        ids,
+        [1, 10, 20, 30].map(Value::Integer),
+        "only the caller's rows"
+    );
+    assert_eq!(
+        mine.rows_examined, 4,
+        "the policy's index walk reads only them"
+    );
+    let plan = db
+        .explain_query_as(Some(&u), P, S, t1(), QueryOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(plan.index_used.as_deref(), Some("by_owner"), "{plan:?}");
+    assert_eq!(plan.estimated_scan_rows, 4);
+    // Without an index on the policy's column the walk reads every row, but
+    // counts only those the caller may see.
+    let by_v = t1().where_(Expr::Gte("v".into(), Value::Integer(0)));
+    db.commit(Mutation::Ddl(DdlOperation::DropIndex {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "t1".into(),
+        index_name: "by_owner".into(),
+        if_exists: false,
+    }))
+    .await
+    .unwrap();
+    let r = db.query_as(&u, P, S, by_v.clone()).await.unwrap();
+    assert_eq!((r.rows.len(), r.rows_examined), (4, 4));
+    let plan = db
+        .explain_query_as(Some(&u), P, S, by_v, QueryOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.estimated_scan_rows, 0,
+        "withheld: it would count hidden rows"
+    );
+    // A predicated write touches only visible rows.
+    let all = Mutation::DeleteWhere {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "t1".into(),
+        predicate: Expr::Gte("id".into(), Value::Integer(0)),
+        limit: None,
+    };
+    assert_eq!(db.commit_as(u.clone(), all).await.unwrap().affected_rows, 4);
+    // The plain call (trusted) and a PolicyBypass holder see the rest.
+    assert_eq!(db.query(P, S, t1()).await.unwrap().rows.len(), 35);
+    let bypass = Permission::PolicyBypass {
+        project_id: P.into(),
+        table_name: Some("t1".into()),
+    };
+    db.commit(grant("auditor", read(P, S, "t1"))).await.unwrap();
+    let auditor = CallerContext::new("auditor");
+    assert_eq!(
+        db.query_as(&auditor, P, S, t1()).await.unwrap().rows.len(),
+        0,
+        "policy: owner = auditor"
+    );
+    db.commit(grant("auditor", bypass)).await.unwrap();
+    assert_eq!(
+        db.query_as(&auditor, P, S, t1()).await.unwrap().rows.len(),
+        35
+    );
+}
+
+#[tokio::test]
+async fn index_read_serves_only_queries_through_its_index() {
+    let db = seeded().await;
+    let idx = Permission::IndexRead {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "t1".into(),
+        index_name: "by_owner".into(),
+    };
+    db.commit(grant(USER, idx)).await.unwrap();
+    let u = CallerContext::new(USER);
+    let lookup = t1().where_(Expr::Eq("owner".into(), Value::Text("x".into())));
+    let r = db.query_as(&u, P, S, lookup).await.unwrap();
+    assert_eq!(r.rows.len(), 1);
+    let scan = db.query_as(&u, P, S, t1()).await.unwrap_err();
+    assert_eq!(scan.code(), AedbErrorCode::PermissionDenied, "{scan}");
+    let by_pk = t1().where_(Expr::Eq("id".into(), Value::Integer(1)));
+    let e = db.query_as(&u, P, S, by_pk).await.unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{e}");
+    assert!(db.describe_table_as(&u, P, S, "t1").await.is_ok());
+}
+
+#[tokio::test]
+async fn system_project_is_written_only_by_the_engine() {
+    let db = seeded().await;
+    let admin = CallerContext::new(ADMIN);
+    let audit_row = |n: i64| Mutation::Insert {
+        project_id: "_system".into(),
+        scope_id: "app".into(),
+        table_name: "authz_audit".into(),
+        primary_key: vec![Value::Integer(0), Value::Integer(n)],
+        row: Row::from_values(vec![
+            Value::Integer(0),
+            Value::Integer(n),
+            Value::Timestamp(0),
+            Value::Null,
+            Value::Text("grant".into()),
+            Value::Text("forged".into()),
+            Value::Text("".into()),
+            Value::Text("".into()),
+        ]),
+    };
+    for (who, r) in [
+        (
+            "GlobalAdmin",
+            db.commit_as(admin.clone(), audit_row(1)).await.map(|_| ()),
+        ),
+        ("plain call", db.commit(audit_row(2)).await.map(|_| ())),
+        (
+            "GlobalAdmin DDL",
+            db.drop_project_as(admin.clone(), "_system").await,
+        ),
+        (
+            "plain DDL",
+            db.commit(create_table("_system", "app", "mine"))
+                .await
+                .map(|_| ()),
+        ),
+    ] {
+        match r {
+            Err(AedbError::PermissionDenied(_)) => {}
+            other => panic!("{who}: {other:?}"),
+        }
+    }
+    let q = Query::select(&["*"])
+        .from("authz_audit")
+        .where_(Expr::Eq("call".into(), Value::Text("forged".into())));
+    let opts = QueryOptions {
+        allow_full_scan: true,
+        ..QueryOptions::default()
+    };
+    let forged = db
+        .query_with_options_as(Some(&admin), "_system", "app", q, opts)
+        .await
+        .unwrap();
+    assert!(forged.rows.is_empty());
+    // Reading needs a grant like any table.
+    let audit = Query::select(&["*"]).from("authz_audit").limit(5);
+    let e = db
+        .query_as(&CallerContext::new(USER), "_system", "app", audit)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::PermissionDenied);
+}
+
+#[test]
+fn open_secure_refuses_configs_that_are_not_hardened() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (AedbConfig::default(), "manifest_hmac_key"),
+        (AedbConfig::low_latency(key()), "durability_mode"),
+        (AedbConfig::development(), "durability_mode"),
+        (
+            AedbConfig {
+                recovery_mode: aedb::config::RecoveryMode::Permissive,
+                ..AedbConfig::production(key())
+            },
+            "recovery_mode",
+        ),
+        (
+            AedbConfig::production(key()).with_hmac_key(vec![1; 16]),
+            "at least 32",
+        ),
+        (
+            AedbConfig {
+                hash_chain_required: false,
+                ..AedbConfig::production(key())
+            },
+            "hash_chain_required",
+        ),
+    ];
+    for (config, names) in cases {
+        let e = AedbInstance::open_secure(config, dir.path())
+            .err()
+            .expect("refused");
+        assert_eq!(e.code(), AedbErrorCode::InvalidConfig);
+        assert!(e.to_string().contains(names), "{e}");
+    }
+    let db = AedbInstance::open_secure(AedbConfig::production(key()), dir.path()).unwrap();
+    drop(db);
+    // The README's low-latency profile opens with plain `open`.
+    AedbInstance::open(AedbConfig::low_latency(key()), dir.path()).unwrap();
+}

@@ -16,7 +16,7 @@ use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::cursor::{Resume, encode_cursor, parse_cursor};
 use crate::query::output::{Page, QueryResult, project_owned, projection};
 use crate::query::plan::{Order, Query, QueryOptions, QueryPlan};
-use crate::query::planner::{Access, plan, resolve_table};
+use crate::query::planner::{Access, AccessKind, plan, resolve_table};
 use crate::query::source::Source;
 use crate::query::walk::{estimate_rows, visit_rows};
 use crate::query::{Limits, ReadGate};
@@ -287,17 +287,41 @@ pub(crate) fn explain(
         output_columns,
         index_used,
         access_path,
-        // Withheld (0) when a read policy applies and the path does not answer
-        // it: the count would include rows the caller cannot see.
-        estimated_scan_rows: if hidden.is_some() && !access.exact {
-            0
-        } else {
-            estimate_rows(src, t, &access)?
+        estimated_scan_rows: match (gate.policy(&query.table), hidden.is_some()) {
+            (Some(policy), true) => policy_estimate(src, t, &access, policy)?,
+            _ => estimate_rows(src, t, &access)?,
         },
         has_residual_filter: (query.predicate.is_some() || hidden.is_some()) && !access.exact,
         streams_in_order: !needs_buffering(query, &access),
         snapshot_seq: src.seq(),
     })
+}
+
+/// The row estimate of a query under a read policy, counting no row the
+/// policy hides: when the policy is one comparison a key range answers (an
+/// index or the primary key on its column), the rows of that range bound the
+/// answer; otherwise the estimate is withheld (0), since any count the trees
+/// keep would include hidden rows.
+fn policy_estimate(
+    src: &mut dyn Source,
+    t: &TableInfo,
+    access: &Access,
+    policy: &Expr,
+) -> Result<u64, QueryError> {
+    if policy.leaves().len() != 1 {
+        return Ok(0);
+    }
+    let own = plan(t, Some(policy), &[], None, false)?;
+    let bounded = own.kind != AccessKind::Scan
+        && own
+            .ranges
+            .iter()
+            .all(|r| !matches!(r, (Bound::Unbounded, Bound::Unbounded)));
+    if !bounded {
+        return Ok(0);
+    }
+    let visible = estimate_rows(src, t, &own)?;
+    Ok(visible.min(estimate_rows(src, t, access)?))
 }
 
 /// The rows of `t` matching `predicate`, for a predicated mutation: up to `limit`,
