@@ -18,8 +18,8 @@ use crate::catalog::{DEFAULT_SCOPE_ID, DdlOperation};
 use crate::commit::context::WriteCtx;
 use crate::commit::ddl::now_micros;
 use crate::error::AedbError;
-use crate::table::decode;
 use crate::table::write::{put_row, remove_row};
+use crate::table::{KeyedRow, decode};
 use crate::vocab::types::{ColumnType, Value};
 
 pub(crate) const AUTHZ_AUDIT: &str = "authz_audit";
@@ -170,7 +170,7 @@ impl WriteCtx<'_, '_> {
         let mut count = self.cat.txn.open_tree(&t.rows_tree)?.len()?;
         while count > 1 {
             let oldest = self.cat.txn.open_tree(&t.rows_tree)?.read(
-                |tree| -> Result<Option<(Vec<u8>, Vec<Value>)>, AedbError> {
+                |tree| -> Result<Option<KeyedRow>, AedbError> {
                     match tree.iter()?.next() {
                         Some(e) => {
                             let (k, v) = e?;

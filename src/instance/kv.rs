@@ -14,6 +14,9 @@ use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{ReadTransaction, StorageError, TreeHandle};
 
+/// A key and its value.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
 impl AedbInstance {
     /// Sets `key` to `value` in the scope's KV space (durable on return).
     pub async fn kv_set(
@@ -184,7 +187,7 @@ impl AedbInstance {
         limit: usize,
         start_after: Option<&[u8]>,
         consistency: ConsistencyMode,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, QueryError> {
+    ) -> Result<Vec<KvPair>, QueryError> {
         let call = self.call("kv_scan_prefix", None);
         let r = self.kv_scan_for(
             &call,
@@ -210,7 +213,7 @@ impl AedbInstance {
         limit: usize,
         start_after: Option<&[u8]>,
         consistency: ConsistencyMode,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, QueryError> {
+    ) -> Result<Vec<KvPair>, QueryError> {
         let call = self.call("kv_scan_prefix_as", Some(caller.clone()));
         let r = self.kv_scan_for(
             &call,
@@ -234,7 +237,7 @@ impl AedbInstance {
         limit: usize,
         start_after: Option<&[u8]>,
         consistency: ConsistencyMode,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, QueryError> {
+    ) -> Result<Vec<KvPair>, QueryError> {
         let txn = self.read_at(consistency)?;
         let need = Need::KvScan {
             project: project_id,

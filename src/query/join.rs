@@ -179,6 +179,8 @@ impl<'c> JoinPlan<'c> {
     }
 }
 
+// The query, where it runs, and what bounds and gates it: each is needed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     src: &mut dyn Source,
     catalog: &Catalog,

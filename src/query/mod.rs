@@ -53,6 +53,8 @@ pub(crate) struct Limits {
 }
 
 /// Runs a query against `src`.
+// The query, where it runs, and what bounds and gates it: each is needed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_query(
     src: &mut dyn Source,
     catalog: &Catalog,

@@ -133,6 +133,8 @@ fn prepare<'c>(
 
 /// Runs a single-table query against `src`: streaming when the access path
 /// yields rows in the requested order and nothing aggregates, else buffered.
+// The query, where it runs, and what bounds and gates it: each is needed.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     src: &mut dyn Source,
     catalog: &Catalog,

@@ -18,7 +18,8 @@ macro_rules! seed_adapter {
         use $krate::catalog::schema::{ColumnDef, IndexType};
         use $krate::catalog::types::{ColumnType, Row, Value};
         use $krate::commit::validation::Mutation;
-        use $krate::query::plan::{ConsistencyMode, Expr, Query};
+        use $krate::permission::{CallerContext, Permission};
+        use $krate::query::plan::{ConsistencyMode, Expr, Query, QueryOptions};
         use $krate::{AedbInstance, CommitFinality};
         use tokio::runtime::Runtime;
 
@@ -32,6 +33,9 @@ macro_rules! seed_adapter {
             rt: Runtime,
             /// Shared by the concurrent row's tasks (0.1.9's instance is not `Clone`).
             db: Arc<AedbInstance>,
+            /// With a caller, commits and point queries go through the `*_as`
+            /// calls (the permission check's cost, issue #12).
+            caller: Option<CallerContext>,
         }
 
         fn user(id: i64) -> Row {
@@ -43,6 +47,15 @@ macro_rules! seed_adapter {
         }
 
         impl $name {
+            /// The suite with a caller holding exactly `TableRead` and
+            /// `TableWrite` on `users`.
+            #[allow(dead_code)]
+            pub fn open_as(dir: &Path) -> Res<$name> {
+                let mut e = Self::open(dir)?;
+                e.caller = Some(CallerContext::new("bench"));
+                Ok(e)
+            }
+
             pub fn open(dir: &Path) -> Res<$name> {
                 let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
                 // 0.1.9's open starts tasks on the ambient runtime.
@@ -50,10 +63,18 @@ macro_rules! seed_adapter {
                     let _guard = rt.enter();
                     AedbInstance::open(Default::default(), dir)?
                 };
-                Ok($name { rt, db: Arc::new(db) })
+                Ok($name { rt, db: Arc::new(db), caller: None })
             }
 
             fn commit(&self, m: Mutation) -> Res<()> {
+                match &self.caller {
+                    Some(c) => self.rt.block_on(self.db.commit_as_with_finality(c.clone(), m, CommitFinality::Durable))?,
+                    None => self.rt.block_on(self.db.commit_with_finality(m, CommitFinality::Durable))?,
+                };
+                Ok(())
+            }
+
+            fn commit_plain(&self, m: Mutation) -> Res<()> {
                 self.rt.block_on(self.db.commit_with_finality(m, CommitFinality::Durable))?;
                 Ok(())
             }
@@ -63,7 +84,7 @@ macro_rules! seed_adapter {
             fn setup(&self) -> Res<()> {
                 self.rt.block_on(self.db.create_project(P))?;
                 let col = |name: &str, col_type| ColumnDef { name: name.into(), col_type, nullable: false };
-                self.commit(Mutation::Ddl(DdlOperation::CreateTable {
+                self.commit_plain(Mutation::Ddl(DdlOperation::CreateTable {
                     project_id: P.into(),
                     scope_id: S.into(),
                     table_name: "users".into(),
@@ -72,7 +93,7 @@ macro_rules! seed_adapter {
                     columns: vec![col("id", ColumnType::Integer), col("name", ColumnType::Text), col("age", ColumnType::Integer)],
                     primary_key: vec!["id".into()],
                 }))?;
-                self.commit(Mutation::Ddl(DdlOperation::CreateIndex {
+                self.commit_plain(Mutation::Ddl(DdlOperation::CreateIndex {
                     project_id: P.into(),
                     scope_id: S.into(),
                     table_name: "users".into(),
@@ -81,7 +102,28 @@ macro_rules! seed_adapter {
                     columns: vec!["age".into()],
                     index_type: IndexType::BTree,
                     partial_filter: None,
-                }))
+                }))?;
+                if let Some(c) = &self.caller {
+                    let table = |read| if read {
+                        Permission::TableRead { project_id: P.into(), scope_id: S.into(), table_name: "users".into() }
+                    } else {
+                        Permission::TableWrite { project_id: P.into(), scope_id: S.into(), table_name: "users".into() }
+                    };
+                    let kv = |read| if read {
+                        Permission::KvRead { project_id: P.into(), scope_id: Some(S.into()), prefix: None }
+                    } else {
+                        Permission::KvWrite { project_id: P.into(), scope_id: Some(S.into()), prefix: None }
+                    };
+                    for permission in [table(true), table(false), kv(true), kv(false)] {
+                        self.commit_plain(Mutation::Ddl(DdlOperation::GrantPermission {
+                            caller_id: c.caller_id.clone(),
+                            permission,
+                            actor_id: None,
+                            delegable: false,
+                        }))?;
+                    }
+                }
+                Ok(())
             }
 
             fn insert_batch(&self, ids: &[i64]) -> Res<()> {
@@ -120,7 +162,12 @@ macro_rules! seed_adapter {
                     let mut found = 0;
                     for &id in ids {
                         let q = Query::select(&["*"]).from("users").where_(Expr::Eq("id".into(), Value::Integer(id)));
-                        found += self.db.query(P, S, q).await?.rows.len();
+                        found += match &self.caller {
+                            Some(c) => self.db.query_with_options_as(Some(c), P, S, q, QueryOptions::default()).await?,
+                            None => self.db.query(P, S, q).await?,
+                        }
+                        .rows
+                        .len();
                     }
                     Res::Ok(found)
                 })

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::workload::{Res, note, row};
 
-pub const ENGINES: [&str; 2] = ["aedb", "aedb019"];
+pub const ENGINES: [&str; 3] = ["aedb", "aedb+caller", "aedb019"];
 pub const LOAD_BATCH: usize = 5_000;
 pub const SERIAL_INSERTS: usize = 1_000;
 pub const TASKS: usize = 64;
@@ -84,6 +84,8 @@ pub fn age_of(id: i64) -> i64 {
 pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
     let e: Box<dyn SeedEngine> = match engine {
         "aedb" => Box::new(ours::Ours::open(dir)?),
+        // The same suite through `commit_as` / `query_with_options_as`.
+        "aedb+caller" => Box::new(ours::Ours::open_as(dir)?),
         "aedb019" => Box::new(v019::V019::open(dir)?),
         other => return Err(format!("unknown seed engine {other:?}").into()),
     };
