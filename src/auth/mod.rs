@@ -13,6 +13,8 @@
 //! 3. Without a caller (a plain call) an open-mode instance trusts the process
 //!    that opened it; a production or secure instance refuses, naming the call.
 
+use std::borrow::Cow;
+
 use crate::catalog::Catalog;
 use crate::error::{AedbError, ResourceType};
 use crate::permission::{CallerContext, Need, Permission};
@@ -42,15 +44,26 @@ impl AccessMode {
     }
 }
 
-/// One public call: its name (for errors and the audit) and its caller.
+/// One public call: its name (for errors and the audit) and its caller,
+/// borrowed from the caller's argument where the call does not outlive it (a
+/// read), owned where it does (a write queued for the committer, an audit).
 #[derive(Debug, Clone)]
-pub(crate) struct Call {
+pub(crate) struct Call<'c> {
     pub(crate) name: &'static str,
-    pub(crate) caller: Option<CallerContext>,
+    pub(crate) caller: Option<Cow<'c, CallerContext>>,
     pub(crate) mode: AccessMode,
 }
 
-impl Call {
+impl Call<'_> {
+    /// The same call, owning its caller.
+    pub(crate) fn into_owned(self) -> Call<'static> {
+        Call {
+            name: self.name,
+            caller: self.caller.map(|c| Cow::Owned(c.into_owned())),
+            mode: self.mode,
+        }
+    }
+
     /// The user caller's id, if the call has a user caller.
     pub(crate) fn user(&self) -> Option<&str> {
         self.caller
@@ -60,7 +73,7 @@ impl Call {
     }
 
     pub(crate) fn is_system(&self) -> bool {
-        self.caller.as_ref().is_some_and(CallerContext::is_system)
+        self.caller.as_ref().is_some_and(|c| c.is_system())
     }
 }
 
@@ -113,7 +126,7 @@ fn describe(need: &Need<'_>) -> String {
     }
 }
 
-fn denied(call: &Call, why: String) -> AedbError {
+fn denied(call: &Call<'_>, why: String) -> AedbError {
     AedbError::PermissionDenied(format!("{}: {why}", call.name))
 }
 
@@ -144,7 +157,7 @@ pub(crate) fn holds(cat: &Catalog, caller_id: &str, need: &Need<'_>) -> bool {
 }
 
 /// The check: may `call` do what `need` says, on the state `cat` describes?
-pub(crate) fn authorize(cat: &Catalog, call: &Call, need: &Need<'_>) -> Result<(), AedbError> {
+pub(crate) fn authorize(cat: &Catalog, call: &Call<'_>, need: &Need<'_>) -> Result<(), AedbError> {
     if call.is_system() {
         return Ok(());
     }
@@ -184,7 +197,7 @@ pub(crate) enum ReadAccess {
 /// failing that, the `IndexRead` grants the caller holds on the table.
 pub(crate) fn authorize_table_read(
     cat: &Catalog,
-    call: &Call,
+    call: &Call<'_>,
     project: &str,
     scope: &str,
     table: &str,
@@ -229,7 +242,7 @@ pub(crate) fn authorize_table_read(
 /// or an admin or owner right covering it).
 pub(crate) fn read_filter(
     cat: &Catalog,
-    call: &Call,
+    call: &Call<'_>,
     project: &str,
     scope: &str,
     table: &str,
@@ -253,7 +266,7 @@ pub(crate) fn read_filter(
 /// delegable grant that implies it.
 pub(crate) fn authorize_grant(
     cat: &Catalog,
-    call: &Call,
+    call: &Call<'_>,
     permission: &Permission,
 ) -> Result<(), AedbError> {
     let realm = permission.realm();
@@ -274,7 +287,7 @@ pub(crate) fn authorize_grant(
 /// realm, or as the one who granted it.
 pub(crate) fn authorize_revoke(
     cat: &Catalog,
-    call: &Call,
+    call: &Call<'_>,
     caller_id: &str,
     permission: &Permission,
 ) -> Result<(), AedbError> {
@@ -296,7 +309,7 @@ pub(crate) fn authorize_revoke(
 /// project's admin or its owner) or a table (its scope's admin or its owner)?
 pub(crate) fn authorize_transfer(
     cat: &Catalog,
-    call: &Call,
+    call: &Call<'_>,
     kind: ResourceType,
     project: &str,
     scope: Option<&str>,
@@ -343,7 +356,7 @@ pub(crate) fn authorize_transfer(
 
 /// Whether the caller may see that a project exists: any right in it (a grant
 /// bounded to it, `GlobalAdmin`, or owning it or something in it).
-pub(crate) fn sees_project(cat: &Catalog, call: &Call, project: &str) -> bool {
+pub(crate) fn sees_project(cat: &Catalog, call: &Call<'_>, project: &str) -> bool {
     let Some(id) = call.user() else {
         return call.caller.is_some() || call.mode == AccessMode::Open;
     };
@@ -363,7 +376,7 @@ pub(crate) fn sees_project(cat: &Catalog, call: &Call, project: &str) -> bool {
 
 /// Whether the caller may see that a scope exists: a right bounded to it or to
 /// its whole project.
-pub(crate) fn sees_scope(cat: &Catalog, call: &Call, project: &str, scope: &str) -> bool {
+pub(crate) fn sees_scope(cat: &Catalog, call: &Call<'_>, project: &str, scope: &str) -> bool {
     let Some(id) = call.user() else {
         return call.caller.is_some() || call.mode == AccessMode::Open;
     };

@@ -14,7 +14,7 @@
 
 use crate::auth::SYSTEM_PROJECT;
 use crate::catalog::schema::ColumnDef;
-use crate::catalog::{DEFAULT_SCOPE_ID, DdlOperation};
+use crate::catalog::{Catalog, DEFAULT_SCOPE_ID, DdlOperation};
 use crate::commit::context::WriteCtx;
 use crate::commit::ddl::now_micros;
 use crate::error::AedbError;
@@ -120,13 +120,10 @@ pub(crate) fn bootstrap() -> Vec<DdlOperation> {
 }
 
 /// Whether the `_system` tables exist in the catalog `ctx` sees.
-pub(crate) fn is_bootstrapped(ctx: &WriteCtx<'_, '_>) -> bool {
-    [AUTHZ_AUDIT, ASSERTION_AUDIT].iter().all(|t| {
-        ctx.cat
-            .catalog()
-            .table(SYSTEM_PROJECT, DEFAULT_SCOPE_ID, t)
-            .is_ok()
-    })
+pub(crate) fn is_bootstrapped(catalog: &Catalog) -> bool {
+    [AUTHZ_AUDIT, ASSERTION_AUDIT]
+        .iter()
+        .all(|t| catalog.table(SYSTEM_PROJECT, DEFAULT_SCOPE_ID, t).is_ok())
 }
 
 impl WriteCtx<'_, '_> {

@@ -33,7 +33,7 @@ pub(crate) struct WriteCtx<'t, 'db> {
     pub(crate) cat: CatalogTxn<'t, 'db>,
     pub(crate) limits: WriteLimits,
     /// The public call and its caller: every mutation is authorized for it.
-    pub(crate) call: Call,
+    pub(crate) call: Call<'static>,
     /// Audit rows written so far in this transaction (their key's second part).
     pub(crate) audit_rows: u64,
 }
@@ -43,7 +43,7 @@ impl<'t, 'db> WriteCtx<'t, 'db> {
         txn: &'t mut WriteTransaction<'db>,
         cache: &CatalogCache,
         limits: WriteLimits,
-        call: Call,
+        call: Call<'static>,
     ) -> Result<Self, AedbError> {
         Ok(WriteCtx {
             cat: CatalogTxn::new(txn, cache)?,

@@ -21,16 +21,16 @@ use crate::vocab::expr::Expr;
 
 impl AedbInstance {
     /// Records a denial of `call` in the audit (off the async workers).
-    pub(crate) async fn audit_denied(&self, call: &Call, detail: String) {
+    pub(crate) async fn audit_denied(&self, call: &Call<'_>, detail: String) {
         let this = self.clone();
-        let call = call.clone();
+        let call = call.clone().into_owned();
         let _ = tokio::task::spawn_blocking(move || this.audit_denial(&call, detail)).await;
     }
 
     /// `r`, after recording it in the audit if it is a denial.
     pub(crate) async fn audited<T>(
         &self,
-        call: &Call,
+        call: &Call<'_>,
         r: Result<T, AedbError>,
     ) -> Result<T, AedbError> {
         if let Err(e @ AedbError::PermissionDenied(_)) = &r {
@@ -42,7 +42,7 @@ impl AedbInstance {
     /// `audited` for the query doors' error type.
     pub(crate) async fn audited_query<T>(
         &self,
-        call: &Call,
+        call: &Call<'_>,
         r: Result<T, QueryError>,
     ) -> Result<T, QueryError> {
         if let Err(QueryError::Engine(e @ AedbError::PermissionDenied(_))) = &r {
@@ -58,7 +58,7 @@ impl AedbInstance {
     pub(crate) fn read_gate(
         &self,
         cat: &Catalog,
-        call: &Call,
+        call: &Call<'_>,
         project: &str,
         scope: &str,
         query: &mut Query,
@@ -98,7 +98,11 @@ impl AedbInstance {
         Ok(gate)
     }
 
-    async fn access_ddl(&self, call: Call, op: DdlOperation) -> Result<CommitResult, AedbError> {
+    async fn access_ddl(
+        &self,
+        call: Call<'_>,
+        op: DdlOperation,
+    ) -> Result<CommitResult, AedbError> {
         self.write(
             call,
             vec![Mutation::Ddl(op)],

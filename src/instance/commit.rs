@@ -10,7 +10,7 @@ use crate::error::AedbError;
 use crate::instance::AedbInstance;
 use crate::permission::CallerContext;
 
-fn at_least_one(call: &Call, mutations: &[Mutation]) -> Result<(), AedbError> {
+fn at_least_one(call: &Call<'_>, mutations: &[Mutation]) -> Result<(), AedbError> {
     if mutations.is_empty() {
         return Err(AedbError::Validation(format!(
             "{} needs at least one mutation",
@@ -148,7 +148,7 @@ impl AedbInstance {
         caller: &CallerContext,
         mutation: Mutation,
     ) -> Result<PreflightResult, AedbError> {
-        let call = self.call("preflight_as", Some(caller.clone()));
+        let call = self.call_by("preflight_as", Some(caller));
         match self.dry_run(call, mutation).await {
             Ok(r) => Ok(PreflightResult::Ok {
                 affected_rows: r.affected_rows,
@@ -172,7 +172,7 @@ impl AedbInstance {
         caller: &CallerContext,
         mutation: Mutation,
     ) -> Result<PreflightPlan, AedbError> {
-        let call = self.call("preflight_plan_as", Some(caller.clone()));
+        let call = self.call_by("preflight_plan_as", Some(caller));
         let base_seq = self.storage().visible_seq();
         match self.dry_run(call, mutation).await {
             Err(e @ AedbError::PermissionDenied(_)) => Err(e),
@@ -180,7 +180,7 @@ impl AedbInstance {
         }
     }
 
-    async fn dry_run(&self, call: Call, mutation: Mutation) -> Result<CommitResult, AedbError> {
+    async fn dry_run(&self, call: Call<'_>, mutation: Mutation) -> Result<CommitResult, AedbError> {
         self.write(call, vec![mutation], CommitFinality::Visible, true)
             .await
     }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{Call, authorize, sees_project, sees_scope};
+use crate::auth::{Call, authorize, authorize_table_read, sees_project, sees_scope};
 use crate::catalog::schema::{IndexDef, TableSchema};
 use crate::catalog::{Catalog, DdlOperation};
 use crate::commit::CommitFinality;
@@ -35,7 +35,7 @@ fn engine(e: QueryError) -> AedbError {
 }
 
 impl AedbInstance {
-    async fn ddl(&self, call: Call, op: DdlOperation) -> Result<(), AedbError> {
+    async fn ddl(&self, call: Call<'_>, op: DdlOperation) -> Result<(), AedbError> {
         self.write(
             call,
             vec![Mutation::Ddl(op)],
@@ -116,7 +116,7 @@ impl AedbInstance {
     /// The latest catalog, once `check` allows `call` to read what it asks.
     async fn catalog_for(
         &self,
-        call: &Call,
+        call: &Call<'_>,
         check: impl FnOnce(&Catalog) -> Result<(), AedbError>,
     ) -> Result<Arc<Catalog>, AedbError> {
         let r = (|| {
@@ -129,7 +129,7 @@ impl AedbInstance {
     }
 
     /// A denial unless the caller has a right in `project` (or is trusted).
-    fn in_project(cat: &Catalog, call: &Call, project: &str) -> Result<(), AedbError> {
+    fn in_project(cat: &Catalog, call: &Call<'_>, project: &str) -> Result<(), AedbError> {
         authorize(cat, call, &Need::Global).or_else(|e| {
             if call.user().is_some() && sees_project(cat, call, project) {
                 Ok(())
@@ -140,7 +140,12 @@ impl AedbInstance {
     }
 
     /// A denial unless the caller has a right in `project.scope`.
-    fn in_scope(cat: &Catalog, call: &Call, project: &str, scope: &str) -> Result<(), AedbError> {
+    fn in_scope(
+        cat: &Catalog,
+        call: &Call<'_>,
+        project: &str,
+        scope: &str,
+    ) -> Result<(), AedbError> {
         authorize(cat, call, &Need::Global).or_else(|e| {
             if call.user().is_some() && sees_scope(cat, call, project, scope) {
                 Ok(())
@@ -160,11 +165,15 @@ impl AedbInstance {
         caller: &CallerContext,
         project_id: &str,
     ) -> Result<bool, AedbError> {
-        let call = self.call("project_exists_as", Some(caller.clone()));
+        let call = self.call_by("project_exists_as", Some(caller));
         self.project_exists_for(call, project_id).await
     }
 
-    async fn project_exists_for(&self, call: Call, project_id: &str) -> Result<bool, AedbError> {
+    async fn project_exists_for(
+        &self,
+        call: Call<'_>,
+        project_id: &str,
+    ) -> Result<bool, AedbError> {
         let cat = self
             .catalog_for(&call, |c| Self::in_project(c, &call, project_id))
             .await?;
@@ -181,11 +190,11 @@ impl AedbInstance {
         &self,
         caller: &CallerContext,
     ) -> Result<Vec<ProjectInfo>, AedbError> {
-        self.list_projects_for(self.call("list_projects_as", Some(caller.clone())))
+        self.list_projects_for(self.call_by("list_projects_as", Some(caller)))
             .await
     }
 
-    async fn list_projects_for(&self, call: Call) -> Result<Vec<ProjectInfo>, AedbError> {
+    async fn list_projects_for(&self, call: Call<'_>) -> Result<Vec<ProjectInfo>, AedbError> {
         // In production and secure mode a plain call is refused; a caller
         // lists what it may see.
         let cat = self
@@ -220,13 +229,13 @@ impl AedbInstance {
         caller: &CallerContext,
         project_id: &str,
     ) -> Result<Vec<String>, AedbError> {
-        let call = self.call("list_scopes_as", Some(caller.clone()));
+        let call = self.call_by("list_scopes_as", Some(caller));
         self.list_scopes_for(call, project_id).await
     }
 
     async fn list_scopes_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
     ) -> Result<Vec<String>, AedbError> {
         let cat = self
@@ -256,13 +265,13 @@ impl AedbInstance {
         project_id: &str,
         scope_id: &str,
     ) -> Result<Vec<TableSchema>, AedbError> {
-        let call = self.call("list_tables_as", Some(caller.clone()));
+        let call = self.call_by("list_tables_as", Some(caller));
         self.list_tables_for(call, project_id, scope_id).await
     }
 
     async fn list_tables_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
     ) -> Result<Vec<TableSchema>, AedbError> {
@@ -281,17 +290,13 @@ impl AedbInstance {
     /// A denial unless the caller may read, write or change `table`.
     fn on_table(
         cat: &Catalog,
-        call: &Call,
+        call: &Call<'_>,
         project: &str,
         scope: &str,
         table: &str,
     ) -> Result<(), AedbError> {
-        let read = Need::TableRead {
-            project,
-            scope,
-            table,
-        };
-        authorize(cat, call, &read)
+        authorize_table_read(cat, call, project, scope, table)
+            .map(|_| ())
             .or_else(|e| {
                 let write = Need::TableWrite {
                     project,
@@ -307,15 +312,6 @@ impl AedbInstance {
                     table: Some(table),
                 };
                 authorize(cat, call, &ddl).map_err(|_| e)
-            })
-            .or_else(|e| {
-                let through_index = call.user().is_some_and(|id| {
-                    cat.grants_of(id).any(|g| {
-                        matches!(&g.permission, crate::permission::Permission::IndexRead { project_id, scope_id, table_name, .. }
-                            if project_id == project && scope_id == scope && table_name == table)
-                    })
-                });
-                if through_index { Ok(()) } else { Err(e) }
             })
     }
 
@@ -337,14 +333,14 @@ impl AedbInstance {
         scope_id: &str,
         table: &str,
     ) -> Result<TableSchema, AedbError> {
-        let call = self.call("describe_table_as", Some(caller.clone()));
+        let call = self.call_by("describe_table_as", Some(caller));
         self.describe_table_for(call, project_id, scope_id, table)
             .await
     }
 
     async fn describe_table_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         table: &str,
@@ -376,14 +372,14 @@ impl AedbInstance {
         scope_id: &str,
         table: &str,
     ) -> Result<Vec<IndexDef>, AedbError> {
-        let call = self.call("list_indexes_as", Some(caller.clone()));
+        let call = self.call_by("list_indexes_as", Some(caller));
         self.list_indexes_for(call, project_id, scope_id, table)
             .await
     }
 
     async fn list_indexes_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         table: &str,

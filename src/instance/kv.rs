@@ -47,7 +47,7 @@ impl AedbInstance {
 
     async fn kv_set_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         key: Vec<u8>,
@@ -92,7 +92,7 @@ impl AedbInstance {
 
     async fn kv_del_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         key: Vec<u8>,
@@ -147,14 +147,14 @@ impl AedbInstance {
         key: &[u8],
         consistency: ConsistencyMode,
     ) -> Result<Option<Vec<u8>>, QueryError> {
-        let call = self.call("kv_get_as", Some(caller.clone()));
+        let call = self.call_by("kv_get_as", Some(caller));
         self.kv_get_for(call, project_id, scope_id, key, consistency)
             .await
     }
 
     async fn kv_get_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         key: &[u8],
@@ -214,7 +214,7 @@ impl AedbInstance {
         start_after: Option<&[u8]>,
         consistency: ConsistencyMode,
     ) -> Result<Vec<KvPair>, QueryError> {
-        let call = self.call("kv_scan_prefix_as", Some(caller.clone()));
+        let call = self.call_by("kv_scan_prefix_as", Some(caller));
         let r = self.kv_scan_for(
             &call,
             project_id,
@@ -230,7 +230,7 @@ impl AedbInstance {
     #[allow(clippy::too_many_arguments)]
     fn kv_scan_for(
         &self,
-        call: &Call,
+        call: &Call<'_>,
         project_id: &str,
         scope_id: &str,
         prefix: &[u8],

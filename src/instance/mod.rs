@@ -12,6 +12,7 @@ mod kv;
 mod ops;
 mod query;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -140,7 +141,13 @@ impl AedbInstance {
     /// Creates the `_system` project and its audit tables if they are missing
     /// (a new database, or one made before they existed).
     fn bootstrap_system(&self) -> Result<(), AedbError> {
+        // The common case, an existing database, opens without a write.
         let db = &self.inner.db;
+        let latest = db.begin_read_at(Consistency::Latest)?;
+        if audit::is_bootstrapped(&*self.catalog_of(&latest)?) {
+            return Ok(());
+        }
+        drop(latest);
         let mut txn = db.begin_write()?;
         let mut ctx = WriteCtx::new(
             &mut txn,
@@ -148,7 +155,7 @@ impl AedbInstance {
             self.limits(),
             self.system_call("open"),
         )?;
-        if audit::is_bootstrapped(&ctx) {
+        if audit::is_bootstrapped(ctx.cat.catalog()) {
             return Ok(());
         }
         for op in audit::bootstrap() {
@@ -177,15 +184,28 @@ impl AedbInstance {
     }
 
     /// A public call by `caller` (or a plain call, `None`).
-    pub(crate) fn call(&self, name: &'static str, caller: Option<CallerContext>) -> Call {
+    pub(crate) fn call(&self, name: &'static str, caller: Option<CallerContext>) -> Call<'static> {
         Call {
             name,
-            caller,
+            caller: caller.map(Cow::Owned),
             mode: self.inner.mode,
         }
     }
 
-    fn system_call(&self, name: &'static str) -> Call {
+    /// `call` for a caller the call only borrows (reads).
+    pub(crate) fn call_by<'c>(
+        &self,
+        name: &'static str,
+        caller: Option<&'c CallerContext>,
+    ) -> Call<'c> {
+        Call {
+            name,
+            caller: caller.map(Cow::Borrowed),
+            mode: self.inner.mode,
+        }
+    }
+
+    fn system_call(&self, name: &'static str) -> Call<'static> {
         self.call(name, Some(CallerContext::system()))
     }
 
@@ -229,7 +249,7 @@ impl AedbInstance {
     /// future does not stop it (read the state to learn the outcome).
     async fn write(
         &self,
-        call: Call,
+        call: Call<'_>,
         mutations: Vec<Mutation>,
         finality: CommitFinality,
         dry_run: bool,
@@ -251,6 +271,7 @@ impl AedbInstance {
                 message: format!("commit queue closed: {e}"),
             })?;
         let this = self.clone();
+        let call = call.into_owned();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let result = this.write_blocking(&call, mutations, finality, dry_run);
@@ -267,7 +288,7 @@ impl AedbInstance {
 
     fn write_blocking(
         &self,
-        call: &Call,
+        call: &Call<'_>,
         mutations: Vec<Mutation>,
         finality: CommitFinality,
         dry_run: bool,
@@ -275,7 +296,12 @@ impl AedbInstance {
         let db = &self.inner.db;
         let mut txn = db.begin_write()?;
         let base = db.visible_seq();
-        let mut ctx = WriteCtx::new(&mut txn, &self.inner.catalogs, self.limits(), call.clone())?;
+        let mut ctx = WriteCtx::new(
+            &mut txn,
+            &self.inner.catalogs,
+            self.limits(),
+            call.clone().into_owned(),
+        )?;
         let mut affected = 0;
         for m in mutations {
             affected += ctx.apply(m)?;
@@ -313,7 +339,7 @@ impl AedbInstance {
     /// own (the call itself wrote nothing). Visible at once, durable with the
     /// next sync. A failure to record (a poisoned engine) is not the caller's
     /// business: the call still fails with its `PermissionDenied`.
-    fn audit_denial(&self, call: &Call, detail: String) {
+    fn audit_denial(&self, call: &Call<'_>, detail: String) {
         let record = AuthzRecord {
             caller_id: call.user().map(str::to_string),
             event: AuthzEvent::Denied,

@@ -2,13 +2,16 @@
 //! authorized for its caller on that snapshot's catalog (so an `AtSeq` read
 //! sees the grants of that seq) before it reads a row.
 
+use std::sync::Arc;
+
 use crate::auth::Call;
+use crate::catalog::Catalog;
 use crate::error::QueryError;
 use crate::instance::AedbInstance;
 use crate::permission::CallerContext;
 use crate::query::plan::{Query, QueryOptions, QueryPlan};
 use crate::query::source::SnapshotSource;
-use crate::query::{Limits, QueryResult, explain, run_query};
+use crate::query::{Limits, QueryResult, ReadGate, explain, run_query};
 
 impl AedbInstance {
     fn query_limits(&self) -> Limits {
@@ -39,7 +42,7 @@ impl AedbInstance {
         scope_id: &str,
         query: Query,
     ) -> Result<QueryResult, QueryError> {
-        let call = self.call("query_as", Some(caller.clone()));
+        let call = self.call_by("query_as", Some(caller));
         self.run_query_for(call, project_id, scope_id, query, QueryOptions::default())
             .await
     }
@@ -67,35 +70,50 @@ impl AedbInstance {
         query: Query,
         options: QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let call = self.call("query_with_options_as", caller.cloned());
+        let call = self.call_by("query_with_options_as", caller);
         self.run_query_for(call, project_id, scope_id, query, options)
             .await
     }
 
     async fn run_query_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         mut query: Query,
         options: QueryOptions,
     ) -> Result<QueryResult, QueryError> {
-        let r = (|| {
-            let txn = self.read_at(options.consistency)?;
-            let catalog = self.catalog_of(&txn)?;
-            let gate = self.read_gate(&catalog, &call, project_id, scope_id, &mut query)?;
-            run_query(
-                &mut SnapshotSource::new(txn),
-                &catalog,
-                project_id,
-                scope_id,
-                &query,
-                &options,
-                self.query_limits(),
-                &gate,
-            )
-        })();
+        let r = self
+            .authorized_read(&call, project_id, scope_id, &mut query, &options)
+            .and_then(|(mut source, catalog, gate)| {
+                run_query(
+                    &mut source,
+                    &catalog,
+                    project_id,
+                    scope_id,
+                    &query,
+                    &options,
+                    self.query_limits(),
+                    &gate,
+                )
+            });
         self.audited_query(&call, r).await
+    }
+
+    /// The snapshot `options` asks for, its catalog, and what `call` may see of
+    /// `query` there (`read_gate`, which also binds the caller into `query`).
+    fn authorized_read(
+        &self,
+        call: &Call<'_>,
+        project_id: &str,
+        scope_id: &str,
+        query: &mut Query,
+        options: &QueryOptions,
+    ) -> Result<(SnapshotSource, Arc<Catalog>, ReadGate), QueryError> {
+        let txn = self.read_at(options.consistency)?;
+        let catalog = self.catalog_of(&txn)?;
+        let gate = self.read_gate(&catalog, call, project_id, scope_id, query)?;
+        Ok((SnapshotSource::new(txn), catalog, gate))
     }
 
     /// How `query` would run: the access path, the index, an estimate of the
@@ -122,32 +140,24 @@ impl AedbInstance {
         query: Query,
         options: QueryOptions,
     ) -> Result<QueryPlan, QueryError> {
-        let call = self.call("explain_query_as", caller.cloned());
+        let call = self.call_by("explain_query_as", caller);
         self.explain_for(call, project_id, scope_id, query, options)
             .await
     }
 
     async fn explain_for(
         &self,
-        call: Call,
+        call: Call<'_>,
         project_id: &str,
         scope_id: &str,
         mut query: Query,
         options: QueryOptions,
     ) -> Result<QueryPlan, QueryError> {
-        let r = (|| {
-            let txn = self.read_at(options.consistency)?;
-            let catalog = self.catalog_of(&txn)?;
-            let gate = self.read_gate(&catalog, &call, project_id, scope_id, &mut query)?;
-            explain(
-                &mut SnapshotSource::new(txn),
-                &catalog,
-                project_id,
-                scope_id,
-                &query,
-                &gate,
-            )
-        })();
+        let r = self
+            .authorized_read(&call, project_id, scope_id, &mut query, &options)
+            .and_then(|(mut source, catalog, gate)| {
+                explain(&mut source, &catalog, project_id, scope_id, &query, &gate)
+            });
         self.audited_query(&call, r).await
     }
 }

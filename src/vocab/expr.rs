@@ -130,9 +130,19 @@ impl Expr {
         out
     }
 
+    /// Whether `f` holds for some leaf; walks without allocating, since the
+    /// read path asks this of every query's predicate.
+    pub fn any_leaf(&self, f: &impl Fn(&Expr) -> bool) -> bool {
+        match self {
+            Expr::And(l, r) | Expr::Or(l, r) => l.any_leaf(f) || r.any_leaf(f),
+            Expr::Not(x) => x.any_leaf(f),
+            leaf => f(leaf),
+        }
+    }
+
     /// Whether some leaf is `EqCaller` (the expression needs a caller to run).
     pub fn names_caller(&self) -> bool {
-        self.leaves().iter().any(|l| matches!(l, Expr::EqCaller(_)))
+        self.any_leaf(&|l| matches!(l, Expr::EqCaller(_)))
     }
 
     /// Replaces every `EqCaller(c)` with `Eq(c, caller_id)`.
@@ -161,7 +171,7 @@ impl Expr {
 
     /// Whether any leaf names column `name`.
     pub fn mentions(&self, name: &str) -> bool {
-        self.leaves().iter().any(|l| l.column() == Some(name))
+        self.any_leaf(&|l| l.column() == Some(name))
     }
 
     /// Renames column `from` to `to` in every leaf.
