@@ -1,12 +1,13 @@
 //! A hot loop of one facade operation, for profilers (`valgrind --tool=callgrind`
-//! or `perf`): `cargo run --release --example facade_profile -- <pk|range|kv|insert> [rows] [iterations]`.
+//! or `perf`): `cargo run --release --example facade_profile -- <pk|pk_as|range|kv|insert> [rows] [iterations]`.
 use aedb::AedbInstance;
 use aedb::CommitFinality;
 use aedb::catalog::DdlOperation;
 use aedb::catalog::schema::{ColumnDef, IndexType};
 use aedb::catalog::types::{ColumnType, Row, Value};
 use aedb::commit::validation::Mutation;
-use aedb::query::plan::{ConsistencyMode, Expr, Query};
+use aedb::permission::{CallerContext, Permission};
+use aedb::query::plan::{ConsistencyMode, Expr, Query, QueryOptions};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,16 +66,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     db.kv_set("p", "app", b"key".to_vec(), b"value".to_vec())
         .await?;
+    // `pk_as` reads as a caller holding exactly `TableRead` on the table (the
+    // cost of the permission check, issue #12).
+    let reader = CallerContext::new("reader");
+    db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
+        caller_id: reader.caller_id.clone(),
+        permission: Permission::TableRead {
+            project_id: "p".into(),
+            scope_id: "app".into(),
+            table_name: "users".into(),
+        },
+        actor_id: None,
+        delegable: false,
+    }))
+    .await?;
     let mut rng = fastrand::Rng::with_seed(1);
     let t = std::time::Instant::now();
     let mut found = 0;
     for n in 0..iters {
         match what.as_str() {
-            "pk" => {
+            "pk" | "pk_as" => {
                 let q = Query::select(&["*"])
                     .from("users")
                     .where_(Expr::Eq("id".into(), Value::Integer(rng.i64(0..rows))));
-                found += db.query("p", "app", q).await?.rows.len();
+                let r = if what == "pk_as" {
+                    let options = QueryOptions::default();
+                    db.query_with_options_as(Some(&reader), "p", "app", q, options)
+                        .await?
+                } else {
+                    db.query("p", "app", q).await?
+                };
+                found += r.rows.len();
             }
             "range" => {
                 let a = rng.i64(0..rows / 10 - 10);
