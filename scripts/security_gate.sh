@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --test permissions --test permissions_random --test facade_recovery
-cargo test --lib permission
+cargo test -p aedb --lib -- permission auth
 
 
 echo "security gate: passed"
