@@ -1,5 +1,5 @@
 //! A hot loop of one facade operation, for profilers (`valgrind --tool=callgrind`
-//! or `perf`): `cargo run --release --example facade_profile -- <pk|pk_as|range|kv|insert> [rows] [iterations]`.
+//! or `perf`): `cargo run --release --example facade_profile -- <pk|pk_as|range|kv|insert|insert_as> [rows] [iterations]`.
 use aedb::AedbInstance;
 use aedb::CommitFinality;
 use aedb::catalog::DdlOperation;
@@ -66,20 +66,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     db.kv_set("p", "app", b"key".to_vec(), b"value".to_vec())
         .await?;
-    // `pk_as` reads as a caller holding exactly `TableRead` on the table (the
-    // cost of the permission check, issue #12).
+    // `pk_as` reads as a caller holding exactly `TableRead` on the table,
+    // `insert_as` writes as one holding exactly `TableWrite` (the cost of the
+    // permission check, issue #12).
     let reader = CallerContext::new("reader");
-    db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
-        caller_id: reader.caller_id.clone(),
-        permission: Permission::TableRead {
-            project_id: "p".into(),
-            scope_id: "app".into(),
-            table_name: "users".into(),
-        },
-        actor_id: None,
-        delegable: false,
-    }))
-    .await?;
+    let writer = CallerContext::new("writer");
+    let users = || ("p".to_string(), "app".to_string(), "users".to_string());
+    let grants = [
+        (&reader, {
+            let (project_id, scope_id, table_name) = users();
+            Permission::TableRead {
+                project_id,
+                scope_id,
+                table_name,
+            }
+        }),
+        (&writer, {
+            let (project_id, scope_id, table_name) = users();
+            Permission::TableWrite {
+                project_id,
+                scope_id,
+                table_name,
+            }
+        }),
+    ];
+    for (caller, permission) in grants {
+        db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
+            caller_id: caller.caller_id.clone(),
+            permission,
+            actor_id: None,
+            delegable: false,
+        }))
+        .await?;
+    }
     let mut rng = fastrand::Rng::with_seed(1);
     let t = std::time::Instant::now();
     let mut found = 0;
@@ -117,7 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .is_some(),
                 )
             }
-            "insert" => {
+            "insert" | "insert_as" => {
                 let id = rows + n as i64;
                 let m = Mutation::Insert {
                     project_id: "p".into(),
@@ -126,10 +145,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     primary_key: vec![Value::Integer(id)],
                     row: user(id),
                 };
-                found += db
-                    .commit_with_finality(m, CommitFinality::Visible)
-                    .await?
-                    .affected_rows as usize;
+                let done = if what == "insert_as" {
+                    db.commit_as_with_finality(writer.clone(), m, CommitFinality::Visible)
+                        .await?
+                } else {
+                    db.commit_with_finality(m, CommitFinality::Visible).await?
+                };
+                found += done.affected_rows as usize;
             }
             other => return Err(format!("unknown operation {other}").into()),
         }
