@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "kv" => {
                 found += usize::from(
-                    db.kv_get("p", "app", b"key", ConsistencyMode::AtLatest)
+                    db.kv_get_no_auth("p", "app", b"key", ConsistencyMode::AtLatest)
                         .await?
                         .is_some(),
                 )

@@ -25,7 +25,9 @@ pub mod catalog;
 pub mod commit;
 pub mod config;
 pub mod error;
+mod eval;
 mod instance;
+mod kv;
 pub mod permission;
 pub mod query;
 #[doc(hidden)]

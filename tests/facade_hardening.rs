@@ -195,7 +195,7 @@ async fn f17_kv_scans_are_bounded() {
         db.kv_set(P, S, vec![b'k', i], vec![i]).await.unwrap();
     }
     let page = db
-        .kv_scan_prefix(P, S, b"k", usize::MAX, None, ConsistencyMode::AtLatest)
+        .kv_scan_prefix_no_auth(P, S, b"k", u64::MAX, ConsistencyMode::AtLatest)
         .await
         .unwrap();
     assert_eq!(
@@ -203,23 +203,39 @@ async fn f17_kv_scans_are_bounded() {
         10,
         "an unlimited scan returns at most max_scan_rows entries"
     );
-    // Pages continue from the last key.
-    let mut seen = page.len();
-    let mut last = page.last().map(|(k, _)| k.clone());
-    while let Some(after) = last {
+    // Pages continue from the cursor, on the first page's snapshot.
+    let admin = aedb::permission::CallerContext::new("admin");
+    db.commit(aedb::commit::validation::Mutation::Ddl(
+        aedb::catalog::DdlOperation::GrantPermission {
+            caller_id: "admin".into(),
+            permission: aedb::permission::Permission::GlobalAdmin,
+            actor_id: None,
+            delegable: false,
+        },
+    ))
+    .await
+    .unwrap();
+    let mut cursor = None;
+    let mut seen = 0;
+    loop {
         let page = db
             .kv_scan_prefix(
                 P,
                 S,
                 b"k",
-                usize::MAX,
-                Some(&after),
+                u64::MAX,
+                cursor,
                 ConsistencyMode::AtLatest,
+                &admin,
             )
             .await
             .unwrap();
-        seen += page.len();
-        last = page.last().map(|(k, _)| k.clone());
+        assert!(page.entries.len() <= 10);
+        seen += page.entries.len();
+        cursor = page.cursor;
+        if cursor.is_none() {
+            break;
+        }
     }
     assert_eq!(seen, 25);
 }

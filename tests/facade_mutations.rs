@@ -750,7 +750,7 @@ async fn preflight_is_advisory_and_writes_nothing() {
 async fn kv_space_per_scope() {
     let (_d, db) = with_users().await;
     assert_eq!(
-        db.kv_get(P, S, b"a", ConsistencyMode::AtLatest)
+        db.kv_get_no_auth(P, S, b"a", ConsistencyMode::AtLatest)
             .await
             .unwrap(),
         None
@@ -758,26 +758,21 @@ async fn kv_space_per_scope() {
     for k in [b"a1".as_slice(), b"a2", b"b1"] {
         db.kv_set(P, S, k.to_vec(), k.to_vec()).await.unwrap();
     }
-    assert_eq!(
-        db.kv_get(P, S, b"a2", ConsistencyMode::AtLatest)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"a2"[..])
-    );
+    let a2 = db
+        .kv_get_no_auth(P, S, b"a2", ConsistencyMode::AtLatest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a2.value, b"a2");
     let page = db
-        .kv_scan_prefix(P, S, b"a", 10, None, ConsistencyMode::AtLatest)
+        .kv_scan_prefix_no_auth(P, S, b"a", 10, ConsistencyMode::AtLatest)
         .await
         .unwrap();
     assert_eq!(page.len(), 2);
-    let next = db
-        .kv_scan_prefix(P, S, b"a", 1, Some(b"a1"), ConsistencyMode::AtLatest)
-        .await
-        .unwrap();
-    assert_eq!(next, vec![(b"a2".to_vec(), b"a2".to_vec())]);
+    assert_eq!(page[1], (b"a2".to_vec(), a2));
     db.kv_del(P, S, b"a1".to_vec()).await.unwrap();
     assert_eq!(
-        db.kv_scan_prefix(P, S, b"", 10, None, ConsistencyMode::AtLatest)
+        db.kv_scan_prefix_no_auth(P, S, b"", 10, ConsistencyMode::AtLatest)
             .await
             .unwrap()
             .len(),

@@ -14,18 +14,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Bottom to top. `storage`, `btree` and `pager` are the engine below the
-/// facade; `error` and `config` are leaves every room may use.
+/// facade; `vocab` is the facade's shared vocabulary, `error` and `config`
+/// the leaves above it that every room may use.
 const ORDER: &[&str] = &[
     "storage",
     "btree",
     "pager",
+    "vocab",
     "error",
     "config",
-    "vocab",
+    "eval",
     "permission",
     "catalog",
     "auth",
     "table",
+    "kv",
     "query",
     "commit",
     "instance",

@@ -504,8 +504,8 @@ fn cases() -> Vec<Case> {
             run: |db, c, at| {
                 Box::pin(async move {
                     match c {
-                        None => db.kv_get(P, S, b"k/1", at).await,
-                        Some(c) => db.kv_get_as(&c, P, S, b"k/1", at).await,
+                        None => db.kv_get_no_auth(P, S, b"k/1", at).await,
+                        Some(c) => db.kv_get(P, S, b"k/1", at, &c).await,
                     }
                     .map(|_| ())
                     .map_err(q_err)
@@ -521,10 +521,15 @@ fn cases() -> Vec<Case> {
             run: |db, c, at| {
                 Box::pin(async move {
                     match c {
-                        None => db.kv_scan_prefix(P, S, b"k/", 10, None, at).await,
-                        Some(c) => db.kv_scan_prefix_as(&c, P, S, b"k/", 10, None, at).await,
+                        None => db
+                            .kv_scan_prefix_no_auth(P, S, b"k/", 10, at)
+                            .await
+                            .map(|_| ()),
+                        Some(c) => db
+                            .kv_scan_prefix(P, S, b"k/", 10, None, at, &c)
+                            .await
+                            .map(|_| ()),
                     }
-                    .map(|_| ())
                     .map_err(q_err)
                 })
             },
@@ -787,17 +792,18 @@ async fn fingerprint(db: &AedbInstance) -> String {
                 out += &format!(" {s}.{}={:?}/{:?}", t.table_name, rows.rows, t.owner_id);
             }
             let kv = db
-                .kv_scan_prefix_as(
-                    &admin,
+                .kv_scan_prefix(
                     &p.project_id,
                     &s,
                     b"",
                     100,
                     None,
                     ConsistencyMode::AtLatest,
+                    &admin,
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .entries;
             out += &format!(" kv={kv:?}");
         }
         out += "\n";

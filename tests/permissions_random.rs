@@ -172,12 +172,12 @@ async fn denied(db: &AedbInstance, probe: Probe) -> bool {
     let at = ConsistencyMode::AtLatest;
     let code = match probe {
         Probe::KvGet(c, p, s, k) => db
-            .kv_get_as(&CallerContext::new(c), p, s, k, at)
+            .kv_get(p, s, k, at, &CallerContext::new(c))
             .await
             .err()
             .map(|e| e.code()),
         Probe::KvScan(c, p, s, k) => db
-            .kv_scan_prefix_as(&CallerContext::new(c), p, s, k, 10, None, at)
+            .kv_scan_prefix(p, s, k, 10, None, at, &CallerContext::new(c))
             .await
             .err()
             .map(|e| e.code()),

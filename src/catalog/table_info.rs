@@ -12,7 +12,7 @@
 use crate::catalog::schema::{Constraint, TableSchema};
 use crate::catalog::{TableRecord, rows_tree};
 use crate::error::{AedbError, QueryError};
-use crate::vocab::eval::{Columns, Compiled, compile};
+use crate::eval::{Columns, Compiled, compile};
 use crate::vocab::types::{ColumnType, Value, show_values};
 
 /// A table record plus what every row operation needs, computed once per load.

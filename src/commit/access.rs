@@ -16,9 +16,9 @@ use crate::commit::audit::{AuthzEvent, AuthzRecord};
 use crate::commit::context::WriteCtx;
 use crate::commit::ddl::{apply_ddl, now_micros};
 use crate::error::AedbError;
+use crate::eval::compile;
 use crate::permission::{Need, Permission};
 use crate::query::query_to_aedb;
-use crate::vocab::eval::compile;
 
 /// The longest caller id a grant may name, in bytes.
 pub const MAX_CALLER_ID_BYTES: usize = 1024;

@@ -13,6 +13,7 @@ use crate::commit::mutation::{
     ConflictAction, ConflictTarget, Mutation, Op, TableOp, TableUpdateExpr, UpdateExpr,
 };
 use crate::error::AedbError;
+use crate::kv::write::KvLimits;
 use crate::permission::Need;
 use crate::query::matching_rows;
 use crate::table::write::{check_row, get_row, pk_from_values, put_row, remove_row};
@@ -48,39 +49,26 @@ impl WriteCtx<'_, '_> {
     pub(crate) fn apply(&mut self, m: Mutation) -> Result<u64, AedbError> {
         match m.into_op() {
             Op::Ddl(op) => self.apply_ddl_as(op).map(|()| 0),
-            Op::KvSet {
-                project_id,
-                scope_id,
-                key,
-                value,
-            } => {
+            Op::Kv(change) => {
                 let need = Need::KvWrite {
-                    project: &project_id,
-                    scope: &scope_id,
-                    key: &key,
+                    project: &change.project_id,
+                    scope: &change.scope_id,
+                    key: &change.key,
                 };
                 authorize(self.cat.catalog(), &self.call, &need)?;
-                self.kv_set(&project_id, &scope_id, &key, &value)
-            }
-            Op::KvDel {
-                project_id,
-                scope_id,
-                key,
-            } => {
-                let need = Need::KvWrite {
-                    project: &project_id,
-                    scope: &scope_id,
-                    key: &key,
+                let id = self
+                    .cat
+                    .catalog()
+                    .scope(&change.project_id, &change.scope_id)?
+                    .id;
+                let name = kv_tree(id);
+                let seq = self.cat.txn.seq();
+                let limits = KvLimits {
+                    max_key_bytes: self.limits.max_kv_key_bytes,
+                    max_value_bytes: self.limits.max_kv_value_bytes,
                 };
-                authorize(self.cat.catalog(), &self.call, &need)?;
-                let id = self.cat.catalog().scope(&project_id, &scope_id)?.id;
-                Ok(u64::from(
-                    self.cat
-                        .txn
-                        .open_tree(&kv_tree(id))?
-                        .remove(&key)?
-                        .is_some(),
-                ))
+                let mut tree = self.cat.txn.open_tree(&name)?;
+                change.apply(&mut tree, &name, seq, limits)
             }
             Op::Table(target, mut op) => {
                 let (project, scope, table) =
@@ -188,33 +176,6 @@ impl WriteCtx<'_, '_> {
                 add,
             } => self.u256_step(t, &primary_key, &column, &amount_be, add),
         }
-    }
-
-    fn kv_set(
-        &mut self,
-        project: &str,
-        scope: &str,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<u64, AedbError> {
-        let l = self.limits;
-        if key.is_empty() || key.len() > l.max_kv_key_bytes {
-            return Err(AedbError::Validation(format!(
-                "kv key of {} bytes: keys are 1..={} bytes",
-                key.len(),
-                l.max_kv_key_bytes
-            )));
-        }
-        if value.len() > l.max_kv_value_bytes {
-            return Err(AedbError::Validation(format!(
-                "kv value of {} bytes exceeds max_kv_value_bytes = {}",
-                value.len(),
-                l.max_kv_value_bytes
-            )));
-        }
-        let id = self.cat.catalog().scope(project, scope)?.id;
-        self.cat.txn.open_tree(&kv_tree(id))?.insert(key, value)?;
-        Ok(1)
     }
 
     fn insert(

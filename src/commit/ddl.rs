@@ -21,8 +21,8 @@ use crate::catalog::{
     project_key, rows_tree, scope_key, table_key,
 };
 use crate::error::{AedbError, ResourceType};
+use crate::eval::compile;
 use crate::table::write::{all_rows, build_index, check_row};
-use crate::vocab::eval::compile;
 use crate::vocab::types::Row;
 
 pub(crate) fn now_micros() -> u64 {

@@ -15,8 +15,19 @@ pub(crate) mod mutation;
 /// `aedb::commit::validation`, the 0.1.9 path of the mutation types.
 pub mod validation {
     pub use super::mutation::{
-        ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr,
+        ConflictAction, ConflictTarget, KvIntegerAmount, KvIntegerMissingPolicy,
+        KvIntegerUnderflowPolicy, KvU64MissingPolicy, KvU64MutatorOp, KvU64OverflowPolicy,
+        KvU64UnderflowPolicy, KvU256MissingPolicy, KvU256MutatorOp, KvU256OverflowPolicy,
+        KvU256UnderflowPolicy, Mutation, TableUpdateExpr, UpdateExpr,
     };
+    pub use crate::kv::numeric::{amount_to_u256, counter_shard_index, counter_shard_storage_key};
+    pub use crate::vocab::assertion::CompareOp;
+}
+
+/// `aedb::commit::tx`, the 0.1.9 path of the transaction vocabulary: read
+/// assertions and what a failed one found.
+pub mod tx {
+    pub use crate::vocab::assertion::{AssertionActual, ReadAssertion};
 }
 
 /// How far a commit gets before the call returns.

@@ -8,6 +8,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::DdlOperation;
+pub use crate::kv::numeric::{
+    KvIntegerAmount, KvIntegerMissingPolicy, KvIntegerUnderflowPolicy, KvU64MissingPolicy,
+    KvU64MutatorOp, KvU64OverflowPolicy, KvU64UnderflowPolicy, KvU256MissingPolicy,
+    KvU256MutatorOp, KvU256OverflowPolicy, KvU256UnderflowPolicy,
+};
+use crate::kv::numeric::{NumUpdate, Step, Width, widen};
+use crate::kv::write::{KvChange, KvOp};
 use crate::vocab::expr::Expr;
 use crate::vocab::types::{Row, Value};
 
@@ -165,6 +172,120 @@ pub enum Mutation {
         scope_id: String,
         key: Vec<u8>,
     },
+    /// Adds to a U256 value (a missing key is zero; overflow is an error).
+    KvIncU256 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 32],
+    },
+    /// Subtracts from a U256 value (a missing key is zero; below zero is
+    /// `Underflow`).
+    KvDecU256 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 32],
+    },
+    KvAddU256Ex {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 32],
+        on_missing: KvU256MissingPolicy,
+        on_overflow: KvU256OverflowPolicy,
+    },
+    KvSubU256Ex {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 32],
+        on_missing: KvU256MissingPolicy,
+        on_underflow: KvU256UnderflowPolicy,
+    },
+    /// Stores the larger of the value and the candidate.
+    KvMaxU256 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        candidate_be: [u8; 32],
+        on_missing: KvU256MissingPolicy,
+    },
+    /// Stores the smaller of the value and the candidate.
+    KvMinU256 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        candidate_be: [u8; 32],
+        on_missing: KvU256MissingPolicy,
+    },
+    /// Set, add or subtract (strict: overflow and underflow are errors), only
+    /// if the key's version is `expected_seq` when given (0: absent).
+    KvMutateU256 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        op: KvU256MutatorOp,
+        operand_be: [u8; 32],
+        expected_seq: Option<u64>,
+    },
+    KvAddU64Ex {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 8],
+        on_missing: KvU64MissingPolicy,
+        on_overflow: KvU64OverflowPolicy,
+    },
+    KvSubU64Ex {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 8],
+        on_missing: KvU64MissingPolicy,
+        on_underflow: KvU64UnderflowPolicy,
+    },
+    /// `KvSubU64Ex` or `KvSubU256Ex` by the amount's width.
+    KvSubIntEx {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount: KvIntegerAmount,
+        on_missing: KvIntegerMissingPolicy,
+        on_underflow: KvIntegerUnderflowPolicy,
+    },
+    /// Adds to shard `shard_hint % shard_count` of a sharded U64 counter
+    /// (`counter_read_sharded` sums the shards in one snapshot).
+    CounterAdd {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        amount_be: [u8; 8],
+        shard_count: u16,
+        shard_hint: u32,
+    },
+    KvMaxU64 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        candidate_be: [u8; 8],
+        on_missing: KvU64MissingPolicy,
+    },
+    KvMinU64 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        candidate_be: [u8; 8],
+        on_missing: KvU64MissingPolicy,
+    },
+    KvMutateU64 {
+        project_id: String,
+        scope_id: String,
+        key: Vec<u8>,
+        op: KvU64MutatorOp,
+        operand_be: [u8; 8],
+        expected_seq: Option<u64>,
+    },
 }
 
 impl Mutation {
@@ -244,25 +365,36 @@ impl Mutation {
                 table_name,
                 ..
             } => Some((project_id, scope_id, table_name)),
-            Ddl(_) | KvSet { .. } | KvDel { .. } => None,
+            _ => None,
         }
     }
+}
+
+/// A KV mutation as a change to one key.
+fn kv(project_id: String, scope_id: String, key: Vec<u8>, op: KvOp, expected: Option<u64>) -> Op {
+    Op::Kv(KvChange {
+        project_id,
+        scope_id,
+        key,
+        op,
+        expected_version: expected,
+    })
+}
+
+/// A numeric KV operation.
+fn num(width: Width, step: Step, operand: [u8; 32], missing_is_zero: bool) -> KvOp {
+    KvOp::Num(NumUpdate {
+        width,
+        step,
+        operand,
+        missing_is_zero,
+    })
 }
 
 /// A mutation taken apart for dispatch (`commit::apply`).
 pub(crate) enum Op {
     Ddl(DdlOperation),
-    KvSet {
-        project_id: String,
-        scope_id: String,
-        key: Vec<u8>,
-        value: Vec<u8>,
-    },
-    KvDel {
-        project_id: String,
-        scope_id: String,
-        key: Vec<u8>,
-    },
+    Kv(KvChange),
     Table(TableTarget, TableOp),
 }
 
@@ -337,24 +469,226 @@ impl Mutation {
                 scope_id,
                 key,
                 value,
-            } => {
-                return Op::KvSet {
-                    project_id,
-                    scope_id,
-                    key,
-                    value,
-                };
-            }
+            } => return kv(project_id, scope_id, key, KvOp::Set(value), None),
             M::KvDel {
                 project_id,
                 scope_id,
                 key,
+            } => return kv(project_id, scope_id, key, KvOp::Del, None),
+            M::KvIncU256 {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
             } => {
-                return Op::KvDel {
+                let u = num(Width::U256, Step::Add { saturate: false }, amount_be, true);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvDecU256 {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
+            } => {
+                let step = Step::Sub {
+                    noop_on_underflow: false,
+                };
+                return kv(
                     project_id,
                     scope_id,
                     key,
+                    num(Width::U256, step, amount_be, true),
+                    None,
+                );
+            }
+            M::KvAddU256Ex {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
+                on_missing,
+                on_overflow,
+            } => {
+                let step = Step::Add {
+                    saturate: on_overflow == KvU256OverflowPolicy::Saturate,
                 };
+                let zero = on_missing == KvU256MissingPolicy::TreatAsZero;
+                return kv(
+                    project_id,
+                    scope_id,
+                    key,
+                    num(Width::U256, step, amount_be, zero),
+                    None,
+                );
+            }
+            M::KvSubU256Ex {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
+                on_missing,
+                on_underflow,
+            } => {
+                let step = Step::Sub {
+                    noop_on_underflow: on_underflow == KvU256UnderflowPolicy::NoOp,
+                };
+                let zero = on_missing == KvU256MissingPolicy::TreatAsZero;
+                return kv(
+                    project_id,
+                    scope_id,
+                    key,
+                    num(Width::U256, step, amount_be, zero),
+                    None,
+                );
+            }
+            M::KvMaxU256 {
+                project_id,
+                scope_id,
+                key,
+                candidate_be,
+                on_missing,
+            } => {
+                let zero = on_missing == KvU256MissingPolicy::TreatAsZero;
+                let u = num(Width::U256, Step::Max, candidate_be, zero);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvMinU256 {
+                project_id,
+                scope_id,
+                key,
+                candidate_be,
+                on_missing,
+            } => {
+                let zero = on_missing == KvU256MissingPolicy::TreatAsZero;
+                let u = num(Width::U256, Step::Min, candidate_be, zero);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvMutateU256 {
+                project_id,
+                scope_id,
+                key,
+                op,
+                operand_be,
+                expected_seq,
+            } => {
+                let step = match op {
+                    KvU256MutatorOp::Set => Step::Set,
+                    KvU256MutatorOp::Add => Step::Add { saturate: false },
+                    KvU256MutatorOp::Sub => Step::Sub {
+                        noop_on_underflow: false,
+                    },
+                };
+                let u = num(Width::U256, step, operand_be, true);
+                return kv(project_id, scope_id, key, u, expected_seq);
+            }
+            M::KvAddU64Ex {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
+                on_missing,
+                on_overflow,
+            } => {
+                let step = Step::Add {
+                    saturate: on_overflow == KvU64OverflowPolicy::Saturate,
+                };
+                let zero = on_missing == KvU64MissingPolicy::TreatAsZero;
+                let u = num(Width::U64, step, widen(amount_be), zero);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvSubU64Ex {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
+                on_missing,
+                on_underflow,
+            } => {
+                let step = Step::Sub {
+                    noop_on_underflow: on_underflow == KvU64UnderflowPolicy::NoOp,
+                };
+                let zero = on_missing == KvU64MissingPolicy::TreatAsZero;
+                let u = num(Width::U64, step, widen(amount_be), zero);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvSubIntEx {
+                project_id,
+                scope_id,
+                key,
+                amount,
+                on_missing,
+                on_underflow,
+            } => {
+                let (width, operand) = match amount {
+                    KvIntegerAmount::U64(a) => (Width::U64, widen(a)),
+                    KvIntegerAmount::U256(a) => (Width::U256, a),
+                };
+                let step = Step::Sub {
+                    noop_on_underflow: on_underflow == KvIntegerUnderflowPolicy::NoOp,
+                };
+                let zero = on_missing == KvIntegerMissingPolicy::TreatAsZero;
+                return kv(
+                    project_id,
+                    scope_id,
+                    key,
+                    num(width, step, operand, zero),
+                    None,
+                );
+            }
+            M::CounterAdd {
+                project_id,
+                scope_id,
+                key,
+                amount_be,
+                shard_count,
+                shard_hint,
+            } => {
+                let op = KvOp::CounterAdd {
+                    amount_be,
+                    shard_count,
+                    shard_hint,
+                };
+                return kv(project_id, scope_id, key, op, None);
+            }
+            M::KvMaxU64 {
+                project_id,
+                scope_id,
+                key,
+                candidate_be,
+                on_missing,
+            } => {
+                let zero = on_missing == KvU64MissingPolicy::TreatAsZero;
+                let u = num(Width::U64, Step::Max, widen(candidate_be), zero);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvMinU64 {
+                project_id,
+                scope_id,
+                key,
+                candidate_be,
+                on_missing,
+            } => {
+                let zero = on_missing == KvU64MissingPolicy::TreatAsZero;
+                let u = num(Width::U64, Step::Min, widen(candidate_be), zero);
+                return kv(project_id, scope_id, key, u, None);
+            }
+            M::KvMutateU64 {
+                project_id,
+                scope_id,
+                key,
+                op,
+                operand_be,
+                expected_seq,
+            } => {
+                let step = match op {
+                    KvU64MutatorOp::Set => Step::Set,
+                    KvU64MutatorOp::Add => Step::Add { saturate: false },
+                    KvU64MutatorOp::Sub => Step::Sub {
+                        noop_on_underflow: false,
+                    },
+                };
+                let u = num(Width::U64, step, widen(operand_be), true);
+                return kv(project_id, scope_id, key, u, expected_seq);
             }
             M::Insert {
                 project_id,

@@ -10,6 +10,7 @@ mod query;
 use std::fmt;
 
 use crate::storage::StorageError;
+use crate::vocab::assertion::{AssertionActual, ReadAssertion};
 
 pub use query::QueryError;
 
@@ -99,6 +100,15 @@ pub enum AedbError {
     Timeout,
     #[error("snapshot expired")]
     SnapshotExpired,
+    /// A read assertion (of an envelope, or a compare-and-* call's version
+    /// check) did not hold; nothing was written.
+    #[error("assertion {index} failed: {assertion:?} found {actual:?}")]
+    AssertionFailed {
+        /// Its position in the envelope's assertions (0 for a single check).
+        index: usize,
+        assertion: Box<ReadAssertion>,
+        actual: Box<AssertionActual>,
+    },
 }
 
 /// The stable code of an [`AedbError`].
@@ -132,6 +142,7 @@ pub enum AedbErrorCode {
     PermissionDenied,
     Timeout,
     SnapshotExpired,
+    AssertionFailed,
     ScanBoundExceeded,
     /// An earlier failure (a failed sync or write) stopped the engine; nothing is
     /// written until every clone of the instance is dropped and the database is
@@ -174,6 +185,7 @@ impl AedbErrorCode {
             AedbErrorCode::PermissionDenied => "permission_denied",
             AedbErrorCode::Timeout => "timeout",
             AedbErrorCode::SnapshotExpired => "snapshot_expired",
+            AedbErrorCode::AssertionFailed => "assertion_failed",
             AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
             AedbErrorCode::Poisoned => "poisoned",
             AedbErrorCode::OutOfSpace => "out_of_space",
@@ -217,6 +229,7 @@ impl AedbError {
             AedbError::PermissionDenied(_) => C::PermissionDenied,
             AedbError::Timeout => C::Timeout,
             AedbError::SnapshotExpired => C::SnapshotExpired,
+            AedbError::AssertionFailed { .. } => C::AssertionFailed,
         }
     }
 

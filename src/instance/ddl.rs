@@ -12,8 +12,7 @@ use crate::catalog::{Catalog, DdlOperation};
 use crate::commit::CommitFinality;
 use crate::commit::mutation::Mutation;
 use crate::error::AedbError;
-use crate::error::QueryError;
-use crate::instance::AedbInstance;
+use crate::instance::{AedbInstance, engine};
 use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 
@@ -23,15 +22,6 @@ pub struct ProjectInfo {
     pub project_id: String,
     pub scope_count: u32,
     pub created_at_micros: u64,
-}
-
-fn engine(e: QueryError) -> AedbError {
-    match e {
-        QueryError::Engine(e) => e,
-        other => AedbError::Unavailable {
-            message: other.to_string(),
-        },
-    }
 }
 
 impl AedbInstance {

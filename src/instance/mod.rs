@@ -9,6 +9,7 @@ mod access;
 mod commit;
 mod ddl;
 mod kv;
+mod kv_write;
 mod ops;
 mod query;
 
@@ -47,6 +48,19 @@ struct Inner {
     inflight: Arc<tokio::sync::Semaphore>,
     /// Which calls are accepted without a caller (how the instance was opened).
     mode: AccessMode,
+}
+
+/// A read's error where the call's error type is `AedbError` (0.1.9's
+/// signatures mix the two): an engine error as it is, an expired snapshot as
+/// `SnapshotExpired`, anything else as `Unavailable` with its message.
+pub(crate) fn engine(e: QueryError) -> AedbError {
+    match e {
+        QueryError::Engine(e) => e,
+        QueryError::SnapshotExpired { .. } => AedbError::SnapshotExpired,
+        other => AedbError::Unavailable {
+            message: other.to_string(),
+        },
+    }
 }
 
 impl AedbInstance {

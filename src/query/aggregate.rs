@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::QueryError;
+use crate::eval::{Columns, compile};
 use crate::query::output::projection;
 use crate::query::plan::{Aggregate, Query};
-use crate::vocab::eval::{Columns, compile};
 use crate::vocab::types::{ColumnType, Value};
 
 fn numeric(ty: Option<ColumnType>) -> bool {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::catalog::{Catalog, TableColumns, TableInfo};
 use crate::error::AedbError;
 use crate::error::QueryError;
+use crate::eval::{Columns, Compiled, compile};
 use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::cursor::parse_cursor;
 use crate::query::output::{Page, QueryResult};
@@ -26,7 +27,6 @@ use crate::query::walk::visit_rows;
 use crate::query::{Limits, ReadGate};
 use crate::table::decode;
 use crate::table::key::encode_key;
-use crate::vocab::eval::{Columns, Compiled, compile};
 use crate::vocab::types::{ColumnType, Value};
 
 /// Qualified columns of the joined row.

@@ -23,6 +23,8 @@ use crate::vocab::expr as vocab_expr;
 use source::Source;
 
 pub use crate::error::QueryError;
+/// KV reads' results (0.1.9 paths; `KvEntry` is 0.1.9's `storage::keyspace::KvEntry`).
+pub use crate::kv::{KvCursor, KvEntry, KvScanResult, ScopedKvEntry};
 pub use output::QueryResult;
 pub(crate) use single::{matching_rows, query_to_aedb};
 

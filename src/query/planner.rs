@@ -13,9 +13,9 @@ use aedb_btree::prefix_successor;
 
 use crate::catalog::{Catalog, ResourceType, TableInfo};
 use crate::error::{AedbError, QueryError};
+use crate::eval::conjuncts;
 use crate::query::plan::Order;
 use crate::table::key::encode_value;
-use crate::vocab::eval::conjuncts;
 use crate::vocab::expr::Expr;
 use crate::vocab::types::Value;
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, TableColumns, TableInfo};
 use crate::error::{AedbError, QueryError};
+use crate::eval::{Columns, Compiled, compile};
 use crate::query::aggregate::{aggregate_rows, check_aggregates};
 use crate::query::cursor::{Resume, encode_cursor, parse_cursor};
 use crate::query::output::{Page, QueryResult, project_owned, projection};
@@ -21,7 +22,6 @@ use crate::query::source::Source;
 use crate::query::walk::{estimate_rows, visit_rows};
 use crate::query::{Limits, ReadGate};
 use crate::table::{KeyedRow, pk_key};
-use crate::vocab::eval::{Columns, Compiled, compile};
 use crate::vocab::expr::Expr;
 use crate::vocab::types::Value;
 

@@ -4,7 +4,7 @@
 //! Invariants:
 //! 1. An `Expr` names columns only by name; what a name means (a table's column,
 //!    a joined `alias.column`, an aggregate's output) is decided when it is
-//!    compiled (`vocab::eval`), never here.
+//!    compiled (`eval`), never here.
 //! 2. Walkers go through `leaves`/`leaves_mut` (iterative, so a deep expression
 //!    cannot exhaust the stack) and `column`/`column_mut`: a new leaf variant is
 //!    added in `column`/`column_mut` and in the compiler, nowhere else.

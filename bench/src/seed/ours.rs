@@ -5,6 +5,5 @@ crate::seed::adapter::seed_adapter!(
     aedb,
     error = aedb::AedbError,
     create_table_extra = {},
-    kv_get = kv_get,
     accumulate = |_this, _n| { Ok(None) }
 );

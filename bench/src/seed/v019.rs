@@ -5,7 +5,6 @@ crate::seed::adapter::seed_adapter!(
     V019, aedb_019,
     error = aedb_019::error::AedbError,
     create_table_extra = { if_not_exists: false, },
-    kv_get = kv_get_no_auth,
     accumulate = |this, n| {
         this.rt.block_on(async {
             this.db.create_accumulator(P, S, "balance", Some(86_400), 10_000).await?;
