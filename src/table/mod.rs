@@ -30,12 +30,23 @@ pub(crate) fn pk_key(t: &TableInfo, values: &[Value]) -> Vec<u8> {
 
 /// Decodes a stored row of `t`, naming the table and key when it is damaged.
 pub(crate) fn decode(t: &TableInfo, key: &[u8], bytes: &[u8]) -> Result<Vec<Value>, AedbError> {
-    row::decode_row(&t.types, bytes).map_err(|e| {
-        AedbError::Decode(format!(
-            "row of table '{}' at key {key:02x?}: {e}",
-            t.name()
-        ))
-    })
+    decode_versioned(t, key, bytes).map(|(_, values)| values)
+}
+
+/// `decode`, with the seq of the commit that last wrote the row.
+pub(crate) fn decode_versioned(
+    t: &TableInfo,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<(u64, Vec<Value>), AedbError> {
+    row::split_version(bytes)
+        .and_then(|(version, cells)| Ok((version, row::decode_row(&t.types, cells)?)))
+        .map_err(|e| {
+            AedbError::Decode(format!(
+                "row of table '{}' at key {key:02x?}: {e}",
+                t.name()
+            ))
+        })
 }
 
 /// Opens a tree the catalog names, for reading on the write side. Unlike

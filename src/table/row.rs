@@ -41,6 +41,30 @@ impl Serialize for CellOut<'_> {
     }
 }
 
+/// Bytes before a stored row's cells: the seq of the commit that last wrote
+/// the row (u64 BE; FORMAT "Rows").
+pub(crate) const VERSION_BYTES: usize = 8;
+
+/// A row as stored: its version, then its cells.
+pub(crate) fn encode_stored(version: u64, values: &[Value]) -> Vec<u8> {
+    let mut out = version.to_be_bytes().to_vec();
+    out.extend(encode_row(values));
+    out
+}
+
+/// A stored row's version and the bytes of its cells.
+pub(crate) fn split_version(bytes: &[u8]) -> Result<(u64, &[u8]), String> {
+    let (head, cells) = bytes.split_at_checked(VERSION_BYTES).ok_or_else(|| {
+        format!(
+            "{} bytes, shorter than the {VERSION_BYTES}-byte version",
+            bytes.len()
+        )
+    })?;
+    let mut v = [0u8; VERSION_BYTES];
+    v.copy_from_slice(head);
+    Ok((u64::from_be_bytes(v), cells))
+}
+
 /// Encodes a row whose values were checked against the schema.
 pub fn encode_row(values: &[Value]) -> Vec<u8> {
     // Serializing plain values into a Vec cannot fail.

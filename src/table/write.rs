@@ -20,7 +20,8 @@ use crate::catalog::index_tree;
 use crate::catalog::schema::Constraint;
 use crate::error::AedbError;
 use crate::storage::WriteTransaction;
-use crate::table::{KeyedRow, decode, existing_tree, index_entry, pk_key, row::encode_row};
+use crate::table::row::{encode_row, encode_stored};
+use crate::table::{KeyedRow, decode, decode_versioned, existing_tree, index_entry, pk_key};
 use crate::vocab::types::{Row, Value};
 
 /// Checks a row against `t`: arity, defaults for NULLs, types (integers convert
@@ -129,8 +130,17 @@ pub(crate) fn get_row(
     t: &TableInfo,
     pk: &[u8],
 ) -> Result<Option<Vec<Value>>, AedbError> {
+    Ok(get_row_versioned(txn, t, pk)?.map(|(_, row)| row))
+}
+
+/// The stored row under `pk` and the seq of the commit that last wrote it.
+pub(crate) fn get_row_versioned(
+    txn: &mut WriteTransaction<'_>,
+    t: &TableInfo,
+    pk: &[u8],
+) -> Result<Option<(u64, Vec<Value>)>, AedbError> {
     match existing_tree(txn, &t.rows_tree)?.get(pk)? {
-        Some(bytes) => Ok(Some(decode(t, pk, &bytes)?)),
+        Some(bytes) => Ok(Some(decode_versioned(t, pk, &bytes)?)),
         None => Ok(None),
     }
 }
@@ -184,8 +194,8 @@ pub(crate) fn put_row(
             tree.insert(&k, &v)?;
         }
     }
-    txn.open_tree(&t.rows_tree)?
-        .insert(&pk, &encode_row(values))?;
+    let stored = encode_stored(txn.seq(), values);
+    txn.open_tree(&t.rows_tree)?.insert(&pk, &stored)?;
     Ok(())
 }
 
@@ -252,10 +262,12 @@ pub(crate) fn drop_column(
     t: &TableInfo,
     pos: usize,
 ) -> Result<(), AedbError> {
+    // Rewriting a row is writing it: its version becomes this commit's.
+    let seq = txn.seq();
     for (pk, mut row) in all_rows(txn, t)? {
         row.remove(pos);
         txn.open_tree(&t.rows_tree)?
-            .insert(&pk, &encode_row(&row))?;
+            .insert(&pk, &encode_stored(seq, &row))?;
     }
     Ok(())
 }
