@@ -78,6 +78,13 @@ pub struct AedbConfig {
     pub audit_max_rows: usize,
     /// ...and none older than this many seconds (0: no age bound).
     pub audit_max_age_secs: u64,
+    /// An idempotency key is remembered (a repeat returns `Duplicate`) for
+    /// this many seconds after its commit...
+    pub idempotency_window_seconds: u64,
+    /// ...and while fewer than this many commits followed it; past either
+    /// window it is forgotten and the key may be used again (0: that window
+    /// does not apply; at least one must).
+    pub idempotency_window_commits: u64,
 }
 
 /// Every field but the key, which shows as `<redacted>` (review F23: configs end
@@ -118,6 +125,14 @@ impl std::fmt::Debug for AedbConfig {
             .field("verify_every_read", &self.verify_every_read)
             .field("audit_max_rows", &self.audit_max_rows)
             .field("audit_max_age_secs", &self.audit_max_age_secs)
+            .field(
+                "idempotency_window_seconds",
+                &self.idempotency_window_seconds,
+            )
+            .field(
+                "idempotency_window_commits",
+                &self.idempotency_window_commits,
+            )
             .finish()
     }
 }
@@ -146,6 +161,8 @@ impl Default for AedbConfig {
             verify_every_read: false,
             audit_max_rows: 1_000_000,
             audit_max_age_secs: 90 * 24 * 3600,
+            idempotency_window_seconds: 300,
+            idempotency_window_commits: 100_000,
         }
     }
 }
@@ -259,6 +276,12 @@ impl AedbConfig {
         }
         if self.audit_max_rows == 0 {
             return bad("audit_max_rows must be at least 1".into());
+        }
+        if self.idempotency_window_seconds == 0 && self.idempotency_window_commits == 0 {
+            return bad(
+                "idempotency_window_seconds and idempotency_window_commits are both 0: idempotency records would never expire"
+                    .into(),
+            );
         }
         if self.max_kv_key_bytes == 0
             || self.max_kv_key_bytes > crate::btree::TreeConfig::default().key_limit

@@ -26,6 +26,7 @@ const PUBLIC: &[(&str, bool)] = &[
     ("catalog::schema", false),
     ("catalog::types", false),
     ("commit", false),
+    ("commit::action", false),
     ("commit::tx", false),
     ("commit::validation", false),
     ("config", false),

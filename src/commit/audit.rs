@@ -198,4 +198,29 @@ impl WriteCtx<'_, '_> {
         ];
         self.append_audit(AUTHZ_AUDIT, r.caller_id, row)
     }
+
+    /// Records a failed read assertion (the envelope wrote nothing).
+    pub(crate) fn audit_assertion(&mut self, r: AssertionRecord) -> Result<(), AedbError> {
+        let row = vec![
+            Value::Text(r.call),
+            r.idempotency_key.map_or(Value::Null, Value::Text),
+            Value::Integer(r.index as i64),
+            Value::Text(r.assertion),
+            Value::Text(r.actual),
+        ];
+        self.append_audit(ASSERTION_AUDIT, r.caller_id, row)
+    }
+}
+
+/// One row of `assertion_audit`.
+#[derive(Debug, Clone)]
+pub(crate) struct AssertionRecord {
+    pub caller_id: Option<String>,
+    pub call: String,
+    /// The envelope's idempotency key, hex.
+    pub idempotency_key: Option<String>,
+    /// Which of the envelope's assertions failed, and what it found.
+    pub index: usize,
+    pub assertion: String,
+    pub actual: String,
 }

@@ -6,11 +6,16 @@
 //! with `query::matching_rows`) and below `instance`; see `tests/layers.rs`.
 
 mod access;
+pub mod action;
 mod apply;
 pub(crate) mod audit;
+mod check;
 pub(crate) mod context;
 mod ddl;
+pub(crate) mod idempotency;
 pub(crate) mod mutation;
+pub(crate) use ddl::now_micros;
+pub mod tx;
 
 /// `aedb::commit::validation`, the 0.1.9 path of the mutation types.
 pub mod validation {
@@ -22,12 +27,6 @@ pub mod validation {
     };
     pub use crate::kv::numeric::{amount_to_u256, counter_shard_index, counter_shard_storage_key};
     pub use crate::vocab::assertion::CompareOp;
-}
-
-/// `aedb::commit::tx`, the 0.1.9 path of the transaction vocabulary: read
-/// assertions and what a failed one found.
-pub mod tx {
-    pub use crate::vocab::assertion::{AssertionActual, ReadAssertion};
 }
 
 /// How far a commit gets before the call returns.

@@ -8,6 +8,7 @@
 mod access;
 mod commit;
 mod ddl;
+mod envelope;
 mod kv;
 mod kv_write;
 mod ops;
@@ -19,9 +20,12 @@ use std::sync::Arc;
 
 use crate::auth::{AccessMode, Call};
 use crate::catalog::{CATALOG_TREE, Catalog, CatalogCache};
-use crate::commit::audit::{self, AuthzEvent, AuthzRecord};
+use crate::commit::audit::{self, AssertionRecord, AuthzEvent, AuthzRecord};
 use crate::commit::context::{WriteCtx, WriteLimits};
+use crate::commit::idempotency::Window;
 use crate::commit::mutation::Mutation;
+use crate::commit::now_micros;
+use crate::commit::tx::Conditions;
 use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 use crate::config::AedbConfig;
 use crate::error::{AedbError, QueryError};
@@ -48,6 +52,15 @@ struct Inner {
     inflight: Arc<tokio::sync::Semaphore>,
     /// Which calls are accepted without a caller (how the instance was opened).
     mode: AccessMode,
+}
+
+/// One commit to make: its mutations, the conditions they apply under, how
+/// far it must get, and whether to roll back instead (`preflight`).
+pub(crate) struct WritePlan {
+    pub(crate) mutations: Vec<Mutation>,
+    pub(crate) conditions: Conditions,
+    pub(crate) finality: CommitFinality,
+    pub(crate) dry_run: bool,
 }
 
 /// A read's error where the call's error type is `AedbError` (0.1.9's
@@ -268,6 +281,25 @@ impl AedbInstance {
         finality: CommitFinality,
         dry_run: bool,
     ) -> Result<CommitResult, AedbError> {
+        let plan = WritePlan {
+            mutations,
+            conditions: Conditions::default(),
+            finality,
+            dry_run,
+        };
+        self.write_planned(call, plan).await
+    }
+
+    /// `write` under conditions (an envelope): its idempotency key, read set
+    /// and assertions are checked in the write transaction, before any
+    /// mutation applies. A failed assertion is recorded in
+    /// `_system.app.assertion_audit` in a commit of its own.
+    async fn write_planned(
+        &self,
+        call: Call<'_>,
+        plan: WritePlan,
+    ) -> Result<CommitResult, AedbError> {
+        let mutations = &plan.mutations;
         let max = self.inner.config.max_batch_rows;
         if mutations.len() > max {
             return Err(AedbError::Validation(format!(
@@ -288,9 +320,25 @@ impl AedbInstance {
         let call = call.into_owned();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let result = this.write_blocking(&call, mutations, finality, dry_run);
-            if let Err(e @ AedbError::PermissionDenied(_)) = &result {
-                this.audit_denial(&call, e.to_string());
+            let key = plan.conditions.key_hex();
+            let result = this.write_blocking(&call, plan);
+            match &result {
+                Err(e @ AedbError::PermissionDenied(_)) => this.audit_denial(&call, e.to_string()),
+                Err(AedbError::AssertionFailed {
+                    index,
+                    assertion,
+                    actual,
+                }) => this.audit_in_own_commit(|ctx| {
+                    ctx.audit_assertion(AssertionRecord {
+                        caller_id: call.user().map(str::to_string),
+                        call: call.name.to_string(),
+                        idempotency_key: key,
+                        index: *index,
+                        assertion: format!("{assertion:?}"),
+                        actual: format!("{actual:?}"),
+                    })
+                }),
+                _ => {}
             }
             result
         })
@@ -300,25 +348,61 @@ impl AedbInstance {
         })?
     }
 
-    fn write_blocking(
-        &self,
-        call: &Call<'_>,
-        mutations: Vec<Mutation>,
-        finality: CommitFinality,
-        dry_run: bool,
-    ) -> Result<CommitResult, AedbError> {
+    fn write_blocking(&self, call: &Call<'_>, plan: WritePlan) -> Result<CommitResult, AedbError> {
+        let WritePlan {
+            mutations,
+            conditions: cond,
+            finality,
+            dry_run,
+        } = plan;
         let db = &self.inner.db;
         let mut txn = db.begin_write()?;
         let base = db.visible_seq();
+        if cond.base_seq > base {
+            return Err(AedbError::Validation(format!(
+                "base_seq {} is ahead of the latest commit {base}",
+                cond.base_seq
+            )));
+        }
         let mut ctx = WriteCtx::new(
             &mut txn,
             &self.inner.catalogs,
             self.limits(),
             call.clone().into_owned(),
         )?;
+        let now = now_micros();
+        let window = self.idempotency_window();
+        if let Some((key, fingerprint)) = &cond.idempotency
+            && let Some(first) = ctx.idempotent_replay(key, *fingerprint, window, now)?
+        {
+            drop(ctx);
+            txn.abort();
+            if finality == CommitFinality::Durable && db.durable_seq() < first.commit_seq {
+                db.sync()?;
+            }
+            return Ok(CommitResult {
+                commit_seq: first.commit_seq,
+                durable_head_seq: db.durable_seq(),
+                idempotency: IdempotencyOutcome::Duplicate,
+                canonical_commit_seq: first.commit_seq,
+                affected_rows: 0,
+            });
+        }
+        if !cond.read_set.is_empty() {
+            // Ranges are compared with the state at base_seq; a snapshot no
+            // longer retained makes a range check fail as a conflict.
+            let at_base = (!cond.read_set.ranges.is_empty())
+                .then(|| db.begin_read_at(Consistency::AtSeq(cond.base_seq)).ok())
+                .flatten();
+            ctx.check_read_set(&cond.read_set, cond.base_seq, at_base.as_ref())?;
+        }
+        ctx.check_assertions(&cond.assertions)?;
         let mut affected = 0;
         for m in mutations {
             affected += ctx.apply(m)?;
+        }
+        if let Some((key, fingerprint)) = &cond.idempotency {
+            ctx.remember(key, *fingerprint, window, now)?;
         }
         let catalog = ctx.finish()?;
         if dry_run {
@@ -361,6 +445,16 @@ impl AedbInstance {
             resource: String::new(),
             detail,
         };
+        self.audit_in_own_commit(|ctx| ctx.audit_authz(record));
+    }
+
+    /// Writes an audit row in a Visible commit of its own, as the engine: the
+    /// call it records failed and wrote nothing. Best effort: a failure here
+    /// (a full disk, a poisoned engine) must not replace the call's error.
+    fn audit_in_own_commit(
+        &self,
+        write: impl FnOnce(&mut WriteCtx<'_, '_>) -> Result<(), AedbError>,
+    ) {
         let db = &self.inner.db;
         let attempt = || -> Result<(), AedbError> {
             let mut txn = db.begin_write()?;
@@ -370,12 +464,20 @@ impl AedbInstance {
                 self.limits(),
                 self.system_call("audit"),
             )?;
-            ctx.audit_authz(record)?;
+            write(&mut ctx)?;
             ctx.finish()?;
             txn.commit(Finality::Visible)?;
             Ok(())
         };
         let _ = attempt();
+    }
+
+    fn idempotency_window(&self) -> Window {
+        let c = &self.inner.config;
+        Window {
+            commits: c.idempotency_window_commits,
+            micros: c.idempotency_window_seconds.saturating_mul(1_000_000),
+        }
     }
 
     /// A read snapshot for a consistency mode.
