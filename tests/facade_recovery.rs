@@ -3,7 +3,9 @@
 //! of a table workload on the simulated file system (three crash images each):
 //! the reopened database holds exactly a committed state at or after the last
 //! durable acknowledgement, its indexes agree with its rows, its grants are
-//! those of that state, and it takes new commits.
+//! those of that state, an idempotent envelope's record is there exactly when
+//! its effect is (a replay is a `Duplicate` of the recovered commit, or applies
+//! if the effect was lost), and it takes new commits.
 
 mod facade_common;
 
@@ -14,12 +16,13 @@ use std::sync::Arc;
 use aedb::catalog::DdlOperation;
 use aedb::catalog::schema::IndexType;
 use aedb::catalog::types::{Row, Value};
+use aedb::commit::tx::{IdempotencyKey, ReadSet, TransactionEnvelope, WriteClass, WriteIntent};
 use aedb::commit::validation::Mutation;
 use aedb::config::AedbConfig;
 use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
 use aedb::permission::{CallerContext, Permission};
 use aedb::query::plan::{Expr, Query, QueryOptions};
-use aedb::{AedbError, AedbInstance};
+use aedb::{AedbError, AedbInstance, IdempotencyOutcome};
 use facade_common::*;
 
 /// The `users` rows by id; a grant the workload gives (`reader` may read
@@ -155,6 +158,16 @@ impl Run {
         Ok(())
     }
 
+    /// `commit`, of the workload's idempotent envelope.
+    async fn commit_keyed(&mut self, db: &AedbInstance, after: Model) -> Result<(), AedbError> {
+        self.in_flight = Some((db.storage().visible_seq() + 1, after.clone()));
+        let r = db.commit_envelope(keyed_envelope()).await?;
+        self.in_flight = None;
+        self.states.push((r.commit_seq, after));
+        self.durable = r.commit_seq;
+        Ok(())
+    }
+
     /// Whether a recovered (seq, state) is one this run may leave behind.
     fn accepts(&self, seq: u64, got: &Model) -> bool {
         seq >= self.durable
@@ -166,8 +179,25 @@ impl Run {
     }
 }
 
-/// The workload: catalog, then commits of inserts, upserts, deletes and a
-/// checkpoint.
+/// The row the workload's idempotent envelope writes.
+const KEYED: i64 = 777;
+
+fn keyed_envelope() -> TransactionEnvelope {
+    TransactionEnvelope {
+        caller: None,
+        idempotency_key: Some(IdempotencyKey([0x77; 16])),
+        write_class: WriteClass::Standard,
+        assertions: vec![],
+        read_set: ReadSet::default(),
+        write_intent: WriteIntent {
+            mutations: vec![insert_user(KEYED, "keyed", None)],
+        },
+        base_seq: 0,
+    }
+}
+
+/// The workload: catalog, then commits of inserts, upserts, deletes, a grant
+/// and its revoke, an idempotent envelope and a checkpoint.
 async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
     run.commit(
         db,
@@ -252,6 +282,10 @@ async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
             run.commit(db, Mutation::Ddl(grant), Some(model.clone()))
                 .await?;
         }
+        if i == 5 {
+            model.insert(KEYED, user(KEYED, "keyed", None).values);
+            run.commit_keyed(db, Some(model.clone())).await?;
+        }
         if i == 9 {
             model.remove(&GRANTED);
             let revoke = DdlOperation::RevokePermission {
@@ -311,6 +345,12 @@ fn crash_at_every_call_recovers_a_committed_state() {
                 let seq = db.storage().visible_seq();
                 let got = read_users(&db).await.unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(run.accepts(seq, &got), "{ctx}: recovered seq {seq} ({got:?}) is no committed state at or after durable {}", run.durable);
+                // The idempotency record survived exactly with its effect.
+                if let Some(rows) = &got {
+                    let replay = db.commit_envelope(keyed_envelope()).await.unwrap_or_else(|e| panic!("{ctx}: replay: {e}"));
+                    let expected = if rows.contains_key(&KEYED) { IdempotencyOutcome::Duplicate } else { IdempotencyOutcome::Applied };
+                    assert_eq!(replay.idempotency, expected, "{ctx}: replay of the keyed envelope");
+                }
                 // The recovered database takes commits.
                 db.create_project("after").await.unwrap_or_else(|e| panic!("{ctx}: commit after recovery: {e}"));
                 let report = db.storage().check().expect("check");
