@@ -11,6 +11,7 @@
 //! printed.
 
 use std::future::Future;
+use std::ops::Bound;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +19,10 @@ use std::sync::Arc;
 use aedb::catalog::schema::{ColumnDef, IndexType};
 use aedb::catalog::types::{ColumnType, Row, Value};
 use aedb::catalog::{DdlOperation, ResourceType};
+use aedb::commit::action::ActionEnvelopeRequest;
+use aedb::commit::tx::{
+    IdempotencyKey, ReadAssertion, ReadSet, TransactionEnvelope, WriteClass, WriteIntent,
+};
 use aedb::commit::validation::Mutation;
 use aedb::config::AedbConfig;
 use aedb::pager::sim::SimFs;
@@ -531,6 +536,215 @@ fn cases() -> Vec<Case> {
                             .map(|_| ()),
                     }
                     .map_err(q_err)
+                })
+            },
+        },
+        // The KV calls of issue #13. A caller-only call's "no caller" cell runs
+        // its plain sibling (`*_no_auth`, or the plain numeric call).
+        Case {
+            name: "kv_get_many",
+            needs: kv(false, P, S, b"k/"),
+            other: kv(false, P, "tmp", b"k/"),
+            reads_at: true,
+            with: None,
+            run: |db, c, at| {
+                Box::pin(async move {
+                    let keys = [b"k/1".to_vec(), b"k/9".to_vec()];
+                    match c {
+                        None => db.kv_get_many_no_auth(P, S, &keys, at).await,
+                        Some(c) => db.kv_get_many(P, S, &keys, at, &c).await,
+                    }
+                    .map(|_| ())
+                    .map_err(q_err)
+                })
+            },
+        },
+        Case {
+            name: "kv_scan_range",
+            needs: kv(false, P, S, b"k/"),
+            other: kv(false, P, S, b"k/1/"),
+            reads_at: true,
+            with: None,
+            run: |db, c, at| {
+                Box::pin(async move {
+                    match c {
+                        None => db
+                            .kv_scan_prefix_no_auth(P, S, b"k/", 10, at)
+                            .await
+                            .map(|_| ()),
+                        Some(c) => {
+                            let (lo, hi) = (b"k/".to_vec(), b"k/\xff".to_vec());
+                            db.kv_scan_range(
+                                P,
+                                S,
+                                Bound::Included(lo),
+                                Bound::Excluded(hi),
+                                10,
+                                None,
+                                at,
+                                &c,
+                            )
+                            .await
+                            .map(|_| ())
+                        }
+                    }
+                    .map_err(q_err)
+                })
+            },
+        },
+        Case {
+            name: "kv_scan_all_scopes",
+            needs: kv(false, P, S, b"k/"),
+            // A grant in another scope of the project is not a denial: the
+            // call reads the scopes it may. Another project's is.
+            other: kv(false, "q", S, b"k/"),
+            reads_at: true,
+            with: None,
+            run: |db, c, at| {
+                Box::pin(async move {
+                    match c {
+                        None => db
+                            .kv_scan_prefix_no_auth(P, S, b"k/", 10, at)
+                            .await
+                            .map(|_| ()),
+                        Some(c) => db
+                            .kv_scan_all_scopes(P, b"k/", 10, at, &c)
+                            .await
+                            .map(|_| ()),
+                    }
+                    .map_err(q_err)
+                })
+            },
+        },
+        Case {
+            name: "counter_read_sharded",
+            needs: kv(false, P, S, b"k/"),
+            other: kv(false, P, S, b"z/"),
+            reads_at: true,
+            with: None,
+            run: |db, c, at| {
+                Box::pin(async move {
+                    match c {
+                        None => db.counter_read_sharded(P, S, b"k/c", 4, at).await,
+                        Some(c) => db.counter_read_sharded_as(&c, P, S, b"k/c", 4, at).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "counter_add_sharded",
+            needs: kv(true, P, S, b"k/"),
+            other: kv(true, P, S, b"z/"),
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let (k, one) = (b"k/c".to_vec(), 1u64.to_be_bytes());
+                    match c {
+                        None => db.counter_add_sharded(P, S, k, one, 4, 1).await,
+                        Some(c) => db.counter_add_sharded_as(c, P, S, k, one, 4, 1).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "kv_inc_u256",
+            needs: kv(true, P, S, b"k/"),
+            other: kv(true, "q", S, b"k/"),
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let k = b"k/n".to_vec();
+                    match c {
+                        None => db.kv_inc_u256(P, S, k, [1; 32]).await,
+                        Some(c) => db.kv_inc_u256_as(c, P, S, k, [1; 32]).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "kv_compare_and_swap",
+            needs: kv(true, P, S, b"k/"),
+            other: kv(true, P, S, b"z/"),
+            reads_at: false,
+            // The version check reads the key.
+            with: Some(kv(false, P, S, b"k/")),
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let (k, v) = (b"k/new".to_vec(), b"v".to_vec());
+                    match c {
+                        None => db.kv_compare_and_swap(P, S, k, v, 0).await,
+                        Some(c) => db.kv_compare_and_swap_as(c, P, S, k, v, 0).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "commit_envelope",
+            needs: kv(true, P, S, b"k/"),
+            other: kv(true, P, "tmp", b"k/"),
+            reads_at: false,
+            // Its assertion reads `k/1`.
+            with: Some(kv(false, P, S, b"k/")),
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let env = TransactionEnvelope {
+                        caller: c,
+                        idempotency_key: None,
+                        write_class: WriteClass::Standard,
+                        assertions: vec![ReadAssertion::KeyExists {
+                            project_id: P.into(),
+                            scope_id: S.into(),
+                            key: b"k/1".to_vec(),
+                            expected: true,
+                        }],
+                        read_set: ReadSet::default(),
+                        write_intent: WriteIntent {
+                            mutations: vec![Mutation::KvSet {
+                                project_id: P.into(),
+                                scope_id: S.into(),
+                                key: b"k/3".to_vec(),
+                                value: b"e".to_vec(),
+                            }],
+                        },
+                        base_seq: 0,
+                    };
+                    db.commit_envelope(env).await.map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "commit_action_envelope",
+            needs: kv(true, P, S, b"k/"),
+            other: kv(true, P, S, b"z/"),
+            reads_at: false,
+            with: Some(kv(false, P, S, b"k/")),
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let req = ActionEnvelopeRequest {
+                        caller: c,
+                        idempotency_key: IdempotencyKey([1; 16]),
+                        write_class: WriteClass::Standard,
+                        base_seq: 0,
+                        assertions: vec![ReadAssertion::KeyExists {
+                            project_id: P.into(),
+                            scope_id: S.into(),
+                            key: b"k/1".to_vec(),
+                            expected: true,
+                        }],
+                        mutations: vec![Mutation::KvSet {
+                            project_id: P.into(),
+                            scope_id: S.into(),
+                            key: b"k/4".to_vec(),
+                            value: b"a".to_vec(),
+                        }],
+                    };
+                    db.commit_action_envelope(req).await.map(|_| ())
                 })
             },
         },
