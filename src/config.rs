@@ -85,6 +85,11 @@ pub struct AedbConfig {
     /// window it is forgotten and the key may be used again (0: that window
     /// does not apply; at least one must).
     pub idempotency_window_commits: u64,
+    /// The commit change feed (`subscribe_commits`): 0 (the default) leaves it
+    /// off; n keeps the changes of at least the last n commits in the page
+    /// file, written with each commit (one record per changed key, with its
+    /// old and new value).
+    pub change_feed_retain_commits: u64,
 }
 
 /// Every field but the key, which shows as `<redacted>` (review F23: configs end
@@ -133,6 +138,10 @@ impl std::fmt::Debug for AedbConfig {
                 "idempotency_window_commits",
                 &self.idempotency_window_commits,
             )
+            .field(
+                "change_feed_retain_commits",
+                &self.change_feed_retain_commits,
+            )
             .finish()
     }
 }
@@ -163,6 +172,7 @@ impl Default for AedbConfig {
             audit_max_age_secs: 90 * 24 * 3600,
             idempotency_window_seconds: 300,
             idempotency_window_commits: 100_000,
+            change_feed_retain_commits: 0,
         }
     }
 }

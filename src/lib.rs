@@ -26,6 +26,7 @@ pub mod commit;
 pub mod config;
 pub mod error;
 mod eval;
+pub mod feed;
 mod instance;
 mod kv;
 pub mod permission;
@@ -41,6 +42,6 @@ pub use aedb_storage as storage;
 
 pub use commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 pub use error::{AedbError, AedbErrorCode};
-pub use instance::{AedbInstance, ProjectInfo};
+pub use instance::{AedbInstance, ChangeSubscription, ProjectInfo};
 pub use query::QueryResult;
 pub use query::plan::{ConsistencyMode, QueryOptions};

@@ -29,6 +29,7 @@ const ORDER: &[&str] = &[
     "auth",
     "table",
     "kv",
+    "feed",
     "query",
     "commit",
     "instance",

@@ -31,6 +31,8 @@ const PUBLIC: &[(&str, bool)] = &[
     ("commit::validation", false),
     ("config", false),
     ("error", false),
+    // The commit change feed's types (issue #13; beyond 0.1.9).
+    ("feed", false),
     ("pager", false),
     // `CallerContext` and `Permission` (0.1.9's `aedb::permission`, issue #12).
     ("permission", false),

@@ -9,6 +9,7 @@ mod access;
 pub mod action;
 mod apply;
 pub(crate) mod audit;
+mod changes;
 mod check;
 pub(crate) mod context;
 mod ddl;

@@ -100,6 +100,12 @@ pub enum AedbError {
     Timeout,
     #[error("snapshot expired")]
     SnapshotExpired,
+    /// A change-feed subscription asked for changes the log no longer holds:
+    /// it keeps the last `change_feed_retain_commits` commits.
+    #[error(
+        "the change feed holds the changes of commits after seq {oldest_after} only; changes after seq {requested} were asked for"
+    )]
+    ChangeFeedExpired { requested: u64, oldest_after: u64 },
     /// A read assertion (of an envelope, or a compare-and-* call's version
     /// check) did not hold; nothing was written.
     #[error("assertion {index} failed: {assertion:?} found {actual:?}")]
@@ -143,6 +149,7 @@ pub enum AedbErrorCode {
     Timeout,
     SnapshotExpired,
     AssertionFailed,
+    ChangeFeedExpired,
     ScanBoundExceeded,
     /// An earlier failure (a failed sync or write) stopped the engine; nothing is
     /// written until every clone of the instance is dropped and the database is
@@ -186,6 +193,7 @@ impl AedbErrorCode {
             AedbErrorCode::Timeout => "timeout",
             AedbErrorCode::SnapshotExpired => "snapshot_expired",
             AedbErrorCode::AssertionFailed => "assertion_failed",
+            AedbErrorCode::ChangeFeedExpired => "change_feed_expired",
             AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
             AedbErrorCode::Poisoned => "poisoned",
             AedbErrorCode::OutOfSpace => "out_of_space",
@@ -230,6 +238,7 @@ impl AedbError {
             AedbError::Timeout => C::Timeout,
             AedbError::SnapshotExpired => C::SnapshotExpired,
             AedbError::AssertionFailed { .. } => C::AssertionFailed,
+            AedbError::ChangeFeedExpired { .. } => C::ChangeFeedExpired,
         }
     }
 

@@ -9,6 +9,7 @@ mod access;
 mod commit;
 mod ddl;
 mod envelope;
+mod feed;
 mod kv;
 mod kv_write;
 mod ops;
@@ -35,6 +36,7 @@ use crate::query::plan::ConsistencyMode;
 use crate::storage::{Consistency, Database, Finality, ReadTransaction, StorageError};
 
 pub use ddl::ProjectInfo;
+pub use feed::ChangeSubscription;
 
 /// An open database: projects → scopes → tables, KV spaces, queries, commits.
 /// Cheap to clone (all clones share one engine); the database closes, with a
@@ -201,6 +203,15 @@ impl AedbInstance {
             }
             ctx.apply(Mutation::Ddl(op))?;
         }
+        // A database whose catalog held no project before this commit has no
+        // user change before it: the change log is complete from seq 1.
+        let fresh = ctx
+            .cat
+            .catalog()
+            .projects
+            .keys()
+            .all(|p| p == crate::auth::SYSTEM_PROJECT);
+        self.log_changes(&mut ctx, fresh.then_some(1))?;
         let catalog = ctx.finish()?;
         let guard = self.inner.catalogs.begin_ddl(db);
         txn.commit(Finality::Durable)?;
@@ -404,6 +415,9 @@ impl AedbInstance {
         if let Some((key, fingerprint)) = &cond.idempotency {
             ctx.remember(key, *fingerprint, window, now)?;
         }
+        if !dry_run {
+            self.log_changes(&mut ctx, None)?;
+        }
         let catalog = ctx.finish()?;
         if dry_run {
             txn.abort();
@@ -465,11 +479,30 @@ impl AedbInstance {
                 self.system_call("audit"),
             )?;
             write(&mut ctx)?;
+            self.log_changes(&mut ctx, None)?;
             ctx.finish()?;
             txn.commit(Finality::Visible)?;
             Ok(())
         };
         let _ = attempt();
+    }
+
+    /// Appends the commit's changes to the change log when the feed is on;
+    /// `floor_if_new`: where a log never written starts (default: this commit).
+    fn log_changes(
+        &self,
+        ctx: &mut WriteCtx<'_, '_>,
+        floor_if_new: Option<u64>,
+    ) -> Result<(), AedbError> {
+        let retain = self.inner.config.change_feed_retain_commits;
+        if retain == 0 {
+            return Ok(());
+        }
+        // The writer lock is held: the latest snapshot is the state this
+        // commit started from.
+        let before = self.inner.db.begin_read()?;
+        let floor = floor_if_new.unwrap_or_else(|| ctx.cat.txn.seq());
+        ctx.log_changes(&before, retain, floor)
     }
 
     fn idempotency_window(&self) -> Window {

@@ -107,6 +107,12 @@ impl<'db> WriteTransaction<'db> {
             .collect())
     }
 
+    /// The effects logged so far, in order (what the WAL frame will hold): the
+    /// facade's change feed reads which keys this commit touched from here.
+    pub fn effects(&self) -> &[Effect] {
+        &self.effects
+    }
+
     /// Makes the transaction's effects visible (and, for `Durable`, durable).
     pub fn commit(self, finality: Finality) -> Result<CommitResult> {
         if let Some((what, bytes, limit)) = self.overrun {
