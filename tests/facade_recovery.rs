@@ -19,6 +19,7 @@ use aedb::catalog::types::{Row, Value};
 use aedb::commit::tx::{IdempotencyKey, ReadSet, TransactionEnvelope, WriteClass, WriteIntent};
 use aedb::commit::validation::Mutation;
 use aedb::config::AedbConfig;
+use aedb::feed::{ChangeFilter, ChangeTarget, ChangeValue};
 use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
 use aedb::permission::{CallerContext, Permission};
 use aedb::query::plan::{Expr, Query, QueryOptions};
@@ -43,8 +44,32 @@ fn config() -> AedbConfig {
     AedbConfig {
         max_segment_bytes: 1500,
         max_scan_rows: 100_000,
+        change_feed_retain_commits: 100_000,
         ..AedbConfig::default()
     }
+}
+
+/// The `users` rows the change feed describes: every row change from seq 0
+/// applied in order. After any crash it must be the recovered table.
+async fn rows_from_the_feed(db: &AedbInstance) -> Result<BTreeMap<i64, Vec<Value>>, String> {
+    let mut sub = db
+        .subscribe_commits(0, ChangeFilter::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows = BTreeMap::new();
+    while let Some(c) = sub.try_next().map_err(|e| e.to_string())? {
+        let ChangeTarget::Row { primary_key, .. } = &c.target else {
+            continue;
+        };
+        let Some(Value::Integer(id)) = primary_key.first() else {
+            return Err(format!("unexpected key {primary_key:?}"));
+        };
+        match c.new {
+            Some(ChangeValue::Row(r)) => rows.insert(*id, r.values),
+            _ => rows.remove(id),
+        };
+    }
+    Ok(rows)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -345,6 +370,10 @@ fn crash_at_every_call_recovers_a_committed_state() {
                 let seq = db.storage().visible_seq();
                 let got = read_users(&db).await.unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(run.accepts(seq, &got), "{ctx}: recovered seq {seq} ({got:?}) is no committed state at or after durable {}", run.durable);
+                // The change log survived exactly with the rows it describes.
+                let fed = rows_from_the_feed(&db).await.unwrap_or_else(|e| panic!("{ctx}: feed: {e}"));
+                let table: BTreeMap<i64, Vec<Value>> = got.clone().unwrap_or_default().into_iter().filter(|(id, _)| *id != GRANTED).collect();
+                assert_eq!(fed, table, "{ctx}: the change feed disagrees with the recovered rows");
                 // The idempotency record survived exactly with its effect.
                 if let Some(rows) = &got {
                     let replay = db.commit_envelope(keyed_envelope()).await.unwrap_or_else(|e| panic!("{ctx}: replay: {e}"));
