@@ -8,7 +8,8 @@ macro_rules! seed_adapter {
         $name:ident, $krate:ident,
         error = $err:ty,
         create_table_extra = { $($extra:tt)* },
-        accumulate = |$this:ident, $n:ident| $accumulate:block
+        accumulate = |$this:ident, $n:ident| $accumulate:block,
+        change_feed = |$fthis:ident, $fdir:ident, $fn:ident| $change_feed:block
     ) => {
         use std::path::Path;
         use std::sync::Arc;
@@ -16,7 +17,9 @@ macro_rules! seed_adapter {
         use $krate::catalog::DdlOperation;
         use $krate::catalog::schema::{ColumnDef, IndexType};
         use $krate::catalog::types::{ColumnType, Row, Value};
-        use $krate::commit::validation::Mutation;
+        use $krate::commit::action::ActionEnvelopeRequest;
+        use $krate::commit::tx::{IdempotencyKey, WriteClass};
+        use $krate::commit::validation::{KvU256MissingPolicy, KvU256OverflowPolicy, Mutation};
         use $krate::permission::{CallerContext, Permission};
         use $krate::query::plan::{ConsistencyMode, Expr, Query, QueryOptions};
         use $krate::{AedbInstance, CommitFinality};
@@ -35,6 +38,38 @@ macro_rules! seed_adapter {
             /// With a caller, commits and point queries go through the `*_as`
             /// calls (the permission check's cost, issue #12).
             caller: Option<CallerContext>,
+            /// Where the engine's files are (a second instance for the change
+            /// feed row lives beside them).
+            dir: std::path::PathBuf,
+        }
+
+        fn add_u256(key: Vec<u8>) -> Mutation {
+            let mut one = [0u8; 32];
+            one[31] = 1;
+            Mutation::KvAddU256Ex {
+                project_id: P.into(),
+                scope_id: S.into(),
+                key,
+                amount_be: one,
+                on_missing: KvU256MissingPolicy::TreatAsZero,
+                on_overflow: KvU256OverflowPolicy::Reject,
+            }
+        }
+
+        /// Action `i` of task `t`: its effect and its metadata, under its own key.
+        fn action(t: usize, i: usize) -> ActionEnvelopeRequest {
+            let mut key = [0u8; 16];
+            key[..8].copy_from_slice(&(t as u64).to_be_bytes());
+            key[8..].copy_from_slice(&(i as u64).to_be_bytes());
+            let kv = |k: String, v: &[u8]| Mutation::KvSet { project_id: P.into(), scope_id: S.into(), key: k.into_bytes(), value: v.to_vec() };
+            ActionEnvelopeRequest {
+                caller: None,
+                idempotency_key: IdempotencyKey(key),
+                write_class: WriteClass::Standard,
+                base_seq: 0,
+                assertions: Vec::new(),
+                mutations: vec![kv(format!("effect:{t}:{i}"), b"done"), kv(format!("meta:{t}"), &(i as u64).to_be_bytes())],
+            }
         }
 
         fn user(id: i64) -> Row {
@@ -62,7 +97,7 @@ macro_rules! seed_adapter {
                     let _guard = rt.enter();
                     AedbInstance::open(Default::default(), dir)?
                 };
-                Ok($name { rt, db: Arc::new(db), caller: None })
+                Ok($name { rt, db: Arc::new(db), caller: None, dir: dir.to_path_buf() })
             }
 
             fn commit(&self, m: Mutation) -> Res<()> {
@@ -200,6 +235,55 @@ macro_rules! seed_adapter {
             fn accumulate(&self, n: usize) -> Res<Option<()>> {
                 let ($this, $n) = (self, n);
                 $accumulate
+            }
+
+            fn kv_add_u256_serial(&self, n: usize) -> Res<()> {
+                (0..n).try_for_each(|_| self.commit(add_u256(b"counter".to_vec())))
+            }
+
+            fn kv_add_u256_concurrent(&self, tasks: usize, per: usize) -> Res<()> {
+                self.rt.block_on(async {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let db = self.db.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..per {
+                                    db.commit_with_finality(add_u256(format!("counter:{t}").into_bytes()), CommitFinality::Durable).await?;
+                                }
+                                Ok::<(), $err>(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await??;
+                    }
+                    Res::Ok(())
+                })
+            }
+
+            fn action_envelopes_concurrent(&self, tasks: usize, per: usize) -> Res<()> {
+                self.rt.block_on(async {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let db = self.db.clone();
+                            tokio::spawn(async move {
+                                for i in 0..per {
+                                    db.commit_action_envelope(action(t, i)).await?;
+                                }
+                                Ok::<(), $err>(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await??;
+                    }
+                    Res::Ok(())
+                })
+            }
+
+            fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>> {
+                let ($fthis, $fdir, $fn) = (self, &self.dir, n);
+                $change_feed
             }
         }
     };

@@ -24,7 +24,7 @@ pub const RANGE_QUERIES: usize = 1_000;
 pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
-pub const ROWS: [(&str, &str, &str); 8] = [
+pub const ROWS: [(&str, &str, &str); 12] = [
     (
         "load_rows_per_s",
         "(s0) load N rows, batches of 5,000, durable",
@@ -57,6 +57,26 @@ pub const ROWS: [(&str, &str, &str); 8] = [
         "(s7) 1,000 durable accumulate calls, serial",
         "calls/s",
     ),
+    (
+        "kv_add_u256_serial_per_s",
+        "(s8) 1,000 durable KvAddU256Ex, serial",
+        "ops/s",
+    ),
+    (
+        "kv_add_u256_64_per_s",
+        "(s9) 64 tasks x 50 durable KvAddU256Ex",
+        "ops/s",
+    ),
+    (
+        "action_envelope_64_per_s",
+        "(s10) 64 tasks x 50 durable commit_action_envelope",
+        "actions/s",
+    ),
+    (
+        "change_feed_lag_us",
+        "(s11) change feed: durable KV set returned -> change received (mean of 1,000)",
+        "us",
+    ),
 ];
 
 /// The seed API calls the suite makes; every commit is durable.
@@ -74,6 +94,15 @@ pub trait SeedEngine {
     fn kv_gets(&self, keys: &[Vec<u8>]) -> Res<usize>;
     /// `None` when the engine has no accumulators.
     fn accumulate(&self, n: usize) -> Res<Option<()>>;
+    /// `n` durable `KvAddU256Ex` on one key.
+    fn kv_add_u256_serial(&self, n: usize) -> Res<()>;
+    /// `tasks` tasks, each `per` durable `KvAddU256Ex` on its own key.
+    fn kv_add_u256_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
+    /// `tasks` tasks, each `per` actions (effect + metadata, own key).
+    fn action_envelopes_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
+    /// Mean time from a durable commit returning to its change reaching a
+    /// subscriber; `None` without a change feed.
+    fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>>;
 }
 
 pub fn age_of(id: i64) -> i64 {
@@ -176,6 +205,31 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
         None => note(
             "accumulate_per_s",
             &format!("{engine}: n/a, accumulators are not built yet"),
+        ),
+    }
+    let t = Instant::now();
+    e.kv_add_u256_serial(KV_OPS)?;
+    row(
+        "kv_add_u256_serial_per_s",
+        KV_OPS as f64 / t.elapsed().as_secs_f64(),
+    );
+    let t = Instant::now();
+    e.kv_add_u256_concurrent(TASKS, PER_TASK)?;
+    row(
+        "kv_add_u256_64_per_s",
+        (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
+    );
+    let t = Instant::now();
+    e.action_envelopes_concurrent(TASKS, PER_TASK)?;
+    row(
+        "action_envelope_64_per_s",
+        (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
+    );
+    match e.change_feed_lag_us(KV_OPS)? {
+        Some(us) => row("change_feed_lag_us", us),
+        None => note(
+            "change_feed_lag_us",
+            &format!("{engine}: n/a, no change feed"),
         ),
     }
     Ok(())

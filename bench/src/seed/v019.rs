@@ -14,5 +14,6 @@ crate::seed::adapter::seed_adapter!(
             }
             Res::Ok(Some(()))
         })
-    }
+    },
+    change_feed = |_this, _dir, _n| { Ok(None) }
 );
