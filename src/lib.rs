@@ -15,11 +15,11 @@
 #![forbid(unsafe_code)]
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
-// pointing down): vocab → permission → catalog → auth → table → query →
-// commit → instance.
-// `error` and `config` are leaves every room may use; `storage` is below them
-// all. Public modules are exactly the paths the seed README names, plus the
-// engine (`storage`) and doc-hidden harness doors (`tests/public_api.rs`).
+// pointing down): vocab → error, config → eval → permission → catalog → auth
+// → table → kv → feed → query → commit → instance; `storage` is below them
+// all. Public modules are the paths the seed README names, the change feed
+// (`feed`), the engine (`storage`) and doc-hidden harness doors
+// (`tests/public_api.rs`).
 mod auth;
 pub mod catalog;
 pub mod commit;

@@ -338,3 +338,33 @@ async fn a_waiting_subscriber_wakes_on_a_commit() {
     );
     assert!(c.old.is_none());
 }
+
+#[tokio::test]
+async fn a_column_drop_is_logged_with_each_side_in_its_own_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = AedbInstance::open(config(100), dir.path()).unwrap();
+    db.create_project(P).await.unwrap();
+    db.commit(create_table("users", users_columns(), &["id"]))
+        .await
+        .unwrap();
+    db.commit(facade_common::insert_user(1, "ann", Some(30)))
+        .await
+        .unwrap();
+    let from = db.storage().visible_seq();
+    db.commit(Mutation::Ddl(aedb::catalog::DdlOperation::AlterTable {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "users".into(),
+        alteration: aedb::catalog::schema::TableAlteration::DropColumn { name: "age".into() },
+    }))
+    .await
+    .expect("a DropColumn commits with the feed on");
+    let got = drain(&db, from, ChangeFilter::default()).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (Some(ChangeValue::Row(old)), Some(ChangeValue::Row(new))) = (&got[0].old, &got[0].new)
+    else {
+        panic!("{got:?}");
+    };
+    assert_eq!(old.values.len(), new.values.len() + 1);
+    assert_eq!(old.values[2], Value::Integer(30));
+}

@@ -582,3 +582,67 @@ async fn concurrent_optimistic_writers_never_lose_an_update() {
     );
     assert!(conflicts > 0, "64 writers on one key must collide");
 }
+
+#[tokio::test]
+async fn count_assertions_on_key_ranges_count_without_reading_rows() {
+    // max_scan_rows = 10: reading 40 rows would fail; counting them from the
+    // B+tree's subtree counts does not.
+    let dir = tempfile::tempdir().unwrap();
+    let config = AedbConfig {
+        max_scan_rows: 10,
+        ..AedbConfig::default()
+    };
+    let db = AedbInstance::open(config, dir.path()).unwrap();
+    db.create_project(P).await.unwrap();
+    db.commit(facade_common::create_table(
+        "users",
+        facade_common::users_columns(),
+        &["id"],
+    ))
+    .await
+    .unwrap();
+    for chunk in (0..50).collect::<Vec<i64>>().chunks(10) {
+        let rows = chunk
+            .iter()
+            .map(|&i| facade_common::user(i, "u", Some(i)))
+            .collect();
+        db.commit(Mutation::InsertBatch {
+            project_id: P.into(),
+            scope_id: S.into(),
+            table_name: "users".into(),
+            rows,
+        })
+        .await
+        .unwrap();
+    }
+    let count = |filter: Expr, threshold| ReadAssertion::CountCompare {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "users".into(),
+        filter: Some(filter),
+        op: CompareOp::Eq,
+        threshold,
+    };
+    let range = Expr::Between("id".into(), Value::Integer(0), Value::Integer(39));
+    db.commit_envelope(envelope(
+        vec![count(range.clone(), 40)],
+        vec![kv_set(b"m", b"1")],
+    ))
+    .await
+    .unwrap();
+    let e = db
+        .commit_envelope(envelope(vec![count(range, 41)], vec![kv_set(b"m", b"2")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AedbError::AssertionFailed { actual, .. } if **actual == AssertionActual::Count(40)),
+        "{e}"
+    );
+    // A filter the key bounds do not answer reads rows, bounded by max_scan_rows.
+    let by_age = Expr::Gte("age".into(), Value::Integer(0));
+    let e = db
+        .commit_envelope(envelope(vec![count(by_age, 50)], vec![kv_set(b"m", b"3")]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::Validation, "{e}");
+}

@@ -1,7 +1,7 @@
 //! The facade's rooms import only downward (issue #19, ARCHITECTURE.md "Rooms").
 //!
-//! Goal: `src/` keeps the order storage → error → config → vocab → catalog →
-//! table → query → commit → instance, with no import running up and no import
+//! Goal: `src/` keeps the order of `ORDER` below (storage → vocab → error →
+//! config → eval → … → commit → instance), with no import running up and no import
 //! cycle between the files of one room. Pass criterion: every `crate::<room>`
 //! reference (a `use` or an inline path, grouped `crate::{a, b}` imports too) in
 //! `src/<room>.rs` or `src/<room>/**` names the same room or a lower one; a new

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::auth::SYSTEM_PROJECT;
-use crate::catalog::{TableInfo, kv_tree};
+use crate::catalog::{Catalog, TableInfo, kv_tree};
 use crate::commit::context::WriteCtx;
 use crate::error::AedbError;
 use crate::feed::log::{CHANGES_TREE, FLOOR_TREE, decode_floor, encode, record_key};
@@ -27,21 +27,29 @@ enum Owner {
 
 impl WriteCtx<'_, '_> {
     /// Logs this transaction's net changes to table rows and KV keys (the value
-    /// on `before`, the state this commit started from, and the value now),
-    /// then prunes records older than the last `retain` commits. `floor_if_new`
-    /// is where the log starts if it has never been written.
+    /// on `before`, the state this commit started from, read with that state's
+    /// catalog `before_catalog`, and the value now, read with this
+    /// transaction's), then prunes records older than the last `retain`
+    /// commits. `floor_if_new` is where the log starts if it has never been
+    /// written.
     pub(crate) fn log_changes(
         &mut self,
         before: &ReadTransaction,
+        before_catalog: &Catalog,
         retain: u64,
         floor_if_new: u64,
     ) -> Result<(), AedbError> {
         let seq = self.cat.txn.seq();
         let touched = self.touched_keys();
-        let owners = self.tree_owners();
+        let owners = tree_owners(self.cat.catalog());
+        let old_owners = tree_owners(before_catalog);
         let mut n = 0u32;
         for (tree, key) in touched {
-            let Some(owner) = owners.get(tree.as_slice()) else {
+            // A table's rows are decoded with the schema they were written
+            // under: a `DropColumn` rewrites them in this very commit.
+            let (Some(owner), old_owner) =
+                (owners.get(tree.as_slice()), old_owners.get(tree.as_slice()))
+            else {
                 continue;
             };
             let name = String::from_utf8_lossy(&tree).into_owned();
@@ -59,7 +67,11 @@ impl WriteCtx<'_, '_> {
             }
             let change = match owner {
                 Owner::Table(project, scope, t) => {
-                    let old = old.map(|b| decode(t, &key, &b)).transpose()?;
+                    let old_t = match old_owner {
+                        Some(Owner::Table(_, _, old_t)) => old_t,
+                        _ => t,
+                    };
+                    let old = old.map(|b| decode(old_t, &key, &b)).transpose()?;
                     let new = new.map(|b| decode(t, &key, &b)).transpose()?;
                     let Some(any) = new.as_ref().or(old.as_ref()) else {
                         continue;
@@ -117,26 +129,6 @@ impl WriteCtx<'_, '_> {
         out
     }
 
-    /// Which table or scope owns each rows and KV tree (the engine's own
-    /// `_system` project is left out).
-    fn tree_owners(&self) -> HashMap<Vec<u8>, Owner> {
-        let cat = self.cat.catalog();
-        let mut out = HashMap::new();
-        for ((p, s, _), t) in &cat.tables {
-            if p != SYSTEM_PROJECT {
-                let owner = Owner::Table(p.clone(), s.clone(), t.clone());
-                out.insert(t.rows_tree.clone().into_bytes(), owner);
-            }
-        }
-        for ((p, s), scope) in &cat.scopes {
-            if p != SYSTEM_PROJECT {
-                let owner = Owner::Kv(p.clone(), s.clone());
-                out.insert(kv_tree(scope.id).into_bytes(), owner);
-            }
-        }
-        out
-    }
-
     /// Deletes the oldest records of commits more than `retain` commits back
     /// (a bounded number per commit) and moves the floor past what is gone.
     fn prune_changes(&mut self, seq: u64, retain: u64, floor_if_new: u64) -> Result<(), AedbError> {
@@ -181,4 +173,23 @@ impl WriteCtx<'_, '_> {
             .insert(b"", &floor.to_be_bytes())?;
         Ok(())
     }
+}
+
+/// Which table or scope owns each rows and KV tree in `cat` (the engine's own
+/// `_system` project is left out).
+fn tree_owners(cat: &Catalog) -> HashMap<Vec<u8>, Owner> {
+    let mut out = HashMap::new();
+    for ((p, s, _), t) in &cat.tables {
+        if p != SYSTEM_PROJECT {
+            let owner = Owner::Table(p.clone(), s.clone(), t.clone());
+            out.insert(t.rows_tree.clone().into_bytes(), owner);
+        }
+    }
+    for ((p, s), scope) in &cat.scopes {
+        if p != SYSTEM_PROJECT {
+            let owner = Owner::Kv(p.clone(), s.clone());
+            out.insert(kv_tree(scope.id).into_bytes(), owner);
+        }
+    }
+    out
 }

@@ -18,7 +18,7 @@ use crate::error::AedbError;
 use crate::eval::compile;
 use crate::kv::KvEntry;
 use crate::permission::Need;
-use crate::query::{matching_rows, query_to_aedb};
+use crate::query::{count_exact, matching_rows, query_to_aedb};
 use crate::storage::ReadTransaction;
 use crate::table::row::split_version;
 use crate::table::write::{get_row_versioned, pk_from_values};
@@ -380,8 +380,9 @@ impl WriteCtx<'_, '_> {
         Ok((t, rows))
     }
 
-    /// How many rows of the table match `filter`: without a filter or a read
-    /// policy, the tree's own count (no row is read).
+    /// How many rows of the table the call may see match `filter`: from the
+    /// B+tree's subtree counts when the key bounds answer it (no filter and no
+    /// read policy, or a primary-key or index range), else by reading them.
     fn count_rows(
         &mut self,
         project: &str,
@@ -390,10 +391,18 @@ impl WriteCtx<'_, '_> {
         filter: Option<&Expr>,
     ) -> Result<u64, AedbError> {
         let (t, policy) = self.readable_table(project, scope, table)?;
-        if filter.is_none() && policy.is_none() {
-            return Ok(crate::table::existing_tree(self.cat.txn, &t.rows_tree)?.len()?);
+        let predicate = match (filter.cloned(), policy) {
+            (Some(f), Some(p)) => p.and(f),
+            (Some(f), None) => f,
+            (None, Some(p)) => p,
+            (None, None) => {
+                return Ok(crate::table::existing_tree(self.cat.txn, &t.rows_tree)?.len()?);
+            }
+        };
+        match count_exact(self.cat.txn, &t, &predicate)? {
+            Some(n) => Ok(n),
+            None => Ok(self.rows_for(project, scope, table, filter)?.1.len() as u64),
         }
-        Ok(self.rows_for(project, scope, table, filter)?.1.len() as u64)
     }
 
     /// Fails with `Conflict` if anything in `set` changed since it was read:

@@ -39,10 +39,10 @@ pub enum CommitFinality {
     Durable,
 }
 
-/// Whether a commit applied its writes (always `Applied` for plain commits).
-///
-/// `Duplicate` is a 0.1.9 placeholder: idempotency keys are not built, so no
-/// commit returns it yet.
+/// Whether a commit applied its writes (always `Applied` without an
+/// idempotency key). `Duplicate`: an envelope whose key was committed before
+/// within the idempotency window, with the same request; nothing was written
+/// and `canonical_commit_seq` is the first commit's seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdempotencyOutcome {
     Applied,

@@ -501,8 +501,9 @@ impl AedbInstance {
         // The writer lock is held: the latest snapshot is the state this
         // commit started from.
         let before = self.inner.db.begin_read()?;
+        let before_catalog = self.catalog_of(&before)?;
         let floor = floor_if_new.unwrap_or_else(|| ctx.cat.txn.seq());
-        ctx.log_changes(&before, retain, floor)
+        ctx.log_changes(&before, &before_catalog, retain, floor)
     }
 
     fn idempotency_window(&self) -> Window {

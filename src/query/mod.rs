@@ -26,7 +26,7 @@ pub use crate::error::QueryError;
 /// KV reads' results (0.1.9 paths; `KvEntry` is 0.1.9's `storage::keyspace::KvEntry`).
 pub use crate::kv::{KvCursor, KvEntry, KvScanResult, ScopedKvEntry};
 pub use output::QueryResult;
-pub(crate) use single::{matching_rows, query_to_aedb};
+pub(crate) use single::{count_exact, matching_rows, query_to_aedb};
 
 /// What the caller of a query may see (built by the instance from the auth
 /// seam): per table, the read policy to apply; for the base table, whether it

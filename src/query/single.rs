@@ -329,6 +329,21 @@ fn policy_estimate(
 /// The rows of `t` matching `predicate`, for a predicated mutation: up to `limit`,
 /// or without a limit up to `max_rows` (the configured `max_scan_rows`), past
 /// which it is refused: every match is held in memory until the commit.
+/// How many rows of `t` match `predicate`, when the access path answers every
+/// conjunct by its key bounds: counted from the B+tree's subtree counts
+/// (O(log n) per range, no row read). `None` when rows must be read.
+pub(crate) fn count_exact(
+    src: &mut dyn Source,
+    t: &TableInfo,
+    predicate: &Expr,
+) -> Result<Option<u64>, AedbError> {
+    let access = plan(t, Some(predicate), &[], None, false).map_err(query_to_aedb)?;
+    if !access.exact {
+        return Ok(None);
+    }
+    crate::query::walk::estimate_rows(src, t, &access).map(Some)
+}
+
 pub(crate) fn matching_rows(
     src: &mut dyn Source,
     t: &TableInfo,

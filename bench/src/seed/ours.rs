@@ -12,14 +12,20 @@ crate::seed::adapter::seed_adapter!(
         let feed_dir = dir.join("feed");
         std::fs::create_dir_all(&feed_dir)?;
         this.rt.block_on(async {
-            let config = aedb::config::AedbConfig { change_feed_retain_commits: 100_000, ..Default::default() };
+            let config = aedb::config::AedbConfig {
+                change_feed_retain_commits: 100_000,
+                ..Default::default()
+            };
             let db = aedb::AedbInstance::open(config, &feed_dir)?;
             db.create_project(P).await?;
             let from = db.storage().visible_seq();
-            let mut sub = db.subscribe_commits(from, aedb::feed::ChangeFilter::default()).await?;
+            let mut sub = db
+                .subscribe_commits(from, aedb::feed::ChangeFilter::default())
+                .await?;
             let mut total = std::time::Duration::ZERO;
             for i in 0..n {
-                db.kv_set(P, S, b"feed".to_vec(), (i as u64).to_be_bytes().to_vec()).await?;
+                db.kv_set(P, S, b"feed".to_vec(), (i as u64).to_be_bytes().to_vec())
+                    .await?;
                 let t = std::time::Instant::now();
                 sub.next().await?;
                 total += t.elapsed();
