@@ -646,3 +646,83 @@ async fn count_assertions_on_key_ranges_count_without_reading_rows() {
         .unwrap_err();
     assert_eq!(e.code(), AedbErrorCode::Validation, "{e}");
 }
+
+#[tokio::test]
+async fn compare_and_step_a_u256_column_on_the_row_version() {
+    let (_d, db) = with_users().await;
+    let mut row = facade_common::user(1, "ann", None);
+    row.values[3] = Value::U256([0; 32]);
+    let first = db
+        .commit(Mutation::Insert {
+            project_id: P.into(),
+            scope_id: S.into(),
+            table_name: "users".into(),
+            primary_key: pk(1),
+            row,
+        })
+        .await
+        .unwrap();
+    let mut five = [0u8; 32];
+    five[31] = 5;
+    let inc = db
+        .compare_and_inc_u256(P, S, "users", pk(1), "balance", five, first.commit_seq)
+        .await
+        .unwrap();
+    // A stale version: refused, nothing written.
+    let e = db
+        .compare_and_dec_u256(P, S, "users", pk(1), "balance", five, first.commit_seq)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AedbError::AssertionFailed { actual, .. } if **actual == AssertionActual::Version(inc.commit_seq)),
+        "{e}"
+    );
+    // The current version, but below zero: the step's own error.
+    let mut six = [0u8; 32];
+    six[31] = 6;
+    let e = db
+        .compare_and_dec_u256(P, S, "users", pk(1), "balance", six, inc.commit_seq)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::Underflow, "{e}");
+    db.compare_and_dec_u256(P, S, "users", pk(1), "balance", five, inc.commit_seq)
+        .await
+        .unwrap();
+    let q = Query::select(&["balance"]).from("users");
+    let rows = db.query(P, S, q).await.unwrap().rows;
+    assert_eq!(rows[0].values[0], Value::U256([0; 32]));
+}
+
+#[tokio::test]
+async fn idempotency_keys_expire_at_the_time_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AedbConfig {
+        idempotency_window_seconds: 1,
+        idempotency_window_commits: 0,
+        ..AedbConfig::default()
+    };
+    let db = AedbInstance::open(config, dir.path()).unwrap();
+    db.create_project(P).await.unwrap();
+    let first = db
+        .commit_envelope(keyed(3, vec![kv_set(b"t", b"1")]))
+        .await
+        .unwrap();
+    let again = db
+        .commit_envelope(keyed(3, vec![kv_set(b"t", b"1")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.idempotency, again.canonical_commit_seq),
+        (IdempotencyOutcome::Duplicate, first.commit_seq)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let later = db
+        .commit_envelope(keyed(3, vec![kv_set(b"t", b"1")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.idempotency,
+        IdempotencyOutcome::Applied,
+        "forgotten after 1 s"
+    );
+}

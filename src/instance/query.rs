@@ -61,6 +61,20 @@ impl AedbInstance {
             .await
     }
 
+    /// `query_with_options` without a caller, 0.1.9's name for it: an open
+    /// instance trusts its process; a production or secure one refuses.
+    pub async fn query_no_auth(
+        &self,
+        project_id: &str,
+        scope_id: &str,
+        query: Query,
+        options: QueryOptions,
+    ) -> Result<QueryResult, QueryError> {
+        let call = self.call("query_no_auth", None);
+        self.run_query_for(call, project_id, scope_id, query, options)
+            .await
+    }
+
     /// `query_with_options` for `caller` (`None`: as the plain call).
     pub async fn query_with_options_as(
         &self,
