@@ -277,6 +277,26 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "query_no_auth",
+            needs: r(),
+            other: read(P, "s2", "t1"),
+            reads_at: true,
+            with: None,
+            run: |db, c, at| {
+                Box::pin(async move {
+                    match c {
+                        None => db.query_no_auth(P, S, t1(), opts(at)).await,
+                        Some(c) => {
+                            db.query_with_options_as(Some(&c), P, S, t1(), opts(at))
+                                .await
+                        }
+                    }
+                    .map(|_| ())
+                    .map_err(q_err)
+                })
+            },
+        },
+        Case {
             name: "query (join)",
             needs: r(),
             other: read(P, "tmp", "t1"),
