@@ -56,6 +56,15 @@ impl WriteCtx<'_, '_> {
                     key: &change.key,
                 };
                 authorize(self.cat.catalog(), &self.call, &need)?;
+                if change.expected_version.is_some() {
+                    // A compare-and-* reads the key's version (and reports it).
+                    let read = Need::KvRead {
+                        project: &change.project_id,
+                        scope: &change.scope_id,
+                        key: &change.key,
+                    };
+                    authorize(self.cat.catalog(), &self.call, &read)?;
+                }
                 let id = self
                     .cat
                     .catalog()

@@ -1,7 +1,8 @@
-//! KV writes: set, delete, the typed numerics, compare-and-* and sharded
-//! counters, each a thin door building one `Mutation` and committing it
-//! durably through the one write path (`AedbInstance::write`, which authorizes
-//! it: `KvWrite` reaching the key). Every call has an `*_as` twin for a caller.
+//! KV writes: set, delete, the typed numerics and sharded counters, each a
+//! thin door committing one `Mutation` durably through the one write path
+//! (`AedbInstance::write`, which authorizes it: `KvWrite` reaching the key).
+//! Every call has an `*_as` twin for a caller; the compare-and-* calls are in
+//! `kv_compare.rs`.
 
 use crate::auth::Call;
 use crate::catalog::DEFAULT_SCOPE_ID;
@@ -15,12 +16,6 @@ use crate::instance::AedbInstance;
 use crate::permission::CallerContext;
 
 impl AedbInstance {
-    /// Commits one KV mutation durably for `call`.
-    async fn kv_commit(&self, call: Call<'_>, m: Mutation) -> Result<CommitResult, AedbError> {
-        self.write(call, vec![m], CommitFinality::Durable, false)
-            .await
-    }
-
     /// Sets `key` to `value` in the scope's KV space (durable on return).
     pub async fn kv_set(
         &self,
@@ -29,12 +24,7 @@ impl AedbInstance {
         key: Vec<u8>,
         value: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvSet {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            value,
-        };
+        let m = kv_set(project_id, scope_id, key, value);
         self.kv_commit(self.call("kv_set", None), m).await
     }
 
@@ -47,12 +37,7 @@ impl AedbInstance {
         key: Vec<u8>,
         value: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvSet {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            value,
-        };
+        let m = kv_set(project_id, scope_id, key, value);
         self.kv_commit(self.call("kv_set_as", Some(caller)), m)
             .await
     }
@@ -64,11 +49,7 @@ impl AedbInstance {
         scope_id: &str,
         key: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvDel {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-        };
+        let m = kv_del(project_id, scope_id, key);
         self.kv_commit(self.call("kv_del", None), m).await
     }
 
@@ -80,11 +61,7 @@ impl AedbInstance {
         scope_id: &str,
         key: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvDel {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-        };
+        let m = kv_del(project_id, scope_id, key);
         self.kv_commit(self.call("kv_del_as", Some(caller)), m)
             .await
     }
@@ -97,12 +74,7 @@ impl AedbInstance {
         key: Vec<u8>,
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvIncU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            amount_be,
-        };
+        let m = kv_inc_u256(project_id, scope_id, key, amount_be);
         self.kv_commit(self.call("kv_inc_u256", None), m).await
     }
 
@@ -115,12 +87,7 @@ impl AedbInstance {
         key: Vec<u8>,
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvIncU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            amount_be,
-        };
+        let m = kv_inc_u256(project_id, scope_id, key, amount_be);
         self.kv_commit(self.call("kv_inc_u256_as", Some(caller)), m)
             .await
     }
@@ -133,12 +100,7 @@ impl AedbInstance {
         key: Vec<u8>,
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvDecU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            amount_be,
-        };
+        let m = kv_dec_u256(project_id, scope_id, key, amount_be);
         self.kv_commit(self.call("kv_dec_u256", None), m).await
     }
 
@@ -151,12 +113,7 @@ impl AedbInstance {
         key: Vec<u8>,
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvDecU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            amount_be,
-        };
+        let m = kv_dec_u256(project_id, scope_id, key, amount_be);
         self.kv_commit(self.call("kv_dec_u256_as", Some(caller)), m)
             .await
     }
@@ -171,14 +128,14 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
         on_overflow: KvU64OverflowPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvAddU64Ex {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
+        let m = kv_add_u64_ex(
+            project_id,
+            scope_id,
             key,
             amount_be,
             on_missing,
             on_overflow,
-        };
+        );
         self.kv_commit(self.call("kv_add_u64_ex", None), m).await
     }
 
@@ -194,14 +151,14 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
         on_overflow: KvU64OverflowPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvAddU64Ex {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
+        let m = kv_add_u64_ex(
+            project_id,
+            scope_id,
             key,
             amount_be,
             on_missing,
             on_overflow,
-        };
+        );
         self.kv_commit(self.call("kv_add_u64_ex_as", Some(caller)), m)
             .await
     }
@@ -216,14 +173,14 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
         on_underflow: KvU64UnderflowPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvSubU64Ex {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
+        let m = kv_sub_u64_ex(
+            project_id,
+            scope_id,
             key,
             amount_be,
             on_missing,
             on_underflow,
-        };
+        );
         self.kv_commit(self.call("kv_sub_u64_ex", None), m).await
     }
 
@@ -239,14 +196,14 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
         on_underflow: KvU64UnderflowPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvSubU64Ex {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
+        let m = kv_sub_u64_ex(
+            project_id,
+            scope_id,
             key,
             amount_be,
             on_missing,
             on_underflow,
-        };
+        );
         self.kv_commit(self.call("kv_sub_u64_ex_as", Some(caller)), m)
             .await
     }
@@ -260,13 +217,7 @@ impl AedbInstance {
         candidate_be: [u8; 8],
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMaxU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            candidate_be,
-            on_missing,
-        };
+        let m = kv_max_u64(project_id, scope_id, key, candidate_be, on_missing);
         self.kv_commit(self.call("kv_max_u64", None), m).await
     }
 
@@ -280,13 +231,7 @@ impl AedbInstance {
         candidate_be: [u8; 8],
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMaxU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            candidate_be,
-            on_missing,
-        };
+        let m = kv_max_u64(project_id, scope_id, key, candidate_be, on_missing);
         self.kv_commit(self.call("kv_max_u64_as", Some(caller)), m)
             .await
     }
@@ -300,13 +245,7 @@ impl AedbInstance {
         candidate_be: [u8; 8],
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMinU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            candidate_be,
-            on_missing,
-        };
+        let m = kv_min_u64(project_id, scope_id, key, candidate_be, on_missing);
         self.kv_commit(self.call("kv_min_u64", None), m).await
     }
 
@@ -320,13 +259,7 @@ impl AedbInstance {
         candidate_be: [u8; 8],
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMinU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            candidate_be,
-            on_missing,
-        };
+        let m = kv_min_u64(project_id, scope_id, key, candidate_be, on_missing);
         self.kv_commit(self.call("kv_min_u64_as", Some(caller)), m)
             .await
     }
@@ -340,14 +273,7 @@ impl AedbInstance {
         op: KvU64MutatorOp,
         operand_be: [u8; 8],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op,
-            operand_be,
-            expected_seq: None,
-        };
+        let m = kv_mutate_u64(project_id, scope_id, key, op, operand_be);
         self.kv_commit(self.call("kv_mutate_u64", None), m).await
     }
 
@@ -361,14 +287,7 @@ impl AedbInstance {
         op: KvU64MutatorOp,
         operand_be: [u8; 8],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op,
-            operand_be,
-            expected_seq: None,
-        };
+        let m = kv_mutate_u64(project_id, scope_id, key, op, operand_be);
         self.kv_commit(self.call("kv_mutate_u64_as", Some(caller)), m)
             .await
     }
@@ -382,14 +301,7 @@ impl AedbInstance {
         op: KvU256MutatorOp,
         operand_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op,
-            operand_be,
-            expected_seq: None,
-        };
+        let m = kv_mutate_u256(project_id, scope_id, key, op, operand_be);
         self.kv_commit(self.call("kv_mutate_u256", None), m).await
     }
 
@@ -403,14 +315,7 @@ impl AedbInstance {
         op: KvU256MutatorOp,
         operand_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op,
-            operand_be,
-            expected_seq: None,
-        };
+        let m = kv_mutate_u256(project_id, scope_id, key, op, operand_be);
         self.kv_commit(self.call("kv_mutate_u256_as", Some(caller)), m)
             .await
     }
@@ -425,14 +330,14 @@ impl AedbInstance {
         shard_count: u16,
         shard_hint: u32,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::CounterAdd {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
+        let m = counter_add_sharded(
+            project_id,
+            scope_id,
             key,
             amount_be,
             shard_count,
             shard_hint,
-        };
+        );
         self.kv_commit(self.call("counter_add_sharded", None), m)
             .await
     }
@@ -449,273 +354,15 @@ impl AedbInstance {
         shard_count: u16,
         shard_hint: u32,
     ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::CounterAdd {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
+        let m = counter_add_sharded(
+            project_id,
+            scope_id,
             key,
             amount_be,
             shard_count,
             shard_hint,
-        };
+        );
         self.kv_commit(self.call("counter_add_sharded_as", Some(caller)), m)
-            .await
-    }
-
-    /// `kv_inc_u256`, only if `key` was last written by commit `expected_seq` (0: it is absent); else `AssertionFailed` with the actual version.
-    pub async fn kv_compare_and_inc_u256(
-        &self,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 32],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU256MutatorOp::Add,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_inc_u256", None), m)
-            .await
-    }
-
-    /// `kv_compare_and_inc_u256` for `caller` (needs `KvWrite` reaching the key).
-    pub async fn kv_compare_and_inc_u256_as(
-        &self,
-        caller: CallerContext,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 32],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU256MutatorOp::Add,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_inc_u256_as", Some(caller)), m)
-            .await
-    }
-
-    /// `kv_dec_u256` if `key`'s version is `expected_seq`.
-    pub async fn kv_compare_and_dec_u256(
-        &self,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 32],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU256MutatorOp::Sub,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_dec_u256", None), m)
-            .await
-    }
-
-    /// `kv_compare_and_dec_u256` for `caller` (needs `KvWrite` reaching the key).
-    pub async fn kv_compare_and_dec_u256_as(
-        &self,
-        caller: CallerContext,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 32],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU256MutatorOp::Sub,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_dec_u256_as", Some(caller)), m)
-            .await
-    }
-
-    /// Sets the U256 under `key` if its version is `expected_seq`.
-    pub async fn kv_compare_and_set_u256(
-        &self,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        value_be: [u8; 32],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU256MutatorOp::Set,
-            operand_be: value_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_set_u256", None), m)
-            .await
-    }
-
-    /// `kv_compare_and_set_u256` for `caller` (needs `KvWrite` reaching the key).
-    pub async fn kv_compare_and_set_u256_as(
-        &self,
-        caller: CallerContext,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        value_be: [u8; 32],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU256 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU256MutatorOp::Set,
-            operand_be: value_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_set_u256_as", Some(caller)), m)
-            .await
-    }
-
-    /// Adds to the U64 under `key` if its version is `expected_seq`.
-    pub async fn kv_compare_and_add_u64(
-        &self,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 8],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU64MutatorOp::Add,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_add_u64", None), m)
-            .await
-    }
-
-    /// `kv_compare_and_add_u64` for `caller` (needs `KvWrite` reaching the key).
-    pub async fn kv_compare_and_add_u64_as(
-        &self,
-        caller: CallerContext,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 8],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU64MutatorOp::Add,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_add_u64_as", Some(caller)), m)
-            .await
-    }
-
-    /// Subtracts from the U64 under `key` if its version is `expected_seq`.
-    pub async fn kv_compare_and_sub_u64(
-        &self,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 8],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU64MutatorOp::Sub,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_sub_u64", None), m)
-            .await
-    }
-
-    /// `kv_compare_and_sub_u64` for `caller` (needs `KvWrite` reaching the key).
-    pub async fn kv_compare_and_sub_u64_as(
-        &self,
-        caller: CallerContext,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        amount_be: [u8; 8],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU64MutatorOp::Sub,
-            operand_be: amount_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_sub_u64_as", Some(caller)), m)
-            .await
-    }
-
-    /// Sets the U64 under `key` if its version is `expected_seq`.
-    pub async fn kv_compare_and_set_u64(
-        &self,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        value_be: [u8; 8],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU64MutatorOp::Set,
-            operand_be: value_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_set_u64", None), m)
-            .await
-    }
-
-    /// `kv_compare_and_set_u64` for `caller` (needs `KvWrite` reaching the key).
-    pub async fn kv_compare_and_set_u64_as(
-        &self,
-        caller: CallerContext,
-        project_id: &str,
-        scope_id: &str,
-        key: Vec<u8>,
-        value_be: [u8; 8],
-        expected_seq: u64,
-    ) -> Result<CommitResult, AedbError> {
-        let m = Mutation::KvMutateU64 {
-            project_id: project_id.into(),
-            scope_id: scope_id.into(),
-            key,
-            op: KvU64MutatorOp::Set,
-            operand_be: value_be,
-            expected_seq: Some(expected_seq),
-        };
-        self.kv_commit(self.call("kv_compare_and_set_u64_as", Some(caller)), m)
             .await
     }
 
@@ -736,5 +383,172 @@ impl AedbInstance {
         key: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
         self.kv_del(project_id, DEFAULT_SCOPE_ID, key).await
+    }
+
+    /// Commits one KV mutation durably for `call`.
+    pub(super) async fn kv_commit(
+        &self,
+        call: Call<'_>,
+        m: Mutation,
+    ) -> Result<CommitResult, AedbError> {
+        self.write(call, vec![m], CommitFinality::Durable, false)
+            .await
+    }
+}
+
+// The mutation each door commits (one place per operation, for both twins).
+
+fn kv_set(project_id: &str, scope_id: &str, key: Vec<u8>, value: Vec<u8>) -> Mutation {
+    Mutation::KvSet {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        value,
+    }
+}
+
+fn kv_del(project_id: &str, scope_id: &str, key: Vec<u8>) -> Mutation {
+    Mutation::KvDel {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+    }
+}
+
+fn kv_inc_u256(project_id: &str, scope_id: &str, key: Vec<u8>, amount_be: [u8; 32]) -> Mutation {
+    Mutation::KvIncU256 {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        amount_be,
+    }
+}
+
+fn kv_dec_u256(project_id: &str, scope_id: &str, key: Vec<u8>, amount_be: [u8; 32]) -> Mutation {
+    Mutation::KvDecU256 {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        amount_be,
+    }
+}
+
+fn kv_add_u64_ex(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    amount_be: [u8; 8],
+    on_missing: KvU64MissingPolicy,
+    on_overflow: KvU64OverflowPolicy,
+) -> Mutation {
+    Mutation::KvAddU64Ex {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        amount_be,
+        on_missing,
+        on_overflow,
+    }
+}
+
+fn kv_sub_u64_ex(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    amount_be: [u8; 8],
+    on_missing: KvU64MissingPolicy,
+    on_underflow: KvU64UnderflowPolicy,
+) -> Mutation {
+    Mutation::KvSubU64Ex {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        amount_be,
+        on_missing,
+        on_underflow,
+    }
+}
+
+fn kv_max_u64(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    candidate_be: [u8; 8],
+    on_missing: KvU64MissingPolicy,
+) -> Mutation {
+    Mutation::KvMaxU64 {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        candidate_be,
+        on_missing,
+    }
+}
+
+fn kv_min_u64(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    candidate_be: [u8; 8],
+    on_missing: KvU64MissingPolicy,
+) -> Mutation {
+    Mutation::KvMinU64 {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        candidate_be,
+        on_missing,
+    }
+}
+
+fn kv_mutate_u64(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    op: KvU64MutatorOp,
+    operand_be: [u8; 8],
+) -> Mutation {
+    Mutation::KvMutateU64 {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        op,
+        operand_be,
+        expected_seq: None,
+    }
+}
+
+fn kv_mutate_u256(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    op: KvU256MutatorOp,
+    operand_be: [u8; 32],
+) -> Mutation {
+    Mutation::KvMutateU256 {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        op,
+        operand_be,
+        expected_seq: None,
+    }
+}
+
+fn counter_add_sharded(
+    project_id: &str,
+    scope_id: &str,
+    key: Vec<u8>,
+    amount_be: [u8; 8],
+    shard_count: u16,
+    shard_hint: u32,
+) -> Mutation {
+    Mutation::CounterAdd {
+        project_id: project_id.into(),
+        scope_id: scope_id.into(),
+        key,
+        amount_be,
+        shard_count,
+        shard_hint,
     }
 }

@@ -11,6 +11,7 @@ mod ddl;
 mod envelope;
 mod feed;
 mod kv;
+mod kv_compare;
 mod kv_write;
 mod ops;
 mod query;
