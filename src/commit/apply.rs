@@ -10,8 +10,9 @@ use crate::auth::{authorize, read_filter};
 use crate::catalog::{ResourceType, TableInfo, index_tree, kv_tree};
 use crate::commit::context::WriteCtx;
 use crate::commit::mutation::{
-    ConflictAction, ConflictTarget, Mutation, Op, TableOp, TableUpdateExpr, UpdateExpr,
+    ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr,
 };
+use crate::commit::op::{Op, TableOp};
 use crate::error::AedbError;
 use crate::kv::write::KvLimits;
 use crate::permission::Need;

@@ -15,6 +15,7 @@ pub(crate) mod context;
 mod ddl;
 pub(crate) mod idempotency;
 pub(crate) mod mutation;
+pub(crate) mod op;
 pub(crate) use ddl::now_micros;
 pub mod tx;
 
