@@ -726,3 +726,46 @@ async fn idempotency_keys_expire_at_the_time_window() {
         "forgotten after 1 s"
     );
 }
+
+#[tokio::test]
+async fn a_preflight_plan_commits_optimistically_through_its_read_set() {
+    let (_d, db, _) = seeded().await;
+    let update = Mutation::Upsert {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "users".into(),
+        primary_key: pk(1),
+        row: facade_common::user(1, "ann", Some(31)),
+    };
+    let as_envelope = |plan: aedb::commit::PreflightPlan| TransactionEnvelope {
+        read_set: plan.read_set,
+        base_seq: plan.base_seq,
+        ..envelope(vec![], plan.write_intent.mutations)
+    };
+    let plan = db.preflight_plan(update.clone()).await;
+    assert!(plan.valid, "{plan:?}");
+    assert_eq!(plan.read_set.points.len(), 1);
+    db.commit_envelope(as_envelope(plan)).await.unwrap();
+    // Planned, then someone else writes the row: the envelope conflicts.
+    let plan = db.preflight_plan(update).await;
+    db.commit(Mutation::Upsert {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "users".into(),
+        primary_key: pk(1),
+        row: facade_common::user(1, "ann", Some(99)),
+    })
+    .await
+    .unwrap();
+    let e = db.commit_envelope(as_envelope(plan)).await.unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::Conflict, "{e}");
+    let q = Query::select(&["age"])
+        .from("users")
+        .where_(Expr::Eq("id".into(), Value::Integer(1)));
+    let age = db.query(P, S, q).await.unwrap().rows[0].values[0].clone();
+    assert_eq!(
+        age,
+        Value::Integer(99),
+        "the conflicting envelope wrote nothing"
+    );
+}

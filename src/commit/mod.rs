@@ -16,6 +16,7 @@ mod ddl;
 pub(crate) mod idempotency;
 pub(crate) mod mutation;
 pub(crate) mod op;
+pub(crate) mod readset;
 pub(crate) use ddl::now_micros;
 pub mod tx;
 
@@ -71,9 +72,14 @@ pub enum PreflightResult {
 }
 
 /// The advisory answer of `preflight_plan`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PreflightPlan {
     pub valid: bool,
+    /// What the mutation reads, at `base_seq`'s versions: commit it in a
+    /// `TransactionEnvelope` with this read set and `base_seq` to have it fail
+    /// with `Conflict` if any of it changed in between.
+    pub read_set: tx::ReadSet,
+    pub write_intent: tx::WriteIntent,
     /// The seq the check ran against.
     pub base_seq: u64,
     pub estimated_affected_rows: usize,

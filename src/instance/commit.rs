@@ -5,10 +5,13 @@
 
 use crate::auth::Call;
 use crate::commit::mutation::Mutation;
+use crate::commit::readset::read_set_of;
+use crate::commit::tx::{ReadSet, WriteIntent};
 use crate::commit::{CommitFinality, CommitResult, PreflightPlan, PreflightResult};
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
 use crate::permission::CallerContext;
+use crate::storage::Consistency;
 
 fn at_least_one(call: &Call<'_>, mutations: &[Mutation]) -> Result<(), AedbError> {
     if mutations.is_empty() {
@@ -160,11 +163,13 @@ impl AedbInstance {
         }
     }
 
-    /// `preflight` with the seq it ran against.
+    /// `preflight` with the seq it ran against and what the mutation reads
+    /// there (its read set), to commit it optimistically in an envelope.
     pub async fn preflight_plan(&self, mutation: Mutation) -> PreflightPlan {
         let call = self.call("preflight_plan", None);
         let base_seq = self.storage().visible_seq();
-        plan_of(self.dry_run(call, mutation).await, base_seq)
+        let r = self.dry_run(call, mutation.clone()).await;
+        self.plan_of(r, base_seq, mutation)
     }
 
     pub async fn preflight_plan_as(
@@ -174,9 +179,9 @@ impl AedbInstance {
     ) -> Result<PreflightPlan, AedbError> {
         let call = self.call_by("preflight_plan_as", Some(caller));
         let base_seq = self.storage().visible_seq();
-        match self.dry_run(call, mutation).await {
+        match self.dry_run(call, mutation.clone()).await {
             Err(e @ AedbError::PermissionDenied(_)) => Err(e),
-            r => Ok(plan_of(r, base_seq)),
+            r => Ok(self.plan_of(r, base_seq, mutation)),
         }
     }
 
@@ -186,19 +191,47 @@ impl AedbInstance {
     }
 }
 
-fn plan_of(r: Result<CommitResult, AedbError>, base_seq: u64) -> PreflightPlan {
-    match r {
-        Ok(r) => PreflightPlan {
-            valid: true,
-            base_seq: r.commit_seq,
-            estimated_affected_rows: r.affected_rows as usize,
-            errors: Vec::new(),
-        },
-        Err(e) => PreflightPlan {
-            valid: false,
+impl AedbInstance {
+    /// The plan a dry run `r` of `mutation` makes: its read set on the state
+    /// the dry run checked (`base_seq` when it failed before taking one).
+    fn plan_of(
+        &self,
+        r: Result<CommitResult, AedbError>,
+        base_seq: u64,
+        mutation: Mutation,
+    ) -> PreflightPlan {
+        let read = |base: u64| -> Result<ReadSet, AedbError> {
+            let txn = self.storage().begin_read_at(Consistency::AtSeq(base))?;
+            read_set_of(&txn, &*self.catalog_of(&txn)?, &mutation)
+        };
+        let (valid, base_seq, affected, errors, read_set) = match r {
+            Ok(r) => match read(r.commit_seq) {
+                Ok(set) => (
+                    true,
+                    r.commit_seq,
+                    r.affected_rows as usize,
+                    Vec::new(),
+                    set,
+                ),
+                Err(e) => (
+                    false,
+                    r.commit_seq,
+                    0,
+                    vec![e.to_string()],
+                    ReadSet::default(),
+                ),
+            },
+            Err(e) => (false, base_seq, 0, vec![e.to_string()], ReadSet::default()),
+        };
+        PreflightPlan {
+            valid,
+            read_set,
+            write_intent: WriteIntent {
+                mutations: vec![mutation],
+            },
             base_seq,
-            estimated_affected_rows: 0,
-            errors: vec![e.to_string()],
-        },
+            estimated_affected_rows: affected,
+            errors,
+        }
     }
 }
