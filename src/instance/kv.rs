@@ -206,6 +206,10 @@ impl AedbInstance {
             prefix,
         };
         let page = limit.min(self.config().max_scan_rows as u64) as usize;
+        if page == 0 {
+            // A page of nothing could never move a cursor forward.
+            return Err(QueryError::invalid("a KV scan's limit must be at least 1"));
+        }
         let snapshot = self.kv_snapshot(consistency, cursor.as_ref());
         self.kv_read(call, snapshot, need, |txn, cat| {
             let space = Self::kv_space(txn, cat, project_id, scope_id)?;
