@@ -16,10 +16,11 @@
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
 // pointing down): vocab → error, config → eval → permission → catalog → auth
-// → table → kv → feed → query → commit → instance; `storage` is below them
+// → table → kv → accumulator → feed → query → commit → instance; `storage` is below them
 // all. Public modules are the paths the seed README names, the change feed
 // (`feed`), the engine (`storage`) and doc-hidden harness doors
 // (`tests/public_api.rs`).
+mod accumulator;
 mod auth;
 pub mod catalog;
 pub mod commit;
@@ -40,6 +41,7 @@ pub use aedb_pager as pager;
 /// The storage engine (its own crate, `aedb-storage`): our redb-like door.
 pub use aedb_storage as storage;
 
+pub use accumulator::{AccumulatorExposureMetrics, AccumulatorLag};
 pub use commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 pub use error::{AedbError, AedbErrorCode};
 pub use instance::{AedbInstance, ChangeSubscription, ProjectInfo};

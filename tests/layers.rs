@@ -29,6 +29,7 @@ const ORDER: &[&str] = &[
     "auth",
     "table",
     "kv",
+    "accumulator",
     "feed",
     "query",
     "commit",

@@ -25,6 +25,13 @@ mod low_latency {
     }
 }
 
+mod accumulators {
+    include!("../examples/accumulators.rs");
+    pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+        main()
+    }
+}
+
 const SEED_README: &str = include_str!("data/seed-README.md");
 
 fn rust_blocks(md: &str) -> Vec<String> {
@@ -35,17 +42,23 @@ fn rust_blocks(md: &str) -> Vec<String> {
 }
 
 fn embedded(example: &str) -> String {
-    let start = example
-        .find("// --- README block begins ---\n")
-        .expect("begin marker")
-        + "// --- README block begins ---\n".len();
-    let end = example
-        .find("    // --- README block ends ---")
-        .expect("end marker");
-    example[start..end]
-        .lines()
-        .map(|l| l.strip_prefix("    ").unwrap_or(l))
-        .map(|l| format!("{l}\n"))
+    embedded_all(example).remove(0)
+}
+
+/// Every region between the markers, unindented by one level.
+fn embedded_all(example: &str) -> Vec<String> {
+    const BEGIN: &str = "// --- README block begins ---\n";
+    const END: &str = "    // --- README block ends ---";
+    example
+        .split(BEGIN)
+        .skip(1)
+        .map(|rest| {
+            rest[..rest.find(END).expect("end marker")]
+                .lines()
+                .map(|l| l.strip_prefix("    ").unwrap_or(l))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        })
         .collect()
 }
 
@@ -70,6 +83,23 @@ fn examples_hold_the_readme_blocks_verbatim() {
         .find(|b| b.contains("AedbConfig::low_latency"))
         .expect("low-latency block");
     assert_eq!(&embedded(include_str!("../examples/low_latency.rs")), low);
+    // The accumulator blocks: the first up to its event-stream part (issue
+    // #15's), the hand lifecycle, the batch reserve.
+    let first = blocks
+        .iter()
+        .find(|b| b.contains("db.create_accumulator(\"casino\""))
+        .expect("accumulator block");
+    let first = &first[..first.find("// Tier-2 event stream").expect("event part")];
+    let lifecycle = blocks
+        .iter()
+        .find(|b| b.contains("1) Reserve max loss"))
+        .expect("hand lifecycle block");
+    let batch = blocks
+        .iter()
+        .find(|b| b.contains("expose_accumulator_many_atomic"))
+        .expect("batch reserve block");
+    let regions = embedded_all(include_str!("../examples/accumulators.rs"));
+    assert_eq!(regions, vec![first.to_string(), lifecycle.clone(), batch.clone()]);
 }
 
 #[test]
@@ -85,4 +115,9 @@ fn consistency_modes_block_runs() {
 #[test]
 fn low_latency_block_runs() {
     low_latency::run().expect("low-latency block");
+}
+
+#[test]
+fn accumulator_blocks_run() {
+    accumulators::run().expect("accumulator blocks");
 }

@@ -123,6 +123,15 @@ fn describe(need: &Need<'_>) -> String {
             scope,
             table,
         } => format!("read past the read policy of {project}.{scope}.{table}"),
+        Need::Accumulator {
+            project,
+            scope,
+            name,
+            write,
+        } => format!(
+            "{} accumulator {project}.{scope}.{name}",
+            if write { "change" } else { "read" }
+        ),
     }
 }
 

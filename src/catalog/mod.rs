@@ -38,7 +38,7 @@ use crate::permission::Permission;
 use crate::vocab::expr::Expr;
 pub(crate) use cache::CatalogCache;
 pub(crate) use grants::{GrantRecord, ReadPolicyRecord, grant_key, policy_key};
-use schema::{ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
+use schema::{AccumulatorValueType, ColumnDef, IndexDef, IndexType, TableAlteration, TableSchema};
 pub(crate) use table_info::{TableColumns, TableInfo};
 pub(crate) use txn::CatalogTxn;
 
@@ -153,6 +153,43 @@ pub enum DdlOperation {
         table_name: String,
         actor_id: Option<String>,
     },
+    /// An accumulator: exactly-once additive state (deltas identified by a
+    /// dedupe key, ordered by an order key) with an exposure circuit breaker.
+    CreateAccumulator {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        if_not_exists: bool,
+        value_type: AccumulatorValueType,
+        /// Commits a dedupe key is remembered for (`None`: always).
+        dedupe_retain_commits: Option<u64>,
+        /// The projector materializes the value every this many deltas.
+        snapshot_every: u64,
+        /// Share of the effective value exposures may not reserve, in basis
+        /// points (1,000 = 10 %).
+        exposure_margin_bps: u32,
+        /// Commits after which an open exposure expires (`None`: never).
+        exposure_ttl_commits: Option<u64>,
+    },
+    DropAccumulator {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        if_exists: bool,
+    },
+}
+
+/// An accumulator as stored: its tree id and settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct AccumulatorRecord {
+    /// Tree id of its state (`a<id>`).
+    pub id: u64,
+    pub value_type: AccumulatorValueType,
+    pub dedupe_retain_commits: Option<u64>,
+    pub snapshot_every: u64,
+    pub exposure_margin_bps: u32,
+    pub exposure_ttl_commits: Option<u64>,
+    pub created_at_micros: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -199,6 +236,10 @@ pub(crate) fn kv_tree(scope_id: u64) -> String {
     format!("k{scope_id}")
 }
 
+pub(crate) fn accumulator_tree(id: u64) -> String {
+    format!("a{id}")
+}
+
 /// The whole catalog as of one version.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Catalog {
@@ -211,6 +252,7 @@ pub(crate) struct Catalog {
     /// Grants by grantee, then permission.
     pub(crate) grants: BTreeMap<String, BTreeMap<Permission, GrantRecord>>,
     pub(crate) read_policies: BTreeMap<(String, String, String), ReadPolicyRecord>,
+    pub(crate) accumulators: BTreeMap<(String, String, String), AccumulatorRecord>,
 }
 
 pub(crate) fn project_key(project: &str) -> Vec<u8> {
@@ -229,6 +271,18 @@ pub(crate) fn table_key(project: &str, scope: &str, table: &str) -> Vec<u8> {
         scope.as_bytes(),
         b"\0",
         table.as_bytes(),
+    ]
+    .concat()
+}
+
+pub(crate) fn accumulator_key(project: &str, scope: &str, name: &str) -> Vec<u8> {
+    [
+        b"a\0",
+        project.as_bytes(),
+        b"\0",
+        scope.as_bytes(),
+        b"\0",
+        name.as_bytes(),
     ]
     .concat()
 }
@@ -307,6 +361,10 @@ impl Catalog {
                     cat.read_policies
                         .insert((text(1), text(2), text(3)), decode_record(&k, &v)?);
                 }
+                (b"a", 4) => {
+                    cat.accumulators
+                        .insert((text(1), text(2), text(3)), decode_record(&k, &v)?);
+                }
                 _ => {
                     return Err(AedbError::Decode(format!(
                         "unknown catalog key {:?}",
@@ -330,6 +388,24 @@ impl Catalog {
         self.scopes
             .get(&(project.to_string(), scope.to_string()))
             .ok_or_else(|| AedbError::not_found(ResourceType::Scope, format!("{project}.{scope}")))
+    }
+
+    /// The accumulator, or `NotFound` naming what is missing.
+    pub(crate) fn accumulator(
+        &self,
+        project: &str,
+        scope: &str,
+        name: &str,
+    ) -> Result<&AccumulatorRecord, AedbError> {
+        self.scope(project, scope)?;
+        self.accumulators
+            .get(&(project.to_string(), scope.to_string(), name.to_string()))
+            .ok_or_else(|| {
+                AedbError::not_found(
+                    ResourceType::Accumulator,
+                    format!("{project}.{scope}.{name}"),
+                )
+            })
     }
 
     /// The table, or `NotFound` naming the missing project, scope or table.

@@ -135,3 +135,10 @@ pub enum TableAlteration {
         name: String,
     },
 }
+
+/// What an accumulator adds up (0.1.9 has one kind: signed 64-bit).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum AccumulatorValueType {
+    #[default]
+    BigInt,
+}

@@ -120,6 +120,20 @@ impl WriteCtx<'_, '_> {
                 scope: scope_id,
                 table: Some(table_name),
             })?,
+            D::CreateAccumulator {
+                project_id,
+                scope_id,
+                ..
+            }
+            | D::DropAccumulator {
+                project_id,
+                scope_id,
+                ..
+            } => self.authorize(&Need::Ddl {
+                project: project_id,
+                scope: scope_id,
+                table: None,
+            })?,
             D::GrantPermission { .. }
             | D::RevokePermission { .. }
             | D::TransferOwnership { .. }

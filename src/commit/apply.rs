@@ -6,13 +6,14 @@
 //! (`Mutation::into_op`), resolves a table mutation's table once, and hands
 //! table work to `table::write`, DDL to `commit::ddl`; no arm is unreachable.
 
+use crate::accumulator::apply::{AccWrite, Accumulated};
 use crate::auth::{authorize, read_filter};
 use crate::catalog::{ResourceType, TableInfo, index_tree, kv_tree};
 use crate::commit::context::WriteCtx;
 use crate::commit::mutation::{
     ConflictAction, ConflictTarget, Mutation, TableUpdateExpr, UpdateExpr,
 };
-use crate::commit::op::{Op, TableOp};
+use crate::commit::op::{AccOp, Op, TableOp};
 use crate::error::AedbError;
 use crate::kv::write::KvLimits;
 use crate::permission::Need;
@@ -80,6 +81,7 @@ impl WriteCtx<'_, '_> {
                 let mut tree = self.cat.txn.open_tree(&name)?;
                 change.apply(&mut tree, &name, seq, limits)
             }
+            Op::Accumulator(target, op) => self.apply_accumulator(target, op),
             Op::Table(target, mut op) => {
                 let (project, scope, table) =
                     (&target.project_id, &target.scope_id, &target.table_name);
@@ -122,6 +124,67 @@ impl WriteCtx<'_, '_> {
                 self.apply_table(&t, op)
             }
         }
+    }
+
+    fn apply_accumulator(
+        &mut self,
+        target: (String, String, String),
+        op: AccOp,
+    ) -> Result<u64, AedbError> {
+        let (project, scope, name) = (&target.0, &target.1, &target.2);
+        let cat = self.cat.catalog();
+        let need = Need::Accumulator {
+            project,
+            scope,
+            name,
+            write: true,
+        };
+        authorize(cat, &self.call, &need)?;
+        let def = cat.accumulator(project, scope, name)?.clone();
+        let mut acc = AccWrite::open(self.cat.txn, def, target)?;
+        let affected = match op {
+            AccOp::Accumulate {
+                delta,
+                dedupe_key,
+                order_key,
+                release,
+            } => match acc.accumulate(delta, &dedupe_key, order_key, release.as_deref())? {
+                Accumulated::Applied => 1,
+                Accumulated::Duplicate { commit_seq } => {
+                    self.replayed = Some(commit_seq);
+                    0
+                }
+            },
+            AccOp::Expose(exposures) => {
+                for (amount, id) in &exposures {
+                    acc.expose(*amount, id)?;
+                }
+                exposures.len() as u64
+            }
+            AccOp::Release(id) => u64::from(acc.release(&id)?),
+            AccOp::Project => {
+                acc.project()?;
+                1
+            }
+        };
+        acc.finish()?;
+        Ok(affected)
+    }
+
+    /// Counts a refused exposure of the accumulator, as the engine (the
+    /// refused commit wrote nothing; this runs in a commit of its own).
+    pub(crate) fn count_exposure_rejection(
+        &mut self,
+        target: (String, String, String),
+    ) -> Result<(), AedbError> {
+        let def = self
+            .cat
+            .catalog()
+            .accumulator(&target.0, &target.1, &target.2)?
+            .clone();
+        let mut acc = AccWrite::open(self.cat.txn, def, target)?;
+        acc.count_rejection();
+        acc.finish()
     }
 
     fn apply_table(&mut self, t: &TableInfo, op: TableOp) -> Result<u64, AedbError> {

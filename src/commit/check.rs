@@ -10,6 +10,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::accumulator::apply::AccWrite;
 use crate::auth::{authorize, read_filter};
 use crate::catalog::{TableColumns, TableInfo, kv_tree};
 use crate::commit::context::WriteCtx;
@@ -137,11 +138,31 @@ impl WriteCtx<'_, '_> {
         }
         let missing = || (false, AssertionActual::Missing);
         Ok(match a {
-            A::AccumulatorAvailableAtLeast { .. } | A::AccumulatorExposureWithinMargin { .. } => {
-                return Err(AedbError::Validation(
-                    "accumulator assertions need accumulators, which this release does not have yet"
-                        .into(),
-                ));
+            A::AccumulatorAvailableAtLeast {
+                project_id,
+                scope_id,
+                accumulator_name,
+                min_amount,
+            } => {
+                let available =
+                    self.accumulator_available(project_id, scope_id, accumulator_name)?;
+                (
+                    available >= *min_amount,
+                    AssertionActual::Value(Value::Integer(available)),
+                )
+            }
+            A::AccumulatorExposureWithinMargin {
+                project_id,
+                scope_id,
+                accumulator_name,
+                additional_exposure,
+            } => {
+                let available =
+                    self.accumulator_available(project_id, scope_id, accumulator_name)?;
+                (
+                    *additional_exposure <= available,
+                    AssertionActual::Value(Value::Integer(available)),
+                )
             }
             A::KeyEquals {
                 project_id,
@@ -285,6 +306,34 @@ impl WriteCtx<'_, '_> {
                 (!holds, actual)
             }
         })
+    }
+
+    /// An accumulator's available amount in this transaction, once the call
+    /// may read it.
+    fn accumulator_available(
+        &mut self,
+        project: &str,
+        scope: &str,
+        name: &str,
+    ) -> Result<i64, AedbError> {
+        let need = Need::Accumulator {
+            project,
+            scope,
+            name,
+            write: false,
+        };
+        authorize(self.cat.catalog(), &self.call, &need)?;
+        let def = self
+            .cat
+            .catalog()
+            .accumulator(project, scope, name)?
+            .clone();
+        let target = (project.to_string(), scope.to_string(), name.to_string());
+        // Opening prunes expired exposures; finishing keeps the state in step.
+        let acc = AccWrite::open(self.cat.txn, def, target)?;
+        let available = acc.available()?;
+        acc.finish()?;
+        Ok(available)
     }
 
     /// The entry under `key`, once the call may read it.

@@ -36,6 +36,9 @@ pub(crate) struct WriteCtx<'t, 'db> {
     pub(crate) call: Call<'static>,
     /// Audit rows written so far in this transaction (their key's second part).
     pub(crate) audit_rows: u64,
+    /// Set when an `Accumulate` was a repeat of the delta committed at this
+    /// seq (a no-op): a commit of nothing else is reported as a duplicate.
+    pub(crate) replayed: Option<u64>,
 }
 
 impl<'t, 'db> WriteCtx<'t, 'db> {
@@ -50,6 +53,7 @@ impl<'t, 'db> WriteCtx<'t, 'db> {
             limits,
             call,
             audit_rows: 0,
+            replayed: None,
         })
     }
 

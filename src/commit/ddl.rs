@@ -31,6 +31,8 @@ pub(crate) fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+pub(crate) use crate::commit::ddl_accumulator::{accumulator_ddl, drop_accumulators_in};
+
 pub(crate) fn apply_ddl(ct: &mut CatalogTxn<'_, '_>, op: DdlOperation) -> Result<(), AedbError> {
     match op {
         DdlOperation::CreateProject {
@@ -89,6 +91,9 @@ pub(crate) fn apply_ddl(ct: &mut CatalogTxn<'_, '_>, op: DdlOperation) -> Result
                 Err(e) => return Err(e),
             }
             drop_scope(ct, &project_id, &scope_id)
+        }
+        op @ (DdlOperation::CreateAccumulator { .. } | DdlOperation::DropAccumulator { .. }) => {
+            accumulator_ddl(ct, op)
         }
         DdlOperation::CreateTable {
             project_id,
@@ -245,6 +250,7 @@ fn drop_scope(ct: &mut CatalogTxn<'_, '_>, project: &str, scope: &str) -> Result
     for t in ct.catalog().tables_in(project, scope) {
         drop_table(ct, &t)?;
     }
+    drop_accumulators_in(ct, project, scope)?;
     let rec = ct.catalog().scope(project, scope)?.clone();
     ct.txn.delete_tree(&kv_tree(rec.id))?;
     ct.delete(&scope_key(project, scope))?;

@@ -13,6 +13,7 @@ mod changes;
 mod check;
 pub(crate) mod context;
 mod ddl;
+mod ddl_accumulator;
 pub(crate) mod idempotency;
 pub(crate) mod mutation;
 pub(crate) mod op;

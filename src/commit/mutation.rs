@@ -281,6 +281,49 @@ pub enum Mutation {
         operand_be: [u8; 8],
         expected_seq: Option<u64>,
     },
+    /// Adds `delta` to an accumulator exactly once: a repeat of `dedupe_key`
+    /// within its window is a no-op (`Duplicate`); `order_key` must exceed the
+    /// last one. `release_exposure_id` releases that exposure in the same
+    /// commit.
+    Accumulate {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        delta: i64,
+        dedupe_key: String,
+        order_key: u64,
+        release_exposure_id: Option<String>,
+    },
+    /// Reserves `amount` under `exposure_id` if the accumulator's available
+    /// amount covers it (else `ExposureRejected`).
+    ExposeAccumulator {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        amount: i64,
+        exposure_id: String,
+    },
+    /// Several reservations, all or none.
+    ExposeAccumulatorBatch {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        exposures: Vec<(i64, String)>,
+    },
+    /// Releases an open exposure (no-op if none is open under the id).
+    ReleaseAccumulatorExposure {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        exposure_id: String,
+    },
+    /// Runs the projector now: every pending delta into the materialized value
+    /// (beyond 0.1.9, which projects on its own schedule only).
+    ProjectAccumulator {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+    },
 }
 
 impl Mutation {

@@ -44,6 +44,21 @@ pub(crate) enum Op {
     Ddl(DdlOperation),
     Kv(KvChange),
     Table(TableTarget, TableOp),
+    /// (project, scope, accumulator name) and what to do to it.
+    Accumulator((String, String, String), AccOp),
+}
+
+/// What an accumulator mutation does.
+pub(crate) enum AccOp {
+    Accumulate {
+        delta: i64,
+        dedupe_key: String,
+        order_key: u64,
+        release: Option<String>,
+    },
+    Expose(Vec<(i64, String)>),
+    Release(String),
+    Project,
 }
 
 /// The table a table mutation acts on.
@@ -112,6 +127,59 @@ impl Mutation {
         };
         let (target, op) = match self {
             M::Ddl(op) => return Op::Ddl(op),
+            M::Accumulate {
+                project_id,
+                scope_id,
+                accumulator_name,
+                delta,
+                dedupe_key,
+                order_key,
+                release_exposure_id,
+            } => {
+                let op = AccOp::Accumulate {
+                    delta,
+                    dedupe_key,
+                    order_key,
+                    release: release_exposure_id,
+                };
+                return Op::Accumulator((project_id, scope_id, accumulator_name), op);
+            }
+            M::ExposeAccumulator {
+                project_id,
+                scope_id,
+                accumulator_name,
+                amount,
+                exposure_id,
+            } => {
+                let op = AccOp::Expose(vec![(amount, exposure_id)]);
+                return Op::Accumulator((project_id, scope_id, accumulator_name), op);
+            }
+            M::ExposeAccumulatorBatch {
+                project_id,
+                scope_id,
+                accumulator_name,
+                exposures,
+            } => {
+                let op = AccOp::Expose(exposures);
+                return Op::Accumulator((project_id, scope_id, accumulator_name), op);
+            }
+            M::ReleaseAccumulatorExposure {
+                project_id,
+                scope_id,
+                accumulator_name,
+                exposure_id,
+            } => {
+                let op = AccOp::Release(exposure_id);
+                return Op::Accumulator((project_id, scope_id, accumulator_name), op);
+            }
+            M::ProjectAccumulator {
+                project_id,
+                scope_id,
+                accumulator_name,
+            } => {
+                let op = AccOp::Project;
+                return Op::Accumulator((project_id, scope_id, accumulator_name), op);
+            }
             M::KvSet {
                 project_id,
                 scope_id,

@@ -261,7 +261,15 @@ pub(crate) fn read_set_of(
             max_version_at_read: txn.seq(),
             structural_version_at_read: txn.seq(),
         }),
-        M::Ddl(_) | M::CounterAdd { .. } => {}
+        // An accumulator's exactly-once and ordering rules are checked by the
+        // commit itself; its state is not a key a caller read.
+        M::Ddl(_)
+        | M::CounterAdd { .. }
+        | M::Accumulate { .. }
+        | M::ExposeAccumulator { .. }
+        | M::ExposeAccumulatorBatch { .. }
+        | M::ReleaseAccumulatorExposure { .. }
+        | M::ProjectAccumulator { .. } => {}
     }
     Ok(set)
 }

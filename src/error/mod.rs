@@ -22,6 +22,7 @@ pub enum ResourceType {
     Scope,
     Table,
     Index,
+    Accumulator,
 }
 
 impl fmt::Display for ResourceType {
@@ -31,6 +32,7 @@ impl fmt::Display for ResourceType {
             ResourceType::Scope => "scope",
             ResourceType::Table => "table",
             ResourceType::Index => "index",
+            ResourceType::Accumulator => "accumulator",
         })
     }
 }
@@ -100,6 +102,27 @@ pub enum AedbError {
     Timeout,
     #[error("snapshot expired")]
     SnapshotExpired,
+    /// An accumulator delta whose order key does not exceed the last one
+    /// (order keys strictly increase per accumulator).
+    #[error("accumulator {accumulator}: order key {got} does not follow the latest, {latest}")]
+    OrderKeyNotIncreasing {
+        accumulator: String,
+        latest: u64,
+        got: u64,
+    },
+    /// The circuit breaker: reserving `requested` would take the accumulator's
+    /// available amount (effective value less the margin, less open
+    /// exposure) below zero. Counted in its exposure metrics.
+    #[error(
+        "accumulator {project_id}.{scope_id}.{accumulator_name}: exposure of {requested} refused, {available} available"
+    )]
+    ExposureRejected {
+        project_id: String,
+        scope_id: String,
+        accumulator_name: String,
+        requested: i64,
+        available: i64,
+    },
     /// A change-feed subscription asked for changes the log no longer holds:
     /// it keeps the last `change_feed_retain_commits` commits.
     #[error(
@@ -132,10 +155,12 @@ pub enum AedbErrorCode {
     ScopeAlreadyExists,
     TableAlreadyExists,
     IndexAlreadyExists,
+    AccumulatorAlreadyExists,
     ProjectNotFound,
     ScopeNotFound,
     TableNotFound,
     IndexNotFound,
+    AccumulatorNotFound,
     DuplicatePrimaryKey,
     UniqueViolation,
     CheckConstraintFailed,
@@ -150,6 +175,8 @@ pub enum AedbErrorCode {
     SnapshotExpired,
     AssertionFailed,
     ChangeFeedExpired,
+    OrderKeyNotIncreasing,
+    ExposureRejected,
     ScanBoundExceeded,
     /// An earlier failure (a failed sync or write) stopped the engine; nothing is
     /// written until every clone of the instance is dropped and the database is
@@ -176,10 +203,12 @@ impl AedbErrorCode {
             AedbErrorCode::ScopeAlreadyExists => "scope_already_exists",
             AedbErrorCode::TableAlreadyExists => "table_already_exists",
             AedbErrorCode::IndexAlreadyExists => "index_already_exists",
+            AedbErrorCode::AccumulatorAlreadyExists => "accumulator_already_exists",
             AedbErrorCode::ProjectNotFound => "project_not_found",
             AedbErrorCode::ScopeNotFound => "scope_not_found",
             AedbErrorCode::TableNotFound => "table_not_found",
             AedbErrorCode::IndexNotFound => "index_not_found",
+            AedbErrorCode::AccumulatorNotFound => "accumulator_not_found",
             AedbErrorCode::DuplicatePrimaryKey => "duplicate_primary_key",
             AedbErrorCode::UniqueViolation => "unique_violation",
             AedbErrorCode::CheckConstraintFailed => "check_constraint_failed",
@@ -194,6 +223,8 @@ impl AedbErrorCode {
             AedbErrorCode::SnapshotExpired => "snapshot_expired",
             AedbErrorCode::AssertionFailed => "assertion_failed",
             AedbErrorCode::ChangeFeedExpired => "change_feed_expired",
+            AedbErrorCode::OrderKeyNotIncreasing => "order_key_not_increasing",
+            AedbErrorCode::ExposureRejected => "exposure_rejected",
             AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
             AedbErrorCode::Poisoned => "poisoned",
             AedbErrorCode::OutOfSpace => "out_of_space",
@@ -218,12 +249,14 @@ impl AedbError {
                 ResourceType::Scope => C::ScopeAlreadyExists,
                 ResourceType::Table => C::TableAlreadyExists,
                 ResourceType::Index => C::IndexAlreadyExists,
+                ResourceType::Accumulator => C::AccumulatorAlreadyExists,
             },
             AedbError::NotFound { resource_type, .. } => match resource_type {
                 ResourceType::Project => C::ProjectNotFound,
                 ResourceType::Scope => C::ScopeNotFound,
                 ResourceType::Table => C::TableNotFound,
                 ResourceType::Index => C::IndexNotFound,
+                ResourceType::Accumulator => C::AccumulatorNotFound,
             },
             AedbError::DuplicatePK { .. } => C::DuplicatePrimaryKey,
             AedbError::UniqueViolation { .. } => C::UniqueViolation,
@@ -239,6 +272,8 @@ impl AedbError {
             AedbError::SnapshotExpired => C::SnapshotExpired,
             AedbError::AssertionFailed { .. } => C::AssertionFailed,
             AedbError::ChangeFeedExpired { .. } => C::ChangeFeedExpired,
+            AedbError::OrderKeyNotIncreasing { .. } => C::OrderKeyNotIncreasing,
+            AedbError::ExposureRejected { .. } => C::ExposureRejected,
         }
     }
 

@@ -6,6 +6,8 @@
 //! The top room: it may import every other room, and none imports it.
 
 mod access;
+mod accumulator;
+mod accumulator_read;
 mod commit;
 mod ddl;
 mod envelope;
@@ -350,6 +352,19 @@ impl AedbInstance {
                         actual: format!("{actual:?}"),
                     })
                 }),
+                Err(AedbError::ExposureRejected {
+                    project_id,
+                    scope_id,
+                    accumulator_name,
+                    ..
+                }) => {
+                    let target = (
+                        project_id.clone(),
+                        scope_id.clone(),
+                        accumulator_name.clone(),
+                    );
+                    this.audit_in_own_commit(|ctx| ctx.count_exposure_rejection(target));
+                }
                 _ => {}
             }
             result
@@ -412,6 +427,20 @@ impl AedbInstance {
         let mut affected = 0;
         for m in mutations {
             affected += ctx.apply(m)?;
+        }
+        if let (Some(first), 0) = (ctx.replayed, affected)
+            && !dry_run
+        {
+            // Every mutation was a repeated accumulator delta: nothing to commit.
+            drop(ctx);
+            txn.abort();
+            return Ok(CommitResult {
+                commit_seq: first,
+                durable_head_seq: db.durable_seq(),
+                idempotency: IdempotencyOutcome::Duplicate,
+                canonical_commit_seq: first,
+                affected_rows: 0,
+            });
         }
         if let Some((key, fingerprint)) = &cond.idempotency {
             ctx.remember(key, *fingerprint, window, now)?;

@@ -54,6 +54,14 @@ pub(crate) enum Need<'a> {
         scope: &'a str,
         key: &'a [u8],
     },
+    /// Reading (`write: false`) or changing an accumulator: a KV grant over
+    /// the whole scope (no prefix), as in 0.1.9.
+    Accumulator {
+        project: &'a str,
+        scope: &'a str,
+        name: &'a str,
+        write: bool,
+    },
     /// Reading a table past its read policy.
     Bypass {
         project: &'a str,
@@ -74,6 +82,7 @@ impl<'a> Need<'a> {
             | Need::KvRead { project, .. }
             | Need::KvScan { project, .. }
             | Need::KvWrite { project, .. }
+            | Need::Accumulator { project, .. }
             | Need::Bypass { project, .. } => Some(project),
         }
     }
@@ -88,6 +97,7 @@ impl<'a> Need<'a> {
             | Need::KvRead { scope, .. }
             | Need::KvScan { scope, .. }
             | Need::KvWrite { scope, .. }
+            | Need::Accumulator { scope, .. }
             | Need::Bypass { scope, .. } => Some(scope),
         }
     }
@@ -111,6 +121,7 @@ impl<'a> Need<'a> {
                 | Need::KvRead { .. }
                 | Need::KvScan { .. }
                 | Need::Bypass { .. }
+                | Need::Accumulator { write: false, .. }
         )
     }
 }
@@ -202,6 +213,32 @@ impl Permission {
                 },
                 Need::Bypass { project, table, .. },
             ) => project_id == project && table_name.as_deref().is_none_or(|t| t == table),
+            (
+                P::KvRead {
+                    project_id,
+                    scope_id,
+                    prefix,
+                },
+                Need::Accumulator {
+                    project,
+                    scope,
+                    write: false,
+                    ..
+                },
+            )
+            | (
+                P::KvWrite {
+                    project_id,
+                    scope_id,
+                    prefix,
+                },
+                Need::Accumulator {
+                    project,
+                    scope,
+                    write: true,
+                    ..
+                },
+            ) => project_id == project && kv_reaches(scope_id, prefix, scope, b""),
             _ => false,
         }
     }
