@@ -99,7 +99,10 @@ fn examples_hold_the_readme_blocks_verbatim() {
         .find(|b| b.contains("expose_accumulator_many_atomic"))
         .expect("batch reserve block");
     let regions = embedded_all(include_str!("../examples/accumulators.rs"));
-    assert_eq!(regions, vec![first.to_string(), lifecycle.clone(), batch.clone()]);
+    assert_eq!(
+        regions,
+        vec![first.to_string(), lifecycle.clone(), batch.clone()]
+    );
 }
 
 #[test]

@@ -56,14 +56,19 @@ impl Readers {
         keep: usize,
         keep_for: Duration,
     ) -> Readers {
-        Readers {
-            latest: ArcSwap::from_pointee(latest),
+        let latest = Arc::new(latest);
+        let readers = Readers {
+            latest: ArcSwap::from(latest.clone()),
             readers: Mutex::new(BTreeMap::new()),
             retained: Mutex::new(VecDeque::new()),
             at_checkpoint: Mutex::new(at_checkpoint),
             keep,
             keep_for,
-        }
+        };
+        // The state found at open is an `AtSeq` snapshot like any commit's:
+        // retained until the window passes it, not dropped at the first commit.
+        readers.retain(latest);
+        readers
     }
 
     /// The newest published snapshot (not registered: for a quick look).
