@@ -32,6 +32,10 @@ type Model = Option<BTreeMap<i64, Vec<Value>>>;
 
 const GRANTED: i64 = i64::MIN;
 
+/// The workload's accumulator as a pseudo-row: [strong value, exposure,
+/// materialized value], read back after a crash like the rows.
+const ACC: i64 = i64::MIN + 1;
+
 fn reader_grant() -> Permission {
     Permission::TableRead {
         project_id: P.into(),
@@ -130,6 +134,12 @@ async fn read_users(db: &AedbInstance) -> Result<Model, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut rows = rows;
+    let at = aedb::query::plan::ConsistencyMode::AtLatest;
+    if let Ok(strong) = db.accumulator_value_strong(P, S, "bank", at).await {
+        let exposure = db.accumulator_exposure(P, S, "bank", at).await.map_err(|e| e.to_string())?;
+        let value = db.accumulator_value(P, S, "bank", at).await.map_err(|e| e.to_string())?;
+        rows.insert(ACC, vec![Value::Integer(strong), Value::Integer(exposure), Value::Integer(value)]);
+    }
     let reader = CallerContext::new("reader");
     let q = Query::select(&["id"]).from("users").limit(1);
     if db.query_as(&reader, P, S, q).await.is_ok() {
@@ -137,7 +147,7 @@ async fn read_users(db: &AedbInstance) -> Result<Model, String> {
     }
     let with_age: Vec<&Vec<Value>> = rows
         .iter()
-        .filter(|(id, r)| **id != GRANTED && !r[2].is_null())
+        .filter(|(id, r)| **id != GRANTED && **id != ACC && !r[2].is_null())
         .map(|(_, r)| r)
         .collect();
     let mut indexed: Vec<Vec<Value>> = via_index.rows.into_iter().map(|r| r.values).collect();
@@ -204,6 +214,19 @@ impl Run {
     }
 }
 
+/// The workload's accumulator delta at step `i` (dedupe key `d<i>`).
+fn bank_delta(i: i64) -> Mutation {
+    Mutation::Accumulate {
+        project_id: P.into(),
+        scope_id: S.into(),
+        accumulator_name: "bank".into(),
+        delta: 100 * i,
+        dedupe_key: format!("d{i}"),
+        order_key: i as u64,
+        release_exposure_id: None,
+    }
+}
+
 /// The row the workload's idempotent envelope writes.
 const KEYED: i64 = 777;
 
@@ -247,7 +270,46 @@ async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
         Some(model.clone()),
     )
     .await?;
+    model.insert(ACC, vec![Value::Integer(0); 3]);
+    run.commit(
+        db,
+        Mutation::Ddl(DdlOperation::CreateAccumulator {
+            project_id: P.into(),
+            scope_id: S.into(),
+            accumulator_name: "bank".into(),
+            if_not_exists: false,
+            value_type: aedb::catalog::schema::AccumulatorValueType::BigInt,
+            dedupe_retain_commits: None,
+            snapshot_every: 3,
+            exposure_margin_bps: 1_000,
+            exposure_ttl_commits: None,
+        }),
+        Some(model.clone()),
+    )
+    .await?;
+    let mut bank = (0i64, 0i64, 0i64);
     for i in 0..12i64 {
+        if i % 3 == 1 {
+            // A delta of 100 * i; projected every third.
+            bank.0 += 100 * i;
+            if i == 7 {
+                bank.2 = bank.0;
+            }
+            model.insert(ACC, vec![Value::Integer(bank.0), Value::Integer(bank.1), Value::Integer(bank.2)]);
+            run.commit(db, bank_delta(i), Some(model.clone())).await?;
+        }
+        if i == 8 {
+            bank.1 += 50;
+            model.insert(ACC, vec![Value::Integer(bank.0), Value::Integer(bank.1), Value::Integer(bank.2)]);
+            let expose = Mutation::ExposeAccumulator {
+                project_id: P.into(),
+                scope_id: S.into(),
+                accumulator_name: "bank".into(),
+                amount: 50,
+                exposure_id: "hold".into(),
+            };
+            run.commit(db, expose, Some(model.clone())).await?;
+        }
         let m = match i % 4 {
             0 | 1 => {
                 let rows: Vec<Row> = (0..3)
@@ -370,9 +432,18 @@ fn crash_at_every_call_recovers_a_committed_state() {
                 let seq = db.storage().visible_seq();
                 let got = read_users(&db).await.unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 assert!(run.accepts(seq, &got), "{ctx}: recovered seq {seq} ({got:?}) is no committed state at or after durable {}", run.durable);
+                // A delta's dedupe key survived exactly with the delta: a
+                // replay is a duplicate when its effect is there.
+                if let Some(acc) = got.as_ref().and_then(|r| r.get(&ACC)) {
+                    // Delta 1 (100) is the first: the value is 0 without it.
+                    let applied = acc[0] != Value::Integer(0);
+                    let replay = db.commit(bank_delta(1)).await.unwrap_or_else(|e| panic!("{ctx}: replay: {e}"));
+                    let expected = if applied { IdempotencyOutcome::Duplicate } else { IdempotencyOutcome::Applied };
+                    assert_eq!(replay.idempotency, expected, "{ctx}: replay of delta 1 on {acc:?}");
+                }
                 // The change log survived exactly with the rows it describes.
                 let fed = rows_from_the_feed(&db).await.unwrap_or_else(|e| panic!("{ctx}: feed: {e}"));
-                let table: BTreeMap<i64, Vec<Value>> = got.clone().unwrap_or_default().into_iter().filter(|(id, _)| *id != GRANTED).collect();
+                let table: BTreeMap<i64, Vec<Value>> = got.clone().unwrap_or_default().into_iter().filter(|(id, _)| *id != GRANTED && *id != ACC).collect();
                 assert_eq!(fed, table, "{ctx}: the change feed disagrees with the recovered rows");
                 // The idempotency record survived exactly with its effect.
                 if let Some(rows) = &got {
