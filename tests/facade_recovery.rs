@@ -136,9 +136,22 @@ async fn read_users(db: &AedbInstance) -> Result<Model, String> {
     let mut rows = rows;
     let at = aedb::query::plan::ConsistencyMode::AtLatest;
     if let Ok(strong) = db.accumulator_value_strong(P, S, "bank", at).await {
-        let exposure = db.accumulator_exposure(P, S, "bank", at).await.map_err(|e| e.to_string())?;
-        let value = db.accumulator_value(P, S, "bank", at).await.map_err(|e| e.to_string())?;
-        rows.insert(ACC, vec![Value::Integer(strong), Value::Integer(exposure), Value::Integer(value)]);
+        let exposure = db
+            .accumulator_exposure(P, S, "bank", at)
+            .await
+            .map_err(|e| e.to_string())?;
+        let value = db
+            .accumulator_value(P, S, "bank", at)
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.insert(
+            ACC,
+            vec![
+                Value::Integer(strong),
+                Value::Integer(exposure),
+                Value::Integer(value),
+            ],
+        );
     }
     let reader = CallerContext::new("reader");
     let q = Query::select(&["id"]).from("users").limit(1);
@@ -295,12 +308,26 @@ async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
             if i == 7 {
                 bank.2 = bank.0;
             }
-            model.insert(ACC, vec![Value::Integer(bank.0), Value::Integer(bank.1), Value::Integer(bank.2)]);
+            model.insert(
+                ACC,
+                vec![
+                    Value::Integer(bank.0),
+                    Value::Integer(bank.1),
+                    Value::Integer(bank.2),
+                ],
+            );
             run.commit(db, bank_delta(i), Some(model.clone())).await?;
         }
         if i == 8 {
             bank.1 += 50;
-            model.insert(ACC, vec![Value::Integer(bank.0), Value::Integer(bank.1), Value::Integer(bank.2)]);
+            model.insert(
+                ACC,
+                vec![
+                    Value::Integer(bank.0),
+                    Value::Integer(bank.1),
+                    Value::Integer(bank.2),
+                ],
+            );
             let expose = Mutation::ExposeAccumulator {
                 project_id: P.into(),
                 scope_id: S.into(),

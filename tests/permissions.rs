@@ -133,6 +133,24 @@ fn kv(write: bool, p: &str, s: &str, prefix: &[u8]) -> Permission {
     }
 }
 
+/// A KV grant over a whole scope (what accumulators need, as in 0.1.9).
+fn scope_kv(write: bool, p: &str, s: &str) -> Permission {
+    let (project_id, scope_id) = (p.to_string(), Some(s.to_string()));
+    if write {
+        Permission::KvWrite {
+            project_id,
+            scope_id,
+            prefix: None,
+        }
+    } else {
+        Permission::KvRead {
+            project_id,
+            scope_id,
+            prefix: None,
+        }
+    }
+}
+
 fn grant(caller: &str, permission: Permission) -> Mutation {
     Mutation::Ddl(DdlOperation::GrantPermission {
         caller_id: caller.into(),
@@ -160,6 +178,8 @@ async fn seed(db: &AedbInstance) -> Result<(), AedbError> {
         db.create_scope(p, S).await?;
     }
     db.create_scope(P, "tmp").await?;
+    db.create_accumulator(P, S, "acc", None, 10).await?;
+    db.accumulate(P, S, "acc", 1_000, "fund".into(), 1).await?;
     for (p, t) in [(P, "t1"), (P, "t2"), ("q", "t1")] {
         db.commit(create_table(p, S, t)).await?;
     }
@@ -765,6 +785,78 @@ fn cases() -> Vec<Case> {
                         }],
                     };
                     db.commit_action_envelope(req).await.map(|_| ())
+                })
+            },
+        },
+        // Accumulators (issue #14): a KV grant over the whole scope; one
+        // limited to a key prefix does not reach them.
+        Case {
+            name: "accumulate",
+            needs: scope_kv(true, P, S),
+            other: kv(true, P, S, b"k/"),
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let k = "d2".to_string();
+                    match c {
+                        None => db.accumulate(P, S, "acc", 5, k, 2).await,
+                        Some(c) => db.accumulate_as(c, P, S, "acc", 5, k, 2).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "expose_accumulator",
+            needs: scope_kv(true, P, S),
+            other: scope_kv(true, P, "tmp"),
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let id = "hold".to_string();
+                    match c {
+                        None => db.expose_accumulator(P, S, "acc", 10, id).await,
+                        Some(c) => db.expose_accumulator_as(c, P, S, "acc", 10, id).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "accumulator_value_strong",
+            needs: scope_kv(false, P, S),
+            other: kv(false, P, S, b"k/"),
+            reads_at: true,
+            with: None,
+            run: |db, c, at| {
+                Box::pin(async move {
+                    match c {
+                        None => db.accumulator_value_strong(P, S, "acc", at).await,
+                        Some(c) => db.accumulator_value_strong_as(&c, P, S, "acc", at).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "create_accumulator",
+            needs: Permission::TableDdl {
+                project_id: P.into(),
+            },
+            other: Permission::TableDdl {
+                project_id: "q".into(),
+            },
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    match c {
+                        None => db.create_accumulator(P, S, "acc2", None, 10).await,
+                        Some(c) => db.create_accumulator_as(c, P, S, "acc2", None, 10).await,
+                    }
+                    .map(|_| ())
                 })
             },
         },
