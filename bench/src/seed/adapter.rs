@@ -43,6 +43,18 @@ macro_rules! seed_adapter {
             dir: std::path::PathBuf,
         }
 
+        fn accumulate(name: &str, delta: i64, dedupe_key: String, order_key: u64) -> Mutation {
+            Mutation::Accumulate {
+                project_id: P.into(),
+                scope_id: S.into(),
+                accumulator_name: name.into(),
+                delta,
+                dedupe_key,
+                order_key,
+                release_exposure_id: None,
+            }
+        }
+
         fn add_u256(key: Vec<u8>) -> Mutation {
             let mut one = [0u8; 32];
             one[31] = 1;
@@ -278,6 +290,61 @@ macro_rules! seed_adapter {
                         h.await??;
                     }
                     Res::Ok(())
+                })
+            }
+
+            fn accumulate_visible(&self, n: usize) -> Res<()> {
+                self.rt.block_on(async {
+                    self.db.create_accumulator(P, S, "visible", Some(86_400), 10_000).await?;
+                    for i in 0..n {
+                        let m = accumulate("visible", 1, format!("v{i}"), i as u64 + 1);
+                        self.db.commit_with_finality(m, CommitFinality::Visible).await?;
+                    }
+                    Res::Ok(())
+                })
+            }
+
+            fn accumulate_concurrent(&self, tasks: usize, per: usize) -> Res<()> {
+                self.rt.block_on(async {
+                    for t in 0..tasks {
+                        self.db.create_accumulator(P, S, &format!("task{t}"), Some(86_400), 10_000).await?;
+                    }
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let db = self.db.clone();
+                            tokio::spawn(async move {
+                                let name = format!("task{t}");
+                                for i in 0..per {
+                                    db.accumulate(P, S, &name, 1, format!("c{i}"), i as u64 + 1).await?;
+                                }
+                                Ok::<(), $err>(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await??;
+                    }
+                    Res::Ok(())
+                })
+            }
+
+            fn value_strong_us(&self, deltas: usize, reads: usize) -> Res<f64> {
+                self.rt.block_on(async {
+                    // Never projected: every delta stays pending.
+                    self.db.create_accumulator(P, S, "deep", None, 1 << 40).await?;
+                    let ids: Vec<usize> = (0..deltas).collect();
+                    for chunk in ids.chunks(5_000) {
+                        let batch = chunk.iter().map(|&i| accumulate("deep", 1, format!("d{i}"), i as u64 + 1)).collect();
+                        self.db.commit_many_atomic(batch).await?;
+                    }
+                    let t = std::time::Instant::now();
+                    for _ in 0..reads {
+                        let v = self.db.accumulator_value_strong(P, S, "deep", ConsistencyMode::AtLatest).await?;
+                        if v != deltas as i64 {
+                            return Err(format!("value_strong {v}, expected {deltas}").into());
+                        }
+                    }
+                    Res::Ok(t.elapsed().as_secs_f64() * 1e6 / reads as f64)
                 })
             }
 

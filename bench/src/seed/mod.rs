@@ -24,7 +24,7 @@ pub const RANGE_QUERIES: usize = 1_000;
 pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
-pub const ROWS: [(&str, &str, &str); 12] = [
+pub const ROWS: [(&str, &str, &str); 15] = [
     (
         "load_rows_per_s",
         "(s0) load N rows, batches of 5,000, durable",
@@ -73,6 +73,21 @@ pub const ROWS: [(&str, &str, &str); 12] = [
         "actions/s",
     ),
     (
+        "accumulate_visible_per_s",
+        "(s12) 10,000 accumulate calls, Visible finality, serial",
+        "calls/s",
+    ),
+    (
+        "accumulate_64_per_s",
+        "(s13) 64 tasks x 50 durable accumulate calls (one accumulator each)",
+        "calls/s",
+    ),
+    (
+        "value_strong_us",
+        "(s14) accumulator_value_strong with N deltas pending (mean of 10,000)",
+        "us",
+    ),
+    (
         "change_feed_lag_us",
         "(s11) change feed: durable KV set returned -> change received (mean of 1,000)",
         "us",
@@ -100,6 +115,12 @@ pub trait SeedEngine {
     fn kv_add_u256_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
     /// `tasks` tasks, each `per` actions (effect + metadata, own key).
     fn action_envelopes_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
+    /// `n` accumulate calls with `Visible` finality.
+    fn accumulate_visible(&self, n: usize) -> Res<()>;
+    /// `tasks` tasks, each `per` durable accumulate calls on its own accumulator.
+    fn accumulate_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
+    /// Loads `deltas` unprojected deltas, then the mean of `reads` strong reads (µs).
+    fn value_strong_us(&self, deltas: usize, reads: usize) -> Res<f64>;
     /// Mean time from a durable commit returning to its change reaching a
     /// subscriber; `None` without a change feed.
     fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>>;
@@ -225,6 +246,19 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
         "action_envelope_64_per_s",
         (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
     );
+    let t = Instant::now();
+    e.accumulate_visible(10 * KV_OPS)?;
+    row(
+        "accumulate_visible_per_s",
+        (10 * KV_OPS) as f64 / t.elapsed().as_secs_f64(),
+    );
+    let t = Instant::now();
+    e.accumulate_concurrent(TASKS, PER_TASK)?;
+    row(
+        "accumulate_64_per_s",
+        (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
+    );
+    row("value_strong_us", e.value_strong_us(n as usize, POINT_QUERIES)?);
     match e.change_feed_lag_us(KV_OPS)? {
         Some(us) => row("change_feed_lag_us", us),
         None => note(

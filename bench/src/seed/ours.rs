@@ -5,7 +5,16 @@ crate::seed::adapter::seed_adapter!(
     aedb,
     error = aedb::AedbError,
     create_table_extra = {},
-    accumulate = |_this, _n| { Ok(None) },
+    accumulate = |this, n| {
+        this.rt.block_on(async {
+            this.db.create_accumulator(P, S, "balance", Some(86_400), 10_000).await?;
+            for i in 0..n {
+                // Order keys must increase strictly from 1.
+                this.db.accumulate(P, S, "balance", 1, format!("op-{i}"), i as u64 + 1).await?;
+            }
+            Res::Ok(Some(()))
+        })
+    },
     change_feed = |this, dir, n| {
         // A second instance with the feed on: the time from a durable KV set
         // returning to a subscriber holding its change.
