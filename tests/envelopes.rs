@@ -55,9 +55,14 @@ async fn assertion_audit_rows(db: &AedbInstance) -> Vec<Row> {
     db.query("_system", "app", q).await.unwrap().rows
 }
 
-/// Seeds: KV `a` = "x", KV `n` = 5 as U64; users 1 (age 30) and 2 (age 40).
+/// Seeds: KV `a` = "x", KV `n` = 5 as U64; accumulator `acc` = 1,000 (10 %
+/// margin: 900 available); users 1 (age 30) and 2 (age 40).
 async fn seeded() -> (tempfile::TempDir, AedbInstance, u64) {
     let (d, db) = with_users().await;
+    db.create_accumulator(P, S, "acc", None, 10).await.unwrap();
+    db.accumulate(P, S, "acc", 1_000, "fund".into(), 1)
+        .await
+        .unwrap();
     db.kv_set(P, S, b"a".to_vec(), b"x".to_vec()).await.unwrap();
     db.kv_set(P, S, b"n".to_vec(), 5u64.to_be_bytes().to_vec())
         .await
@@ -138,6 +143,18 @@ fn cases(row2_seq: u64) -> Vec<(&'static str, ReadAssertion, ReadAssertion, Asse
         threshold: Value::Integer(t),
     };
     let older = || Some(Expr::Gt("age".into(), Value::Integer(35)));
+    let available = |min_amount| ReadAssertion::AccumulatorAvailableAtLeast {
+        project_id: p.clone(),
+        scope_id: s.clone(),
+        accumulator_name: "acc".into(),
+        min_amount,
+    };
+    let margin = |additional_exposure| ReadAssertion::AccumulatorExposureWithinMargin {
+        project_id: p.clone(),
+        scope_id: s.clone(),
+        accumulator_name: "acc".into(),
+        additional_exposure,
+    };
     vec![
         (
             "KeyEquals",
@@ -276,20 +293,20 @@ async fn every_assertion_passes_and_fails_as_it_says() {
         let last = rows.last().unwrap();
         assert_eq!(last.values[6], Value::Integer(1), "{name}: assertion_index");
     }
-    // Accumulator assertions need accumulators.
+    // An assertion on an accumulator that does not exist says so.
     let e = db
         .commit_envelope(envelope(
             vec![ReadAssertion::AccumulatorAvailableAtLeast {
                 project_id: P.into(),
                 scope_id: S.into(),
-                accumulator_name: "acc".into(),
+                accumulator_name: "missing".into(),
                 min_amount: 1,
             }],
             vec![kv_set(b"marker", b"no")],
         ))
         .await
         .unwrap_err();
-    assert_eq!(e.code(), AedbErrorCode::Validation, "{e}");
+    assert_eq!(e.code(), AedbErrorCode::AccumulatorNotFound, "{e}");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use crate::catalog::{
     AccumulatorRecord, CatalogTxn, DdlOperation, ResourceType, accumulator_key, accumulator_tree,
     check_name, encode_record,
 };
-use crate::commit::ddl::now_micros;
+use crate::commit::now_micros;
 use crate::error::AedbError;
 
 pub(crate) fn accumulator_ddl(

@@ -258,7 +258,10 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
         "accumulate_64_per_s",
         (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
     );
-    row("value_strong_us", e.value_strong_us(n as usize, POINT_QUERIES)?);
+    row(
+        "value_strong_us",
+        e.value_strong_us(n as usize, POINT_QUERIES)?,
+    );
     match e.change_feed_lag_us(KV_OPS)? {
         Some(us) => row("change_feed_lag_us", us),
         None => note(

@@ -7,10 +7,14 @@ crate::seed::adapter::seed_adapter!(
     create_table_extra = {},
     accumulate = |this, n| {
         this.rt.block_on(async {
-            this.db.create_accumulator(P, S, "balance", Some(86_400), 10_000).await?;
+            this.db
+                .create_accumulator(P, S, "balance", Some(86_400), 10_000)
+                .await?;
             for i in 0..n {
                 // Order keys must increase strictly from 1.
-                this.db.accumulate(P, S, "balance", 1, format!("op-{i}"), i as u64 + 1).await?;
+                this.db
+                    .accumulate(P, S, "balance", 1, format!("op-{i}"), i as u64 + 1)
+                    .await?;
             }
             Res::Ok(Some(()))
         })
