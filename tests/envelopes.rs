@@ -157,6 +157,18 @@ fn cases(row2_seq: u64) -> Vec<(&'static str, ReadAssertion, ReadAssertion, Asse
     };
     vec![
         (
+            "AccumulatorAvailableAtLeast",
+            available(900),
+            available(901),
+            AssertionActual::Value(Value::Integer(900)),
+        ),
+        (
+            "AccumulatorExposureWithinMargin",
+            margin(900),
+            margin(901),
+            AssertionActual::Value(Value::Integer(900)),
+        ),
+        (
             "KeyEquals",
             key_equals(b"x"),
             key_equals(b"y"),
