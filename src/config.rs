@@ -90,6 +90,12 @@ pub struct AedbConfig {
     /// file, written with each commit (one record per changed key, with its
     /// old and new value).
     pub change_feed_retain_commits: u64,
+    /// Events older than this many commits are pruned from the outbox
+    /// (`None`, the default: kept); reading from before them is
+    /// `EventsExpired`.
+    pub event_retention_commits: Option<u64>,
+    /// ...and events older than this many seconds (`None`: kept).
+    pub event_retention_secs: Option<u64>,
 }
 
 /// Every field but the key, which shows as `<redacted>` (review F23: configs end
@@ -142,6 +148,8 @@ impl std::fmt::Debug for AedbConfig {
                 "change_feed_retain_commits",
                 &self.change_feed_retain_commits,
             )
+            .field("event_retention_commits", &self.event_retention_commits)
+            .field("event_retention_secs", &self.event_retention_secs)
             .finish()
     }
 }
@@ -173,6 +181,8 @@ impl Default for AedbConfig {
             idempotency_window_seconds: 300,
             idempotency_window_commits: 100_000,
             change_feed_retain_commits: 0,
+            event_retention_commits: None,
+            event_retention_secs: None,
         }
     }
 }

@@ -16,7 +16,7 @@
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
 // pointing down): vocab → error, config → eval → permission → catalog → auth
-// → table → kv → accumulator → feed → query → commit → instance; `storage` is below them
+// → table → kv → accumulator → event → feed → query → commit → instance; `storage` is below them
 // all. Public modules are the paths the seed README names, the change feed
 // (`feed`), the engine (`storage`) and doc-hidden harness doors
 // (`tests/public_api.rs`).
@@ -27,6 +27,7 @@ pub mod commit;
 pub mod config;
 pub mod error;
 mod eval;
+mod event;
 pub mod feed;
 mod instance;
 mod kv;
@@ -44,6 +45,7 @@ pub use aedb_storage as storage;
 pub use accumulator::{AccumulatorExposureMetrics, AccumulatorLag};
 pub use commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 pub use error::{AedbError, AedbErrorCode};
+pub use event::{EventOutboxRecord, EventStreamPage, ReactiveProcessorLag};
 pub use instance::{AedbInstance, ChangeSubscription, ProjectInfo};
 pub use query::QueryResult;
 pub use query::plan::{ConsistencyMode, QueryOptions};

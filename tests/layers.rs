@@ -30,6 +30,7 @@ const ORDER: &[&str] = &[
     "table",
     "kv",
     "accumulator",
+    "event",
     "feed",
     "query",
     "commit",

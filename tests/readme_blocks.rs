@@ -32,6 +32,13 @@ mod accumulators {
     }
 }
 
+mod events {
+    include!("../examples/events.rs");
+    pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+        main()
+    }
+}
+
 const SEED_README: &str = include_str!("data/seed-README.md");
 
 fn rust_blocks(md: &str) -> Vec<String> {
@@ -123,4 +130,9 @@ fn low_latency_block_runs() {
 #[test]
 fn accumulator_blocks_run() {
     accumulators::run().expect("accumulator blocks");
+}
+
+#[test]
+fn event_blocks_run() {
+    events::run().expect("event blocks");
 }

@@ -123,6 +123,15 @@ fn describe(need: &Need<'_>) -> String {
             scope,
             table,
         } => format!("read past the read policy of {project}.{scope}.{table}"),
+        Need::Events {
+            project,
+            scope,
+            write,
+        } => format!(
+            "{} events of {project}.{scope}",
+            if write { "emit" } else { "read" }
+        ),
+        Need::Processor { name } => format!("move the checkpoint of processor {name:?}"),
         Need::Accumulator {
             project,
             scope,

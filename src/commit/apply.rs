@@ -15,6 +15,8 @@ use crate::commit::mutation::{
 };
 use crate::commit::op::{AccOp, Op, TableOp};
 use crate::error::AedbError;
+use crate::event::EventOutboxRecord;
+use crate::event::{checkpoint, outbox};
 use crate::kv::write::KvLimits;
 use crate::permission::Need;
 use crate::query::matching_rows;
@@ -82,6 +84,7 @@ impl WriteCtx<'_, '_> {
                 change.apply(&mut tree, &name, seq, limits)
             }
             Op::Accumulator(target, op) => self.apply_accumulator(target, op),
+            Op::Emit(event) => self.emit(event),
             Op::Table(target, mut op) => {
                 let (project, scope, table) =
                     (&target.project_id, &target.scope_id, &target.table_name);
@@ -169,6 +172,44 @@ impl WriteCtx<'_, '_> {
         };
         acc.finish()?;
         Ok(affected)
+    }
+
+    /// Appends an event to the outbox as the next one of this commit, and
+    /// prunes events past the retention.
+    fn emit(&mut self, mut event: EventOutboxRecord) -> Result<u64, AedbError> {
+        let need = Need::Events {
+            project: &event.project_id,
+            scope: &event.scope_id,
+            write: true,
+        };
+        authorize(self.cat.catalog(), &self.call, &need)?;
+        self.cat
+            .catalog()
+            .scope(&event.project_id, &event.scope_id)?;
+        outbox::check(&event.topic, &event.event_key, &event.payload_json)?;
+        event.commit_seq = self.cat.txn.seq();
+        event.ts_micros = crate::commit::now_micros();
+        outbox::append(self.cat.txn, self.events, &event)?;
+        self.events += 1;
+        let l = self.limits;
+        if l.event_retention_commits.is_some() || l.event_retention_secs.is_some() {
+            let cutoff_seq = l
+                .event_retention_commits
+                .map_or(0, |n| event.commit_seq.saturating_sub(n));
+            let cutoff_micros = l.event_retention_secs.map_or(0, |s| {
+                event.ts_micros.saturating_sub(s.saturating_mul(1_000_000))
+            });
+            outbox::prune(self.cat.txn, cutoff_seq, cutoff_micros)?;
+        }
+        Ok(1)
+    }
+
+    /// Moves processor `name`'s checkpoint to `seq` (forward only, never past
+    /// the last commit); false if it was already there or further.
+    pub(crate) fn advance_checkpoint(&mut self, name: &str, seq: u64) -> Result<bool, AedbError> {
+        authorize(self.cat.catalog(), &self.call, &Need::Processor { name })?;
+        let head = self.cat.txn.seq() - 1;
+        checkpoint::advance(self.cat.txn, name, seq, head)
     }
 
     /// Counts a refused exposure of the accumulator, as the engine (the

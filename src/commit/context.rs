@@ -27,6 +27,9 @@ pub(crate) struct WriteLimits {
     /// Retention of the audit tables: most rows, and oldest age (0: no bound).
     pub(crate) audit_max_rows: usize,
     pub(crate) audit_max_age_secs: u64,
+    /// Retention of the event outbox (`None`: that bound does not apply).
+    pub(crate) event_retention_commits: Option<u64>,
+    pub(crate) event_retention_secs: Option<u64>,
 }
 
 pub(crate) struct WriteCtx<'t, 'db> {
@@ -39,6 +42,8 @@ pub(crate) struct WriteCtx<'t, 'db> {
     /// Set when an `Accumulate` was a repeat of the delta committed at this
     /// seq (a no-op): a commit of nothing else is reported as a duplicate.
     pub(crate) replayed: Option<u64>,
+    /// Events emitted so far in this commit (the next one's position).
+    pub(crate) events: u32,
 }
 
 impl<'t, 'db> WriteCtx<'t, 'db> {
@@ -54,6 +59,7 @@ impl<'t, 'db> WriteCtx<'t, 'db> {
             call,
             audit_rows: 0,
             replayed: None,
+            events: 0,
         })
     }
 

@@ -317,6 +317,15 @@ pub enum Mutation {
         accumulator_name: String,
         exposure_id: String,
     },
+    /// Appends an event to the outbox in this commit (`payload_json` must be
+    /// JSON; `read_event_stream` reads it once the commit is visible).
+    EmitEvent {
+        project_id: String,
+        scope_id: String,
+        topic: String,
+        event_key: String,
+        payload_json: String,
+    },
     /// Runs the projector now: every pending delta into the materialized value
     /// (beyond 0.1.9, which projects on its own schedule only).
     ProjectAccumulator {

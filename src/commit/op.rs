@@ -13,6 +13,7 @@ use crate::commit::mutation::{
     KvU64UnderflowPolicy, KvU256MissingPolicy, KvU256MutatorOp, KvU256OverflowPolicy,
     KvU256UnderflowPolicy, Mutation, TableUpdateExpr,
 };
+use crate::event::EventOutboxRecord;
 use crate::kv::numeric::{NumUpdate, Step, Width, widen};
 use crate::kv::write::{KvChange, KvOp};
 use crate::vocab::expr::Expr;
@@ -46,6 +47,9 @@ pub(crate) enum Op {
     Table(TableTarget, TableOp),
     /// (project, scope, accumulator name) and what to do to it.
     Accumulator((String, String, String), AccOp),
+    /// An event for the outbox (its `commit_seq` and `ts_micros` are filled in
+    /// when it is written).
+    Emit(EventOutboxRecord),
 }
 
 /// What an accumulator mutation does.
@@ -171,6 +175,23 @@ impl Mutation {
             } => {
                 let op = AccOp::Release(exposure_id);
                 return Op::Accumulator((project_id, scope_id, accumulator_name), op);
+            }
+            M::EmitEvent {
+                project_id,
+                scope_id,
+                topic,
+                event_key,
+                payload_json,
+            } => {
+                return Op::Emit(EventOutboxRecord {
+                    commit_seq: 0,
+                    ts_micros: 0,
+                    project_id,
+                    scope_id,
+                    topic,
+                    event_key,
+                    payload_json,
+                });
             }
             M::ProjectAccumulator {
                 project_id,

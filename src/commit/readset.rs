@@ -269,7 +269,8 @@ pub(crate) fn read_set_of(
         | M::ExposeAccumulator { .. }
         | M::ExposeAccumulatorBatch { .. }
         | M::ReleaseAccumulatorExposure { .. }
-        | M::ProjectAccumulator { .. } => {}
+        | M::ProjectAccumulator { .. }
+        | M::EmitEvent { .. } => {}
     }
     Ok(set)
 }

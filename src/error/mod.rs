@@ -102,6 +102,12 @@ pub enum AedbError {
     Timeout,
     #[error("snapshot expired")]
     SnapshotExpired,
+    /// An event-stream read asked for events the outbox no longer holds (the
+    /// retention pruned them).
+    #[error(
+        "the event stream holds the events of commits after seq {oldest_after} only; events after seq {requested} were asked for"
+    )]
+    EventsExpired { requested: u64, oldest_after: u64 },
     /// An accumulator delta whose order key does not exceed the last one
     /// (order keys strictly increase per accumulator).
     #[error("accumulator {accumulator}: order key {got} does not follow the latest, {latest}")]
@@ -177,6 +183,7 @@ pub enum AedbErrorCode {
     ChangeFeedExpired,
     OrderKeyNotIncreasing,
     ExposureRejected,
+    EventsExpired,
     ScanBoundExceeded,
     /// An earlier failure (a failed sync or write) stopped the engine; nothing is
     /// written until every clone of the instance is dropped and the database is
@@ -225,6 +232,7 @@ impl AedbErrorCode {
             AedbErrorCode::ChangeFeedExpired => "change_feed_expired",
             AedbErrorCode::OrderKeyNotIncreasing => "order_key_not_increasing",
             AedbErrorCode::ExposureRejected => "exposure_rejected",
+            AedbErrorCode::EventsExpired => "events_expired",
             AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
             AedbErrorCode::Poisoned => "poisoned",
             AedbErrorCode::OutOfSpace => "out_of_space",
@@ -274,6 +282,7 @@ impl AedbError {
             AedbError::ChangeFeedExpired { .. } => C::ChangeFeedExpired,
             AedbError::OrderKeyNotIncreasing { .. } => C::OrderKeyNotIncreasing,
             AedbError::ExposureRejected { .. } => C::ExposureRejected,
+            AedbError::EventsExpired { .. } => C::EventsExpired,
         }
     }
 

@@ -41,6 +41,7 @@ impl AedbInstance {
             },
             finality,
             dry_run: false,
+            checkpoint: None,
         };
         self.write_planned(call, plan).await
     }
@@ -99,6 +100,7 @@ impl AedbInstance {
             },
             finality: CommitFinality::Durable,
             dry_run: false,
+            checkpoint: None,
         };
         let r = self.write_planned(call, plan).await?;
         Ok(ActionCommitResult {
@@ -126,6 +128,7 @@ impl AedbInstance {
             },
             finality: CommitFinality::Durable,
             dry_run: false,
+            checkpoint: None,
         };
         self.write_planned(call, plan).await
     }

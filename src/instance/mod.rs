@@ -11,6 +11,7 @@ mod accumulator_read;
 mod commit;
 mod ddl;
 mod envelope;
+mod event;
 mod feed;
 mod kv;
 mod kv_compare;
@@ -57,6 +58,10 @@ struct Inner {
     inflight: Arc<tokio::sync::Semaphore>,
     /// Which calls are accepted without a caller (how the instance was opened).
     mode: AccessMode,
+    /// Batched checkpoint ACKs: the seq last persisted per (caller id, or
+    /// empty for a plain call; processor name), updated only after the
+    /// commit that persisted it succeeded.
+    acked: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
 }
 
 /// One commit to make: its mutations, the conditions they apply under, how
@@ -66,6 +71,8 @@ pub(crate) struct WritePlan {
     pub(crate) conditions: Conditions,
     pub(crate) finality: CommitFinality,
     pub(crate) dry_run: bool,
+    /// A processor checkpoint to move in the same commit (name, seq).
+    pub(crate) checkpoint: Option<(String, u64)>,
 }
 
 /// A read's error where the call's error type is `AedbError` (0.1.9's
@@ -164,6 +171,7 @@ impl AedbInstance {
                 catalogs,
                 inflight,
                 mode,
+                acked: Default::default(),
             }),
         };
         instance.bootstrap_system()?;
@@ -277,6 +285,8 @@ impl AedbInstance {
             max_scan_rows: c.max_scan_rows,
             audit_max_rows: c.audit_max_rows,
             audit_max_age_secs: c.audit_max_age_secs,
+            event_retention_commits: c.event_retention_commits,
+            event_retention_secs: c.event_retention_secs,
         }
     }
 
@@ -300,6 +310,7 @@ impl AedbInstance {
             conditions: Conditions::default(),
             finality,
             dry_run,
+            checkpoint: None,
         };
         self.write_planned(call, plan).await
     }
@@ -381,6 +392,7 @@ impl AedbInstance {
             conditions: cond,
             finality,
             dry_run,
+            checkpoint,
         } = plan;
         let db = &self.inner.db;
         let mut txn = db.begin_write()?;
@@ -427,6 +439,22 @@ impl AedbInstance {
         let mut affected = 0;
         for m in mutations {
             affected += ctx.apply(m)?;
+        }
+        let mut moved = false;
+        if let Some((name, seq)) = &checkpoint {
+            moved = ctx.advance_checkpoint(name, *seq)?;
+        }
+        if checkpoint.is_some() && !moved && affected == 0 && !dry_run {
+            // A checkpoint at or behind the stored one, and nothing else.
+            drop(ctx);
+            txn.abort();
+            return Ok(CommitResult {
+                commit_seq: base,
+                durable_head_seq: db.durable_seq(),
+                idempotency: IdempotencyOutcome::Applied,
+                canonical_commit_seq: base,
+                affected_rows: 0,
+            });
         }
         if let (Some(first), 0) = (ctx.replayed, affected)
             && !dry_run

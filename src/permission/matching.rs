@@ -62,6 +62,16 @@ pub(crate) enum Need<'a> {
         name: &'a str,
         write: bool,
     },
+    /// Emitting (`write`) or reading events of a scope: a KV grant over the
+    /// whole scope, like accumulators.
+    Events {
+        project: &'a str,
+        scope: &'a str,
+        write: bool,
+    },
+    /// Moving a processor's checkpoint: only `GlobalAdmin` (processors are
+    /// the database's, not a project's).
+    Processor { name: &'a str },
     /// Reading a table past its read policy.
     Bypass {
         project: &'a str,
@@ -73,7 +83,7 @@ pub(crate) enum Need<'a> {
 impl<'a> Need<'a> {
     pub(crate) fn project(&self) -> Option<&'a str> {
         match *self {
-            Need::Global => None,
+            Need::Global | Need::Processor { .. } => None,
             Need::Project { project }
             | Need::Scope { project, .. }
             | Need::Ddl { project, .. }
@@ -83,13 +93,14 @@ impl<'a> Need<'a> {
             | Need::KvScan { project, .. }
             | Need::KvWrite { project, .. }
             | Need::Accumulator { project, .. }
+            | Need::Events { project, .. }
             | Need::Bypass { project, .. } => Some(project),
         }
     }
 
     pub(crate) fn scope(&self) -> Option<&'a str> {
         match *self {
-            Need::Global | Need::Project { .. } => None,
+            Need::Global | Need::Project { .. } | Need::Processor { .. } => None,
             Need::Scope { scope, .. }
             | Need::Ddl { scope, .. }
             | Need::TableRead { scope, .. }
@@ -98,6 +109,7 @@ impl<'a> Need<'a> {
             | Need::KvScan { scope, .. }
             | Need::KvWrite { scope, .. }
             | Need::Accumulator { scope, .. }
+            | Need::Events { scope, .. }
             | Need::Bypass { scope, .. } => Some(scope),
         }
     }
@@ -122,6 +134,7 @@ impl<'a> Need<'a> {
                 | Need::KvScan { .. }
                 | Need::Bypass { .. }
                 | Need::Accumulator { write: false, .. }
+                | Need::Events { write: false, .. }
         )
     }
 }
@@ -224,6 +237,11 @@ impl Permission {
                     scope,
                     write: false,
                     ..
+                }
+                | Need::Events {
+                    project,
+                    scope,
+                    write: false,
                 },
             )
             | (
@@ -237,6 +255,11 @@ impl Permission {
                     scope,
                     write: true,
                     ..
+                }
+                | Need::Events {
+                    project,
+                    scope,
+                    write: true,
                 },
             ) => project_id == project && kv_reaches(scope_id, prefix, scope, b""),
             _ => false,
