@@ -32,6 +32,9 @@ type Model = Option<BTreeMap<i64, Vec<Value>>>;
 
 const GRANTED: i64 = i64::MIN;
 
+/// The workload's events as a pseudo-row: [how many the stream holds].
+const EVENTS: i64 = i64::MIN + 2;
+
 /// The workload's accumulator as a pseudo-row: [strong value, exposure,
 /// materialized value], read back after a crash like the rows.
 const ACC: i64 = i64::MIN + 1;
@@ -153,6 +156,13 @@ async fn read_users(db: &AedbInstance) -> Result<Model, String> {
             ],
         );
     }
+    let events = db
+        .read_event_stream(None, 0, 1_000, at)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !events.events.is_empty() {
+        rows.insert(EVENTS, vec![Value::Integer(events.events.len() as i64)]);
+    }
     let reader = CallerContext::new("reader");
     let q = Query::select(&["id"]).from("users").limit(1);
     if db.query_as(&reader, P, S, q).await.is_ok() {
@@ -160,7 +170,7 @@ async fn read_users(db: &AedbInstance) -> Result<Model, String> {
     }
     let with_age: Vec<&Vec<Value>> = rows
         .iter()
-        .filter(|(id, r)| **id != GRANTED && **id != ACC && !r[2].is_null())
+        .filter(|(id, r)| **id != GRANTED && **id != ACC && **id != EVENTS && !r[2].is_null())
         .map(|(_, r)| r)
         .collect();
     let mut indexed: Vec<Vec<Value>> = via_index.rows.into_iter().map(|r| r.values).collect();
@@ -200,6 +210,21 @@ impl Run {
     ) -> Result<(), AedbError> {
         self.in_flight = Some((db.storage().visible_seq() + 1, after.clone()));
         let r = db.commit(m).await?;
+        self.in_flight = None;
+        self.states.push((r.commit_seq, after));
+        self.durable = r.commit_seq;
+        Ok(())
+    }
+
+    /// `commit`, of several mutations in one commit.
+    async fn commit_batch(
+        &mut self,
+        db: &AedbInstance,
+        ms: Vec<Mutation>,
+        after: Model,
+    ) -> Result<(), AedbError> {
+        self.in_flight = Some((db.storage().visible_seq() + 1, after.clone()));
+        let r = db.commit_many_atomic(ms).await?;
         self.in_flight = None;
         self.states.push((r.commit_seq, after));
         self.durable = r.commit_seq;
@@ -317,6 +342,24 @@ async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
                 ],
             );
             run.commit(db, bank_delta(i), Some(model.clone())).await?;
+        }
+        if i == 2 || i == 10 {
+            let n = if i == 2 { 2 } else { 3 };
+            let emitted = model.get(&EVENTS).map_or(0, |r| match r[0] {
+                Value::Integer(c) => c,
+                _ => 0,
+            });
+            model.insert(EVENTS, vec![Value::Integer(emitted + n)]);
+            let batch = (0..n)
+                .map(|k| Mutation::EmitEvent {
+                    project_id: P.into(),
+                    scope_id: S.into(),
+                    topic: "workload".into(),
+                    event_key: format!("{i}.{k}"),
+                    payload_json: format!("{{\"i\":{i}}}"),
+                })
+                .collect::<Vec<_>>();
+            run.commit_batch(db, batch, Some(model.clone())).await?;
         }
         if i == 8 {
             bank.1 += 50;
@@ -470,7 +513,7 @@ fn crash_at_every_call_recovers_a_committed_state() {
                 }
                 // The change log survived exactly with the rows it describes.
                 let fed = rows_from_the_feed(&db).await.unwrap_or_else(|e| panic!("{ctx}: feed: {e}"));
-                let table: BTreeMap<i64, Vec<Value>> = got.clone().unwrap_or_default().into_iter().filter(|(id, _)| *id != GRANTED && *id != ACC).collect();
+                let table: BTreeMap<i64, Vec<Value>> = got.clone().unwrap_or_default().into_iter().filter(|(id, _)| *id != GRANTED && *id != ACC && *id != EVENTS).collect();
                 assert_eq!(fed, table, "{ctx}: the change feed disagrees with the recovered rows");
                 // The idempotency record survived exactly with its effect.
                 if let Some(rows) = &got {
