@@ -860,6 +860,42 @@ fn cases() -> Vec<Case> {
                 })
             },
         },
+        // Events (issue #15): a KV grant over the scope; checkpoints: GlobalAdmin.
+        Case {
+            name: "emit_event",
+            needs: scope_kv(true, P, S),
+            other: kv(true, P, S, b"k/"),
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    let (k, v) = ("e".to_string(), "{}".to_string());
+                    match c {
+                        None => db.emit_event(P, S, "t", k, v).await,
+                        Some(c) => db.emit_event_as(c, P, S, "t", k, v).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
+        Case {
+            name: "ack_reactive_processor_checkpoint",
+            needs: Permission::GlobalAdmin,
+            other: Permission::ProjectAdmin {
+                project_id: P.into(),
+            },
+            reads_at: false,
+            with: None,
+            run: |db, c, _| {
+                Box::pin(async move {
+                    match c {
+                        None => db.ack_reactive_processor_checkpoint("proc", 1).await,
+                        Some(c) => db.ack_reactive_processor_checkpoint_as(c, "proc", 1).await,
+                    }
+                    .map(|_| ())
+                })
+            },
+        },
         Case {
             name: "describe_table",
             needs: r(),
