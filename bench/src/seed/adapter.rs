@@ -348,6 +348,46 @@ macro_rules! seed_adapter {
                 })
             }
 
+            fn emit_concurrent(&self, tasks: usize, per: usize) -> Res<()> {
+                self.rt.block_on(async {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let db = self.db.clone();
+                            tokio::spawn(async move {
+                                for i in 0..per {
+                                    let payload = format!("{{\"task\":{t},\"i\":{i}}}");
+                                    db.emit_event(P, S, "bench", format!("{t}.{i}"), payload).await?;
+                                }
+                                Ok::<(), $err>(())
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await??;
+                    }
+                    Res::Ok(())
+                })
+            }
+
+            fn read_events_us(&self, events: usize, reads: usize) -> Res<f64> {
+                self.rt.block_on(async {
+                    let from = self.db.read_event_stream(None, 0, 100_000, ConsistencyMode::AtLatest).await?
+                        .next_commit_seq.unwrap_or(0);
+                    let batch: Vec<Mutation> = (0..events)
+                        .map(|i| Mutation::EmitEvent { project_id: P.into(), scope_id: S.into(), topic: "page".into(), event_key: i.to_string(), payload_json: "{}".into() })
+                        .collect();
+                    self.db.commit_many_atomic(batch).await?;
+                    let t = std::time::Instant::now();
+                    for _ in 0..reads {
+                        let page = self.db.read_event_stream(Some("page"), from, events, ConsistencyMode::AtLatest).await?;
+                        if page.events.len() != events {
+                            return Err(format!("read {} events, expected {events}", page.events.len()).into());
+                        }
+                    }
+                    Res::Ok(t.elapsed().as_secs_f64() * 1e6 / reads as f64)
+                })
+            }
+
             fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>> {
                 let ($fthis, $fdir, $fn) = (self, &self.dir, n);
                 $change_feed

@@ -24,7 +24,7 @@ pub const RANGE_QUERIES: usize = 1_000;
 pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
-pub const ROWS: [(&str, &str, &str); 15] = [
+pub const ROWS: [(&str, &str, &str); 17] = [
     (
         "load_rows_per_s",
         "(s0) load N rows, batches of 5,000, durable",
@@ -88,6 +88,16 @@ pub const ROWS: [(&str, &str, &str); 15] = [
         "us",
     ),
     (
+        "emit_64_per_s",
+        "(s15) 64 tasks x 50 durable emit_event",
+        "events/s",
+    ),
+    (
+        "read_events_us",
+        "(s16) read_event_stream of 1,000 events (mean of 100)",
+        "us",
+    ),
+    (
         "change_feed_lag_us",
         "(s11) change feed: durable KV set returned -> change received (mean of 1,000)",
         "us",
@@ -121,6 +131,10 @@ pub trait SeedEngine {
     fn accumulate_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
     /// Loads `deltas` unprojected deltas, then the mean of `reads` strong reads (µs).
     fn value_strong_us(&self, deltas: usize, reads: usize) -> Res<f64>;
+    /// `tasks` tasks, each `per` durable `emit_event` calls.
+    fn emit_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
+    /// Emits `events` in one commit, then the mean of `reads` reads of them (µs).
+    fn read_events_us(&self, events: usize, reads: usize) -> Res<f64>;
     /// Mean time from a durable commit returning to its change reaching a
     /// subscriber; `None` without a change feed.
     fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>>;
@@ -262,6 +276,13 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
         "value_strong_us",
         e.value_strong_us(n as usize, POINT_QUERIES)?,
     );
+    let t = Instant::now();
+    e.emit_concurrent(TASKS, PER_TASK)?;
+    row(
+        "emit_64_per_s",
+        (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
+    );
+    row("read_events_us", e.read_events_us(1_000, 100)?);
     match e.change_feed_lag_us(KV_OPS)? {
         Some(us) => row("change_feed_lag_us", us),
         None => note(
