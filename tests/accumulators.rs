@@ -448,6 +448,34 @@ async fn accumulator_ddl_and_its_errors() {
         ),
         "{e}"
     );
+    // A repeated delta beside another mutation: the commit applies the other
+    // one and is not reported as a duplicate.
+    let r = db
+        .commit_many_atomic(vec![
+            Mutation::Accumulate {
+                project_id: P.into(),
+                scope_id: S.into(),
+                accumulator_name: A.into(),
+                delta: 5,
+                dedupe_key: "a".into(),
+                order_key: 10,
+                release_exposure_id: None,
+            },
+            Mutation::KvSet {
+                project_id: P.into(),
+                scope_id: S.into(),
+                key: b"beside".to_vec(),
+                value: b"1".to_vec(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r.idempotency, IdempotencyOutcome::Applied);
+    let beside = db
+        .kv_get_no_auth(P, S, b"beside", ConsistencyMode::AtLatest)
+        .await
+        .unwrap();
+    assert!(beside.is_some(), "the other mutation was committed");
     // Dropping forgets it; creating it again starts from zero.
     db.drop_accumulator(P, S, A).await.unwrap();
     db.commit(Mutation::Ddl(DdlOperation::CreateAccumulator {

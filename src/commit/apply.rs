@@ -155,6 +155,7 @@ impl WriteCtx<'_, '_> {
                 Accumulated::Applied => 1,
                 Accumulated::Duplicate { commit_seq } => {
                     self.replayed = Some(commit_seq);
+                    self.replays += 1;
                     0
                 }
             },

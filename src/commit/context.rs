@@ -40,8 +40,10 @@ pub(crate) struct WriteCtx<'t, 'db> {
     /// Audit rows written so far in this transaction (their key's second part).
     pub(crate) audit_rows: u64,
     /// Set when an `Accumulate` was a repeat of the delta committed at this
-    /// seq (a no-op): a commit of nothing else is reported as a duplicate.
+    /// seq (a no-op), with how many were: a commit of nothing but repeats is
+    /// reported as a duplicate.
     pub(crate) replayed: Option<u64>,
+    pub(crate) replays: usize,
     /// Events emitted so far in this commit (the next one's position).
     pub(crate) events: u32,
 }
@@ -59,6 +61,7 @@ impl<'t, 'db> WriteCtx<'t, 'db> {
             call,
             audit_rows: 0,
             replayed: None,
+            replays: 0,
             events: 0,
         })
     }

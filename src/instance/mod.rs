@@ -437,6 +437,7 @@ impl AedbInstance {
         }
         ctx.check_assertions(&cond.assertions)?;
         let mut affected = 0;
+        let submitted = mutations.len();
         for m in mutations {
             affected += ctx.apply(m)?;
         }
@@ -456,7 +457,9 @@ impl AedbInstance {
                 affected_rows: 0,
             });
         }
-        if let (Some(first), 0) = (ctx.replayed, affected)
+        if let Some(first) = ctx.replayed
+            && ctx.replays == submitted
+            && checkpoint.is_none()
             && !dry_run
         {
             // Every mutation was a repeated accumulator delta: nothing to commit.
