@@ -461,21 +461,22 @@ async fn accumulator_ddl_and_its_errors() {
                 order_key: 10,
                 release_exposure_id: None,
             },
-            Mutation::KvSet {
+            // DDL reports no affected rows: the commit must still apply it.
+            Mutation::Ddl(DdlOperation::CreateScope {
                 project_id: P.into(),
-                scope_id: S.into(),
-                key: b"beside".to_vec(),
-                value: b"1".to_vec(),
-            },
+                scope_id: "beside".into(),
+                owner_id: None,
+                if_not_exists: false,
+            }),
         ])
         .await
         .unwrap();
     assert_eq!(r.idempotency, IdempotencyOutcome::Applied);
-    let beside = db
-        .kv_get_no_auth(P, S, b"beside", ConsistencyMode::AtLatest)
-        .await
-        .unwrap();
-    assert!(beside.is_some(), "the other mutation was committed");
+    let scopes = db.list_scopes(P).await.unwrap();
+    assert!(
+        scopes.iter().any(|s| s == "beside"),
+        "the other mutation was committed: {scopes:?}"
+    );
     // Dropping forgets it; creating it again starts from zero.
     db.drop_accumulator(P, S, A).await.unwrap();
     db.commit(Mutation::Ddl(DdlOperation::CreateAccumulator {
