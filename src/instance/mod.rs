@@ -445,7 +445,7 @@ impl AedbInstance {
         if let Some((name, seq)) = &checkpoint {
             moved = ctx.advance_checkpoint(name, *seq)?;
         }
-        if checkpoint.is_some() && !moved && affected == 0 && !dry_run {
+        if checkpoint.is_some() && !moved && submitted == 0 && !dry_run {
             // A checkpoint at or behind the stored one, and nothing else.
             drop(ctx);
             txn.abort();
