@@ -45,7 +45,11 @@ pub use aedb_storage as storage;
 pub use accumulator::{AccumulatorExposureMetrics, AccumulatorLag};
 pub use commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 pub use error::{AedbError, AedbErrorCode};
-pub use event::{EventOutboxRecord, EventStreamPage, ReactiveProcessorLag};
+pub use event::{
+    EventOutboxRecord, EventStreamPage, ReactiveProcessorHealth, ReactiveProcessorInfo,
+    ReactiveProcessorLag, ReactiveProcessorOptions, ReactiveProcessorRuntimeStatus,
+    ReactiveProcessorSloStatus,
+};
 pub use instance::{AedbInstance, ChangeSubscription, ProjectInfo};
 pub use query::QueryResult;
 pub use query::plan::{ConsistencyMode, QueryOptions};

@@ -39,6 +39,13 @@ mod events {
     }
 }
 
+mod processors {
+    include!("../examples/processors.rs");
+    pub fn run() -> Result<(), Box<dyn std::error::Error>> {
+        main()
+    }
+}
+
 const SEED_README: &str = include_str!("data/seed-README.md");
 
 fn rust_blocks(md: &str) -> Vec<String> {
@@ -135,4 +142,9 @@ fn accumulator_blocks_run() {
 #[test]
 fn event_blocks_run() {
     events::run().expect("event blocks");
+}
+
+#[test]
+fn processor_blocks_run() {
+    processors::run().expect("processor blocks");
 }

@@ -24,6 +24,7 @@ use crate::vocab::types::{ColumnType, Value};
 
 pub(crate) const AUTHZ_AUDIT: &str = "authz_audit";
 pub(crate) const ASSERTION_AUDIT: &str = "assertion_audit";
+pub(crate) const DEAD_LETTERS: &str = "reactive_processor_dead_letters";
 
 /// What an authorization audit row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,17 @@ pub(crate) fn bootstrap() -> Vec<DdlOperation> {
             ],
         ),
         table(
+            DEAD_LETTERS,
+            vec![
+                column("processor", ColumnType::Text, false),
+                column("commit_seq", ColumnType::Integer, false),
+                column("topic", ColumnType::Text, false),
+                column("event_key", ColumnType::Text, false),
+                column("payload_json", ColumnType::Text, false),
+                column("error", ColumnType::Text, false),
+            ],
+        ),
+        table(
             ASSERTION_AUDIT,
             vec![
                 column("call", ColumnType::Text, false),
@@ -121,7 +133,7 @@ pub(crate) fn bootstrap() -> Vec<DdlOperation> {
 
 /// Whether the `_system` tables exist in the catalog `ctx` sees.
 pub(crate) fn is_bootstrapped(catalog: &Catalog) -> bool {
-    [AUTHZ_AUDIT, ASSERTION_AUDIT]
+    [AUTHZ_AUDIT, ASSERTION_AUDIT, DEAD_LETTERS]
         .iter()
         .all(|t| catalog.table(SYSTEM_PROJECT, DEFAULT_SCOPE_ID, t).is_ok())
 }
@@ -223,4 +235,25 @@ pub(crate) struct AssertionRecord {
     pub index: usize,
     pub assertion: String,
     pub actual: String,
+}
+
+impl WriteCtx<'_, '_> {
+    /// Records an event a processor gave up on (its retries exhausted).
+    pub(crate) fn dead_letter(
+        &mut self,
+        processor: &str,
+        caller_id: Option<String>,
+        event: &crate::event::EventOutboxRecord,
+        error: &str,
+    ) -> Result<(), AedbError> {
+        let row = vec![
+            Value::Text(processor.into()),
+            Value::Integer(event.commit_seq as i64),
+            Value::Text(event.topic.clone()),
+            Value::Text(event.event_key.clone()),
+            Value::Text(event.payload_json.clone()),
+            Value::Text(error.into()),
+        ];
+        self.append_audit(DEAD_LETTERS, caller_id, row)
+    }
 }

@@ -13,6 +13,9 @@
 
 pub(crate) mod checkpoint;
 pub(crate) mod outbox;
+pub(crate) mod registry;
+
+pub use registry::ReactiveProcessorOptions;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,4 +50,76 @@ pub struct ReactiveProcessorLag {
     pub checkpoint_seq: u64,
     pub head_seq: u64,
     pub lag_commits: u64,
+}
+
+/// A processor runtime's counters (0.1.9's shape; in memory, since the run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReactiveProcessorRuntimeStatus {
+    pub processor_name: String,
+    pub running: bool,
+    pub runs_total: u64,
+    pub processed_events_total: u64,
+    pub failures_total: u64,
+    pub retries_total: u64,
+    pub dead_lettered_total: u64,
+    /// The last commit whose events the handler took.
+    pub last_processed_seq: u64,
+    pub last_error: Option<String>,
+    pub last_run_started_micros: Option<u64>,
+    pub last_run_completed_micros: Option<u64>,
+    pub last_success_micros: Option<u64>,
+    pub last_failure_micros: Option<u64>,
+    pub last_retry_micros: Option<u64>,
+    pub last_sleep_ms: u64,
+    pub last_batch_events: u64,
+}
+
+/// A processor's durable state and its runtime's counters (0.1.9's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactiveProcessorHealth {
+    pub processor_name: String,
+    pub enabled: bool,
+    pub running: bool,
+    pub checkpoint_seq: u64,
+    pub head_seq: u64,
+    pub lag_commits: u64,
+    pub runs_total: u64,
+    pub processed_events_total: u64,
+    pub failures_total: u64,
+    pub retries_total: u64,
+    pub dead_lettered_total: u64,
+    pub last_processed_seq: u64,
+    pub last_error: Option<String>,
+    pub last_run_started_micros: Option<u64>,
+    pub last_run_completed_micros: Option<u64>,
+    pub last_success_micros: Option<u64>,
+    pub last_failure_micros: Option<u64>,
+    pub last_retry_micros: Option<u64>,
+    pub last_sleep_ms: u64,
+    pub last_batch_events: u64,
+}
+
+/// A registered processor (0.1.9's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactiveProcessorInfo {
+    pub processor_name: String,
+    pub options: ReactiveProcessorOptions,
+    pub enabled: bool,
+    pub running: bool,
+    pub updated_at_micros: u64,
+}
+
+/// A processor's SLO checks (0.1.9's shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactiveProcessorSloStatus {
+    pub processor_name: String,
+    pub breached: bool,
+    pub enabled: bool,
+    pub running: bool,
+    pub lag_commits: u64,
+    pub max_allowed_lag_commits: Option<u64>,
+    /// How long events have waited since the last successful run.
+    pub stall_ms: Option<u64>,
+    pub max_allowed_stall_ms: Option<u64>,
+    pub reasons: Vec<String>,
 }

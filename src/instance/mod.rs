@@ -17,6 +17,7 @@ mod kv;
 mod kv_compare;
 mod kv_write;
 mod ops;
+mod processor;
 mod query;
 
 use std::borrow::Cow;
@@ -62,6 +63,8 @@ struct Inner {
     /// empty for a plain call; processor name), updated only after the
     /// commit that persisted it succeeded.
     acked: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
+    /// Reactive processors' handlers, runtimes and counters.
+    processors: processor::Processors,
 }
 
 /// One commit to make: its mutations, the conditions they apply under, how
@@ -172,6 +175,7 @@ impl AedbInstance {
                 inflight,
                 mode,
                 acked: Default::default(),
+                processors: Default::default(),
             }),
         };
         instance.bootstrap_system()?;
@@ -530,22 +534,34 @@ impl AedbInstance {
         &self,
         write: impl FnOnce(&mut WriteCtx<'_, '_>) -> Result<(), AedbError>,
     ) {
+        let _ = self.system_commit("audit", Finality::Visible, write);
+    }
+
+    /// A commit the engine makes for itself (audit rows, the processor
+    /// registry, dead letters), as the system caller.
+    pub(crate) fn system_commit(
+        &self,
+        name: &'static str,
+        finality: Finality,
+        write: impl FnOnce(&mut WriteCtx<'_, '_>) -> Result<(), AedbError>,
+    ) -> Result<u64, AedbError> {
         let db = &self.inner.db;
-        let attempt = || -> Result<(), AedbError> {
-            let mut txn = db.begin_write()?;
-            let mut ctx = WriteCtx::new(
-                &mut txn,
-                &self.inner.catalogs,
-                self.limits(),
-                self.system_call("audit"),
-            )?;
-            write(&mut ctx)?;
-            self.log_changes(&mut ctx, None)?;
-            ctx.finish()?;
-            txn.commit(Finality::Visible)?;
-            Ok(())
-        };
-        let _ = attempt();
+        let mut txn = db.begin_write()?;
+        let mut ctx = WriteCtx::new(
+            &mut txn,
+            &self.inner.catalogs,
+            self.limits(),
+            self.system_call(name),
+        )?;
+        write(&mut ctx)?;
+        self.log_changes(&mut ctx, None)?;
+        let catalog = ctx.finish()?;
+        let ddl = catalog.as_ref().map(|_| self.inner.catalogs.begin_ddl(db));
+        let receipt = txn.commit(finality)?;
+        if let (Some(guard), Some(c)) = (ddl, catalog) {
+            guard.publish(c);
+        }
+        Ok(receipt.seq)
     }
 
     /// Appends the commit's changes to the change log when the feed is on;

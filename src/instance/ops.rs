@@ -72,6 +72,8 @@ impl AedbInstance {
     /// Syncs and checkpoints, so the next open replays nothing. The instance
     /// stays usable; dropping the last clone closes the files.
     pub async fn shutdown(&self) -> Result<(), AedbError> {
+        // Processors first: each checkpoints what it handled.
+        self.stop_all_processors().await;
         self.force_fsync().await?;
         self.checkpoint_now().await?;
         Ok(())
