@@ -530,6 +530,9 @@ impl Runtime {
                 last_tick = Instant::now();
             }
             let done = self.handle(&events).await;
+            if *self.stopped.borrow() {
+                break;
+            }
             if let Some(next) = through {
                 match done {
                     Ok(()) => after = next,
@@ -576,12 +579,12 @@ impl Runtime {
                 s.last_batch_events = events.len() as u64;
             });
             let run = (self.handler)(self.db.clone(), events.to_vec());
-            let r = match tokio::time::timeout(Duration::from_millis(o.max_run_duration_ms), run)
+            // A stop lets the run finish (at most `max_run_duration_ms`):
+            // abandoning it could leave its commits running after the stop.
+            let limit = Duration::from_millis(o.max_run_duration_ms);
+            let r = tokio::time::timeout(limit, run)
                 .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(AedbError::Timeout),
-            };
+                .unwrap_or(Err(AedbError::Timeout));
             self.set(|s| s.last_run_completed_micros = Some(now_micros()));
             match r {
                 Ok(()) => {
@@ -601,7 +604,11 @@ impl Runtime {
                         s.retries_total += 1;
                         s.last_retry_micros = Some(now_micros());
                     });
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    let mut stop = self.stopped.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                        _ = stop.wait_for(|stopped| *stopped) => return Err(e),
+                    }
                     attempt += 1;
                 }
             }
