@@ -2,6 +2,8 @@
 //! state, make any number of changes, `finish` (prune what expired, write the
 //! state). Every change keeps invariant 1 of the room.
 
+use std::ops::Bound;
+
 use crate::accumulator::state::{
     DEDUPE, DEDUPE_BY_SEQ, DELTA, Dedupe, Delta, EXPOSURE, EXPOSURE_BY_SEQ, Exposure, STATE_KEY,
     State, available, decode, encode, key, seq_key, split_seq_key,
@@ -39,14 +41,8 @@ fn keys_between(
     lo: &[u8],
     hi: &[u8],
 ) -> Result<Vec<Vec<u8>>, AedbError> {
-    let keys = tree.read(|t| {
-        t.range(std::ops::Bound::Included(lo), std::ops::Bound::Excluded(hi))
-            .map(|r| {
-                r.map(|e| e.map(|(k, _)| k.into_owned()))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-    })???;
-    Ok(keys)
+    let range = tree.entries(Bound::Included(lo), Bound::Excluded(hi), usize::MAX)?;
+    Ok(range.into_iter().map(|(k, _)| k).collect())
 }
 
 impl<'t, 'db> AccWrite<'t, 'db> {

@@ -2,6 +2,7 @@
 //! transaction, when the change feed is on.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::auth::SYSTEM_PROJECT;
@@ -139,13 +140,11 @@ impl WriteCtx<'_, '_> {
         };
         let cutoff = seq.saturating_sub(retain);
         let mut log = self.cat.txn.open_tree(CHANGES_TREE)?;
-        let oldest: Vec<Vec<u8>> = log.read(|t| {
-            t.iter().map(|it| {
-                it.take(PRUNE_PER_COMMIT + 1)
-                    .map(|e| e.map(|(k, _)| k.into_owned()))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        })???;
+        let oldest: Vec<Vec<u8>> = log
+            .entries(Bound::Unbounded, Bound::Unbounded, PRUNE_PER_COMMIT + 1)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         let seq_of = |k: &[u8]| {
             k.get(..8)
                 .and_then(|b| b.try_into().ok())

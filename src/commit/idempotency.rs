@@ -5,6 +5,8 @@
 //! crash, a restart or a restore therefore finds the record exactly when it
 //! finds the effects (FORMAT "Idempotency records").
 
+use std::ops::Bound;
+
 use crate::commit::context::WriteCtx;
 use crate::commit::tx::{IdempotencyKey, IdempotencyRecord};
 use crate::error::AedbError;
@@ -142,14 +144,12 @@ impl WriteCtx<'_, '_> {
     }
 
     fn prune(&mut self, window: Window, seq: u64, now: u64) -> Result<(), AedbError> {
-        let oldest: Vec<Vec<u8>> = self.cat.txn.open_tree(BY_SEQ_TREE)?.read(|t| {
-            t.iter().map(|it| {
-                it.take(PRUNE_PER_COMMIT)
-                    .map(|e| e.map(|(k, _)| k.into_owned()))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-        })???;
-        for k in oldest {
+        let oldest = self.cat.txn.open_tree(BY_SEQ_TREE)?.entries(
+            Bound::Unbounded,
+            Bound::Unbounded,
+            PRUNE_PER_COMMIT,
+        )?;
+        for (k, _) in oldest {
             let key = IdempotencyKey(k[8..].try_into().map_err(|_| AedbError::IntegrityError {
                 message: format!("{BY_SEQ_TREE} key {k:02x?} is not seq ++ 16-byte key"),
             })?);

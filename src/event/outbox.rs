@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use crate::error::AedbError;
 use crate::event::{EventOutboxRecord, EventStreamPage};
-use crate::storage::{ReadTransaction, StorageError, TreeMut, WriteTransaction};
+use crate::storage::{ReadTransaction, StorageError, WriteTransaction};
 
 /// commit seq (u64 BE) ‖ position in the commit (u32 BE) → MessagePack
 /// `EventOutboxRecord`.
@@ -82,7 +82,7 @@ pub(crate) fn prune(
     cutoff_micros: u64,
 ) -> Result<(), AedbError> {
     let mut tree = txn.open_tree(EVENTS_TREE)?;
-    let oldest = first_entries(&mut tree, PRUNE_PER_COMMIT)?;
+    let oldest = tree.entries(Bound::Unbounded, Bound::Unbounded, PRUNE_PER_COMMIT)?;
     let mut gone = None;
     for (k, v) in oldest {
         let seq = seq_of(&k)?;
@@ -104,19 +104,6 @@ pub(crate) fn prune(
         floor.insert(b"", &now.max(seq).to_be_bytes())?;
     }
     Ok(())
-}
-
-/// Keys and values, in key order.
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
-
-fn first_entries(tree: &mut TreeMut<'_, '_>, n: usize) -> Result<Entries, AedbError> {
-    Ok(tree.read(|t| {
-        t.iter().map(|it| {
-            it.take(n)
-                .map(|e| e.map(|(k, v)| (k.into_owned(), v.into_owned())))
-                .collect::<Result<Vec<_>, _>>()
-        })
-    })???)
 }
 
 fn decode_floor(b: &[u8]) -> Result<u64, AedbError> {

@@ -3,6 +3,7 @@
 //! parts to the engine; dropping the transaction (or `abort`) leaves nothing.
 #![forbid(unsafe_code)]
 
+use std::ops::Bound;
 use std::sync::MutexGuard;
 
 use aedb_btree::WriteTxn;
@@ -229,5 +230,23 @@ impl<'db> TreeMut<'_, 'db> {
 
     pub fn is_empty(&mut self) -> Result<bool> {
         Ok(self.len()? == 0)
+    }
+
+    /// Up to `limit` entries in `(lo, hi)`, in key order, copied out (so the
+    /// caller may then change the tree: prune the oldest, for one).
+    pub fn entries(
+        &mut self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.read(|t| -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            let mut out = Vec::new();
+            for e in t.range(lo, hi)?.take(limit) {
+                let (k, v) = e?;
+                out.push((k.into_owned(), v.into_owned()));
+            }
+            Ok(out)
+        })?
     }
 }
