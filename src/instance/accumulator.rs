@@ -3,21 +3,15 @@
 //! grant over the whole scope (0.1.9's rule), DDL `TableDdl` or an admin
 //! right. The reads are in `accumulator_read.rs`.
 
-use crate::auth::Call;
 use crate::catalog::DdlOperation;
 use crate::catalog::schema::AccumulatorValueType;
+use crate::commit::CommitResult;
 use crate::commit::mutation::Mutation;
-use crate::commit::{CommitFinality, CommitResult};
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
 use crate::permission::CallerContext;
 
 impl AedbInstance {
-    async fn acc_commit(&self, call: Call<'_>, m: Mutation) -> Result<CommitResult, AedbError> {
-        self.write(call, vec![m], CommitFinality::Durable, false)
-            .await
-    }
-
     /// `create_accumulator_with_options` with a 10 % exposure margin and no
     /// exposure TTL (0.1.9's defaults).
     pub async fn create_accumulator(
@@ -37,7 +31,7 @@ impl AedbInstance {
             1_000,
             None,
         );
-        self.acc_commit(self.call("create_accumulator", None), m)
+        self.commit_durable(self.call("create_accumulator", None), m)
             .await
     }
 
@@ -59,7 +53,7 @@ impl AedbInstance {
             1_000,
             None,
         );
-        self.acc_commit(self.call("create_accumulator_as", Some(caller)), m)
+        self.commit_durable(self.call("create_accumulator_as", Some(caller)), m)
             .await
     }
 
@@ -82,7 +76,7 @@ impl AedbInstance {
             order_key,
             None,
         );
-        self.acc_commit(self.call("accumulate", None), m).await
+        self.commit_durable(self.call("accumulate", None), m).await
     }
 
     #[allow(clippy::too_many_arguments)] // 0.1.9's signature
@@ -105,7 +99,7 @@ impl AedbInstance {
             order_key,
             None,
         );
-        self.acc_commit(self.call("accumulate_as", Some(caller)), m)
+        self.commit_durable(self.call("accumulate_as", Some(caller)), m)
             .await
     }
 
@@ -130,7 +124,7 @@ impl AedbInstance {
             exposure_margin_bps,
             exposure_ttl_commits,
         );
-        self.acc_commit(self.call("create_accumulator_with_options", None), m)
+        self.commit_durable(self.call("create_accumulator_with_options", None), m)
             .await
     }
 
@@ -156,7 +150,7 @@ impl AedbInstance {
             exposure_margin_bps,
             exposure_ttl_commits,
         );
-        self.acc_commit(
+        self.commit_durable(
             self.call("create_accumulator_with_options_as", Some(caller)),
             m,
         )
@@ -171,7 +165,7 @@ impl AedbInstance {
         accumulator_name: &str,
     ) -> Result<CommitResult, AedbError> {
         let m = drop_accumulator(project_id, scope_id, accumulator_name);
-        self.acc_commit(self.call("drop_accumulator", None), m)
+        self.commit_durable(self.call("drop_accumulator", None), m)
             .await
     }
 
@@ -184,7 +178,7 @@ impl AedbInstance {
         accumulator_name: &str,
     ) -> Result<CommitResult, AedbError> {
         let m = drop_accumulator(project_id, scope_id, accumulator_name);
-        self.acc_commit(self.call("drop_accumulator_as", Some(caller)), m)
+        self.commit_durable(self.call("drop_accumulator_as", Some(caller)), m)
             .await
     }
 
@@ -209,7 +203,7 @@ impl AedbInstance {
             order_key,
             release_exposure_id,
         );
-        self.acc_commit(self.call("accumulate_with_release", None), m)
+        self.commit_durable(self.call("accumulate_with_release", None), m)
             .await
     }
 
@@ -235,7 +229,7 @@ impl AedbInstance {
             order_key,
             release_exposure_id,
         );
-        self.acc_commit(self.call("accumulate_with_release_as", Some(caller)), m)
+        self.commit_durable(self.call("accumulate_with_release_as", Some(caller)), m)
             .await
     }
 
@@ -249,7 +243,7 @@ impl AedbInstance {
         exposure_id: String,
     ) -> Result<CommitResult, AedbError> {
         let m = expose_accumulator(project_id, scope_id, accumulator_name, amount, exposure_id);
-        self.acc_commit(self.call("expose_accumulator", None), m)
+        self.commit_durable(self.call("expose_accumulator", None), m)
             .await
     }
 
@@ -264,7 +258,7 @@ impl AedbInstance {
         exposure_id: String,
     ) -> Result<CommitResult, AedbError> {
         let m = expose_accumulator(project_id, scope_id, accumulator_name, amount, exposure_id);
-        self.acc_commit(self.call("expose_accumulator_as", Some(caller)), m)
+        self.commit_durable(self.call("expose_accumulator_as", Some(caller)), m)
             .await
     }
 
@@ -277,7 +271,7 @@ impl AedbInstance {
         exposures: Vec<(i64, String)>,
     ) -> Result<CommitResult, AedbError> {
         let m = expose_accumulator_many_atomic(project_id, scope_id, accumulator_name, exposures);
-        self.acc_commit(self.call("expose_accumulator_many_atomic", None), m)
+        self.commit_durable(self.call("expose_accumulator_many_atomic", None), m)
             .await
     }
 
@@ -291,7 +285,7 @@ impl AedbInstance {
         exposures: Vec<(i64, String)>,
     ) -> Result<CommitResult, AedbError> {
         let m = expose_accumulator_many_atomic(project_id, scope_id, accumulator_name, exposures);
-        self.acc_commit(
+        self.commit_durable(
             self.call("expose_accumulator_many_atomic_as", Some(caller)),
             m,
         )
@@ -307,7 +301,7 @@ impl AedbInstance {
         exposure_id: String,
     ) -> Result<CommitResult, AedbError> {
         let m = release_accumulator_exposure(project_id, scope_id, accumulator_name, exposure_id);
-        self.acc_commit(self.call("release_accumulator_exposure", None), m)
+        self.commit_durable(self.call("release_accumulator_exposure", None), m)
             .await
     }
 
@@ -321,7 +315,7 @@ impl AedbInstance {
         exposure_id: String,
     ) -> Result<CommitResult, AedbError> {
         let m = release_accumulator_exposure(project_id, scope_id, accumulator_name, exposure_id);
-        self.acc_commit(
+        self.commit_durable(
             self.call("release_accumulator_exposure_as", Some(caller)),
             m,
         )
@@ -336,7 +330,7 @@ impl AedbInstance {
         accumulator_name: &str,
     ) -> Result<CommitResult, AedbError> {
         let m = project_accumulator(project_id, scope_id, accumulator_name);
-        self.acc_commit(self.call("project_accumulator", None), m)
+        self.commit_durable(self.call("project_accumulator", None), m)
             .await
     }
 
@@ -349,7 +343,7 @@ impl AedbInstance {
         accumulator_name: &str,
     ) -> Result<CommitResult, AedbError> {
         let m = project_accumulator(project_id, scope_id, accumulator_name);
-        self.acc_commit(self.call("project_accumulator_as", Some(caller)), m)
+        self.commit_durable(self.call("project_accumulator_as", Some(caller)), m)
             .await
     }
 }

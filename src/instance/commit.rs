@@ -27,8 +27,7 @@ impl AedbInstance {
     /// Commits one mutation and returns once it is durable.
     pub async fn commit(&self, mutation: Mutation) -> Result<CommitResult, AedbError> {
         let call = self.call("commit", None);
-        self.write(call, vec![mutation], CommitFinality::Durable, false)
-            .await
+        self.commit_durable(call, mutation).await
     }
 
     /// `commit` for `caller`: every mutation needs the caller's grant.
@@ -38,8 +37,7 @@ impl AedbInstance {
         mutation: Mutation,
     ) -> Result<CommitResult, AedbError> {
         let call = self.call("commit_as", Some(caller));
-        self.write(call, vec![mutation], CommitFinality::Durable, false)
-            .await
+        self.commit_durable(call, mutation).await
     }
 
     /// Commits one mutation; `Visible` returns before the WAL sync (a crash
@@ -114,8 +112,7 @@ impl AedbInstance {
         mutation: Mutation,
     ) -> Result<CommitResult, AedbError> {
         let call = self.call("commit_with_preflight", None);
-        self.write(call, vec![mutation], CommitFinality::Durable, false)
-            .await
+        self.commit_durable(call, mutation).await
     }
 
     /// `commit_with_preflight` for `caller`: the grant check, too, runs under
@@ -126,8 +123,7 @@ impl AedbInstance {
         mutation: Mutation,
     ) -> Result<CommitResult, AedbError> {
         let call = self.call("commit_as_with_preflight", Some(caller));
-        self.write(call, vec![mutation], CommitFinality::Durable, false)
-            .await
+        self.commit_durable(call, mutation).await
     }
 
     /// Would `mutation` commit now, and how many rows would it touch? Advisory:

@@ -28,8 +28,7 @@ impl AedbInstance {
     ) -> Result<CommitResult, AedbError> {
         let m = emit(project_id, scope_id, topic, event_key, payload_json);
         let call = self.call("emit_event", None);
-        self.write(call, vec![m], CommitFinality::Durable, false)
-            .await
+        self.commit_durable(call, m).await
     }
 
     /// `emit_event` for `caller` (a KV write grant over the scope).
@@ -44,8 +43,7 @@ impl AedbInstance {
     ) -> Result<CommitResult, AedbError> {
         let m = emit(project_id, scope_id, topic, event_key, payload_json);
         let call = self.call("emit_event_as", Some(caller));
-        self.write(call, vec![m], CommitFinality::Durable, false)
-            .await
+        self.commit_durable(call, m).await
     }
 
     async fn read_events_for(

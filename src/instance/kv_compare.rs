@@ -21,7 +21,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_inc_u256(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_inc_u256", None), m)
+        self.commit_durable(self.call("kv_compare_and_inc_u256", None), m)
             .await
     }
 
@@ -36,7 +36,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_inc_u256(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_inc_u256_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_compare_and_inc_u256_as", Some(caller)), m)
             .await
     }
 
@@ -50,7 +50,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_dec_u256(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_dec_u256", None), m)
+        self.commit_durable(self.call("kv_compare_and_dec_u256", None), m)
             .await
     }
 
@@ -65,7 +65,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_dec_u256(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_dec_u256_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_compare_and_dec_u256_as", Some(caller)), m)
             .await
     }
 
@@ -79,7 +79,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_set_u256(project_id, scope_id, key, value_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_set_u256", None), m)
+        self.commit_durable(self.call("kv_compare_and_set_u256", None), m)
             .await
     }
 
@@ -94,7 +94,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_set_u256(project_id, scope_id, key, value_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_set_u256_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_compare_and_set_u256_as", Some(caller)), m)
             .await
     }
 
@@ -108,7 +108,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_add_u64(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_add_u64", None), m)
+        self.commit_durable(self.call("kv_compare_and_add_u64", None), m)
             .await
     }
 
@@ -123,7 +123,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_add_u64(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_add_u64_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_compare_and_add_u64_as", Some(caller)), m)
             .await
     }
 
@@ -137,7 +137,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_sub_u64(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_sub_u64", None), m)
+        self.commit_durable(self.call("kv_compare_and_sub_u64", None), m)
             .await
     }
 
@@ -152,7 +152,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_sub_u64(project_id, scope_id, key, amount_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_sub_u64_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_compare_and_sub_u64_as", Some(caller)), m)
             .await
     }
 
@@ -166,7 +166,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_set_u64(project_id, scope_id, key, value_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_set_u64", None), m)
+        self.commit_durable(self.call("kv_compare_and_set_u64", None), m)
             .await
     }
 
@@ -181,7 +181,7 @@ impl AedbInstance {
         expected_seq: u64,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_compare_and_set_u64(project_id, scope_id, key, value_be, expected_seq);
-        self.kv_commit(self.call("kv_compare_and_set_u64_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_compare_and_set_u64_as", Some(caller)), m)
             .await
     }
 }

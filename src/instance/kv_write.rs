@@ -4,13 +4,12 @@
 //! Every call has an `*_as` twin for a caller; the compare-and-* calls are in
 //! `kv_compare.rs`.
 
-use crate::auth::Call;
 use crate::catalog::DEFAULT_SCOPE_ID;
+use crate::commit::CommitResult;
 use crate::commit::mutation::{
     KvU64MissingPolicy, KvU64MutatorOp, KvU64OverflowPolicy, KvU64UnderflowPolicy, KvU256MutatorOp,
     Mutation,
 };
-use crate::commit::{CommitFinality, CommitResult};
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
 use crate::permission::CallerContext;
@@ -25,7 +24,7 @@ impl AedbInstance {
         value: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_set(project_id, scope_id, key, value);
-        self.kv_commit(self.call("kv_set", None), m).await
+        self.commit_durable(self.call("kv_set", None), m).await
     }
 
     /// `kv_set` for `caller` (needs `KvWrite` reaching the key).
@@ -38,7 +37,7 @@ impl AedbInstance {
         value: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_set(project_id, scope_id, key, value);
-        self.kv_commit(self.call("kv_set_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_set_as", Some(caller)), m)
             .await
     }
 
@@ -50,7 +49,7 @@ impl AedbInstance {
         key: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_del(project_id, scope_id, key);
-        self.kv_commit(self.call("kv_del", None), m).await
+        self.commit_durable(self.call("kv_del", None), m).await
     }
 
     /// `kv_del` for `caller` (needs `KvWrite` reaching the key).
@@ -62,7 +61,7 @@ impl AedbInstance {
         key: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_del(project_id, scope_id, key);
-        self.kv_commit(self.call("kv_del_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_del_as", Some(caller)), m)
             .await
     }
 
@@ -75,7 +74,7 @@ impl AedbInstance {
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_inc_u256(project_id, scope_id, key, amount_be);
-        self.kv_commit(self.call("kv_inc_u256", None), m).await
+        self.commit_durable(self.call("kv_inc_u256", None), m).await
     }
 
     /// `kv_inc_u256` for `caller` (needs `KvWrite` reaching the key).
@@ -88,7 +87,7 @@ impl AedbInstance {
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_inc_u256(project_id, scope_id, key, amount_be);
-        self.kv_commit(self.call("kv_inc_u256_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_inc_u256_as", Some(caller)), m)
             .await
     }
 
@@ -101,7 +100,7 @@ impl AedbInstance {
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_dec_u256(project_id, scope_id, key, amount_be);
-        self.kv_commit(self.call("kv_dec_u256", None), m).await
+        self.commit_durable(self.call("kv_dec_u256", None), m).await
     }
 
     /// `kv_dec_u256` for `caller` (needs `KvWrite` reaching the key).
@@ -114,7 +113,7 @@ impl AedbInstance {
         amount_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_dec_u256(project_id, scope_id, key, amount_be);
-        self.kv_commit(self.call("kv_dec_u256_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_dec_u256_as", Some(caller)), m)
             .await
     }
 
@@ -136,7 +135,8 @@ impl AedbInstance {
             on_missing,
             on_overflow,
         );
-        self.kv_commit(self.call("kv_add_u64_ex", None), m).await
+        self.commit_durable(self.call("kv_add_u64_ex", None), m)
+            .await
     }
 
     /// `kv_add_u64_ex` for `caller` (needs `KvWrite` reaching the key).
@@ -159,7 +159,7 @@ impl AedbInstance {
             on_missing,
             on_overflow,
         );
-        self.kv_commit(self.call("kv_add_u64_ex_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_add_u64_ex_as", Some(caller)), m)
             .await
     }
 
@@ -181,7 +181,8 @@ impl AedbInstance {
             on_missing,
             on_underflow,
         );
-        self.kv_commit(self.call("kv_sub_u64_ex", None), m).await
+        self.commit_durable(self.call("kv_sub_u64_ex", None), m)
+            .await
     }
 
     /// `kv_sub_u64_ex` for `caller` (needs `KvWrite` reaching the key).
@@ -204,7 +205,7 @@ impl AedbInstance {
             on_missing,
             on_underflow,
         );
-        self.kv_commit(self.call("kv_sub_u64_ex_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_sub_u64_ex_as", Some(caller)), m)
             .await
     }
 
@@ -218,7 +219,7 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_max_u64(project_id, scope_id, key, candidate_be, on_missing);
-        self.kv_commit(self.call("kv_max_u64", None), m).await
+        self.commit_durable(self.call("kv_max_u64", None), m).await
     }
 
     /// `kv_max_u64` for `caller` (needs `KvWrite` reaching the key).
@@ -232,7 +233,7 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_max_u64(project_id, scope_id, key, candidate_be, on_missing);
-        self.kv_commit(self.call("kv_max_u64_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_max_u64_as", Some(caller)), m)
             .await
     }
 
@@ -246,7 +247,7 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_min_u64(project_id, scope_id, key, candidate_be, on_missing);
-        self.kv_commit(self.call("kv_min_u64", None), m).await
+        self.commit_durable(self.call("kv_min_u64", None), m).await
     }
 
     /// `kv_min_u64` for `caller` (needs `KvWrite` reaching the key).
@@ -260,7 +261,7 @@ impl AedbInstance {
         on_missing: KvU64MissingPolicy,
     ) -> Result<CommitResult, AedbError> {
         let m = kv_min_u64(project_id, scope_id, key, candidate_be, on_missing);
-        self.kv_commit(self.call("kv_min_u64_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_min_u64_as", Some(caller)), m)
             .await
     }
 
@@ -274,7 +275,8 @@ impl AedbInstance {
         operand_be: [u8; 8],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_mutate_u64(project_id, scope_id, key, op, operand_be);
-        self.kv_commit(self.call("kv_mutate_u64", None), m).await
+        self.commit_durable(self.call("kv_mutate_u64", None), m)
+            .await
     }
 
     /// `kv_mutate_u64` for `caller` (needs `KvWrite` reaching the key).
@@ -288,7 +290,7 @@ impl AedbInstance {
         operand_be: [u8; 8],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_mutate_u64(project_id, scope_id, key, op, operand_be);
-        self.kv_commit(self.call("kv_mutate_u64_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_mutate_u64_as", Some(caller)), m)
             .await
     }
 
@@ -302,7 +304,8 @@ impl AedbInstance {
         operand_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_mutate_u256(project_id, scope_id, key, op, operand_be);
-        self.kv_commit(self.call("kv_mutate_u256", None), m).await
+        self.commit_durable(self.call("kv_mutate_u256", None), m)
+            .await
     }
 
     /// `kv_mutate_u256` for `caller` (needs `KvWrite` reaching the key).
@@ -316,7 +319,7 @@ impl AedbInstance {
         operand_be: [u8; 32],
     ) -> Result<CommitResult, AedbError> {
         let m = kv_mutate_u256(project_id, scope_id, key, op, operand_be);
-        self.kv_commit(self.call("kv_mutate_u256_as", Some(caller)), m)
+        self.commit_durable(self.call("kv_mutate_u256_as", Some(caller)), m)
             .await
     }
 
@@ -338,7 +341,7 @@ impl AedbInstance {
             shard_count,
             shard_hint,
         );
-        self.kv_commit(self.call("counter_add_sharded", None), m)
+        self.commit_durable(self.call("counter_add_sharded", None), m)
             .await
     }
 
@@ -362,7 +365,7 @@ impl AedbInstance {
             shard_count,
             shard_hint,
         );
-        self.kv_commit(self.call("counter_add_sharded_as", Some(caller)), m)
+        self.commit_durable(self.call("counter_add_sharded_as", Some(caller)), m)
             .await
     }
 
@@ -383,16 +386,6 @@ impl AedbInstance {
         key: Vec<u8>,
     ) -> Result<CommitResult, AedbError> {
         self.kv_del(project_id, DEFAULT_SCOPE_ID, key).await
-    }
-
-    /// Commits one KV mutation durably for `call`.
-    pub(super) async fn kv_commit(
-        &self,
-        call: Call<'_>,
-        m: Mutation,
-    ) -> Result<CommitResult, AedbError> {
-        self.write(call, vec![m], CommitFinality::Durable, false)
-            .await
     }
 }
 

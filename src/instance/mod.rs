@@ -319,6 +319,12 @@ impl AedbInstance {
         self.write_planned(call, plan).await
     }
 
+    /// One mutation for `call`, durable on return: what most doors commit.
+    async fn commit_durable(&self, call: Call<'_>, m: Mutation) -> Result<CommitResult, AedbError> {
+        self.write(call, vec![m], CommitFinality::Durable, false)
+            .await
+    }
+
     /// `write` under conditions (an envelope): its idempotency key, read set
     /// and assertions are checked in the write transaction, before any
     /// mutation applies. A failed assertion is recorded in
