@@ -33,6 +33,8 @@ pub(crate) struct AccWrite<'t, 'db> {
     def: AccumulatorRecord,
     seq: u64,
     state: State,
+    /// The state as stored: `finish` writes only a changed one.
+    stored: State,
 }
 
 /// Keys of a tree range `[lo, hi)`, in order.
@@ -66,6 +68,7 @@ impl<'t, 'db> AccWrite<'t, 'db> {
             name,
             def,
             seq,
+            stored: state.clone(),
             state,
         };
         this.expire_exposures()?;
@@ -232,9 +235,12 @@ impl<'t, 'db> AccWrite<'t, 'db> {
         self.state.rejections += 1;
     }
 
-    /// Writes the state.
+    /// Writes the state, if it changed (a read inside a write, a release of
+    /// nothing, leave the tree as it was).
     pub(crate) fn finish(mut self) -> Result<(), AedbError> {
-        self.tree.insert(STATE_KEY, &encode(&self.state)?)?;
+        if self.state != self.stored {
+            self.tree.insert(STATE_KEY, &encode(&self.state)?)?;
+        }
         Ok(())
     }
 
