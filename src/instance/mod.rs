@@ -186,54 +186,39 @@ impl AedbInstance {
     /// (a new database, or one made before they existed).
     fn bootstrap_system(&self) -> Result<(), AedbError> {
         // The common case, an existing database, opens without a write.
-        let db = &self.inner.db;
-        let latest = db.begin_read_at(Consistency::Latest)?;
-        if audit::is_bootstrapped(&*self.catalog_of(&latest)?) {
-            return Ok(());
-        }
+        let latest = self.inner.db.begin_read_at(Consistency::Latest)?;
+        let catalog = self.catalog_of(&latest)?;
         drop(latest);
-        let mut txn = db.begin_write()?;
-        let mut ctx = WriteCtx::new(
-            &mut txn,
-            &self.inner.catalogs,
-            self.limits(),
-            self.system_call("open"),
-        )?;
-        if audit::is_bootstrapped(ctx.cat.catalog()) {
+        if audit::is_bootstrapped(&catalog) {
             return Ok(());
         }
-        for op in audit::bootstrap() {
-            if let crate::catalog::DdlOperation::CreateTable { table_name, .. } = &op
-                && ctx
-                    .cat
-                    .catalog()
-                    .table(
-                        crate::auth::SYSTEM_PROJECT,
-                        crate::catalog::DEFAULT_SCOPE_ID,
-                        table_name,
-                    )
-                    .is_ok()
-            {
-                continue;
-            }
-            ctx.apply(Mutation::Ddl(op))?;
-        }
-        // A database whose catalog held no project before this commit has no
-        // user change before it: the change log is complete from seq 1.
-        let fresh = ctx
-            .cat
-            .catalog()
+        // A database whose catalog holds no project yet has no user change
+        // before this commit: its change log is complete from seq 1. (Nothing
+        // else writes while the instance opens.)
+        let fresh = catalog
             .projects
             .keys()
             .all(|p| p == crate::auth::SYSTEM_PROJECT);
-        self.log_changes(&mut ctx, fresh.then_some(1))?;
-        let catalog = ctx.finish()?;
-        let guard = self.inner.catalogs.begin_ddl(db);
-        txn.commit(Finality::Durable)?;
-        if let Some(c) = catalog {
-            guard.publish(c);
-        }
-        Ok(())
+        self.system_commit("open", Finality::Durable, fresh.then_some(1), |ctx| {
+            for op in audit::bootstrap() {
+                if let crate::catalog::DdlOperation::CreateTable { table_name, .. } = &op
+                    && ctx
+                        .cat
+                        .catalog()
+                        .table(
+                            crate::auth::SYSTEM_PROJECT,
+                            crate::catalog::DEFAULT_SCOPE_ID,
+                            table_name,
+                        )
+                        .is_ok()
+                {
+                    continue;
+                }
+                ctx.apply(Mutation::Ddl(op))?;
+            }
+            Ok(())
+        })
+        .map(|_| ())
     }
 
     /// A public call by `caller` (or a plain call, `None`).
@@ -540,15 +525,17 @@ impl AedbInstance {
         &self,
         write: impl FnOnce(&mut WriteCtx<'_, '_>) -> Result<(), AedbError>,
     ) {
-        let _ = self.system_commit("audit", Finality::Visible, write);
+        let _ = self.system_commit("audit", Finality::Visible, None, write);
     }
 
-    /// A commit the engine makes for itself (audit rows, the processor
-    /// registry, dead letters), as the system caller.
+    /// A commit the engine makes for itself (the `_system` tables at open,
+    /// audit rows, the processor registry, dead letters), as the system
+    /// caller; `floor_if_new` as for `log_changes`.
     pub(crate) fn system_commit(
         &self,
         name: &'static str,
         finality: Finality,
+        floor_if_new: Option<u64>,
         write: impl FnOnce(&mut WriteCtx<'_, '_>) -> Result<(), AedbError>,
     ) -> Result<u64, AedbError> {
         let db = &self.inner.db;
@@ -560,7 +547,7 @@ impl AedbInstance {
             self.system_call(name),
         )?;
         write(&mut ctx)?;
-        self.log_changes(&mut ctx, None)?;
+        self.log_changes(&mut ctx, floor_if_new)?;
         let catalog = ctx.finish()?;
         let ddl = catalog.as_ref().map(|_| self.inner.catalogs.begin_ddl(db));
         let receipt = txn.commit(finality)?;

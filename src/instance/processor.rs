@@ -86,7 +86,7 @@ impl AedbInstance {
         let this = self.clone();
         let name = name.to_string();
         tokio::task::spawn_blocking(move || {
-            this.system_commit("processor_registry", Finality::Durable, |ctx| {
+            this.system_commit("processor_registry", Finality::Durable, None, |ctx| {
                 registry::put(ctx.cat.txn, &name, &record)
             })
         })
@@ -628,7 +628,7 @@ impl Runtime {
         let caller = self.options.caller_id.clone();
         let count = events.len() as u64;
         tokio::task::spawn_blocking(move || {
-            db.system_commit("dead_letter", Finality::Durable, |ctx| {
+            db.system_commit("dead_letter", Finality::Durable, None, |ctx| {
                 for e in &events {
                     ctx.dead_letter(&name, caller.clone(), e, &error)?;
                 }
