@@ -25,6 +25,7 @@ mod auth;
 pub mod catalog;
 pub mod commit;
 pub mod config;
+pub mod engine_interface;
 pub mod error;
 mod eval;
 mod event;

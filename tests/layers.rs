@@ -35,6 +35,7 @@ const ORDER: &[&str] = &[
     "query",
     "commit",
     "instance",
+    "engine_interface",
 ];
 
 fn level(room: &str) -> Option<usize> {

@@ -30,6 +30,8 @@ const PUBLIC: &[(&str, bool)] = &[
     ("commit::tx", false),
     ("commit::validation", false),
     ("config", false),
+    // Effect batches, keyed state, processor pull/commit/context (issue #15).
+    ("engine_interface", false),
     ("error", false),
     // The commit change feed's types (issue #13; beyond 0.1.9).
     ("feed", false),
@@ -52,6 +54,7 @@ const README_PATHS: &[&str] = &[
     "commit",
     "commit::validation",
     "config",
+    "engine_interface",
     "error",
     "query",
     "query::plan",

@@ -16,6 +16,7 @@ use crate::commit::mutation::{
 use crate::commit::op::{AccOp, Op, TableOp};
 use crate::error::AedbError;
 use crate::event::EventOutboxRecord;
+use crate::event::checkpoint::CheckpointRule;
 use crate::event::{checkpoint, outbox, registry};
 use crate::kv::write::KvLimits;
 use crate::permission::Need;
@@ -207,7 +208,12 @@ impl WriteCtx<'_, '_> {
 
     /// Moves processor `name`'s checkpoint to `seq` (forward only, never past
     /// the last commit); false if it was already there or further.
-    pub(crate) fn advance_checkpoint(&mut self, name: &str, seq: u64) -> Result<bool, AedbError> {
+    pub(crate) fn advance_checkpoint(
+        &mut self,
+        name: &str,
+        seq: u64,
+        rule: CheckpointRule,
+    ) -> Result<bool, AedbError> {
         // A processor's own identity (its registered caller id) moves its
         // checkpoint; anyone else needs the right over all processors.
         let own = match self.call.user() {
@@ -218,7 +224,7 @@ impl WriteCtx<'_, '_> {
             authorize(self.cat.catalog(), &self.call, &Need::Processor { name })?;
         }
         let head = self.cat.txn.seq() - 1;
-        checkpoint::advance(self.cat.txn, name, seq, head)
+        checkpoint::advance(self.cat.txn, name, seq, head, rule)
     }
 
     /// Counts a refused exposure of the accumulator, as the engine (the

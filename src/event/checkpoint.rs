@@ -44,14 +44,31 @@ pub(crate) fn read(txn: &ReadTransaction, name: &str) -> Result<u64, AedbError> 
     }
 }
 
-/// Moves the checkpoint of `name` to `seq` inside a write transaction:
-/// forward only (an older seq leaves it, and says so: false); never past
+/// What a checkpoint move requires of the stored checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CheckpointRule {
+    /// An acknowledgement: forward only; a seq at or behind the stored one
+    /// changes nothing.
+    Ack,
+    /// The commit applies state derived from the events through `seq`: the
+    /// stored checkpoint must be below it, else those events were applied by
+    /// an earlier commit (`Conflict`).
+    Below,
+    /// The commit applies state derived from the events after `from`: the
+    /// stored checkpoint must still be `from`, else another run moved it since
+    /// the events were read (`Conflict`).
+    From(u64),
+}
+
+/// Moves the checkpoint of `name` to `seq` inside a write transaction, as
+/// `rule` allows: never backward (false: it did not move), never past
 /// `head`, the last commit before this one.
 pub(crate) fn advance(
     txn: &mut WriteTransaction<'_>,
     name: &str,
     seq: u64,
     head: u64,
+    rule: CheckpointRule,
 ) -> Result<bool, AedbError> {
     check_name(name)?;
     if seq > head {
@@ -60,11 +77,32 @@ pub(crate) fn advance(
         )));
     }
     let mut tree = txn.open_tree(CHECKPOINTS_TREE)?;
-    let now = match tree.get(name.as_bytes())? {
-        Some(b) => decode(name, &b)?,
-        None => 0,
+    let stored = match tree.get(name.as_bytes())? {
+        Some(b) => Some(decode(name, &b)?),
+        None => None,
     };
-    if seq <= now && tree.get(name.as_bytes())?.is_some() {
+    let now = stored.unwrap_or(0);
+    match rule {
+        CheckpointRule::Ack => {}
+        CheckpointRule::Below if seq <= now => {
+            return Err(AedbError::Conflict(format!(
+                "processor {name:?}: its checkpoint is already at {now}, so the events through {seq} were applied by an earlier commit"
+            )));
+        }
+        CheckpointRule::Below => {}
+        CheckpointRule::From(from) if now != from => {
+            return Err(AedbError::Conflict(format!(
+                "processor {name:?}: its checkpoint moved from {from} to {now} since the events were read"
+            )));
+        }
+        CheckpointRule::From(from) if seq < from => {
+            return Err(AedbError::Validation(format!(
+                "processor {name:?}: checkpoint {seq} is behind {from}, where its events were read from"
+            )));
+        }
+        CheckpointRule::From(_) => {}
+    }
+    if seq <= now && stored.is_some() {
         return Ok(false);
     }
     tree.insert(name.as_bytes(), &seq.to_be_bytes())?;

@@ -11,7 +11,8 @@ use crate::commit::{CommitFinality, CommitResult};
 use crate::error::AedbError;
 use crate::event::outbox::read_page;
 use crate::event::{EventStreamPage, ReactiveProcessorLag, checkpoint, registry};
-use crate::instance::{AedbInstance, WritePlan, engine};
+use crate::event::checkpoint::CheckpointRule;
+use crate::instance::{AedbInstance, CheckpointMove, WritePlan, engine};
 use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 
@@ -132,7 +133,11 @@ impl AedbInstance {
             conditions: Conditions::default(),
             finality: CommitFinality::Durable,
             dry_run: false,
-            checkpoint: Some((processor_name.to_string(), checkpoint_seq)),
+            checkpoint: Some(CheckpointMove {
+                name: processor_name.to_string(),
+                seq: checkpoint_seq,
+                rule: CheckpointRule::Ack,
+            }),
         };
         self.write_planned(call, plan).await
     }

@@ -34,6 +34,7 @@ use crate::commit::now_micros;
 use crate::commit::tx::Conditions;
 use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 use crate::config::AedbConfig;
+use crate::event::checkpoint::CheckpointRule;
 use crate::error::{AedbError, QueryError};
 use crate::pager::vfs::{RealFs, Vfs};
 use crate::permission::CallerContext;
@@ -74,8 +75,16 @@ pub(crate) struct WritePlan {
     pub(crate) conditions: Conditions,
     pub(crate) finality: CommitFinality,
     pub(crate) dry_run: bool,
-    /// A processor checkpoint to move in the same commit (name, seq).
-    pub(crate) checkpoint: Option<(String, u64)>,
+    /// A processor checkpoint to move in the same commit.
+    pub(crate) checkpoint: Option<CheckpointMove>,
+}
+
+/// A processor checkpoint moved by a plan: processor `name` to `seq`, as
+/// `rule` allows.
+pub(crate) struct CheckpointMove {
+    pub(crate) name: String,
+    pub(crate) seq: u64,
+    pub(crate) rule: CheckpointRule,
 }
 
 /// A read's error where the call's error type is `AedbError` (0.1.9's
@@ -305,7 +314,7 @@ impl AedbInstance {
     }
 
     /// One mutation for `call`, durable on return: what most doors commit.
-    async fn commit_durable(&self, call: Call<'_>, m: Mutation) -> Result<CommitResult, AedbError> {
+    pub(crate) async fn commit_durable(&self, call: Call<'_>, m: Mutation) -> Result<CommitResult, AedbError> {
         self.write(call, vec![m], CommitFinality::Durable, false)
             .await
     }
@@ -314,7 +323,7 @@ impl AedbInstance {
     /// and assertions are checked in the write transaction, before any
     /// mutation applies. A failed assertion is recorded in
     /// `_system.app.assertion_audit` in a commit of its own.
-    async fn write_planned(
+    pub(crate) async fn write_planned(
         &self,
         call: Call<'_>,
         plan: WritePlan,
@@ -437,8 +446,8 @@ impl AedbInstance {
             affected += ctx.apply(m)?;
         }
         let mut moved = false;
-        if let Some((name, seq)) = &checkpoint {
-            moved = ctx.advance_checkpoint(name, *seq)?;
+        if let Some(c) = &checkpoint {
+            moved = ctx.advance_checkpoint(&c.name, c.seq, c.rule)?;
         }
         if checkpoint.is_some() && !moved && submitted == 0 && !dry_run {
             // A checkpoint at or behind the stored one, and nothing else.
@@ -585,7 +594,7 @@ impl AedbInstance {
     }
 
     /// A read snapshot for a consistency mode.
-    fn read_at(&self, c: ConsistencyMode) -> Result<ReadTransaction, QueryError> {
+    pub(crate) fn read_at(&self, c: ConsistencyMode) -> Result<ReadTransaction, QueryError> {
         let db = &self.inner.db;
         let at = match c {
             ConsistencyMode::AtLatest => Consistency::Latest,
@@ -611,7 +620,7 @@ impl AedbInstance {
     }
 
     /// The catalog of a snapshot (from the cache when it certainly describes it).
-    fn catalog_of(&self, txn: &ReadTransaction) -> Result<Arc<Catalog>, AedbError> {
+    pub(crate) fn catalog_of(&self, txn: &ReadTransaction) -> Result<Arc<Catalog>, AedbError> {
         if let Some(c) = self.inner.catalogs.for_snapshot(txn.seq()) {
             return Ok(c);
         }

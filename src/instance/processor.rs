@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::auth::AccessMode;
 use crate::commit::now_micros;
 use crate::error::AedbError;
+use crate::event::checkpoint::CheckpointRule;
 use crate::event::registry::{self, ProcessorRecord};
 use crate::event::{
     EventOutboxRecord, ReactiveProcessorHealth, ReactiveProcessorInfo, ReactiveProcessorOptions,
@@ -632,7 +633,8 @@ impl Runtime {
                 for e in &events {
                     ctx.dead_letter(&name, caller.clone(), e, &error)?;
                 }
-                ctx.advance_checkpoint(&name, through).map(|_| ())
+                ctx.advance_checkpoint(&name, through, CheckpointRule::Ack)
+                    .map(|_| ())
             })
         })
         .await
