@@ -22,7 +22,7 @@ macro_rules! seed_adapter {
         use $krate::commit::validation::{KvU256MissingPolicy, KvU256OverflowPolicy, Mutation};
         use $krate::permission::{CallerContext, Permission};
         use $krate::query::plan::{ConsistencyMode, Expr, Query, QueryOptions};
-        use $krate::{AedbInstance, CommitFinality};
+        use $krate::{AedbInstance, CommitFinality, ReactiveProcessorOptions};
         use tokio::runtime::Runtime;
 
         use crate::seed::{SeedEngine, age_of};
@@ -385,6 +385,80 @@ macro_rules! seed_adapter {
                         }
                     }
                     Res::Ok(t.elapsed().as_secs_f64() * 1e6 / reads as f64)
+                })
+            }
+
+            fn processor_lag_us(&self, n: usize) -> Res<Vec<f64>> {
+                self.rt.block_on(async {
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, std::time::Instant)>();
+                    let options = ReactiveProcessorOptions {
+                        topic_filter: Some("lag".into()),
+                        ..ReactiveProcessorOptions::default()
+                    };
+                    self.db
+                        .start_reactive_processor("lag", options, move |_db, events| {
+                            let tx = tx.clone();
+                            async move {
+                                let now = std::time::Instant::now();
+                                for e in events {
+                                    let _ = tx.send((e.event_key, now));
+                                }
+                                Ok(())
+                            }
+                        })
+                        .await?;
+                    let mut lags = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let t = std::time::Instant::now();
+                        self.db.emit_event(P, S, "lag", i.to_string(), "{}".into()).await?;
+                        loop {
+                            let Some((key, at)) = rx.recv().await else {
+                                return Err("the processor stopped".into());
+                            };
+                            if key == i.to_string() {
+                                lags.push(at.duration_since(t).as_secs_f64() * 1e6);
+                                break;
+                            }
+                        }
+                    }
+                    self.db.stop_reactive_processor("lag").await?;
+                    Res::Ok(lags)
+                })
+            }
+
+            fn stalled_processor_us(&self, n: usize) -> Res<(f64, f64)> {
+                self.rt.block_on(async {
+                    let emits = |topic: &'static str| async move {
+                        let t = std::time::Instant::now();
+                        for i in 0..n {
+                            self.db.emit_event(P, S, topic, i.to_string(), "{}".into()).await?;
+                        }
+                        Res::Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
+                    };
+                    let without = emits("stall").await?;
+                    // A handler that sleeps through the measurement (it is
+                    // never stopped: stopping waits for its run to end).
+                    let options = ReactiveProcessorOptions {
+                        topic_filter: Some("stall".into()),
+                        max_run_duration_ms: 600_000,
+                        ..ReactiveProcessorOptions::default()
+                    };
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+                    self.db
+                        .start_reactive_processor("stalled", options, move |_db, _events| {
+                            let tx = tx.clone();
+                            async move {
+                                let _ = tx.send(());
+                                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                                Ok(())
+                            }
+                        })
+                        .await?;
+                    if rx.recv().await.is_none() {
+                        return Err("the stalled processor never ran".into());
+                    }
+                    let with = emits("stall").await?;
+                    Res::Ok((without, with))
                 })
             }
 

@@ -24,7 +24,7 @@ pub const RANGE_QUERIES: usize = 1_000;
 pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
-pub const ROWS: [(&str, &str, &str); 17] = [
+pub const ROWS: [(&str, &str, &str); 21] = [
     (
         "load_rows_per_s",
         "(s0) load N rows, batches of 5,000, durable",
@@ -98,6 +98,26 @@ pub const ROWS: [(&str, &str, &str); 17] = [
         "us",
     ),
     (
+        "processor_lag_p50_us",
+        "(s17) processor lag: emit_event called -> handler holds it, p50 of 200",
+        "us",
+    ),
+    (
+        "processor_lag_p99_us",
+        "(s18) processor lag, p99 of 200",
+        "us",
+    ),
+    (
+        "emit_no_processor_us",
+        "(s19) durable emit_event latency, no processor (mean of 200)",
+        "us",
+    ),
+    (
+        "emit_stalled_processor_us",
+        "(s20) the same while a processor's handler is stalled (same run)",
+        "us",
+    ),
+    (
         "change_feed_lag_us",
         "(s11) change feed: durable KV set returned -> change received (mean of 1,000)",
         "us",
@@ -135,6 +155,12 @@ pub trait SeedEngine {
     fn emit_concurrent(&self, tasks: usize, per: usize) -> Res<()>;
     /// Emits `events` in one commit, then the mean of `reads` reads of them (µs).
     fn read_events_us(&self, events: usize, reads: usize) -> Res<f64>;
+    /// Per event of `n`, serial: the time from calling a durable
+    /// `emit_event` to a running processor's handler holding it (µs).
+    fn processor_lag_us(&self, n: usize) -> Res<Vec<f64>>;
+    /// Mean durable `emit_event` latency over `n` calls (µs), without a
+    /// processor, then while a processor's handler sleeps on its batch.
+    fn stalled_processor_us(&self, n: usize) -> Res<(f64, f64)>;
     /// Mean time from a durable commit returning to its change reaching a
     /// subscriber; `None` without a change feed.
     fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>>;
@@ -283,6 +309,13 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
         (TASKS * PER_TASK) as f64 / t.elapsed().as_secs_f64(),
     );
     row("read_events_us", e.read_events_us(1_000, 100)?);
+    let mut lags = e.processor_lag_us(200)?;
+    lags.sort_by(f64::total_cmp);
+    row("processor_lag_p50_us", lags[lags.len() / 2]);
+    row("processor_lag_p99_us", lags[lags.len() * 99 / 100]);
+    let (without, with) = e.stalled_processor_us(200)?;
+    row("emit_no_processor_us", without);
+    row("emit_stalled_processor_us", with);
     match e.change_feed_lag_us(KV_OPS)? {
         Some(us) => row("change_feed_lag_us", us),
         None => note(
