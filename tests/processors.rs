@@ -1,7 +1,8 @@
 //! Reactive processors: derived state applied exactly once across a stop and
 //! a restart (an idempotent handler over the at-least-once stream), ticks
 //! without events, the dead-letter rule, retries, a stalled handler that does
-//! not hold up commits, SLO enforcement, and secure mode's caller id.
+//! not hold up commits, SLO enforcement, the lifecycle controls (pause,
+//! resume, list, health, SLO lists), and secure mode's caller id.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -240,6 +241,61 @@ async fn a_stalled_handler_holds_up_no_commit_and_breaches_its_slo() {
     let listed = db.list_reactive_processors(AT).await.unwrap();
     assert!(!listed[0].enabled && !listed[0].running);
     db.enforce_reactive_processor_slos(AT).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_health_and_slo_lists_report_the_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(AedbInstance::open(AedbConfig::default(), dir.path()).unwrap());
+    db.create_project(P).await.unwrap();
+    db.create_accumulator(P, S, "derived", None, 10)
+        .await
+        .unwrap();
+    let options = ReactiveProcessorOptions {
+        max_allowed_lag_commits: Some(1_000),
+        ..options()
+    };
+    db.start_reactive_processor("life", options.clone(), derive)
+        .await
+        .unwrap();
+    let last = emit(&db, 0, 20).await;
+    caught_up(&db, "life", last).await;
+    let health = db.reactive_processor_health("life", AT).await.unwrap();
+    assert!(health.enabled && health.running, "{health:?}");
+    assert_eq!(health.processed_events_total, 20, "{health:?}");
+    assert!(health.runs_total >= 1 && health.last_success_micros.is_some());
+    assert_eq!(health.last_processed_seq, last);
+
+    // Paused: disabled in the registry, not running, events wait.
+    db.pause_reactive_processor("life").await.unwrap();
+    let listed = db.list_reactive_processors(AT).await.unwrap();
+    let info = listed.iter().find(|i| i.processor_name == "life").unwrap();
+    assert!(!info.enabled && !info.running, "{info:?}");
+    assert_eq!(info.options, options, "the durable config");
+    let waiting = emit(&db, 20, 30).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let value = db.accumulator_value_strong(P, S, "derived", AT).await;
+    assert_eq!(value.unwrap(), 20, "a paused processor handles nothing");
+    let health = db.reactive_processor_health("life", AT).await.unwrap();
+    assert!(!health.enabled && !health.running && health.lag_commits >= 10);
+
+    // Resumed with the registered handler: enabled, running, caught up.
+    db.resume_reactive_processor("life").await.unwrap();
+    caught_up(&db, "life", waiting).await;
+    let value = db.accumulator_value_strong(P, S, "derived", AT).await;
+    assert_eq!(value.unwrap(), 30);
+    let listed = db.list_reactive_processors(AT).await.unwrap();
+    let info = listed.iter().find(|i| i.processor_name == "life").unwrap();
+    assert!(info.enabled && info.running, "{info:?}");
+    let slos = db.list_reactive_processor_slo_statuses(AT).await.unwrap();
+    let slo = slos.iter().find(|s| s.processor_name == "life").unwrap();
+    assert!(!slo.breached && slo.reasons.is_empty(), "{slo:?}");
+    assert_eq!(slo.max_allowed_lag_commits, Some(1_000));
+    db.enforce_reactive_processor_slos(AT).await.unwrap();
+    // A processor never started cannot be paused or resumed.
+    let e = db.resume_reactive_processor("nope").await.unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::Validation, "{e}");
+    db.stop_reactive_processor("life").await.unwrap();
 }
 
 #[tokio::test]
