@@ -93,7 +93,10 @@ async fn an_effect_batch_applies_whole_or_is_rejected_writing_nothing() {
         EffectBatchCommitResult::Applied(r) => r,
         other => panic!("{other:?}"),
     };
-    assert_eq!(db.accumulator_value_strong(P, S, "cash", AT).await.unwrap(), 100);
+    assert_eq!(
+        db.accumulator_value_strong(P, S, "cash", AT).await.unwrap(),
+        100
+    );
     let page = db.read_event_stream(None, 0, 10, AT).await.unwrap();
     assert_eq!(page.events.len(), 1);
     assert_eq!(page.events[0].commit_seq, applied.commit_seq, "one commit");
@@ -117,10 +120,16 @@ async fn an_effect_batch_applies_whole_or_is_rejected_writing_nothing() {
         other => panic!("{other:?}"),
     };
     assert_eq!(rejected.error_code, "available_below_min");
-    assert_eq!(rejected.failed_precondition, "RequireAvailable(cash, min=150)");
+    assert_eq!(
+        rejected.failed_precondition,
+        "RequireAvailable(cash, min=150)"
+    );
     // Available: the value less the default 10 % margin.
     assert_eq!(rejected.actual_value, 90);
-    assert_eq!(db.accumulator_value_strong(P, S, "cash", AT).await.unwrap(), 100);
+    assert_eq!(
+        db.accumulator_value_strong(P, S, "cash", AT).await.unwrap(),
+        100
+    );
     let b = db.keyed_state_read(P, S, "players", text("b"), AT).await;
     assert_eq!(b.unwrap(), None);
     let page = db.read_event_stream(None, 0, 10, AT).await.unwrap();
@@ -159,7 +168,10 @@ async fn an_effect_batch_applies_whole_or_is_rejected_writing_nothing() {
         events: vec![],
     };
     db.commit_effect_batch(P, S, release).await.unwrap();
-    assert_eq!(db.accumulator_available(P, S, "cash", AT).await.unwrap(), 90);
+    assert_eq!(
+        db.accumulator_available(P, S, "cash", AT).await.unwrap(),
+        90
+    );
 
     // An empty batch, and an effect's own error, are errors.
     let empty = EffectBatch {
@@ -267,7 +279,13 @@ async fn keyed_state_reads_writes_and_refuses_lost_updates() {
         .unwrap();
     // The past stays readable at its seq.
     let then = db
-        .keyed_state_read(P, S, "players", text("a"), ConsistencyMode::AtSeq(w.commit_seq))
+        .keyed_state_read(
+            P,
+            S,
+            "players",
+            text("a"),
+            ConsistencyMode::AtSeq(w.commit_seq),
+        )
         .await
         .unwrap();
     assert_eq!(then, Some(player("a", "eu", 3)));
@@ -333,7 +351,10 @@ async fn index_pages_and_ranks_agree_with_a_sorted_model() {
         let prefix: Vec<Value> = match rng.u8(0..3) {
             0 => vec![],
             1 => vec![text(regions[rng.usize(0..3)])],
-            _ => vec![text(regions[rng.usize(0..3)]), Value::Integer(rng.i64(-500..500))],
+            _ => vec![
+                text(regions[rng.usize(0..3)]),
+                Value::Integer(rng.i64(-500..500)),
+            ],
         };
         let (offset, limit) = (rng.usize(0..320), rng.usize(0..40));
         let req = KeyedStateQueryRequest {
@@ -358,7 +379,11 @@ async fn index_pages_and_ranks_agree_with_a_sorted_model() {
             .take(limit)
             .map(|m| m.0.clone())
             .collect();
-        assert_eq!(ids(&got), want, "seed {seed}: prefix {prefix:?} offset {offset} limit {limit}");
+        assert_eq!(
+            ids(&got),
+            want,
+            "seed {seed}: prefix {prefix:?} offset {offset} limit {limit}"
+        );
     }
     for (rank, (id, _, _)) in model.iter().enumerate().step_by(7) {
         let got = db
@@ -421,14 +446,12 @@ async fn processor_pull_and_commit_apply_each_event_once() {
     assert_eq!(pull.events.len(), 3, "only the topic's events");
     assert_eq!(pull.last_commit_seq, pull.events[2].commit_seq);
     let sum: i64 = pull.events.iter().map(|e| amount(&e.payload_json)).sum();
-    let state = |v| {
-        Mutation::Upsert {
-            project_id: P.into(),
-            scope_id: S.into(),
-            table_name: "players".into(),
-            primary_key: vec![text("sum")],
-            row: player("sum", "-", v),
-        }
+    let state = |v| Mutation::Upsert {
+        project_id: P.into(),
+        scope_id: S.into(),
+        table_name: "players".into(),
+        primary_key: vec![text("sum")],
+        row: player("sum", "-", v),
     };
     db.processor_commit("totals", pull.last_commit_seq, vec![state(sum)])
         .await
@@ -534,7 +557,11 @@ async fn a_processor_context_commits_state_and_checkpoint_together() {
     assert!(q.is_empty(), "committed state only");
     let c = ctx.commit().await.unwrap();
     let lag = db.reactive_processor_lag("derive", AT).await.unwrap();
-    assert_eq!(lag.checkpoint_seq, c.commit_seq - 1, "past the three commits");
+    assert_eq!(
+        lag.checkpoint_seq,
+        c.commit_seq - 1,
+        "past the three commits"
+    );
     assert!(c.commit_seq > lag.checkpoint_seq);
 
     // Two workers pull the same events; one commit wins, the other is a
@@ -568,7 +595,10 @@ async fn a_processor_context_commits_state_and_checkpoint_together() {
     assert_eq!(e.code(), AedbErrorCode::Conflict, "{e}");
     // Nothing pulled and nothing staged: an error, not an empty commit.
     let ctx = db.processor_context(P, S, "derive", "deposit");
-    assert_eq!(ctx.commit().await.unwrap_err().code(), AedbErrorCode::Validation);
+    assert_eq!(
+        ctx.commit().await.unwrap_err().code(),
+        AedbErrorCode::Validation
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -620,6 +650,10 @@ async fn racing_contexts_apply_every_event_exactly_once() {
     assert_eq!(total, events, "seed {seed}: every event applied once");
     for (key, sum) in want {
         let row = db.keyed_state_read(P, S, "players", text(&key), AT).await;
-        assert_eq!(row.unwrap(), Some(player(&key, "-", sum)), "seed {seed}: {key}");
+        assert_eq!(
+            row.unwrap(),
+            Some(player(&key, "-", sum)),
+            "seed {seed}: {key}"
+        );
     }
 }

@@ -93,7 +93,9 @@ fn event(i: u64) -> (String, i64) {
 }
 
 async fn produced(db: &AedbInstance) -> Result<u64, AedbError> {
-    let row = db.keyed_state_read(P, S, "meta", text("produced"), AT).await?;
+    let row = db
+        .keyed_state_read(P, S, "meta", text("produced"), AT)
+        .await?;
     Ok(row.map_or(0, |r| int(&r.values[1]) as u64))
 }
 
@@ -372,21 +374,34 @@ fn sigkilled_processors_apply_every_event_exactly_once() {
     let mut child = spawn(mode(kills));
     let stdout = child.stdout.take().expect("stdout");
     // Read to the end: a closed pipe would fail the child's last prints.
-    let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
     let done = lines.iter().any(|l| l == "DONE");
     let status = child.wait().expect("wait");
-    assert!(done && status.success(), "seed {seed}: the final run failed: {status}");
+    assert!(
+        done && status.success(),
+        "seed {seed}: the final run failed: {status}"
+    );
     let (rt, db) = open_checked(tmp.path());
     let (produced, applied, checkpoint, last) = rt
         .block_on(verify(&db))
         .unwrap_or_else(|e| panic!("seed {seed}, final: {e}"));
     assert_eq!((produced, applied), (TARGET, TARGET), "seed {seed}");
-    assert_eq!(checkpoint, last, "seed {seed}: the checkpoint is at the last event");
+    assert_eq!(
+        checkpoint, last,
+        "seed {seed}: the checkpoint is at the last event"
+    );
     println!("{kills} kills: {applied} events applied exactly once, seed {seed}");
 }
 
 fn open_sim(fs: &SimFs) -> Result<AedbInstance, AedbError> {
-    AedbInstance::open_with_vfs(AedbConfig::default(), Arc::new(fs.clone()), Path::new("/db"))
+    AedbInstance::open_with_vfs(
+        AedbConfig::default(),
+        Arc::new(fs.clone()),
+        Path::new("/db"),
+    )
 }
 
 /// The simulated run: produce and derive alternately up to `target` events.
@@ -449,8 +464,9 @@ fn a_crash_at_every_persistence_call_never_double_applies_an_event() {
                 sim_workload(&db, EVENTS)
                     .await
                     .unwrap_or_else(|e| panic!("{ctx}: finishing: {e}"));
-                let (produced, applied, ..) =
-                    verify(&db).await.unwrap_or_else(|e| panic!("{ctx}: after: {e}"));
+                let (produced, applied, ..) = verify(&db)
+                    .await
+                    .unwrap_or_else(|e| panic!("{ctx}: after: {e}"));
                 assert_eq!((produced, applied), (EVENTS, EVENTS), "{ctx}");
             });
         }

@@ -55,10 +55,7 @@ impl KeyedSnapshot {
             .iter()
             .position(|ix| ix.def.index_name == name)
             .ok_or_else(|| {
-                AedbError::not_found(
-                    ResourceType::Index,
-                    format!("{}.{name}", self.table.name()),
-                )
+                AedbError::not_found(ResourceType::Index, format!("{}.{name}", self.table.name()))
             })
     }
 
@@ -119,13 +116,15 @@ impl KeyedSnapshot {
                 break;
             }
             let pk = pk_of_index_entry(&self.table, i, &k, &v)?;
-            let row = self.row_by_encoded(&pk)?.ok_or_else(|| AedbError::IntegrityError {
-                message: format!(
-                    "index {:?} of {} points at a row {pk:02x?} that does not exist",
-                    req.index_name,
-                    self.table.name()
-                ),
-            })?;
+            let row = self
+                .row_by_encoded(&pk)?
+                .ok_or_else(|| AedbError::IntegrityError {
+                    message: format!(
+                        "index {:?} of {} points at a row {pk:02x?} that does not exist",
+                        req.index_name,
+                        self.table.name()
+                    ),
+                })?;
             rows.push(row);
         }
         Ok(rows)

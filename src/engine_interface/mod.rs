@@ -39,7 +39,10 @@ pub struct EffectBatch {
 pub enum EffectPrecondition {
     /// The accumulator's available amount (value minus exposure) is at least
     /// `min_amount`.
-    RequireAvailable { accumulator: String, min_amount: i64 },
+    RequireAvailable {
+        accumulator: String,
+        min_amount: i64,
+    },
     /// The accumulator can take `amount` more exposure.
     RequireExposureOk { accumulator: String, amount: i64 },
 }

@@ -382,7 +382,10 @@ impl ProcessorContext<'_> {
         self.commit_plan(Some(checkpoint)).await
     }
 
-    async fn commit_plan(self, checkpoint: Option<CheckpointMove>) -> Result<CommitResult, AedbError> {
+    async fn commit_plan(
+        self,
+        checkpoint: Option<CheckpointMove>,
+    ) -> Result<CommitResult, AedbError> {
         let (read_set, base_seq) = self.reads.into_inner().unwrap_or_else(|p| p.into_inner());
         let plan = WritePlan {
             mutations: self.pending,

@@ -34,8 +34,8 @@ use crate::commit::now_micros;
 use crate::commit::tx::Conditions;
 use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 use crate::config::AedbConfig;
-use crate::event::checkpoint::CheckpointRule;
 use crate::error::{AedbError, QueryError};
+use crate::event::checkpoint::CheckpointRule;
 use crate::pager::vfs::{RealFs, Vfs};
 use crate::permission::CallerContext;
 use crate::query::plan::ConsistencyMode;
@@ -314,7 +314,11 @@ impl AedbInstance {
     }
 
     /// One mutation for `call`, durable on return: what most doors commit.
-    pub(crate) async fn commit_durable(&self, call: Call<'_>, m: Mutation) -> Result<CommitResult, AedbError> {
+    pub(crate) async fn commit_durable(
+        &self,
+        call: Call<'_>,
+        m: Mutation,
+    ) -> Result<CommitResult, AedbError> {
         self.write(call, vec![m], CommitFinality::Durable, false)
             .await
     }
