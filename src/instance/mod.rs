@@ -444,14 +444,16 @@ impl AedbInstance {
             ctx.check_read_set(&cond.read_set, cond.base_seq, at_base.as_ref())?;
         }
         ctx.check_assertions(&cond.assertions)?;
+        // The checkpoint first: a commit of events another run applied
+        // already is a Conflict, whatever its mutations would say.
+        let mut moved = false;
+        if let Some(c) = &checkpoint {
+            moved = ctx.advance_checkpoint(&c.name, c.seq, c.rule)?;
+        }
         let mut affected = 0;
         let submitted = mutations.len();
         for m in mutations {
             affected += ctx.apply(m)?;
-        }
-        let mut moved = false;
-        if let Some(c) = &checkpoint {
-            moved = ctx.advance_checkpoint(&c.name, c.seq, c.rule)?;
         }
         if checkpoint.is_some() && !moved && submitted == 0 && !dry_run {
             // A checkpoint at or behind the stored one, and nothing else.
