@@ -20,7 +20,7 @@ use crate::permission::Need;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::ReadTransaction;
 use crate::table::key::encode_nullable;
-use crate::table::write::pk_from_values;
+use crate::table::write::{coerce_cell, pk_from_values};
 use crate::table::{decode_versioned, index_entry, missing_tree, pk_of_index_entry};
 use crate::vocab::types::{Row, Value};
 
@@ -33,15 +33,19 @@ pub(crate) struct KeyedSnapshot {
 impl KeyedSnapshot {
     /// The row under `key` and the seq of the commit that last wrote it.
     pub(crate) fn row(&self, key: &Value) -> Result<Option<(u64, Row)>, AedbError> {
+        self.stored(&pk_from_values(&self.table, std::slice::from_ref(key))?)
+    }
+
+    /// The row under the encoded key `pk`, with its version.
+    fn stored(&self, pk: &[u8]) -> Result<Option<(u64, Row)>, AedbError> {
         let t = &self.table;
-        let pk = pk_from_values(t, std::slice::from_ref(key))?;
         let h = self
             .txn
             .tree_handle(&t.rows_tree)
             .map_err(|e| missing_tree(&t.rows_tree, e))?;
-        match self.txn.tree(h)?.get(&pk)? {
+        match self.txn.tree(h)?.get(pk)? {
             Some(b) => {
-                let (version, values) = decode_versioned(t, &pk, &b)?;
+                let (version, values) = decode_versioned(t, pk, &b)?;
                 Ok(Some((version, Row::from_values(values))))
             }
             None => Ok(None),
@@ -74,16 +78,7 @@ impl KeyedSnapshot {
         }
         let mut out = Vec::new();
         for (v, &c) in prefix.iter().zip(cols) {
-            let col = &t.schema().columns[c];
-            let cell = v
-                .coerce_to(col.col_type)
-                .ok_or_else(|| AedbError::TypeMismatch {
-                    table: t.name().to_string(),
-                    column: col.name.clone(),
-                    expected: col.col_type.to_string(),
-                    actual: v.kind_name().to_string(),
-                })?;
-            encode_nullable(&mut out, &cell);
+            encode_nullable(&mut out, &coerce_cell(t, c, v)?);
         }
         Ok(out)
     }
@@ -116,30 +111,16 @@ impl KeyedSnapshot {
                 break;
             }
             let pk = pk_of_index_entry(&self.table, i, &k, &v)?;
-            let row = self
-                .row_by_encoded(&pk)?
-                .ok_or_else(|| AedbError::IntegrityError {
-                    message: format!(
-                        "index {:?} of {} points at a row {pk:02x?} that does not exist",
-                        req.index_name,
-                        self.table.name()
-                    ),
-                })?;
+            let (_, row) = self.stored(&pk)?.ok_or_else(|| AedbError::IntegrityError {
+                message: format!(
+                    "index {:?} of {} points at a row {pk:02x?} that does not exist",
+                    req.index_name,
+                    self.table.name()
+                ),
+            })?;
             rows.push(row);
         }
         Ok(rows)
-    }
-
-    fn row_by_encoded(&self, pk: &[u8]) -> Result<Option<Row>, AedbError> {
-        let t = &self.table;
-        let h = self
-            .txn
-            .tree_handle(&t.rows_tree)
-            .map_err(|e| missing_tree(&t.rows_tree, e))?;
-        match self.txn.tree(h)?.get(pk)? {
-            Some(b) => Ok(Some(Row::from_values(decode_versioned(t, pk, &b)?.1))),
-            None => Ok(None),
-        }
     }
 
     /// The position of the row under `key` in index `index_name`'s order

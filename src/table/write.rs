@@ -107,21 +107,30 @@ pub(crate) fn pk_from_values(t: &TableInfo, pk: &[Value]) -> Result<Vec<u8>, Aed
     }
     let mut cells = Vec::with_capacity(pk.len());
     for (v, &i) in pk.iter().zip(&t.pk) {
-        let col = &t.schema().columns[i];
-        let c = v
-            .coerce_to(col.col_type)
+        let c = Some(coerce_cell(t, i, v)?)
             .filter(|c| !c.is_null())
-            .ok_or_else(|| AedbError::TypeMismatch {
-                table: t.name().to_string(),
-                column: col.name.clone(),
-                expected: col.col_type.to_string(),
-                actual: v.kind_name().to_string(),
-            })?;
+            .ok_or_else(|| mismatch(t, i, v))?;
         cells.push(c);
     }
     Ok(crate::table::key::encode_key(
         &cells.iter().collect::<Vec<_>>(),
     ))
+}
+
+/// A caller-given value as column `c`'s type (`TypeMismatch` naming the
+/// column if it cannot be).
+pub(crate) fn coerce_cell(t: &TableInfo, c: usize, v: &Value) -> Result<Value, AedbError> {
+    v.coerce_to(t.types[c]).ok_or_else(|| mismatch(t, c, v))
+}
+
+fn mismatch(t: &TableInfo, c: usize, v: &Value) -> AedbError {
+    let col = &t.schema().columns[c];
+    AedbError::TypeMismatch {
+        table: t.name().to_string(),
+        column: col.name.clone(),
+        expected: col.col_type.to_string(),
+        actual: v.kind_name().to_string(),
+    }
 }
 
 /// The stored row under `pk`.
