@@ -22,7 +22,9 @@
 // (`tests/public_api.rs`).
 mod accumulator;
 mod auth;
+pub mod backup;
 pub mod catalog;
+pub mod checkpoint;
 pub mod commit;
 pub mod config;
 pub mod engine_interface;
@@ -34,6 +36,7 @@ mod instance;
 mod kv;
 pub mod permission;
 pub mod query;
+pub mod recovery;
 #[doc(hidden)]
 pub mod table;
 mod vocab;

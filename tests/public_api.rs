@@ -21,10 +21,14 @@ use std::path::{Path, PathBuf};
 
 /// Every public module path, `(path, doc_hidden)`.
 const PUBLIC: &[(&str, bool)] = &[
+    // Backups and restores (issue #17; 0.1.9's `aedb::backup`).
+    ("backup", false),
     ("btree", false),
     ("catalog", false),
     ("catalog::schema", false),
     ("catalog::types", false),
+    // The README's durability paths (issue #17): re-exports with docs.
+    ("checkpoint", false),
     ("commit", false),
     ("commit::action", false),
     ("commit::tx", false),
@@ -40,6 +44,7 @@ const PUBLIC: &[(&str, bool)] = &[
     ("permission", false),
     ("query", false),
     ("query::plan", false),
+    ("recovery", false),
     ("storage", false),
     // The `table_decode` fuzz harness (fuzz/fuzz_targets, tests/fuzz_replay.rs).
     ("table", true),
@@ -48,9 +53,11 @@ const PUBLIC: &[(&str, bool)] = &[
 
 /// The paths the seed README names that exist in this release.
 const README_PATHS: &[&str] = &[
+    "backup",
     "catalog",
     "catalog::schema",
     "catalog::types",
+    "checkpoint",
     "commit",
     "commit::validation",
     "config",
@@ -58,6 +65,7 @@ const README_PATHS: &[&str] = &[
     "error",
     "query",
     "query::plan",
+    "recovery",
 ];
 
 /// The file of module `name` declared in `file`.

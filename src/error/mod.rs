@@ -135,6 +135,11 @@ pub enum AedbError {
         "the change feed holds the changes of commits after seq {oldest_after} only; changes after seq {requested} were asked for"
     )]
     ChangeFeedExpired { requested: u64, oldest_after: u64 },
+    /// A backup or restore refused: `path` is the backup or data directory,
+    /// `detail` what is wrong (a missing or damaged file, a broken chain, a
+    /// wrong key, a seq the chain does not cover, an occupied target).
+    #[error("backup {path}: {detail}")]
+    Backup { path: String, detail: String },
     /// A read assertion (of an envelope, or a compare-and-* call's version
     /// check) did not hold; nothing was written.
     #[error("assertion {index} failed: {assertion:?} found {actual:?}")]
@@ -184,6 +189,7 @@ pub enum AedbErrorCode {
     OrderKeyNotIncreasing,
     ExposureRejected,
     EventsExpired,
+    Backup,
     ScanBoundExceeded,
     /// An earlier failure (a failed sync or write) stopped the engine; nothing is
     /// written until every clone of the instance is dropped and the database is
@@ -233,6 +239,7 @@ impl AedbErrorCode {
             AedbErrorCode::OrderKeyNotIncreasing => "order_key_not_increasing",
             AedbErrorCode::ExposureRejected => "exposure_rejected",
             AedbErrorCode::EventsExpired => "events_expired",
+            AedbErrorCode::Backup => "backup",
             AedbErrorCode::ScanBoundExceeded => "scan_bound_exceeded",
             AedbErrorCode::Poisoned => "poisoned",
             AedbErrorCode::OutOfSpace => "out_of_space",
@@ -283,6 +290,7 @@ impl AedbError {
             AedbError::OrderKeyNotIncreasing { .. } => C::OrderKeyNotIncreasing,
             AedbError::ExposureRejected { .. } => C::ExposureRejected,
             AedbError::EventsExpired { .. } => C::EventsExpired,
+            AedbError::Backup { .. } => C::Backup,
         }
     }
 

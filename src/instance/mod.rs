@@ -8,6 +8,7 @@
 mod access;
 mod accumulator;
 mod accumulator_read;
+mod backup;
 mod commit;
 mod ddl;
 mod envelope;
@@ -162,6 +163,13 @@ impl AedbInstance {
         mode: AccessMode,
     ) -> Result<Self, AedbError> {
         config.validate()?;
+        let marker = dir.join(crate::backup::RESTORE_MARKER);
+        if vfs.exists(&marker).unwrap_or(false) {
+            return Err(AedbError::Backup {
+                path: dir.display().to_string(),
+                detail: "a restore into this directory never finished; restore again (it starts over) or remove the directory".into(),
+            });
+        }
         let db = Database::open_with(vfs, dir, config.storage_options()?)?;
         {
             let mut txn = db.begin_write()?;

@@ -74,10 +74,18 @@ impl Database {
         Ok(ReadTransaction::new(self.engine.clone(), snapshot))
     }
 
-    /// Writes a checkpoint now (blocks the writer for its two syncs).
+    /// Writes a checkpoint now (blocks the writer for its two syncs). While a
+    /// backup is copying the files ([`Database::pin_for_backup`]) it waits for
+    /// the copy to finish first.
     pub fn checkpoint_now(&self) -> Result<()> {
-        let mut st = self.engine.writer()?;
-        self.engine.checkpoint_locked(&mut st)
+        loop {
+            let mut st = self.engine.writer()?;
+            if !self.engine.backups.pinned() {
+                return self.engine.checkpoint_locked(&mut st);
+            }
+            drop(st);
+            self.engine.backups.wait_released();
+        }
     }
 
     /// Waits until every commit so far is durable.

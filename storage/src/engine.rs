@@ -22,15 +22,17 @@
 //!    snapshot seq is at least s (`readers.rs`) and the pager's two-meta rule holds.
 //!
 //! Lock order: writer → sync (group commit) → notifier; writer → the registry's
-//! locks (`readers.rs`).
+//! locks (`readers.rs`); writer → the backup gate's lock.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aedb_btree::TreeRoot;
 use aedb_pager::Pager;
+use aedb_pager::vfs::Vfs;
 
 use crate::core::TxnCore;
 use crate::effects::{self, Effect};
@@ -56,6 +58,10 @@ pub(crate) struct WriterState {
 
 pub(crate) struct Engine {
     pub(crate) dir: PathBuf,
+    /// The file system the engine's files live on (backups copy through it).
+    pub(crate) vfs: Arc<dyn Vfs>,
+    /// Backups copying the files now: checkpoints wait for them.
+    pub(crate) backups: BackupGate,
     pub(crate) options: StorageOptions,
     pub(crate) pager: Pager,
     pub(crate) writer: Mutex<WriterState>,
@@ -209,10 +215,51 @@ impl Engine {
 
     fn checkpoint_due(&self, st: &WriterState) -> bool {
         let o = &self.options;
+        // A backup is copying the checkpointed pages: the checkpoint waits
+        // (the WAL grows meanwhile), it never overwrites what is being copied.
+        if self.backups.pinned() {
+            return false;
+        }
         st.wal.bytes_since_checkpoint >= o.checkpoint_wal_bytes
             || st.pages_since_checkpoint * u64::from(self.pager.page_size())
                 >= o.checkpoint_dirty_bytes
             || o.checkpoint_interval_ms
                 .is_some_and(|ms| st.last_checkpoint.elapsed() >= Duration::from_millis(ms))
+    }
+}
+
+/// Counts the backups copying the files. A pin is taken under the writer lock
+/// (no checkpoint is running then) and, while any is held, no checkpoint
+/// starts: the newest meta, the pages both metas reach and the WAL segments
+/// stay as they were when the pin was taken.
+#[derive(Default)]
+pub(crate) struct BackupGate {
+    pins: AtomicUsize,
+    lock: Mutex<()>,
+    released: Condvar,
+}
+
+impl BackupGate {
+    pub(crate) fn pinned(&self) -> bool {
+        self.pins.load(Ordering::Acquire) > 0
+    }
+
+    /// Call with the writer lock held.
+    pub(crate) fn pin(&self) {
+        self.pins.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn unpin(&self) {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.pins.fetch_sub(1, Ordering::AcqRel);
+        self.released.notify_all();
+    }
+
+    /// Blocks until no backup holds a pin.
+    pub(crate) fn wait_released(&self) {
+        let mut g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        while self.pinned() {
+            g = self.released.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }

@@ -24,7 +24,8 @@ pub use aedb_pager as pager;
 
 // Module order, bottom up (no module imports one above it): error, options,
 // catalog, effects, wal, snapshot, notify → readers, group_commit, core → engine
-// → open, checkpoint, txn, read → database → nonblocking, check.
+// → open, checkpoint, txn, read → database → nonblocking, check, backup.
+pub mod backup;
 mod catalog;
 mod check;
 mod checkpoint;

@@ -13,7 +13,7 @@ use aedb_pager::{PageId, Pager, PagerOptions};
 use crate::catalog::ROOT_DIR_OWNER;
 use crate::core::{TxnCore, apply};
 use crate::effects;
-use crate::engine::{Engine, WriterState};
+use crate::engine::{BackupGate, Engine, WriterState};
 use crate::error::{Result, StorageError};
 use crate::group_commit::GroupCommit;
 use crate::notify::{CommitHeads, Notifier};
@@ -140,6 +140,8 @@ impl Engine {
         };
         Ok(Engine {
             dir: dir.to_path_buf(),
+            vfs,
+            backups: BackupGate::default(),
             options,
             pager,
             writer: Mutex::new(writer),

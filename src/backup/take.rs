@@ -1,0 +1,176 @@
+//! Taking a backup while commits go on: pin the files (no checkpoint runs),
+//! copy the page file (full) or the pages written since the parent (a
+//! delta), then the WAL up to the head, each synced with its SHA-256, and
+//! write the manifest last.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::backup::{
+    BackupManifest, bad, delta, hex, io, load_manifest_in, verify_in, write_file, write_manifest_in,
+};
+use crate::error::AedbError;
+use crate::pager::DATA_FILE_NAME;
+use crate::pager::vfs::{OpenMode, Vfs};
+use crate::storage::Database;
+use crate::storage::backup::{BackupFile, WAL_DIR_NAME};
+
+/// Copied at a time.
+const CHUNK: u64 = 1 << 20;
+/// The page delta's name in an incremental backup.
+pub(crate) const DELTA_FILE: &str = "pages.delta";
+
+/// Which backup to take.
+pub(crate) enum BackupKind<'p> {
+    Full,
+    /// On top of the backup in this directory.
+    Incremental(&'p Path),
+}
+
+/// Copies `f.len` bytes of `f` to `to`, synced; returns their SHA-256.
+fn copy(vfs: &dyn Vfs, f: &BackupFile, to: &Path) -> Result<String, AedbError> {
+    let src = vfs
+        .open(&f.path, OpenMode::ReadOnly)
+        .map_err(|e| io("opening", &f.path, e))?;
+    let dst = vfs
+        .open(to, OpenMode::CreateTruncate)
+        .map_err(|e| io("creating", to, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut at = 0;
+    while at < f.len {
+        let n = CHUNK.min(f.len - at) as usize;
+        src.read_at(&mut buf[..n], at)
+            .map_err(|e| io("reading", &f.path, e))?;
+        dst.write_at(&buf[..n], at)
+            .map_err(|e| io("writing", to, e))?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    dst.sync_data().map_err(|e| io("syncing", to, e))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Makes `dir` (and `dir/wal`), refusing one that already holds a backup.
+fn prepare(vfs: &dyn Vfs, dir: &Path) -> Result<(), AedbError> {
+    let manifest = dir.join(super::MANIFEST_FILE);
+    if vfs
+        .exists(&manifest)
+        .map_err(|e| io("checking", &manifest, e))?
+    {
+        return Err(bad(
+            dir,
+            "already holds a backup; back up into a new directory",
+        ));
+    }
+    let wal = dir.join(WAL_DIR_NAME);
+    vfs.create_dir_all(&wal)
+        .map_err(|e| io("creating", &wal, e))?;
+    Ok(())
+}
+
+/// Takes a backup of `db` into `dir`; `key` signs the manifest (and must
+/// verify the parent's).
+pub(crate) fn take_backup(
+    db: &Database,
+    dir: &Path,
+    kind: BackupKind<'_>,
+    key: Option<&[u8]>,
+    created_at_micros: u64,
+) -> Result<BackupManifest, AedbError> {
+    let pin = db.pin_for_backup()?;
+    let vfs = pin.vfs();
+    let vfs = &*vfs;
+    let parent = match kind {
+        BackupKind::Full => None,
+        BackupKind::Incremental(p) => {
+            let m = load_manifest_in(vfs, p, key)?;
+            verify_in(vfs, p, &m)?;
+            let generation = delta::generation_of(vfs, p, &m.checkpoint_file)?;
+            Some((m, generation))
+        }
+    };
+    prepare(vfs, dir)?;
+    let set = pin.files()?;
+    if let Some((p, _)) = &parent
+        && (p.wal_head_seq > set.head_seq || p.checkpoint_seq > set.checkpoint_seq)
+    {
+        return Err(bad(
+            dir,
+            format!(
+                "the parent backup (head {}) is ahead of this database (head {}): not its backup",
+                p.wal_head_seq, set.head_seq
+            ),
+        ));
+    }
+    let mut sha = BTreeMap::new();
+    let (pages, wal) = set
+        .files
+        .split_first()
+        .ok_or_else(|| AedbError::Unavailable {
+            message: "backup: the engine listed no page file".into(),
+        })?;
+    debug_assert_eq!(pages.name, DATA_FILE_NAME);
+    let checkpoint_file = match &parent {
+        None => {
+            sha.insert(
+                DATA_FILE_NAME.to_string(),
+                copy(vfs, pages, &dir.join(DATA_FILE_NAME))?,
+            );
+            DATA_FILE_NAME.to_string()
+        }
+        Some((_, parent_generation)) => {
+            let bytes = delta::build(
+                vfs,
+                &pages.path,
+                pages.len,
+                set.page_size,
+                set.meta_generation,
+                *parent_generation,
+            )?;
+            write_file(vfs, &dir.join(DELTA_FILE), &bytes)?;
+            sha.insert(DELTA_FILE.to_string(), hex(&Sha256::digest(&bytes)));
+            DELTA_FILE.to_string()
+        }
+    };
+    // An incremental needs only the segments holding frames after its parent's
+    // head: a segment ends where the next one begins.
+    let after = parent.as_ref().map_or(0, |(p, _)| p.wal_head_seq);
+    let mut wal_segments = Vec::new();
+    for (i, f) in wal.iter().enumerate() {
+        let next_first = wal
+            .get(i + 1)
+            .and_then(|n| crate::storage::wal::parse_segment_name(&n.path));
+        if next_first.is_some_and(|n| n <= after.saturating_add(1)) {
+            continue;
+        }
+        sha.insert(f.name.clone(), copy(vfs, f, &dir.join(&f.name))?);
+        wal_segments.push(f.name.clone());
+    }
+    vfs.sync_dir(&dir.join(WAL_DIR_NAME))
+        .and_then(|()| vfs.sync_dir(dir))
+        .map_err(|e| io("syncing", dir, e))?;
+    let manifest = BackupManifest {
+        backup_id: format!("{created_at_micros:016x}-{:x}", set.head_seq),
+        backup_type: if parent.is_some() {
+            "incremental"
+        } else {
+            "full"
+        }
+        .into(),
+        parent_backup_id: parent.as_ref().map(|(p, _)| p.backup_id.clone()),
+        from_seq: parent.as_ref().map(|(p, _)| p.wal_head_seq),
+        created_at_micros,
+        aedb_version: env!("CARGO_PKG_VERSION").into(),
+        checkpoint_seq: set.checkpoint_seq,
+        wal_head_seq: set.head_seq,
+        checkpoint_file,
+        wal_segments,
+        file_sha256: sha,
+    };
+    write_manifest_in(vfs, dir, &manifest, key)?;
+    drop(pin);
+    Ok(manifest)
+}
