@@ -34,6 +34,7 @@ mod event;
 pub mod feed;
 mod instance;
 mod kv;
+mod metrics;
 pub mod permission;
 pub mod query;
 pub mod recovery;
@@ -55,5 +56,6 @@ pub use event::{
     ReactiveProcessorSloStatus,
 };
 pub use instance::{AedbInstance, ChangeSubscription, ProjectInfo};
+pub use metrics::OperationalMetrics;
 pub use query::QueryResult;
 pub use query::plan::{ConsistencyMode, QueryOptions};

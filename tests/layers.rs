@@ -26,6 +26,7 @@ const ORDER: &[&str] = &[
     "backup",
     "checkpoint",
     "recovery",
+    "metrics",
     "eval",
     "permission",
     "catalog",

@@ -217,6 +217,15 @@ impl Allocator {
         runs
     }
 
+    /// How many ids are free or waiting to be (proportional to the runs).
+    pub(crate) fn free_count(&self) -> u64 {
+        self.ready
+            .iter()
+            .chain(self.pending.iter())
+            .map(|(s, e)| e - s)
+            .sum()
+    }
+
     /// Every free id, ascending (for accounting checks: proportional to the ids).
     pub(crate) fn free_ids(&self) -> Vec<u64> {
         let mut runs: Vec<(u64, u64)> = self.ready.iter().chain(self.pending.iter()).collect();

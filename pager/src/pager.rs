@@ -492,6 +492,12 @@ impl Pager {
             .collect()
     }
 
+    /// How many pages are free or waiting for readers to let them be (for
+    /// metrics: proportional to the free runs, not the pages).
+    pub fn free_page_count(&self) -> u64 {
+        self.state().alloc.free_count()
+    }
+
     /// Pages holding the current meta's free list.
     pub fn free_list_pages(&self) -> Vec<PageId> {
         self.state()

@@ -37,6 +37,7 @@ use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
 use crate::config::AedbConfig;
 use crate::error::{AedbError, QueryError};
 use crate::event::checkpoint::CheckpointRule;
+use crate::metrics::CommitCounters;
 use crate::pager::vfs::{RealFs, Vfs};
 use crate::permission::CallerContext;
 use crate::query::plan::ConsistencyMode;
@@ -67,6 +68,25 @@ struct Inner {
     acked: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
     /// Reactive processors' handlers, runtimes and counters.
     processors: processor::Processors,
+    /// Commit calls counted for `operational_metrics`.
+    counters: CommitCounters,
+}
+
+/// One commit call waiting for an in-flight slot (counted while it lives, so
+/// a call dropped while it waits is uncounted too).
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Queued(n)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// One commit to make: its mutations, the conditions they apply under, how
@@ -193,6 +213,7 @@ impl AedbInstance {
                 mode,
                 acked: Default::default(),
                 processors: Default::default(),
+                counters: Default::default(),
             }),
         };
         instance.bootstrap_system()?;
@@ -340,6 +361,20 @@ impl AedbInstance {
         call: Call<'_>,
         plan: WritePlan,
     ) -> Result<CommitResult, AedbError> {
+        let started = std::time::Instant::now();
+        let counted = !plan.dry_run;
+        let r = self.write_planned_counted(call, plan).await;
+        if counted {
+            self.inner.counters.finished(&r, started.elapsed());
+        }
+        r
+    }
+
+    async fn write_planned_counted(
+        &self,
+        call: Call<'_>,
+        plan: WritePlan,
+    ) -> Result<CommitResult, AedbError> {
         let mutations = &plan.mutations;
         let max = self.inner.config.max_batch_rows;
         if mutations.len() > max {
@@ -348,6 +383,7 @@ impl AedbInstance {
                 mutations.len()
             )));
         }
+        let queued = Queued::new(&self.inner.counters.queued);
         let slot = self
             .inner
             .inflight
@@ -357,12 +393,15 @@ impl AedbInstance {
             .map_err(|e| AedbError::Unavailable {
                 message: format!("commit queue closed: {e}"),
             })?;
+        drop(queued);
         let this = self.clone();
         let call = call.into_owned();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let key = plan.conditions.key_hex();
+            let applying = std::time::Instant::now();
             let result = this.write_blocking(&call, plan);
+            this.inner.counters.applied(applying.elapsed());
             match &result {
                 Err(e @ AedbError::PermissionDenied(_)) => this.audit_denial(&call, e.to_string()),
                 Err(AedbError::AssertionFailed {

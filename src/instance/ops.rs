@@ -4,10 +4,30 @@
 use crate::error::AedbError;
 use crate::error::QueryError;
 use crate::instance::AedbInstance;
+use crate::metrics::{Heads, OperationalMetrics};
 use crate::query::plan::ConsistencyMode;
 use crate::storage::RecoveryReport;
 
 impl AedbInstance {
+    /// Commit counts, errors by kind, latencies, the WAL and sync figures,
+    /// queue depth, in-flight commits, the heads and their lag, checkpoint and
+    /// page-file figures (see [`OperationalMetrics`]). Lock-free counters:
+    /// cheap enough to call every second.
+    pub async fn operational_metrics(&self) -> OperationalMetrics {
+        let db = self.storage();
+        let heads = Heads {
+            visible: db.visible_seq(),
+            durable: db.durable_seq(),
+            checkpoint: db.checkpoint_seq(),
+            inflight: self
+                .config()
+                .max_inflight_commits
+                .saturating_sub(self.inner.inflight.available_permits()),
+            recovered_seq: db.recovery_report().head_seq,
+        };
+        self.inner.counters.metrics(&db.stats(), &heads)
+    }
+
     async fn blocking<R: Send + 'static>(
         &self,
         f: impl FnOnce(&AedbInstance) -> Result<R, AedbError> + Send + 'static,

@@ -11,6 +11,7 @@ use crate::error::Result;
 impl Engine {
     /// Invariant 3.
     pub(crate) fn checkpoint_locked(&self, st: &mut WriterState) -> Result<()> {
+        let started = Instant::now();
         self.sync.wait_durable(st.seq, true)?;
         let update = MetaUpdate {
             checkpoint_seq: st.seq,
@@ -44,6 +45,7 @@ impl Engine {
         st.last_checkpoint = Instant::now();
         // Writes after a checkpoint may reuse what two metas no longer reach.
         self.release_pages_behind_readers();
+        self.stats.checkpointed(started);
         Ok(())
     }
 }

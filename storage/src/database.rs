@@ -18,6 +18,7 @@ use crate::notify::{CommitHeads, CommitSubscription};
 use crate::options::{DurabilityMode, StorageOptions};
 use crate::read::ReadTransaction;
 use crate::snapshot::{Consistency, RecoveryReport};
+use crate::stats::{EngineStats, Stats};
 use crate::txn::WriteTransaction;
 
 /// An open database: the engine's public door.
@@ -34,6 +35,7 @@ impl Database {
 
     /// Opens through any file system (the simulation, in tests).
     pub fn open_with(vfs: Arc<dyn Vfs>, dir: &Path, options: StorageOptions) -> Result<Database> {
+        let opening = std::time::Instant::now();
         let engine = Arc::new(Engine::open(vfs, dir, options)?);
         if engine.report.replayed > 0 {
             engine.settle_recovery()?;
@@ -48,6 +50,8 @@ impl Database {
                 Duration::from_millis(interval_ms.max(1)),
             );
         }
+        let took = u64::try_from(opening.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Stats::add(&engine.stats.open_nanos, took);
         Ok(Database { engine })
     }
 
@@ -155,6 +159,18 @@ impl Database {
             ));
         }
         Ok(out)
+    }
+
+    /// The engine's counters now: commits, WAL appends and syncs, durable
+    /// waits, checkpoints (counts and summed times since open), what the next
+    /// checkpoint would write, and the page file's size. Lock-free atomics
+    /// plus the pager's page counts: cheap enough to poll every second.
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.engine.stats.snapshot();
+        s.page_size = self.engine.pager.page_size();
+        s.page_count = self.engine.pager.page_count();
+        s.free_pages = self.engine.pager.free_page_count();
+        s
     }
 
     /// The root directory's root in the latest snapshot.

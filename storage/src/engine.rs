@@ -42,6 +42,7 @@ use crate::notify::Notifier;
 use crate::options::{DurabilityMode, StorageOptions};
 use crate::readers::Readers;
 use crate::snapshot::{CommitResult, Finality, RecoveryReport, Snapshot};
+use crate::stats::Stats;
 use crate::wal::WalWriter;
 use crate::wal::frame::{ChainHash, MAX_PAYLOAD};
 
@@ -62,6 +63,7 @@ pub(crate) struct Engine {
     pub(crate) vfs: Arc<dyn Vfs>,
     /// Backups copying the files now: checkpoints wait for them.
     pub(crate) backups: BackupGate,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) options: StorageOptions,
     pub(crate) pager: Pager,
     pub(crate) writer: Mutex<WriterState>,
@@ -164,12 +166,19 @@ impl Engine {
                 .poison(format!("commit {seq} failed while writing pages: {e}"), &e)
         })?;
         let synced_upto = self.sync.lock().durable;
+        let appending = Instant::now();
         let hash = state.wal.append(seq, synced_upto, &payload).map_err(|e| {
             self.sync.poison(
                 format!("commit {seq} failed while appending to the WAL: {e}"),
                 &e,
             )
         })?;
+        let stats = &self.stats;
+        Stats::timed(&stats.wal_appends, &stats.wal_append_nanos, appending);
+        Stats::add(&stats.wal_append_bytes, payload.len() as u64);
+        Stats::add(&stats.wal_bytes_since_checkpoint, payload.len() as u64);
+        Stats::add(&stats.pages_written, written as u64);
+        Stats::add(&stats.pages_since_checkpoint, written as u64);
         state.seq = seq;
         state.hash = hash;
         state.root_dir = root_dir;
@@ -193,6 +202,8 @@ impl Engine {
                 return Err(p.error());
             }
             self.readers.publish(snapshot.clone());
+            self.stats.published();
+            Stats::add(&self.stats.commits, 1);
             s.notifier.visible(seq);
             s.appended = seq;
             s.file = state.wal.current();
@@ -205,7 +216,10 @@ impl Engine {
         drop(state);
         if finality == Finality::Durable {
             let may_sync = matches!(self.options.durability, DurabilityMode::Full);
+            let waiting = Instant::now();
             self.sync.wait_durable(seq, may_sync)?;
+            let stats = &self.stats;
+            Stats::timed(&stats.durable_waits, &stats.durable_wait_nanos, waiting);
         }
         Ok(CommitResult {
             seq,

@@ -16,11 +16,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use aedb_pager::vfs::VfsFile;
 
 use crate::error::{Result, StorageError};
 use crate::notify::Notifier;
+use crate::stats::Stats;
 
 /// Why the engine stopped (invariant 4): kept from the first failure on.
 #[derive(Debug, Clone)]
@@ -114,6 +116,7 @@ pub(crate) struct GroupCommit {
     /// first check for the writer's hot path. The check that decides whether a
     /// commit publishes is made under the lock (engine invariant 4).
     stopped: AtomicBool,
+    stats: Arc<Stats>,
 }
 
 impl GroupCommit {
@@ -121,6 +124,7 @@ impl GroupCommit {
         appended: u64,
         file: Arc<dyn VfsFile>,
         notifier: Arc<Notifier>,
+        stats: Arc<Stats>,
     ) -> GroupCommit {
         let state = SyncState {
             appended,
@@ -134,6 +138,7 @@ impl GroupCommit {
         GroupCommit {
             state: Mutex::new(state),
             stopped: AtomicBool::new(false),
+            stats,
         }
     }
 
@@ -189,12 +194,14 @@ impl GroupCommit {
             s.syncing = true;
             let (target, file) = (s.appended, s.file.clone());
             drop(s);
+            let syncing = Instant::now();
             let mut result = file.sync_data();
             if result.is_err()
                 && aedb_pager::mutation::active(aedb_pager::mutation::Mutation::RetryFailedSync)
             {
                 result = file.sync_data();
             }
+            Stats::timed(&self.stats.wal_syncs, &self.stats.wal_sync_nanos, syncing);
             s = self.lock();
             s.syncing = false;
             match result {

@@ -23,7 +23,7 @@ pub use aedb_btree as btree;
 pub use aedb_pager as pager;
 
 // Module order, bottom up (no module imports one above it): error, options,
-// catalog, effects, wal, snapshot, notify → readers, group_commit, core → engine
+// catalog, effects, wal, snapshot, stats, notify → readers, group_commit, core → engine
 // → open, checkpoint, txn, read → database → nonblocking, check, backup.
 pub mod backup;
 mod catalog;
@@ -44,6 +44,7 @@ mod options;
 mod read;
 mod readers;
 mod snapshot;
+mod stats;
 mod txn;
 pub mod wal;
 
@@ -54,4 +55,5 @@ pub use notify::{CommitEvent, CommitHeads, CommitSubscription};
 pub use options::{DurabilityMode, RecoveryMode, StorageOptions};
 pub use read::{ReadTransaction, ReadTree, TreeHandle};
 pub use snapshot::{CommitResult, Consistency, Finality, RecoveryReport};
+pub use stats::EngineStats;
 pub use txn::{TreeMut, WriteTransaction};

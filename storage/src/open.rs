@@ -20,6 +20,7 @@ use crate::notify::{CommitHeads, Notifier};
 use crate::options::StorageOptions;
 use crate::readers::Readers;
 use crate::snapshot::{RecoveryReport, Snapshot};
+use crate::stats::Stats;
 use crate::wal::WalWriter;
 use crate::wal::recover::{WalRecovery, recover, recover_anchored};
 
@@ -111,7 +112,8 @@ impl Engine {
             stopped: false,
         };
         let notifier = Arc::new(Notifier::new(heads));
-        let sync = GroupCommit::new(rec.head_seq, wal.current(), notifier.clone());
+        let stats = Arc::new(Stats::default());
+        let sync = GroupCommit::new(rec.head_seq, wal.current(), notifier.clone(), stats.clone());
         let report = RecoveryReport {
             checkpoint_seq: meta.checkpoint_seq,
             replayed,
@@ -142,6 +144,7 @@ impl Engine {
             dir: dir.to_path_buf(),
             vfs,
             backups: BackupGate::default(),
+            stats,
             options,
             pager,
             writer: Mutex::new(writer),

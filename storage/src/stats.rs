@@ -1,0 +1,142 @@
+//! Engine counters for operational metrics: atomics, updated where the work
+//! happens (commit, WAL append, sync, durable wait, checkpoint) and read
+//! without a lock, so reading them costs a commit nothing.
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The live counters (one per engine).
+#[derive(Debug)]
+pub(crate) struct Stats {
+    started: Instant,
+    pub(crate) commits: AtomicU64,
+    pub(crate) wal_appends: AtomicU64,
+    pub(crate) wal_append_bytes: AtomicU64,
+    pub(crate) wal_append_nanos: AtomicU64,
+    pub(crate) wal_syncs: AtomicU64,
+    pub(crate) wal_sync_nanos: AtomicU64,
+    pub(crate) durable_waits: AtomicU64,
+    pub(crate) durable_wait_nanos: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
+    pub(crate) checkpoint_nanos: AtomicU64,
+    pub(crate) last_checkpoint_nanos: AtomicU64,
+    pub(crate) pages_written: AtomicU64,
+    pub(crate) wal_bytes_since_checkpoint: AtomicU64,
+    pub(crate) pages_since_checkpoint: AtomicU64,
+    /// Nanoseconds after `started` at which the latest commit was published.
+    pub(crate) last_publish_nanos: AtomicU64,
+    pub(crate) open_nanos: AtomicU64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+            commits: AtomicU64::new(0),
+            wal_appends: AtomicU64::new(0),
+            wal_append_bytes: AtomicU64::new(0),
+            wal_append_nanos: AtomicU64::new(0),
+            wal_syncs: AtomicU64::new(0),
+            wal_sync_nanos: AtomicU64::new(0),
+            durable_waits: AtomicU64::new(0),
+            durable_wait_nanos: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            checkpoint_nanos: AtomicU64::new(0),
+            last_checkpoint_nanos: AtomicU64::new(0),
+            pages_written: AtomicU64::new(0),
+            wal_bytes_since_checkpoint: AtomicU64::new(0),
+            pages_since_checkpoint: AtomicU64::new(0),
+            last_publish_nanos: AtomicU64::new(0),
+            open_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one timed operation: `count` += 1, `total` += its time.
+    pub(crate) fn timed(count: &AtomicU64, total: &AtomicU64, since: Instant) {
+        count.fetch_add(1, Ordering::Relaxed);
+        total.fetch_add(nanos(since.elapsed()), Ordering::Relaxed);
+    }
+
+    pub(crate) fn published(&self) {
+        let at = nanos(self.started.elapsed());
+        self.last_publish_nanos.store(at, Ordering::Relaxed);
+    }
+
+    pub(crate) fn checkpointed(&self, since: Instant) {
+        let took = nanos(since.elapsed());
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.checkpoint_nanos.fetch_add(took, Ordering::Relaxed);
+        self.last_checkpoint_nanos.store(took, Ordering::Relaxed);
+        self.wal_bytes_since_checkpoint.store(0, Ordering::Relaxed);
+        self.pages_since_checkpoint.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> EngineStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let publish = get(&self.last_publish_nanos);
+        EngineStats {
+            commits: get(&self.commits),
+            wal_appends: get(&self.wal_appends),
+            wal_append_bytes: get(&self.wal_append_bytes),
+            wal_append_nanos: get(&self.wal_append_nanos),
+            wal_syncs: get(&self.wal_syncs),
+            wal_sync_nanos: get(&self.wal_sync_nanos),
+            durable_waits: get(&self.durable_waits),
+            durable_wait_nanos: get(&self.durable_wait_nanos),
+            checkpoints: get(&self.checkpoints),
+            checkpoint_nanos: get(&self.checkpoint_nanos),
+            last_checkpoint_nanos: get(&self.last_checkpoint_nanos),
+            pages_written: get(&self.pages_written),
+            wal_bytes_since_checkpoint: get(&self.wal_bytes_since_checkpoint),
+            pages_since_checkpoint: get(&self.pages_since_checkpoint),
+            nanos_since_last_commit: nanos(self.started.elapsed()).saturating_sub(publish),
+            open_nanos: get(&self.open_nanos),
+            page_count: 0,
+            free_pages: 0,
+            page_size: 0,
+        }
+    }
+}
+
+/// The engine's counters at one moment (`Database::stats`). Totals count
+/// since open; `*_nanos` fields are summed durations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub commits: u64,
+    pub wal_appends: u64,
+    pub wal_append_bytes: u64,
+    pub wal_append_nanos: u64,
+    /// WAL `fdatasync`s (each may cover many commits: group commit).
+    pub wal_syncs: u64,
+    pub wal_sync_nanos: u64,
+    /// `Durable` commits' waits for a covering sync.
+    pub durable_waits: u64,
+    pub durable_wait_nanos: u64,
+    pub checkpoints: u64,
+    pub checkpoint_nanos: u64,
+    pub last_checkpoint_nanos: u64,
+    pub pages_written: u64,
+    /// WAL bytes and pages written since the last checkpoint (what the next
+    /// open would replay, and what the next checkpoint syncs).
+    pub wal_bytes_since_checkpoint: u64,
+    pub pages_since_checkpoint: u64,
+    /// How long the latest snapshot has been the latest.
+    pub nanos_since_last_commit: u64,
+    /// How long the open took (recovery included).
+    pub open_nanos: u64,
+    /// The page file's high-water mark, in pages, and how many of those are free.
+    pub page_count: u64,
+    pub free_pages: u64,
+    pub page_size: u32,
+}
