@@ -43,6 +43,17 @@ macro_rules! seed_adapter {
             dir: std::path::PathBuf,
         }
 
+        /// Bytes of the files under `dir`.
+        fn dir_bytes(dir: &Path) -> Res<u64> {
+            let mut total = 0;
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+            }
+            Ok(total)
+        }
+
         fn accumulate(name: &str, delta: i64, dedupe_key: String, order_key: u64) -> Mutation {
             Mutation::Accumulate {
                 project_id: P.into(),
@@ -459,6 +470,63 @@ macro_rules! seed_adapter {
                     }
                     let with = emits("stall").await?;
                     Res::Ok((without, with))
+                })
+            }
+
+            fn backup_under_load(&self, tasks: usize, per: usize) -> Res<(f64, f64, f64)> {
+                self.rt.block_on(async {
+                    // Per insert latencies (µs) of `tasks` tasks from id `base` on.
+                    let inserts = |base: i64| {
+                        let handles: Vec<_> = (0..tasks)
+                            .map(|t| {
+                                let db = self.db.clone();
+                                tokio::spawn(async move {
+                                    let mut lat = Vec::with_capacity(per);
+                                    for i in 0..per {
+                                        let id = base + (t * per + i) as i64;
+                                        let s = std::time::Instant::now();
+                                        db.commit_with_finality(insert(id), CommitFinality::Durable).await?;
+                                        lat.push(s.elapsed().as_secs_f64() * 1e6);
+                                    }
+                                    Ok::<Vec<f64>, $err>(lat)
+                                })
+                            })
+                            .collect();
+                        async move {
+                            let mut all = Vec::new();
+                            for h in handles {
+                                all.extend(h.await??);
+                            }
+                            all.sort_by(f64::total_cmp);
+                            Res::Ok(all)
+                        }
+                    };
+                    let p99 = |v: &[f64]| v[v.len() * 99 / 100];
+                    let quiet = inserts(50_000_000).await?;
+                    let target = self.dir.join("backup-under-load");
+                    let db = self.db.clone();
+                    let t = std::time::Instant::now();
+                    let backup = tokio::spawn({
+                        let target = target.clone();
+                        async move { db.backup_full(&target).await.map(|_| t.elapsed()) }
+                    });
+                    let busy = inserts(60_000_000).await?;
+                    let took = backup.await??;
+                    let bytes = dir_bytes(&target)?;
+                    let mib_per_s = bytes as f64 / (1 << 20) as f64 / took.as_secs_f64();
+                    Res::Ok((mib_per_s, p99(&quiet), p99(&busy)))
+                })
+            }
+
+            fn metrics_call_us(&self, n: usize) -> Res<f64> {
+                self.rt.block_on(async {
+                    let t = std::time::Instant::now();
+                    let mut seen = 0;
+                    for _ in 0..n {
+                        seen += self.db.operational_metrics().await.visible_head_seq.min(1);
+                    }
+                    std::hint::black_box(seen);
+                    Res::Ok(t.elapsed().as_secs_f64() * 1e6 / n as f64)
                 })
             }
 

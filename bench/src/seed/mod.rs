@@ -24,7 +24,7 @@ pub const RANGE_QUERIES: usize = 1_000;
 pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
-pub const ROWS: [(&str, &str, &str); 21] = [
+pub const ROWS: [(&str, &str, &str); 25] = [
     (
         "load_rows_per_s",
         "(s0) load N rows, batches of 5,000, durable",
@@ -118,6 +118,26 @@ pub const ROWS: [(&str, &str, &str); 21] = [
         "us",
     ),
     (
+        "backup_mib_per_s",
+        "(s21) backup_full of the loaded database while 64 tasks insert",
+        "MiB/s",
+    ),
+    (
+        "insert_p99_quiet_us",
+        "(s22) 64 tasks x 50 durable inserts, p99, no backup running",
+        "us",
+    ),
+    (
+        "insert_p99_backup_us",
+        "(s23) the same while backup_full runs (same run)",
+        "us",
+    ),
+    (
+        "metrics_call_us",
+        "(s24) operational_metrics() call (mean of 10,000)",
+        "us",
+    ),
+    (
         "change_feed_lag_us",
         "(s11) change feed: durable KV set returned -> change received (mean of 1,000)",
         "us",
@@ -161,6 +181,11 @@ pub trait SeedEngine {
     /// Mean durable `emit_event` latency over `n` calls (µs), without a
     /// processor, then while a processor's handler sleeps on its batch.
     fn stalled_processor_us(&self, n: usize) -> Res<(f64, f64)>;
+    /// A full backup's rate (MiB/s) while `tasks` x `per` durable inserts
+    /// run, and those inserts' p99 latency (µs) before and during it.
+    fn backup_under_load(&self, tasks: usize, per: usize) -> Res<(f64, f64, f64)>;
+    /// Mean `operational_metrics()` call time over `n` calls (µs).
+    fn metrics_call_us(&self, n: usize) -> Res<f64>;
     /// Mean time from a durable commit returning to its change reaching a
     /// subscriber; `None` without a change feed.
     fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>>;
@@ -316,6 +341,11 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
     let (without, with) = e.stalled_processor_us(200)?;
     row("emit_no_processor_us", without);
     row("emit_stalled_processor_us", with);
+    let (mib_per_s, quiet, busy) = e.backup_under_load(TASKS, PER_TASK)?;
+    row("backup_mib_per_s", mib_per_s);
+    row("insert_p99_quiet_us", quiet);
+    row("insert_p99_backup_us", busy);
+    row("metrics_call_us", e.metrics_call_us(POINT_QUERIES)?);
     match e.change_feed_lag_us(KV_OPS)? {
         Some(us) => row("change_feed_lag_us", us),
         None => note(
