@@ -9,6 +9,7 @@ mod access;
 mod accumulator;
 mod accumulator_read;
 mod backup;
+mod check;
 mod commit;
 mod ddl;
 mod envelope;
@@ -43,6 +44,7 @@ use crate::permission::CallerContext;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{Consistency, Database, Finality, ReadTransaction, StorageError};
 
+pub use check::InvariantReport;
 pub use ddl::ProjectInfo;
 pub use feed::ChangeSubscription;
 

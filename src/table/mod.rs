@@ -4,6 +4,7 @@
 //! Not a public path: only `fuzzing`, the harness door for the fuzz target and
 //! `tests/fuzz_replay.rs`, is reachable from outside (`#[doc(hidden)]`).
 
+pub(crate) mod check;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod key;

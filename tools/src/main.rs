@@ -1,8 +1,14 @@
-//! `aedb`: the operator's tool. Every command opens the database read-only, under
-//! a shared lock (`vfs::lock_dir`), and writes nothing but a missing LOCK file. A
-//! keyed database's key comes from a file or the environment, never argv.
+//! `aedb`: the operator's tool. The `pages` and `wal` commands open the
+//! database read-only, under a shared lock (`vfs::lock_dir`), and write nothing
+//! but a missing LOCK file. `dump`, `check`, and `backup full|incremental` open
+//! it through the facade (exclusively, with recovery, as any open; they write
+//! no data); `backup restore` builds a new directory. A keyed database's key
+//! comes from a file or the environment, never argv. Exit codes: 0 clean, 2
+//! damage or a difference found, 1 an error.
 #![forbid(unsafe_code)]
 
+mod dump;
+mod ops;
 mod pages;
 mod tree;
 mod wal;
@@ -40,6 +46,11 @@ fn to_key(bytes: Vec<u8>) -> Result<Key, String> {
 
 impl KeyArgs {
     fn load(&self) -> Result<Option<Key>, String> {
+        self.bytes()?.map(to_key).transpose()
+    }
+
+    /// The key's bytes, from the file or the environment.
+    fn bytes(&self) -> Result<Option<Vec<u8>>, String> {
         if self.key_hex.is_some() {
             return Err(format!(
                 "--key-hex was removed (the command line is visible in `ps` and shell \
@@ -49,14 +60,10 @@ impl KeyArgs {
         if let Some(path) = &self.key_file {
             let fail = |e: String| format!("--key-file {}: {e}", path.display());
             let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-            return pages::parse_hex(text.trim())
-                .and_then(to_key)
-                .map(Some)
-                .map_err(fail);
+            return pages::parse_hex(text.trim()).map(Some).map_err(fail);
         }
         match std::env::var(KEY_ENV) {
             Ok(hex) if !hex.trim().is_empty() => pages::parse_hex(hex.trim())
-                .and_then(to_key)
                 .map(Some)
                 .map_err(|e| format!("{KEY_ENV}: {e}")),
             Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
@@ -68,7 +75,11 @@ impl KeyArgs {
 }
 
 #[derive(Parser)]
-#[command(name = "aedb", version, about = "Inspect aedb databases (read-only)")]
+#[command(
+    name = "aedb",
+    version,
+    about = "Inspect, check, dump, back up and restore aedb databases"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,6 +93,94 @@ enum Command {
     /// Redo-log commands.
     #[command(subcommand)]
     Wal(WalCommand),
+    /// Logical dumps: export a database, compare a dump with one.
+    #[command(subcommand)]
+    Dump(DumpCommand),
+    /// Whole-database checks.
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Online-consistent backups, their verification, and restores.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+enum DumpCommand {
+    /// Write every project, scope, table (schema, indexes, rows) and KV entry,
+    /// one JSON record a line, read from one snapshot.
+    Export {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Compare a dump with a database: exit 2 naming the first record that
+    /// differs.
+    Parity {
+        #[arg(long)]
+        dump: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// The tree checker and page accounting, the catalog against the trees,
+    /// and every index against a rebuild from its rows. Exit 2 on a problem.
+    Invariants {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// A full backup of the database into a new directory.
+    Full {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// A backup of what changed since the backup in --parent.
+    Incremental {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        parent: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Check a backup's manifest and files (exit 2 naming a damaged file).
+    Verify {
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Restore a chain (--from the full backup, then each incremental) into a
+    /// new data directory, at --seq or the last head.
+    Restore {
+        #[arg(long = "from", required = true)]
+        from: Vec<PathBuf>,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        seq: Option<u64>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,7 +244,70 @@ fn run(command: Command) -> Result<pages::Verdict, Box<dyn std::error::Error>> {
         Command::Pages(PagesCommand::Tree { dir, root, key }) => {
             tree::print(&RealFs, &dir, root, key.load()?.as_ref(), out)
         }
+        Command::Backup(BackupCommand::Verify { dir, key }) => {
+            ops::verify(&dir, key.bytes()?.as_deref(), out)
+        }
+        Command::Backup(BackupCommand::Restore {
+            from,
+            data_dir,
+            seq,
+            key,
+        }) => ops::restore(&from, &data_dir, key.bytes()?, seq, out),
+        Command::Backup(BackupCommand::Full {
+            data_dir,
+            out: to,
+            key,
+        }) => with_db(&data_dir, &key, |db| async move {
+            ops::backup(&db, &to, None, out).await
+        }),
+        Command::Backup(BackupCommand::Incremental {
+            data_dir,
+            parent,
+            out: to,
+            key,
+        }) => with_db(&data_dir, &key, |db| async move {
+            ops::backup(&db, &to, Some(&parent), out).await
+        }),
+        Command::Check(CheckCommand::Invariants { data_dir, key }) => with_db(
+            &data_dir,
+            &key,
+            |db| async move { ops::check(&db, out).await },
+        ),
+        Command::Dump(DumpCommand::Export {
+            data_dir,
+            out: to,
+            key,
+        }) => with_db(&data_dir, &key, |db| async move {
+            dump::export(&db, &to, out).await
+        }),
+        Command::Dump(DumpCommand::Parity {
+            dump: from,
+            data_dir,
+            key,
+        }) => with_db(&data_dir, &key, |db| async move {
+            dump::parity(&db, &from, out).await
+        }),
     }
+}
+
+/// Opens the database in `dir` and runs `f` on it in a runtime; the instance
+/// is shut down (checkpointed) before returning.
+fn with_db<F, Fut>(
+    dir: &std::path::Path,
+    key: &KeyArgs,
+    f: F,
+) -> Result<pages::Verdict, Box<dyn std::error::Error>>
+where
+    F: FnOnce(aedb::AedbInstance) -> Fut,
+    Fut: std::future::Future<Output = Result<pages::Verdict, Box<dyn std::error::Error>>>,
+{
+    let rt = ops::runtime()?;
+    let db = ops::open(dir, key.bytes()?)?;
+    rt.block_on(async {
+        let verdict = f(db.clone()).await?;
+        db.shutdown().await?;
+        Ok(verdict)
+    })
 }
 
 fn main() -> ExitCode {
