@@ -222,5 +222,11 @@ pub(crate) fn restore_chain(
     vfs.remove_file(&marker)
         .and_then(|()| vfs.sync_dir(data_dir))
         .map_err(|e| io("finishing", &marker, e))?;
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        backups = dirs.len(),
+        seq = restored,
+        "aedb restore finished"
+    );
     Ok(restored)
 }

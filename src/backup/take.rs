@@ -172,5 +172,12 @@ pub(crate) fn take_backup(
     };
     write_manifest_in(vfs, dir, &manifest, key)?;
     drop(pin);
+    tracing::info!(
+        dir = %dir.display(),
+        backup_type = %manifest.backup_type,
+        checkpoint_seq = manifest.checkpoint_seq,
+        head_seq = manifest.wal_head_seq,
+        "aedb backup taken"
+    );
     Ok(manifest)
 }

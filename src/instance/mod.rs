@@ -91,6 +91,10 @@ impl Drop for Queued<'_> {
     }
 }
 
+/// A commit call taking this long (queueing and the durable wait included)
+/// is reported as a `tracing` warning.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One commit to make: its mutations, the conditions they apply under, how
 /// far it must get, and whether to roll back instead (`preflight`).
 pub(crate) struct WritePlan {
@@ -365,9 +369,19 @@ impl AedbInstance {
     ) -> Result<CommitResult, AedbError> {
         let started = std::time::Instant::now();
         let counted = !plan.dry_run;
+        let name = call.name;
         let r = self.write_planned_counted(call, plan).await;
         if counted {
-            self.inner.counters.finished(&r, started.elapsed());
+            let took = started.elapsed();
+            self.inner.counters.finished(&r, took);
+            if took >= SLOW_COMMIT {
+                tracing::warn!(
+                    call = name,
+                    millis = took.as_millis() as u64,
+                    ok = r.is_ok(),
+                    "aedb slow commit"
+                );
+            }
         }
         r
     }

@@ -46,6 +46,11 @@ impl Engine {
         // Writes after a checkpoint may reuse what two metas no longer reach.
         self.release_pages_behind_readers();
         self.stats.checkpointed(started);
+        tracing::debug!(
+            seq = st.seq,
+            micros = started.elapsed().as_micros() as u64,
+            "aedb checkpoint"
+        );
         Ok(())
     }
 }

@@ -52,6 +52,16 @@ impl Database {
         }
         let took = u64::try_from(opening.elapsed().as_nanos()).unwrap_or(u64::MAX);
         Stats::add(&engine.stats.open_nanos, took);
+        let r = &engine.report;
+        tracing::info!(
+            dir = %dir.display(),
+            checkpoint_seq = r.checkpoint_seq,
+            replayed = r.replayed,
+            head_seq = r.head_seq,
+            truncated = r.truncated.is_some(),
+            micros = took / 1_000,
+            "aedb opened"
+        );
         Ok(Database { engine })
     }
 

@@ -157,6 +157,9 @@ impl GroupCommit {
     /// the failing call reports.
     pub(crate) fn poison(&self, why: String, cause: &dyn PoisonCause) -> StorageError {
         let mut s = self.lock();
+        if s.poisoned.is_none() {
+            tracing::error!(why = %why, "aedb engine poisoned: nothing more commits until reopen");
+        }
         let poison = s
             .poisoned
             .get_or_insert_with(|| Poison {
@@ -207,6 +210,7 @@ impl GroupCommit {
             match result {
                 Ok(()) => s.durable = s.durable.max(target),
                 Err(e) => {
+                    tracing::error!(error = %e, "aedb WAL sync failed: engine poisoned");
                     let out_of_space = e.kind() == std::io::ErrorKind::StorageFull;
                     s.poisoned.get_or_insert_with(|| Poison {
                         why: format!("WAL sync failed: {e}"),
