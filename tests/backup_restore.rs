@@ -398,3 +398,118 @@ fn a_crash_in_a_backup_or_a_restore_never_yields_a_wrong_database() {
     println!("{refused} refused, {restored} restored and equal to the model (seed {seed})");
     assert!(restored > 0 && refused > 0);
 }
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_restores_at_a_wall_clock_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = AedbInstance::open(config(), tmp.path().join("db")).unwrap();
+    setup(&db).await.unwrap();
+    let model: Model = Arc::default();
+    let mut rng = fastrand::Rng::with_seed(9);
+    let full = tmp.path().join("full");
+    db.backup_full(&full).await.unwrap();
+    // Instants between commits, each with the seq committed before it.
+    let mut marks = Vec::new();
+    for _ in 0..8 {
+        for _ in 0..3 {
+            step(&db, &mut rng, &model).await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        marks.push((now_micros(), db.storage().visible_seq()));
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let inc = tmp.path().join("inc");
+    db.backup_incremental(&inc, &full).await.unwrap();
+    let chain = vec![full.clone(), inc];
+    for (i, (at, seq)) in marks.iter().enumerate() {
+        let to = tmp.path().join(format!("at{i}"));
+        let got =
+            AedbInstance::restore_from_backup_chain_at_time(&chain, &to, &config(), *at).unwrap();
+        assert_eq!(got, *seq, "the last commit before mark {i}");
+        let restored = AedbInstance::open(config(), &to).unwrap();
+        assert_eq!(state_of(&restored).await, at(&model, *seq).await);
+    }
+    // Before the chain's first commit: refused, saying when that was.
+    let e = AedbInstance::restore_from_backup_chain_at_time(
+        &chain,
+        &tmp.path().join("early"),
+        &config(),
+        1,
+    )
+    .unwrap_err();
+    backup_err(e, "no restorable commit at or before 1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_namespace_restores_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = AedbInstance::open(config(), tmp.path().join("db")).unwrap();
+    setup(&db).await.unwrap();
+    db.create_scope(P, "other").await.unwrap();
+    db.create_project("q").await.unwrap();
+    let model: Model = Arc::default();
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..10 {
+        step(&db, &mut rng, &model).await.unwrap();
+    }
+    for (p, s) in [(P, S), (P, "other"), ("q", "app")] {
+        db.kv_set(p, s, b"k".to_vec(), format!("{p}.{s}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let full = tmp.path().join("full");
+    let m = db.backup_full(&full).await.unwrap();
+    let to = tmp.path().join("ns");
+    let seq = AedbInstance::restore_namespace_from_backup_chain(
+        std::slice::from_ref(&full),
+        &to,
+        &config(),
+        P,
+        S,
+        None,
+    )
+    .unwrap();
+    assert_eq!(seq, m.wal_head_seq);
+    let r = AedbInstance::open(config(), &to).unwrap();
+    let projects: Vec<String> = r
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.project_id)
+        .collect();
+    assert!(
+        projects.contains(&P.to_string()) && !projects.contains(&"q".to_string()),
+        "{projects:?}"
+    );
+    assert_eq!(r.list_scopes(P).await.unwrap(), vec![S.to_string()]);
+    assert_eq!(state_of(&r).await, at(&model, seq).await);
+    let v = r
+        .kv_get_no_auth(P, S, b"k", aedb::ConsistencyMode::AtLatest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.value, format!("{P}.{S}").into_bytes());
+    assert!(!tmp.path().join("ns.restoring-namespace").exists());
+    // A scope the chain does not hold: NotFound, nothing left behind.
+    let e = AedbInstance::restore_namespace_from_backup_chain(
+        std::slice::from_ref(&full),
+        &tmp.path().join("none"),
+        &config(),
+        P,
+        "missing",
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), AedbErrorCode::ScopeNotFound, "{e}");
+    assert!(
+        !tmp.path().join("none").exists() && !tmp.path().join("none.restoring-namespace").exists()
+    );
+}

@@ -36,7 +36,7 @@ use crate::pager::Key;
 use crate::pager::vfs::{OpenMode, RealFs, Vfs};
 
 pub use restore::RESTORE_MARKER;
-pub(crate) use restore::restore_chain;
+pub(crate) use restore::{restore_chain, seq_at_time};
 pub(crate) use take::{BackupKind, take_backup};
 
 /// The manifest's file name in a backup directory.

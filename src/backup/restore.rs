@@ -18,7 +18,7 @@ use crate::error::AedbError;
 use crate::pager::DATA_FILE_NAME;
 use crate::pager::vfs::{OpenMode, Vfs};
 use crate::storage::Database;
-use crate::storage::backup::{WAL_DIR_NAME, cut_wal_after};
+use crate::storage::backup::{WAL_DIR_NAME, commit_times, cut_wal_after};
 use crate::storage::wal::parse_segment_name;
 
 /// Present in a data directory while a restore builds it: the instance
@@ -90,6 +90,80 @@ fn clear(vfs: &dyn Vfs, data_dir: &Path) -> Result<(), AedbError> {
         }
     }
     Ok(())
+}
+
+/// Per WAL segment (by first seq), its longest copy in the chain: segments
+/// only grow, so the longest holds every frame any copy holds.
+fn union_segments(
+    vfs: &dyn Vfs,
+    dirs: &[PathBuf],
+    chain: &[BackupManifest],
+) -> Result<BTreeMap<u64, (PathBuf, u64)>, AedbError> {
+    let mut segments: BTreeMap<u64, (PathBuf, u64)> = BTreeMap::new();
+    for (dir, m) in dirs.iter().zip(chain) {
+        for name in &m.wal_segments {
+            let path = dir.join(name);
+            let first = parse_segment_name(&path)
+                .ok_or_else(|| bad(dir, format!("{name} is not a WAL segment name")))?;
+            let len = vfs
+                .open(&path, OpenMode::ReadOnly)
+                .and_then(|f| f.len())
+                .map_err(|e| io("measuring", &path, e))?;
+            if segments.get(&first).is_none_or(|(_, l)| *l < len) {
+                segments.insert(first, (path, len));
+            }
+        }
+    }
+    Ok(segments)
+}
+
+/// The last commit of the chain made at or before `micros` (wall clock,
+/// microseconds since the Unix epoch), from the commit times its WAL frames
+/// carry; at least the first backup's checkpoint, which is where the chain's
+/// restorable seqs begin. With a clock that stepped back, the highest seq
+/// stamped at or before `micros` wins.
+pub(crate) fn seq_at_time(
+    fs: &Arc<dyn Vfs>,
+    dirs: &[PathBuf],
+    config: &AedbConfig,
+    micros: u64,
+) -> Result<u64, AedbError> {
+    let vfs = &**fs;
+    let Some(first_dir) = dirs.first() else {
+        return Err(AedbError::Validation(
+            "restore: no backup directories given".into(),
+        ));
+    };
+    let chain = load_chain(vfs, dirs, config.hmac_key())?;
+    let from = chain[0].checkpoint_seq;
+    let key = config.storage_options()?.key;
+    let mut best: Option<(u64, u64)> = None;
+    let mut earliest: Option<(u64, u64)> = None;
+    for (path, _) in union_segments(vfs, dirs, &chain)?.values() {
+        for (seq, time) in commit_times(vfs, path, key.as_ref())? {
+            let Some(time) = time.filter(|_| seq >= from) else {
+                continue;
+            };
+            if earliest.is_none_or(|(s, _)| seq < s) {
+                earliest = Some((seq, time));
+            }
+            if time <= micros && best.is_none_or(|(s, _)| seq > s) {
+                best = Some((seq, time));
+            }
+        }
+    }
+    if let Some((seq, _)) = best {
+        return Ok(seq);
+    }
+    Err(match earliest {
+        Some((first, first_time)) => bad(
+            first_dir,
+            format!(
+                "no restorable commit at or before {micros}: the chain's first, seq {first}, was made at {first_time}"
+            ),
+        ),
+        None => bad(first_dir, "the chain's WAL holds no timed commit"),
+    })
 }
 
 /// Restores `dirs` (a full backup, then incrementals) into `data_dir` at
@@ -171,21 +245,7 @@ pub(crate) fn restore_chain(
     // The WAL: each segment's longest copy in the chain (segments only grow),
     // from the one reaching the page state's checkpoint on.
     let checkpoint = chain[k].checkpoint_seq;
-    let mut segments: BTreeMap<u64, (PathBuf, u64)> = BTreeMap::new();
-    for (dir, m) in dirs.iter().zip(&chain) {
-        for name in &m.wal_segments {
-            let path = dir.join(name);
-            let first = parse_segment_name(&path)
-                .ok_or_else(|| bad(dir, format!("{name} is not a WAL segment name")))?;
-            let len = vfs
-                .open(&path, OpenMode::ReadOnly)
-                .and_then(|f| f.len())
-                .map_err(|e| io("measuring", &path, e))?;
-            if segments.get(&first).is_none_or(|(_, l)| *l < len) {
-                segments.insert(first, (path, len));
-            }
-        }
-    }
+    let segments = union_segments(vfs, dirs, &chain)?;
     let firsts: Vec<u64> = segments.keys().copied().collect();
     for (i, (path, _)) in segments.values().enumerate() {
         // A segment whose frames all precede the checkpoint is not needed.

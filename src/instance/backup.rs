@@ -7,12 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::auth::SYSTEM_PROJECT;
 use crate::auth::authorize;
-use crate::backup::{BackupKind, BackupManifest, restore_chain, take_backup};
+use crate::backup::{BackupKind, BackupManifest, restore_chain, seq_at_time, take_backup};
+use crate::catalog::DdlOperation;
+use crate::commit::CommitFinality;
+use crate::commit::mutation::Mutation;
 use crate::commit::now_micros;
+use crate::commit::tx::Conditions;
 use crate::config::AedbConfig;
 use crate::error::AedbError;
-use crate::instance::{AedbInstance, engine};
+use crate::instance::{AedbInstance, WritePlan, engine};
 use crate::pager::vfs::{RealFs, Vfs};
 use crate::permission::Need;
 use crate::query::plan::ConsistencyMode;
@@ -87,6 +92,119 @@ impl AedbInstance {
     ) -> Result<u64, AedbError> {
         let fs: Arc<dyn Vfs> = Arc::new(RealFs);
         restore_chain(&fs, backup_dirs, data_dir, config, target_seq)
+    }
+
+    /// Restores a chain at the last commit made at or before
+    /// `target_time_micros` (wall clock, microseconds since the Unix epoch;
+    /// every WAL frame carries its commit's time); returns its seq.
+    pub fn restore_from_backup_chain_at_time(
+        backup_dirs: &[PathBuf],
+        data_dir: &Path,
+        config: &AedbConfig,
+        target_time_micros: u64,
+    ) -> Result<u64, AedbError> {
+        let fs: Arc<dyn Vfs> = Arc::new(RealFs);
+        let seq = seq_at_time(&fs, backup_dirs, config, target_time_micros)?;
+        restore_chain(&fs, backup_dirs, data_dir, config, Some(seq))
+    }
+
+    /// Restores one project's scope out of a chain at `target_seq` (the last
+    /// head when `None`): the database restored into `data_dir` holds that
+    /// scope's tables, KV space and accumulators as they were, and nothing of
+    /// the other projects and scopes (the `_system` project stays, and the
+    /// event outbox, which is global). Built beside `data_dir` and renamed
+    /// into place, so a failure leaves nothing there. Returns the restored seq
+    /// (the drops of the other namespaces commit after it).
+    pub fn restore_namespace_from_backup_chain(
+        backup_dirs: &[PathBuf],
+        data_dir: &Path,
+        config: &AedbConfig,
+        project_id: &str,
+        scope_id: &str,
+        target_seq: Option<u64>,
+    ) -> Result<u64, AedbError> {
+        let name = data_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let staging = data_dir.with_file_name(format!("{name}.restoring-namespace"));
+        let cleanup = |e: AedbError| {
+            let _ = std::fs::remove_dir_all(&staging);
+            e
+        };
+        if data_dir.join(crate::pager::DATA_FILE_NAME).exists() {
+            return Err(AedbError::Backup {
+                path: data_dir.display().to_string(),
+                detail: "already holds a database; restore into a new directory".into(),
+            });
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+        let fs: Arc<dyn Vfs> = Arc::new(RealFs);
+        let seq = restore_chain(&fs, backup_dirs, &staging, config, target_seq).map_err(cleanup)?;
+        let keep = (|| {
+            let db = AedbInstance::open_with_vfs(config.clone(), fs.clone(), &staging)?;
+            db.keep_only_namespace(project_id, scope_id)
+        })();
+        keep.map_err(cleanup)?;
+        if data_dir.exists() {
+            std::fs::remove_dir(data_dir)
+                .map_err(|e| AedbError::Backup {
+                    path: data_dir.display().to_string(),
+                    detail: format!("not an empty directory: {e}"),
+                })
+                .map_err(cleanup)?;
+        }
+        std::fs::rename(&staging, data_dir)
+            .map_err(|e| AedbError::Backup {
+                path: data_dir.display().to_string(),
+                detail: format!("moving the restored database into place: {e}"),
+            })
+            .map_err(cleanup)?;
+        Ok(seq)
+    }
+
+    /// Drops every project but `project_id` and `_system`, and every scope of
+    /// it but `scope_id`, in one commit (`NotFound` if the scope is missing).
+    fn keep_only_namespace(&self, project_id: &str, scope_id: &str) -> Result<(), AedbError> {
+        let txn = self.read_at(ConsistencyMode::AtLatest).map_err(engine)?;
+        let cat = self.catalog_of(&txn)?;
+        cat.scope(project_id, scope_id)?;
+        let mut drops: Vec<Mutation> = cat
+            .project_ids()
+            .into_iter()
+            .filter(|p| p != project_id && p != SYSTEM_PROJECT)
+            .map(|p| {
+                Mutation::Ddl(DdlOperation::DropProject {
+                    project_id: p,
+                    if_exists: false,
+                })
+            })
+            .collect();
+        drops.extend(
+            cat.scope_ids(project_id)
+                .into_iter()
+                .filter(|s| s != scope_id)
+                .map(|s| {
+                    Mutation::Ddl(DdlOperation::DropScope {
+                        project_id: project_id.into(),
+                        scope_id: s,
+                        if_exists: false,
+                    })
+                }),
+        );
+        drop(txn);
+        if drops.is_empty() {
+            return Ok(());
+        }
+        let plan = WritePlan {
+            mutations: drops,
+            conditions: Conditions::default(),
+            finality: CommitFinality::Durable,
+            dry_run: false,
+            checkpoint: None,
+        };
+        let call = self.call("restore_namespace_from_backup_chain", None);
+        self.write_blocking(&call, plan).map(|_| ())
     }
 
     /// `restore_from_backup_chain` through any file system (the simulation).

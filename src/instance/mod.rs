@@ -457,7 +457,11 @@ impl AedbInstance {
         })?
     }
 
-    fn write_blocking(&self, call: &Call<'_>, plan: WritePlan) -> Result<CommitResult, AedbError> {
+    pub(crate) fn write_blocking(
+        &self,
+        call: &Call<'_>,
+        plan: WritePlan,
+    ) -> Result<CommitResult, AedbError> {
         let WritePlan {
             mutations,
             conditions: cond,

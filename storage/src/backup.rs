@@ -17,9 +17,10 @@ use aedb_pager::vfs::{OpenMode, Vfs};
 use aedb_pager::{DATA_FILE_NAME, Key};
 
 use crate::database::Database;
+use crate::effects::decode_timed;
 use crate::engine::Engine;
 use crate::error::{Result, StorageError};
-use crate::wal::frame::{FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
+use crate::wal::frame::{Frame, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
 use crate::wal::{list_segments, segment_name};
 
 /// Name of the WAL directory inside a database directory.
@@ -136,16 +137,15 @@ impl Drop for BackupPin {
     }
 }
 
-/// The end of the last whole frame at or before `up_to` in segment `path`,
-/// and that frame's seq (`None`: the segment holds none). Frames are checked
-/// as recovery checks them (crc, chain, HMAC); reading stops at the first
-/// frame that is not whole and good, or that is past `up_to`.
-pub fn frames_end(
+/// Walks the whole, good frames of segment `path` in order (checked as
+/// recovery checks them: crc, chain, HMAC), while `visit` returns true;
+/// returns the offset after the last frame visited.
+fn walk_frames(
     vfs: &dyn Vfs,
     path: &Path,
     key: Option<&Key>,
-    up_to: u64,
-) -> Result<(u64, Option<u64>)> {
+    visit: &mut dyn FnMut(&Frame<'_>) -> bool,
+) -> Result<u64> {
     let file = vfs
         .open(path, OpenMode::ReadOnly)
         .map_err(|e| StorageError::io("opening", path, e))?;
@@ -155,31 +155,81 @@ pub fn frames_end(
     let mut bytes = vec![0u8; len as usize];
     file.read_at(&mut bytes, 0)
         .map_err(|e| StorageError::io("reading", path, e))?;
-    let corrupt = |offset: u64, rule: &'static str, detail: String| StorageError::WalCorruption {
+    let corrupt = |rule: &'static str, detail: String| StorageError::WalCorruption {
         segment: path.to_path_buf(),
-        offset,
+        offset: 0,
         seq: 0,
         rule,
         detail,
     };
     let header = bytes
         .get(..SEGMENT_HEADER_LEN)
-        .ok_or_else(|| corrupt(0, "S1", "shorter than a segment header".into()))?;
-    let header = SegmentHeader::decode(header).map_err(|(rule, d)| corrupt(0, rule, d))?;
+        .ok_or_else(|| corrupt("S1", "shorter than a segment header".into()))?;
+    let header = SegmentHeader::decode(header).map_err(|(rule, d)| corrupt(rule, d))?;
     let mut prev = header.prev_hash;
     let mut at = SEGMENT_HEADER_LEN;
-    let mut last = None;
     while at < bytes.len() {
-        match decode_frame(&bytes[at..], &prev, key) {
-            Ok(f) if f.seq <= up_to => {
-                prev = f.hash;
-                at += f.len;
-                last = Some(f.seq);
-            }
-            Ok(_) | Err(FrameError::Truncated) | Err(FrameError::Bad(..)) => break,
+        let Ok(f) = decode_frame(&bytes[at..], &prev, key) else {
+            break;
+        };
+        if !visit(&f) {
+            break;
         }
+        prev = f.hash;
+        at += f.len;
     }
-    Ok((at as u64, last))
+    Ok(at as u64)
+}
+
+/// The end of the last whole frame at or before `up_to` in segment `path`,
+/// and that frame's seq (`None`: the segment holds none). Reading stops at
+/// the first frame that is not whole and good, or that is past `up_to`.
+pub fn frames_end(
+    vfs: &dyn Vfs,
+    path: &Path,
+    key: Option<&Key>,
+    up_to: u64,
+) -> Result<(u64, Option<u64>)> {
+    let mut last = None;
+    let end = walk_frames(vfs, path, key, &mut |f| {
+        if f.seq > up_to {
+            return false;
+        }
+        last = Some(f.seq);
+        true
+    })?;
+    Ok((end, last))
+}
+
+/// The seq and commit time (microseconds since the Unix epoch; `None` for a
+/// frame written without one) of every good frame of segment `path`.
+pub fn commit_times(
+    vfs: &dyn Vfs,
+    path: &Path,
+    key: Option<&Key>,
+) -> Result<Vec<(u64, Option<u64>)>> {
+    let mut out = Vec::new();
+    let mut bad = None;
+    walk_frames(vfs, path, key, &mut |f| match decode_timed(f.payload) {
+        Ok((_, time)) => {
+            out.push((f.seq, time));
+            true
+        }
+        Err(e) => {
+            bad = Some((f.seq, e));
+            false
+        }
+    })?;
+    match bad {
+        Some((seq, detail)) => Err(StorageError::WalCorruption {
+            segment: path.to_path_buf(),
+            offset: 0,
+            seq,
+            rule: "E1",
+            detail,
+        }),
+        None => Ok(out),
+    }
 }
 
 /// Ends the WAL in `wal_dir` (a restored copy, not a live database's) after

@@ -2,7 +2,9 @@
 //! replayed by recovery. Nothing here knows rows or schemas (DESIGN §2).
 //!
 //! Payload: `u32 count`, then per effect a `u8` tag and its fields; names and keys
-//! are `u16`-length-prefixed, values `u32`-length-prefixed (FORMAT.md, rules E*).
+//! are `u16`-length-prefixed, values `u32`-length-prefixed; then, in frames the
+//! engine writes, the commit-time trailer: tag `0x10` and the commit's wall
+//! clock time, `u64` microseconds since the Unix epoch (FORMAT.md, rules E*).
 #![forbid(unsafe_code)]
 
 use aedb_pager::format::{read_u16, read_u32};
@@ -31,6 +33,9 @@ const CREATE: u8 = 1;
 const DROP: u8 = 2;
 const PUT: u8 = 3;
 const DELETE: u8 = 4;
+/// The commit-time trailer's tag (not an effect: it follows the last one).
+const TIME: u8 = 0x10;
+const TRAILER_LEN: usize = 9;
 
 fn put_short(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u16).to_le_bytes());
@@ -65,6 +70,15 @@ pub fn encode(effects: &[Effect]) -> Vec<u8> {
             }
         }
     }
+    out
+}
+
+/// Encodes a commit's effects with the commit-time trailer (`micros` since
+/// the Unix epoch), as the engine writes every frame.
+pub fn encode_at(effects: &[Effect], micros: u64) -> Vec<u8> {
+    let mut out = encode(effects);
+    out.push(TIME);
+    out.extend_from_slice(&micros.to_le_bytes());
     out
 }
 
@@ -117,6 +131,12 @@ impl Effect {
 
 /// Decodes a payload (rules E1–E2); the error says what broke.
 pub fn decode(payload: &[u8]) -> Result<Vec<Effect>, String> {
+    decode_timed(payload).map(|(effects, _)| effects)
+}
+
+/// Decodes a payload and its commit time (`None`: a payload without the
+/// trailer).
+pub fn decode_timed(payload: &[u8]) -> Result<(Vec<Effect>, Option<u64>), String> {
     let mut r = Reader { b: payload, at: 0 };
     let count = r.take(4)?;
     let count = read_u32(count, 0) as usize;
@@ -143,13 +163,20 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Effect>, String> {
         };
         out.push(effect);
     }
-    if r.at != payload.len() {
-        return Err(format!(
-            "rule E2: {} trailing bytes after {count} effects",
-            payload.len() - r.at
-        ));
+    let rest = &payload[r.at..];
+    match rest {
+        [] => Ok((out, None)),
+        [TIME, micros @ ..] if rest.len() == TRAILER_LEN => {
+            let micros: [u8; 8] = micros
+                .try_into()
+                .map_err(|_| "rule E2: trailer".to_string())?;
+            Ok((out, Some(u64::from_le_bytes(micros))))
+        }
+        _ => Err(format!(
+            "rule E2: {} trailing bytes after {count} effects that are not a commit-time trailer",
+            rest.len()
+        )),
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -178,6 +205,13 @@ mod tests {
         let len: usize = 4 + effects.iter().map(Effect::encoded_len).sum::<usize>();
         assert_eq!(encode(&effects).len(), len);
         assert_eq!(decode(&encode(&effects)), Ok(effects));
+        assert_eq!(
+            decode_timed(&encode_at(&effects, 1_700_000_000_000_000)),
+            Ok((effects.clone(), Some(1_700_000_000_000_000)))
+        );
+        let mut long = encode_at(&effects, 7);
+        long.push(0);
+        assert!(decode(&long).is_err(), "a trailer must be exactly 9 bytes");
         assert!(decode(&[1, 0, 0, 0, 9]).is_err());
         assert!(decode(&[0, 0, 0, 0, 0]).is_err());
     }

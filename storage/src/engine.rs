@@ -151,7 +151,11 @@ impl Engine {
         if let Some(p) = self.sync.poisoned() {
             return Err(p.error());
         }
-        let payload = effects::encode(effects);
+        // The commit's wall-clock time rides in the frame (restores at a time).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let payload = effects::encode_at(effects, now);
         if payload.len() > MAX_PAYLOAD {
             return Err(StorageError::CommitTooLarge {
                 len: payload.len(),
