@@ -204,7 +204,7 @@ mod tests {
         ];
         let len: usize = 4 + effects.iter().map(Effect::encoded_len).sum::<usize>();
         assert_eq!(encode(&effects).len(), len);
-        assert_eq!(decode(&encode(&effects)), Ok(effects));
+        assert_eq!(decode(&encode(&effects)), Ok(effects.clone()));
         assert_eq!(
             decode_timed(&encode_at(&effects, 1_700_000_000_000_000)),
             Ok((effects.clone(), Some(1_700_000_000_000_000)))
