@@ -428,10 +428,10 @@ async fn a_chain_restores_at_a_wall_clock_time() {
     let inc = tmp.path().join("inc");
     db.backup_incremental(&inc, &full).await.unwrap();
     let chain = vec![full.clone(), inc];
-    for (i, (at, seq)) in marks.iter().enumerate() {
+    for (i, (when, seq)) in marks.iter().enumerate() {
         let to = tmp.path().join(format!("at{i}"));
         let got =
-            AedbInstance::restore_from_backup_chain_at_time(&chain, &to, &config(), *at).unwrap();
+            AedbInstance::restore_from_backup_chain_at_time(&chain, &to, &config(), *when).unwrap();
         assert_eq!(got, *seq, "the last commit before mark {i}");
         let restored = AedbInstance::open(config(), &to).unwrap();
         assert_eq!(state_of(&restored).await, at(&model, *seq).await);
