@@ -41,6 +41,12 @@ pub struct AedbConfig {
     /// with a key opens only with it (at least 16 bytes). Zeroized when the last
     /// clone drops, never printed by `Debug` (0.1.9's field and type).
     pub manifest_hmac_key: Option<Arc<Zeroizing<Vec<u8>>>>,
+    /// Encrypts backup archives (`backup_full_to_file`; XChaCha20-Poly1305).
+    /// The page file and the WAL are not encrypted (unlike 0.1.9's
+    /// `checkpoint_encryption_key`, which this is not: see
+    /// docs/SECURITY_OPERATIONS_RUNBOOK.md). Zeroized when the last clone drops,
+    /// never printed by `Debug`.
+    pub backup_encryption_key: Option<Arc<Zeroizing<[u8; 32]>>>,
     /// Kept for aedb 0.1.9 compatibility: the WAL here is always hash-chained.
     pub hash_chain_required: bool,
     /// A WAL segment is rotated past this size.
@@ -113,6 +119,13 @@ impl std::fmt::Debug for AedbConfig {
                     .as_ref()
                     .map(|k| format!("<redacted, {} bytes>", k.len())),
             )
+            .field(
+                "backup_encryption_key",
+                &self
+                    .backup_encryption_key
+                    .as_ref()
+                    .map(|_| "<redacted, 32 bytes>"),
+            )
             .field("hash_chain_required", &self.hash_chain_required)
             .field("max_segment_bytes", &self.max_segment_bytes)
             .field("max_scan_rows", &self.max_scan_rows)
@@ -161,6 +174,7 @@ impl Default for AedbConfig {
             batch_interval_ms: 10,
             recovery_mode: RecoveryMode::Strict,
             manifest_hmac_key: None,
+            backup_encryption_key: None,
             hash_chain_required: true,
             max_segment_bytes: 64 << 20,
             max_scan_rows: 10_000,
@@ -223,6 +237,17 @@ impl AedbConfig {
     /// The HMAC key, if any.
     pub fn hmac_key(&self) -> Option<&[u8]> {
         self.manifest_hmac_key.as_deref().map(|k| k.as_slice())
+    }
+
+    /// The backup archives' encryption key, if any.
+    pub fn backup_key(&self) -> Option<&[u8; 32]> {
+        self.backup_encryption_key.as_deref().map(|k| &**k)
+    }
+
+    /// This config with `key` encrypting its backup archives.
+    pub fn with_backup_encryption_key(mut self, key: [u8; 32]) -> Self {
+        self.backup_encryption_key = Some(Arc::new(Zeroizing::new(key)));
+        self
     }
 
     /// This config with `key` as its HMAC key (taken, and zeroized when dropped).

@@ -513,3 +513,69 @@ async fn one_namespace_restores_alone() {
         !tmp.path().join("none").exists() && !tmp.path().join("none.restoring-namespace").exists()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archives_restore_and_refuse_damage_wrong_keys_and_truncation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = [42u8; 32];
+    let db_config = config().with_backup_encryption_key(key);
+    let db = AedbInstance::open(db_config.clone(), tmp.path().join("db")).unwrap();
+    setup(&db).await.unwrap();
+    let model: Model = Arc::default();
+    let mut rng = fastrand::Rng::with_seed(13);
+    for _ in 0..30 {
+        step(&db, &mut rng, &model).await.unwrap();
+    }
+    // Enough bytes for several 1 MiB chunks.
+    for i in 0..24u8 {
+        db.kv_set(P, S, vec![i], vec![i; 200_000]).await.unwrap();
+    }
+    let sealed = tmp.path().join("b.aedbbackup");
+    let m = db.backup_full_to_file(&sealed).await.unwrap();
+    let size = std::fs::metadata(&sealed).unwrap().len();
+    assert!(size > 4 << 20, "{size} bytes");
+    let to = tmp.path().join("r1");
+    let seq = AedbInstance::restore_from_backup_file(&sealed, &to, &db_config).unwrap();
+    assert_eq!(seq, m.wal_head_seq);
+    let r = AedbInstance::open(config(), &to).unwrap();
+    assert_eq!(state_of(&r).await, at(&model, seq).await);
+    let big = r
+        .kv_get_no_auth(P, S, &[23], aedb::ConsistencyMode::AtLatest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(big.value, vec![23u8; 200_000]);
+    // No key, a wrong key: refused before anything is restored.
+    let e = AedbInstance::restore_from_backup_file(&sealed, &tmp.path().join("r2"), &config())
+        .unwrap_err();
+    backup_err(e, "give its key");
+    let wrong = config().with_backup_encryption_key([7u8; 32]);
+    let e = AedbInstance::restore_from_backup_file(&sealed, &tmp.path().join("r3"), &wrong)
+        .unwrap_err();
+    backup_err(e, "does not open");
+    assert!(!tmp.path().join("r3").join("data.aedb").exists());
+    // A flipped byte in the middle, and an archive cut short.
+    let bytes = std::fs::read(&sealed).unwrap();
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x01;
+    let f = tmp.path().join("flipped");
+    std::fs::write(&f, &flipped).unwrap();
+    let e =
+        AedbInstance::restore_from_backup_file(&f, &tmp.path().join("r4"), &db_config).unwrap_err();
+    backup_err(e, "does not open");
+    let c = tmp.path().join("cut");
+    std::fs::write(&c, &bytes[..bytes.len() - 100]).unwrap();
+    let e =
+        AedbInstance::restore_from_backup_file(&c, &tmp.path().join("r5"), &db_config).unwrap_err();
+    backup_err(e, "cut short");
+    // Without a key the archive is plain; the manifest's hashes still guard it.
+    let plain_db = AedbInstance::open(config(), tmp.path().join("db2")).unwrap();
+    setup(&plain_db).await.unwrap();
+    let plain = tmp.path().join("plain.aedbbackup");
+    plain_db.backup_full_to_file(&plain).await.unwrap();
+    AedbInstance::restore_from_backup_file(&plain, &tmp.path().join("r6"), &config()).unwrap();
+    let e = AedbInstance::restore_from_backup_file(&plain, &tmp.path().join("r7"), &db_config)
+        .unwrap_err();
+    backup_err(e, "not encrypted");
+}

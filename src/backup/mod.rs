@@ -20,6 +20,7 @@
 //! 3. Every file is checked against its manifest's SHA-256, and the manifest
 //!    against its HMAC when a key is given, before anything is restored.
 
+mod archive;
 mod delta;
 mod restore;
 mod take;
@@ -35,6 +36,7 @@ use crate::error::AedbError;
 use crate::pager::Key;
 use crate::pager::vfs::{OpenMode, RealFs, Vfs};
 
+pub use archive::{extract_backup_archive, write_backup_archive};
 pub use restore::RESTORE_MARKER;
 pub(crate) use restore::{restore_chain, seq_at_time};
 pub(crate) use take::{BackupKind, take_backup};

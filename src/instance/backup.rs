@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use crate::auth::SYSTEM_PROJECT;
 use crate::auth::authorize;
-use crate::backup::{BackupKind, BackupManifest, restore_chain, seq_at_time, take_backup};
+use crate::backup::{
+    BackupKind, BackupManifest, extract_backup_archive, restore_chain, seq_at_time, take_backup,
+    write_backup_archive,
+};
 use crate::catalog::DdlOperation;
 use crate::commit::CommitFinality;
 use crate::commit::mutation::Mutation;
@@ -56,6 +59,40 @@ impl AedbInstance {
     /// commit, with a manifest (signed when the config has an HMAC key).
     pub async fn backup_full(&self, backup_dir: &Path) -> Result<BackupManifest, AedbError> {
         self.backup_into("backup_full", backup_dir, None).await
+    }
+
+    /// A full backup as one archive file (encrypted with the config's
+    /// `backup_encryption_key` when set), written through a temporary file.
+    pub async fn backup_full_to_file(
+        &self,
+        backup_file: &Path,
+    ) -> Result<BackupManifest, AedbError> {
+        let staging = sibling(backup_file, "backup-staging");
+        let _ = std::fs::remove_dir_all(&staging);
+        let m = self
+            .backup_into("backup_full_to_file", &staging, None)
+            .await;
+        let r = m.and_then(|m| {
+            write_backup_archive(&staging, backup_file, self.config().backup_key())?;
+            Ok(m)
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        r
+    }
+
+    /// Restores the archive `backup_file` (`backup_full_to_file`'s) into
+    /// `data_dir`; returns the restored seq.
+    pub fn restore_from_backup_file(
+        backup_file: &Path,
+        data_dir: &Path,
+        config: &AedbConfig,
+    ) -> Result<u64, AedbError> {
+        let staging = sibling(data_dir, "archive-staging");
+        let _ = std::fs::remove_dir_all(&staging);
+        let r = extract_backup_archive(backup_file, &staging, config.backup_key())
+            .and_then(|()| Self::restore_from_backup(&staging, data_dir, config));
+        let _ = std::fs::remove_dir_all(&staging);
+        r
     }
 
     /// An incremental backup on top of the backup in `parent_backup_dir`:
@@ -123,11 +160,7 @@ impl AedbInstance {
         scope_id: &str,
         target_seq: Option<u64>,
     ) -> Result<u64, AedbError> {
-        let name = data_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let staging = data_dir.with_file_name(format!("{name}.restoring-namespace"));
+        let staging = sibling(data_dir, "restoring-namespace");
         let cleanup = |e: AedbError| {
             let _ = std::fs::remove_dir_all(&staging);
             e
@@ -217,4 +250,13 @@ impl AedbInstance {
     ) -> Result<u64, AedbError> {
         restore_chain(&vfs, backup_dirs, data_dir, config, target_seq)
     }
+}
+
+/// `path` with `.<what>` added to its file name: a working directory beside it.
+fn sibling(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{name}.{what}"))
 }
