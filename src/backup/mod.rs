@@ -22,6 +22,7 @@
 
 mod archive;
 mod delta;
+mod remote;
 mod restore;
 mod take;
 
@@ -37,6 +38,7 @@ use crate::pager::Key;
 use crate::pager::vfs::{OpenMode, RealFs, Vfs};
 
 pub use archive::{extract_backup_archive, write_backup_archive};
+pub use remote::{ObjectStoreBackupAdapter, RemoteBackupAdapter};
 pub use restore::RESTORE_MARKER;
 pub(crate) use restore::{restore_chain, seq_at_time};
 pub(crate) use take::{BackupKind, take_backup};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::auth::SYSTEM_PROJECT;
 use crate::auth::authorize;
 use crate::backup::{
-    BackupKind, BackupManifest, extract_backup_archive, restore_chain, seq_at_time, take_backup,
-    write_backup_archive,
+    BackupKind, BackupManifest, RemoteBackupAdapter, extract_backup_archive, restore_chain,
+    seq_at_time, take_backup, write_backup_archive,
 };
 use crate::catalog::DdlOperation;
 use crate::commit::CommitFinality;
@@ -77,6 +77,44 @@ impl AedbInstance {
             Ok(m)
         });
         let _ = std::fs::remove_dir_all(&staging);
+        r
+    }
+
+    /// A full backup stored through `adapter` under `uri` (after the backups
+    /// stored there before); the local copy it is taken into, beside the
+    /// database's directory, is removed after.
+    pub async fn backup_full_to_remote(
+        &self,
+        adapter: &dyn RemoteBackupAdapter,
+        uri: &str,
+    ) -> Result<BackupManifest, AedbError> {
+        let staging = sibling(
+            self.storage().path(),
+            &format!("remote-staging-{}", now_micros()),
+        );
+        let m = self
+            .backup_into("backup_full_to_remote", &staging, None)
+            .await;
+        let r = m.and_then(|m| adapter.store_backup_dir(uri, &staging).map(|()| m));
+        let _ = std::fs::remove_dir_all(&staging);
+        r
+    }
+
+    /// Restores the latest chain stored under `uri` (brought back by
+    /// `adapter` into a scratch directory beside `data_dir`, removed after)
+    /// into `data_dir`, at its last head; returns that seq.
+    pub fn restore_from_remote(
+        adapter: &dyn RemoteBackupAdapter,
+        uri: &str,
+        data_dir: &Path,
+        config: &AedbConfig,
+    ) -> Result<u64, AedbError> {
+        let scratch = sibling(data_dir, "remote-scratch");
+        let _ = std::fs::remove_dir_all(&scratch);
+        let r = adapter
+            .materialize_backup_chain(uri, &scratch)
+            .and_then(|dirs| Self::restore_from_backup_chain(&dirs, data_dir, config, None));
+        let _ = std::fs::remove_dir_all(&scratch);
         r
     }
 
