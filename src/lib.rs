@@ -55,7 +55,7 @@ pub use event::{
     ReactiveProcessorLag, ReactiveProcessorOptions, ReactiveProcessorRuntimeStatus,
     ReactiveProcessorSloStatus,
 };
-pub use instance::{AedbInstance, ChangeSubscription, InvariantReport, ProjectInfo};
+pub use instance::{AedbInstance, ArchiveStatus, ChangeSubscription, InvariantReport, ProjectInfo};
 pub use metrics::OperationalMetrics;
 pub use query::QueryResult;
 pub use query::plan::{ConsistencyMode, QueryOptions};

@@ -261,7 +261,8 @@ pub(crate) fn restore_chain(
         .map_err(|e| io("syncing", &wal_dir, e))?;
     let options = config.storage_options()?;
     let reached = cut_wal_after(vfs, &wal_dir, options.key.as_ref(), target)?;
-    if reached < target {
+    // Frames up to the target, unless the page state is the target itself.
+    if reached.max(checkpoint) < target {
         return Err(bad(
             first_dir,
             format!("the chain's WAL ends at seq {reached}, before seq {target}"),

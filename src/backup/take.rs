@@ -27,6 +27,9 @@ pub(crate) enum BackupKind<'p> {
     Full,
     /// On top of the backup in this directory.
     Incremental(&'p Path),
+    /// On top of a backup known by its manifest and newest meta generation
+    /// (one taken by this process: continuous archiving).
+    After(&'p BackupManifest, u64),
 }
 
 /// Copies `f.len` bytes of `f` to `to`, synced; returns their SHA-256.
@@ -72,14 +75,15 @@ fn prepare(vfs: &dyn Vfs, dir: &Path) -> Result<(), AedbError> {
 }
 
 /// Takes a backup of `db` into `dir`; `key` signs the manifest (and must
-/// verify the parent's).
+/// verify the parent's). Returns its manifest and its newest meta
+/// generation (what a backup on top of it needs).
 pub(crate) fn take_backup(
     db: &Database,
     dir: &Path,
     kind: BackupKind<'_>,
     key: Option<&[u8]>,
     created_at_micros: u64,
-) -> Result<BackupManifest, AedbError> {
+) -> Result<(BackupManifest, u64), AedbError> {
     let pin = db.pin_for_backup()?;
     let vfs = pin.vfs();
     let vfs = &*vfs;
@@ -91,6 +95,7 @@ pub(crate) fn take_backup(
             let generation = delta::generation_of(vfs, p, &m.checkpoint_file)?;
             Some((m, generation))
         }
+        BackupKind::After(m, generation) => Some((m.clone(), generation)),
     };
     prepare(vfs, dir)?;
     let set = pin.files()?;
@@ -172,6 +177,7 @@ pub(crate) fn take_backup(
     };
     write_manifest_in(vfs, dir, &manifest, key)?;
     drop(pin);
+    let generation = set.meta_generation;
     tracing::info!(
         dir = %dir.display(),
         backup_type = %manifest.backup_type,
@@ -179,5 +185,5 @@ pub(crate) fn take_backup(
         head_seq = manifest.wal_head_seq,
         "aedb backup taken"
     );
-    Ok(manifest)
+    Ok((manifest, generation))
 }

@@ -46,7 +46,7 @@ impl AedbInstance {
                 None => BackupKind::Full,
             };
             let key = this.config().hmac_key();
-            take_backup(this.storage(), &dir, kind, key, now_micros())
+            take_backup(this.storage(), &dir, kind, key, now_micros()).map(|(m, _)| m)
         })
         .await
         .map_err(|e| AedbError::Unavailable {
@@ -291,7 +291,7 @@ impl AedbInstance {
 }
 
 /// `path` with `.<what>` added to its file name: a working directory beside it.
-fn sibling(path: &Path, what: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, what: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -8,6 +8,7 @@
 mod access;
 mod accumulator;
 mod accumulator_read;
+mod archive;
 mod backup;
 mod check;
 mod commit;
@@ -44,6 +45,7 @@ use crate::permission::CallerContext;
 use crate::query::plan::ConsistencyMode;
 use crate::storage::{Consistency, Database, Finality, ReadTransaction, StorageError};
 
+pub use archive::ArchiveStatus;
 pub use check::InvariantReport;
 pub use ddl::ProjectInfo;
 pub use feed::ChangeSubscription;
@@ -72,6 +74,8 @@ struct Inner {
     processors: processor::Processors,
     /// Commit calls counted for `operational_metrics`.
     counters: CommitCounters,
+    /// The continuous archiver, when one runs.
+    archiver: std::sync::Mutex<Option<archive::Archiver>>,
 }
 
 /// One commit call waiting for an in-flight slot (counted while it lives, so
@@ -220,6 +224,7 @@ impl AedbInstance {
                 acked: Default::default(),
                 processors: Default::default(),
                 counters: Default::default(),
+                archiver: Default::default(),
             }),
         };
         instance.bootstrap_system()?;

@@ -94,6 +94,7 @@ impl AedbInstance {
     pub async fn shutdown(&self) -> Result<(), AedbError> {
         // Processors first: each checkpoints what it handled.
         self.stop_all_processors().await;
+        self.stop_continuous_archiving().await;
         self.force_fsync().await?;
         self.checkpoint_now().await?;
         Ok(())

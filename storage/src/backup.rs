@@ -111,7 +111,9 @@ impl BackupPin {
         let wal_dir = engine.dir.join(WAL_DIR_NAME);
         let key = engine.options.key.as_ref();
         for (first, path) in list_segments(&*engine.vfs, &wal_dir)? {
-            if first > head {
+            // The segment after the head (its header chains to the head's
+            // hash) is what reaches a checkpoint at the head (W11).
+            if first > head.saturating_add(1) {
                 break;
             }
             let (len, _) = frames_end(&*engine.vfs, &path, key, head)?;
@@ -233,14 +235,16 @@ pub fn commit_times(
 }
 
 /// Ends the WAL in `wal_dir` (a restored copy, not a live database's) after
-/// the frame of commit `seq`: that segment is cut at the frame's end and
-/// later segments are removed, so an open replays exactly up to `seq`.
+/// the frame of commit `seq`: that segment is cut at the frame's end, a
+/// segment starting at `seq + 1` keeps only its header (it reaches a
+/// checkpoint at `seq`, W11), later segments are removed, so an open replays
+/// exactly up to `seq`.
 /// Returns the seq of the last frame kept (below `seq` when the WAL ends
 /// before it).
 pub fn cut_wal_after(vfs: &dyn Vfs, wal_dir: &Path, key: Option<&Key>, seq: u64) -> Result<u64> {
     let mut last = 0;
     for (first, path) in list_segments(vfs, wal_dir)? {
-        if first > seq {
+        if first > seq.saturating_add(1) {
             vfs.remove_file(&path)
                 .map_err(|e| StorageError::io("removing", &path, e))?;
             continue;
