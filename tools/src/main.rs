@@ -189,16 +189,36 @@ enum WalCommand {
     /// seq and chain hash (a commit receipt's hash can be compared with it). Exits 2
     /// when the chain is broken.
     Verify {
-        dir: PathBuf,
+        #[command(flatten)]
+        dir: DirArg,
         #[command(flatten)]
         key: KeyArgs,
     },
     /// Print every segment and frame with its tree-level effects.
     Dump {
-        dir: PathBuf,
+        #[command(flatten)]
+        dir: DirArg,
         #[command(flatten)]
         key: KeyArgs,
     },
+}
+
+/// The database directory: positional, or `--data-dir` as the other commands
+/// take it.
+#[derive(Args)]
+struct DirArg {
+    /// The database directory.
+    #[arg(required_unless_present = "data_dir")]
+    dir: Option<PathBuf>,
+    /// The database directory (the same as the positional argument).
+    #[arg(long, conflicts_with = "dir")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DirArg {
+    fn path(self) -> PathBuf {
+        self.dir.or(self.data_dir).unwrap_or_default()
+    }
 }
 
 #[derive(Subcommand)]
@@ -209,8 +229,8 @@ enum PagesCommand {
     /// Takes the directory's LOCK in shared mode: it refuses (AlreadyOpen) while a
     /// read-write handle has the database open, and never reads a file mid-write.
     Dump {
-        /// The database directory.
-        dir: PathBuf,
+        #[command(flatten)]
+        dir: DirArg,
         #[command(flatten)]
         key: KeyArgs,
         /// Also list every entry of leaf and branch pages.
@@ -233,13 +253,13 @@ fn run(command: Command) -> Result<pages::Verdict, Box<dyn std::error::Error>> {
     let out = &mut std::io::stdout().lock();
     match command {
         Command::Pages(PagesCommand::Dump { dir, key, entries }) => {
-            pages::dump(&RealFs, &dir, key.load()?.as_ref(), entries, out)
+            pages::dump(&RealFs, &dir.path(), key.load()?.as_ref(), entries, out)
         }
         Command::Wal(WalCommand::Verify { dir, key }) => {
-            wal::verify(&RealFs, &dir, key.load()?.as_ref(), out)
+            wal::verify(&RealFs, &dir.path(), key.load()?.as_ref(), out)
         }
         Command::Wal(WalCommand::Dump { dir, key }) => {
-            wal::dump(&RealFs, &dir, key.load()?.as_ref(), out)
+            wal::dump(&RealFs, &dir.path(), key.load()?.as_ref(), out)
         }
         Command::Pages(PagesCommand::Tree { dir, root, key }) => {
             tree::print(&RealFs, &dir, root, key.load()?.as_ref(), out)
@@ -252,7 +272,12 @@ fn run(command: Command) -> Result<pages::Verdict, Box<dyn std::error::Error>> {
             data_dir,
             seq,
             key,
-        }) => ops::restore(&from, &data_dir, key.bytes()?, seq, out),
+        }) => {
+            let spinner = ops::spinner("restoring");
+            let r = ops::restore(&from, &data_dir, key.bytes()?, seq, out);
+            spinner.finish_and_clear();
+            r
+        }
         Command::Backup(BackupCommand::Full {
             data_dir,
             out: to,
@@ -302,12 +327,16 @@ where
     Fut: std::future::Future<Output = Result<pages::Verdict, Box<dyn std::error::Error>>>,
 {
     let rt = ops::runtime()?;
+    let spinner = ops::spinner("opening");
     let db = ops::open(dir, key.bytes()?)?;
-    rt.block_on(async {
+    spinner.set_message("working");
+    let r = rt.block_on(async {
         let verdict = f(db.clone()).await?;
         db.shutdown().await?;
         Ok(verdict)
-    })
+    });
+    spinner.finish_and_clear();
+    r
 }
 
 fn main() -> ExitCode {

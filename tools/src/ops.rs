@@ -26,6 +26,18 @@ pub fn config(key: Option<Vec<u8>>) -> AedbConfig {
     }
 }
 
+/// A spinner with `what` and the elapsed time, on stderr when it is a
+/// terminal (nothing otherwise, so pipes and scripts see only the output).
+pub fn spinner(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 pub fn runtime() -> Res<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -240,6 +240,9 @@ fn backup_verify_and_restore_commands() {
     let (code, out, _) = run(&["backup", "verify", "--dir", &s(&full)]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("is damaged"), "{out}");
+    // The page and WAL commands take --data-dir as the others do.
+    let (code, out, err) = run(&["wal", "verify", "--data-dir", &s(&data)]);
+    assert_eq!(code, 0, "{out}{err}");
     // A missing database is a clear error, not a new empty one.
     let (code, _, err) = run(&[
         "check",
