@@ -147,6 +147,14 @@ pub struct OperationalMetrics {
     /// or waiting for readers to release it.
     pub page_file_bytes: u64,
     pub free_page_bytes: u64,
+    /// What old snapshots pin: pages retired but kept for them (or until two
+    /// checkpoints pass), the oldest snapshot held — by a reader or by the
+    /// `AtSeq` retention window (`snapshot_retention_commits`) — how many
+    /// commits behind the head it is, and how many holds there are.
+    pub pinned_page_bytes: u64,
+    pub oldest_snapshot_seq: Option<u64>,
+    pub oldest_snapshot_lag_commits: u64,
+    pub snapshot_holds: u64,
 }
 
 fn avg(total_nanos_or_micros: u64, count: u64) -> u64 {
@@ -202,6 +210,12 @@ impl CommitCounters {
             dirty_bytes_since_checkpoint: e.pages_since_checkpoint * ps,
             page_file_bytes: e.page_count * ps,
             free_page_bytes: e.free_pages * ps,
+            pinned_page_bytes: e.pending_pages * ps,
+            oldest_snapshot_seq: e.oldest_reader_seq,
+            oldest_snapshot_lag_commits: e
+                .oldest_reader_seq
+                .map_or(0, |s| h.visible.saturating_sub(s)),
+            snapshot_holds: e.readers,
             ..OperationalMetrics::default()
         }
     }

@@ -217,6 +217,12 @@ impl Allocator {
         runs
     }
 
+    /// How many ids are retired but not yet reusable: waiting for readers or
+    /// for the two-meta rule (proportional to the runs).
+    pub(crate) fn pending_count(&self) -> u64 {
+        self.pending.iter().map(|(s, e)| e - s).sum()
+    }
+
     /// How many ids are free or waiting to be (proportional to the runs).
     pub(crate) fn free_count(&self) -> u64 {
         self.ready

@@ -492,6 +492,12 @@ impl Pager {
             .collect()
     }
 
+    /// How many retired pages wait for readers or the two-meta rule before
+    /// they can be reused (for metrics).
+    pub fn pending_page_count(&self) -> u64 {
+        self.state().alloc.pending_count()
+    }
+
     /// How many pages are free or waiting for readers to let them be (for
     /// metrics: proportional to the free runs, not the pages).
     pub fn free_page_count(&self) -> u64 {

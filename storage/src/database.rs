@@ -180,6 +180,8 @@ impl Database {
         s.page_size = self.engine.pager.page_size();
         s.page_count = self.engine.pager.page_count();
         s.free_pages = self.engine.pager.free_page_count();
+        s.pending_pages = self.engine.pager.pending_page_count();
+        (s.oldest_reader_seq, s.readers) = self.engine.readers.oldest();
         s
     }
 

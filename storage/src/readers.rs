@@ -148,6 +148,13 @@ impl Readers {
 
     /// Pages retired below this seq are behind every registered reader
     /// (invariant 4).
+    /// The oldest registered reader's seq and how many readers there are.
+    pub(crate) fn oldest(&self) -> (Option<u64>, u64) {
+        let readers = lock(&self.readers);
+        let count = readers.values().map(|n| *n as u64).sum();
+        (readers.keys().next().copied(), count)
+    }
+
     pub(crate) fn safe_below(&self) -> u64 {
         lock(&self.readers)
             .keys()

@@ -104,7 +104,10 @@ impl Stats {
             open_nanos: get(&self.open_nanos),
             page_count: 0,
             free_pages: 0,
+            pending_pages: 0,
             page_size: 0,
+            oldest_reader_seq: None,
+            readers: 0,
         }
     }
 }
@@ -138,5 +141,12 @@ pub struct EngineStats {
     /// The page file's high-water mark, in pages, and how many of those are free.
     pub page_count: u64,
     pub free_pages: u64,
+    /// Of the free pages, those retired but held for readers (or the
+    /// two-meta rule): what old snapshots pin.
+    pub pending_pages: u64,
     pub page_size: u32,
+    /// The oldest snapshot registered (by a reader, or retained for `AtSeq`
+    /// reads), and how many registrations there are.
+    pub oldest_reader_seq: Option<u64>,
+    pub readers: u64,
 }
