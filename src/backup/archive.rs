@@ -6,12 +6,12 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use chacha20poly1305::aead::{Aead, KeyInit, OsRng, Payload, rand_core::RngCore};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
-use crate::backup::{bad, io};
+use crate::backup::{bad, files_of, io};
 use crate::error::AedbError;
 
 const MAGIC: &[u8; 8] = b"AEDBARC1";
@@ -85,26 +85,6 @@ impl<W: Write> BodyWriter<W> {
     }
 }
 
-/// The files of a backup directory, relative, sorted.
-fn files_of(dir: &Path) -> Result<Vec<PathBuf>, AedbError> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let here = dir.join(&rel);
-        for entry in std::fs::read_dir(&here).map_err(|e| io("listing", &here, e))? {
-            let entry = entry.map_err(|e| io("listing", &here, e))?;
-            let name = rel.join(entry.file_name());
-            if entry.path().is_dir() {
-                stack.push(name);
-            } else {
-                out.push(name);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Writes the backup in `dir` into one archive file at `archive_path`
 /// (through a temporary file renamed into place), encrypted when a key is
 /// given.
@@ -138,9 +118,8 @@ pub fn write_backup_archive(
     let write = |body: &mut BodyWriter<BufWriter<File>>, b: &[u8]| {
         body.write(b).map_err(|e| io("writing", &tmp, e))
     };
-    for rel in files_of(dir)? {
-        let name = rel.to_string_lossy().replace('\\', "/");
-        let path = dir.join(&rel);
+    for name in files_of(dir)? {
+        let path = dir.join(&name);
         let mut src = File::open(&path).map_err(|e| io("opening", &path, e))?;
         let len = src.metadata().map_err(|e| io("measuring", &path, e))?.len();
         write(&mut body, &(name.len() as u16).to_le_bytes())?;

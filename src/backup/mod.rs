@@ -98,6 +98,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The files under `dir` (real files), as `/`-separated relative names,
+/// sorted.
+pub(crate) fn files_of(dir: &Path) -> Result<Vec<String>, AedbError> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = dir.join(&rel);
+        for entry in std::fs::read_dir(&here).map_err(|e| io("listing", &here, e))? {
+            let entry = entry.map_err(|e| io("listing", &here, e))?;
+            let name = rel.join(entry.file_name());
+            if entry.path().is_dir() {
+                stack.push(name);
+            } else {
+                out.push(name.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Reads a whole file through `vfs`.
 pub(crate) fn read_file(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>, AedbError> {
     let f = vfs

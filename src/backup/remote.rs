@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore};
 
-use crate::backup::{BackupManifest, MANIFEST_FILE, MANIFEST_SIG_FILE, bad, io, load_manifest_in};
+use crate::backup::{
+    BackupManifest, MANIFEST_FILE, MANIFEST_SIG_FILE, bad, files_of, io, load_manifest_in,
+};
 use crate::error::AedbError;
 use crate::pager::vfs::RealFs;
 
@@ -73,35 +75,20 @@ fn remote(uri: &str, e: impl std::fmt::Display) -> AedbError {
     }
 }
 
-fn files_of(dir: &Path) -> Result<Vec<String>, AedbError> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let here = dir.join(&rel);
-        for entry in std::fs::read_dir(&here).map_err(|e| io("listing", &here, e))? {
-            let entry = entry.map_err(|e| io("listing", &here, e))?;
-            let name = rel.join(entry.file_name());
-            if entry.path().is_dir() {
-                stack.push(name);
-            } else {
-                out.push(name.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 impl ObjectStoreBackupAdapter {
+    /// Every object under `prefix` (of backups stored at `uri`).
+    async fn list(&self, uri: &str, prefix: &ObjectPath) -> Result<Vec<ObjectMeta>, AedbError> {
+        self.store
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| remote(uri, e))
+    }
+
     /// The complete backups under `uri`: (folder name, index), in order.
     async fn stored(&self, uri: &str) -> Result<Vec<(String, u64)>, AedbError> {
         let prefix = ObjectPath::from(uri);
-        let objects: Vec<_> = self
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| remote(uri, e))?;
+        let objects = self.list(uri, &prefix).await?;
         let mut out: Vec<(String, u64)> = objects
             .iter()
             .filter_map(|o| {
@@ -158,12 +145,7 @@ impl RemoteBackupAdapter for ObjectStoreBackupAdapter {
             for (folder, _) in &stored {
                 let local = scratch_dir.join(folder);
                 let prefix = ObjectPath::from(format!("{uri}/{folder}"));
-                let objects: Vec<_> = self
-                    .store
-                    .list(Some(&prefix))
-                    .try_collect()
-                    .await
-                    .map_err(|e| remote(uri, e))?;
+                let objects = self.list(uri, &prefix).await?;
                 for o in objects {
                     let Some(rest) = o.location.prefix_match(&prefix) else {
                         continue;

@@ -59,6 +59,20 @@ fn load_chain(
     Ok(chain)
 }
 
+/// The first directory of a non-empty chain and its checked manifests.
+fn chain_of<'d>(
+    vfs: &dyn Vfs,
+    dirs: &'d [PathBuf],
+    config: &AedbConfig,
+) -> Result<(&'d PathBuf, Vec<BackupManifest>), AedbError> {
+    let Some(first_dir) = dirs.first() else {
+        return Err(AedbError::Validation(
+            "restore: no backup directories given".into(),
+        ));
+    };
+    Ok((first_dir, load_chain(vfs, dirs, config.hmac_key())?))
+}
+
 fn marker_check(vfs: &dyn Vfs, data_dir: &Path) -> Result<(), AedbError> {
     let marker = data_dir.join(RESTORE_MARKER);
     let unfinished = vfs
@@ -129,12 +143,7 @@ pub(crate) fn seq_at_time(
     micros: u64,
 ) -> Result<u64, AedbError> {
     let vfs = &**fs;
-    let Some(first_dir) = dirs.first() else {
-        return Err(AedbError::Validation(
-            "restore: no backup directories given".into(),
-        ));
-    };
-    let chain = load_chain(vfs, dirs, config.hmac_key())?;
+    let (first_dir, chain) = chain_of(vfs, dirs, config)?;
     let from = chain[0].checkpoint_seq;
     let key = config.storage_options()?.key;
     let mut best: Option<(u64, u64)> = None;
@@ -176,12 +185,7 @@ pub(crate) fn restore_chain(
     target: Option<u64>,
 ) -> Result<u64, AedbError> {
     let vfs = &**fs;
-    let Some(first_dir) = dirs.first() else {
-        return Err(AedbError::Validation(
-            "restore: no backup directories given".into(),
-        ));
-    };
-    let chain = load_chain(vfs, dirs, config.hmac_key())?;
+    let (first_dir, chain) = chain_of(vfs, dirs, config)?;
     let (first, last) = (&chain[0], &chain[chain.len() - 1]);
     let target = target.unwrap_or(last.wal_head_seq);
     if target < first.checkpoint_seq || target > last.wal_head_seq {
