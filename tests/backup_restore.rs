@@ -240,6 +240,15 @@ async fn damaged_keyless_broken_or_uncovered_restores_are_refused() {
     };
     // The whole chain restores; a wrong key and no key on a signed one...
     restore(&[&full, &inc1, &inc2], &keyed, None).unwrap();
+    // A directory holding anything else: refused, its files left alone.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"mine").unwrap();
+    let e =
+        AedbInstance::restore_from_backup_chain(std::slice::from_ref(&full), &other, &keyed, None)
+            .unwrap_err();
+    backup_err(e, "is not empty");
+    assert_eq!(std::fs::read(other.join("notes.txt")).unwrap(), b"mine");
     let wrong = config().with_hmac_key(vec![8u8; 32]);
     backup_err(
         restore(&[&full], &wrong, None).unwrap_err(),

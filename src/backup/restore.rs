@@ -78,11 +78,30 @@ fn marker_check(vfs: &dyn Vfs, data_dir: &Path) -> Result<(), AedbError> {
     let unfinished = vfs
         .exists(&marker)
         .map_err(|e| io("checking", &marker, e))?;
+    if unfinished {
+        return Ok(());
+    }
     let data = data_dir.join(DATA_FILE_NAME);
-    if !unfinished && vfs.exists(&data).map_err(|e| io("checking", &data, e))? {
+    if vfs.exists(&data).map_err(|e| io("checking", &data, e))? {
         return Err(bad(
             data_dir,
             "already holds a database; restore into a new directory",
+        ));
+    }
+    // Files of anything else are not ours to replace (the restore clears what
+    // an unfinished restore of its own left).
+    let exists = vfs
+        .exists(data_dir)
+        .map_err(|e| io("checking", data_dir, e))?;
+    if exists
+        && !vfs
+            .list_dir(data_dir)
+            .map_err(|e| io("listing", data_dir, e))?
+            .is_empty()
+    {
+        return Err(bad(
+            data_dir,
+            "is not empty; restore into a new or empty directory",
         ));
     }
     Ok(())
