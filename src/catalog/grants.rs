@@ -6,6 +6,7 @@
 //! without breaking the `\0`-separated keys of the other records. A read policy
 //! is `r\0<project>\0<scope>\0<table>` → `ReadPolicyRecord`.
 
+use crate::catalog::names::{Names2, Names3};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, encode_record};
@@ -86,7 +87,7 @@ impl Catalog {
 
     pub(crate) fn is_owner_of_scope(&self, caller_id: &str, project: &str, scope: &str) -> bool {
         self.scopes
-            .get(&(project.to_string(), scope.to_string()))
+            .get(&(project, scope) as &dyn Names2)
             .is_some_and(|s| s.owner_id.as_deref() == Some(caller_id))
     }
 
@@ -98,7 +99,7 @@ impl Catalog {
         table: &str,
     ) -> bool {
         self.tables
-            .get(&(project.to_string(), scope.to_string(), table.to_string()))
+            .get(&(project, scope, table) as &dyn Names3)
             .is_some_and(|t| t.schema().owner_id.as_deref() == Some(caller_id))
     }
 
@@ -113,6 +114,6 @@ impl Catalog {
             return None;
         }
         self.read_policies
-            .get(&(project.to_string(), scope.to_string(), table.to_string()))
+            .get(&(project, scope, table) as &dyn Names3)
     }
 }

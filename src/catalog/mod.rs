@@ -21,11 +21,13 @@
 
 mod cache;
 mod grants;
+pub(crate) mod names;
 pub mod schema;
 mod table_info;
 mod txn;
 pub mod types;
 
+use names::{Names2, Names3};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -386,7 +388,7 @@ impl Catalog {
     pub(crate) fn scope(&self, project: &str, scope: &str) -> Result<&ScopeRecord, AedbError> {
         self.project(project)?;
         self.scopes
-            .get(&(project.to_string(), scope.to_string()))
+            .get(&(project, scope) as &dyn Names2)
             .ok_or_else(|| AedbError::not_found(ResourceType::Scope, format!("{project}.{scope}")))
     }
 
@@ -399,7 +401,7 @@ impl Catalog {
     ) -> Result<&AccumulatorRecord, AedbError> {
         self.scope(project, scope)?;
         self.accumulators
-            .get(&(project.to_string(), scope.to_string(), name.to_string()))
+            .get(&(project, scope, name) as &dyn Names3)
             .ok_or_else(|| {
                 AedbError::not_found(
                     ResourceType::Accumulator,
@@ -417,7 +419,7 @@ impl Catalog {
     ) -> Result<&Arc<TableInfo>, AedbError> {
         self.scope(project, scope)?;
         self.tables
-            .get(&(project.to_string(), scope.to_string(), table.to_string()))
+            .get(&(project, scope, table) as &dyn Names3)
             .ok_or_else(|| {
                 AedbError::not_found(ResourceType::Table, format!("{project}.{scope}.{table}"))
             })
