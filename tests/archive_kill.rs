@@ -65,13 +65,16 @@ fn archive_kill_child() {
         if !db.project_exists(P).await.expect("exists") {
             db.create_project(P).await.expect("project");
         }
-        db.start_continuous_archiving(adapter(archive.as_ref()), "db", 20)
+        let first = db
+            .start_continuous_archiving(adapter(archive.as_ref()), "db", 20)
             .await
             .expect("archiving");
+        // The first (full) backup is stored when the call returns.
+        println!("SHIPPED {}", first.wal_head_seq);
         let watcher = {
             let db = db.clone();
             tokio::spawn(async move {
-                let mut seen = 0;
+                let mut seen = first.wal_head_seq;
                 loop {
                     let s = db.continuous_archiving_status();
                     if s.last_shipped_seq > seen {
@@ -133,9 +136,11 @@ fn a_killed_archiver_leaves_a_restorable_prefix() {
         let mut lines = BufReader::new(stdout).lines();
         while acks < want {
             match lines.next() {
-                Some(Ok(l)) if l.starts_with("ACK ") => acks += 1,
-                Some(Ok(l)) if l.starts_with("SHIPPED ") => {
-                    shipped = l[8..].parse().expect("seq");
+                // The harness prints "test … " before the child's first line.
+                Some(Ok(l)) if l.contains("ACK ") => acks += 1,
+                Some(Ok(l)) if l.contains("SHIPPED ") => {
+                    let at = l.find("SHIPPED ").unwrap_or(0) + 8;
+                    shipped = shipped.max(l[at..].trim().parse().expect("seq"));
                 }
                 Some(Ok(_)) => {}
                 _ => break,
