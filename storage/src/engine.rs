@@ -196,6 +196,7 @@ impl Engine {
             root_dir,
             seq,
             chain_hash: hash,
+            entries: Default::default(),
         });
         {
             // Publish under the sync lock, where poison is set: either the failure

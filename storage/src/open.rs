@@ -96,6 +96,7 @@ impl Engine {
             root_dir,
             seq: rec.head_seq,
             chain_hash: rec.head_hash,
+            entries: Default::default(),
         };
         // Until the next checkpoint, the checkpointed state is the meta's own root,
         // from before any replay.
@@ -104,6 +105,7 @@ impl Engine {
             root_dir: meta_root,
             seq: meta.checkpoint_seq,
             chain_hash: meta.wal_chain_hash,
+            entries: Default::default(),
         });
         let heads = CommitHeads {
             visible: rec.head_seq,

@@ -39,11 +39,16 @@ impl ReadTransaction {
     /// checked first, so it never reaches the directory's internal keys (F10).
     fn entry(&self, name: &str) -> Result<TreeEntry> {
         check_name(name)?;
+        if let Some(entry) = self.snapshot.entries.get(name) {
+            return Ok(entry);
+        }
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
         let value = dir
             .get(name.as_bytes())?
             .ok_or_else(|| StorageError::TreeNotFound(name.to_string()))?;
-        TreeEntry::decode(name.as_bytes(), &value)
+        let entry = TreeEntry::decode(name.as_bytes(), &value)?;
+        self.snapshot.entries.remember(name, entry);
+        Ok(entry)
     }
 
     /// Tree `name` as of this snapshot.

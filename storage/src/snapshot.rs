@@ -4,6 +4,8 @@
 //! the bottom of the engine's module order.
 #![forbid(unsafe_code)]
 
+use crate::catalog::TreeEntry;
+
 use std::path::PathBuf;
 
 use aedb_btree::TreeRoot;
@@ -70,4 +72,32 @@ pub struct Snapshot {
     pub(crate) root_dir: Option<TreeRoot>,
     pub seq: u64,
     pub chain_hash: ChainHash,
+    /// Directory entries already looked up in this snapshot (it never
+    /// changes, so neither do they): readers of one snapshot search the root
+    /// directory once per tree, not once per read.
+    pub(crate) entries: TreeEntries,
+}
+
+/// Tree name → directory entry, filled as readers resolve trees (bounded).
+#[derive(Debug, Default)]
+pub(crate) struct TreeEntries(std::sync::Mutex<std::collections::HashMap<Box<str>, TreeEntry>>);
+
+/// Entries cached per snapshot, at most.
+const MAX_CACHED_ENTRIES: usize = 1024;
+
+impl TreeEntries {
+    pub(crate) fn get(&self, name: &str) -> Option<TreeEntry> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    pub(crate) fn remember(&self, name: &str, entry: TreeEntry) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() < MAX_CACHED_ENTRIES {
+            map.insert(name.into(), entry);
+        }
+    }
 }
