@@ -40,7 +40,7 @@ use crate::pager::vfs::{OpenMode, RealFs, Vfs};
 pub use archive::{extract_backup_archive, write_backup_archive};
 pub use remote::{ObjectStoreBackupAdapter, RemoteBackupAdapter};
 pub use restore::RESTORE_MARKER;
-pub(crate) use restore::{restore_chain, seq_at_time};
+pub(crate) use restore::{restore_chain, restore_chain_at_time};
 pub(crate) use take::{BackupKind, take_backup};
 
 /// The manifest's file name in a backup directory.
@@ -128,6 +128,37 @@ pub(crate) fn read_file(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>, AedbError
     let mut b = vec![0u8; len as usize];
     f.read_at(&mut b, 0).map_err(|e| io("reading", path, e))?;
     Ok(b)
+}
+
+/// Copies the first `len` bytes of `from` to `to` through `vfs`, 1 MiB at a
+/// time, synced; returns their SHA-256 (hex).
+pub(crate) fn copy_file(
+    vfs: &dyn Vfs,
+    from: &Path,
+    len: u64,
+    to: &Path,
+) -> Result<String, AedbError> {
+    const CHUNK: u64 = 1 << 20;
+    let src = vfs
+        .open(from, OpenMode::ReadOnly)
+        .map_err(|e| io("opening", from, e))?;
+    let dst = vfs
+        .open(to, OpenMode::CreateTruncate)
+        .map_err(|e| io("creating", to, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK.min(len) as usize];
+    let mut at = 0;
+    while at < len {
+        let n = CHUNK.min(len - at) as usize;
+        src.read_at(&mut buf[..n], at)
+            .map_err(|e| io("reading", from, e))?;
+        dst.write_at(&buf[..n], at)
+            .map_err(|e| io("writing", to, e))?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    dst.sync_data().map_err(|e| io("syncing", to, e))?;
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Writes `bytes` to `path` through `vfs` and syncs them.

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use crate::backup::delta;
 use crate::backup::take::DELTA_FILE;
-use crate::backup::{BackupManifest, bad, io, load_manifest_in, read_file, verify_in, write_file};
+use crate::backup::{
+    BackupManifest, bad, copy_file, io, load_manifest_in, read_file, verify_in, write_file,
+};
 use crate::config::AedbConfig;
 use crate::error::AedbError;
 use crate::pager::DATA_FILE_NAME;
@@ -155,19 +157,19 @@ fn union_segments(
 /// carry; at least the first backup's checkpoint, which is where the chain's
 /// restorable seqs begin. With a clock that stepped back, the highest seq
 /// stamped at or before `micros` wins.
-pub(crate) fn seq_at_time(
-    fs: &Arc<dyn Vfs>,
+fn seq_at_time(
+    vfs: &dyn Vfs,
     dirs: &[PathBuf],
+    chain: &[BackupManifest],
     config: &AedbConfig,
     micros: u64,
 ) -> Result<u64, AedbError> {
-    let vfs = &**fs;
-    let (first_dir, chain) = chain_of(vfs, dirs, config)?;
+    let first_dir = &dirs[0];
     let from = chain[0].checkpoint_seq;
     let key = config.storage_options()?.key;
     let mut best: Option<(u64, u64)> = None;
     let mut earliest: Option<(u64, u64)> = None;
-    for (path, _) in union_segments(vfs, dirs, &chain)?.values() {
+    for (path, _) in union_segments(vfs, dirs, chain)?.values() {
         for (seq, time) in commit_times(vfs, path, key.as_ref())? {
             let Some(time) = time.filter(|_| seq >= from) else {
                 continue;
@@ -203,10 +205,41 @@ pub(crate) fn restore_chain(
     config: &AedbConfig,
     target: Option<u64>,
 ) -> Result<u64, AedbError> {
+    restore_to(fs, dirs, data_dir, config, Target::Seq(target))
+}
+
+/// Restores `dirs` into `data_dir` at the last commit made at or before
+/// `micros` (`seq_at_time`); returns its seq. The chain is checked once.
+pub(crate) fn restore_chain_at_time(
+    fs: &Arc<dyn Vfs>,
+    dirs: &[PathBuf],
+    data_dir: &Path,
+    config: &AedbConfig,
+    micros: u64,
+) -> Result<u64, AedbError> {
+    restore_to(fs, dirs, data_dir, config, Target::Time(micros))
+}
+
+/// Where a restore stops: a seq (the last head when `None`) or a time.
+enum Target {
+    Seq(Option<u64>),
+    Time(u64),
+}
+
+fn restore_to(
+    fs: &Arc<dyn Vfs>,
+    dirs: &[PathBuf],
+    data_dir: &Path,
+    config: &AedbConfig,
+    target: Target,
+) -> Result<u64, AedbError> {
     let vfs = &**fs;
     let (first_dir, chain) = chain_of(vfs, dirs, config)?;
     let (first, last) = (&chain[0], &chain[chain.len() - 1]);
-    let target = target.unwrap_or(last.wal_head_seq);
+    let target = match target {
+        Target::Seq(seq) => seq.unwrap_or(last.wal_head_seq),
+        Target::Time(micros) => seq_at_time(vfs, dirs, &chain, config, micros)?,
+    };
     if target < first.checkpoint_seq || target > last.wal_head_seq {
         return Err(bad(
             first_dir,
@@ -236,14 +269,15 @@ pub(crate) fn restore_chain(
     // The page file: the full copy, then each delta up to k, built under
     // another name and renamed once synced (it is not a page file until then).
     let pages_path = data_dir.join(format!("{DATA_FILE_NAME}.restoring"));
-    let base = read_file(vfs, &dirs[0].join(DATA_FILE_NAME))?;
+    let base = dirs[0].join(DATA_FILE_NAME);
+    let base_len = vfs
+        .open(&base, OpenMode::ReadOnly)
+        .and_then(|f| f.len())
+        .map_err(|e| io("measuring", &base, e))?;
+    copy_file(vfs, &base, base_len, &pages_path)?;
     let pages = vfs
-        .open(&pages_path, OpenMode::CreateTruncate)
-        .map_err(|e| io("creating", &pages_path, e))?;
-    pages
-        .write_at(&base, 0)
-        .map_err(|e| io("writing", &pages_path, e))?;
-    drop(base);
+        .open(&pages_path, OpenMode::ReadWrite)
+        .map_err(|e| io("opening", &pages_path, e))?;
     for dir in &dirs[1..=k] {
         let path = dir.join(DELTA_FILE);
         let bytes = read_file(vfs, &path)?;
@@ -270,14 +304,14 @@ pub(crate) fn restore_chain(
     let checkpoint = chain[k].checkpoint_seq;
     let segments = union_segments(vfs, dirs, &chain)?;
     let firsts: Vec<u64> = segments.keys().copied().collect();
-    for (i, (path, _)) in segments.values().enumerate() {
+    for (i, (path, len)) in segments.values().enumerate() {
         // A segment whose frames all precede the checkpoint is not needed.
         if firsts.get(i + 1).is_some_and(|next| *next <= checkpoint) {
             continue;
         }
         let name = path.file_name().unwrap_or_default();
         let to = data_dir.join(WAL_DIR_NAME).join(name);
-        write_file(vfs, &to, &read_file(vfs, path)?)?;
+        copy_file(vfs, path, *len, &to)?;
     }
     let wal_dir = data_dir.join(WAL_DIR_NAME);
     vfs.sync_dir(&wal_dir)

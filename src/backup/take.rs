@@ -9,16 +9,14 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::backup::{
-    BackupManifest, bad, delta, hex, io, load_manifest_in, verify_in, write_file, write_manifest_in,
+    BackupManifest, bad, copy_file, delta, hex, io, load_manifest_in, verify_in, write_file,
+    write_manifest_in,
 };
 use crate::error::AedbError;
 use crate::pager::DATA_FILE_NAME;
-use crate::pager::vfs::{OpenMode, Vfs};
+use crate::pager::vfs::Vfs;
 use crate::storage::Database;
-use crate::storage::backup::{BackupFile, WAL_DIR_NAME};
-
-/// Copied at a time.
-const CHUNK: u64 = 1 << 20;
+use crate::storage::backup::WAL_DIR_NAME;
 /// The page delta's name in an incremental backup.
 pub(crate) const DELTA_FILE: &str = "pages.delta";
 
@@ -30,30 +28,6 @@ pub(crate) enum BackupKind<'p> {
     /// On top of a backup known by its manifest and newest meta generation
     /// (one taken by this process: continuous archiving).
     After(&'p BackupManifest, u64),
-}
-
-/// Copies `f.len` bytes of `f` to `to`, synced; returns their SHA-256.
-fn copy(vfs: &dyn Vfs, f: &BackupFile, to: &Path) -> Result<String, AedbError> {
-    let src = vfs
-        .open(&f.path, OpenMode::ReadOnly)
-        .map_err(|e| io("opening", &f.path, e))?;
-    let dst = vfs
-        .open(to, OpenMode::CreateTruncate)
-        .map_err(|e| io("creating", to, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut at = 0;
-    while at < f.len {
-        let n = CHUNK.min(f.len - at) as usize;
-        src.read_at(&mut buf[..n], at)
-            .map_err(|e| io("reading", &f.path, e))?;
-        dst.write_at(&buf[..n], at)
-            .map_err(|e| io("writing", to, e))?;
-        hasher.update(&buf[..n]);
-        at += n as u64;
-    }
-    dst.sync_data().map_err(|e| io("syncing", to, e))?;
-    Ok(hex(&hasher.finalize()))
 }
 
 /// Makes `dir` (and `dir/wal`), refusing one that already holds a backup.
@@ -122,7 +96,7 @@ pub(crate) fn take_backup(
         None => {
             sha.insert(
                 DATA_FILE_NAME.to_string(),
-                copy(vfs, pages, &dir.join(DATA_FILE_NAME))?,
+                copy_file(vfs, &pages.path, pages.len, &dir.join(DATA_FILE_NAME))?,
             );
             DATA_FILE_NAME.to_string()
         }
@@ -151,7 +125,10 @@ pub(crate) fn take_backup(
         if next_first.is_some_and(|n| n <= after.saturating_add(1)) {
             continue;
         }
-        sha.insert(f.name.clone(), copy(vfs, f, &dir.join(&f.name))?);
+        sha.insert(
+            f.name.clone(),
+            copy_file(vfs, &f.path, f.len, &dir.join(&f.name))?,
+        );
         wal_segments.push(f.name.clone());
     }
     vfs.sync_dir(&dir.join(WAL_DIR_NAME))

@@ -18,7 +18,7 @@ use crate::error::{AedbError, ResourceType};
 use crate::instance::{AedbInstance, WritePlan, engine};
 use crate::permission::Need;
 use crate::query::plan::ConsistencyMode;
-use crate::storage::ReadTransaction;
+use crate::storage::{ReadTransaction, ReadTree};
 use crate::table::key::encode_nullable;
 use crate::table::write::{coerce_cell, pk_from_values};
 use crate::table::{decode_versioned, index_entry, missing_tree, pk_of_index_entry};
@@ -33,19 +33,25 @@ pub(crate) struct KeyedSnapshot {
 impl KeyedSnapshot {
     /// The row under `key` and the seq of the commit that last wrote it.
     pub(crate) fn row(&self, key: &Value) -> Result<Option<(u64, Row)>, AedbError> {
-        self.stored(&pk_from_values(&self.table, std::slice::from_ref(key))?)
+        let pk = pk_from_values(&self.table, std::slice::from_ref(key))?;
+        self.stored(&self.rows()?, &pk)
     }
 
-    /// The row under the encoded key `pk`, with its version.
-    fn stored(&self, pk: &[u8]) -> Result<Option<(u64, Row)>, AedbError> {
-        let t = &self.table;
+    /// The table's rows tree on the snapshot.
+    fn rows(&self) -> Result<ReadTree<'_>, AedbError> {
+        let name = &self.table.rows_tree;
         let h = self
             .txn
-            .tree_handle(&t.rows_tree)
-            .map_err(|e| missing_tree(&t.rows_tree, e))?;
-        match self.txn.tree(h)?.get(pk)? {
+            .tree_handle(name)
+            .map_err(|e| missing_tree(name, e))?;
+        Ok(self.txn.tree(h)?)
+    }
+
+    /// The row under the encoded key `pk` in `rows`, with its version.
+    fn stored(&self, rows: &ReadTree<'_>, pk: &[u8]) -> Result<Option<(u64, Row)>, AedbError> {
+        match rows.get(pk)? {
             Some(b) => {
-                let (version, values) = decode_versioned(t, pk, &b)?;
+                let (version, values) = decode_versioned(&self.table, pk, &b)?;
                 Ok(Some((version, Row::from_values(values))))
             }
             None => Ok(None),
@@ -83,7 +89,7 @@ impl KeyedSnapshot {
         Ok(out)
     }
 
-    fn index_tree(&self, i: usize) -> Result<crate::storage::ReadTree<'_>, AedbError> {
+    fn index_tree(&self, i: usize) -> Result<ReadTree<'_>, AedbError> {
         let name = index_tree(self.table.record.indexes[i].id);
         let h = self
             .txn
@@ -98,6 +104,8 @@ impl KeyedSnapshot {
         let i = self.index(&req.index_name)?;
         let prefix = self.index_prefix(i, &req.prefix)?;
         let tree = self.index_tree(i)?;
+        // Resolved once for the whole page, not per row.
+        let rows_tree = self.rows()?;
         // Keys below the prefix, then the offset: the first entry to return.
         let start = tree.rank(&prefix)?.saturating_add(req.offset as u64);
         let Some((first, _)) = tree.nth(start)? else {
@@ -111,13 +119,15 @@ impl KeyedSnapshot {
                 break;
             }
             let pk = pk_of_index_entry(&self.table, i, &k, &v)?;
-            let (_, row) = self.stored(&pk)?.ok_or_else(|| AedbError::IntegrityError {
-                message: format!(
-                    "index {:?} of {} points at a row {pk:02x?} that does not exist",
-                    req.index_name,
-                    self.table.name()
-                ),
-            })?;
+            let (_, row) =
+                self.stored(&rows_tree, &pk)?
+                    .ok_or_else(|| AedbError::IntegrityError {
+                        message: format!(
+                            "index {:?} of {} points at a row {pk:02x?} that does not exist",
+                            req.index_name,
+                            self.table.name()
+                        ),
+                    })?;
             rows.push(row);
         }
         Ok(rows)

@@ -11,7 +11,7 @@ use crate::auth::SYSTEM_PROJECT;
 use crate::auth::authorize;
 use crate::backup::{
     BackupKind, BackupManifest, RemoteBackupAdapter, extract_backup_archive, restore_chain,
-    seq_at_time, take_backup, write_backup_archive,
+    restore_chain_at_time, take_backup, write_backup_archive,
 };
 use crate::catalog::DdlOperation;
 use crate::commit::CommitFinality;
@@ -179,8 +179,7 @@ impl AedbInstance {
         target_time_micros: u64,
     ) -> Result<u64, AedbError> {
         let fs: Arc<dyn Vfs> = Arc::new(RealFs);
-        let seq = seq_at_time(&fs, backup_dirs, config, target_time_micros)?;
-        restore_chain(&fs, backup_dirs, data_dir, config, Some(seq))
+        restore_chain_at_time(&fs, backup_dirs, data_dir, config, target_time_micros)
     }
 
     /// Restores one project's scope out of a chain at `target_seq` (the last

@@ -50,11 +50,11 @@ impl AedbInstance {
     /// databases, never a write.
     pub async fn check_invariants(&self) -> Result<InvariantReport, AedbError> {
         let call = self.call("check_invariants", None);
-        let this = self.clone();
+        let (this, checker) = (self.clone(), call.clone());
         let r = tokio::task::spawn_blocking(move || {
             let txn = this.read_at(ConsistencyMode::AtLatest).map_err(engine)?;
             let cat = this.catalog_of(&txn)?;
-            authorize(&cat, &call, &Need::Global)?;
+            authorize(&cat, &checker, &Need::Global)?;
             let storage = this.storage().check()?;
             let mut report = InvariantReport {
                 seq: txn.seq(),
@@ -89,7 +89,6 @@ impl AedbInstance {
         .map_err(|e| AedbError::Unavailable {
             message: format!("check task failed: {e}"),
         })?;
-        let call = self.call("check_invariants", None);
         self.audited(&call, r).await
     }
 }
