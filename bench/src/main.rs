@@ -24,7 +24,7 @@ const DEFAULT_N: usize = 1_000_000;
 const QUICK_N: usize = 100_000;
 
 /// (row name, label, unit); the order of the table.
-const ROWS: [(&str, &str, &str); 13] = [
+const ROWS: [(&str, &str, &str); 15] = [
     ("load_ms", "(1) bulk load, N keys in 1 txn", "ms"),
     ("commit1_ms", "(2) 1,000 durable commits of 1 key", "ms"),
     (
@@ -50,6 +50,16 @@ const ROWS: [(&str, &str, &str); 13] = [
     ("vmhwm_mib", "(11) peak memory VmHWM", "MiB"),
     ("rssanon_mib", "(11) RssAnon at the end", "MiB"),
     ("open_ms", "(12) open after clean shutdown", "ms"),
+    (
+        "commit_p99_us",
+        "(13) p99 of 1,000 serial durable 1-key commits",
+        "us",
+    ),
+    (
+        "commit_p99_ckpt_us",
+        "(14) the same while checkpoints run back to back",
+        "us",
+    ),
 ];
 
 #[derive(Default)]

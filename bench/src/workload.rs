@@ -23,6 +23,7 @@ pub const WRITER_THREADS: usize = 64;
 pub const COMMITS_PER_WRITER: usize = 50;
 pub const RANGE_READS: usize = 100_000;
 pub const RANGE_LEN: usize = 10;
+pub const LATENCY_COMMITS: usize = 1_000;
 
 /// Every key and value the run uses, generated from fixed seeds so all engines
 /// see exactly the same bytes in the same order.
@@ -36,6 +37,9 @@ pub struct Workload {
     /// Indices into `keys` for the point reads and range starts.
     pub read_order: Vec<usize>,
     pub range_starts: Vec<usize>,
+    /// Fresh keys for the latency rows (13) and (14), generated last so the
+    /// other rows see the same bytes as before those rows existed.
+    pub latency: Vec<Key>,
 }
 
 impl Workload {
@@ -58,7 +62,15 @@ impl Workload {
         rng.fill(&mut value);
         let read_order = (0..n).map(|_| rng.usize(..n.max(1))).collect();
         let range_starts = (0..RANGE_READS).map(|_| rng.usize(..n.max(1))).collect();
+        let latency = (0..2 * LATENCY_COMMITS)
+            .map(|_| {
+                let mut k = [0u8; KEY_LEN];
+                rng.fill(&mut k);
+                k
+            })
+            .collect();
         Workload {
+            latency,
             keys,
             extra,
             value,
@@ -137,6 +149,58 @@ fn parallel(threads: usize, f: impl Fn(usize) -> Res<()> + Sync) -> Res<()> {
     Ok(())
 }
 
+/// The p99 of `keys.len()` serial durable 1-key commits, in microseconds.
+fn commit_p99_us(engine: &dyn Engine, keys: &[Key], value: &[u8]) -> Res<f64> {
+    let mut micros = Vec::with_capacity(keys.len());
+    for k in keys {
+        let started = Instant::now();
+        engine.insert_txn(std::slice::from_ref(k), value)?;
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    micros.sort_by(f64::total_cmp);
+    Ok(micros[(micros.len() * 99 / 100).min(micros.len() - 1)])
+}
+
+/// Rows (13) and (14): what a checkpoint costs commits. 1,000 serial durable
+/// 1-key commits alone, then 1,000 more while another thread runs checkpoints
+/// back to back (engines without a checkpoint call print n/a for (14)).
+fn commit_latency_rows(engine: &dyn Engine, w: &Workload) -> Res<()> {
+    let (quiet, busy) = w.latency.split_at(LATENCY_COMMITS);
+    row("commit_p99_us", commit_p99_us(engine, quiet, &w.value)?);
+    if !engine.checkpoint()? {
+        println!("ROW commit_p99_ckpt_us n/a");
+        note(
+            "commit_p99_ckpt_us",
+            "n/a: the engine has no checkpoint to run beside commits",
+        );
+        return Ok(());
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (p99, checkpoints) = std::thread::scope(|scope| {
+        // Errors cross the thread as text (`Box<dyn Error>` is not `Send`).
+        let checkpointer = scope.spawn(|| -> Result<u64, String> {
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                engine.checkpoint().map_err(|e| e.to_string())?;
+                n += 1;
+            }
+            Ok(n)
+        });
+        let p99 = commit_p99_us(engine, busy, &w.value);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let checkpoints = checkpointer
+            .join()
+            .map_err(|_| "the checkpoint thread panicked")?;
+        Ok::<_, Box<dyn Error>>((p99?, checkpoints?))
+    })?;
+    row("commit_p99_ckpt_us", p99);
+    note(
+        "commit_p99_ckpt_us",
+        &format!("{checkpoints} checkpoints ran during the 1,000 commits"),
+    );
+    Ok(())
+}
+
 /// The KV suite, row by row, in a fixed order so every engine sees the same
 /// database state at each row.
 pub fn drive(engine: &mut dyn Engine, w: &Workload, dir: &Path) -> Res<()> {
@@ -181,6 +245,8 @@ pub fn drive(engine: &mut dyn Engine, w: &Workload, dir: &Path) -> Res<()> {
         "concurrent_commits_per_s",
         (WRITER_THREADS * COMMITS_PER_WRITER) as f64 / (ms / 1e3),
     );
+
+    commit_latency_rows(eng, w)?;
 
     let read_keys: Vec<Key> = w.read_order.iter().map(|&i| w.keys[i]).collect();
     let found = std::sync::atomic::AtomicUsize::new(0);

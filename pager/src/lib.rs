@@ -52,7 +52,7 @@ pub use format::page::{PAGE_HEADER_LEN, PageKind};
 pub use key::{Key, MIN_KEY_LEN};
 pub use metas::{MetaChoice, SlotReport, read_metas};
 pub use open::{OpenReport, PagerOptions};
-pub use pager::{MetaUpdate, Pager};
+pub use pager::{MetaUpdate, Pager, PendingMeta};
 pub use view::{Expect, PageRef, ReadView};
 
 /// Name of the page file inside a database directory.

@@ -20,6 +20,13 @@
 //!    precede a durable path to the database.
 //! 7. **Locked before read.** `vfs::lock_dir` (LOCK, then `data.aedb`) precedes any
 //!    read of the file, in every mode; nothing runs unlocked (review F6, F7).
+//! 8. **Fuzzy meta commits.** `begin_commit` writes the free list and extends the
+//!    file under the lock, then starts the next generation; `finish_commit` syncs
+//!    and writes the meta without it, while the next generation's pages are
+//!    written. Those pages are fresh or were free in the meta being written, and
+//!    the two-meta rule counts from the newest *durable* meta
+//!    (`reuse_generation`), so no page the meta in flight or its predecessor
+//!    reaches is overwritten; one meta at a time is in flight.
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
@@ -62,9 +69,12 @@ struct WriterState {
     fresh_from: u64,
     /// Reused ids handed out in the building generation.
     reused: HashSet<u64>,
-    /// Pages holding the current meta's free list.
+    /// Pages holding the newest free list (the current meta's, or the one a
+    /// meta in flight will publish).
     free_chain: Vec<u64>,
     safe_below: u64,
+    /// A meta begun by [`Pager::begin_commit`] is being made durable.
+    in_flight: bool,
 }
 
 impl WriterState {
@@ -92,8 +102,17 @@ impl WriterState {
             reused: HashSet::new(),
             free_chain,
             safe_below: u64::MAX,
+            in_flight: false,
             meta,
         })
+    }
+
+    /// The generation the allocator's two-meta rule counts from: the one after
+    /// the newest *durable* meta. While a meta is in flight this is one below
+    /// `building`, so nothing that meta's predecessor still reaches is reused
+    /// before the meta is durable (alloc invariant 2).
+    fn reuse_generation(&self) -> u64 {
+        self.meta.generation + 1
     }
 
     /// The generation the root `root` of a new meta was written by (rule P6 on the
@@ -116,6 +135,24 @@ impl WriterState {
                 r.0, self.building
             )))
         }
+    }
+}
+
+/// A meta written by [`Pager::begin_commit`]'s preparation, to be made durable
+/// by [`Pager::finish_commit`] (the pager stays unusable for another meta
+/// until then).
+#[derive(Debug)]
+#[must_use = "a begun meta commit must be finished"]
+pub struct PendingMeta {
+    meta: Meta,
+    slot: u64,
+    chain: Vec<u64>,
+}
+
+impl PendingMeta {
+    /// The meta that will be written.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
     }
 }
 
@@ -280,8 +317,8 @@ impl Pager {
     pub fn release_readers_below(&self, safe_below: u64) {
         let mut st = self.state();
         st.safe_below = safe_below;
-        let building = st.building;
-        st.alloc.promote(building, safe_below);
+        let generation = st.reuse_generation();
+        st.alloc.promote(generation, safe_below);
     }
 
     /// Seals `page` (a full page buffer whose payload the caller filled) with its
@@ -351,13 +388,28 @@ impl Pager {
         vec![0u8; self.read.page_size as usize]
     }
 
-    /// Makes everything written in this generation durable under a new meta.
+    /// Makes everything written in this generation durable under a new meta,
+    /// holding the pager's lock throughout (nothing else is written meanwhile).
+    /// A failure leaves the allocator as it was (invariant 4).
     pub fn commit(&self, update: MetaUpdate) -> Result<Meta> {
         self.check_writable()?;
         let mut st = self.state();
+        if st.in_flight {
+            return Err(PagerError::Misuse(
+                "a meta commit began while another is in flight".into(),
+            ));
+        }
         let before = st.alloc.clone();
-        match self.commit_locked(&mut st, update) {
-            Ok(meta) => Ok(meta),
+        let result = self.prepare_locked(&mut st, update).and_then(|pending| {
+            self.make_durable(&pending)?;
+            Ok(pending)
+        });
+        match result {
+            Ok(pending) => {
+                self.advance_generation(&mut st, &pending);
+                Self::settle_meta(&mut st, pending.meta.clone(), pending.slot);
+                Ok(pending.meta)
+            }
             Err(e) => {
                 st.alloc = before;
                 Err(e)
@@ -365,16 +417,58 @@ impl Pager {
         }
     }
 
-    /// Commit order (invariant 1): the free list, the file's length, a sync, the
-    /// other meta slot, a sync; then the in-memory state moves to the new generation.
-    fn commit_locked(&self, st: &mut WriterState, update: MetaUpdate) -> Result<Meta> {
+    /// The first half of a fuzzy checkpoint (invariant 8): writes the free list
+    /// and extends the file under the pager's lock, then starts the next
+    /// generation at once, so pages written from here on belong to it. The
+    /// returned meta is not durable until [`Pager::finish_commit`]; until then
+    /// nothing its predecessor reaches is reused and no other meta can begin.
+    pub fn begin_commit(&self, update: MetaUpdate) -> Result<PendingMeta> {
+        self.check_writable()?;
+        let mut st = self.state();
+        if st.in_flight {
+            return Err(PagerError::Misuse(
+                "a meta commit began while another is in flight".into(),
+            ));
+        }
+        let before = st.alloc.clone();
+        match self.prepare_locked(&mut st, update) {
+            Ok(pending) => {
+                self.advance_generation(&mut st, &pending);
+                st.in_flight = true;
+                Ok(pending)
+            }
+            Err(e) => {
+                st.alloc = before;
+                Err(e)
+            }
+        }
+    }
+
+    /// The second half: sync, the other meta slot, sync, without the pager's
+    /// lock, so pages of the next generation are allocated and written
+    /// meanwhile. Any failure poisons the pager: the next generation already
+    /// builds on this meta.
+    pub fn finish_commit(&self, pending: PendingMeta) -> Result<Meta> {
+        let result = self
+            .check_writable()
+            .and_then(|()| self.make_durable(&pending));
+        let mut st = self.state();
+        st.in_flight = false;
+        if let Err(e) = result {
+            self.poisoned.store(true, Ordering::Release);
+            return Err(e);
+        }
+        Self::settle_meta(&mut st, pending.meta.clone(), pending.slot);
+        Ok(pending.meta)
+    }
+
+    /// Commit order (invariant 1), first part: the free list and the file's
+    /// length, written but not synced; the meta to write next.
+    fn prepare_locked(&self, st: &mut WriterState, update: MetaUpdate) -> Result<PendingMeta> {
         debug_assert_eq!(st.building, st.meta.generation + 1, "building generation");
         let root_generation = st.root_generation(update.root)?;
         let (chain, free_runs) = self.write_free_list(st)?;
         self.extend_file(st.alloc.page_count)?;
-        if !mutation::active(Mutation::SkipSyncBeforeMeta) {
-            self.sync()?;
-        }
         let meta = Meta {
             page_size: self.read.page_size,
             generation: st.building,
@@ -387,10 +481,20 @@ impl Pager {
             wal_chain_hash: update.wal_chain_hash,
             keyed: self.key.is_some(),
         };
-        let slot = 1 - st.slot;
-        self.write_meta(&meta, slot)?;
-        self.advance_generation(st, meta.clone(), slot, chain);
-        Ok(meta)
+        Ok(PendingMeta {
+            meta,
+            slot: 1 - st.slot,
+            chain,
+        })
+    }
+
+    /// Commit order, second part: a sync (everything the meta reaches is then
+    /// durable), the other meta slot, a sync.
+    fn make_durable(&self, pending: &PendingMeta) -> Result<()> {
+        if !mutation::active(Mutation::SkipSyncBeforeMeta) {
+            self.sync()?;
+        }
+        self.write_meta(&pending.meta, pending.slot)
     }
 
     /// Writes the allocator's free runs as a chain of free-list pages sealed with
@@ -458,20 +562,26 @@ impl Pager {
         self.sync()
     }
 
-    /// After a durable commit of `meta` in `slot`: build the next generation, with
-    /// `chain` as the current free list's pages.
-    fn advance_generation(&self, st: &mut WriterState, meta: Meta, slot: u64, chain: Vec<u64>) {
-        debug_assert_ne!(slot, st.slot, "a commit overwrote the current meta slot");
-        debug_assert_eq!(meta.generation, st.building, "committed generation");
-        st.meta = meta;
-        st.slot = slot;
+    /// Starts the generation after `pending`'s: pages allocated from here on are
+    /// fresh in it, and `pending.chain` is the newest free list.
+    fn advance_generation(&self, st: &mut WriterState, pending: &PendingMeta) {
+        debug_assert_eq!(pending.meta.generation, st.building, "committed generation");
         st.building += 1;
         self.read.set_max_generation(st.building);
         st.fresh_from = st.alloc.page_count;
         st.reused.clear();
-        st.free_chain = chain;
-        let (building, safe_below) = (st.building, st.safe_below);
-        st.alloc.promote(building, safe_below);
+        st.free_chain = pending.chain.clone();
+        st.committed = st.alloc.clone();
+    }
+
+    /// `meta` is durable in `slot`: it is the current meta, and what its
+    /// predecessor alone reached may now wait out one meta less.
+    fn settle_meta(st: &mut WriterState, meta: Meta, slot: u64) {
+        debug_assert_ne!(slot, st.slot, "a commit overwrote the current meta slot");
+        st.meta = meta;
+        st.slot = slot;
+        let (generation, safe_below) = (st.reuse_generation(), st.safe_below);
+        st.alloc.promote(generation, safe_below);
         st.committed = st.alloc.clone();
     }
 

@@ -40,8 +40,9 @@ impl AedbInstance {
             })?
     }
 
-    /// Writes a checkpoint now; returns its seq. Readers are not blocked;
-    /// commits wait for its two syncs.
+    /// Writes a checkpoint now; returns its seq. Fuzzy: neither readers nor
+    /// commits wait for its syncs (the writer lock is held only to choose the
+    /// state to persist and, after, to start a fresh WAL segment).
     pub async fn checkpoint_now(&self) -> Result<u64, AedbError> {
         self.blocking(|db| {
             db.storage().checkpoint_now()?;

@@ -62,6 +62,9 @@ impl Database {
     /// Pins the files for a backup: until the pin is dropped no checkpoint
     /// runs (commits go on; a due checkpoint waits, `checkpoint_now` blocks).
     pub fn pin_for_backup(&self) -> Result<BackupPin> {
+        // A checkpoint in flight finishes first (its meta and segment deletions
+        // would change what the pin describes).
+        let _gate = self.engine.checkpoint_gate();
         let st = self.engine.writer()?;
         self.engine.backups.pin();
         let checkpoint_seq = st.checkpoint_seq;

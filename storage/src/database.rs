@@ -88,16 +88,20 @@ impl Database {
         Ok(ReadTransaction::new(self.engine.clone(), snapshot))
     }
 
-    /// Writes a checkpoint now (blocks the writer for its two syncs). While a
-    /// backup is copying the files ([`Database::pin_for_backup`]) it waits for
-    /// the copy to finish first.
+    /// Writes a checkpoint of the latest state now and returns once it is
+    /// durable. Fuzzy: the writer lock is held only to choose the state, so
+    /// commits and reads go on beside its syncs. A checkpoint already in flight
+    /// finishes first; while a backup is copying the files
+    /// ([`Database::pin_for_backup`]) it waits for the copy to finish.
     pub fn checkpoint_now(&self) -> Result<()> {
         loop {
-            let mut st = self.engine.writer()?;
+            let gate = self.engine.checkpoint_gate();
+            let st = self.engine.writer()?;
             if !self.engine.backups.pinned() {
-                return self.engine.checkpoint_locked(&mut st);
+                return self.engine.checkpoint_fuzzy(gate, st);
             }
             drop(st);
+            drop(gate);
             self.engine.backups.wait_released();
         }
     }

@@ -9,9 +9,10 @@
 //!    appends exactly one WAL frame, then publishes its snapshot (`Visible`).
 //! 2. Group commit (`group_commit.rs`): a `Durable` commit returns once a sync
 //!    covers its seq; syncs run outside the writer lock.
-//! 3. A checkpoint first makes the WAL durable up to its seq, then commits the meta
-//!    (pager: pages, fdatasync, other slot, fdatasync), then deletes segments that
-//!    neither meta needs.
+//! 3. A checkpoint cuts the latest state under the writer lock, then (outside
+//!    it, beside later commits) makes the WAL durable up to its seq, commits the
+//!    meta (pager: free list, fdatasync, other slot, fdatasync), and deletes
+//!    segments that neither meta needs (`checkpoint.rs`).
 //! 4. Any I/O failure inside a commit or checkpoint, any failed sync, and a panic
 //!    inside a commit poison the engine: no further commit or acknowledgement until
 //!    reopen. Poison is checked after the writer lock is taken, at the top of a
@@ -21,8 +22,9 @@
 //! 5. A page retired by commit s is reused only once every registered reader's
 //!    snapshot seq is at least s (`readers.rs`) and the pager's two-meta rule holds.
 //!
-//! Lock order: writer → sync (group commit) → notifier; writer → the registry's
-//! locks (`readers.rs`); writer → the backup gate's lock.
+//! Lock order: checkpointing → writer → sync (group commit) → notifier; writer →
+//! the registry's locks (`readers.rs`); writer → the backup gate's lock. The
+//! writer lock's holder only `try_lock`s the checkpoint gate.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -63,6 +65,10 @@ pub(crate) struct Engine {
     pub(crate) vfs: Arc<dyn Vfs>,
     /// Backups copying the files now: checkpoints wait for them.
     pub(crate) backups: BackupGate,
+    /// Held by a checkpoint from its cut to its trim (one at a time; a backup
+    /// pin waits for one in flight). Lock order: checkpointing → writer; a
+    /// holder of the writer lock only ever `try_lock`s it.
+    pub(crate) checkpointing: Mutex<()>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) options: StorageOptions,
     pub(crate) pager: Pager,
@@ -129,6 +135,22 @@ impl Engine {
         self.release_pages_behind_readers();
         let core = TxnCore::new(&self.pager, &self.options, state.root_dir, state.seq + 1)?;
         Ok((state, core))
+    }
+
+    /// The checkpoint gate if no checkpoint holds it (callers may hold the
+    /// writer lock: lock order).
+    pub(crate) fn try_checkpoint_gate(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.checkpointing.try_lock() {
+            Ok(gate) => Some(gate),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The checkpoint gate, waiting for a checkpoint in flight (never with the
+    /// writer lock held).
+    pub(crate) fn checkpoint_gate(&self) -> MutexGuard<'_, ()> {
+        self.checkpointing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Invariant 5: tells the pager which retired pages no registered reader can see.
@@ -215,10 +237,18 @@ impl Engine {
         }
         drop(unwind);
         self.readers.retain(snapshot);
-        if self.checkpoint_due(&state) {
-            self.checkpoint_locked(&mut state)?;
+        // A checkpoint in flight holds the gate: another is not needed yet.
+        let gate = if self.checkpoint_due(&state) {
+            self.try_checkpoint_gate()
+        } else {
+            None
+        };
+        match gate {
+            // Fuzzy: the writer lock goes at the cut; later commits run beside
+            // this checkpoint's syncs (this caller waits for them).
+            Some(gate) => self.checkpoint_fuzzy(gate, state)?,
+            None => drop(state),
         }
-        drop(state);
         if finality == Finality::Durable {
             let may_sync = matches!(self.options.durability, DurabilityMode::Full);
             let waiting = Instant::now();

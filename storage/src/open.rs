@@ -146,6 +146,7 @@ impl Engine {
             dir: dir.to_path_buf(),
             vfs,
             backups: BackupGate::default(),
+            checkpointing: Mutex::new(()),
             stats,
             options,
             pager,

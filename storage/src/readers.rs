@@ -141,9 +141,10 @@ impl Readers {
         }
     }
 
-    /// The checkpoint made the latest state the checkpointed one (invariant 3).
-    pub(crate) fn checkpointed(&self) {
-        *lock(&self.at_checkpoint) = self.latest.load_full();
+    /// A checkpoint made `snapshot` (its cut) the checkpointed state
+    /// (invariant 3).
+    pub(crate) fn checkpointed(&self, snapshot: Arc<Snapshot>) {
+        *lock(&self.at_checkpoint) = snapshot;
     }
 
     /// Pages retired below this seq are behind every registered reader

@@ -78,6 +78,10 @@ impl Stats {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.checkpoint_nanos.fetch_add(took, Ordering::Relaxed);
         self.last_checkpoint_nanos.store(took, Ordering::Relaxed);
+    }
+
+    /// A checkpoint took its cut: what comes after it counts toward the next.
+    pub(crate) fn checkpoint_cut(&self) {
         self.wal_bytes_since_checkpoint.store(0, Ordering::Relaxed);
         self.pages_since_checkpoint.store(0, Ordering::Relaxed);
     }

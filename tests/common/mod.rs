@@ -102,72 +102,126 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
     out.states.push((db.visible_seq(), model.clone()));
     out.durable = db.visible_seq();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let names = ["alpha", "beta", "gamma", "delta"];
     for i in 0..commits {
-        let mut next = model.clone();
-        let step = (|| -> Result<(u64, Finality), StorageError> {
-            let mut txn = db.begin_write()?;
-            for _ in 0..rng.usize(1..6) {
-                let name = names[rng.usize(0..names.len())];
-                match rng.u8(0..20) {
-                    0 => {
-                        txn.delete_tree(name)?;
-                        next.remove(name);
-                    }
-                    1..=13 => {
-                        let key = format!("k{}", rng.u8(0..40)).into_bytes();
-                        let v = value(&mut rng, page_size);
-                        txn.open_tree(name)?.insert(&key, &v)?;
-                        next.entry(name.to_string()).or_default().insert(key, v);
-                    }
-                    _ => {
-                        let key = format!("k{}", rng.u8(0..40)).into_bytes();
-                        txn.open_tree(name)?.remove(&key)?;
-                        next.entry(name.to_string()).or_default().remove(&key);
-                    }
-                }
-            }
-            if rng.u8(0..8) == 0 {
-                txn.abort();
-                return Ok((0, Finality::Visible));
-            }
-            let seq = txn.seq();
-            let finality = if rng.bool() {
-                Finality::Durable
-            } else {
-                Finality::Visible
-            };
-            out.in_flight = Some((seq, next.clone()));
-            let r = txn.commit(finality)?;
-            Ok((r.seq, finality))
-        })();
-        match step {
-            Ok((0, _)) => {}
-            Ok((seq, finality)) => {
-                out.in_flight = None;
-                model = next;
-                out.states.push((seq, model.clone()));
-                out.commits += 1;
-                if finality == Finality::Durable {
-                    out.durable = seq;
-                }
-            }
-            Err(e) => {
-                out.error = Some(e);
-                return out;
-            }
+        if let Err(e) = step(&db, &mut rng, page_size, &mut model, &mut out) {
+            out.error = Some(e);
+            return out;
         }
-        // At least two checkpoints per workload, plus random ones.
+        // At least two checkpoints per workload, plus random ones; half of them
+        // fuzzy with commits made while the checkpoint's page-file sync stalls.
         if i % 9 == 8 || rng.u8(0..8) == 0 {
-            if let Err(e) = db.checkpoint_now() {
+            let checkpointed = if rng.bool() {
+                // A checkpoint makes everything so far durable.
+                db.checkpoint_now().map(|()| out.durable = model_seq(&out))
+            } else {
+                fuzzy_checkpoint(fs, &db, &mut rng, page_size, &mut model, &mut out)
+            };
+            if let Err(e) = checkpointed {
                 out.error = Some(e);
                 return out;
             }
-            // A checkpoint makes everything so far durable.
-            out.durable = model_seq(&out);
         }
     }
     out
+}
+
+/// One random commit (or abort) applied to `model`; errors leave the commit in
+/// flight in `out`.
+fn step(
+    db: &Database,
+    rng: &mut fastrand::Rng,
+    page_size: u32,
+    model: &mut Model,
+    out: &mut Outcome,
+) -> Result<(), StorageError> {
+    let names = ["alpha", "beta", "gamma", "delta"];
+    let mut next = model.clone();
+    let mut txn = db.begin_write()?;
+    for _ in 0..rng.usize(1..6) {
+        let name = names[rng.usize(0..names.len())];
+        match rng.u8(0..20) {
+            0 => {
+                txn.delete_tree(name)?;
+                next.remove(name);
+            }
+            1..=13 => {
+                let key = format!("k{}", rng.u8(0..40)).into_bytes();
+                let v = value(rng, page_size);
+                txn.open_tree(name)?.insert(&key, &v)?;
+                next.entry(name.to_string()).or_default().insert(key, v);
+            }
+            _ => {
+                let key = format!("k{}", rng.u8(0..40)).into_bytes();
+                txn.open_tree(name)?.remove(&key)?;
+                next.entry(name.to_string()).or_default().remove(&key);
+            }
+        }
+    }
+    if rng.u8(0..8) == 0 {
+        txn.abort();
+        return Ok(());
+    }
+    let seq = txn.seq();
+    let finality = if rng.bool() {
+        Finality::Durable
+    } else {
+        Finality::Visible
+    };
+    out.in_flight = Some((seq, next.clone()));
+    let r = txn.commit(finality)?;
+    out.in_flight = None;
+    *model = next;
+    out.states.push((r.seq, model.clone()));
+    out.commits += 1;
+    if finality == Finality::Durable {
+        out.durable = r.seq;
+    }
+    Ok(())
+}
+
+/// `checkpoint_now` on another thread, its page-file sync held back while this
+/// thread makes a few commits beside it (engine invariant 3: the writer lock is
+/// free between the cut and the trim); then the sync goes on. Deterministic:
+/// the checkpoint runs alone until it stalls, the commits run while it is
+/// stalled, and it finishes alone.
+fn fuzzy_checkpoint(
+    fs: &SimFs,
+    db: &Database,
+    rng: &mut fastrand::Rng,
+    page_size: u32,
+    model: &mut Model,
+    out: &mut Outcome,
+) -> Result<(), StorageError> {
+    let cut = model_seq(out);
+    let stall = fs.stall_next_sync(aedb::pager::DATA_FILE_NAME);
+    // Released even if a commit beside it panics (a G3 violation), so the
+    // scope can join the checkpoint thread instead of hanging.
+    struct ReleaseOnDrop<'a>(&'a aedb::pager::sim::SyncStall);
+    impl Drop for ReleaseOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.release();
+        }
+    }
+    std::thread::scope(|scope| {
+        let _release = ReleaseOnDrop(&stall);
+        let checkpoint = scope.spawn(|| db.checkpoint_now());
+        // The checkpoint stalls at its sync, or fails before it (a crash).
+        while !stall.wait_stalled(std::time::Duration::from_millis(1)) {
+            if checkpoint.is_finished() {
+                break;
+            }
+        }
+        let beside = (0..rng.usize(1..4)).try_for_each(|_| step(db, rng, page_size, model, out));
+        stall.release();
+        let done = checkpoint
+            .join()
+            .unwrap_or_else(|_| panic!("the checkpoint thread panicked"));
+        beside?;
+        done?;
+        // The checkpoint made everything through its cut durable.
+        out.durable = out.durable.max(cut);
+        Ok(())
+    })
 }
 
 fn model_seq(out: &Outcome) -> u64 {

@@ -40,6 +40,11 @@ pub trait Engine: Sync {
     fn range_all(&self, starts: &[Key], len: usize) -> Res<usize>;
     /// Row (8): one durable transaction removing `keys`.
     fn remove_txn(&self, keys: &[Key]) -> Res<()>;
+    /// Row (14): one checkpoint now, callable beside commits from another
+    /// thread; false when the engine has no such call (the default).
+    fn checkpoint(&self) -> Res<bool> {
+        Ok(false)
+    }
     /// Before row (10): checkpoint/compaction where the engine has one; returns
     /// a footnote when it has none or does something else.
     fn compact(&mut self) -> Res<Option<&'static str>>;

@@ -106,6 +106,11 @@ impl Engine for Ours {
         Ok(())
     }
 
+    fn checkpoint(&self) -> Res<bool> {
+        self.db()?.checkpoint_now()?;
+        Ok(true)
+    }
+
     fn compact(&mut self) -> Res<Option<&'static str>> {
         self.db()?.checkpoint_now()?;
         Ok(Some("aedb: after checkpoint_now()"))

@@ -158,6 +158,7 @@ impl SimFs {
         SimFs {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
+                stall: Mutex::new(None),
             }),
         }
     }

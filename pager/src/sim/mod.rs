@@ -136,6 +136,46 @@ pub(crate) struct State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
+    /// A sync to hold back (see [`SimFs::stall_next_sync`]).
+    stall: Mutex<Option<Arc<SyncStall>>>,
+}
+
+/// A sync the simulation holds back until released: the next `sync_data` of a
+/// file with a given name blocks (holding no lock of the simulation, so every
+/// other call goes on) until [`SyncStall::release`], then happens as usual. For
+/// tests that show work continuing while a sync is slow.
+#[derive(Debug)]
+pub struct SyncStall {
+    file_name: std::ffi::OsString,
+    state: Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl SyncStall {
+    /// Waits until the stalled sync has begun (true), or `timeout` passed.
+    pub fn wait_stalled(&self, timeout: std::time::Duration) -> bool {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (st, _) = self
+            .changed
+            .wait_timeout_while(st, timeout, |(stalled, _)| !*stalled)
+            .unwrap_or_else(|p| p.into_inner());
+        st.0
+    }
+
+    /// Lets the stalled sync (or the next one, if it has not begun) proceed.
+    pub fn release(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+
+    fn hold(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 = true;
+        self.changed.notify_all();
+        while !st.1 {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// The simulated file system. Cheap to clone; clones share one state.
@@ -186,6 +226,7 @@ impl SimFs {
         SimFs {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
+                stall: Mutex::new(None),
             }),
         }
     }
@@ -197,6 +238,27 @@ impl SimFs {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Holds back the next `sync_data` of a file named `file_name` (in any
+    /// directory) until the returned stall is released.
+    pub fn stall_next_sync(&self, file_name: &str) -> Arc<SyncStall> {
+        let stall = Arc::new(SyncStall {
+            file_name: file_name.into(),
+            state: Mutex::new((false, false)),
+            changed: std::sync::Condvar::new(),
+        });
+        *self.shared.stall.lock().unwrap_or_else(|p| p.into_inner()) = Some(stall.clone());
+        stall
+    }
+
+    /// Takes the stall aimed at `path`'s file name, if one is set.
+    fn take_stall(&self, path: &Path) -> Option<Arc<SyncStall>> {
+        let mut slot = self.shared.stall.lock().unwrap_or_else(|p| p.into_inner());
+        let aimed = slot
+            .as_ref()
+            .is_some_and(|s| path.file_name() == Some(s.file_name.as_os_str()));
+        if aimed { slot.take() } else { None }
     }
 
     /// The seed this file system was made with.
@@ -651,6 +713,9 @@ impl VfsFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        if let Some(stall) = self.fs.take_stall(&self.path) {
+            stall.hold();
+        }
         let mut st = self.fs.state();
         let verdict = SimFs::decide(&mut st, Call::Sync);
         let st = &mut *st;

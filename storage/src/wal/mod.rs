@@ -212,20 +212,46 @@ impl WalWriter {
 
     /// Deletes every segment whose frames are all at or below `covered` (invariant 3).
     pub fn delete_covered(&mut self, covered: u64) -> Result<usize> {
-        let mut deleted = 0;
+        self.take_covered(covered).delete()
+    }
+
+    /// Takes every segment whose frames are all at or below `covered` off the
+    /// list, to be deleted by [`Covered::delete`] (outside the writer's lock).
+    pub fn take_covered(&mut self, covered: u64) -> Covered {
+        let mut segments = Vec::new();
         while self.segments.len() > 1 && self.segments[1].0 <= covered.saturating_add(1) {
-            let (_, path) = self.segments.remove(0);
-            self.vfs
-                .remove_file(&path)
-                .map_err(|e| StorageError::io("deleting", &path, e))?;
-            deleted += 1;
+            segments.push(self.segments.remove(0).1);
         }
-        if deleted > 0 {
+        Covered {
+            vfs: self.vfs.clone(),
+            dir: self.dir.clone(),
+            segments,
+        }
+    }
+}
+
+/// Segments no meta needs any more, taken off the writer's list.
+#[must_use = "covered segments are deleted by `delete`"]
+pub struct Covered {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    segments: Vec<PathBuf>,
+}
+
+impl Covered {
+    /// Unlinks the segments and syncs the directory; returns how many.
+    pub fn delete(self) -> Result<usize> {
+        for path in &self.segments {
+            self.vfs
+                .remove_file(path)
+                .map_err(|e| StorageError::io("deleting", path, e))?;
+        }
+        if !self.segments.is_empty() {
             self.vfs
                 .sync_dir(&self.dir)
                 .map_err(|e| StorageError::io("syncing directory", &self.dir, e))?;
         }
-        Ok(deleted)
+        Ok(self.segments.len())
     }
 }
 
