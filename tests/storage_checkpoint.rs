@@ -1,8 +1,11 @@
-//! Fuzzy checkpoints (engine invariant 3, issue #16): `checkpoint_now` holds
-//! the writer lock only for its cut, so commits and reads go on while its
-//! page-file sync is stalled; the checkpoint then publishes the state of its
-//! cut, not of the commits made beside it, and all of it survives a reopen.
-//! (The crash matrix in `storage_crash.rs` crashes inside such windows.)
+//! Checkpoints and the file's size (issue #16). Fuzzy checkpoints (engine
+//! invariant 6): `checkpoint_now` holds the writer lock only for its cut and
+//! trim, so commits and reads go on while its page-file sync is stalled; the
+//! checkpoint then publishes the state of its cut, not of the commits made
+//! beside it, and all of it survives a reopen (the crash matrix in
+//! `storage_crash.rs` crashes inside such windows). Tail truncation (pager
+//! invariant 9) and `compact` shrink the page file, with a crash at every call
+//! of each workload.
 
 mod common;
 
@@ -16,6 +19,8 @@ use common::{Model, dir, read_model};
 
 fn options() -> StorageOptions {
     StorageOptions {
+        // Retained snapshots are readers: a short window lets freed pages go.
+        snapshot_retention_count: 2,
         checkpoint_wal_bytes: u64::MAX,
         checkpoint_dirty_bytes: u64::MAX,
         checkpoint_interval_ms: None,
@@ -124,4 +129,284 @@ fn commits_and_reads_complete_while_a_checkpoint_sync_is_stalled() {
         model_of(0..500)
     );
     assert!(image.violations().is_empty(), "{:?}", image.violations());
+}
+
+/// A dropped tree at the end of the file: its pages are given back at the
+/// checkpoints that follow and the page file shrinks (pager invariant 9).
+/// Returns the model after each commit (and the commit in flight when an
+/// error stopped it), the last durable seq, and the page file's length after
+/// the load and at the end.
+struct Shrink {
+    states: Vec<(u64, Model)>,
+    in_flight: Option<(u64, Model)>,
+    durable: u64,
+    loaded: u64,
+    end: u64,
+}
+
+fn shrink_workload(fs: &SimFs) -> Shrink {
+    let mut states = vec![(0, Model::new())];
+    let mut in_flight = None;
+    let mut durable = 0;
+    let len = || {
+        fs.contents(&dir().join(DATA_FILE_NAME))
+            .map_or(0, |c| c.len() as u64)
+    };
+    let Ok(db) = Database::open_with(Arc::new(fs.clone()), &dir(), options()) else {
+        return Shrink {
+            states,
+            in_flight,
+            durable,
+            loaded: 0,
+            end: 0,
+        };
+    };
+    let mut model = Model::new();
+    let mut commit =
+        |db: &Database, f: &dyn Fn(&mut aedb::storage::WriteTransaction, &mut Model)| {
+            let mut txn = db.begin_write().ok()?;
+            let mut next = model.clone();
+            f(&mut txn, &mut next);
+            in_flight = Some((txn.seq(), next.clone()));
+            let seq = txn.commit(Finality::Durable).ok()?.seq;
+            in_flight = None;
+            model = next.into_iter().filter(|(_, t)| !t.is_empty()).collect();
+            states.push((seq, model.clone()));
+            durable = seq;
+            Some(())
+        };
+    let put = |tree: &str, keys: std::ops::Range<u32>, len: usize| {
+        let tree = tree.to_string();
+        move |txn: &mut aedb::storage::WriteTransaction, m: &mut Model| {
+            let mut t = txn.open_tree(&tree).unwrap_or_else(|e| panic!("{e}"));
+            for k in keys.clone() {
+                let v = vec![k as u8; len];
+                t.insert(&k.to_be_bytes(), &v)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                m.entry(tree.clone())
+                    .or_default()
+                    .insert(k.to_be_bytes().to_vec(), v);
+            }
+        }
+    };
+    let steps = (|| {
+        commit(&db, &put("small", 0..20, 30))?;
+        db.checkpoint_now().ok()?;
+        commit(&db, &put("big", 0..400, 600))?;
+        db.checkpoint_now().ok()?;
+        let loaded = len();
+        commit(&db, &|txn, m| {
+            txn.delete_tree("big").unwrap_or_else(|e| panic!("{e}"));
+            m.remove("big");
+        })?;
+        for i in 0..8 {
+            db.checkpoint_now().ok()?;
+            commit(&db, &put("small", i..i + 1, 31))?;
+        }
+        Some(loaded)
+    })();
+    let loaded = steps.unwrap_or(0);
+    let end = len();
+    Shrink {
+        states,
+        in_flight,
+        durable,
+        loaded,
+        end,
+    }
+}
+
+#[test]
+fn a_freed_tail_is_truncated_and_every_crash_point_recovers() {
+    let seed = test_seed("tail truncation crash matrix", 0x7a11);
+    let clean = SimFs::new(seed);
+    let Shrink { loaded, end, .. } = shrink_workload(&clean);
+    assert!(
+        end * 3 < loaded,
+        "the page file did not shrink after the drop: {loaded} -> {end} bytes"
+    );
+    let calls = clean.calls();
+    for crash_at in 0..calls {
+        let fs = SimFs::new(seed);
+        fs.set_plan(aedb::pager::sim::FaultPlan {
+            crash_at: Some(crash_at),
+            ..Default::default()
+        });
+        let run = shrink_workload(&fs);
+        for (i, mode) in [
+            ImageMode::LoseAll,
+            ImageMode::KeepAll,
+            ImageMode::Random(seed ^ crash_at),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+            let image = fs.crash_image(mode);
+            let db = Database::open_with(Arc::new(image.clone()), &dir(), options())
+                .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+            let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let seq = db.visible_seq();
+            assert!(
+                common::admits(&run.states, run.in_flight.as_ref(), run.durable, seq, &got),
+                "{ctx}: recovered seq {seq} is not a committed state at or after durable {}",
+                run.durable
+            );
+            assert!(
+                image.violations().is_empty(),
+                "{ctx}: {:?}",
+                image.violations()
+            );
+        }
+        assert!(fs.violations().is_empty(), "{:?}", fs.violations());
+    }
+    println!("tail truncation: {calls} crash points x 3 images, {loaded} -> {end} bytes");
+}
+
+/// What the compaction workload got through.
+struct Compacted {
+    states: Vec<(u64, Model)>,
+    in_flight: Option<(u64, Model)>,
+    durable: u64,
+    /// The logical state compaction started from (it changes nothing).
+    before_compaction: Option<Model>,
+    report: Option<aedb::storage::CompactReport>,
+}
+
+/// Two trees loaded in shuffled order (inline and overflow values), the
+/// first dropped and half the second deleted, so free pages sit low and live
+/// ones high; then `compact`. Stops at the first error.
+fn compact_workload(fs: &SimFs, seed: u64) -> Compacted {
+    let mut out = Compacted {
+        states: vec![(0, Model::new())],
+        in_flight: None,
+        durable: 0,
+        before_compaction: None,
+        report: None,
+    };
+    let Ok(db) = Database::open_with(Arc::new(fs.clone()), &dir(), options()) else {
+        return out;
+    };
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut keys: Vec<u32> = (0..300).collect();
+    rng.shuffle(&mut keys);
+    let mut model = Model::new();
+    let value = |k: u32| vec![k as u8; if k % 17 == 0 { 5000 } else { 150 }];
+    let mut commit = |edit: &dyn Fn(
+        &mut aedb::storage::WriteTransaction,
+        &mut Model,
+    ) -> Result<(), aedb::storage::StorageError>| {
+        let mut txn = db.begin_write().ok()?;
+        let mut next = model.clone();
+        edit(&mut txn, &mut next).ok()?;
+        next.retain(|_, t| !t.is_empty());
+        out.in_flight = Some((txn.seq(), next.clone()));
+        let seq = txn.commit(Finality::Durable).ok()?.seq;
+        out.in_flight = None;
+        model = next;
+        out.states.push((seq, model.clone()));
+        out.durable = seq;
+        Some(())
+    };
+    let done = (|| {
+        for tree in ["old", "kept"] {
+            for chunk in keys.chunks(60) {
+                commit(&|txn, m| {
+                    let mut t = txn.open_tree(tree)?;
+                    for &k in chunk {
+                        t.insert(&k.to_be_bytes(), &value(k))?;
+                        let entry = m.entry(tree.to_string()).or_default();
+                        entry.insert(k.to_be_bytes().to_vec(), value(k));
+                    }
+                    Ok(())
+                })?;
+            }
+            db.checkpoint_now().ok()?;
+        }
+        commit(&|txn, m| {
+            txn.delete_tree("old")?;
+            m.remove("old");
+            let mut t = txn.open_tree("kept")?;
+            for k in (0..300u32).step_by(2) {
+                t.remove(&k.to_be_bytes())?;
+                if let Some(entry) = m.get_mut("kept") {
+                    entry.remove(&k.to_be_bytes().to_vec());
+                }
+            }
+            Ok(())
+        })?;
+        Some(())
+    })();
+    if done.is_some() {
+        out.before_compaction = Some(model);
+        out.report = db.compact().ok();
+    }
+    out
+}
+
+#[test]
+fn compaction_moves_live_pages_down_and_every_crash_point_recovers() {
+    let seed = test_seed("compaction crash matrix", 0xc0de);
+    let clean = SimFs::new(seed);
+    let run = compact_workload(&clean, seed);
+    let report = run
+        .report
+        .unwrap_or_else(|| panic!("the clean run did not compact"));
+    assert!(report.complete, "{report:?}");
+    assert!(
+        report.bytes_after * 2 < report.bytes_before,
+        "compaction did not halve the file: {report:?}"
+    );
+    let db = Database::open_with(Arc::new(clean.clone()), &dir(), options())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        Some(read_model(&db).unwrap_or_else(|e| panic!("{e}"))),
+        run.before_compaction,
+        "compaction changed the contents"
+    );
+    drop(db);
+    let calls = clean.calls();
+    for crash_at in 0..calls {
+        let fs = SimFs::new(seed);
+        fs.set_plan(aedb::pager::sim::FaultPlan {
+            crash_at: Some(crash_at),
+            ..Default::default()
+        });
+        let run = compact_workload(&fs, seed);
+        for (i, mode) in [
+            ImageMode::LoseAll,
+            ImageMode::KeepAll,
+            ImageMode::Random(seed ^ crash_at),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+            let image = fs.crash_image(mode);
+            let db = Database::open_with(Arc::new(image.clone()), &dir(), options())
+                .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+            let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            let seq = db.visible_seq();
+            // During compaction every state reads as the one it started from.
+            let ok = match &run.before_compaction {
+                Some(m) => seq >= run.durable && got == *m,
+                None => common::admits(&run.states, run.in_flight.as_ref(), run.durable, seq, &got),
+            };
+            assert!(
+                ok,
+                "{ctx}: recovered seq {seq} does not match (durable {})",
+                run.durable
+            );
+            assert!(
+                image.violations().is_empty(),
+                "{ctx}: {:?}",
+                image.violations()
+            );
+        }
+        assert!(fs.violations().is_empty(), "{:?}", fs.violations());
+    }
+    println!(
+        "compaction: {} -> {} bytes in {} rounds; {calls} crash points x 3 images",
+        report.bytes_before, report.bytes_after, report.rounds
+    );
 }

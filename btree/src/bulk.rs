@@ -33,15 +33,33 @@ where
     K: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
+    bulk_load_tracked(pager, owner, config, entries).map(|(root, _)| root)
+}
+
+/// [`bulk_load`], also returning every page it wrote, for a caller that may
+/// still abandon the tree (its pages must then go back to the pager).
+pub fn bulk_load_tracked<I, K, V>(
+    pager: &Pager,
+    owner: u64,
+    config: TreeConfig,
+    entries: I,
+) -> Result<(Option<TreeRoot>, Vec<PageId>)>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
     let mut allocated = Vec::new();
-    let result = load(pager, owner, config, entries, &mut allocated);
-    if result.is_err() {
-        // Nothing references the pages written so far: give every one back.
-        for id in allocated {
-            let _ = pager.retire(PageId(id), 0);
+    match load(pager, owner, config, entries, &mut allocated) {
+        Ok(root) => Ok((root, allocated.into_iter().map(PageId).collect())),
+        Err(e) => {
+            // Nothing references the pages written so far: give every one back.
+            for id in allocated {
+                let _ = pager.retire(PageId(id), 0);
+            }
+            Err(e)
         }
     }
-    result
 }
 
 fn load<I, K, V>(

@@ -22,11 +22,12 @@ pub mod fuzzing;
 pub mod node;
 mod overflow;
 mod read;
+mod relocate;
 mod source;
 mod write;
 
 pub use aedb_pager as pager;
-pub use bulk::bulk_load;
+pub use bulk::{bulk_load, bulk_load_tracked};
 pub use check::{CheckReport, check};
 pub use config::TreeConfig;
 pub use error::{BtreeError, Result};

@@ -70,11 +70,11 @@ type Split = (Vec<u8>, u64);
 pub struct WriteTxn<'p> {
     pager: &'p Pager,
     view: ReadView,
-    owner: u64,
+    pub(crate) owner: u64,
     config: TreeConfig,
     epoch: u64,
     page_size: u32,
-    root: Option<ChildRef>,
+    pub(crate) root: Option<ChildRef>,
     dirty: HashMap<u64, Box<[u8]>>,
     fresh: HashSet<u64>,
     retired: Vec<PageId>,
@@ -133,7 +133,7 @@ fn search_trusted(page: &[u8], key: &[u8]) -> std::result::Result<usize, usize> 
     Err(lo)
 }
 
-fn search_branch_trusted(page: &[u8], key: &[u8]) -> usize {
+pub(crate) fn search_branch_trusted(page: &[u8], key: &[u8]) -> usize {
     let (mut lo, mut hi) = (1, node::count(page));
     while lo < hi {
         let mid = (lo + hi) / 2;
@@ -173,7 +173,7 @@ impl<'p> WriteTxn<'p> {
         })
     }
 
-    fn source(&self) -> TxnSource<'_> {
+    pub(crate) fn source(&self) -> TxnSource<'_> {
         TxnSource {
             dirty: &self.dirty,
             view: &self.view,
@@ -215,7 +215,7 @@ impl<'p> WriteTxn<'p> {
         self.read(|t| t.get(key).map(|v| v.map(|c| c.into_owned())))
     }
 
-    fn page(&self, id: u64) -> &[u8] {
+    pub(crate) fn page(&self, id: u64) -> &[u8] {
         self.dirty.get(&id).map_or(&[][..], |b| &b[..])
     }
 
@@ -276,7 +276,7 @@ impl<'p> WriteTxn<'p> {
         Ok(id)
     }
 
-    fn dirty_root(&mut self) -> Result<Option<u64>> {
+    pub(crate) fn dirty_root(&mut self) -> Result<Option<u64>> {
         let Some(root) = self.root else {
             return Ok(None);
         };
@@ -464,7 +464,7 @@ impl<'p> WriteTxn<'p> {
 
     /// Copies child `i` of `parent` into the transaction (invariant 1) and points the
     /// parent at the copy; returns the old reference and the copy's id.
-    fn dirty_child(&mut self, parent: u64, i: usize) -> Result<(ChildRef, u64)> {
+    pub(crate) fn dirty_child(&mut self, parent: u64, i: usize) -> Result<(ChildRef, u64)> {
         let child = node::child_of(self.page(parent), i);
         let cid = self.make_dirty(child)?;
         let dirty = ChildRef {

@@ -14,6 +14,14 @@
 //!    (the free list's own pages included);
 //!    `ready` hands out its lowest id first, so files stay dense and the tail can be
 //!    truncated.
+//! 5. Ready ids that end at `page_count` are given back at each meta commit
+//!    (`trim_tail`): the mark drops to the run's start, the meta records the
+//!    smaller count, and the pager truncates the file once no durable meta needs
+//!    the length (pager invariant 9).
+//! 6. At open the newest meta may exist only in the page cache (a failed sync:
+//!    the test `reopen_after_a_failed_sync_…`), so the durable older slot may
+//!    still hold the meta before it: `from_runs` counts every listed run's wait
+//!    from two generations later (capped at the generation being built).
 //!
 //! Cost: the free set is stored as runs (`IdRuns`), not id by id (review F19), so
 //! memory, open (`from_runs`), `runs()` and the clones a commit takes grow with the
@@ -83,13 +91,19 @@ impl Allocator {
             {
                 return Err(format!("page {id} listed free twice"));
             }
-            if run.retired_generation == 0 || run.retired_generation + 2 <= building {
+            // Invariant 6: at open, the newest meta may never have reached the
+            // disk (its sync failed and this process reads it from the page
+            // cache), so the meta before the older one may still be durable:
+            // every wait counts two generations more (capped at the generation
+            // being built, as the free list's rule F3 requires).
+            let waits_from = (run.retired_generation + 2).min(building);
+            if run.retired_generation == 0 || waits_from + 2 <= building {
                 a.ready
                     .insert(start, end)
                     .map_err(|id| format!("page {id} listed free twice"))?;
             } else {
                 let retired = Retired {
-                    generation: run.retired_generation,
+                    generation: waits_from,
                     epoch: None,
                 };
                 a.pending
@@ -110,6 +124,16 @@ impl Allocator {
         }
         let _ = ids.insert(start, end);
         queue.push_back(Batch { retired, ids });
+    }
+
+    /// Invariant 5: ready ids at the end of the file are not kept as free
+    /// pages: the high-water mark drops below them. Returns the ids given back
+    /// (`start..end`), if any.
+    pub(crate) fn trim_tail(&mut self) -> Option<(u64, u64)> {
+        let (start, end) = self.ready.last().filter(|&(_, e)| e == self.page_count)?;
+        self.ready.remove(start, end);
+        self.page_count = start;
+        Some((start, end))
     }
 
     pub(crate) fn is_free(&self, id: u64) -> bool {
@@ -224,6 +248,11 @@ impl Allocator {
     }
 
     /// How many ids are free or waiting to be (proportional to the runs).
+    /// Ids reusable now (not waiting for readers or metas).
+    pub(crate) fn ready_count(&self) -> u64 {
+        self.ready.iter().map(|(s, e)| e - s).sum()
+    }
+
     pub(crate) fn free_count(&self) -> u64 {
         self.ready
             .iter()
@@ -442,13 +471,14 @@ mod tests {
                         if a.is_free(id) {
                             return Err(format!("page {id} listed free twice"));
                         }
-                        if run.retired_generation == 0 || run.retired_generation + 2 <= building {
+                        let waits_from = (run.retired_generation + 2).min(building);
+                        if run.retired_generation == 0 || waits_from + 2 <= building {
                             a.ready.insert(id);
                         } else {
                             a.pending.insert(
                                 id,
                                 Retired {
-                                    generation: run.retired_generation,
+                                    generation: waits_from,
                                     epoch: None,
                                 },
                             );

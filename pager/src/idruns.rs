@@ -98,6 +98,11 @@ impl IdRuns {
         Some(s)
     }
 
+    /// The highest run, if any.
+    pub(crate) fn last(&self) -> Option<(u64, u64)> {
+        self.runs.last_key_value().map(|(s, e)| (*s, *e))
+    }
+
     /// The runs, ascending.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.runs.iter().map(|(s, e)| (*s, *e))

@@ -4,9 +4,10 @@
 //! [`ReadView`](crate::ReadView); it knows nothing of allocation or commits.
 //!
 //! Invariants:
-//! 1. **The recorded length only grows**, and only after the `pwrite` or `set_len`
-//!    that made the file that long (mmap invariant 4): [`ReadSide::note_len`] is a
-//!    `fetch_max`.
+//! 1. **The recorded length grows only after** the `pwrite` or `set_len` that
+//!    made the file that long (mmap invariant 4): [`ReadSide::note_len`] is a
+//!    `fetch_max`. It falls only in [`ReadSide::truncate`], *before* the file is
+//!    cut, and only past pages no snapshot reaches (pager invariant 9).
 //! 2. **The generation bound only grows**: it is the generation being built, raised
 //!    by one at each commit.
 //! 3. **A remap never shrinks and never invalidates.** A new mapping covers at least
@@ -104,6 +105,24 @@ impl ReadSide {
     #[inline]
     pub(crate) fn note_len(&self, len: u64) {
         self.file_len.fetch_max(len, Ordering::AcqRel);
+    }
+
+    /// Truncates the file to `len` bytes (pager invariant 9): the recorded
+    /// length drops first, so no view hands out a byte past the new end, and
+    /// the verified bits of the pages cut off are cleared (their ids come back
+    /// as fresh pages later).
+    pub(crate) fn truncate(&self, len: u64) -> Result<()> {
+        let old = self.file_len.swap(len, Ordering::AcqRel);
+        if let Some(map) = &self.map {
+            let _guard = self.lock_remap();
+            let map = map.load();
+            for id in (len >> self.page_shift)..old.div_ceil(1 << self.page_shift) {
+                map.clear_verified(id);
+            }
+        }
+        self.file
+            .set_len(len)
+            .map_err(|e| PagerError::io("truncating", &self.path, e))
     }
 
     /// The newest generation a page may carry.

@@ -27,6 +27,13 @@
 //!    the two-meta rule counts from the newest *durable* meta
 //!    (`reuse_generation`), so no page the meta in flight or its predecessor
 //!    reaches is overwritten; one meta at a time is in flight.
+//! 9. **The file shrinks.** A meta commit gives the ready ids at the end of the
+//!    file back (`Allocator::trim_tail`): the meta records the lower page count.
+//!    Once a meta is durable, the file is cut to the longest of the two durable
+//!    metas' page counts and the allocator's (G3(e): never below what a durable
+//!    meta needs), so a tail freed now is cut one meta commit later. The recorded
+//!    length falls before the cut; the pages past it are free, so no snapshot
+//!    reaches them, and their verified bits are cleared.
 #![forbid(unsafe_code)]
 
 use std::collections::HashSet;
@@ -407,7 +414,8 @@ impl Pager {
         match result {
             Ok(pending) => {
                 self.advance_generation(&mut st, &pending);
-                Self::settle_meta(&mut st, pending.meta.clone(), pending.slot);
+                let older = Self::settle_meta(&mut st, pending.meta.clone(), pending.slot);
+                self.truncate_tail(&st, older)?;
                 Ok(pending.meta)
             }
             Err(e) => {
@@ -458,8 +466,24 @@ impl Pager {
             self.poisoned.store(true, Ordering::Release);
             return Err(e);
         }
-        Self::settle_meta(&mut st, pending.meta.clone(), pending.slot);
+        let older = Self::settle_meta(&mut st, pending.meta.clone(), pending.slot);
+        self.truncate_tail(&st, older)?;
         Ok(pending.meta)
+    }
+
+    /// Invariant 9: cuts the file to the longest of what the two durable metas
+    /// and the allocator need (under the pager's lock, so no page past that is
+    /// allocated meanwhile). A failure poisons: the recorded length already
+    /// fell, and a disk that fails a truncate is not trusted further.
+    fn truncate_tail(&self, st: &WriterState, older_count: u64) -> Result<()> {
+        let keep =
+            older_count.max(st.meta.page_count).max(st.alloc.page_count) << self.read.page_shift;
+        if self.read_only || self.read.file_len() <= keep {
+            return Ok(());
+        }
+        self.read.truncate(keep).inspect_err(|_| {
+            self.poisoned.store(true, Ordering::Release);
+        })
     }
 
     /// Commit order (invariant 1), first part: the free list and the file's
@@ -467,6 +491,9 @@ impl Pager {
     fn prepare_locked(&self, st: &mut WriterState, update: MetaUpdate) -> Result<PendingMeta> {
         debug_assert_eq!(st.building, st.meta.generation + 1, "building generation");
         let root_generation = st.root_generation(update.root)?;
+        // Free pages at the end are not listed: the meta records a shorter file
+        // (invariant 9; the cut itself waits until no durable meta needs it).
+        st.alloc.trim_tail();
         let (chain, free_runs) = self.write_free_list(st)?;
         self.extend_file(st.alloc.page_count)?;
         let meta = Meta {
@@ -575,14 +602,17 @@ impl Pager {
     }
 
     /// `meta` is durable in `slot`: it is the current meta, and what its
-    /// predecessor alone reached may now wait out one meta less.
-    fn settle_meta(st: &mut WriterState, meta: Meta, slot: u64) {
+    /// predecessor alone reached may now wait out one meta less. Returns the
+    /// predecessor's page count (the older durable meta's).
+    fn settle_meta(st: &mut WriterState, meta: Meta, slot: u64) -> u64 {
         debug_assert_ne!(slot, st.slot, "a commit overwrote the current meta slot");
+        let older_count = st.meta.page_count;
         st.meta = meta;
         st.slot = slot;
         let (generation, safe_below) = (st.reuse_generation(), st.safe_below);
         st.alloc.promote(generation, safe_below);
         st.committed = st.alloc.clone();
+        older_count
     }
 
     /// Abandons the generation being built: every id it allocated is free again.
@@ -612,6 +642,16 @@ impl Pager {
     /// metrics: proportional to the free runs, not the pages).
     pub fn free_page_count(&self) -> u64 {
         self.state().alloc.free_count()
+    }
+
+    /// How many free pages can be handed out now (compaction plans with it).
+    pub fn ready_page_count(&self) -> u64 {
+        self.state().alloc.ready_count()
+    }
+
+    /// The page file's length as recorded (what reads may reach).
+    pub fn file_len(&self) -> u64 {
+        self.read.file_len()
     }
 
     /// Pages holding the current meta's free list.

@@ -339,3 +339,71 @@ fn f13_verify_every_read_catches_damage_that_appears_while_open() {
         }
     }
 }
+
+/// Pager invariant 9: free pages at the end of the file are given back. The
+/// meta that frees them records the shorter count at once; the file is cut
+/// once neither durable meta needs the length; a reopen reads it as it was.
+#[test]
+fn a_free_tail_is_truncated_once_no_durable_meta_needs_it() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    let file_len = || {
+        std::fs::metadata(tmp.path().join(aedb_pager::DATA_FILE_NAME))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len()
+    };
+    let root = write(&pager, 1);
+    let tail: Vec<PageId> = (0..200)
+        .map(|i| write(&pager, (i % 200) as u8 + 2))
+        .collect();
+    ok(pager.commit(MetaUpdate {
+        root: Some(root),
+        ..Default::default()
+    }));
+    let long = file_len();
+    let page = u64::from(pager.page_size());
+    assert!(long >= 200 * page, "{long}");
+    for id in &tail {
+        ok(pager.retire(*id, 1));
+    }
+    pager.release_readers_below(u64::MAX);
+    // Retired from a durable state: free after two more metas; then the count
+    // drops, and the file follows one meta later (the older meta still
+    // counted the tail).
+    let mut lens = Vec::new();
+    for seq in 0..6 {
+        ok(pager.commit(MetaUpdate {
+            checkpoint_seq: seq,
+            root: Some(root),
+            ..Default::default()
+        }));
+        lens.push((pager.meta().page_count, file_len()));
+    }
+    let (count, len) = *lens.last().unwrap_or_else(|| unreachable!());
+    assert!(count < 10, "the meta still counts the freed tail: {lens:?}");
+    assert!(
+        len <= 10 * page,
+        "the file was not cut: {lens:?} (was {long})"
+    );
+    assert!(
+        pager.account([root]).is_empty(),
+        "{:?}",
+        pager.account([root])
+    );
+    // Pages allocated after the cut grow the file again and read back.
+    let again = write(&pager, 77);
+    ok(pager.commit(MetaUpdate {
+        checkpoint_seq: 9,
+        root: Some(again),
+        ..Default::default()
+    }));
+    drop(pager);
+    let (pager, _) = ok(Pager::open(&RealFs, tmp.path(), PagerOptions::default()));
+    let view = ok(pager.view());
+    assert!(ok(view.page(again)).payload().iter().all(|&b| b == 77));
+    assert!(
+        pager.account([root, again]).is_empty(),
+        "{:?}",
+        pager.account([root, again])
+    );
+}

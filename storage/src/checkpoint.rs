@@ -102,6 +102,11 @@ impl Engine {
     fn checkpoint_persist(&self, cut: Cut) -> Result<()> {
         let seq = cut.seq;
         self.sync.wait_durable(seq, true)?;
+        // A commit beside this checkpoint may have poisoned the engine (a failed
+        // WAL sync) after the cut was durable: nothing is written after that.
+        if let Some(p) = self.sync.poisoned() {
+            return Err(p.error());
+        }
         self.pager.finish_commit(cut.pending).map_err(|e| {
             self.sync
                 .poison(format!("checkpoint at seq {seq} failed: {e}"), &e)
@@ -117,6 +122,11 @@ impl Engine {
     /// now the older one, and the segments it no longer needs leave the
     /// writer's list, to be unlinked outside its lock.
     fn checkpoint_trim(&self, st: &mut WriterState, seq: u64) -> Result<Covered> {
+        // Invariant 4, as for a commit: poison set while the lock was free
+        // (a failed sync beside the checkpoint) stops the rotation.
+        if let Some(p) = self.sync.poisoned() {
+            return Err(p.error());
+        }
         st.wal.rotate_if_used().map_err(|e| {
             self.sync.poison(
                 format!("starting a WAL segment after the checkpoint failed: {e}"),

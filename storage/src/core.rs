@@ -7,7 +7,7 @@
 use aedb_pager::format::read_u64;
 use std::collections::BTreeMap;
 
-use aedb_btree::{Tree, TreeRoot, WriteTxn, check};
+use aedb_btree::{Tree, TreeRoot, WriteTxn, bulk_load_tracked, check};
 use aedb_pager::{PageId, Pager, PagerError, ReadView};
 
 use crate::catalog::{NEXT_ID_KEY, ROOT_DIR_OWNER, TreeEntry, tree_entries};
@@ -34,6 +34,24 @@ pub(crate) struct TxnCore<'db> {
     /// Base trees dropped by this transaction (by id) and their pages, each one
     /// verified by the checker; they are retired at commit.
     dropped: BTreeMap<u64, Vec<PageId>>,
+    /// Pages of trees rebuilt by compaction.
+    rebuilt: Rebuilt<'db>,
+}
+
+/// Pages of trees rebuilt by compaction: written already, given back if the
+/// transaction is dropped before commit (nothing reaches them then).
+struct Rebuilt<'db> {
+    pager: &'db Pager,
+    seq: u64,
+    pages: Vec<PageId>,
+}
+
+impl Drop for Rebuilt<'_> {
+    fn drop(&mut self) {
+        for id in self.pages.drain(..) {
+            let _ = self.pager.retire(id, self.seq);
+        }
+    }
 }
 
 impl<'db> TxnCore<'db> {
@@ -61,6 +79,11 @@ impl<'db> TxnCore<'db> {
             dir,
             trees: BTreeMap::new(),
             dropped: BTreeMap::new(),
+            rebuilt: Rebuilt {
+                pager,
+                seq,
+                pages: Vec::new(),
+            },
         })
     }
 
@@ -159,6 +182,67 @@ impl<'db> TxnCore<'db> {
             .read(|t| Ok(tree_entries(t)?.into_iter().map(|(k, _)| k).collect()))
     }
 
+    /// Compaction: rebuilds base tree `name` from its entries into full pages
+    /// (`bulk_load`, the pager's lowest free ids first), points the directory
+    /// at the new root and retires every old page at commit, as a drop does
+    /// (after the checker verified them, rule C2). Logs no effect: the contents
+    /// are the same. False when the tree does not exist, is empty, or was
+    /// edited in this transaction.
+    pub(crate) fn rebuild_tree(&mut self, name: &[u8]) -> Result<bool> {
+        if self.trees.contains_key(name) {
+            return Ok(false);
+        }
+        let Some(entry) = self.entry(name)? else {
+            return Ok(false);
+        };
+        let Some(root) = self.base_root(name, entry.id)? else {
+            return Ok(false);
+        };
+        let old = verified_pages(&self.view, name, root, entry.id)?;
+        let tree = Tree::new(&self.view, Some(root), entry.id);
+        let mut failed = None;
+        let entries = tree
+            .iter()?
+            .map_while(|r| r.map_err(|e| failed = Some(e)).ok());
+        let (new_root, pages) =
+            bulk_load_tracked(self.pager, entry.id, self.options.tree, entries)?;
+        self.rebuilt.pages.extend(pages);
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        self.dir.put(
+            name,
+            &TreeEntry {
+                id: entry.id,
+                root: new_root,
+            }
+            .encode(),
+        )?;
+        self.dropped.insert(entry.id, old);
+        Ok(true)
+    }
+
+    /// Compaction: every tree's pages at or above `threshold`, and the root
+    /// directory's, copied to the lowest free ids (`WriteTxn::relocate_above`)
+    /// until about `max_dirty` pages are copied; returns whether all were.
+    /// Logs no effect: nothing logical changes, so a replay of this commit
+    /// applies nothing and reads the same.
+    pub(crate) fn relocate_above(&mut self, threshold: u64, max_dirty: usize) -> Result<bool> {
+        for name in self.list()? {
+            let held = self.dirty_pages();
+            let Some(tree) = self.tree(&name, false)? else {
+                continue;
+            };
+            if !tree.relocate_above(threshold, max_dirty.saturating_sub(held))? {
+                return Ok(false);
+            }
+        }
+        let held = self.dirty_pages() - self.dir.dirty_pages();
+        Ok(self
+            .dir
+            .relocate_above(threshold, max_dirty.saturating_sub(held))?)
+    }
+
     /// Pages copied into memory by this transaction's edits, not yet written.
     pub(crate) fn dirty_pages(&self) -> usize {
         self.dir.dirty_pages()
@@ -198,6 +282,8 @@ impl<'db> TxnCore<'db> {
         for id in commit.retired {
             self.pager.retire(id, seq)?;
         }
+        // Rebuilt trees are reachable now: their pages stay.
+        written += std::mem::take(&mut self.rebuilt.pages).len();
         Ok((commit.root, written))
     }
 }

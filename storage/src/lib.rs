@@ -29,6 +29,7 @@ pub mod backup;
 mod catalog;
 mod check;
 mod checkpoint;
+mod compact;
 mod core;
 mod database;
 pub mod effects;
@@ -49,6 +50,7 @@ mod txn;
 pub mod wal;
 
 pub use check::DatabaseCheck;
+pub use compact::CompactReport;
 pub use database::Database;
 pub use error::{Result, StorageError};
 pub use notify::{CommitEvent, CommitHeads, CommitSubscription};

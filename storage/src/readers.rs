@@ -141,6 +141,17 @@ impl Readers {
         }
     }
 
+    /// Lets go of every retained snapshot but the newest (compaction: they pin
+    /// the pages it moves; `AtSeq` reads of older seqs are then unavailable).
+    pub(crate) fn release_retained(&self) {
+        let mut retained = lock(&self.retained);
+        while retained.len() > 1 {
+            if let Some((old, _)) = retained.pop_front() {
+                self.release(old.seq);
+            }
+        }
+    }
+
     /// A checkpoint made `snapshot` (its cut) the checkpointed state
     /// (invariant 3).
     pub(crate) fn checkpointed(&self, snapshot: Arc<Snapshot>) {

@@ -171,6 +171,18 @@ impl<'db> WriteTransaction<'db> {
 
     /// Abandons every edit.
     pub fn abort(self) {}
+
+    /// Compaction (`Database::compact`): rebuilds tree `name` at full fill;
+    /// logs no effect.
+    pub(crate) fn rebuild_tree(&mut self, name: &str) -> Result<bool> {
+        self.core.rebuild_tree(name.as_bytes())
+    }
+
+    /// Compaction (`Database::compact`): moves pages at or above `threshold`
+    /// down, holding at most about `max_dirty` copied pages; logs no effect.
+    pub(crate) fn relocate_above(&mut self, threshold: u64, max_dirty: usize) -> Result<bool> {
+        self.core.relocate_above(threshold, max_dirty)
+    }
 }
 
 impl<'db> TreeMut<'_, 'db> {

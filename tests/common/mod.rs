@@ -43,6 +43,9 @@ pub struct Outcome {
     pub in_flight: Option<(u64, Model)>,
     pub error: Option<StorageError>,
     pub commits: u64,
+    /// Commits that change nothing (compaction's): every seq in `(from, to]`
+    /// reads as this model.
+    pub unchanged: Vec<(u64, u64, Model)>,
 }
 
 fn value(rng: &mut fastrand::Rng, page_size: u32) -> Vec<u8> {
@@ -71,7 +74,7 @@ pub fn admits(
 }
 
 impl Outcome {
-    /// [`admits`] for this run.
+    /// [`admits`] for this run, plus the seqs of commits that changed nothing.
     pub fn admits(&self, seq: u64, got: &Model) -> bool {
         admits(
             &self.states,
@@ -79,7 +82,9 @@ impl Outcome {
             self.durable,
             seq,
             got,
-        )
+        ) || self.unchanged.iter().any(|(from, to, m)| {
+            *from < seq && seq <= *to && seq >= self.durable && normalize(m) == *got
+        })
     }
 }
 
@@ -120,6 +125,22 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
                 out.error = Some(e);
                 return out;
             }
+        }
+        // Now and then a compaction: relocation commits that change nothing,
+        // and checkpoints that cut the file's free tail.
+        if rng.u8(0..30) == 0 {
+            let from = model_seq(&out);
+            out.unchanged.push((from, u64::MAX, model.clone()));
+            if let Err(e) = db.compact() {
+                out.error = Some(e);
+                return out;
+            }
+            let to = db.visible_seq();
+            if let Some(last) = out.unchanged.last_mut() {
+                last.1 = to;
+            }
+            out.states.push((to, model.clone()));
+            out.durable = to;
         }
     }
     out

@@ -28,7 +28,8 @@
 //! For the page file (`data.aedb`) in every test, see [`oracle`]:
 //! (a) a meta page is written only when no write to the file is unsynced, so every
 //! page it references is durable first; (b) likewise no unsynced growth; (c) no page
-//! reachable from either durable meta is overwritten. A violation panics the test
+//! reachable from either durable meta is overwritten; (e) no truncation cuts what a
+//! durable meta needs. A violation panics the test
 //! with the seed.
 //!
 //! # Simplifications (deliberate)
@@ -752,15 +753,24 @@ impl VfsFile for SimFile {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.check_writable()?;
-        let mut st = self.fs.state();
-        let verdict = SimFs::decide(&mut st, Call::SetLen);
-        match verdict {
-            Verdict::Fail(e) => return Err(e),
-            Verdict::CrashBefore => return Err(crashed_error()),
-            Verdict::Proceed | Verdict::CrashAfter => {}
-        }
-        if let Some(inode) = st.inodes.get_mut(&self.ino) {
-            inode.push(Pending::SetLen(len));
+        let (verdict, violation) = {
+            let mut st = self.fs.state();
+            let verdict = SimFs::decide(&mut st, Call::SetLen);
+            match verdict {
+                Verdict::Fail(e) => return Err(e),
+                Verdict::CrashBefore => return Err(crashed_error()),
+                Verdict::Proceed | Verdict::CrashAfter => {}
+            }
+            let st = &mut *st;
+            let violation = st.oracle.before_set_len(&self.path, len, st.seed);
+            if let Some(inode) = st.inodes.get_mut(&self.ino) {
+                inode.push(Pending::SetLen(len));
+            }
+            (verdict, violation)
+        };
+        // Panic outside the lock, as `write_at` does.
+        if let Some(v) = violation {
+            panic!("{v}");
         }
         if let Verdict::CrashAfter = verdict {
             return Err(crashed_error());

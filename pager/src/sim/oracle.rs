@@ -9,6 +9,8 @@
 //!   unsynced, except whole pages sealed with a later generation (written beside a
 //!   fuzzy checkpoint, pager invariant 8): everything the meta references, and the
 //!   file length it needs, is already durable;
+//! - (e) no `set_len` cuts the page file below what a durable meta's page count
+//!   needs (tail truncation, pager invariant 9);
 //! - (c) no write touches a page reachable from either durable meta. Once a silent
 //!   fault (misdirected or lost write) has been injected, (c) is no longer judged:
 //!   the durable image then reaches pages the pager never linked, by design of the
@@ -32,6 +34,8 @@ pub(crate) struct Oracle {
     pub(crate) reach: Option<Arc<ReachFn>>,
     page_size: Option<u32>,
     protected: BTreeSet<u64>,
+    /// The longest file a durable meta needs (page count × page size).
+    needed_len: u64,
     pub(crate) image_damaged: bool,
     pub(crate) violations: Vec<String>,
 }
@@ -140,6 +144,7 @@ impl Oracle {
             return;
         }
         let mut protected = BTreeSet::new();
+        let mut needed = 0;
         let Some(ps) = durable
             .get(12..16)
             .map(|b| read_u32(b, 0))
@@ -159,6 +164,7 @@ impl Oracle {
             let Ok(meta) = Meta::decode(slot, &bytes) else {
                 continue;
             };
+            needed = needed.max(meta.page_count.saturating_mul(ps as u64));
             if let Some(root) = meta.root {
                 protected.insert(root);
             }
@@ -178,5 +184,21 @@ impl Oracle {
             }
         }
         self.protected = protected;
+        self.needed_len = needed;
+    }
+
+    /// (e): a size change of the page file never cuts what a durable meta
+    /// needs. Returns the violation to panic with.
+    pub(crate) fn before_set_len(&mut self, path: &Path, len: u64, seed: u64) -> Option<String> {
+        if !is_page_file(path) || self.image_damaged || len >= self.needed_len {
+            return None;
+        }
+        let v = format!(
+            "G3(e) violation (seed {seed}): {} cut to {len} bytes, a durable meta needs {}",
+            path.display(),
+            self.needed_len
+        );
+        self.violations.push(v.clone());
+        Some(v)
     }
 }
