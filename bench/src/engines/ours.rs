@@ -114,7 +114,7 @@ impl Engine for Ours {
     fn compact(&mut self) -> Res<Option<&'static str>> {
         self.db()?.compact()?;
         Ok(Some(
-            "aedb: after compact() (relocation rounds, then checkpoints that cut the tail)",
+            "aedb: after compact() (trees rebuilt at full fill, relocation rounds, checkpoints that cut the tail)",
         ))
     }
 
