@@ -43,7 +43,7 @@ pub struct CompactReport {
 
 impl Database {
     /// Moves live pages to the front of the page file and cuts the free tail
-    /// (ending with two checkpoints). Retained snapshots other than the newest
+    /// (ending with the checkpoints that cut it). Retained snapshots but the newest
     /// are let go first (they would pin every page moved): `AtSeq` reads of
     /// older seqs are unavailable afterwards. Open read transactions keep
     /// their pages; what they pin stays until they end.
