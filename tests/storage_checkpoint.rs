@@ -131,108 +131,75 @@ fn commits_and_reads_complete_while_a_checkpoint_sync_is_stalled() {
     assert!(image.violations().is_empty(), "{:?}", image.violations());
 }
 
-/// A dropped tree at the end of the file: its pages are given back at the
-/// checkpoints that follow and the page file shrinks (pager invariant 9).
-/// Returns the model after each commit (and the commit in flight when an
-/// error stopped it), the last durable seq, and the page file's length after
-/// the load and at the end.
-struct Shrink {
+/// Durable commits made against a model: the state after each, the commit in
+/// flight when an error stopped the run, the last durable seq.
+struct Recorder {
     states: Vec<(u64, Model)>,
     in_flight: Option<(u64, Model)>,
     durable: u64,
-    loaded: u64,
-    end: u64,
+    model: Model,
 }
 
-fn shrink_workload(fs: &SimFs) -> Shrink {
-    let mut states = vec![(0, Model::new())];
-    let mut in_flight = None;
-    let mut durable = 0;
-    let len = || {
-        fs.contents(&dir().join(DATA_FILE_NAME))
-            .map_or(0, |c| c.len() as u64)
-    };
-    let Ok(db) = Database::open_with(Arc::new(fs.clone()), &dir(), options()) else {
-        return Shrink {
-            states,
-            in_flight,
-            durable,
-            loaded: 0,
-            end: 0,
-        };
-    };
-    let mut model = Model::new();
-    let mut commit =
-        |db: &Database, f: &dyn Fn(&mut aedb::storage::WriteTransaction, &mut Model)| {
-            let mut txn = db.begin_write().ok()?;
-            let mut next = model.clone();
-            f(&mut txn, &mut next);
-            in_flight = Some((txn.seq(), next.clone()));
-            let seq = txn.commit(Finality::Durable).ok()?.seq;
-            in_flight = None;
-            model = next.into_iter().filter(|(_, t)| !t.is_empty()).collect();
-            states.push((seq, model.clone()));
-            durable = seq;
-            Some(())
-        };
-    let put = |tree: &str, keys: std::ops::Range<u32>, len: usize| {
-        let tree = tree.to_string();
-        move |txn: &mut aedb::storage::WriteTransaction, m: &mut Model| {
-            let mut t = txn.open_tree(&tree).unwrap_or_else(|e| panic!("{e}"));
-            for k in keys.clone() {
-                let v = vec![k as u8; len];
-                t.insert(&k.to_be_bytes(), &v)
-                    .unwrap_or_else(|e| panic!("{e}"));
-                m.entry(tree.clone())
-                    .or_default()
-                    .insert(k.to_be_bytes().to_vec(), v);
-            }
+type Edit<'a> = &'a dyn Fn(
+    &mut aedb::storage::WriteTransaction,
+    &mut Model,
+) -> Result<(), aedb::storage::StorageError>;
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            states: vec![(0, Model::new())],
+            in_flight: None,
+            durable: 0,
+            model: Model::new(),
         }
-    };
-    let steps = (|| {
-        commit(&db, &put("small", 0..20, 30))?;
-        db.checkpoint_now().ok()?;
-        commit(&db, &put("big", 0..400, 600))?;
-        db.checkpoint_now().ok()?;
-        let loaded = len();
-        commit(&db, &|txn, m| {
-            txn.delete_tree("big").unwrap_or_else(|e| panic!("{e}"));
-            m.remove("big");
-        })?;
-        for i in 0..8 {
-            db.checkpoint_now().ok()?;
-            commit(&db, &put("small", i..i + 1, 31))?;
-        }
-        Some(loaded)
-    })();
-    let loaded = steps.unwrap_or(0);
-    let end = len();
-    Shrink {
-        states,
-        in_flight,
-        durable,
-        loaded,
-        end,
+    }
+
+    /// `edit` applied to the database and the model in one durable commit;
+    /// `None` at the first error.
+    fn commit(&mut self, db: &Database, edit: Edit<'_>) -> Option<()> {
+        let mut txn = db.begin_write().ok()?;
+        let mut next = self.model.clone();
+        edit(&mut txn, &mut next).ok()?;
+        next.retain(|_, t| !t.is_empty());
+        self.in_flight = Some((txn.seq(), next.clone()));
+        let seq = txn.commit(Finality::Durable).ok()?.seq;
+        self.in_flight = None;
+        self.model = next;
+        self.states.push((seq, self.model.clone()));
+        self.durable = seq;
+        Some(())
+    }
+
+    /// A recovered `got` at `seq` is a committed state at or after the last
+    /// durable one (or the commit in flight).
+    fn admits(&self, seq: u64, got: &Model) -> bool {
+        common::admits(
+            &self.states,
+            self.in_flight.as_ref(),
+            self.durable,
+            seq,
+            got,
+        )
     }
 }
 
-#[test]
-fn a_freed_tail_is_truncated_and_every_crash_point_recovers() {
-    let seed = test_seed("tail truncation crash matrix", 0x7a11);
-    let clean = SimFs::new(seed);
-    let Shrink { loaded, end, .. } = shrink_workload(&clean);
-    assert!(
-        end * 3 < loaded,
-        "the page file did not shrink after the drop: {loaded} -> {end} bytes"
-    );
-    let calls = clean.calls();
+/// Crashes `workload` at each of `calls` persistence calls, three images
+/// each: every image reopens, passes the checker and `admits` its state, and
+/// the G3 oracle saw nothing.
+fn crash_every_call<W>(
+    seed: u64,
+    calls: u64,
+    workload: impl Fn(&SimFs) -> W,
+    admits: impl Fn(&W, u64, &Model) -> bool,
+) {
     for crash_at in 0..calls {
         let fs = SimFs::new(seed);
         fs.set_plan(aedb::pager::sim::FaultPlan {
             crash_at: Some(crash_at),
             ..Default::default()
         });
-        let run = shrink_workload(&fs);
+        let run = workload(&fs);
         for (i, mode) in [
             ImageMode::LoseAll,
             ImageMode::KeepAll,
@@ -248,9 +215,8 @@ fn a_freed_tail_is_truncated_and_every_crash_point_recovers() {
             let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
             let seq = db.visible_seq();
             assert!(
-                common::admits(&run.states, run.in_flight.as_ref(), run.durable, seq, &got),
-                "{ctx}: recovered seq {seq} is not a committed state at or after durable {}",
-                run.durable
+                admits(&run, seq, &got),
+                "{ctx}: recovered seq {seq} is not a state the run admits"
             );
             assert!(
                 image.violations().is_empty(),
@@ -260,14 +226,95 @@ fn a_freed_tail_is_truncated_and_every_crash_point_recovers() {
         }
         assert!(fs.violations().is_empty(), "{:?}", fs.violations());
     }
+}
+
+/// Puts keys `keys` of `tree`, each value `len` bytes of the key's low byte.
+fn put_range(
+    tree: &'static str,
+    keys: std::ops::Range<u32>,
+    len: usize,
+) -> impl Fn(&mut aedb::storage::WriteTransaction, &mut Model) -> Result<(), aedb::storage::StorageError>
+{
+    move |txn, m| {
+        let mut t = txn.open_tree(tree)?;
+        for k in keys.clone() {
+            let v = vec![k as u8; len];
+            t.insert(&k.to_be_bytes(), &v)?;
+            m.entry(tree.to_string())
+                .or_default()
+                .insert(k.to_be_bytes().to_vec(), v);
+        }
+        Ok(())
+    }
+}
+
+/// A dropped tree at the end of the file: its pages are given back at the
+/// checkpoints that follow and the page file shrinks (pager invariant 9).
+/// Returns the commits made and the page file's length after the load and at
+/// the end.
+struct Shrink {
+    commits: Recorder,
+    loaded: u64,
+    end: u64,
+}
+
+fn shrink_workload(fs: &SimFs) -> Shrink {
+    let mut commits = Recorder::new();
+    let len = || {
+        fs.contents(&dir().join(DATA_FILE_NAME))
+            .map_or(0, |c| c.len() as u64)
+    };
+    let Ok(db) = Database::open_with(Arc::new(fs.clone()), &dir(), options()) else {
+        return Shrink {
+            commits,
+            loaded: 0,
+            end: 0,
+        };
+    };
+    let loaded = (|| {
+        commits.commit(&db, &put_range("small", 0..20, 30))?;
+        db.checkpoint_now().ok()?;
+        commits.commit(&db, &put_range("big", 0..400, 600))?;
+        db.checkpoint_now().ok()?;
+        let loaded = len();
+        commits.commit(&db, &|txn, m| {
+            txn.delete_tree("big")?;
+            m.remove("big");
+            Ok(())
+        })?;
+        for i in 0..8 {
+            db.checkpoint_now().ok()?;
+            commits.commit(&db, &put_range("small", i..i + 1, 31))?;
+        }
+        Some(loaded)
+    })()
+    .unwrap_or(0);
+    Shrink {
+        commits,
+        loaded,
+        end: len(),
+    }
+}
+
+#[test]
+fn a_freed_tail_is_truncated_and_every_crash_point_recovers() {
+    let seed = test_seed("tail truncation crash matrix", 0x7a11);
+    let clean = SimFs::new(seed);
+    let Shrink { loaded, end, .. } = shrink_workload(&clean);
+    assert!(
+        end * 3 < loaded,
+        "the page file did not shrink after the drop: {loaded} -> {end} bytes"
+    );
+    let calls = clean.calls();
+    crash_every_call(seed, calls, shrink_workload, |run, seq, got| {
+        run.commits.admits(seq, got)
+    });
     println!("tail truncation: {calls} crash points x 3 images, {loaded} -> {end} bytes");
 }
 
 /// What the compaction workload got through.
 struct Compacted {
-    states: Vec<(u64, Model)>,
-    in_flight: Option<(u64, Model)>,
-    durable: u64,
+    commits: Recorder,
     /// The logical state compaction started from (it changes nothing).
     before_compaction: Option<Model>,
     report: Option<aedb::storage::CompactReport>,
@@ -278,9 +325,7 @@ struct Compacted {
 /// ones high; then `compact`. Stops at the first error.
 fn compact_workload(fs: &SimFs, seed: u64) -> Compacted {
     let mut out = Compacted {
-        states: vec![(0, Model::new())],
-        in_flight: None,
-        durable: 0,
+        commits: Recorder::new(),
         before_compaction: None,
         report: None,
     };
@@ -290,28 +335,12 @@ fn compact_workload(fs: &SimFs, seed: u64) -> Compacted {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut keys: Vec<u32> = (0..300).collect();
     rng.shuffle(&mut keys);
-    let mut model = Model::new();
     let value = |k: u32| vec![k as u8; if k % 17 == 0 { 5000 } else { 150 }];
-    let mut commit = |edit: &dyn Fn(
-        &mut aedb::storage::WriteTransaction,
-        &mut Model,
-    ) -> Result<(), aedb::storage::StorageError>| {
-        let mut txn = db.begin_write().ok()?;
-        let mut next = model.clone();
-        edit(&mut txn, &mut next).ok()?;
-        next.retain(|_, t| !t.is_empty());
-        out.in_flight = Some((txn.seq(), next.clone()));
-        let seq = txn.commit(Finality::Durable).ok()?.seq;
-        out.in_flight = None;
-        model = next;
-        out.states.push((seq, model.clone()));
-        out.durable = seq;
-        Some(())
-    };
+    let commits = &mut out.commits;
     let done = (|| {
         for tree in ["old", "kept"] {
             for chunk in keys.chunks(60) {
-                commit(&|txn, m| {
+                commits.commit(&db, &|txn, m| {
                     let mut t = txn.open_tree(tree)?;
                     for &k in chunk {
                         t.insert(&k.to_be_bytes(), &value(k))?;
@@ -323,7 +352,7 @@ fn compact_workload(fs: &SimFs, seed: u64) -> Compacted {
             }
             db.checkpoint_now().ok()?;
         }
-        commit(&|txn, m| {
+        commits.commit(&db, &|txn, m| {
             txn.delete_tree("old")?;
             m.remove("old");
             let mut t = txn.open_tree("kept")?;
@@ -338,7 +367,7 @@ fn compact_workload(fs: &SimFs, seed: u64) -> Compacted {
         Some(())
     })();
     if done.is_some() {
-        out.before_compaction = Some(model);
+        out.before_compaction = Some(out.commits.model.clone());
         out.report = db.compact().ok();
     }
     out
@@ -366,45 +395,16 @@ fn compaction_moves_live_pages_down_and_every_crash_point_recovers() {
     );
     drop(db);
     let calls = clean.calls();
-    for crash_at in 0..calls {
-        let fs = SimFs::new(seed);
-        fs.set_plan(aedb::pager::sim::FaultPlan {
-            crash_at: Some(crash_at),
-            ..Default::default()
-        });
-        let run = compact_workload(&fs, seed);
-        for (i, mode) in [
-            ImageMode::LoseAll,
-            ImageMode::KeepAll,
-            ImageMode::Random(seed ^ crash_at),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
-            let image = fs.crash_image(mode);
-            let db = Database::open_with(Arc::new(image.clone()), &dir(), options())
-                .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
-            let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-            let seq = db.visible_seq();
-            // During compaction every state reads as the one it started from.
-            let ok = match &run.before_compaction {
-                Some(m) => seq >= run.durable && got == *m,
-                None => common::admits(&run.states, run.in_flight.as_ref(), run.durable, seq, &got),
-            };
-            assert!(
-                ok,
-                "{ctx}: recovered seq {seq} does not match (durable {})",
-                run.durable
-            );
-            assert!(
-                image.violations().is_empty(),
-                "{ctx}: {:?}",
-                image.violations()
-            );
-        }
-        assert!(fs.violations().is_empty(), "{:?}", fs.violations());
-    }
+    crash_every_call(
+        seed,
+        calls,
+        |fs| compact_workload(fs, seed),
+        // During compaction every state reads as the one it started from.
+        |run, seq, got| match &run.before_compaction {
+            Some(m) => seq >= run.commits.durable && got == m,
+            None => run.commits.admits(seq, got),
+        },
+    );
     println!(
         "compaction: {} -> {} bytes in {} rounds; {calls} crash points x 3 images",
         report.bytes_before, report.bytes_after, report.rounds

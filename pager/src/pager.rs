@@ -401,11 +401,6 @@ impl Pager {
     pub fn commit(&self, update: MetaUpdate) -> Result<Meta> {
         self.check_writable()?;
         let mut st = self.state();
-        if st.in_flight {
-            return Err(PagerError::Misuse(
-                "a meta commit began while another is in flight".into(),
-            ));
-        }
         let before = st.alloc.clone();
         let result = self.prepare_locked(&mut st, update).and_then(|pending| {
             self.make_durable(&pending)?;
@@ -433,11 +428,6 @@ impl Pager {
     pub fn begin_commit(&self, update: MetaUpdate) -> Result<PendingMeta> {
         self.check_writable()?;
         let mut st = self.state();
-        if st.in_flight {
-            return Err(PagerError::Misuse(
-                "a meta commit began while another is in flight".into(),
-            ));
-        }
         let before = st.alloc.clone();
         match self.prepare_locked(&mut st, update) {
             Ok(pending) => {
@@ -489,6 +479,11 @@ impl Pager {
     /// Commit order (invariant 1), first part: the free list and the file's
     /// length, written but not synced; the meta to write next.
     fn prepare_locked(&self, st: &mut WriterState, update: MetaUpdate) -> Result<PendingMeta> {
+        if st.in_flight {
+            return Err(PagerError::Misuse(
+                "a meta commit began while another is in flight".into(),
+            ));
+        }
         debug_assert_eq!(st.building, st.meta.generation + 1, "building generation");
         let root_generation = st.root_generation(update.root)?;
         // Free pages at the end are not listed: the meta records a shorter file

@@ -59,10 +59,8 @@ impl Database {
         };
         let names = self.begin_read()?.list_trees()?;
         for name in names {
-            engine.readers.release_retained();
             // What the previous rebuild freed is reusable by this one.
-            self.checkpoint_now()?;
-            self.checkpoint_now()?;
+            self.free_what_moved()?;
             let mut txn = self.begin_write()?;
             if txn.rebuild_tree(&name)? {
                 txn.commit(Finality::Visible)?;
@@ -74,9 +72,7 @@ impl Database {
         let mut last_count = u64::MAX;
         let mut stalled = 0;
         while report.rounds < MAX_ROUNDS {
-            engine.readers.release_retained();
-            self.checkpoint_now()?;
-            self.checkpoint_now()?;
+            self.free_what_moved()?;
             let count = engine.pager.page_count();
             let live = count.saturating_sub(engine.pager.ready_page_count());
             // Room for the copies of the low pages above a high one (branches:
@@ -113,5 +109,13 @@ impl Database {
             "aedb compaction"
         );
         Ok(report)
+    }
+
+    /// Makes the pages the last compaction commit retired reusable: retained
+    /// snapshots let go, then two checkpoints (the two-meta rule).
+    fn free_what_moved(&self) -> Result<()> {
+        self.engine.readers.release_retained();
+        self.checkpoint_now()?;
+        self.checkpoint_now()
     }
 }

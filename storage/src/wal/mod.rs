@@ -210,13 +210,9 @@ impl WalWriter {
         Ok(())
     }
 
-    /// Deletes every segment whose frames are all at or below `covered` (invariant 3).
-    pub fn delete_covered(&mut self, covered: u64) -> Result<usize> {
-        self.take_covered(covered).delete()
-    }
-
     /// Takes every segment whose frames are all at or below `covered` off the
-    /// list, to be deleted by [`Covered::delete`] (outside the writer's lock).
+    /// list (invariant 3), to be deleted by [`Covered::delete`] outside the
+    /// writer's lock.
     pub fn take_covered(&mut self, covered: u64) -> Covered {
         let mut segments = Vec::new();
         while self.segments.len() > 1 && self.segments[1].0 <= covered.saturating_add(1) {
