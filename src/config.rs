@@ -372,6 +372,10 @@ impl AedbConfig {
             checkpoint_interval_ms: Some(self.checkpoint_interval_ms),
             snapshot_retention_count: self.snapshot_retention_commits,
             snapshot_retention_ms: self.max_snapshot_age_ms,
+            // The change feed reads each commit's effects, so facade
+            // transactions keep them and are refused at their bound (0.1.9's
+            // `max_transaction_bytes`) instead of turning large.
+            large_commit_bytes: None,
             max_txn_effect_bytes: self.max_transaction_bytes,
             max_txn_dirty_bytes: self.max_transaction_dirty_bytes,
             verify_every_read: self.verify_every_read,

@@ -1,6 +1,7 @@
 //! RELIABILITY G2 (B3-style bounded exhaustive workloads): every sequence of up to
-//! three operations from twelve kinds, on a fresh database, crashed at every
-//! persistence call and recovered from three images. Same pass criterion as G1.
+//! three operations from twelve kinds (one of them a large commit of an overflow
+//! value), on a fresh database, crashed at every persistence call and recovered
+//! from three images. Same pass criterion as G1.
 
 mod common;
 
@@ -120,15 +121,19 @@ impl Runner {
                 Ok(())
             }
             10 => {
+                // An overflow value past `large_commit_bytes`: a large commit
+                // (engine invariant 14), its pages made durable by two metas.
+                const LEN: usize = 50_000;
+                assert!(LEN > large_commit_bytes(4096));
                 next.entry("a".into())
                     .or_default()
-                    .insert(b"large".to_vec(), vec![10; 12_000]);
+                    .insert(b"large".to_vec(), vec![10; LEN]);
                 self.commit(
                     next,
                     |t| {
-                        t.open_tree("a")?
-                            .insert(b"large", &[10; 12_000])
-                            .map(|_| ())
+                        t.open_tree("a")?.insert(b"large", &[10; LEN])?;
+                        assert!(t.is_large(), "a {LEN}-byte put is a large commit");
+                        Ok(())
                     },
                     Finality::Durable,
                 )

@@ -3,7 +3,7 @@
 //! trim, so commits and reads go on while its page-file sync is stalled; the
 //! checkpoint then publishes the state of its cut, not of the commits made
 //! beside it, and all of it survives a reopen (the crash matrix in
-//! `storage_crash.rs` crashes inside such windows). Tail truncation (pager
+//! `crash_matrix.rs` crashes inside such windows). Tail truncation (pager
 //! invariant 9) and `compact` shrink the page file, with a crash at every call
 //! of each workload.
 

@@ -26,7 +26,8 @@
 //!    written. Those pages are fresh or were free in the meta being written, and
 //!    the two-meta rule counts from the newest *durable* meta
 //!    (`reuse_generation`), so no page the meta in flight or its predecessor
-//!    reaches is overwritten; one meta at a time is in flight.
+//!    reaches is overwritten; one meta at a time is in flight (`begin_commit`
+//!    refuses a second; the synchronous `commit` waits for it to finish).
 //! 9. **The file shrinks.** A meta commit gives the ready ids at the end of the
 //!    file back (`Allocator::trim_tail`): the meta records the lower page count.
 //!    Once a meta is durable, the file is cut to the longest of the two durable
@@ -39,7 +40,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::alloc::Allocator;
 use crate::error::{PagerError, Result};
@@ -172,6 +173,8 @@ pub struct Pager {
     key: Option<Key>,
     poisoned: AtomicBool,
     state: Mutex<WriterState>,
+    /// Signalled when a meta in flight finishes (`commit` waits for it).
+    settled: Condvar,
     _lock: DirLock,
 }
 
@@ -232,6 +235,7 @@ impl Pager {
             key: options.key,
             poisoned: AtomicBool::new(false),
             state: Mutex::new(state),
+            settled: Condvar::new(),
             _lock: lock,
         };
         Ok((pager, report))
@@ -397,10 +401,16 @@ impl Pager {
 
     /// Makes everything written in this generation durable under a new meta,
     /// holding the pager's lock throughout (nothing else is written meanwhile).
-    /// A failure leaves the allocator as it was (invariant 4).
+    /// A meta in flight (invariant 8) is waited for first: its
+    /// [`Pager::finish_commit`] takes no lock but the pager's. A failure leaves
+    /// the allocator as it was (invariant 4).
     pub fn commit(&self, update: MetaUpdate) -> Result<Meta> {
         self.check_writable()?;
         let mut st = self.state();
+        while st.in_flight {
+            st = self.settled.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        self.check_writable()?;
         let before = st.alloc.clone();
         let result = self.prepare_locked(&mut st, update).and_then(|pending| {
             self.make_durable(&pending)?;
@@ -452,6 +462,7 @@ impl Pager {
             .and_then(|()| self.make_durable(&pending));
         let mut st = self.state();
         st.in_flight = false;
+        self.settled.notify_all();
         if let Err(e) = result {
             self.poisoned.store(true, Ordering::Release);
             return Err(e);

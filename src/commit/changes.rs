@@ -117,7 +117,9 @@ impl WriteCtx<'_, '_> {
     fn touched_keys(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        for e in self.cat.txn.effects() {
+        // The facade opens storage with `large_commit_bytes: None`: its
+        // transactions always log their effects.
+        for e in self.cat.txn.effects().unwrap_or_default() {
             let (Effect::Put { tree, key, .. } | Effect::Delete { tree, key }) = e else {
                 continue;
             };

@@ -347,9 +347,9 @@ pub(crate) fn storage_code(e: &StorageError) -> AedbErrorCode {
         StorageError::Task(_) => AedbErrorCode::Unavailable,
         StorageError::SnapshotUnavailable { .. } => AedbErrorCode::SnapshotExpired,
         StorageError::TreeNotFound(_) => AedbErrorCode::TreeNotFound,
-        StorageError::CommitTooLarge { .. }
-        | StorageError::TransactionTooLarge { .. }
-        | StorageError::InvalidTreeName(_) => AedbErrorCode::Validation,
+        StorageError::TransactionTooLarge { .. } | StorageError::InvalidTreeName(_) => {
+            AedbErrorCode::Validation
+        }
         StorageError::Btree(BtreeError::KeyTooLarge { .. } | BtreeError::ValueTooLarge { .. }) => {
             AedbErrorCode::Validation
         }

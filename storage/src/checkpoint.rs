@@ -121,11 +121,16 @@ impl Engine {
     /// an open reads none the checkpoint holds); the meta that was current is
     /// now the older one, and the segments it no longer needs leave the
     /// writer's list, to be unlinked outside its lock.
-    fn checkpoint_trim(&self, st: &mut WriterState, seq: u64) -> Result<Covered> {
+    fn checkpoint_trim(&self, st: &mut WriterState, seq: u64) -> Result<Option<Covered>> {
         // Invariant 4, as for a commit: poison set while the lock was free
         // (a failed sync beside the checkpoint) stops the rotation.
         if let Some(p) = self.sync.poisoned() {
             return Err(p.error());
+        }
+        // A large commit beside this checkpoint put both metas past it and
+        // trimmed already (invariant 14).
+        if seq < st.checkpoint_seq {
+            return Ok(None);
         }
         st.wal.rotate_if_used().map_err(|e| {
             self.sync.poison(
@@ -136,11 +141,14 @@ impl Engine {
         self.sync.lock().file = st.wal.current();
         let older = st.checkpoint_seq;
         st.checkpoint_seq = seq;
-        Ok(st.wal.take_covered(older))
+        Ok(Some(st.wal.take_covered(older)))
     }
 
-    /// Unlinks segments `checkpoint_trim` let go, and syncs the directory.
-    fn delete_segments(&self, doomed: Covered) -> Result<()> {
+    /// Unlinks segments a trim let go, and syncs the directory.
+    pub(crate) fn delete_segments(&self, doomed: Option<Covered>) -> Result<()> {
+        let Some(doomed) = doomed else {
+            return Ok(());
+        };
         doomed.delete().map(drop).map_err(|e| {
             self.sync
                 .poison(format!("deleting WAL segments failed: {e}"), &e)

@@ -330,6 +330,14 @@ pub(crate) fn apply(core: &mut TxnCore<'_>, effects: Vec<Effect>) -> Result<()> 
                     t.delete(&key)?;
                 }
             }
+            // Recovery never hands one over (rule W12 cuts it above the
+            // checkpoint; at or below it, nothing is replayed).
+            Effect::LargeCommit { .. } => {
+                return Err(StorageError::Task(format!(
+                    "commit {} is a large commit, which only its metas hold: it cannot be replayed",
+                    core.seq
+                )));
+            }
         }
     }
     Ok(())

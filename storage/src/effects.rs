@@ -27,15 +27,32 @@ pub enum Effect {
         tree: Vec<u8>,
         key: Vec<u8>,
     },
+    /// A large commit (engine invariant 14): its pages were made durable by two
+    /// metas at its seq instead of being logged; the frame names the root
+    /// directory it left (`None`: no trees). The only effect of its payload
+    /// (rule E3), and never replayed: above the checkpoint it marks a commit that
+    /// never reached its metas (rule W12).
+    LargeCommit {
+        root: Option<LargeRoot>,
+    },
+}
+
+/// The root directory a large commit left: its page and that page's generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LargeRoot {
+    pub page: u64,
+    pub generation: u64,
 }
 
 const CREATE: u8 = 1;
 const DROP: u8 = 2;
 const PUT: u8 = 3;
 const DELETE: u8 = 4;
+const LARGE: u8 = 5;
 /// The commit-time trailer's tag (not an effect: it follows the last one).
 const TIME: u8 = 0x10;
-const TRAILER_LEN: usize = 9;
+/// The commit-time trailer's length (tag and `u64`).
+pub(crate) const TRAILER_LEN: usize = 9;
 
 fn put_short(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u16).to_le_bytes());
@@ -67,6 +84,12 @@ pub fn encode(effects: &[Effect]) -> Vec<u8> {
                 out.push(DELETE);
                 put_short(&mut out, tree);
                 put_short(&mut out, key);
+            }
+            Effect::LargeCommit { root } => {
+                out.push(LARGE);
+                let (page, generation) = root.map_or((0, 0), |r| (r.page, r.generation));
+                out.extend_from_slice(&page.to_le_bytes());
+                out.extend_from_slice(&generation.to_le_bytes());
             }
         }
     }
@@ -109,6 +132,13 @@ impl<'b> Reader<'b> {
         Ok(self.take(len)?.to_vec())
     }
 
+    fn u64(&mut self) -> Result<u64, String> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(
+            b.try_into().map_err(|_| "8 bytes".to_string())?,
+        ))
+    }
+
     fn long(&mut self) -> Result<Vec<u8>, String> {
         let len = self.take(4)?;
         let len = read_u32(len, 0) as usize;
@@ -117,16 +147,33 @@ impl<'b> Reader<'b> {
 }
 
 impl Effect {
+    /// Bytes a put of `key`, `value` into `tree` adds to a payload (counted
+    /// before the effect is built: a large transaction builds none).
+    pub fn put_len(tree: &[u8], key: &[u8], value: &[u8]) -> usize {
+        1 + 2 + tree.len() + 2 + key.len() + 4 + value.len()
+    }
+
+    /// Bytes a delete of `key` from `tree` adds to a payload.
+    pub fn delete_len(tree: &[u8], key: &[u8]) -> usize {
+        1 + 2 + tree.len() + 2 + key.len()
+    }
+
     /// Bytes this effect adds to an encoded payload (the layout above).
     pub fn encoded_len(&self) -> usize {
         match self {
             Effect::CreateTree { name } | Effect::DropTree { name } => 1 + 2 + name.len(),
-            Effect::Put { tree, key, value } => {
-                1 + 2 + tree.len() + 2 + key.len() + 4 + value.len()
-            }
-            Effect::Delete { tree, key } => 1 + 2 + tree.len() + 2 + key.len(),
+            Effect::Put { tree, key, value } => Self::put_len(tree, key, value),
+            Effect::Delete { tree, key } => Self::delete_len(tree, key),
+            Effect::LargeCommit { .. } => 1 + 8 + 8,
         }
     }
+}
+
+/// Whether `payload` is a large commit's (rule E3: its one effect is tag 5),
+/// read without decoding the rest: recovery asks this of every frame above the
+/// checkpoint (rule W12).
+pub fn is_large_commit(payload: &[u8]) -> bool {
+    payload.len() >= 5 && payload[..4] == 1u32.to_le_bytes() && payload[4] == LARGE
 }
 
 /// Decodes a payload (rules E1–E2); the error says what broke.
@@ -154,6 +201,16 @@ pub fn decode_timed(payload: &[u8]) -> Result<(Vec<Effect>, Option<u64>), String
                 tree: r.short()?,
                 key: r.short()?,
             },
+            LARGE if count == 1 => {
+                let (page, generation) = (r.u64()?, r.u64()?);
+                let root = (page != 0).then_some(LargeRoot { page, generation });
+                Effect::LargeCommit { root }
+            }
+            LARGE => {
+                return Err(format!(
+                    "rule E3: a large-commit effect among {count} effects (it must be the only one)"
+                ));
+            }
             tag => {
                 return Err(format!(
                     "rule E1: unknown effect tag {tag} at offset {}",
@@ -213,6 +270,22 @@ mod tests {
         long.push(0);
         assert!(decode(&long).is_err(), "a trailer must be exactly 9 bytes");
         assert!(decode(&[1, 0, 0, 0, 9]).is_err());
+        let large = vec![Effect::LargeCommit {
+            root: Some(LargeRoot {
+                page: 7,
+                generation: 12,
+            }),
+        }];
+        let bytes = encode_at(&large, 5);
+        assert!(is_large_commit(&bytes));
+        assert!(!is_large_commit(&encode(&effects)));
+        assert_eq!(decode(&bytes), Ok(large.clone()));
+        let none = vec![Effect::LargeCommit { root: None }];
+        assert_eq!(decode(&encode(&none)), Ok(none));
+        let mut two = large.clone();
+        two.push(Effect::DropTree { name: vec![] });
+        let err = decode(&encode(&two)).expect_err("E3");
+        assert!(err.contains("E3"), "{err}");
         assert!(decode(&[0, 0, 0, 0, 0]).is_err());
     }
 }

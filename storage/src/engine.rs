@@ -95,12 +95,19 @@ impl Drop for Engine {
     }
 }
 
+/// The commit's wall-clock time, which rides in its frame (restores at a time).
+pub(crate) fn commit_time_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// Poisons the engine if a commit unwinds between writing its pages and
 /// publishing them: pages were retired that the published state still reaches,
 /// so no later commit may run (invariant 4). Error returns poison on their own.
-struct PoisonOnUnwind<'e> {
-    engine: &'e Engine,
-    seq: u64,
+pub(crate) struct PoisonOnUnwind<'e> {
+    pub(crate) engine: &'e Engine,
+    pub(crate) seq: u64,
 }
 
 impl Drop for PoisonOnUnwind<'_> {
@@ -173,17 +180,13 @@ impl Engine {
         if let Some(p) = self.sync.poisoned() {
             return Err(p.error());
         }
-        // The commit's wall-clock time rides in the frame (restores at a time).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        let payload = effects::encode_at(effects, now);
-        if payload.len() > MAX_PAYLOAD {
-            return Err(StorageError::CommitTooLarge {
-                len: payload.len(),
-                limit: MAX_PAYLOAD,
-            });
-        }
+        // The transaction kept its payload within the frame limit (it turns
+        // large or is refused before crossing it: `WriteTransaction::reserve`).
+        let payload = effects::encode_at(effects, commit_time_micros());
+        debug_assert!(
+            payload.len() <= MAX_PAYLOAD,
+            "a payload past the frame limit"
+        );
         // Invariant 4: from here on a failure leaves memory and files disagreeing,
         // and so does a panic: the guard poisons the engine if this frame unwinds.
         let unwind = PoisonOnUnwind { engine: self, seq };

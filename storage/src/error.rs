@@ -51,9 +51,6 @@ pub enum StorageError {
     #[error("invalid tree name {0:?}: names are 1..=255 bytes and do not start with a NUL byte")]
     InvalidTreeName(String),
 
-    #[error("a commit's effects exceed the {limit}-byte WAL frame limit ({len} bytes)")]
-    CommitTooLarge { len: usize, limit: usize },
-
     /// A write transaction crossed a configured bound on its memory
     /// (`max_txn_effect_bytes`, `max_txn_dirty_bytes`); it can only be aborted.
     #[error(

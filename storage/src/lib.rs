@@ -24,7 +24,8 @@ pub use aedb_pager as pager;
 
 // Module order, bottom up (no module imports one above it): error, options,
 // catalog, effects, wal, snapshot, stats, notify → readers, group_commit, core → engine
-// → open, checkpoint, txn, read → database → nonblocking, check, backup.
+// → open, checkpoint, large, txn, read → database → nonblocking, check, backup,
+// compact.
 pub mod backup;
 mod catalog;
 mod check;
@@ -38,6 +39,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group_commit;
+mod large;
 mod nonblocking;
 mod notify;
 mod open;

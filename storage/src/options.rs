@@ -53,10 +53,19 @@ pub struct StorageOptions {
     pub snapshot_retention_ms: u64,
     /// Checkpoint when the database is dropped, so the next open replays nothing.
     pub checkpoint_on_close: bool,
-    /// Most bytes of effects (the WAL payload) one write transaction may collect;
-    /// the write that would cross it fails with
+    /// A write transaction whose effects (the WAL payload) would pass this many
+    /// bytes stops logging them and commits as a **large commit**: its pages
+    /// are made durable by two metas at its seq and its WAL frame only names
+    /// its root (engine invariant 14; LMDB's commit). At most the WAL frame
+    /// limit (256 MiB), which also applies when it is larger. `None`: never;
+    /// a transaction then keeps its effects (`WriteTransaction::effects`) and is
+    /// refused at `max_txn_effect_bytes` instead.
+    pub large_commit_bytes: Option<usize>,
+    /// Most bytes of effects one write transaction may collect while it logs
+    /// them; the write that would cross it fails with
     /// [`StorageError::TransactionTooLarge`](crate::StorageError::TransactionTooLarge).
-    /// At most the WAL frame limit (256 MiB), which also applies when it is larger.
+    /// A transaction that turned large first logs nothing and is not limited
+    /// by it. At most the WAL frame limit (256 MiB).
     pub max_txn_effect_bytes: usize,
     /// Most bytes of copied tree pages one write transaction may hold in memory
     /// until commit; the write that crosses it fails the same way.
@@ -79,6 +88,7 @@ impl Default for StorageOptions {
             checkpoint_dirty_bytes: 256 << 20,
             checkpoint_interval_ms: Some(60_000),
             checkpoint_on_close: true,
+            large_commit_bytes: Some(16 << 20),
             max_txn_effect_bytes: crate::wal::frame::MAX_PAYLOAD,
             max_txn_dirty_bytes: 1 << 30,
             verify_every_read: false,

@@ -155,7 +155,13 @@ impl Readers {
     /// A checkpoint made `snapshot` (its cut) the checkpointed state
     /// (invariant 3).
     pub(crate) fn checkpointed(&self, snapshot: Arc<Snapshot>) {
-        *lock(&self.at_checkpoint) = snapshot;
+        // A large commit's metas may finish after a fuzzy checkpoint's meta
+        // and be recorded first: the older state is no longer what the metas
+        // hold, so it must not replace the newer one.
+        let mut current = lock(&self.at_checkpoint);
+        if snapshot.seq >= current.seq {
+            *current = snapshot;
+        }
     }
 
     /// Pages retired below this seq are behind every registered reader

@@ -1,6 +1,7 @@
 //! Write transactions: the writer lock, the edits (a `TxnCore`), and the effects
-//! log for the WAL, bounded as it grows (engine invariant 11). `commit` hands the
-//! parts to the engine; dropping the transaction (or `abort`) leaves nothing.
+//! log for the WAL, bounded as it grows (engine invariant 11) or let go once
+//! the transaction turns large (engine invariant 14). `commit` hands the parts
+//! to the engine; dropping the transaction (or `abort`) leaves nothing.
 #![forbid(unsafe_code)]
 
 use std::ops::Bound;
@@ -10,7 +11,7 @@ use aedb_btree::WriteTxn;
 
 use crate::catalog::check_name;
 use crate::core::TxnCore;
-use crate::effects::Effect;
+use crate::effects::{Effect, TRAILER_LEN};
 use crate::engine::{Engine, WriterState};
 use crate::error::{Result, StorageError};
 use crate::snapshot::{CommitResult, Finality};
@@ -26,6 +27,9 @@ pub struct WriteTransaction<'db> {
     /// Encoded size of `effects` (the WAL payload), kept as they are logged so a
     /// transaction is refused the moment it crosses its bound, not after encoding.
     effect_bytes: usize,
+    /// Past `large_commit_bytes`: effects are no longer logged, and the commit
+    /// goes through the page file (engine invariant 14).
+    large: bool,
     /// The bound this transaction crossed; it can then only be aborted.
     overrun: Option<(&'static str, u64, u64)>,
 }
@@ -46,6 +50,7 @@ impl<'db> WriteTransaction<'db> {
             core,
             effects: Vec::new(),
             effect_bytes: 4,
+            large: false,
             overrun: None,
         })
     }
@@ -110,8 +115,16 @@ impl<'db> WriteTransaction<'db> {
 
     /// The effects logged so far, in order (what the WAL frame will hold): the
     /// facade's change feed reads which keys this commit touched from here.
-    pub fn effects(&self) -> &[Effect] {
-        &self.effects
+    /// `None` once the transaction turned large (`large_commit_bytes`): it
+    /// no longer logs them.
+    pub fn effects(&self) -> Option<&[Effect]> {
+        (!self.large).then_some(&self.effects[..])
+    }
+
+    /// Whether this transaction will commit as a large commit (its effects
+    /// passed `large_commit_bytes`).
+    pub fn is_large(&self) -> bool {
+        self.large
     }
 
     /// Makes the transaction's effects visible (and, for `Durable`, durable).
@@ -124,16 +137,35 @@ impl<'db> WriteTransaction<'db> {
             state,
             core,
             effects,
+            large,
             ..
         } = self;
+        if large {
+            return engine.commit_large(state, core);
+        }
         engine.commit(state, core, &effects, finality)
     }
 
-    /// Refuses `effect` if logging it would cross `max_txn_effect_bytes` (checked
-    /// before the edit it records is made).
-    fn reserve(&mut self, effect: &Effect) -> Result<()> {
-        let bytes = self.effect_bytes.saturating_add(effect.encoded_len());
-        let limit = self.engine.options.max_txn_effect_bytes.min(MAX_PAYLOAD);
+    /// Admits `effect` before the edit it records is made: turns the
+    /// transaction large if logging it would pass `large_commit_bytes`, or
+    /// refuses it if it would cross `max_txn_effect_bytes`. Either bound is
+    /// capped so the payload and its trailer fit one WAL frame.
+    fn reserve(&mut self, encoded_len: usize) -> Result<()> {
+        if self.large {
+            return Ok(());
+        }
+        let bytes = self.effect_bytes.saturating_add(encoded_len);
+        let frame = MAX_PAYLOAD - TRAILER_LEN;
+        let options = &self.engine.options;
+        if options
+            .large_commit_bytes
+            .is_some_and(|large| bytes > large.min(frame))
+        {
+            self.large = true;
+            self.effects = Vec::new();
+            return Ok(());
+        }
+        let limit = options.max_txn_effect_bytes.min(frame);
         if bytes > limit {
             return Err(self.refuse("effects", bytes as u64, limit as u64));
         }
@@ -141,15 +173,17 @@ impl<'db> WriteTransaction<'db> {
     }
 
     fn log(&mut self, effect: Effect) -> Result<()> {
-        self.reserve(&effect)?;
+        self.reserve(effect.encoded_len())?;
         self.push(effect);
         Ok(())
     }
 
-    /// Records an effect `reserve` already admitted.
+    /// Records an effect `reserve` already admitted (nothing once large).
     fn push(&mut self, effect: Effect) {
-        self.effect_bytes += effect.encoded_len();
-        self.effects.push(effect);
+        if !self.large {
+            self.effect_bytes += effect.encoded_len();
+            self.effects.push(effect);
+        }
     }
 
     /// Refuses the transaction once its copied pages cross `max_txn_dirty_bytes`
@@ -187,37 +221,38 @@ impl<'db> WriteTransaction<'db> {
 
 impl<'db> TreeMut<'_, 'db> {
     fn txn(&mut self) -> Result<&mut WriteTxn<'db>> {
-        let name = self.name.clone();
-        self.txn
-            .core
-            .tree(&name, false)?
-            .ok_or_else(|| StorageError::TreeNotFound(String::from_utf8_lossy(&name).into_owned()))
+        let TreeMut { txn, name } = self;
+        txn.core
+            .tree(name, false)?
+            .ok_or_else(|| StorageError::TreeNotFound(String::from_utf8_lossy(name).into_owned()))
     }
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
-        let effect = Effect::Put {
-            tree: self.name.clone(),
-            key: key.to_vec(),
-            value: value.to_vec(),
-        };
-        self.txn.reserve(&effect)?;
+        self.txn.reserve(Effect::put_len(&self.name, key, value))?;
         let old = self.txn()?.insert(key, value)?;
-        self.txn.push(effect);
+        if !self.txn.large {
+            self.txn.push(Effect::Put {
+                tree: self.name.clone(),
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+        }
         self.txn.check_dirty()?;
         Ok(old)
     }
 
     /// Removes `key`; returns its value.
     pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let effect = Effect::Delete {
-            tree: self.name.clone(),
-            key: key.to_vec(),
-        };
-        self.txn.reserve(&effect)?;
+        self.txn.reserve(Effect::delete_len(&self.name, key))?;
         let old = self.txn()?.remove(key)?;
         if old.is_some() {
-            self.txn.push(effect);
+            if !self.txn.large {
+                self.txn.push(Effect::Delete {
+                    tree: self.name.clone(),
+                    key: key.to_vec(),
+                });
+            }
             self.txn.check_dirty()?;
         }
         Ok(old)

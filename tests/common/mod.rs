@@ -1,6 +1,7 @@
 //! A model workload for the storage engine: named trees, puts and deletes with
-//! overflow values, Visible and Durable commits, checkpoints, small WAL segments.
-//! Shared by the crash matrix and the fault loops.
+//! overflow values, Visible and Durable commits, large commits, checkpoints
+//! (blocking and fuzzy), compaction, small WAL segments. Shared by the crash
+//! matrix and the fault loops.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -24,8 +25,17 @@ pub fn options(page_size: u32) -> StorageOptions {
         checkpoint_wal_bytes: u64::MAX,
         checkpoint_dirty_bytes: u64::MAX,
         checkpoint_interval_ms: None,
+        large_commit_bytes: Some(large_commit_bytes(page_size)),
         ..StorageOptions::default()
     }
+}
+
+/// Past this many bytes of effects a commit is large (engine invariant 14):
+/// above what an ordinary `step` logs (at most 5 effects of values under two
+/// pages), so only `large_step` makes large commits, never one made beside a
+/// stalled fuzzy checkpoint (it would wait for that checkpoint's meta).
+pub fn large_commit_bytes(page_size: u32) -> usize {
+    12 * page_size as usize
 }
 
 pub fn open(fs: &SimFs, page_size: u32) -> Result<Database, StorageError> {
@@ -108,7 +118,15 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
     out.durable = db.visible_seq();
     let mut rng = fastrand::Rng::with_seed(seed);
     for i in 0..commits {
-        if let Err(e) = step(&db, &mut rng, page_size, &mut model, &mut out) {
+        // Large commits with 64 KiB pages write ~1 MiB each: rarer there, to
+        // keep the matrix's time (it replays every crash point).
+        let large_one_in = if page_size > 4096 { 40 } else { 12 };
+        let stepped = if rng.u8(0..large_one_in) == 0 {
+            large_step(&db, &mut rng, page_size, &mut model, &mut out)
+        } else {
+            step(&db, &mut rng, page_size, &mut model, &mut out)
+        };
+        if let Err(e) = stepped {
             out.error = Some(e);
             return out;
         }
@@ -197,6 +215,55 @@ fn step(
     if finality == Finality::Durable {
         out.durable = r.seq;
     }
+    Ok(())
+}
+
+/// A large commit: puts past `large_commit_bytes` into one tree (and a few
+/// deletes), durable on return whatever the finality.
+fn large_step(
+    db: &Database,
+    rng: &mut fastrand::Rng,
+    page_size: u32,
+    model: &mut Model,
+    out: &mut Outcome,
+) -> Result<(), StorageError> {
+    let names = ["alpha", "beta", "gamma", "delta"];
+    let name = names[rng.usize(0..names.len())];
+    let mut next = model.clone();
+    let mut txn = db.begin_write()?;
+    let mut tree = txn.open_tree(name)?;
+    let entries = next.entry(name.to_string()).or_default();
+    for _ in 0..rng.usize(1..4) {
+        let key = format!("k{}", rng.u8(0..40)).into_bytes();
+        tree.remove(&key)?;
+        entries.remove(&key);
+    }
+    let mut logged = 0;
+    while logged <= large_commit_bytes(page_size) {
+        let key = format!("k{}", rng.u8(0..60)).into_bytes();
+        let v = vec![rng.u8(..); rng.usize(page_size as usize / 2..page_size as usize * 2)];
+        logged += 9 + name.len() + key.len() + v.len();
+        tree.insert(&key, &v)?;
+        entries.insert(key, v);
+    }
+    drop(tree);
+    assert!(
+        txn.is_large(),
+        "{logged} bytes of effects did not make the commit large"
+    );
+    if rng.u8(0..8) == 0 {
+        txn.abort();
+        return Ok(());
+    }
+    let seq = txn.seq();
+    out.in_flight = Some((seq, next.clone()));
+    let r = txn.commit(Finality::Visible)?;
+    out.in_flight = None;
+    *model = next;
+    out.states.push((r.seq, model.clone()));
+    out.commits += 1;
+    // A large commit is durable when it returns (its two metas).
+    out.durable = r.seq;
     Ok(())
 }
 

@@ -105,6 +105,13 @@ fn describe(e: &Effect) -> String {
             show_bytes(value)
         ),
         Effect::Delete { tree, key } => format!("delete {} {}", show_bytes(tree), show_bytes(key)),
+        Effect::LargeCommit { root: Some(r) } => format!(
+            "large commit: pages in the metas at this seq, root directory page {} generation {}",
+            r.page, r.generation
+        ),
+        Effect::LargeCommit { root: None } => {
+            "large commit: pages in the metas at this seq, no trees".to_string()
+        }
     }
 }
 

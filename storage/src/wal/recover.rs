@@ -12,7 +12,9 @@
 //! zeros from a frame boundary to the end of a segment are its clean end; W10 an
 //! unvouched bad frame is a torn tail only when its bytes show a lost write, and a
 //! complete bad final frame is cut and reported as unvouched; W11 a checkpointed
-//! database's WAL reaches its checkpoint seq.
+//! database's WAL reaches its checkpoint seq; W12 a large commit's frame above
+//! the checkpoint is the unfinished last commit (cut), or damage if anything
+//! follows it.
 //!
 //! Shape: [`Scan`] reads segments oldest first and stops at the first
 //! [`Finding`]; [`resolve`] (in `resolve.rs`, the table) turns it into an
@@ -28,6 +30,7 @@ use aedb_pager::vfs::{OpenMode, Vfs};
 use super::frame::{ChainHash, FrameError, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame};
 use super::list_segments;
 use super::resolve::{Action, Finding, Tail, all_zero, judge_bad_frame, resolve};
+use crate::effects::is_large_commit;
 use crate::error::{Result, StorageError};
 use crate::options::RecoveryMode;
 
@@ -343,6 +346,13 @@ impl Scan {
                 )));
             };
             let (rule, detail) = match decode_frame(&bytes[offset..], &prev_hash, key) {
+                Ok(f)
+                    if f.seq == s && f.seq > self.checkpoint_seq && is_large_commit(f.payload) =>
+                {
+                    return Some(
+                        self.large_above_checkpoint(index, path, bytes, offset, f.len, s, newest),
+                    );
+                }
                 Ok(f) if f.seq == s => {
                     if let Err(e) = self.accept(f.seq, f.payload, f.hash, path, offset) {
                         return Some(Finding::Fatal(e));
@@ -377,6 +387,39 @@ impl Scan {
             });
         }
         None
+    }
+
+    /// W12: a large commit's frame above the checkpoint. Its metas never became
+    /// durable, and its writer held the lock until they would have, so it is
+    /// the last frame: cut it (it was never acknowledged). Anything after it
+    /// is damage.
+    #[allow(clippy::too_many_arguments)]
+    fn large_above_checkpoint(
+        &self,
+        index: usize,
+        path: &Path,
+        bytes: &[u8],
+        offset: usize,
+        len: usize,
+        seq: u64,
+        newest: bool,
+    ) -> Finding {
+        let at = offset as u64;
+        if newest && all_zero(&bytes[offset + len..]) {
+            return Finding::UnfinishedLargeCommit {
+                index,
+                offset: at,
+                cut: (bytes.len() - offset) as u64,
+            };
+        }
+        let detail = "a large commit above the checkpoint is followed by more WAL: \
+                      no frame is appended until its metas are durable"
+            .to_string();
+        Finding::Damage {
+            index,
+            offset: at,
+            error: corrupt(path, at, seq, "W12", detail),
+        }
     }
 
     /// S4: a bad header is a torn creation only on the newest segment, when it is

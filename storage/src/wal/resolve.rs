@@ -45,6 +45,10 @@ pub(super) enum Finding {
     /// follows it, and no later frame vouches for it. It may have been an
     /// acknowledged Durable commit; nothing proves it was synced.
     UnvouchedTail { index: usize, offset: u64, cut: u64 },
+    /// W12: a large commit's frame above the checkpoint, last in the WAL (only
+    /// zeros after it in the newest segment): the crash came before its metas,
+    /// so it was never acknowledged and no meta reaches its pages.
+    UnfinishedLargeCommit { index: usize, offset: u64, cut: u64 },
     /// S4: the newest segment's header is bad, it is the segment expected next, and
     /// nothing but zeros follows the header: a crash while creating it.
     TornCreation { index: usize, len: u64 },
@@ -109,6 +113,12 @@ pub(super) fn resolve(finding: Finding, mode: RecoveryMode) -> Action {
             offset,
             cut,
             unvouched: true,
+        },
+        (Finding::UnfinishedLargeCommit { index, offset, cut }, _) => Action::Truncate {
+            index,
+            offset,
+            cut,
+            unvouched: false,
         },
         (Finding::TornCreation { index, len }, _) => Action::Delete { index, len },
         (Finding::Damage { error, .. }, Strict) => Action::Refuse(error),

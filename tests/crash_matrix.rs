@@ -1,7 +1,9 @@
-//! RELIABILITY G1 for the storage engine: seeded workloads (puts, deletes, tree
-//! create/drop, overflow values, checkpoints, WAL rotation, Visible and Durable
-//! commits, 4 KiB and 64 KiB pages) crashed at every persistence call, each crash
-//! tried with three images. After recovery: the database opens, every tree passes
+//! RELIABILITY G1 for the storage engine, the README's `--test crash_matrix`:
+//! seeded workloads (puts, deletes, tree create/drop, overflow values, large
+//! commits, blocking and fuzzy checkpoints, compaction, WAL rotation, Visible and
+//! Durable commits, 4 KiB and 64 KiB pages) crashed at every persistence call,
+//! each crash tried with three images. `AEDB_CRASH_WORKLOADS` sets the size (68
+//! at CI size; the soak tier uses 2,000). After recovery: the database opens, every tree passes
 //! the checker, page accounting is exact, and the state equals the model after some
 //! commit s with D <= s <= V (every commit all-or-nothing).
 

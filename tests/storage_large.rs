@@ -1,0 +1,177 @@
+//! Large commits (engine invariant 14, issue #16): a transaction whose effects
+//! pass `large_commit_bytes` stops logging them and commits through the page
+//! file: a frame that only names its root, then two metas at its seq. It is
+//! durable on return whatever the finality, the WAL grows by one small frame,
+//! and a fuzzy checkpoint in flight beside it is waited for, not overtaken.
+//! The crash matrix (`crash_matrix.rs`, whose workload makes large commits)
+//! crashes inside every step of the path, including the W12 cut of a large
+//! frame whose metas never became durable.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aedb::pager::DATA_FILE_NAME;
+use aedb::pager::sim::{SimFs, test_seed};
+use aedb::storage::{Consistency, Database, Finality, StorageOptions};
+use common::{Model, dir, read_model};
+
+const LARGE: usize = 64 << 10;
+
+fn options() -> StorageOptions {
+    StorageOptions {
+        large_commit_bytes: Some(LARGE),
+        snapshot_retention_count: 2,
+        // A reopen then replays what came after the last meta.
+        checkpoint_on_close: false,
+        ..common::options(4096)
+    }
+}
+
+fn open(fs: &SimFs) -> Database {
+    Database::open_with(Arc::new(fs.clone()), &dir(), options()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Writes keys `keys` (100-byte values) into tree `t` in one transaction;
+/// returns its seq and whether it was large.
+fn write(db: &Database, keys: std::ops::Range<u32>, finality: Finality) -> (u64, bool) {
+    let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+    let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
+    for k in keys {
+        tree.insert(&k.to_be_bytes(), &[k as u8; 100])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    drop(tree);
+    let large = txn.is_large();
+    assert_eq!(
+        txn.effects().is_none(),
+        large,
+        "a large transaction logs no effects"
+    );
+    let seq = txn.commit(finality).unwrap_or_else(|e| panic!("{e}")).seq;
+    (seq, large)
+}
+
+fn model_of(keys: std::ops::Range<u32>) -> Model {
+    let t: BTreeMap<Vec<u8>, Vec<u8>> = keys
+        .map(|k| (k.to_be_bytes().to_vec(), vec![k as u8; 100]))
+        .collect();
+    Model::from([("t".to_string(), t)])
+}
+
+#[test]
+fn a_transaction_past_the_threshold_commits_through_two_metas() {
+    let fs = SimFs::new(test_seed("large commit", 0x1a7e));
+    let db = open(&fs);
+    let (small, large) = write(&db, 0..10, Finality::Visible);
+    assert!(!large, "10 puts are not a large commit");
+    let before = db.stats();
+    // ~112 bytes of effects per put: 2,000 puts pass 64 KiB.
+    let (seq, large) = write(&db, 10..2_010, Finality::Visible);
+    assert!(
+        large,
+        "2,000 puts past {LARGE} bytes did not turn the transaction large"
+    );
+    assert_eq!(seq, small + 1);
+    let after = db.stats();
+    assert_eq!(after.large_commits - before.large_commits, 1);
+    let frame = after.wal_append_bytes - before.wal_append_bytes;
+    assert!(
+        frame < 100,
+        "the large commit's frame holds {frame} bytes: it should only name the root"
+    );
+    // Durable on return (Visible was asked), and both metas hold it.
+    assert_eq!(db.durable_seq(), seq);
+    assert_eq!(db.checkpoint_seq(), seq);
+    let at = db
+        .begin_read_at(Consistency::AtCheckpoint)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .seq();
+    assert_eq!(at, seq, "the checkpointed state is the large commit");
+    assert_eq!(read_model(&db), Ok(model_of(0..2_010)));
+    // Commits after it go on in the WAL as usual.
+    let (next, large) = write(&db, 2_010..2_020, Finality::Durable);
+    assert!(!large);
+    assert_eq!(next, seq + 1);
+    drop(db);
+    let db = open(&fs);
+    assert_eq!(db.recovery_report().checkpoint_seq, seq);
+    assert_eq!(db.recovery_report().replayed, 1, "only the commit after it");
+    assert_eq!(read_model(&db), Ok(model_of(0..2_020)));
+}
+
+#[test]
+fn a_large_commit_waits_for_a_fuzzy_checkpoint_in_flight() {
+    let fs = SimFs::new(test_seed("large commit beside a checkpoint", 0x1a7f));
+    let db = open(&fs);
+    write(&db, 0..50, Finality::Visible);
+    let cut = db.visible_seq();
+    let stall = fs.stall_next_sync(DATA_FILE_NAME);
+    std::thread::scope(|scope| {
+        let checkpoint = scope.spawn(|| db.checkpoint_now());
+        assert!(
+            stall.wait_stalled(Duration::from_secs(10)),
+            "the checkpoint never reached its page-file sync"
+        );
+        // The large commit needs the pager's meta, which the stalled
+        // checkpoint holds in flight: it must wait for it, not fail.
+        let large = scope.spawn(|| write(&db, 50..2_050, Finality::Visible));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !large.is_finished(),
+            "the large commit finished while a meta was in flight"
+        );
+        stall.release();
+        checkpoint
+            .join()
+            .unwrap_or_else(|_| panic!("checkpoint thread panicked"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (seq, was_large) = large
+            .join()
+            .unwrap_or_else(|_| panic!("large commit thread panicked"));
+        assert!(was_large);
+        assert_eq!(seq, cut + 1);
+    });
+    // The checkpoint's trim came after the large commit's metas: it must not
+    // move the checkpoint back to its cut.
+    let seq = cut + 1;
+    assert_eq!(db.checkpoint_seq(), seq);
+    let at = db
+        .begin_read_at(Consistency::AtCheckpoint)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .seq();
+    assert_eq!(at, seq, "the checkpointed state went back to the older cut");
+    assert_eq!(read_model(&db), Ok(model_of(0..2_050)));
+    drop(db);
+    let db = open(&fs);
+    assert_eq!(db.recovery_report().checkpoint_seq, seq);
+    assert_eq!(db.recovery_report().replayed, 0);
+    assert_eq!(read_model(&db), Ok(model_of(0..2_050)));
+}
+
+#[test]
+fn a_large_commit_waits_for_a_backup_pin() {
+    let fs = SimFs::new(test_seed("large commit beside a backup", 0x1a80));
+    let db = open(&fs);
+    write(&db, 0..50, Finality::Durable);
+    let pin = db.pin_for_backup().unwrap_or_else(|e| panic!("{e}"));
+    let pinned = pin.checkpoint_seq();
+    std::thread::scope(|scope| {
+        let large = scope.spawn(|| write(&db, 50..2_050, Finality::Visible));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !large.is_finished(),
+            "the large commit wrote its metas while a backup was copying them"
+        );
+        assert_eq!(db.checkpoint_seq(), pinned);
+        drop(pin);
+        let (_, was_large) = large
+            .join()
+            .unwrap_or_else(|_| panic!("large commit thread panicked"));
+        assert!(was_large);
+    });
+    assert_eq!(db.checkpoint_seq(), db.visible_seq());
+    assert_eq!(read_model(&db), Ok(model_of(0..2_050)));
+}
