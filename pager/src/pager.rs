@@ -542,22 +542,24 @@ impl Pager {
         }
         let per_page = freelist::runs_per_page(self.read.page_size);
         // The list's own pages come out of the free set first (so a steady state
-        // does not grow the file), and are then not listed. Taking the lowest free
-        // ids never splits a run, so the count taken before is enough after.
-        let chain_len = st.alloc.runs().len().div_ceil(per_page);
-        let mut chain = Vec::with_capacity(chain_len);
-        for _ in 0..chain_len {
+        // does not grow the file), and are then not listed. Taking one can split
+        // a run in two: a page retired fresh (generation 0) that still waits
+        // for readers is listed in one run with the ready ids beside it, and the
+        // lowest ready id may sit in that run's middle (found by the stress
+        // suite). So pages are taken until the chain holds every run left: each
+        // page holds at least two runs and each take adds at most one.
+        let mut chain = Vec::new();
+        let runs = loop {
+            let runs = st.alloc.runs();
+            if runs.len() <= chain.len() * per_page {
+                break runs;
+            }
             let (id, reused) = st.alloc.allocate();
             if reused {
                 self.read.clear_verified(id);
             }
             chain.push(id);
-        }
-        let runs = st.alloc.runs();
-        debug_assert!(
-            runs.len() <= chain.len() * per_page,
-            "free list outgrew its chain"
-        );
+        };
         let pieces: Vec<&[FreeRun]> = if runs.is_empty() {
             Vec::new()
         } else {
