@@ -74,7 +74,10 @@ pub struct AedbConfig {
     /// Most bytes of effects (WAL payload) one commit may write; a commit that
     /// crosses it fails with a validation error the moment it does. At most 256 MiB.
     pub max_transaction_bytes: usize,
-    /// Most bytes of copied tree pages one commit may hold in memory.
+    /// Most bytes of copied tree pages one commit may hold in memory. Past the
+    /// engine's spill bound (256 MiB) a commit first writes its copied pages to
+    /// the page file and lets them go, so this refuses only what spilling could
+    /// not bound.
     pub max_transaction_dirty_bytes: u64,
     /// Verify every page read, not only its first read in this process: catches
     /// damage that appears while the database is open, for a crc32c per page read.

@@ -40,10 +40,12 @@ fn half(which: u64) {
     // The halves run in parallel; whichever finishes second prints the total.
     let total = TOTAL.fetch_add(points, Ordering::SeqCst) + points;
     if HALVES_DONE.fetch_add(1, Ordering::SeqCst) == 1 {
+        let spilled = SPILLED_PAGES.load(Ordering::Relaxed);
         println!(
-            "{total} crash points, {} recoveries (both halves)",
+            "{total} crash points, {} recoveries (both halves); {spilled} pages spilled",
             total * 3
         );
+        assert!(spilled > 0 || workloads < 68, "no workload spilled a page");
         assert!(
             total >= 10_000 || workloads < 68,
             "only {total} crash points"

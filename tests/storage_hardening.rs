@@ -93,8 +93,10 @@ fn f14_dropping_a_damaged_tree_is_refused() {
 fn bounded(effects: usize, dirty: u64) -> StorageOptions {
     StorageOptions {
         // A transaction that keeps its effects (as the facade's do) is refused
-        // at the bound; with large commits on it would turn large first.
+        // at the bound; with large commits on it would turn large first. The
+        // same for copied pages: spilling would keep them under the bound.
         large_commit_bytes: None,
+        spill_dirty_bytes: u64::MAX,
         max_txn_effect_bytes: effects,
         max_txn_dirty_bytes: dirty,
         ..options(4096)

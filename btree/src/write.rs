@@ -15,6 +15,12 @@
 //!    overflow chains) go straight back to the pager; pages of the base tree it no
 //!    longer references are returned from `commit` for the caller to retire.
 //! 6. Dropping the transaction without `commit` returns every page it allocated.
+//! 7. **Spill.** `spill` writes every copied page but the root to its own (fresh)
+//!    id and drops it from memory, children before parents, recording in each
+//!    parent the generation the child was written with. A spilled page is
+//!    reachable from no meta (its id is fresh), and is read back into memory,
+//!    under the same id, the next time an edit reaches it (`make_dirty`), so
+//!    memory stays bounded while the tree's shape is unchanged.
 #![forbid(unsafe_code)]
 
 use std::collections::{HashMap, HashSet};
@@ -76,8 +82,12 @@ pub struct WriteTxn<'p> {
     page_size: u32,
     pub(crate) root: Option<ChildRef>,
     dirty: HashMap<u64, Box<[u8]>>,
+    /// Every id this transaction allocated: the pages in `dirty`, and those
+    /// spilled to the file (invariant 7).
     fresh: HashSet<u64>,
     retired: Vec<PageId>,
+    /// Page writes made by `spill` (counted with the commit's own).
+    spilled_writes: usize,
     finished: bool,
 }
 
@@ -169,6 +179,7 @@ impl<'p> WriteTxn<'p> {
             dirty: HashMap::new(),
             fresh: HashSet::new(),
             retired: Vec::new(),
+            spilled_writes: 0,
             finished: false,
         })
     }
@@ -247,15 +258,13 @@ impl<'p> WriteTxn<'p> {
         Ok(())
     }
 
-    /// Copies `child` into the transaction unless it is already there (invariant 1).
+    /// Copies `child` into the transaction unless it is already there (invariant
+    /// 1); a page this transaction spilled comes back under its own id
+    /// (invariant 7).
     fn make_dirty(&mut self, child: ChildRef) -> Result<u64> {
         if self.dirty.contains_key(&child.page) {
             return Ok(child.page);
         }
-        debug_assert!(
-            !self.fresh.contains(&child.page),
-            "a page this transaction built left it"
-        );
         let page = self
             .view
             .page_expect(PageId(child.page), child.expect(self.owner))?;
@@ -269,6 +278,10 @@ impl<'p> WriteTxn<'p> {
             ));
         }
         let copy: Box<[u8]> = page.bytes().into();
+        if self.fresh.contains(&child.page) {
+            self.dirty.insert(child.page, copy);
+            return Ok(child.page);
+        }
         let id = self.pager.allocate()?.0;
         self.dirty.insert(id, copy);
         self.fresh.insert(id);
@@ -693,6 +706,47 @@ impl<'p> WriteTxn<'p> {
         self.insert_or_split(parent, r, e)
     }
 
+    /// Invariant 7: writes every copied page but the root to the file and
+    /// lets it go from memory; returns how many were written. A failed write
+    /// leaves that page (and its ancestors) in memory, consistent.
+    pub fn spill(&mut self) -> Result<usize> {
+        let Some(root) = self.root.filter(|r| self.dirty.contains_key(&r.page)) else {
+            return Ok(0);
+        };
+        let generation = self.pager.building_generation();
+        let written = self.spill_children(root.page, generation)?;
+        self.spilled_writes += written;
+        Ok(written)
+    }
+
+    /// Spills the dirty children of dirty branch `id`, each after its own.
+    fn spill_children(&mut self, id: u64, generation: u64) -> Result<usize> {
+        if node::is_leaf(self.page(id)) {
+            return Ok(0);
+        }
+        let mut written = 0;
+        for i in 0..node::count(self.page(id)) {
+            let c = node::child_of(self.page(id), i);
+            if !self.dirty.contains_key(&c.page) {
+                continue;
+            }
+            written += self.spill_children(c.page, generation)?;
+            let kind = if node::is_leaf(self.page(c.page)) {
+                LEAF
+            } else {
+                BRANCH
+            };
+            let owner = self.owner;
+            if let Some(buf) = self.dirty.get_mut(&c.page) {
+                self.pager.write_page(PageId(c.page), kind, owner, buf)?;
+            }
+            self.dirty.remove(&c.page);
+            node::set_child(self.page_mut(id), i, ChildRef { generation, ..c });
+            written += 1;
+        }
+        Ok(written)
+    }
+
     /// Writes every dirty page and returns the new root and the retired pages.
     pub fn commit(mut self) -> Result<Commit> {
         let generation = self.pager.building_generation();
@@ -733,7 +787,7 @@ impl<'p> WriteTxn<'p> {
         Ok(Commit {
             root,
             retired: std::mem::take(&mut self.retired),
-            written: self.dirty.len(),
+            written: self.dirty.len() + self.spilled_writes,
         })
     }
 }

@@ -243,6 +243,16 @@ impl<'db> TxnCore<'db> {
             .relocate_above(threshold, max_dirty.saturating_sub(held))?)
     }
 
+    /// Spills every open tree's copied pages but its root to the page file
+    /// (btree write invariant 7); returns the pages written.
+    pub(crate) fn spill(&mut self) -> Result<usize> {
+        let mut written = 0;
+        for open in self.trees.values_mut() {
+            written += open.txn.spill()?;
+        }
+        Ok(written)
+    }
+
     /// Pages copied into memory by this transaction's edits, not yet written.
     pub(crate) fn dirty_pages(&self) -> usize {
         self.dir.dirty_pages()

@@ -67,8 +67,13 @@ pub struct StorageOptions {
     /// A transaction that turned large first logs nothing and is not limited
     /// by it. At most the WAL frame limit (256 MiB).
     pub max_txn_effect_bytes: usize,
+    /// A write transaction whose copied tree pages pass this many bytes writes
+    /// them (all but each tree's root) to their fresh pages in the page file
+    /// and lets them go from memory (spill); an edit that reaches one again
+    /// reads it back. Bounds a transaction's memory at any size.
+    pub spill_dirty_bytes: u64,
     /// Most bytes of copied tree pages one write transaction may hold in memory
-    /// until commit; the write that crosses it fails the same way.
+    /// after spilling; the write that crosses it fails the same way.
     pub max_txn_dirty_bytes: u64,
     /// Verify every page read from the map, not only its first read in this
     /// process (a crc32c per read; see "Limits" in docs/ARCHITECTURE.md).
@@ -90,6 +95,7 @@ impl Default for StorageOptions {
             checkpoint_on_close: true,
             large_commit_bytes: Some(16 << 20),
             max_txn_effect_bytes: crate::wal::frame::MAX_PAYLOAD,
+            spill_dirty_bytes: 256 << 20,
             max_txn_dirty_bytes: 1 << 30,
             verify_every_read: false,
             snapshot_retention_count: 8,

@@ -20,6 +20,7 @@ pub(crate) struct Stats {
     pub(crate) durable_wait_nanos: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
     pub(crate) large_commits: AtomicU64,
+    pub(crate) spilled_pages: AtomicU64,
     pub(crate) checkpoint_nanos: AtomicU64,
     pub(crate) last_checkpoint_nanos: AtomicU64,
     pub(crate) pages_written: AtomicU64,
@@ -44,6 +45,7 @@ impl Default for Stats {
             durable_wait_nanos: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             large_commits: AtomicU64::new(0),
+            spilled_pages: AtomicU64::new(0),
             checkpoint_nanos: AtomicU64::new(0),
             last_checkpoint_nanos: AtomicU64::new(0),
             pages_written: AtomicU64::new(0),
@@ -102,6 +104,7 @@ impl Stats {
             durable_wait_nanos: get(&self.durable_wait_nanos),
             checkpoints: get(&self.checkpoints),
             large_commits: get(&self.large_commits),
+            spilled_pages: get(&self.spilled_pages),
             checkpoint_nanos: get(&self.checkpoint_nanos),
             last_checkpoint_nanos: get(&self.last_checkpoint_nanos),
             pages_written: get(&self.pages_written),
@@ -136,6 +139,9 @@ pub struct EngineStats {
     pub checkpoints: u64,
     /// Commits made durable by their own two metas (engine invariant 14).
     pub large_commits: u64,
+    /// Pages write transactions spilled to the page file before commit
+    /// (`spill_dirty_bytes`).
+    pub spilled_pages: u64,
     pub checkpoint_nanos: u64,
     pub last_checkpoint_nanos: u64,
     pub pages_written: u64,

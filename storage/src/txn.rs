@@ -15,6 +15,7 @@ use crate::effects::{Effect, TRAILER_LEN};
 use crate::engine::{Engine, WriterState};
 use crate::error::{Result, StorageError};
 use crate::snapshot::{CommitResult, Finality};
+use crate::stats::Stats;
 use crate::wal::frame::MAX_PAYLOAD;
 
 /// A write transaction. One at a time per database (it holds the writer lock);
@@ -127,6 +128,12 @@ impl<'db> WriteTransaction<'db> {
         self.large
     }
 
+    /// Bytes of tree pages this transaction holds in memory now (copied by its
+    /// edits and not spilled).
+    pub fn dirty_bytes(&self) -> u64 {
+        (self.core.dirty_pages() as u64).saturating_mul(u64::from(self.engine.pager.page_size()))
+    }
+
     /// Makes the transaction's effects visible (and, for `Durable`, durable).
     pub fn commit(self, finality: Finality) -> Result<CommitResult> {
         if let Some((what, bytes, limit)) = self.overrun {
@@ -186,11 +193,18 @@ impl<'db> WriteTransaction<'db> {
         }
     }
 
-    /// Refuses the transaction once its copied pages cross `max_txn_dirty_bytes`
-    /// (the edit that crossed it is made, so the transaction stays refused).
+    /// Spills the copied pages to the page file once they pass
+    /// `spill_dirty_bytes` (engine invariant 11); refuses the transaction if
+    /// they still cross `max_txn_dirty_bytes` (the edit that crossed it is
+    /// made, so the transaction stays refused).
     fn check_dirty(&mut self) -> Result<()> {
-        let bytes = (self.core.dirty_pages() as u64)
-            .saturating_mul(u64::from(self.engine.pager.page_size()));
+        let page = u64::from(self.engine.pager.page_size());
+        let mut bytes = (self.core.dirty_pages() as u64).saturating_mul(page);
+        if bytes > self.engine.options.spill_dirty_bytes {
+            let spilled = self.core.spill()?;
+            Stats::add(&self.engine.stats.spilled_pages, spilled as u64);
+            bytes = (self.core.dirty_pages() as u64).saturating_mul(page);
+        }
         let limit = self.engine.options.max_txn_dirty_bytes;
         if bytes > limit {
             return Err(self.refuse("copied pages", bytes, limit));

@@ -26,6 +26,9 @@ pub fn options(page_size: u32) -> StorageOptions {
         checkpoint_dirty_bytes: u64::MAX,
         checkpoint_interval_ms: None,
         large_commit_bytes: Some(large_commit_bytes(page_size)),
+        // Spill past 8 pages, so trees of many leaves spill while
+        // a transaction edits them (btree write invariant 7).
+        spill_dirty_bytes: 8 * u64::from(page_size),
         ..StorageOptions::default()
     }
 }
@@ -56,6 +59,9 @@ pub struct Outcome {
     /// Commits that change nothing (compaction's): every seq in `(from, to]`
     /// reads as this model.
     pub unchanged: Vec<(u64, u64, Model)>,
+    /// Pages spilled by the run's transactions so far (as of its last large
+    /// commit): the matrix checks that spilling happened.
+    pub spilled: u64,
 }
 
 fn value(rng: &mut fastrand::Rng, page_size: u32) -> Vec<u8> {
@@ -238,10 +244,26 @@ fn large_step(
         tree.remove(&key)?;
         entries.remove(&key);
     }
+    // Either overflow values under a few keys, or many small entries (a tree
+    // of many leaves, which the transaction spills as it grows).
+    let small = page_size <= 4096 && rng.u8(0..4) == 0;
+    if small {
+        for _ in 0..rng.usize(0..200) {
+            let key = format!("n{:04}", rng.u16(0..400)).into_bytes();
+            tree.remove(&key)?;
+            entries.remove(&key);
+        }
+    }
     let mut logged = 0;
     while logged <= large_commit_bytes(page_size) {
-        let key = format!("k{}", rng.u8(0..60)).into_bytes();
-        let v = vec![rng.u8(..); rng.usize(page_size as usize / 2..page_size as usize * 2)];
+        let (key, v) = if small {
+            let key = format!("n{:04}", rng.u16(0..400)).into_bytes();
+            (key, vec![rng.u8(..); rng.usize(100..200)])
+        } else {
+            let key = format!("k{}", rng.u8(0..60)).into_bytes();
+            let v = vec![rng.u8(..); rng.usize(page_size as usize / 2..page_size as usize * 2)];
+            (key, v)
+        };
         logged += 9 + name.len() + key.len() + v.len();
         tree.insert(&key, &v)?;
         entries.insert(key, v);
@@ -262,6 +284,7 @@ fn large_step(
     *model = next;
     out.states.push((r.seq, model.clone()));
     out.commits += 1;
+    out.spilled = db.stats().spilled_pages;
     // A large commit is durable when it returns (its two metas).
     out.durable = r.seq;
     Ok(())
@@ -361,9 +384,14 @@ pub fn path_of(p: &str) -> PathBuf {
 
 /// G1: crash at every persistence call of one seeded workload, three images each;
 /// panics on any recovery-check failure.
+/// Pages spilled by the clean runs of every `matrix` so far (the crash
+/// matrix checks that its workloads spill).
+pub static SPILLED_PAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub fn matrix(seed: u64, page_size: u32, commits: u64, points: &mut u64) {
     let clean = SimFs::new(seed);
     let out = run(&clean, seed, page_size, commits);
+    SPILLED_PAGES.fetch_add(out.spilled, std::sync::atomic::Ordering::Relaxed);
     assert!(
         out.error.is_none(),
         "seed {seed}: clean run failed: {:?}",

@@ -1,11 +1,14 @@
-//! Large commits (engine invariant 14, issue #16): a transaction whose effects
-//! pass `large_commit_bytes` stops logging them and commits through the page
-//! file: a frame that only names its root, then two metas at its seq. It is
-//! durable on return whatever the finality, the WAL grows by one small frame,
-//! and a fuzzy checkpoint in flight beside it is waited for, not overtaken.
-//! The crash matrix (`crash_matrix.rs`, whose workload makes large commits)
-//! crashes inside every step of the path, including the W12 cut of a large
-//! frame whose metas never became durable.
+//! Large transactions (issue #16). Large commits (engine invariant 14): a
+//! transaction whose effects pass `large_commit_bytes` stops logging them and
+//! commits through the page file: a frame that only names its root, then two
+//! metas at its seq. It is durable on return whatever the finality, the WAL
+//! grows by one small frame, and a fuzzy checkpoint in flight beside it is
+//! waited for, not overtaken. Spill (btree write invariant 7): a transaction's
+//! copied pages past `spill_dirty_bytes` go to their fresh pages in the file,
+//! so its memory stays bounded, and come back when an edit reaches them. The
+//! crash matrix (`crash_matrix.rs`, whose workload makes large and spilling
+//! transactions) crashes inside every step of both, including the W12 cut of
+//! a large frame whose metas never became durable.
 
 mod common;
 
@@ -174,4 +177,72 @@ fn a_large_commit_waits_for_a_backup_pin() {
     });
     assert_eq!(db.checkpoint_seq(), db.visible_seq());
     assert_eq!(read_model(&db), Ok(model_of(0..2_050)));
+}
+
+/// Random keys in one transaction with a 64 KiB spill bound, as a large
+/// commit and as a logged one: the transaction's pages in memory stay within
+/// the bound (plus the pages one edit touches), reads inside it see every
+/// earlier write through spilled pages, and the result (or an abort) leaves
+/// the file exact.
+#[test]
+fn a_spilling_transaction_keeps_its_memory_bounded() {
+    const SPILL: u64 = 64 << 10;
+    for large in [Some(LARGE), None] {
+        let fs = SimFs::new(test_seed("spill", 0x5b11));
+        let options = StorageOptions {
+            spill_dirty_bytes: SPILL,
+            large_commit_bytes: large,
+            ..options()
+        };
+        let db = Database::open_with(Arc::new(fs.clone()), &dir(), options.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = fastrand::Rng::with_seed(0x5b11);
+        let mut keys: Vec<u32> = (0..6_000).collect();
+        rng.shuffle(&mut keys);
+        for abort in [true, false] {
+            let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+            let mut most = 0;
+            for (i, &k) in keys.iter().enumerate() {
+                let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
+                tree.insert(&k.to_be_bytes(), &[k as u8; 100])
+                    .unwrap_or_else(|e| panic!("{e}"));
+                // An earlier key, read back through whatever was spilled.
+                let back = keys[rng.usize(..=i)];
+                let got = tree
+                    .get(&back.to_be_bytes())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    got,
+                    Some(vec![back as u8; 100]),
+                    "key {back} after {i} puts"
+                );
+                drop(tree);
+                most = most.max(txn.dirty_bytes());
+            }
+            assert!(
+                most <= SPILL + 8 * 4096,
+                "{most} bytes of pages held past a {SPILL}-byte spill bound"
+            );
+            assert_eq!(txn.is_large(), large.is_some());
+            let spilled = db.stats().spilled_pages;
+            assert!(spilled > 100, "only {spilled} pages spilled");
+            if abort {
+                txn.abort();
+                db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(read_model(&db), Ok(Model::new()), "an abort left entries");
+                common::check_all(&db).unwrap_or_else(|e| panic!("after an abort: {e}"));
+            } else {
+                txn.commit(Finality::Durable)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let want = model_of(0..6_000);
+        assert_eq!(read_model(&db), Ok(want.clone()));
+        common::check_all(&db).unwrap_or_else(|e| panic!("{e}"));
+        drop(db);
+        let db = Database::open_with(Arc::new(fs.clone()), &dir(), options)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_model(&db), Ok(want), "after a reopen ({large:?})");
+        common::check_all(&db).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
