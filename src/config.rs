@@ -75,7 +75,7 @@ pub struct AedbConfig {
     /// crosses it fails with a validation error the moment it does. At most 256 MiB.
     pub max_transaction_bytes: usize,
     /// Most bytes of copied tree pages one commit may hold in memory. Past the
-    /// engine's spill bound (256 MiB) a commit first writes its copied pages to
+    /// engine's spill bound (512 MiB) a commit first writes its copied pages to
     /// the page file and lets them go, so this refuses only what spilling could
     /// not bound.
     pub max_transaction_dirty_bytes: u64,

@@ -546,19 +546,24 @@ impl Pager {
         // a run in two: a page retired fresh (generation 0) that still waits
         // for readers is listed in one run with the ready ids beside it, and the
         // lowest ready id may sit in that run's middle (found by the stress
-        // suite). So pages are taken until the chain holds every run left: each
-        // page holds at least two runs and each take adds at most one.
+        // suite). So the runs are counted again after the pages are taken, and
+        // more taken while the chain cannot hold them all: each page holds at
+        // least two runs and each take adds at most one, and listing the runs
+        // costs their number, so this is counted once or twice, not per page.
         let mut chain = Vec::new();
         let runs = loop {
             let runs = st.alloc.runs();
-            if runs.len() <= chain.len() * per_page {
+            let needed = runs.len().div_ceil(per_page);
+            if chain.len() >= needed {
                 break runs;
             }
-            let (id, reused) = st.alloc.allocate();
-            if reused {
-                self.read.clear_verified(id);
+            for _ in chain.len()..needed {
+                let (id, reused) = st.alloc.allocate();
+                if reused {
+                    self.read.clear_verified(id);
+                }
+                chain.push(id);
             }
-            chain.push(id);
         };
         let pieces: Vec<&[FreeRun]> = if runs.is_empty() {
             Vec::new()

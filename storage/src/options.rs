@@ -70,7 +70,10 @@ pub struct StorageOptions {
     /// A write transaction whose copied tree pages pass this many bytes writes
     /// them (all but each tree's root) to their fresh pages in the page file
     /// and lets them go from memory (spill); an edit that reaches one again
-    /// reads it back. Bounds a transaction's memory at any size.
+    /// reads it back. Bounds a transaction's memory at any size; a spilled
+    /// page an edit reaches again costs a read and a second write, so a
+    /// random load past the bound runs slower (2.5× at 10M keys and 256 MiB:
+    /// docs/BENCHMARKS.md). Default 512 MiB, LMDB's dirty limit at 4 KiB pages.
     pub spill_dirty_bytes: u64,
     /// Most bytes of copied tree pages one write transaction may hold in memory
     /// after spilling; the write that crosses it fails the same way.
@@ -95,7 +98,7 @@ impl Default for StorageOptions {
             checkpoint_on_close: true,
             large_commit_bytes: Some(16 << 20),
             max_txn_effect_bytes: crate::wal::frame::MAX_PAYLOAD,
-            spill_dirty_bytes: 256 << 20,
+            spill_dirty_bytes: 512 << 20,
             max_txn_dirty_bytes: 1 << 30,
             verify_every_read: false,
             snapshot_retention_count: 8,
