@@ -16,7 +16,8 @@
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
 // pointing down): vocab → error, config → eval → permission → catalog → auth
-// → table → kv → accumulator → event → feed → query → commit → instance; `storage` is below them
+// → table → kv → accumulator → event → feed → query → commit → instance →
+// engine_interface → repository; `storage` is below them
 // all. Public modules are the paths the seed README names, the change feed
 // (`feed`), the engine (`storage`) and doc-hidden harness doors
 // (`tests/public_api.rs`).
@@ -38,6 +39,7 @@ mod metrics;
 pub mod permission;
 pub mod query;
 pub mod recovery;
+pub mod repository;
 #[doc(hidden)]
 pub mod table;
 mod vocab;

@@ -40,6 +40,7 @@ const ORDER: &[&str] = &[
     "commit",
     "instance",
     "engine_interface",
+    "repository",
 ];
 
 fn level(room: &str) -> Option<usize> {

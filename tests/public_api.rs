@@ -45,6 +45,8 @@ const PUBLIC: &[(&str, bool)] = &[
     ("query", false),
     ("query::plan", false),
     ("recovery", false),
+    // Typed repository and pagination helpers (issue #18; 0.1.9's `aedb::repository`).
+    ("repository", false),
     ("storage", false),
     // The `table_decode` fuzz harness (fuzz/fuzz_targets, tests/fuzz_replay.rs).
     ("table", true),
@@ -66,6 +68,7 @@ const README_PATHS: &[&str] = &[
     "query",
     "query::plan",
     "recovery",
+    "repository",
 ];
 
 /// The file of module `name` declared in `file`.
