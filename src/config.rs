@@ -1,5 +1,5 @@
 //! `AedbConfig`: the facade's settings and named profiles, mapped onto the
-//! storage engine's [`StorageOptions`](crate::storage::StorageOptions).
+//! storage engine's [`StorageOptions`].
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;

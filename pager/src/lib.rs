@@ -8,14 +8,14 @@
 //! layers above.
 //!
 //! Layout: [`vfs`] is the I/O seam (real files, [`sim`] the fault-injecting
-//! simulation); [`format`] holds the byte layouts; [`Pager`] ties them together;
+//! simulation); [`format`](mod@format) holds the byte layouts; [`Pager`] ties them together;
 //! [`ReadView`] reads pages; [`inspect`] serves the dump tool.
 //!
 //! Module order: each module imports only modules before it in this list (plus the
 //! crate root's `PageId` and file names, and `sim`'s test seeds in unit tests), so
 //! the import graph has no cycle.
 //! 1. `error`, `mutation`: leaves.
-//! 2. `key` (HMAC), then [`format`] (byte layouts, the one `Fault`), then `idruns`.
+//! 2. `key` (HMAC), then [`format`](mod@format) (byte layouts, the one `Fault`), then `idruns`.
 //! 3. [`vfs`] (I/O seam), then [`sim`] (the simulated file system).
 //! 4. `mmap` (the one `unsafe` module), then `map` (`ReadSide`: the file, its length,
 //!    the current mapping), then `view` ([`ReadView`], [`PageRef`]).

@@ -77,7 +77,7 @@ impl Database {
     }
 
     /// A read transaction at a chosen consistency; `AtSeq` outside the retention
-    /// window is a [`StorageError::SnapshotUnavailable`].
+    /// window is a [`StorageError::SnapshotUnavailable`](crate::StorageError::SnapshotUnavailable).
     pub fn begin_read_at(&self, at: Consistency) -> Result<ReadTransaction> {
         let readers = &self.engine.readers;
         let snapshot = match at {

@@ -16,9 +16,9 @@
 //! the checkpoint is the unfinished last commit (cut), or damage if anything
 //! follows it.
 //!
-//! Shape: [`Scan`] reads segments oldest first and stops at the first
-//! [`Finding`]; [`resolve`] (in `resolve.rs`, the table) turns it into an
-//! [`Action`]; only [`recover`] executes actions, [`verify`] reports them.
+//! Shape: `Scan` reads segments oldest first and stops at the first
+//! `Finding`; `resolve` (in `resolve.rs`, the table) turns it into an
+//! `Action`; only [`recover`] executes actions, [`verify`] reports them.
 #![forbid(unsafe_code)]
 
 use aedb_pager::Key;
