@@ -268,6 +268,13 @@ impl<'p> WriteTxn<'p> {
         let page = self
             .view
             .page_expect(PageId(child.page), child.expect(self.owner))?;
+        if self.fresh.contains(&child.page) {
+            // Spilled by this transaction: its crc, id, owner and generation
+            // just verified, it holds the node this transaction built (valid
+            // by construction, invariant 2), so the whole-node walk is skipped.
+            self.dirty.insert(child.page, page.bytes().into());
+            return Ok(child.page);
+        }
         let raw = RawNode::parse(page.bytes()).and_then(|n| n.validate().map(|()| n));
         if let Err(f) = raw {
             return Err(BtreeError::fault(
@@ -278,10 +285,6 @@ impl<'p> WriteTxn<'p> {
             ));
         }
         let copy: Box<[u8]> = page.bytes().into();
-        if self.fresh.contains(&child.page) {
-            self.dirty.insert(child.page, copy);
-            return Ok(child.page);
-        }
         let id = self.pager.allocate()?.0;
         self.dirty.insert(id, copy);
         self.fresh.insert(id);
