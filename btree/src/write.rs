@@ -6,7 +6,8 @@
 //!    and repoints the (already dirty) parent. A page copied once is edited in place.
 //! 2. Every page copied into the transaction is validated whole first, so in-place
 //!    edits never index outside a page; pages the transaction builds are valid by
-//!    construction.
+//!    construction (a page it spilled is one of those: read back, only its crc,
+//!    id, owner and generation are checked, invariant 7).
 //! 3. Branch entries carry the subtree count of their child; every edit on a path
 //!    fixes the counts on that path (insert +1, delete −1, splits and merges recount).
 //! 4. Dirty children are recorded with generation 0; `commit` fills in the
