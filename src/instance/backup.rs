@@ -22,17 +22,18 @@ use crate::config::AedbConfig;
 use crate::error::AedbError;
 use crate::instance::{AedbInstance, WritePlan, engine};
 use crate::pager::vfs::{RealFs, Vfs};
-use crate::permission::Need;
+use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 
 impl AedbInstance {
     async fn backup_into(
         &self,
         name: &'static str,
+        caller: Option<CallerContext>,
         dir: &Path,
         parent: Option<&Path>,
     ) -> Result<BackupManifest, AedbError> {
-        let call = self.call(name, None);
+        let call = self.call(name, caller);
         let r = (|| {
             let txn = self.read_at(ConsistencyMode::AtLatest).map_err(engine)?;
             authorize(&*self.catalog_of(&txn)?, &call, &Need::Global)
@@ -58,7 +59,19 @@ impl AedbInstance {
     /// on: the page file at its checkpoint and the WAL up to the latest
     /// commit, with a manifest (signed when the config has an HMAC key).
     pub async fn backup_full(&self, backup_dir: &Path) -> Result<BackupManifest, AedbError> {
-        self.backup_into("backup_full", backup_dir, None).await
+        self.backup_into("backup_full", None, backup_dir, None).await
+    }
+
+    /// `backup_full` for `caller`, who needs the right to administer the
+    /// database (`Permission::GlobalAdmin`): the form a production or secure
+    /// instance accepts (beyond 0.1.9, whose backups take no caller).
+    pub async fn backup_full_as(
+        &self,
+        caller: CallerContext,
+        backup_dir: &Path,
+    ) -> Result<BackupManifest, AedbError> {
+        self.backup_into("backup_full_as", Some(caller), backup_dir, None)
+            .await
     }
 
     /// A full backup as one archive file (encrypted with the config's
@@ -70,7 +83,7 @@ impl AedbInstance {
         let staging = sibling(backup_file, "backup-staging");
         let _ = std::fs::remove_dir_all(&staging);
         let m = self
-            .backup_into("backup_full_to_file", &staging, None)
+            .backup_into("backup_full_to_file", None, &staging, None)
             .await;
         let r = m.and_then(|m| {
             write_backup_archive(&staging, backup_file, self.config().backup_key())?;
@@ -93,7 +106,7 @@ impl AedbInstance {
             &format!("remote-staging-{}", now_micros()),
         );
         let m = self
-            .backup_into("backup_full_to_remote", &staging, None)
+            .backup_into("backup_full_to_remote", None, &staging, None)
             .await;
         let r = m.and_then(|m| adapter.store_backup_dir(uri, &staging).map(|()| m));
         let _ = std::fs::remove_dir_all(&staging);
@@ -141,7 +154,19 @@ impl AedbInstance {
         backup_dir: &Path,
         parent_backup_dir: &Path,
     ) -> Result<BackupManifest, AedbError> {
-        self.backup_into("backup_incremental", backup_dir, Some(parent_backup_dir))
+        self.backup_into("backup_incremental", None, backup_dir, Some(parent_backup_dir))
+            .await
+    }
+
+    /// `backup_incremental` for `caller` (as `backup_full_as`).
+    pub async fn backup_incremental_as(
+        &self,
+        caller: CallerContext,
+        backup_dir: &Path,
+        parent_backup_dir: &Path,
+    ) -> Result<BackupManifest, AedbError> {
+        let parent = Some(parent_backup_dir);
+        self.backup_into("backup_incremental_as", Some(caller), backup_dir, parent)
             .await
     }
 

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::auth::authorize;
+use crate::auth::{Call, authorize};
 use crate::catalog::{accumulator_tree, index_tree, kv_tree};
 use crate::error::AedbError;
 use crate::instance::{AedbInstance, engine};
-use crate::permission::Need;
+use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 use crate::table::check::check_table;
 
@@ -49,7 +49,20 @@ impl AedbInstance {
     /// the database). Reads every page of every table: minutes for large
     /// databases, never a write.
     pub async fn check_invariants(&self) -> Result<InvariantReport, AedbError> {
-        let call = self.call("check_invariants", None);
+        self.check_for(self.call("check_invariants", None)).await
+    }
+
+    /// `check_invariants` for `caller`, who needs the right to administer the
+    /// database: the form a production or secure instance accepts.
+    pub async fn check_invariants_as(
+        &self,
+        caller: CallerContext,
+    ) -> Result<InvariantReport, AedbError> {
+        self.check_for(self.call("check_invariants_as", Some(caller)))
+            .await
+    }
+
+    async fn check_for(&self, call: Call<'static>) -> Result<InvariantReport, AedbError> {
         let (this, checker) = (self.clone(), call.clone());
         let r = tokio::task::spawn_blocking(move || {
             let txn = this.read_at(ConsistencyMode::AtLatest).map_err(engine)?;

@@ -1,0 +1,102 @@
+//! Operations on a secure instance: `open_secure` (and `open_production`)
+//! refuse calls that name no caller, so the operator's calls have `*_as`
+//! forms. Backups and the checker are administered by a caller granted
+//! `GlobalAdmin`; anyone else, and the plain calls, are refused; the chain
+//! such a caller took restores and opens securely with its data.
+
+use std::path::PathBuf;
+
+use aedb::catalog::DdlOperation;
+use aedb::commit::validation::Mutation;
+use aedb::config::AedbConfig;
+use aedb::permission::{CallerContext, Permission};
+use aedb::query::plan::ConsistencyMode;
+use aedb::{AedbErrorCode, AedbInstance};
+
+const KEY: [u8; 32] = [9; 32];
+
+/// A secure instance whose caller `ops` holds `GlobalAdmin` (granted once in
+/// open mode: a new database has no grants to make the first with).
+async fn secure(dir: &std::path::Path) -> AedbInstance {
+    {
+        let db = AedbInstance::open(AedbConfig::production(KEY), dir)
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
+            caller_id: "ops".into(),
+            permission: Permission::GlobalAdmin,
+            actor_id: None,
+            delegable: false,
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        db.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    AedbInstance::open_secure(AedbConfig::production(KEY), dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = secure(&root.path().join("db")).await;
+    let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
+    db.create_project_as(ops.clone(), "acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    db.kv_set_as(ops.clone(), "acme", "app", b"k".to_vec(), b"one".to_vec())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let full = root.path().join("full");
+    let refused = db.backup_full(&full).await.expect_err("a plain backup");
+    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    let refused = db
+        .backup_full_as(alice.clone(), &full)
+        .await
+        .expect_err("a backup by a caller without GlobalAdmin");
+    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    db.backup_full_as(ops.clone(), &full)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    db.kv_set_as(ops.clone(), "acme", "app", b"k".to_vec(), b"two".to_vec())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let incremental = root.path().join("incremental");
+    let refused = db
+        .backup_incremental_as(alice.clone(), &incremental, &full)
+        .await
+        .expect_err("an incremental by a caller without GlobalAdmin");
+    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    let head = db
+        .backup_incremental_as(ops.clone(), &incremental, &full)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .wal_head_seq;
+
+    let refused = db.check_invariants().await.expect_err("a plain check");
+    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    let refused = db
+        .check_invariants_as(alice)
+        .await
+        .expect_err("a check by a caller without GlobalAdmin");
+    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    let report = db
+        .check_invariants_as(ops.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_ok(), "{report:?}");
+
+    let restored = root.path().join("restored");
+    let chain: Vec<PathBuf> = vec![full, incremental];
+    let config = AedbConfig::production(KEY);
+    let seq = AedbInstance::restore_from_backup_chain(&chain, &restored, &config, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(seq, head);
+    let copy = AedbInstance::open_secure(config, &restored).unwrap_or_else(|e| panic!("{e}"));
+    let got = copy
+        .kv_get("acme", "app", b"k", ConsistencyMode::AtLatest, &ops)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.value);
+    assert_eq!(got.as_deref(), Some(&b"two"[..]));
+}
