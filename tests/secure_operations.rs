@@ -19,8 +19,8 @@ const KEY: [u8; 32] = [9; 32];
 /// open mode: a new database has no grants to make the first with).
 async fn secure(dir: &std::path::Path) -> AedbInstance {
     {
-        let db = AedbInstance::open(AedbConfig::production(KEY), dir)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let db =
+            AedbInstance::open(AedbConfig::production(KEY), dir).unwrap_or_else(|e| panic!("{e}"));
         db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
             caller_id: "ops".into(),
             permission: Permission::GlobalAdmin,

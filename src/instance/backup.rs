@@ -59,7 +59,8 @@ impl AedbInstance {
     /// on: the page file at its checkpoint and the WAL up to the latest
     /// commit, with a manifest (signed when the config has an HMAC key).
     pub async fn backup_full(&self, backup_dir: &Path) -> Result<BackupManifest, AedbError> {
-        self.backup_into("backup_full", None, backup_dir, None).await
+        self.backup_into("backup_full", None, backup_dir, None)
+            .await
     }
 
     /// `backup_full` for `caller`, who needs the right to administer the
@@ -154,8 +155,13 @@ impl AedbInstance {
         backup_dir: &Path,
         parent_backup_dir: &Path,
     ) -> Result<BackupManifest, AedbError> {
-        self.backup_into("backup_incremental", None, backup_dir, Some(parent_backup_dir))
-            .await
+        self.backup_into(
+            "backup_incremental",
+            None,
+            backup_dir,
+            Some(parent_backup_dir),
+        )
+        .await
     }
 
     /// `backup_incremental` for `caller` (as `backup_full_as`).
