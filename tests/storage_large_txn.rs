@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aedb::pager::DATA_FILE_NAME;
-use aedb::pager::sim::{SimFs, test_seed};
-use aedb::storage::{Consistency, Database, Finality, StorageOptions};
+use aedb::pager::sim::{FaultPlan, SimFs, test_seed};
+use aedb::storage::{Consistency, Database, Finality, StorageError, StorageOptions};
 use common::{Model, dir, read_model};
 
 const LARGE: usize = 64 << 10;
@@ -245,4 +245,44 @@ fn a_spilling_transaction_keeps_its_memory_bounded() {
         assert_eq!(read_model(&db), Ok(want), "after a reopen ({large:?})");
         common::check_all(&db).unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// A spill whose page write fails: the insert that triggered it reports the
+/// error, the transaction then refuses to commit (its edit was made), and an
+/// abort leaves the database as it was and usable.
+#[test]
+fn a_failed_spill_leaves_the_transaction_only_abortable() {
+    let fs = SimFs::new(test_seed("failed spill", 0x5b12));
+    let options = StorageOptions {
+        spill_dirty_bytes: 64 << 10,
+        ..options()
+    };
+    let db = Database::open_with(Arc::new(fs.clone()), &dir(), options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
+    // Inserts below the bound touch no file; the first persistence call from
+    // here on is the spill's first page write, and it fails.
+    fs.set_plan(FaultPlan {
+        eio_at: Some(fs.calls()),
+        ..FaultPlan::default()
+    });
+    let mut failed = None;
+    for k in 0..20_000u32 {
+        let mut tree = txn.open_tree("t").unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = tree.insert(&k.to_be_bytes(), &[k as u8; 100]) {
+            failed = Some(e);
+            break;
+        }
+    }
+    fs.set_plan(FaultPlan::default());
+    let failed = failed.unwrap_or_else(|| panic!("no insert reported the failed spill"));
+    assert!(failed.to_string().contains("writing page"), "{failed}");
+    match txn.commit(Finality::Durable) {
+        Err(StorageError::TransactionFailed(why)) => assert!(why.contains("spilling"), "{why}"),
+        other => panic!("a transaction whose spill failed committed: {other:?}"),
+    }
+    assert!(!db.is_poisoned());
+    write(&db, 0..10, Finality::Durable);
+    assert_eq!(read_model(&db), Ok(model_of(0..10)));
+    common::check_all(&db).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -51,6 +51,12 @@ pub enum StorageError {
     #[error("invalid tree name {0:?}: names are 1..=255 bytes and do not start with a NUL byte")]
     InvalidTreeName(String),
 
+    /// A step of this write transaction failed after its edit was made (a
+    /// spill's page write); the caller was told then, and it can only be
+    /// aborted.
+    #[error("write transaction cannot commit: {0}; abort it")]
+    TransactionFailed(String),
+
     /// A write transaction crossed a configured bound on its memory
     /// (`max_txn_effect_bytes`, `max_txn_dirty_bytes`); it can only be aborted.
     #[error(

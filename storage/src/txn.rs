@@ -33,6 +33,9 @@ pub struct WriteTransaction<'db> {
     large: bool,
     /// The bound this transaction crossed; it can then only be aborted.
     overrun: Option<(&'static str, u64, u64)>,
+    /// A spill that failed (a page write): the edit before it was made and
+    /// its caller told of the error, so the transaction can only be aborted.
+    spill_failed: Option<String>,
 }
 
 /// A named tree open for writing.
@@ -53,6 +56,7 @@ impl<'db> WriteTransaction<'db> {
             effect_bytes: 4,
             large: false,
             overrun: None,
+            spill_failed: None,
         })
     }
 
@@ -139,6 +143,9 @@ impl<'db> WriteTransaction<'db> {
         if let Some((what, bytes, limit)) = self.overrun {
             return Err(StorageError::TransactionTooLarge { what, bytes, limit });
         }
+        if let Some(why) = self.spill_failed {
+            return Err(StorageError::TransactionFailed(why));
+        }
         let WriteTransaction {
             engine,
             state,
@@ -201,7 +208,9 @@ impl<'db> WriteTransaction<'db> {
         let page = u64::from(self.engine.pager.page_size());
         let mut bytes = (self.core.dirty_pages() as u64).saturating_mul(page);
         if bytes > self.engine.options.spill_dirty_bytes {
-            let spilled = self.core.spill()?;
+            let spilled = self.core.spill().inspect_err(|e| {
+                self.spill_failed = Some(format!("spilling its pages failed: {e}"));
+            })?;
             Stats::add(&self.engine.stats.spilled_pages, spilled as u64);
             bytes = (self.core.dirty_pages() as u64).saturating_mul(page);
         }
