@@ -246,7 +246,7 @@ fn large_step(
     }
     // Either overflow values under a few keys, or many small entries (a tree
     // of many leaves, which the transaction spills as it grows).
-    let small = page_size <= 4096 && rng.u8(0..4) == 0;
+    let small = page_size <= 4096 && rng.u8(0..8) == 0;
     if small {
         for _ in 0..rng.usize(0..200) {
             let key = format!("n{:04}", rng.u16(0..400)).into_bytes();
