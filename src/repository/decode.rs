@@ -45,29 +45,11 @@ fn value_at<'a>(row: &'a Row, index: usize, column: &str) -> Result<&'a Value, R
         })
 }
 
-/// The name of a value's type, as errors print it.
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Text(_) => "Text",
-        Value::U8(_) => "U8",
-        Value::U64(_) => "U64",
-        Value::Integer(_) => "Integer",
-        Value::Float(_) => "Float",
-        Value::Boolean(_) => "Boolean",
-        Value::U256(_) => "U256",
-        Value::I256(_) => "I256",
-        Value::Blob(_) => "Blob",
-        Value::Timestamp(_) => "Timestamp",
-        Value::Json(_) => "Json",
-        Value::Null => "Null",
-    }
-}
-
 fn mismatch(column: &str, expected: &'static str, got: &Value) -> RowDecodeError {
     RowDecodeError::TypeMismatch {
         column: column.to_string(),
         expected,
-        actual: type_name(got),
+        actual: got.kind_name(),
     }
 }
 

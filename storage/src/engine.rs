@@ -212,32 +212,7 @@ impl Engine {
         state.hash = hash;
         state.root_dir = root_dir;
         state.pages_since_checkpoint += written as u64;
-        let view = self
-            .pager
-            .view()
-            .map_err(|e| self.sync.poison(format!("commit {seq}: {e}"), &e))?;
-        let snapshot = Arc::new(Snapshot {
-            view,
-            root_dir,
-            seq,
-            chain_hash: hash,
-            entries: Default::default(),
-        });
-        {
-            // Publish under the sync lock, where poison is set: either the failure
-            // came first and this commit is refused unpublished, or the commit is
-            // published before the failure, as if it had finished first.
-            let mut s = self.sync.lock();
-            if let Some(p) = &s.poisoned {
-                return Err(p.error());
-            }
-            self.readers.publish(snapshot.clone());
-            self.stats.published();
-            Stats::add(&self.stats.commits, 1);
-            s.notifier.visible(seq);
-            s.appended = seq;
-            s.file = state.wal.current();
-        }
+        let snapshot = self.publish(&state, Published::Visible)?;
         drop(unwind);
         self.readers.retain(snapshot);
         // A checkpoint in flight holds the gate: another is not needed yet.
@@ -265,6 +240,41 @@ impl Engine {
         })
     }
 
+    /// Publishes the writer's state (`st`: seq, root, hash, current segment)
+    /// as the latest snapshot, under the sync lock, where poison is set:
+    /// either the failure came first and the commit is refused unpublished,
+    /// or it is published before the failure, as if it had finished first.
+    /// A large commit is durable as it is published (invariant 14).
+    pub(crate) fn publish(&self, st: &WriterState, how: Published) -> Result<Arc<Snapshot>> {
+        let seq = st.seq;
+        let view = self
+            .pager
+            .view()
+            .map_err(|e| self.sync.poison(format!("commit {seq}: {e}"), &e))?;
+        let snapshot = Arc::new(Snapshot {
+            view,
+            root_dir: st.root_dir,
+            seq,
+            chain_hash: st.hash,
+            entries: Default::default(),
+        });
+        let mut s = self.sync.lock();
+        if let Some(p) = &s.poisoned {
+            return Err(p.error());
+        }
+        self.readers.publish(snapshot.clone());
+        self.stats.published();
+        Stats::add(&self.stats.commits, 1);
+        s.notifier.visible(seq);
+        s.appended = seq;
+        s.file = st.wal.current();
+        if how == Published::Durable {
+            s.durable = s.durable.max(seq);
+            s.wake();
+        }
+        Ok(snapshot)
+    }
+
     fn checkpoint_due(&self, st: &WriterState) -> bool {
         let o = &self.options;
         // A backup is copying the checkpointed pages: the checkpoint waits
@@ -278,6 +288,14 @@ impl Engine {
             || o.checkpoint_interval_ms
                 .is_some_and(|ms| st.last_checkpoint.elapsed() >= Duration::from_millis(ms))
     }
+}
+
+/// What publishing a commit makes it: visible (its frame's sync comes
+/// later), or visible and durable at once (a large commit's metas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Published {
+    Visible,
+    Durable,
 }
 
 /// Counts the backups copying the files. A pin is taken under the writer lock

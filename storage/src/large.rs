@@ -17,16 +17,16 @@
 //! commit is still not acknowledged until the second meta is durable.
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Instant;
 
 use aedb_pager::MetaUpdate;
 
 use crate::core::TxnCore;
 use crate::effects::{self, Effect, LargeRoot};
-use crate::engine::{Engine, PoisonOnUnwind, WriterState, commit_time_micros};
+use crate::engine::{Engine, PoisonOnUnwind, Published, WriterState, commit_time_micros};
 use crate::error::Result;
-use crate::snapshot::{CommitResult, Snapshot};
+use crate::snapshot::CommitResult;
 use crate::stats::Stats;
 
 impl Engine {
@@ -100,33 +100,7 @@ impl Engine {
         })?;
         let doomed = state.wal.take_covered(seq);
         state.checkpoint_seq = seq;
-        let view = self
-            .pager
-            .view()
-            .map_err(|e| self.sync.poison(format!("large commit {seq}: {e}"), &e))?;
-        let snapshot = Arc::new(Snapshot {
-            view,
-            root_dir,
-            seq,
-            chain_hash: hash,
-            entries: Default::default(),
-        });
-        {
-            // Published Visible and Durable together, under the sync lock where
-            // poison is set (as a commit is).
-            let mut s = self.sync.lock();
-            if let Some(p) = &s.poisoned {
-                return Err(p.error());
-            }
-            self.readers.publish(snapshot.clone());
-            self.stats.published();
-            Stats::add(&self.stats.commits, 1);
-            s.notifier.visible(seq);
-            s.appended = seq;
-            s.file = state.wal.current();
-            s.durable = s.durable.max(seq);
-            s.wake();
-        }
+        let snapshot = self.publish(&state, Published::Durable)?;
         drop(unwind);
         self.readers.checkpointed(snapshot.clone());
         self.notifier.checkpoint(seq);

@@ -206,22 +206,34 @@ fn step(
         txn.abort();
         return Ok(());
     }
-    let seq = txn.seq();
     let finality = if rng.bool() {
         Finality::Durable
     } else {
         Finality::Visible
     };
-    out.in_flight = Some((seq, next.clone()));
+    let seq = commit_recorded(txn, finality, next, model, out)?;
+    if finality == Finality::Durable {
+        out.durable = seq;
+    }
+    Ok(())
+}
+
+/// Commits `txn`, whose result is `next`: in flight in `out` until it
+/// returns, then the model's new state; returns its seq.
+fn commit_recorded(
+    txn: aedb::storage::WriteTransaction<'_>,
+    finality: Finality,
+    next: Model,
+    model: &mut Model,
+    out: &mut Outcome,
+) -> Result<u64, StorageError> {
+    out.in_flight = Some((txn.seq(), next.clone()));
     let r = txn.commit(finality)?;
     out.in_flight = None;
     *model = next;
     out.states.push((r.seq, model.clone()));
     out.commits += 1;
-    if finality == Finality::Durable {
-        out.durable = r.seq;
-    }
-    Ok(())
+    Ok(r.seq)
 }
 
 /// A large commit: puts past `large_commit_bytes` into one tree (and a few
@@ -277,16 +289,10 @@ fn large_step(
         txn.abort();
         return Ok(());
     }
-    let seq = txn.seq();
-    out.in_flight = Some((seq, next.clone()));
-    let r = txn.commit(Finality::Visible)?;
-    out.in_flight = None;
-    *model = next;
-    out.states.push((r.seq, model.clone()));
-    out.commits += 1;
+    let seq = commit_recorded(txn, Finality::Visible, next, model, out)?;
     out.spilled = db.stats().spilled_pages;
     // A large commit is durable when it returns (its two metas).
-    out.durable = r.seq;
+    out.durable = seq;
     Ok(())
 }
 
