@@ -16,8 +16,8 @@
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
 // pointing down): vocab → error, config → eval → permission → catalog → auth
-// → table → kv → accumulator → event → feed → query → commit → instance →
-// engine_interface → repository; `storage` is below them
+// → table → kv → accumulator → event → feed → query → commit → migration →
+// instance → engine_interface → repository → declarative; `storage` is below them
 // all. Public modules are the paths the seed README names, the change feed
 // (`feed`), the engine (`storage`) and doc-hidden harness doors
 // (`tests/public_api.rs`).
@@ -28,6 +28,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod commit;
 pub mod config;
+pub mod declarative;
 pub mod engine_interface;
 pub mod error;
 mod eval;
@@ -36,6 +37,7 @@ pub mod feed;
 mod instance;
 mod kv;
 mod metrics;
+pub mod migration;
 pub mod permission;
 pub mod query;
 pub mod recovery;
@@ -59,5 +61,6 @@ pub use event::{
 };
 pub use instance::{AedbInstance, ArchiveStatus, ChangeSubscription, InvariantReport, ProjectInfo};
 pub use metrics::OperationalMetrics;
+pub use migration::MigrationReport;
 pub use query::QueryResult;
 pub use query::plan::{ConsistencyMode, QueryOptions};

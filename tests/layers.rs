@@ -38,9 +38,11 @@ const ORDER: &[&str] = &[
     "feed",
     "query",
     "commit",
+    "migration",
     "instance",
     "engine_interface",
     "repository",
+    "declarative",
 ];
 
 fn level(room: &str) -> Option<usize> {

@@ -34,11 +34,15 @@ const PUBLIC: &[(&str, bool)] = &[
     ("commit::tx", false),
     ("commit::validation", false),
     ("config", false),
+    // Declared schemas and migration builders (issue #18; 0.1.9's `aedb::declarative`).
+    ("declarative", false),
     // Effect batches, keyed state, processor pull/commit/context (issue #15).
     ("engine_interface", false),
     ("error", false),
     // The commit change feed's types (issue #13; beyond 0.1.9).
     ("feed", false),
+    // Versioned migrations and their history (issue #18; 0.1.9's `aedb::migration`).
+    ("migration", false),
     ("pager", false),
     // `CallerContext` and `Permission` (0.1.9's `aedb::permission`, issue #12).
     ("permission", false),
@@ -63,6 +67,7 @@ const README_PATHS: &[&str] = &[
     "commit",
     "commit::validation",
     "config",
+    "declarative",
     "engine_interface",
     "error",
     "query",

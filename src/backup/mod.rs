@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AedbError;
 use crate::pager::Key;
 use crate::pager::vfs::{OpenMode, RealFs, Vfs};
+use crate::vocab::hex;
 
 pub use archive::{extract_backup_archive, write_backup_archive};
 pub use remote::{ObjectStoreBackupAdapter, RemoteBackupAdapter};
@@ -92,10 +93,6 @@ fn signature(key: &[u8], bytes: &[u8]) -> Result<String, AedbError> {
     let key = Key::new(key.to_vec())
         .map_err(|e| AedbError::Validation(format!("backup signing key: {e}")))?;
     Ok(hex(&key.tag(SIG_DOMAIN, &[bytes])))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The files under `dir` (real files), as `/`-separated relative names,

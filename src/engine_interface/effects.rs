@@ -130,6 +130,7 @@ impl AedbInstance {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint: None,
+            compose: None,
         };
         let call = self.call("commit_effect_batch", None);
         match self.write_planned(call, plan).await {

@@ -306,6 +306,7 @@ impl AedbInstance {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint: None,
+            compose: None,
         };
         self.write_planned(call, plan).await
     }

@@ -110,6 +110,7 @@ impl AedbInstance {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint,
+            compose: None,
         };
         self.write_planned(self.call("processor_commit", None), plan)
             .await
@@ -397,6 +398,7 @@ impl ProcessorContext<'_> {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint,
+            compose: None,
         };
         let call = self.db.call("ProcessorContext::commit", None);
         self.db.write_planned(call, plan).await

@@ -5,6 +5,7 @@
 //! A leaf: it imports only the storage engine and the crates below it, so every
 //! room of the facade may use it.
 
+mod migration;
 mod query;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use std::fmt;
 use crate::storage::StorageError;
 use crate::vocab::assertion::{AssertionActual, ReadAssertion};
 
+pub use migration::MigrationProblem;
 pub use query::QueryError;
 
 /// A kind of catalog object, for `AlreadyExists` / `NotFound`.
@@ -142,6 +144,15 @@ pub enum AedbError {
     Backup { path: String, detail: String },
     /// A read assertion (of an envelope, or a compare-and-* call's version
     /// check) did not hold; nothing was written.
+    /// A migration was refused; nothing of it (or of the run it was part of,
+    /// when the run's checks refused it before any commit) was written.
+    #[error("migration {version} of {project_id}.{scope_id}: {problem}")]
+    Migration {
+        project_id: String,
+        scope_id: String,
+        version: u64,
+        problem: MigrationProblem,
+    },
     #[error("assertion {index} failed: {assertion:?} found {actual:?}")]
     AssertionFailed {
         /// Its position in the envelope's assertions (0 for a single check).
@@ -200,6 +211,8 @@ pub enum AedbErrorCode {
     OutOfSpace,
     /// A tree the catalog or the caller named does not exist in the engine.
     TreeNotFound,
+    /// A migration was refused ([`MigrationProblem`] says why).
+    Migration,
 }
 
 impl AedbErrorCode {
@@ -244,6 +257,7 @@ impl AedbErrorCode {
             AedbErrorCode::Poisoned => "poisoned",
             AedbErrorCode::OutOfSpace => "out_of_space",
             AedbErrorCode::TreeNotFound => "tree_not_found",
+            AedbErrorCode::Migration => "migration",
         }
     }
 }
@@ -291,6 +305,7 @@ impl AedbError {
             AedbError::ExposureRejected { .. } => C::ExposureRejected,
             AedbError::EventsExpired { .. } => C::EventsExpired,
             AedbError::Backup { .. } => C::Backup,
+            AedbError::Migration { .. } => C::Migration,
         }
     }
 

@@ -303,6 +303,7 @@ impl AedbInstance {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint: None,
+            compose: None,
         };
         let call = self.call("restore_namespace_from_backup_chain", None);
         self.write_blocking(&call, plan).map(|_| ())

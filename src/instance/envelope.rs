@@ -42,6 +42,7 @@ impl AedbInstance {
             finality,
             dry_run: false,
             checkpoint: None,
+            compose: None,
         };
         self.write_planned(call, plan).await
     }
@@ -101,6 +102,7 @@ impl AedbInstance {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint: None,
+            compose: None,
         };
         let r = self.write_planned(call, plan).await?;
         Ok(ActionCommitResult {
@@ -129,6 +131,7 @@ impl AedbInstance {
             finality: CommitFinality::Durable,
             dry_run: false,
             checkpoint: None,
+            compose: None,
         };
         self.write_planned(call, plan).await
     }

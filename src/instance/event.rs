@@ -138,6 +138,7 @@ impl AedbInstance {
                 seq: checkpoint_seq,
                 rule: CheckpointRule::Ack,
             }),
+            compose: None,
         };
         self.write_planned(call, plan).await
     }

@@ -19,6 +19,7 @@ mod feed;
 mod kv;
 mod kv_compare;
 mod kv_write;
+mod migration;
 mod ops;
 mod processor;
 mod query;
@@ -108,7 +109,14 @@ pub(crate) struct WritePlan {
     pub(crate) dry_run: bool,
     /// A processor checkpoint to move in the same commit.
     pub(crate) checkpoint: Option<CheckpointMove>,
+    /// Writes composed inside the write transaction, after `mutations` (a
+    /// migration and its history row; a declared schema planned against the
+    /// state the transaction sees). Returns the rows it affected.
+    pub(crate) compose: Option<Composed>,
 }
+
+/// Writes a door composes inside the write transaction (see `WritePlan`).
+pub(crate) type Composed = Box<dyn FnOnce(&mut WriteCtx<'_, '_>) -> Result<u64, AedbError> + Send>;
 
 /// A processor checkpoint moved by a plan: processor `name` to `seq`, as
 /// `rule` allows.
@@ -238,7 +246,7 @@ impl AedbInstance {
         let latest = self.inner.db.begin_read_at(Consistency::Latest)?;
         let catalog = self.catalog_of(&latest)?;
         drop(latest);
-        if audit::is_bootstrapped(&catalog) {
+        if audit::is_bootstrapped(&catalog) && crate::migration::history::table(&catalog).is_ok() {
             return Ok(());
         }
         // A database whose catalog holds no project yet has no user change
@@ -249,7 +257,10 @@ impl AedbInstance {
             .keys()
             .all(|p| p == crate::auth::SYSTEM_PROJECT);
         self.system_commit("open", Finality::Durable, fresh.then_some(1), |ctx| {
-            for op in audit::bootstrap() {
+            for op in audit::bootstrap()
+                .into_iter()
+                .chain([crate::migration::history::bootstrap()])
+            {
                 if let crate::catalog::DdlOperation::CreateTable { table_name, .. } = &op
                     && ctx
                         .cat
@@ -349,6 +360,7 @@ impl AedbInstance {
             finality,
             dry_run,
             checkpoint: None,
+            compose: None,
         };
         self.write_planned(call, plan).await
     }
@@ -473,6 +485,7 @@ impl AedbInstance {
             finality,
             dry_run,
             checkpoint,
+            compose,
         } = plan;
         let db = &self.inner.db;
         let mut txn = db.begin_write()?;
@@ -523,9 +536,12 @@ impl AedbInstance {
             moved = ctx.advance_checkpoint(&c.name, c.seq, c.rule)?;
         }
         let mut affected = 0;
-        let submitted = mutations.len();
+        let submitted = mutations.len() + usize::from(compose.is_some());
         for m in mutations {
             affected += ctx.apply(m)?;
+        }
+        if let Some(write) = compose {
+            affected += write(&mut ctx)?;
         }
         if checkpoint.is_some() && !moved && submitted == 0 && !dry_run {
             // A checkpoint at or behind the stored one, and nothing else.
@@ -695,6 +711,12 @@ impl AedbInstance {
             },
             other => other.into(),
         })
+    }
+
+    /// The catalog of the snapshot `c` picks.
+    pub(crate) fn catalog_at(&self, c: ConsistencyMode) -> Result<Arc<Catalog>, AedbError> {
+        let txn = self.read_at(c).map_err(engine)?;
+        self.catalog_of(&txn)
     }
 
     /// The catalog of a snapshot (from the cache when it certainly describes it).

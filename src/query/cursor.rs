@@ -6,6 +6,7 @@
 //! another table; anything that does not parse is `InvalidQuery`, never a panic.
 
 use crate::error::QueryError;
+use crate::vocab::hex;
 
 /// Where a paginated query resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,10 +15,6 @@ pub(crate) enum Resume {
     After(Vec<u8>),
     /// After this many output rows (buffered queries).
     Offset(usize),
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

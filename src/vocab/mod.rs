@@ -16,3 +16,8 @@ pub mod assertion;
 pub mod expr;
 pub mod numeric;
 pub mod types;
+
+/// Lower-case hex of `bytes` (digests, checksums and cursor keys as text).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
