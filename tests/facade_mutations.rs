@@ -720,8 +720,8 @@ async fn ddl_is_idempotent_where_0_1_9_is_and_typed_elsewhere() {
     assert_eq!(left, ["_system"]);
     assert_eq!(
         db.storage().tree_roots().unwrap().len(),
-        4,
-        "only the catalog tree and the three _system tables (two audits, dead letters) are left"
+        5,
+        "only the catalog tree and the four _system tables (two audits, dead letters, the migration history) are left"
     );
 }
 

@@ -6,12 +6,13 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::auth::authorize;
 use crate::commit::CommitFinality;
 use crate::commit::context::WriteCtx;
 use crate::commit::tx::Conditions;
 use crate::error::AedbError;
 use crate::instance::{AedbInstance, Composed, WritePlan};
-use crate::permission::CallerContext;
+use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 
 use super::diff::{Target, diff, execute};
@@ -117,8 +118,23 @@ impl SchemaSpec {
         dry_run: bool,
     ) -> Result<SchemaPlan, AedbError> {
         self.validate()?;
+        let name = match (dry_run, caller.is_some()) {
+            (true, false) => "SchemaSpec::plan",
+            (true, true) => "SchemaSpec::plan_as",
+            (false, false) => "SchemaSpec::apply",
+            (false, true) => "SchemaSpec::apply_as",
+        };
+        let call = db.call(name, caller);
         // The cheap answer first: a schema already in place writes nothing.
+        // Even that answer is for callers who may change the scope's schema.
         let latest = db.catalog_at(ConsistencyMode::AtLatest)?;
+        let need = Need::Ddl {
+            project: &self.project_id,
+            scope: &self.scope_id,
+            table: None,
+        };
+        let allowed = authorize(&latest, &call, &need);
+        db.audited(&call, allowed).await?;
         let before = diff(&latest, &self.target())?;
         let undeclared_tables = before.undeclared;
         if before.actions.is_empty() {
@@ -135,12 +151,6 @@ impl SchemaSpec {
             steps.clear();
             execute(ctx, &spec.target(), &mut steps)
         });
-        let name = match (dry_run, caller.is_some()) {
-            (true, false) => "SchemaSpec::plan",
-            (true, true) => "SchemaSpec::plan_as",
-            (false, false) => "SchemaSpec::apply",
-            (false, true) => "SchemaSpec::apply_as",
-        };
         let plan = WritePlan {
             mutations: Vec::new(),
             conditions: Conditions::default(),
@@ -149,7 +159,7 @@ impl SchemaSpec {
             checkpoint: None,
             compose: Some(compose),
         };
-        let result = db.write_planned(db.call(name, caller), plan).await?;
+        let result = db.write_planned(call, plan).await?;
         let steps = std::mem::take(&mut *steps.lock().unwrap_or_else(PoisonError::into_inner));
         Ok(SchemaPlan {
             steps,
