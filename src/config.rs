@@ -31,11 +31,17 @@ pub enum RecoveryMode {
     Permissive,
 }
 
+/// The settings of an instance, given when it opens. `Default` is durable
+/// and strict, without keys; `production`, `development` and `low_latency`
+/// are named profiles.
 #[derive(Clone)]
 pub struct AedbConfig {
+    /// When a commit reaches stable storage; default `Full` (a `Durable`
+    /// commit returns after its group's WAL fdatasync).
     pub durability_mode: DurabilityMode,
     /// Sync interval of `Batch` and `OsBuffered`.
     pub batch_interval_ms: u64,
+    /// What opening does with a damaged WAL; default `Strict` (refuse to open).
     pub recovery_mode: RecoveryMode,
     /// Authenticates meta pages and WAL frames with HMAC-SHA256; a database made
     /// with a key opens only with it (at least 16 bytes). Zeroized when the last
@@ -56,7 +62,11 @@ pub struct AedbConfig {
     pub max_scan_rows: usize,
     /// Most rows in one batch mutation.
     pub max_batch_rows: usize,
+    /// Longest KV key, in bytes: 1 to 1024, default 1024. An empty or longer
+    /// key fails its commit with `Validation`.
     pub max_kv_key_bytes: usize,
+    /// Longest KV value, in bytes, default 1 MiB. A write of a longer value
+    /// (a numeric update's result included) fails with `Validation`.
     pub max_kv_value_bytes: usize,
     /// Largest encoded table row.
     pub max_table_value_bytes: usize,

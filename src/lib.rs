@@ -13,6 +13,8 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+// Every public item is documented: CI's clippy turns this into an error.
+#![warn(missing_docs)]
 
 // The facade's rooms, bottom to top (`tests/layers.rs` keeps imports
 // pointing down): vocab → error, config → eval → permission → catalog → auth

@@ -83,12 +83,17 @@ pub struct OperationalMetrics {
     pub commits_total: u64,
     /// Commit calls that failed, whatever the reason.
     pub commit_errors: u64,
+    /// Commit calls that failed with `PermissionDenied`.
     pub permission_rejections: u64,
+    /// Commit calls that failed with `Validation` or `TypeMismatch`.
     pub validation_rejections: u64,
+    /// Always 0: a full queue waits here.
     pub queue_full_rejections: u64,
+    /// Commit calls that failed with `Timeout`.
     pub timeout_rejections: u64,
     /// Conflicts and failed assertions.
     pub conflict_rejections: u64,
+    /// Commit calls that failed with `Conflict` (a failed assertion not included).
     pub read_set_conflicts: u64,
     /// `conflict_rejections` over all commit calls.
     pub conflict_rate: f64,
@@ -97,26 +102,43 @@ pub struct OperationalMetrics {
     /// Write transactions run, and their average time (waiting for the
     /// writer lock, the commit and its durable wait included).
     pub coordinator_apply_attempts: u64,
+    /// Average time of those write transactions, in microseconds.
     pub avg_coordinator_apply_micros: u64,
+    /// WAL appends since open.
     pub wal_append_ops: u64,
+    /// Bytes appended to the WAL since open.
     pub wal_append_bytes: u64,
+    /// Average time of a WAL append, in microseconds.
     pub avg_wal_append_micros: u64,
     /// WAL syncs (one covers every commit appended before it: group commit).
     pub wal_sync_ops: u64,
+    /// Average time of a WAL sync, in microseconds.
     pub avg_wal_sync_micros: u64,
+    /// Always 0 (no pre-stage validation in this engine).
     pub prestage_validate_ops: u64,
+    /// Always 0 (no pre-stage validation in this engine).
     pub avg_prestage_validate_micros: u64,
+    /// Always 0 (no epochs in this engine).
     pub epoch_process_ops: u64,
+    /// Always 0 (no epochs in this engine).
     pub avg_epoch_process_micros: u64,
+    /// Always 0 (no epochs in this engine).
     pub group_commit_filling_epochs: u64,
+    /// Always 0 (no epochs in this engine).
     pub group_commit_flushing_epochs: u64,
+    /// Always 0 (no epochs in this engine).
     pub group_commit_complete_epochs: u64,
+    /// Always 0 (no group-commit flush reasons in this engine).
     pub group_commit_flush_reason_max_group_size: u64,
+    /// Always 0 (no group-commit flush reasons in this engine).
     pub group_commit_flush_reason_max_group_delay: u64,
+    /// Always 0 (no group-commit flush reasons in this engine).
     pub group_commit_flush_reason_ingress_drained: u64,
+    /// Always 0 (no group-commit flush reasons in this engine).
     pub group_commit_flush_reason_structural_barrier: u64,
     /// `Durable` commits' waits for a covering sync.
     pub durable_wait_ops: u64,
+    /// Average time of such a wait, in microseconds.
     pub avg_durable_wait_micros: u64,
     /// Commits holding an in-flight slot now.
     pub inflight_commits: usize,
@@ -124,36 +146,48 @@ pub struct OperationalMetrics {
     pub queue_depth: usize,
     /// Commits visible but not yet durable.
     pub durable_head_lag: u64,
+    /// The seq of the latest commit readers can see.
     pub visible_head_seq: u64,
+    /// The seq up to which every commit is durable (survives a crash).
     pub durable_head_seq: u64,
+    /// The same as `visible_head_seq`.
     pub current_seq: u64,
     /// How long the latest snapshot has been the latest (time since the last
     /// commit was published).
     pub snapshot_age_micros: u64,
     /// How long the open took, recovery included, and the seq it recovered to.
     pub startup_recovery_micros: u64,
+    /// The seq the open recovered to.
     pub startup_recovered_seq: u64,
     /// Beyond 0.1.9: the checkpointed seq, checkpoints since open and their
     /// times.
     pub checkpoint_seq: u64,
+    /// Checkpoints since open.
     pub checkpoints_total: u64,
+    /// Average time of a checkpoint, in microseconds.
     pub avg_checkpoint_micros: u64,
+    /// How long the last checkpoint took, in microseconds (0 before the first).
     pub last_checkpoint_micros: u64,
     /// WAL bytes and page bytes written since the last checkpoint: what the
     /// next open after a crash would replay, and the next checkpoint sync.
     pub wal_bytes_since_checkpoint: u64,
+    /// Bytes of the pages written since the last checkpoint.
     pub dirty_bytes_since_checkpoint: u64,
     /// The page file's size (its high-water mark) and how much of it is free
     /// or waiting for readers to release it.
     pub page_file_bytes: u64,
+    /// Bytes of the page file that are free, including pages held for old snapshots.
     pub free_page_bytes: u64,
     /// What old snapshots pin: pages retired but kept for them (or until two
     /// checkpoints pass), the oldest snapshot held — by a reader or by the
     /// `AtSeq` retention window (`snapshot_retention_commits`) — how many
     /// commits behind the head it is, and how many holds there are.
     pub pinned_page_bytes: u64,
+    /// The oldest snapshot held; `None` when none is.
     pub oldest_snapshot_seq: Option<u64>,
+    /// Commits between that snapshot and the visible head (0 when none is held).
     pub oldest_snapshot_lag_commits: u64,
+    /// Snapshot holds now, by readers and by the retention window.
     pub snapshot_holds: u64,
 }
 

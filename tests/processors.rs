@@ -204,6 +204,70 @@ async fn exhausted_retries_dead_letter_the_batch_and_move_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_panics_fails_its_run_and_the_batch_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(AedbInstance::open(AedbConfig::default(), dir.path()).unwrap());
+    db.create_project(P).await.unwrap();
+    let handled = Arc::new(AtomicU64::new(0));
+    let h = handled.clone();
+    db.start_reactive_processor("fragile", options(), move |_db, events| {
+        let h = h.clone();
+        async move {
+            if events.iter().any(|e| e.payload_json.contains("poison")) {
+                panic!("the handler cannot parse a poison event");
+            }
+            h.fetch_add(events.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    let poison = db
+        .emit_event(P, S, "in", "bad".into(), r#"{"poison":true}"#.into())
+        .await
+        .unwrap()
+        .commit_seq;
+    caught_up(&db, "fragile", poison).await;
+    let last = emit(&db, 0, 3).await;
+    caught_up(&db, "fragile", last).await;
+    let status = db
+        .reactive_processor_runtime_status("fragile")
+        .await
+        .unwrap();
+    assert!(
+        status.running,
+        "a panicking handler must not stop the processor"
+    );
+    assert_eq!(status.dead_lettered_total, 1);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("panicked"),
+        "{status:?}"
+    );
+    assert_eq!(
+        handled.load(Ordering::Relaxed),
+        3,
+        "the events after it were handled"
+    );
+    let q = Query::select(&["event_key", "error"]).from("reactive_processor_dead_letters");
+    let rows = db.query("_system", "app", q).await.unwrap().rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].values[0],
+        aedb::catalog::types::Value::Text("bad".into())
+    );
+    db.stop_reactive_processor("fragile").await.unwrap();
+    let status = db
+        .reactive_processor_runtime_status("fragile")
+        .await
+        .unwrap();
+    assert!(!status.running, "stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_handler_holds_up_no_commit_and_breaches_its_slo() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(AedbInstance::open(AedbConfig::default(), dir.path()).unwrap());

@@ -22,9 +22,14 @@ use crate::source::PageSource;
 pub struct CheckReport {
     /// Every page the tree reaches (nodes and overflow pages).
     pub pages: Vec<PageId>,
+    /// Entries in the leaves that passed their checks (compare with the root's
+    /// count).
     pub entries: u64,
+    /// Leaf pages that passed their checks.
     pub leaves: u64,
+    /// Branch pages that passed their checks.
     pub branches: u64,
+    /// Overflow pages in chains that read back whole.
     pub overflow_pages: u64,
     /// Leaf depth (1 for a root leaf; 0 for an empty tree).
     pub depth: u32,
@@ -33,6 +38,7 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// True when the walk found no broken invariant (`problems` is empty).
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }

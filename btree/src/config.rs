@@ -39,6 +39,8 @@ impl TreeConfig {
         (capacity(page_size) / 3 - 2 - BRANCH_ENTRY_FIXED).min(u16::MAX as usize)
     }
 
+    /// `InvalidConfig` when `key_limit` exceeds `TreeConfig::max_key_limit` for
+    /// `page_size` (bytes). Write transactions and bulk loads check this first.
     pub fn validate(&self, page_size: u32) -> Result<()> {
         let max = TreeConfig::max_key_limit(page_size);
         if self.key_limit > max {

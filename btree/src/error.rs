@@ -6,27 +6,54 @@ use aedb_pager::{CorruptionDetail, PageId, PagerError};
 
 use crate::node::Fault;
 
+/// Result alias for the btree.
 pub type Result<T, E = BtreeError> = std::result::Result<T, E>;
 
+/// Everything a tree operation can fail with. Damaged pages arrive as
+/// `Pager(PagerError::Corruption)`.
 #[derive(Debug, thiserror::Error)]
 pub enum BtreeError {
+    /// A pager failure: I/O, poison, read-only, or corruption (the tree's own
+    /// layout faults included).
     #[error(transparent)]
     Pager(#[from] PagerError),
 
+    /// A key longer than the tree's `key_limit`; the insert or bulk load is
+    /// refused.
     #[error("key of {len} bytes exceeds the limit of {limit} bytes")]
-    KeyTooLarge { len: usize, limit: usize },
+    KeyTooLarge {
+        /// Length of the refused key, in bytes.
+        len: usize,
+        /// The tree's `key_limit`, in bytes.
+        limit: usize,
+    },
 
+    /// A value longer than the tree's `value_limit`; the insert or bulk load is
+    /// refused.
     #[error("value of {len} bytes exceeds the limit of {limit} bytes")]
-    ValueTooLarge { len: u64, limit: u64 },
+    ValueTooLarge {
+        /// Length of the refused value, in bytes.
+        len: u64,
+        /// The tree's `value_limit`, in bytes.
+        limit: u64,
+    },
 
+    /// Bulk-load input whose keys are not strictly ascending (a duplicate or a
+    /// step back).
     #[error("bulk load input is not strictly ascending at entry {index}")]
-    UnsortedBulkLoad { index: u64 },
+    UnsortedBulkLoad {
+        /// 0-based position in the input of the first key not above the one before.
+        index: u64,
+    },
 
+    /// A `TreeConfig` the page size cannot hold; the text says which limit.
     #[error("invalid tree configuration: {0}")]
     InvalidConfig(String),
 }
 
 impl BtreeError {
+    /// The corruption detail when this wraps a pager `Corruption`; `None`
+    /// otherwise.
     pub fn as_corruption(&self) -> Option<&CorruptionDetail> {
         match self {
             BtreeError::Pager(e) => e.as_corruption(),

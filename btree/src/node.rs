@@ -27,8 +27,11 @@ use aedb_pager::PAGE_HEADER_LEN;
 use aedb_pager::PageKind;
 use aedb_pager::format::{read_u16, read_u32, read_u64, write_u32, write_u64};
 
+/// Page kind of a B+tree leaf.
 pub const LEAF: PageKind = PageKind(2);
+/// Page kind of a B+tree branch.
 pub const BRANCH: PageKind = PageKind(3);
+/// Page kind of an overflow page, holding part of a large value.
 pub const OVERFLOW: PageKind = PageKind(4);
 
 pub(crate) const N_AT: usize = PAGE_HEADER_LEN;
@@ -100,11 +103,20 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredValue {
     /// Inline bytes at this range of the page.
-    Inline { start: usize, end: usize },
+    Inline {
+        /// Offset in the page of the value's first byte.
+        start: usize,
+        /// Offset in the page just past the value's last byte.
+        end: usize,
+    },
     /// An overflow chain.
     Overflow {
+        /// Page id of the chain's first page (2 or more, rule L2).
         first: u64,
+        /// The value's length in bytes (more than 0).
         len: u64,
+        /// The generation that wrote every page of the chain; each page is
+        /// checked against it (P6).
         generation: u64,
     },
 }
@@ -112,6 +124,7 @@ pub enum StoredValue {
 /// A branch's reference to a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChildRef {
+    /// The child's page id (2 or more, rule B2).
     pub page: u64,
     /// Generation that wrote the child (0 while it is dirty in a write transaction).
     pub generation: u64,
@@ -136,7 +149,10 @@ impl ChildRef {
 /// A checked, read-only view of a leaf or branch page.
 #[derive(Debug, Clone, Copy)]
 pub struct RawNode<'b> {
+    /// The whole page, header included; the offsets this type returns index
+    /// into it.
     pub bytes: &'b [u8],
+    /// True for a leaf (kind 2), false for a branch (kind 3).
     pub leaf: bool,
     n: usize,
     heap: usize,
@@ -198,11 +214,13 @@ impl<'b> RawNode<'b> {
         })
     }
 
+    /// Number of entries; for a branch, the number of children.
     #[inline]
     pub fn len(&self) -> usize {
         self.n
     }
 
+    /// True for a leaf with no entries; a valid branch has at least two.
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.n == 0
@@ -358,7 +376,6 @@ impl<'b> RawNode<'b> {
         })
     }
 
-    /// Leaf: `Ok(i)` if entry i has `key`, else `Err(insertion point)`.
     /// `key(i)` for the search loops: the same checks, an `Option` instead of a
     /// 72-byte `Result` per probe; the caller builds the fault (cold) on `None`.
     #[inline(always)]
@@ -386,6 +403,8 @@ impl<'b> RawNode<'b> {
         }
     }
 
+    /// Binary search of a leaf: `Ok(Ok(i))` when entry `i` holds `key`,
+    /// `Ok(Err(i))` with the index where it would go, `Err` on a damaged slot or key.
     pub fn search_leaf(&self, key: &[u8]) -> Result<Result<usize, usize>, Fault> {
         let (mut lo, mut hi) = (0, self.n);
         while lo < hi {

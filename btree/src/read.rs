@@ -21,8 +21,12 @@ use crate::source::PageSource;
 /// (0 while dirty in a transaction) and the number of entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TreeRoot {
+    /// The root node's page id (a leaf or a branch).
     pub page: PageId,
+    /// Generation that wrote the root page (0 while dirty in a transaction);
+    /// reads check the page against it (P6).
     pub generation: u64,
+    /// Number of entries in the whole tree.
     pub count: u64,
 }
 
@@ -67,6 +71,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
         Tree { src, root, owner }
     }
 
+    /// The root this handle reads (`None`: the tree is empty).
     pub fn root(&self) -> Option<TreeRoot> {
         self.root
     }
@@ -76,6 +81,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
         self.root.map_or(0, |r| r.count)
     }
 
+    /// True when the tree has no entries (O(1)).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -210,6 +216,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
         }
     }
 
+    /// Whether `key` is present; reads no value, so no overflow chain.
     pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
         let Some((id, page)) = self.leaf_for(key)? else {
             return Ok(false);
@@ -302,10 +309,12 @@ impl<'s, S: PageSource> Tree<'s, S> {
         Ok(Some(self.entry_of(id, &page, &node, i)?))
     }
 
+    /// The entry with the smallest key (`None`: empty tree).
     pub fn first(&self) -> Result<Option<Entry<'s>>> {
         self.nth(0)
     }
 
+    /// The entry with the largest key (`None`: empty tree).
     pub fn last(&self) -> Result<Option<Entry<'s>>> {
         match self.len() {
             0 => Ok(None),

@@ -12,6 +12,7 @@ pub trait PageSource {
     fn page(&self, id: PageId, expect: Expect) -> Result<PageRef<'_>, PagerError>;
     /// The file the pages come from (for error reports).
     fn file(&self) -> &Path;
+    /// Page size in bytes of the file the pages come from.
     fn page_size(&self) -> u32;
 }
 

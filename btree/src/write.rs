@@ -208,6 +208,7 @@ impl<'p> WriteTxn<'p> {
         })
     }
 
+    /// Number of entries as this transaction sees them (O(1), from the root).
     pub fn len(&self) -> u64 {
         self.root.map_or(0, |r| r.count)
     }
@@ -218,6 +219,7 @@ impl<'p> WriteTxn<'p> {
         self.dirty.len()
     }
 
+    /// True when the tree has no entries as this transaction sees them.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -58,19 +58,31 @@ pub enum PagerError {
 
     /// Another handle (this process or another one) holds the directory's LOCK file.
     #[error("database directory {dir} is already open (LOCK is held by another handle)")]
-    AlreadyOpen { dir: PathBuf },
+    AlreadyOpen {
+        /// The database directory whose LOCK (or `data.aedb`) another handle holds.
+        dir: PathBuf,
+    },
 
     /// The directory has no page file and the caller asked not to create one.
     #[error("no database at {dir} (missing {file})")]
-    NotFound { dir: PathBuf, file: PathBuf },
+    NotFound {
+        /// The database directory that was opened.
+        dir: PathBuf,
+        /// The missing page file, `<dir>/data.aedb`.
+        file: PathBuf,
+    },
 
     /// The caller asked for a page size the file was not created with.
     #[error(
         "page size mismatch for {file}: opened with {requested}, file was created with {found}"
     )]
     PageSizeMismatch {
+        /// The page file.
         file: PathBuf,
+        /// The page size the caller asked for, in bytes.
         requested: u32,
+        /// The page size in the file's current meta, in bytes; open without a
+        /// page size to accept it.
         found: u32,
     },
 
@@ -80,11 +92,17 @@ pub enum PagerError {
 
     /// The database was created with a key and none was given.
     #[error("{file} is keyed (HMAC-SHA256 authenticated); open it with its key")]
-    KeyRequired { file: PathBuf },
+    KeyRequired {
+        /// The page file whose meta carries the keyed flag.
+        file: PathBuf,
+    },
 
     /// A key was given for a database that was created without one.
     #[error("{file} was created without a key, but a key was given")]
-    NotKeyed { file: PathBuf },
+    NotKeyed {
+        /// The unkeyed page file; open it without a key.
+        file: PathBuf,
+    },
 
     /// A key the caller gave cannot be used (too short, or bad hex text).
     #[error("invalid key: {0}")]
@@ -92,32 +110,49 @@ pub enum PagerError {
 
     /// Both meta pages pass their checksums but neither authenticates with the key.
     #[error("wrong key for {file}: meta page HMAC does not match")]
-    WrongKey { file: PathBuf },
+    WrongKey {
+        /// The keyed page file whose meta pages the given key does not authenticate.
+        file: PathBuf,
+    },
 
     /// The file system has no room for a write or a file extension.
     #[error("out of space while {op} {file}: {source}")]
     OutOfSpace {
+        /// What the pager was doing, worded for the message (e.g. `"extending"`,
+        /// `"writing page to"`).
         op: &'static str,
+        /// The file or directory the failed call touched.
         file: PathBuf,
+        /// The OS error (`ENOSPC` or `StorageFull`).
         source: io::Error,
     },
 
     /// Any other I/O failure.
     #[error("I/O error while {op} {file}: {source}")]
     Io {
+        /// What the pager was doing, worded for the message (e.g. `"syncing"`,
+        /// `"mapping"`).
         op: &'static str,
+        /// The file or directory the failed call touched.
         file: PathBuf,
+        /// The OS error.
         source: io::Error,
     },
 
     /// An earlier `fdatasync` failed; the kernel may have dropped dirty pages, so
     /// nothing more is written until the database is reopened.
     #[error("pager is poisoned by an earlier failed sync of {file}; reopen the database")]
-    Poisoned { file: PathBuf },
+    Poisoned {
+        /// The page file; nothing more is written to it until the database is reopened.
+        file: PathBuf,
+    },
 
     /// The pager was opened read-only.
     #[error("{file} is open read-only")]
-    ReadOnly { file: PathBuf },
+    ReadOnly {
+        /// The page file; the write was refused and nothing changed.
+        file: PathBuf,
+    },
 
     /// A caller broke the pager's contract (a bug in the layer above, reported as an
     /// error rather than a panic so a release build refuses the operation).

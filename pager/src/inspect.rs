@@ -22,9 +22,11 @@ use crate::{DATA_FILE_NAME, Key, PageId};
 /// One page as found on disk.
 #[derive(Debug, Clone)]
 pub struct PageSummary {
+    /// Page id (2 and up; the metas are in `Inspector::metas`).
     pub id: PageId,
     /// The header as stored (meaningless if the checksum failed).
     pub header: PageHeader,
+    /// The crc32c stored at offset 0, whether or not it matches.
     pub stored_crc: u32,
     /// `None` when the page verifies; otherwise the broken rule and details.
     pub fault: Option<page::PageFault>,
@@ -39,12 +41,17 @@ pub struct PageSummary {
 /// (review F20); `aedb wal verify` needs only the metas and reads no page at all.
 #[derive(Debug)]
 pub struct Inspector {
+    /// Length of the page file in bytes at open; `pages` reads every whole
+    /// page below it.
     pub file_len: u64,
+    /// Both meta slots as read and judged, with the current one if any.
     pub metas: MetaChoice,
+    /// Page size in bytes: the current meta's, else any valid slot's, else
+    /// `DEFAULT_PAGE_SIZE` when no slot is valid.
     pub page_size: u32,
     path: PathBuf,
     file: Arc<dyn VfsFile>,
-    /// Generation bound for rule P4: the current meta's, if any.
+    /// Generation bound for rule P5: the current meta's, if any.
     max_generation: u64,
     _lock: DirLock,
 }
@@ -53,9 +60,13 @@ pub struct Inspector {
 /// itself streams through [`Inspector`]).
 #[derive(Debug, Clone)]
 pub struct Inspection {
+    /// Length of the page file in bytes.
     pub file_len: u64,
+    /// Both meta slots as read and judged, with the current one if any.
     pub metas: MetaChoice,
+    /// Page size in bytes, chosen as for `Inspector::page_size`.
     pub page_size: u32,
+    /// Every whole page after the two metas, in id order.
     pub pages: Vec<PageSummary>,
 }
 

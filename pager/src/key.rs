@@ -44,10 +44,12 @@ impl Key {
         Ok(Key(Arc::new(bytes)))
     }
 
+    /// Key length in bytes (at least `MIN_KEY_LEN`).
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Always false: `Key::new` refuses keys shorter than `MIN_KEY_LEN`.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

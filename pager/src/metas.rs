@@ -17,13 +17,16 @@ use crate::{Key, PageId};
 /// What was found in one meta slot.
 #[derive(Debug, Clone)]
 pub struct SlotReport {
+    /// The meta slot, 0 or 1 (the first or second page of the file).
     pub slot: u64,
+    /// The decoded meta, or the rule the slot broke and where.
     pub result: Result<Meta, CorruptionDetail>,
 }
 
 /// Both slots and the verdict.
 #[derive(Debug, Clone)]
 pub struct MetaChoice {
+    /// Slot 0 and slot 1, in that order.
     pub slots: [SlotReport; 2],
     /// The slot open uses, if any is valid.
     pub current: Option<u64>,

@@ -79,6 +79,7 @@ impl Default for PagerOptions {
 pub struct OpenReport {
     /// The meta in use and its slot.
     pub meta: Meta,
+    /// The slot (0 or 1) holding that meta; the next commit writes the other.
     pub slot: u64,
     /// The other slot, when it failed validation (it was ignored).
     pub ignored: Option<CorruptionDetail>,

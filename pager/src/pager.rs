@@ -58,8 +58,13 @@ use crate::{DATA_FILE_NAME, Key, PageId};
 /// The fields of a meta commit that the layer above chooses.
 #[derive(Debug, Clone, Default)]
 pub struct MetaUpdate {
+    /// The last commit seq of the layer above that the pages include; opaque
+    /// to the pager, recorded in the meta (recovery replays the WAL past it).
     pub checkpoint_seq: u64,
+    /// Root page of the layer above's root directory (`None`: none yet). It must
+    /// be the current root or a page allocated in this generation, else `Misuse`.
     pub root: Option<PageId>,
+    /// The WAL's hash-chain value at `checkpoint_seq`, recorded in the meta.
     pub wal_chain_hash: [u8; 32],
 }
 
@@ -245,14 +250,17 @@ impl Pager {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Page size of the file in bytes, fixed at creation.
     pub fn page_size(&self) -> u32 {
         self.read.page_size
     }
 
+    /// The database directory this pager holds locked.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The page file, `<dir>/data.aedb`.
     pub fn path(&self) -> &Path {
         &self.read.path
     }
@@ -267,6 +275,8 @@ impl Pager {
         self.state().building
     }
 
+    /// True after a failed sync (or a failed fuzzy commit or tail truncate):
+    /// every write then fails with `Poisoned` until the database is reopened.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
     }

@@ -43,6 +43,7 @@ impl<'a> PageRef<'a> {
         self.bytes
     }
 
+    /// The page id this page was read from (or built for, if `in_memory`).
     #[inline]
     pub fn id(&self) -> PageId {
         self.id
@@ -60,21 +61,26 @@ impl<'a> PageRef<'a> {
         &self.bytes[PAGE_HEADER_LEN..]
     }
 
+    /// The decoded header: verified for pages read from disk, unchecked for
+    /// `in_memory` pages.
     #[inline]
     pub fn header(&self) -> PageHeader {
         page::header_unchecked(&self.bytes).1
     }
 
+    /// What the page holds (the header's kind byte).
     #[inline]
     pub fn kind(&self) -> PageKind {
         self.header().kind
     }
 
+    /// Generation of the meta commit that wrote the page (from the header).
     #[inline]
     pub fn generation(&self) -> u64 {
         self.header().generation
     }
 
+    /// The header's owner: the tree id for btree pages, 0 for pager pages.
     #[inline]
     pub fn owner(&self) -> u64 {
         self.header().owner
@@ -84,8 +90,12 @@ impl<'a> PageRef<'a> {
 /// What the referencing structure says a page must be (rule P6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Expect {
+    /// Required page kind; `None` skips the check.
     pub kind: Option<PageKind>,
+    /// Required generation, as the referrer recorded it; `None` skips the check
+    /// (e.g. a child still dirty in a write transaction).
     pub generation: Option<u64>,
+    /// Required owner (the tree id); `None` skips the check.
     pub owner: Option<u64>,
 }
 

@@ -29,7 +29,10 @@ pub(crate) mod state;
 /// How far the materialized value trails the deltas (0.1.9's shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccumulatorLag {
+    /// The order key of the newest delta applied (0 before the first delta).
     pub latest_order_key: u64,
+    /// The order key of the newest delta in the materialized value (0 before
+    /// the first projection).
     pub last_applied_order_key: u64,
     /// Order keys between the last projected delta and the latest one.
     pub lag_orders: u64,
@@ -37,6 +40,8 @@ pub struct AccumulatorLag {
     pub latest_seq: u64,
     /// Seq of the last projection.
     pub materialized_seq: u64,
+    /// Commit seqs between the last projection and the last delta
+    /// (`latest_seq - materialized_seq`, 0 when caught up).
     pub lag_commits: u64,
     /// Deltas not yet in the materialized value.
     pub unapplied_deltas: usize,
@@ -48,9 +53,13 @@ pub struct AccumulatorLag {
 /// The circuit breaker's state (0.1.9's shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccumulatorExposureMetrics {
+    /// Sum of the open exposures, leaving out those past their TTL.
     pub total_exposure: i64,
+    /// What a new exposure may still reserve: the effective value less the
+    /// margin, less `total_exposure`. Can be negative.
     pub available: i64,
     /// Exposures refused since the accumulator was created.
     pub rejection_count: u64,
+    /// Number of open exposures, leaving out those past their TTL.
     pub open_exposure_count: usize,
 }

@@ -53,13 +53,17 @@ const SIG_DOMAIN: &[u8] = b"aedb-backup-manifest\0";
 /// What a backup holds (0.1.9's fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupManifest {
+    /// The backup's id: its creation time and head seq in hex.
     pub backup_id: String,
     /// `full` or `incremental`.
     pub backup_type: String,
+    /// The `backup_id` an incremental backup builds on; `None` for a full one.
     pub parent_backup_id: Option<String>,
     /// An incremental's parent's head seq: its WAL and pages continue from there.
     pub from_seq: Option<u64>,
+    /// When the backup was taken, in microseconds since the Unix epoch.
     pub created_at_micros: u64,
+    /// The crate version (`CARGO_PKG_VERSION`) that took the backup.
     pub aedb_version: String,
     /// The page file's (or delta's) state: the checkpoint at the backup.
     pub checkpoint_seq: u64,

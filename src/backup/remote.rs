@@ -43,6 +43,7 @@ pub struct ObjectStoreBackupAdapter {
 }
 
 impl ObjectStoreBackupAdapter {
+    /// An adapter that stores and fetches backups in `store`.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
         ObjectStoreBackupAdapter { store }
     }

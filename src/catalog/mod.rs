@@ -56,112 +56,204 @@ pub const MAX_NAME_BYTES: usize = 128;
 /// A schema change, committed like any mutation (`Mutation::Ddl`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum DdlOperation {
+    /// Creates a project and its default scope `app`, both owned by
+    /// `owner_id`.
     CreateProject {
+        /// The new project's id (1 to 128 bytes, no control characters).
         project_id: String,
+        /// Its owner, who holds admin rights over it without a grant. `None`:
+        /// the committing caller (no owner for a call without a caller).
         owner_id: Option<String>,
+        /// Make an existing project a no-op instead of `AlreadyExists`.
         if_not_exists: bool,
     },
+    /// Drops a project with all its scopes, tables, accumulators and KV data,
+    /// and the grants and read policies bounded to it.
     DropProject {
+        /// The project to drop.
         project_id: String,
+        /// Make a missing project a no-op instead of `NotFound`.
         if_exists: bool,
     },
+    /// Creates a scope (its own tables, accumulators and KV space) in a project.
     CreateScope {
+        /// The project, which must exist.
         project_id: String,
+        /// The new scope's name (1 to 128 bytes, no control characters).
         scope_id: String,
+        /// Its owner, who holds admin rights over it without a grant. `None`:
+        /// the committing caller (no owner for a call without a caller).
         owner_id: Option<String>,
+        /// Make an existing scope a no-op instead of `AlreadyExists`.
         if_not_exists: bool,
     },
+    /// Drops a scope with its tables, accumulators and KV data, and the
+    /// grants and read policies bounded to it.
     DropScope {
+        /// Its project.
         project_id: String,
+        /// The scope to drop.
         scope_id: String,
+        /// Make a missing scope a no-op instead of `NotFound`.
         if_exists: bool,
     },
     /// Creates a table (an existing one is `AlreadyExists`). Primary-key columns
     /// must exist and be non-nullable.
     CreateTable {
+        /// Its project.
         project_id: String,
+        /// Its scope, which must exist.
         scope_id: String,
+        /// The new table's name (1 to 128 bytes, no control characters).
         table_name: String,
+        /// Its owner, who holds admin rights over it without a grant. `None`:
+        /// the committing caller (no owner for a call without a caller).
         owner_id: Option<String>,
+        /// Its columns, in row order: at least one, names unique.
         columns: Vec<ColumnDef>,
+        /// The primary-key column names, in key order: at least one.
         primary_key: Vec<String>,
     },
+    /// Changes an existing table's columns or constraints.
     AlterTable {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The table to change.
         table_name: String,
+        /// The change.
         alteration: TableAlteration,
     },
+    /// Drops a table with its rows and indexes, and the grants and read
+    /// policy bounded to it.
     DropTable {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The table to drop.
         table_name: String,
+        /// Make a missing table a no-op instead of `NotFound`.
         if_exists: bool,
     },
     /// Builds the index from the table's rows in the same commit.
     CreateIndex {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The table to index.
         table_name: String,
+        /// The index's name (1 to 128 bytes, no control characters), unique in
+        /// the table.
         index_name: String,
+        /// Make an index of that name a no-op instead of `AlreadyExists` (its
+        /// definition is not compared).
         if_not_exists: bool,
+        /// The indexed columns, in key order: at least one.
         columns: Vec<String>,
+        /// How it is kept; a unique one fails the create (`UniqueViolation`) if
+        /// existing rows hold duplicates.
         index_type: IndexType,
+        /// Only rows matching it are indexed (`None`: every row).
         partial_filter: Option<Expr>,
     },
+    /// Drops a secondary index. An index a `Unique` constraint owns goes with
+    /// the constraint (`DropConstraint`), not here.
     DropIndex {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The indexed table.
         table_name: String,
+        /// The index to drop.
         index_name: String,
+        /// Make a missing index a no-op instead of `NotFound`.
         if_exists: bool,
     },
     /// Grants `permission` to `caller_id`. The committing caller (or, for a
     /// plain call, `actor_id`) is recorded as the grantor; with `delegable`, the
     /// grantee may grant it (or narrower) on.
     GrantPermission {
+        /// The grantee's caller id (1 to 1024 bytes).
         caller_id: String,
+        /// The right granted.
         permission: Permission,
+        /// The grantor recorded for a call without a caller; ignored when the
+        /// call has one.
         actor_id: Option<String>,
+        /// Whether the grantee may grant it (or a narrower right) on.
         delegable: bool,
     },
+    /// Removes a grant `caller_id` holds; revoking one it does not hold is
+    /// `Validation`.
     RevokePermission {
+        /// The grantee whose grant goes.
         caller_id: String,
+        /// The grant to remove, exactly as it was granted.
         permission: Permission,
+        /// Not used: the audit row names the committing caller.
         actor_id: Option<String>,
     },
     /// Makes `new_owner_id` the owner of a project, scope or table.
     TransferOwnership {
+        /// `Project`, `Scope` or `Table`; other kinds are `Validation`.
         resource_type: ResourceType,
+        /// The project, or the one holding the scope or table.
         project_id: String,
+        /// The scope; needed for `Scope` and `Table`.
         scope_id: Option<String>,
+        /// The table; needed for `Table`.
         table_name: Option<String>,
+        /// The new owner's caller id (1 to 1024 bytes).
         new_owner_id: String,
+        /// Not used: the audit row names the committing caller.
         actor_id: Option<String>,
     },
     /// Callers without `PolicyBypass` see only the table's rows that satisfy
     /// `predicate` (`Expr::EqCaller` binds their id), in queries and in the
     /// rows predicated mutations touch.
     SetReadPolicy {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The table filtered.
         table_name: String,
+        /// The rows a caller sees; it must compile against the table, and it
+        /// replaces any earlier policy.
         predicate: Expr,
+        /// Recorded as the setter for a call without a caller; ignored when the
+        /// call has one.
         actor_id: Option<String>,
     },
+    /// Removes the table's read policy, if it has one: every caller with read
+    /// rights sees every row again.
     ClearReadPolicy {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The table.
         table_name: String,
+        /// Not used: the audit row names the committing caller.
         actor_id: Option<String>,
     },
     /// An accumulator: exactly-once additive state (deltas identified by a
     /// dedupe key, ordered by an order key) with an exposure circuit breaker.
     CreateAccumulator {
+        /// Its project.
         project_id: String,
+        /// Its scope, which must exist.
         scope_id: String,
+        /// The new accumulator's name (1 to 128 bytes, no control characters).
         accumulator_name: String,
+        /// Make an existing accumulator a no-op even if its settings differ
+        /// (identical settings are a no-op anyway, else `AlreadyExists`).
         if_not_exists: bool,
+        /// What it adds up.
         value_type: AccumulatorValueType,
         /// Commits a dedupe key is remembered for (`None`: always).
         dedupe_retain_commits: Option<u64>,
@@ -173,10 +265,15 @@ pub enum DdlOperation {
         /// Commits after which an open exposure expires (`None`: never).
         exposure_ttl_commits: Option<u64>,
     },
+    /// Drops an accumulator with its state, deltas and exposures.
     DropAccumulator {
+        /// Its project.
         project_id: String,
+        /// Its scope.
         scope_id: String,
+        /// The accumulator to drop.
         accumulator_name: String,
+        /// Make a missing accumulator a no-op instead of `NotFound`.
         if_exists: bool,
     },
 }

@@ -48,16 +48,21 @@ pub enum CommitFinality {
 /// and `canonical_commit_seq` is the first commit's seq.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdempotencyOutcome {
+    /// The writes were applied by this commit.
     Applied,
+    /// Nothing was written: the same request (or every accumulator delta in it)
+    /// was committed before, by `canonical_commit_seq`.
     Duplicate,
 }
 
 /// The receipt of a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitResult {
+    /// Seq of the commit (for a `Duplicate`, the first commit's seq).
     pub commit_seq: u64,
     /// Highest seq known durable when the call returned.
     pub durable_head_seq: u64,
+    /// Whether the writes were applied now or by an earlier commit.
     pub idempotency: IdempotencyOutcome,
     /// The seq that holds the writes (equals `commit_seq` for applied commits).
     pub canonical_commit_seq: u64,
@@ -68,21 +73,34 @@ pub struct CommitResult {
 /// The advisory answer of `preflight`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreflightResult {
-    Ok { affected_rows: u64 },
-    Err { reason: String },
+    /// The mutation would commit now.
+    Ok {
+        /// Rows or keys it would affect.
+        affected_rows: u64,
+    },
+    /// The mutation would fail now.
+    Err {
+        /// The error it would fail with, as text.
+        reason: String,
+    },
 }
 
 /// The advisory answer of `preflight_plan`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreflightPlan {
+    /// Whether the mutation would commit at `base_seq`; if false, `errors` says
+    /// why.
     pub valid: bool,
     /// What the mutation reads, at `base_seq`'s versions: commit it in a
     /// `TransactionEnvelope` with this read set and `base_seq` to have it fail
     /// with `Conflict` if any of it changed in between.
     pub read_set: tx::ReadSet,
+    /// The mutation itself, ready to put in the envelope.
     pub write_intent: tx::WriteIntent,
     /// The seq the check ran against.
     pub base_seq: u64,
+    /// Rows or keys it would affect (0 when not valid).
     pub estimated_affected_rows: usize,
+    /// Why it would fail, as text (empty when valid).
     pub errors: Vec<String>,
 }

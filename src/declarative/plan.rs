@@ -16,8 +16,12 @@ pub enum SchemaStep {
     /// copied (no row dropped, no value altered: a value the new type cannot
     /// hold exactly fails the plan).
     Rebuild {
+        /// The table rebuilt.
         table_name: String,
+        /// What no alteration reaches (primary key, column order, a type or
+        /// nullability), as the plan prints it.
         reason: String,
+        /// Rows copied into the new shape.
         rows: u64,
     },
 }

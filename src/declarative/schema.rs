@@ -24,8 +24,11 @@ use super::spec::TableSpec;
 /// migration, `TableMigrationBuilder::rename_column`, to keep its values).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaSpec {
+    /// Project of the scope (created by the plan when missing).
     pub project_id: String,
+    /// The scope whose tables are declared (created when missing).
     pub scope_id: String,
+    /// Every table the scope should hold, by name.
     pub tables: Vec<TableSpec>,
     /// Whether stored tables the spec does not declare are dropped (default:
     /// kept, and listed in the plan's `undeclared_tables`).
@@ -33,6 +36,7 @@ pub struct SchemaSpec {
 }
 
 impl SchemaSpec {
+    /// A spec declaring no table yet (undeclared tables kept).
     pub fn new(project_id: impl Into<String>, scope_id: impl Into<String>) -> Self {
         SchemaSpec {
             project_id: project_id.into(),

@@ -12,8 +12,11 @@ use crate::vocab::expr::Expr;
 /// A secondary index as declared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexSpec {
+    /// Unique among the table's indexes.
     pub index_name: String,
+    /// Indexed columns, in key order.
     pub columns: Vec<String>,
+    /// How the index is kept (`UniqueHash` allows one row per non-NULL tuple).
     pub index_type: IndexType,
     /// For `to_ddl`: an index of that name already there is no error.
     pub if_not_exists: bool,
@@ -22,6 +25,7 @@ pub struct IndexSpec {
 }
 
 impl IndexSpec {
+    /// An index over `columns`, failing on an existing name, covering every row.
     pub fn new(index_name: impl Into<String>, columns: &[&str], index_type: IndexType) -> Self {
         IndexSpec {
             index_name: index_name.into(),
@@ -32,11 +36,15 @@ impl IndexSpec {
         }
     }
 
+    /// With `true`, `to_ddl`'s `CreateIndex` accepts an index of that name
+    /// already there (a declared schema's plan ignores it: it creates only
+    /// what is missing).
     pub fn if_not_exists(mut self, if_not_exists: bool) -> Self {
         self.if_not_exists = if_not_exists;
         self
     }
 
+    /// Indexes only the rows matching `partial_filter`.
     pub fn partial_filter(mut self, partial_filter: Expr) -> Self {
         self.partial_filter = Some(partial_filter);
         self
@@ -63,16 +71,22 @@ impl IndexSpec {
 /// indexes; a declared schema's plan creates only what is missing.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSpec {
+    /// Unique in its scope.
     pub table_name: String,
     /// Owner of a table the spec creates (or transfers it to, in a plan).
     pub owner_id: Option<String>,
+    /// Columns in row order (rows are written and read positionally).
     pub columns: Vec<ColumnDef>,
+    /// Primary-key columns, in key order; each must be a non-nullable column.
     pub primary_key: Vec<String>,
+    /// Secondary indexes, by name.
     pub indexes: Vec<IndexSpec>,
+    /// Unique, check, not-null and default constraints, by name.
     pub constraints: Vec<Constraint>,
 }
 
 impl TableSpec {
+    /// A table with no columns yet.
     pub fn new(table_name: impl Into<String>) -> Self {
         TableSpec {
             table_name: table_name.into(),
@@ -84,6 +98,7 @@ impl TableSpec {
         }
     }
 
+    /// Makes `owner_id` the table's owner (at creation, or by a transfer).
     pub fn owner_id(mut self, owner_id: impl Into<String>) -> Self {
         self.owner_id = Some(owner_id.into());
         self
@@ -99,11 +114,13 @@ impl TableSpec {
         self
     }
 
+    /// Sets the primary-key columns, in key order.
     pub fn primary_key(mut self, primary_key: &[&str]) -> Self {
         self.primary_key = primary_key.iter().map(|c| c.to_string()).collect();
         self
     }
 
+    /// Declares a secondary index.
     pub fn add_index(mut self, index: IndexSpec) -> Self {
         self.indexes.push(index);
         self

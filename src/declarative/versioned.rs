@@ -17,14 +17,18 @@ use super::spec::{IndexSpec, TableSpec};
 /// One version's DDL: what applying it does, and what rolling it back does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MigrationSpec {
+    /// Place in the scope's history, from 1.
     pub version: u64,
+    /// Shown in reports and the history (part of the checksum).
     pub name: String,
+    /// What applying it does, in order, in one commit.
     pub up: Vec<DdlOperation>,
     /// Empty: the migration cannot be rolled back.
     pub down: Vec<DdlOperation>,
 }
 
 impl MigrationSpec {
+    /// A migration with no steps yet.
     pub fn new(version: u64, name: impl Into<String>) -> Self {
         MigrationSpec {
             version,
@@ -34,11 +38,13 @@ impl MigrationSpec {
         }
     }
 
+    /// Appends a step to what applying does.
     pub fn up_ddl(mut self, ddl: DdlOperation) -> Self {
         self.up.push(ddl);
         self
     }
 
+    /// Appends a step to what rolling back does.
     pub fn down_ddl(mut self, ddl: DdlOperation) -> Self {
         self.down.push(ddl);
         self
@@ -86,6 +92,7 @@ pub struct TableMigrationBuilder {
 }
 
 impl TableMigrationBuilder {
+    /// Changes of `table_name` as migration `version`.
     pub fn new(
         version: u64,
         name: impl Into<String>,
@@ -116,12 +123,15 @@ impl TableMigrationBuilder {
         self
     }
 
+    /// Renames a column everywhere the catalog names it (values kept);
+    /// rolling back renames it back.
     pub fn rename_column(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
         let (from, to) = (from.into(), to.into());
         self.steps.push(TableStep::RenameColumn { from, to });
         self
     }
 
+    /// Creates an index (built from the rows); rolling back drops it.
     pub fn add_index(mut self, index: IndexSpec) -> Self {
         self.steps.push(TableStep::AddIndex(index));
         self
@@ -240,6 +250,7 @@ pub struct SchemaMigrationPlan {
 }
 
 impl SchemaMigrationPlan {
+    /// A plan for one scope, with no migration yet and no namespace bootstrap.
     pub fn new(project_id: impl Into<String>, scope_id: impl Into<String>) -> Self {
         SchemaMigrationPlan {
             project_id: project_id.into(),
@@ -256,6 +267,7 @@ impl SchemaMigrationPlan {
         self
     }
 
+    /// Adds a migration (any order: they run by version).
     pub fn with_spec(mut self, spec: MigrationSpec) -> Self {
         self.specs.push(spec);
         self

@@ -17,17 +17,30 @@ pub enum MigrationProblem {
     #[error(
         "it was applied with checksum {stored}, the one given has {given}: an applied migration was edited"
     )]
-    ChecksumChanged { stored: String, given: String },
+    ChecksumChanged {
+        /// The checksum recorded when it was applied.
+        stored: String,
+        /// The checksum of the migration given now.
+        given: String,
+    },
     /// The stored history is ahead of the code: the database was migrated by
     /// a newer build than the one running.
     #[error(
         "the stored version is {stored}, ahead of the newest migration given ({newest_given}): a newer build migrated this database"
     )]
-    StoredVersionAhead { stored: u64, newest_given: u64 },
+    StoredVersionAhead {
+        /// The newest version in the history.
+        stored: u64,
+        /// The newest version among the migrations given.
+        newest_given: u64,
+    },
     /// A later version is applied already; applying this one now would run
     /// migrations out of order.
     #[error("version {applied} is applied already; this older one never was")]
-    OutOfOrder { applied: u64 },
+    OutOfOrder {
+        /// The newest applied version.
+        applied: u64,
+    },
     /// A rollback needs the applied migration's definition, and it was not among
     /// the migrations given.
     #[error("it is applied, but was not among the migrations given to roll back with")]

@@ -24,12 +24,15 @@ pub struct ReactiveProcessorOptions {
     pub max_allowed_lag_commits: Option<u64>,
     /// SLO: the longest time without a successful run while events wait.
     pub max_allowed_stall_ms: Option<u64>,
+    /// Most events handed to one run (whole commits are kept: a commit with more
+    /// is handed over whole).
     pub max_events_per_run: usize,
     /// Whole commits are kept together; a commit alone larger than this is
     /// handed over whole.
     pub max_bytes_per_run: usize,
     /// A run longer than this counts as a failure (and is retried).
     pub max_run_duration_ms: u64,
+    /// How often, in milliseconds, `run_on_interval` calls the handler.
     pub run_interval_ms: u64,
     /// The longest wait for a commit before looking again.
     pub idle_backoff_ms: u64,

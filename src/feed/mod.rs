@@ -24,11 +24,16 @@ use crate::vocab::types::{Row, Value};
 /// What a change is to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ChangeTarget {
+    /// A table row.
     Row {
+        /// The table's name in the change's scope.
         table_name: String,
+        /// The row's primary key values, in key-column order.
         primary_key: Vec<Value>,
     },
+    /// A KV key.
     Kv {
+        /// The key in the scope's KV space.
         key: Vec<u8>,
     },
 }
@@ -36,18 +41,26 @@ pub enum ChangeTarget {
 /// A row or a KV entry, before or after a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ChangeValue {
+    /// The whole row, decoded when the change was written.
     Row(Row),
+    /// The KV value with its version and creation seq.
     Kv(KvEntry),
 }
 
 /// One committed change: `old` is `None` for an insert, `new` for a delete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommittedChange {
+    /// The commit that made the change.
     pub seq: u64,
+    /// The project of the changed scope.
     pub project_id: String,
+    /// The scope the change is in.
     pub scope_id: String,
+    /// The row or KV key that changed.
     pub target: ChangeTarget,
+    /// The value before the commit; `None` when the commit created it.
     pub old: Option<ChangeValue>,
+    /// The value after the commit; `None` when the commit deleted it.
     pub new: Option<ChangeValue>,
 }
 

@@ -131,6 +131,8 @@ impl AedbInstance {
         .map(|_| ())
     }
 
+    /// `set_read_policy` for `caller` (needs `TableDdl` on the project, or an
+    /// admin or owner right over the table).
     pub async fn set_read_policy_as(
         &self,
         caller: CallerContext,
@@ -148,6 +150,8 @@ impl AedbInstance {
         .map(|_| ())
     }
 
+    /// Removes the table's read policy, so every reader sees every row; no
+    /// error if it has none.
     pub async fn clear_read_policy(
         &self,
         project_id: &str,
@@ -160,6 +164,7 @@ impl AedbInstance {
             .map(|_| ())
     }
 
+    /// `clear_read_policy` for `caller` (as `set_read_policy_as`).
     pub async fn clear_read_policy_as(
         &self,
         caller: CallerContext,
@@ -194,6 +199,9 @@ impl AedbInstance {
         self.access_ddl(call, op).await
     }
 
+    /// `transfer_ownership` for `caller`, who must own the resource or administer
+    /// what holds it (`GlobalAdmin` for a project, the project for a scope, the
+    /// scope for a table).
     pub async fn transfer_ownership_as(
         &self,
         caller: CallerContext,

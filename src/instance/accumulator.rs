@@ -35,6 +35,8 @@ impl AedbInstance {
             .await
     }
 
+    /// `create_accumulator` for `caller` (needs `TableDdl` on the project, or an
+    /// admin or owner right over the scope).
     pub async fn create_accumulator_as(
         &self,
         caller: CallerContext,
@@ -79,6 +81,8 @@ impl AedbInstance {
         self.commit_durable(self.call("accumulate", None), m).await
     }
 
+    /// `accumulate` for `caller` (needs `KvWrite` over the whole scope, with no
+    /// prefix, or an admin or owner right).
     #[allow(clippy::too_many_arguments)] // 0.1.9's signature
     pub async fn accumulate_as(
         &self,

@@ -17,16 +17,20 @@ use crate::commit::now_micros;
 use crate::error::AedbError;
 use crate::instance::AedbInstance;
 use crate::instance::backup::sibling;
+use crate::permission::CallerContext;
 
 /// What the archiver has done (since it started).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchiveStatus {
+    /// Whether an archiver task is running now.
     pub running: bool,
     /// Backups stored in the archive.
     pub shipped: u64,
     /// The head seq of the last backup stored: every commit up to it is in
     /// the archive.
     pub last_shipped_seq: u64,
+    /// Why the latest shipment failed (`None` once one succeeds); the
+    /// archiver retries at its next interval.
     pub last_error: Option<String>,
 }
 
@@ -76,7 +80,33 @@ impl AedbInstance {
     /// Starts shipping this database to `uri` through `adapter`: a full
     /// backup now (returned once stored), then an incremental one every
     /// `interval_ms` in which anything committed. Replaces a running archiver.
+    /// Administering the database is needed (a plain call of an open-mode
+    /// instance; `start_continuous_archiving_as` elsewhere).
     pub async fn start_continuous_archiving(
+        &self,
+        adapter: Arc<dyn RemoteBackupAdapter>,
+        uri: &str,
+        interval_ms: u64,
+    ) -> Result<BackupManifest, AedbError> {
+        let call = self.call("start_continuous_archiving", None);
+        self.authorize_global(&call).await?;
+        self.start_archiver(adapter, uri, interval_ms).await
+    }
+
+    /// `start_continuous_archiving` for `caller`, who needs `GlobalAdmin`.
+    pub async fn start_continuous_archiving_as(
+        &self,
+        caller: CallerContext,
+        adapter: Arc<dyn RemoteBackupAdapter>,
+        uri: &str,
+        interval_ms: u64,
+    ) -> Result<BackupManifest, AedbError> {
+        let call = self.call("start_continuous_archiving_as", Some(caller));
+        self.authorize_global(&call).await?;
+        self.start_archiver(adapter, uri, interval_ms).await
+    }
+
+    async fn start_archiver(
         &self,
         adapter: Arc<dyn RemoteBackupAdapter>,
         uri: &str,

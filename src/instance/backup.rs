@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::auth::SYSTEM_PROJECT;
-use crate::auth::authorize;
+use crate::auth::{Call, authorize};
 use crate::backup::{
     BackupKind, BackupManifest, RemoteBackupAdapter, extract_backup_archive, restore_chain,
     restore_chain_at_time, take_backup, write_backup_archive,
@@ -26,6 +26,16 @@ use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 
 impl AedbInstance {
+    /// Refuses `call` unless it may administer the database (`GlobalAdmin`;
+    /// any plain call of an open-mode instance); a denial is audited.
+    pub(crate) async fn authorize_global(&self, call: &Call<'_>) -> Result<(), AedbError> {
+        let r = (|| {
+            let txn = self.read_at(ConsistencyMode::AtLatest).map_err(engine)?;
+            authorize(&*self.catalog_of(&txn)?, call, &Need::Global)
+        })();
+        self.audited(call, r).await
+    }
+
     async fn backup_into(
         &self,
         name: &'static str,
@@ -33,12 +43,7 @@ impl AedbInstance {
         dir: &Path,
         parent: Option<&Path>,
     ) -> Result<BackupManifest, AedbError> {
-        let call = self.call(name, caller);
-        let r = (|| {
-            let txn = self.read_at(ConsistencyMode::AtLatest).map_err(engine)?;
-            authorize(&*self.catalog_of(&txn)?, &call, &Need::Global)
-        })();
-        self.audited(&call, r).await?;
+        self.authorize_global(&self.call(name, caller)).await?;
         let this = self.clone();
         let (dir, parent) = (dir.to_path_buf(), parent.map(Path::to_path_buf));
         tokio::task::spawn_blocking(move || {
@@ -81,11 +86,29 @@ impl AedbInstance {
         &self,
         backup_file: &Path,
     ) -> Result<BackupManifest, AedbError> {
+        self.backup_file_for("backup_full_to_file", None, backup_file)
+            .await
+    }
+
+    /// `backup_full_to_file` for `caller`, who needs `GlobalAdmin`.
+    pub async fn backup_full_to_file_as(
+        &self,
+        caller: CallerContext,
+        backup_file: &Path,
+    ) -> Result<BackupManifest, AedbError> {
+        self.backup_file_for("backup_full_to_file_as", Some(caller), backup_file)
+            .await
+    }
+
+    async fn backup_file_for(
+        &self,
+        name: &'static str,
+        caller: Option<CallerContext>,
+        backup_file: &Path,
+    ) -> Result<BackupManifest, AedbError> {
         let staging = sibling(backup_file, "backup-staging");
         let _ = std::fs::remove_dir_all(&staging);
-        let m = self
-            .backup_into("backup_full_to_file", None, &staging, None)
-            .await;
+        let m = self.backup_into(name, caller, &staging, None).await;
         let r = m.and_then(|m| {
             write_backup_archive(&staging, backup_file, self.config().backup_key())?;
             Ok(m)
@@ -102,13 +125,33 @@ impl AedbInstance {
         adapter: &dyn RemoteBackupAdapter,
         uri: &str,
     ) -> Result<BackupManifest, AedbError> {
+        self.backup_remote_for("backup_full_to_remote", None, adapter, uri)
+            .await
+    }
+
+    /// `backup_full_to_remote` for `caller`, who needs `GlobalAdmin`.
+    pub async fn backup_full_to_remote_as(
+        &self,
+        caller: CallerContext,
+        adapter: &dyn RemoteBackupAdapter,
+        uri: &str,
+    ) -> Result<BackupManifest, AedbError> {
+        self.backup_remote_for("backup_full_to_remote_as", Some(caller), adapter, uri)
+            .await
+    }
+
+    async fn backup_remote_for(
+        &self,
+        name: &'static str,
+        caller: Option<CallerContext>,
+        adapter: &dyn RemoteBackupAdapter,
+        uri: &str,
+    ) -> Result<BackupManifest, AedbError> {
         let staging = sibling(
             self.storage().path(),
             &format!("remote-staging-{}", now_micros()),
         );
-        let m = self
-            .backup_into("backup_full_to_remote", None, &staging, None)
-            .await;
+        let m = self.backup_into(name, caller, &staging, None).await;
         let r = m.and_then(|m| adapter.store_backup_dir(uri, &staging).map(|()| m));
         let _ = std::fs::remove_dir_all(&staging);
         r

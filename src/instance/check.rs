@@ -19,17 +19,24 @@ use crate::table::check::check_table;
 pub struct InvariantReport {
     /// The snapshot checked.
     pub seq: u64,
+    /// Named trees the storage checker walked.
     pub trees: usize,
+    /// Tables checked against their indexes.
     pub tables: usize,
+    /// Rows in those tables.
     pub rows: u64,
+    /// Entries in their index trees, unique-constraint indexes included.
     pub index_entries: u64,
+    /// Pages reached from the root directory and every tree.
     pub pages_reachable: usize,
+    /// Free pages, plus the pages that hold the free list.
     pub pages_free: usize,
     /// One line per broken invariant; empty when the database is sound.
     pub problems: Vec<String>,
 }
 
 impl InvariantReport {
+    /// True when no invariant is broken (`problems` is empty).
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }

@@ -51,6 +51,7 @@ impl AedbInstance {
         self.write(call, vec![mutation], finality, false).await
     }
 
+    /// `commit_with_finality` for `caller`: every mutation needs the caller's grant.
     pub async fn commit_as_with_finality(
         &self,
         caller: CallerContext,
@@ -72,6 +73,7 @@ impl AedbInstance {
             .await
     }
 
+    /// `commit_many_atomic` for `caller`: every mutation needs the caller's grant.
     pub async fn commit_many_atomic_as(
         &self,
         caller: CallerContext,
@@ -94,6 +96,8 @@ impl AedbInstance {
         self.write(call, mutations, finality, false).await
     }
 
+    /// `commit_many_atomic_with_finality` for `caller`: every mutation needs the
+    /// caller's grant.
     pub async fn commit_many_atomic_as_with_finality(
         &self,
         caller: CallerContext,
@@ -168,6 +172,8 @@ impl AedbInstance {
         self.plan_of(r, base_seq, mutation)
     }
 
+    /// `preflight_plan` for `caller`. A mutation the caller may not make is
+    /// `Err(PermissionDenied)`, not a failed plan.
     pub async fn preflight_plan_as(
         &self,
         caller: &CallerContext,

@@ -19,8 +19,11 @@ use crate::query::plan::ConsistencyMode;
 /// A project and how much it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectInfo {
+    /// The project's name.
     pub project_id: String,
+    /// Scopes in the project, the default `app` included.
     pub scope_count: u32,
+    /// When the project was created, in microseconds since the Unix epoch.
     pub created_at_micros: u64,
 }
 
@@ -62,6 +65,7 @@ impl AedbInstance {
             .await
     }
 
+    /// `drop_project` for `caller` (needs `ProjectAdmin` on it, or to own it).
     pub async fn drop_project_as(
         &self,
         caller: CallerContext,
@@ -77,6 +81,8 @@ impl AedbInstance {
         self.ddl(call, create_scope(project_id, scope_id)).await
     }
 
+    /// `create_scope` for `caller` (needs `ProjectAdmin`, or to own the project);
+    /// the caller owns the new scope.
     pub async fn create_scope_as(
         &self,
         caller: CallerContext,
@@ -93,6 +99,7 @@ impl AedbInstance {
         self.ddl(call, drop_scope(project_id, scope_id)).await
     }
 
+    /// `drop_scope` for `caller` (needs `ProjectAdmin`, or to own the project).
     pub async fn drop_scope_as(
         &self,
         caller: CallerContext,
@@ -145,11 +152,14 @@ impl AedbInstance {
         })
     }
 
+    /// Whether project `project_id` exists.
     pub async fn project_exists(&self, project_id: &str) -> Result<bool, AedbError> {
         self.project_exists_for(self.call("project_exists", None), project_id)
             .await
     }
 
+    /// `project_exists` for `caller`, who needs a right in the project (or
+    /// `GlobalAdmin`); else `PermissionDenied`, whether or not it exists.
     pub async fn project_exists_as(
         &self,
         caller: &CallerContext,
@@ -170,6 +180,7 @@ impl AedbInstance {
         Ok(cat.project(project_id).is_ok())
     }
 
+    /// Every project, with its scope count and creation time.
     pub async fn list_projects(&self) -> Result<Vec<ProjectInfo>, AedbError> {
         self.list_projects_for(self.call("list_projects", None))
             .await
@@ -239,6 +250,7 @@ impl AedbInstance {
             .collect())
     }
 
+    /// The schemas of the tables of a scope (`NotFound` if the scope does not exist).
     pub async fn list_tables(
         &self,
         project_id: &str,
@@ -305,6 +317,7 @@ impl AedbInstance {
             })
     }
 
+    /// The schema of one table (`NotFound` if it does not exist).
     pub async fn describe_table(
         &self,
         project_id: &str,
@@ -316,6 +329,8 @@ impl AedbInstance {
             .await
     }
 
+    /// `describe_table` for `caller`, who needs to read (`TableRead` or
+    /// `IndexRead`), write or change the table.
     pub async fn describe_table_as(
         &self,
         caller: &CallerContext,
@@ -355,6 +370,7 @@ impl AedbInstance {
             .await
     }
 
+    /// `list_indexes` for `caller` (as `describe_table_as`).
     pub async fn list_indexes_as(
         &self,
         caller: &CallerContext,

@@ -333,6 +333,7 @@ impl AedbInstance {
         .await
     }
 
+    /// `compare_and_inc_u256` for `caller` (needs `TableRead` and `TableWrite`).
     #[allow(clippy::too_many_arguments)]
     pub async fn compare_and_inc_u256_as(
         &self,
@@ -388,6 +389,7 @@ impl AedbInstance {
         .await
     }
 
+    /// `compare_and_dec_u256` for `caller` (needs `TableRead` and `TableWrite`).
     #[allow(clippy::too_many_arguments)]
     pub async fn compare_and_dec_u256_as(
         &self,

@@ -155,6 +155,8 @@ impl AedbInstance {
         self.ack_for(call, processor_name, checkpoint_seq).await
     }
 
+    /// `ack_reactive_processor_checkpoint` for `caller`, who must be the
+    /// processor's registered `caller_id` or hold `GlobalAdmin`.
     pub async fn ack_reactive_processor_checkpoint_as(
         &self,
         caller: CallerContext,
@@ -205,6 +207,8 @@ impl AedbInstance {
             .await
     }
 
+    /// `ack_reactive_processor_checkpoint_batched` for `caller` (as
+    /// `ack_reactive_processor_checkpoint_as`).
     pub async fn ack_reactive_processor_checkpoint_batched_as(
         &self,
         caller: CallerContext,
@@ -259,6 +263,8 @@ impl AedbInstance {
         self.lag_for(call, processor_name, consistency).await
     }
 
+    /// `reactive_processor_lag` for `caller`, who must be the processor's
+    /// registered `caller_id` or hold `GlobalAdmin`.
     pub async fn reactive_processor_lag_as(
         &self,
         caller: &CallerContext,

@@ -312,6 +312,7 @@ impl AedbInstance {
         &self.inner.db
     }
 
+    /// The configuration the instance was opened with.
     pub fn config(&self) -> &AedbConfig {
         &self.inner.config
     }

@@ -370,6 +370,7 @@ impl AedbInstance {
         })
     }
 
+    /// `reactive_processor_slo_status` of every registered processor, by name.
     pub async fn list_reactive_processor_slo_statuses(
         &self,
         consistency: ConsistencyMode,
@@ -409,6 +410,15 @@ impl AedbInstance {
 }
 
 /// One processor's loop.
+/// Marks a processor's status not running when its runtime task ends.
+struct NotRunningOnExit(Arc<Mutex<ReactiveProcessorRuntimeStatus>>);
+
+impl Drop for NotRunningOnExit {
+    fn drop(&mut self) {
+        lock(&self.0).running = false;
+    }
+}
+
 struct Runtime {
     db: Arc<AedbInstance>,
     name: String,
@@ -460,6 +470,8 @@ impl Runtime {
     }
 
     async fn run(mut self) {
+        // `running` goes false however this task ends, a panic included.
+        let _running = NotRunningOnExit(self.status.clone());
         let mut commits = self.db.storage().subscribe();
         let at = ConsistencyMode::AtLatest;
         let lag = match &self.caller {
@@ -579,13 +591,20 @@ impl Runtime {
                 s.last_run_started_micros = Some(now_micros());
                 s.last_batch_events = events.len() as u64;
             });
-            let run = (self.handler)(self.db.clone(), events.to_vec());
+            // On a task of its own, so a handler that panics fails this run
+            // (retried, then dead-lettered) instead of killing the processor.
+            let mut run = tokio::spawn((self.handler)(self.db.clone(), events.to_vec()));
             // A stop lets the run finish (at most `max_run_duration_ms`):
             // abandoning it could leave its commits running after the stop.
             let limit = Duration::from_millis(o.max_run_duration_ms);
-            let r = tokio::time::timeout(limit, run)
-                .await
-                .unwrap_or(Err(AedbError::Timeout));
+            let r = match tokio::time::timeout(limit, &mut run).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => Err(self.handler_panicked(e)),
+                Err(_) => {
+                    run.abort();
+                    Err(AedbError::Timeout)
+                }
+            };
             self.set(|s| s.last_run_completed_micros = Some(now_micros()));
             match r {
                 Ok(()) => {
@@ -613,6 +632,21 @@ impl Runtime {
                     attempt += 1;
                 }
             }
+        }
+    }
+
+    /// The failure of a handler run that panicked (or was cancelled).
+    fn handler_panicked(&self, e: tokio::task::JoinError) -> AedbError {
+        let why = match e.try_into_panic() {
+            Ok(p) => p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic payload".into()),
+            Err(e) => e.to_string(),
+        };
+        AedbError::Unavailable {
+            message: format!("processor {:?}: the handler panicked: {why}", self.name),
         }
     }
 

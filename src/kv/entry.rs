@@ -11,6 +11,7 @@ pub(crate) const HEADER: usize = 16;
 /// A KV value and its history (0.1.9's `KvEntry`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvEntry {
+    /// The stored bytes, without the engine's 16-byte header.
     pub value: Vec<u8>,
     /// Seq of the commit that last wrote the key.
     pub version: u64,

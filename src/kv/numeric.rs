@@ -23,49 +23,105 @@ macro_rules! policy {
 
 policy!(
     /// What a U256 operation does with a key that has no value.
-    KvU256MissingPolicy { TreatAsZero, Reject }
+    KvU256MissingPolicy {
+        /// The missing value counts as zero.
+        TreatAsZero,
+        /// The operation fails, and with it the commit.
+        Reject
+    }
 );
 policy!(
     /// What a U256 subtraction below zero does.
-    KvU256UnderflowPolicy { Reject, NoOp }
+    KvU256UnderflowPolicy {
+        /// The operation fails with `Underflow`, and with it the commit.
+        Reject,
+        /// The value is left as it is; the commit goes on.
+        NoOp
+    }
 );
 policy!(
     /// What a U256 addition past 2^256 - 1 does.
-    KvU256OverflowPolicy { Reject, Saturate }
+    KvU256OverflowPolicy {
+        /// The operation fails with `Overflow`, and with it the commit.
+        Reject,
+        /// The value becomes the width's maximum.
+        Saturate
+    }
 );
 policy!(
     /// `KvMutateU256`'s operation.
-    KvU256MutatorOp { Set, Add, Sub }
+    KvU256MutatorOp {
+        /// Replaces the value with the operand (a missing key is set).
+        Set,
+        /// Adds the operand; an overflow is an error. A missing key counts as zero.
+        Add,
+        /// Subtracts the operand; an underflow is an error. A missing key counts as zero.
+        Sub
+    }
 );
 policy!(
     /// What a U64 operation does with a key that has no value.
-    KvU64MissingPolicy { TreatAsZero, Reject }
+    KvU64MissingPolicy {
+        /// The missing value counts as zero.
+        TreatAsZero,
+        /// The operation fails, and with it the commit.
+        Reject
+    }
 );
 policy!(
     /// What a U64 subtraction below zero does.
-    KvU64UnderflowPolicy { Reject, NoOp }
+    KvU64UnderflowPolicy {
+        /// The operation fails with `Underflow`, and with it the commit.
+        Reject,
+        /// The value is left as it is; the commit goes on.
+        NoOp
+    }
 );
 policy!(
     /// What a U64 addition past 2^64 - 1 does.
-    KvU64OverflowPolicy { Reject, Saturate }
+    KvU64OverflowPolicy {
+        /// The operation fails with `Overflow`, and with it the commit.
+        Reject,
+        /// The value becomes the width's maximum.
+        Saturate
+    }
 );
 policy!(
     /// `KvMutateU64`'s operation.
-    KvU64MutatorOp { Set, Add, Sub }
+    KvU64MutatorOp {
+        /// Replaces the value with the operand (a missing key is set).
+        Set,
+        /// Adds the operand; an overflow is an error. A missing key counts as zero.
+        Add,
+        /// Subtracts the operand; an underflow is an error. A missing key counts as zero.
+        Sub
+    }
 );
 policy!(
     /// `KvSubIntEx`'s missing-key policy (either width).
-    KvIntegerMissingPolicy { TreatAsZero, Reject }
+    KvIntegerMissingPolicy {
+        /// The missing value counts as zero.
+        TreatAsZero,
+        /// The operation fails, and with it the commit.
+        Reject
+    }
 );
 policy!(
     /// `KvSubIntEx`'s underflow policy (either width).
-    KvIntegerUnderflowPolicy { Reject, NoOp }
+    KvIntegerUnderflowPolicy {
+        /// The operation fails with `Underflow`, and with it the commit.
+        Reject,
+        /// The value is left as it is; the commit goes on.
+        NoOp
+    }
 );
 
 /// `KvSubIntEx`'s amount; its width is the value's width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KvIntegerAmount {
+    /// A u64, big-endian: the key's value, if any, must be 8 bytes.
     U64([u8; 8]),
+    /// A u256, big-endian: the key's value, if any, must be 32 bytes.
     U256([u8; 32]),
 }
 

@@ -29,9 +29,11 @@ pub struct KvCursor {
 /// One page of a KV scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvScanResult {
+    /// Keys and their entries, in key order.
     pub entries: Vec<(Vec<u8>, KvEntry)>,
     /// `Some` when more keys follow: pass it to get the next page.
     pub cursor: Option<KvCursor>,
+    /// The snapshot the page was read at.
     pub snapshot_seq: u64,
     /// More keys follow this page.
     pub truncated: bool,
@@ -40,9 +42,13 @@ pub struct KvScanResult {
 /// An entry of `kv_scan_all_scopes`, with the scope it lives in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopedKvEntry {
+    /// The scope whose KV space holds the key.
     pub scope_id: String,
+    /// The key (it starts with the requested prefix).
     pub key: Vec<u8>,
+    /// The stored bytes.
     pub value: Vec<u8>,
+    /// Seq of the commit that last wrote the key.
     pub version: u64,
 }
 

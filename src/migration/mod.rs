@@ -32,8 +32,11 @@ use crate::vocab::hex;
 pub struct Migration {
     /// Its place in the scope's history (from 1; applied in ascending order).
     pub version: u64,
+    /// Shown in reports and recorded in the history.
     pub name: String,
+    /// Project of the scope whose history it belongs to.
     pub project_id: String,
+    /// The scope whose history it belongs to.
     pub scope_id: String,
     /// What applying it does, in one commit.
     pub mutations: Vec<Mutation>,
@@ -54,9 +57,13 @@ impl Migration {
 /// A migration as the history records it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MigrationRecord {
+    /// The migration's version.
     pub version: u64,
+    /// The migration's name when it was applied.
     pub name: String,
+    /// Project of the scope.
     pub project_id: String,
+    /// The scope whose history holds it.
     pub scope_id: String,
     /// Wall-clock time of the commit that applied it.
     pub applied_at_micros: u64,

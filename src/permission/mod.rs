@@ -32,45 +32,79 @@ pub(crate) use matching::Need;
 /// rights over it without a grant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Permission {
+    /// Reading KV keys; without a prefix, also reading the accumulators and
+    /// events of the scopes it reaches.
     KvRead {
+        /// The project whose KV spaces it reaches.
         project_id: String,
+        /// The one scope it reaches; `None`: every scope of the project.
         scope_id: Option<String>,
+        /// Only keys starting with these bytes; `None`: every key.
         prefix: Option<Vec<u8>>,
     },
+    /// Writing KV keys; without a prefix, also changing the accumulators and
+    /// emitting the events of the scopes it reaches.
     KvWrite {
+        /// The project whose KV spaces it reaches.
         project_id: String,
+        /// The one scope it reaches; `None`: every scope of the project.
         scope_id: Option<String>,
+        /// Only keys starting with these bytes; `None`: every key.
         prefix: Option<Vec<u8>>,
     },
+    /// Reading one table's rows, through any of its indexes.
     TableRead {
+        /// The table's project.
         project_id: String,
+        /// The table's scope.
         scope_id: String,
+        /// The table's name.
         table_name: String,
     },
+    /// Inserting, updating and deleting one table's rows.
     TableWrite {
+        /// The table's project.
         project_id: String,
+        /// The table's scope.
         scope_id: String,
+        /// The table's name.
         table_name: String,
     },
+    /// Queries of one table that the planner answers through one index.
     IndexRead {
+        /// The table's project.
         project_id: String,
+        /// The table's scope.
         scope_id: String,
+        /// The table's name.
         table_name: String,
+        /// The index the query must go through.
         index_name: String,
     },
+    /// Creating, altering and dropping tables and indexes in any scope of a project.
     TableDdl {
+        /// The project it reaches.
         project_id: String,
     },
+    /// Everything, except writes to the `_system` project.
     GlobalAdmin,
+    /// Everything inside one project.
     ProjectAdmin {
+        /// The project it reaches.
         project_id: String,
     },
+    /// Everything inside one scope.
     ScopeAdmin {
+        /// The scope's project.
         project_id: String,
+        /// The scope it reaches.
         scope_id: String,
     },
+    /// Reading past the read policies of one table, or of every table of a project.
     PolicyBypass {
+        /// The project it reaches.
         project_id: String,
+        /// The one table it reaches (in any scope); `None`: every table of the project.
         table_name: Option<String>,
     },
 }
@@ -111,6 +145,8 @@ impl Permission {
 /// application authenticated), or the engine's own system caller.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallerContext {
+    /// The application's id for the caller, whose grants and ownerships apply;
+    /// `_system` for the engine's own caller.
     pub caller_id: String,
     /// Private on purpose (invariant 1): only the crate makes a system caller.
     kind: CallerKind,

@@ -16,6 +16,7 @@ use crate::vocab::types::{Row, Value};
 /// The answer to a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryResult {
+    /// The page's rows, each laid out as `columns`.
     pub rows: Vec<Row>,
     /// Names of the values in each row.
     pub columns: Vec<String>,

@@ -17,10 +17,13 @@ use crate::catalog::types::{Row, Value};
 /// decode.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
+    /// The instance failed or refused the call.
     #[error(transparent)]
     Aedb(#[from] AedbError),
+    /// The query failed.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// A row did not decode into the requested type.
     #[error(transparent)]
     Decode(#[from] RowDecodeError),
 }
@@ -40,6 +43,8 @@ pub struct RepositoryContext<'a> {
 }
 
 impl<'a> RepositoryContext<'a> {
+    /// A context on `project_id.scope_id` of `db`, with no caller, `AtLatest`
+    /// reads and no full scans.
     pub fn new(
         db: &'a AedbInstance,
         project_id: impl Into<String>,
@@ -55,6 +60,8 @@ impl<'a> RepositoryContext<'a> {
         }
     }
 
+    /// Acts as `caller`: every read and commit then checks its grants and
+    /// read policies.
     pub fn with_caller(mut self, caller: CallerContext) -> Self {
         self.caller = Some(caller);
         self
@@ -73,14 +80,17 @@ impl<'a> RepositoryContext<'a> {
         self
     }
 
+    /// The project the context is bound to.
     pub fn project_id(&self) -> &str {
         &self.project_id
     }
 
+    /// The scope the context is bound to.
     pub fn scope_id(&self) -> &str {
         &self.scope_id
     }
 
+    /// The caller every call acts as; `None`: the plain doors.
     pub fn caller(&self) -> Option<&CallerContext> {
         self.caller.as_ref()
     }
@@ -104,11 +114,13 @@ impl<'a> RepositoryContext<'a> {
         }
     }
 
+    /// Runs `query` with `base_query_options`: its first page.
     pub async fn query(&self, query: Query) -> Result<QueryResult, QueryError> {
         self.query_with_options(query, self.base_query_options())
             .await
     }
 
+    /// Runs `query` in the context's scope with `options`, as its caller if it has one.
     pub async fn query_with_options(
         &self,
         query: Query,

@@ -7,20 +7,35 @@ use crate::catalog::types::{Row, Value};
 /// Why a row did not decode: which column, and what it held.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowDecodeError {
+    /// The row has no value at the reader's position.
     #[error("missing column '{column}' at index {index}")]
-    MissingColumn { column: String, index: usize },
+    MissingColumn {
+        /// The column's name.
+        column: String,
+        /// The position the reader asked for.
+        index: usize,
+    },
+    /// The column held another type than the reader wanted.
     #[error("column '{column}' type mismatch: expected {expected}, got {actual}")]
     TypeMismatch {
+        /// The column's name.
         column: String,
+        /// The type the reader wanted, e.g. `Text`.
         expected: &'static str,
+        /// The type of the value held, e.g. `Null`.
         actual: &'static str,
     },
+    /// An application's own decoding error.
     #[error("{message}")]
-    Custom { message: String },
+    Custom {
+        /// The error's text, shown as is.
+        message: String,
+    },
 }
 
 /// A type built from one query row.
 pub trait TryFromRow: Sized {
+    /// Builds the value from `row`, whose values are in the query's select order.
     fn try_from_row(row: Row) -> Result<Self, RowDecodeError>;
 }
 

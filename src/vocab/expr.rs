@@ -20,16 +20,26 @@ pub const MAX_EXPR_DEPTH: usize = 32;
 /// `IsNull`/`IsNotNull` to test for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Expr {
+    /// The column equals the value. The value is converted to the column's
+    /// type when the predicate compiles; NULL on either side makes it false.
     Eq(String, Value),
+    /// The column differs from the value; false when either is NULL.
     Ne(String, Value),
+    /// The column sorts before the value (`Value` order); false for NULL.
     Lt(String, Value),
+    /// The column sorts before or equal to the value; false for NULL.
     Lte(String, Value),
+    /// The column sorts after the value; false for NULL.
     Gt(String, Value),
+    /// The column sorts after or equal to the value; false for NULL.
     Gte(String, Value),
+    /// The column equals one of the values; false when the column is NULL.
     In(String, Vec<Value>),
     /// Inclusive on both ends.
     Between(String, Value, Value),
+    /// The column is NULL.
     IsNull(String),
+    /// The column is not NULL.
     IsNotNull(String),
     /// SQL LIKE: `%` any run, `_` one character.
     Like(String, String),
@@ -37,20 +47,27 @@ pub enum Expr {
     /// policies and `*_as` calls bind it (`bind_caller`); a call without a
     /// caller cannot compile it.
     EqCaller(String),
+    /// Both sides hold.
     And(Box<Expr>, Box<Expr>),
+    /// Either side holds.
     Or(Box<Expr>, Box<Expr>),
+    /// The inner predicate does not hold. Two-valued: `Not(Eq(c, x))` is true
+    /// when `c` is NULL.
     Not(Box<Expr>),
 }
 
 impl Expr {
+    /// `self` and `rhs` both hold (`Expr::And`).
     pub fn and(self, rhs: Expr) -> Expr {
         Expr::And(Box::new(self), Box::new(rhs))
     }
 
+    /// `self` or `rhs` holds (`Expr::Or`).
     pub fn or(self, rhs: Expr) -> Expr {
         Expr::Or(Box::new(self), Box::new(rhs))
     }
 
+    /// `self` does not hold (`Expr::Not`).
     #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Expr {
         Expr::Not(Box::new(self))
@@ -187,12 +204,14 @@ impl Expr {
 /// A column, to build predicates fluently: `col("age").gt(lit(30))`.
 pub struct ColumnRef(String);
 
+/// Starts a predicate on column `name`: `col("age").gt(lit(30))`.
 pub fn col(name: &str) -> ColumnRef {
     ColumnRef(name.to_string())
 }
 
 /// Conversion of plain Rust values into [`Value`]s for predicates.
 pub trait IntoQueryValue {
+    /// This value as a `Value`: `i32` widens to `Integer`, `&str` becomes `Text`.
     fn into_query_value(self) -> Value;
 }
 
@@ -242,41 +261,54 @@ impl IntoQueryValue for &str {
     }
 }
 
+/// A predicate literal from a plain Rust value: `lit(30)`, `lit("alice")`.
 pub fn lit<T: IntoQueryValue>(value: T) -> Value {
     value.into_query_value()
 }
 
 impl ColumnRef {
+    /// `Expr::Eq`: the column equals `value`.
     pub fn eq(self, value: Value) -> Expr {
         Expr::Eq(self.0, value)
     }
+    /// `Expr::Ne`: the column differs from `value` (false for NULL).
     pub fn neq(self, value: Value) -> Expr {
         Expr::Ne(self.0, value)
     }
+    /// `Expr::Gt`: the column sorts after `value`.
     pub fn gt(self, value: Value) -> Expr {
         Expr::Gt(self.0, value)
     }
+    /// `Expr::Gte`: the column sorts after or equal to `value`.
     pub fn gte(self, value: Value) -> Expr {
         Expr::Gte(self.0, value)
     }
+    /// `Expr::Lt`: the column sorts before `value`.
     pub fn lt(self, value: Value) -> Expr {
         Expr::Lt(self.0, value)
     }
+    /// `Expr::Lte`: the column sorts before or equal to `value`.
     pub fn lte(self, value: Value) -> Expr {
         Expr::Lte(self.0, value)
     }
+    /// `Expr::Between`: `low <= column <= high`, both ends included.
     pub fn between(self, low: Value, high: Value) -> Expr {
         Expr::Between(self.0, low, high)
     }
+    /// `Expr::In`: the column equals one of `values`.
     pub fn in_(self, values: Vec<Value>) -> Expr {
         Expr::In(self.0, values)
     }
+    /// `Expr::Like`: SQL LIKE on a `Text` or `Json` column (`%` any run, `_`
+    /// one character).
     pub fn like(self, pattern: &str) -> Expr {
         Expr::Like(self.0, pattern.to_string())
     }
+    /// `Expr::IsNull`: the column is NULL.
     pub fn is_null(self) -> Expr {
         Expr::IsNull(self.0)
     }
+    /// `Expr::IsNotNull`: the column is not NULL.
     pub fn is_not_null(self) -> Expr {
         Expr::IsNotNull(self.0)
     }

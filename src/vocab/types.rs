@@ -13,18 +13,23 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ColumnType {
+    /// UTF-8 text, ordered bytewise.
     Text,
+    /// Unsigned 8-bit integer.
     U8,
+    /// Unsigned 64-bit integer.
     U64,
     /// Signed 64-bit integer.
     Integer,
     /// 64-bit float (NaN allowed; ordered by `f64::total_cmp`).
     Float,
+    /// `true` or `false`; `false` sorts first.
     Boolean,
     /// Unsigned 256-bit integer, 32 bytes big-endian.
     U256,
     /// Signed (two's complement) 256-bit integer, 32 bytes big-endian.
     I256,
+    /// Arbitrary bytes, ordered bytewise.
     Blob,
     /// Microseconds (or any i64 unit the application picks) since the epoch.
     Timestamp,
@@ -59,17 +64,35 @@ impl fmt::Display for ColumnType {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Value {
+    /// UTF-8 text, ordered bytewise; converts to `Json`.
     Text(String),
+    /// An unsigned 8-bit integer; converts to `U8`, `U64`, `Integer`,
+    /// `Timestamp` or `U256` when the number fits.
     U8(u8),
+    /// An unsigned 64-bit integer; converts to `U8`, `U64`, `Integer`,
+    /// `Timestamp` or `U256` when the number fits.
     U64(u64),
+    /// A signed 64-bit integer; converts to `U8`, `U64`, `Integer`,
+    /// `Timestamp` or `U256` when the number fits.
     Integer(i64),
+    /// A 64-bit float, ordered by `f64::total_cmp` (NaN included).
     Float(f64),
+    /// A boolean; `false` sorts before `true`.
     Boolean(bool),
+    /// An unsigned 256-bit integer, 32 bytes big-endian.
     U256([u8; 32]),
+    /// A signed 256-bit integer, 32 bytes big-endian two's complement;
+    /// ordered as signed.
     I256([u8; 32]),
+    /// Raw bytes, ordered bytewise.
     Blob(Vec<u8>),
+    /// An i64 instant (microseconds since the epoch, or the application's
+    /// unit); converts like `Integer`, but never equals one.
     Timestamp(i64),
+    /// JSON text, stored as given and compared as text; converts to `Text`.
     Json(String),
+    /// No value. Sorts before every other value (values of different kinds
+    /// order by kind); a predicate's comparison with it is false.
     Null,
 }
 
@@ -92,6 +115,7 @@ impl Value {
         })
     }
 
+    /// Whether this is `Value::Null`.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -242,10 +266,13 @@ fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
 /// A table row: one value per column, in the table's column order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Row {
+    /// One value per column, in the table's column order; a row shorter than
+    /// the table is padded with NULL when written.
     pub values: Vec<Value>,
 }
 
 impl Row {
+    /// A row of `values`, in the table's column order.
     pub fn from_values(values: Vec<Value>) -> Self {
         Row { values }
     }

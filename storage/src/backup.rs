@@ -39,8 +39,13 @@ pub struct BackupPin {
 /// of its bytes belong to the copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupFile {
+    /// Where the file goes in the copy, relative to the database directory,
+    /// with `/` separators (`wal/<20-digit first seq>.wal`).
     pub name: String,
+    /// Where the file is now, inside the database directory.
     pub path: PathBuf,
+    /// Bytes to copy from the file's start. Later bytes are not part of the
+    /// backup: pages past the file's length at the pin, frames past `head_seq`.
     pub len: u64,
 }
 
@@ -52,9 +57,12 @@ pub struct BackupSet {
     /// The newest meta's generation: every page written after it carries a
     /// higher one (what an incremental backup on top of this one copies).
     pub meta_generation: u64,
+    /// The page file's page size, in bytes.
     pub page_size: u32,
     /// Every commit up to this seq is in the copied WAL (and durable).
     pub head_seq: u64,
+    /// The page file first, then the WAL segments oldest first: every segment
+    /// that starts at or before `head_seq + 1`, each cut after `head_seq`'s frame.
     pub files: Vec<BackupFile>,
 }
 
@@ -94,6 +102,8 @@ impl BackupPin {
         self.engine.vfs.clone()
     }
 
+    /// The checkpoint seq at the pin: the state the copied page file holds.
+    /// It cannot move while the pin lives.
     pub fn checkpoint_seq(&self) -> u64 {
         self.checkpoint_seq
     }

@@ -11,15 +11,22 @@ use crate::error::Result;
 /// What [`Database::check`] found.
 #[derive(Debug, Clone, Default)]
 pub struct DatabaseCheck {
+    /// Named trees checked (the root directory is not counted).
     pub trees: usize,
+    /// Entries summed over the named trees.
     pub entries: u64,
+    /// Pages (nodes and overflow pages) reached from the root directory and
+    /// every tree; a page reached twice counts twice and is also a problem.
     pub pages_reachable: usize,
+    /// Free pages plus the pages holding the free list itself.
     pub pages_free: usize,
     /// One line per broken invariant; empty when the database is sound.
     pub problems: Vec<String>,
 }
 
 impl DatabaseCheck {
+    /// Whether nothing was found: every tree verifies and every page below the
+    /// page count is reached exactly once or free.
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }

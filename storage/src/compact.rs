@@ -35,6 +35,8 @@ pub struct CompactReport {
     pub rounds: u32,
     /// The page file's length before and after.
     pub bytes_before: u64,
+    /// The page file's length in bytes after the final checkpoints cut its free
+    /// tail.
     pub bytes_after: u64,
     /// Every live page now sits below the target (false when a reader or the
     /// round limit stopped it early).

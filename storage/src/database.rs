@@ -65,10 +65,15 @@ impl Database {
         Ok(Database { engine })
     }
 
+    /// Starts a write transaction. It holds the writer lock until it commits or
+    /// is dropped, so this waits while another is open; it fails once the engine
+    /// is poisoned.
     pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
         WriteTransaction::new(&self.engine)
     }
 
+    /// A read transaction at the newest published commit (`Consistency::Latest`),
+    /// which may not be durable yet; it does not wait for the writer.
     pub fn begin_read(&self) -> Result<ReadTransaction> {
         Ok(ReadTransaction::new(
             self.engine.clone(),
@@ -112,6 +117,8 @@ impl Database {
         self.engine.sync.wait_durable(seq, true)
     }
 
+    /// What this open's recovery found and did (commits replayed, tails cut,
+    /// frames dropped); it does not change while the database stays open.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.engine.report
     }

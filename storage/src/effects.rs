@@ -12,19 +12,34 @@ use aedb_pager::format::{read_u16, read_u32};
 /// One effect of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Tag 1: a tree was created (by `open_tree`). Replay creates it if it is
+    /// absent, under the next tree id.
     CreateTree {
+        /// The tree's name (1..=255 bytes, not NUL-led; `u16`-length-prefixed).
         name: Vec<u8>,
     },
+    /// Tag 2: a tree that existed was dropped. Replay deletes its directory entry
+    /// and retires all its pages.
     DropTree {
+        /// The dropped tree's name.
         name: Vec<u8>,
     },
+    /// Tag 3: an insert or replace, logged for every insert, even of an unchanged
+    /// value. Replay creates the tree if it is absent.
     Put {
+        /// Name of the tree written.
         tree: Vec<u8>,
+        /// The key (`u16`-length-prefixed; the tree's `key_limit` bounds it on write).
         key: Vec<u8>,
+        /// The new value (`u32`-length-prefixed).
         value: Vec<u8>,
     },
+    /// Tag 4: removal of a key that existed (deleting an absent key logs nothing).
+    /// Replay removes it if the tree and the key exist.
     Delete {
+        /// Name of the tree the key was removed from.
         tree: Vec<u8>,
+        /// The removed key.
         key: Vec<u8>,
     },
     /// A large commit (engine invariant 14): its pages were made durable by two
@@ -33,6 +48,8 @@ pub enum Effect {
     /// (rule E3), and never replayed: above the checkpoint it marks a commit that
     /// never reached its metas (rule W12).
     LargeCommit {
+        /// The root directory's root after the commit, as its metas record it;
+        /// `None` when no tree is left (written as root page 0).
         root: Option<LargeRoot>,
     },
 }
@@ -40,7 +57,11 @@ pub enum Effect {
 /// The root directory a large commit left: its page and that page's generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LargeRoot {
+    /// Page id of the root directory's root page; never 0 (0 on disk decodes
+    /// as `root: None`).
     pub page: u64,
+    /// The generation that wrote that page: the metas' root generation, which
+    /// the page's header must match when it is read (rule P6).
     pub generation: u64,
 }
 

@@ -38,8 +38,11 @@ pub enum CommitEvent {
 /// The three heads, as last published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CommitHeads {
+    /// Highest seq published to new readers.
     pub visible: u64,
+    /// Highest seq on stable storage; never above `visible`.
     pub durable: u64,
+    /// Seq of the newest durable checkpoint (a large commit is one).
     pub checkpoint: u64,
     /// The engine stopped (poisoned, or closed): no head moves any more.
     pub stopped: bool,

@@ -12,10 +12,16 @@ pub enum DurabilityMode {
     Full,
     /// The WAL is synced every `interval_ms` by a background flusher; `Durable`
     /// waiters wake at that sync (one sync per interval, however many commits).
-    Batch { interval_ms: u64 },
+    Batch {
+        /// Milliseconds between the flusher's syncs (0 runs as 1).
+        interval_ms: u64,
+    },
     /// No sync on commit; a background flusher syncs every `interval_ms`, and
     /// `Durable` waiters wake when a sync or checkpoint covers them.
-    OsBuffered { interval_ms: u64 },
+    OsBuffered {
+        /// Milliseconds between the flusher's syncs (0 runs as 1).
+        interval_ms: u64,
+    },
 }
 
 /// How recovery treats a damaged WAL.
@@ -36,7 +42,11 @@ pub struct StorageOptions {
     /// HMAC key: meta pages and WAL frames are authenticated with it. Never
     /// printed by `Debug`, zeroized when the last clone drops.
     pub key: Option<Key>,
+    /// When a `Durable` commit returns; default `Full` (after its group's
+    /// sync).
     pub durability: DurabilityMode,
+    /// What open does with a damaged or missing WAL; default `Strict`
+    /// (refuse to open with `WalCorruption` or `WalMissing`).
     pub recovery: RecoveryMode,
     /// A WAL segment is rotated once it passes this size.
     pub wal_segment_bytes: u64,
@@ -81,6 +91,8 @@ pub struct StorageOptions {
     /// Verify every page read from the map, not only its first read in this
     /// process (a crc32c per read; see "Limits" in docs/ARCHITECTURE.md).
     pub verify_every_read: bool,
+    /// Key and value size limits for every named tree, applied on write and
+    /// replay (the root directory keeps the defaults).
     pub tree: TreeConfig,
 }
 

@@ -118,14 +118,18 @@ fn bounds<R: RangeBounds<[u8]> + ?Sized>(range: &R) -> (Bound<&[u8]>, Bound<&[u8
 }
 
 impl<'r> ReadTree<'r> {
+    /// The value under `key`. An inline value borrows from the snapshot (on real
+    /// files); a value in overflow pages is copied out.
     pub fn get(&self, key: &[u8]) -> Result<Option<Cow<'r, [u8]>>> {
         Ok(self.tree.get(key)?)
     }
 
+    /// Entries in the tree at this snapshot (O(1): recorded with the root).
     pub fn len(&self) -> u64 {
         self.tree.len()
     }
 
+    /// Whether the tree has no entries at this snapshot.
     pub fn is_empty(&self) -> bool {
         self.tree.is_empty()
     }
@@ -145,10 +149,12 @@ impl<'r> ReadTree<'r> {
         Ok(self.tree.range_rev(lo, hi)?)
     }
 
+    /// Every entry, ascending by key.
     pub fn iter(&self) -> Result<Range<'r, ReadView>> {
         Ok(self.tree.iter()?)
     }
 
+    /// Entries whose key starts with `prefix`, ascending.
     pub fn prefix(&self, prefix: &[u8]) -> Result<Range<'r, ReadView>> {
         Ok(self.tree.prefix(prefix)?)
     }
@@ -159,18 +165,24 @@ impl<'r> ReadTree<'r> {
         Ok(self.tree.count_range(lo, hi)?)
     }
 
+    /// How many keys sort strictly below `key`: its index if present, where it
+    /// would go if not (O(log n)).
     pub fn rank(&self, key: &[u8]) -> Result<u64> {
         Ok(self.tree.rank(key)?)
     }
 
+    /// The entry at index `n` in key order, from 0 (O(log n)); `None` when
+    /// `n >= len()`.
     pub fn nth(&self, n: u64) -> Result<Option<aedb_btree::Entry<'r>>> {
         Ok(self.tree.nth(n)?)
     }
 
+    /// The entry with the smallest key; `None` when the tree is empty.
     pub fn first(&self) -> Result<Option<aedb_btree::Entry<'r>>> {
         Ok(self.tree.first()?)
     }
 
+    /// The entry with the largest key; `None` when the tree is empty.
     pub fn last(&self) -> Result<Option<aedb_btree::Entry<'r>>> {
         Ok(self.tree.last()?)
     }

@@ -37,7 +37,10 @@ pub enum Finality {
 /// The receipt of a commit: its seq and the WAL chain hash after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitResult {
+    /// The seq this commit was given: one above the commit before it.
     pub seq: u64,
+    /// The WAL chain hash after this commit's frame (FORMAT.md, "Hash
+    /// chain"); a reader of this seq sees the same hash.
     pub chain_hash: ChainHash,
 }
 

@@ -126,28 +126,43 @@ impl Stats {
 /// since open; `*_nanos` fields are summed durations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineStats {
+    /// Commits published, large ones included (replay at open not counted).
     pub commits: u64,
+    /// WAL frames appended by commits (a large commit's frame not counted).
     pub wal_appends: u64,
+    /// Payload bytes of those frames (commit-time trailer included, frame
+    /// headers and HMACs not).
     pub wal_append_bytes: u64,
+    /// Time spent appending those frames; commit syncs are in `wal_sync_nanos`,
+    /// but a rotation's sync of the full segment falls in here.
     pub wal_append_nanos: u64,
     /// WAL `fdatasync`s (each may cover many commits: group commit).
     pub wal_syncs: u64,
+    /// Time spent in those syncs.
     pub wal_sync_nanos: u64,
     /// `Durable` commits' waits for a covering sync.
     pub durable_waits: u64,
+    /// Time `Durable` commits spent waiting after publishing.
     pub durable_wait_nanos: u64,
+    /// Checkpoints completed (a large commit's metas not counted).
     pub checkpoints: u64,
     /// Commits made durable by their own two metas (engine invariant 14).
     pub large_commits: u64,
     /// Pages write transactions spilled to the page file before commit
     /// (`spill_dirty_bytes`).
     pub spilled_pages: u64,
+    /// Time those checkpoints took, from the cut to the deletion of the
+    /// segments they freed.
     pub checkpoint_nanos: u64,
+    /// How long the most recent checkpoint took; 0 before the first.
     pub last_checkpoint_nanos: u64,
+    /// Tree pages commits wrote to the page file, large commits included.
     pub pages_written: u64,
     /// WAL bytes and pages written since the last checkpoint (what the next
     /// open would replay, and what the next checkpoint syncs).
     pub wal_bytes_since_checkpoint: u64,
+    /// Pages ordinary commits wrote since the last checkpoint; times the page
+    /// size, what `checkpoint_dirty_bytes` is compared with.
     pub pages_since_checkpoint: u64,
     /// How long the latest snapshot has been the latest.
     pub nanos_since_last_commit: u64,
@@ -155,13 +170,17 @@ pub struct EngineStats {
     pub open_nanos: u64,
     /// The page file's high-water mark, in pages, and how many of those are free.
     pub page_count: u64,
+    /// Free pages below `page_count`, the `pending_pages` ones included.
     pub free_pages: u64,
     /// Of the free pages, those retired but held for readers (or the
     /// two-meta rule): what old snapshots pin.
     pub pending_pages: u64,
+    /// Bytes per page of this database.
     pub page_size: u32,
     /// The oldest snapshot registered (by a reader, or retained for `AtSeq`
     /// reads), and how many registrations there are.
     pub oldest_reader_seq: Option<u64>,
+    /// Registrations: one per open read transaction and one per snapshot
+    /// retained for `AtSeq` reads; 0 when `oldest_reader_seq` is `None`.
     pub readers: u64,
 }

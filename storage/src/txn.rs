@@ -286,6 +286,7 @@ impl<'db> TreeMut<'_, 'db> {
         Ok(self.txn()?.get(key)?)
     }
 
+    /// Entries in the tree, this transaction's edits included (O(1)).
     pub fn len(&mut self) -> Result<u64> {
         Ok(self.txn()?.len())
     }
@@ -298,6 +299,7 @@ impl<'db> TreeMut<'_, 'db> {
         Ok(self.txn()?.read(f))
     }
 
+    /// Whether the tree has no entries, this transaction's edits included.
     pub fn is_empty(&mut self) -> Result<bool> {
         Ok(self.len()? == 0)
     }

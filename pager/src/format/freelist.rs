@@ -14,17 +14,26 @@
 use crate::format::page::PAGE_HEADER_LEN;
 use crate::format::{Fault, read_u32, read_u64, write_u32, write_u64};
 
+/// Offset of the next free-list page id (u64; 0 ends the chain).
 pub const NEXT_AT: usize = PAGE_HEADER_LEN;
+/// Offset of the number of runs on this page (u32).
 pub const COUNT_AT: usize = NEXT_AT + 8;
+/// Offset of a reserved u32 that must be zero (rule F2).
 pub const RESERVED_AT: usize = COUNT_AT + 4;
+/// Offset of the first run; runs follow back to back.
 pub const RUNS_AT: usize = RESERVED_AT + 4;
+/// Bytes per encoded run: start u64, retired generation u64, length u32.
 pub const RUN_LEN: usize = 8 + 8 + 4;
 
 /// A run of free pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FreeRun {
+    /// First page id of the run (2 or more, rule F3).
     pub start: u64,
+    /// Number of pages in the run; never 0 on disk (rule F3).
     pub len: u32,
+    /// Generation of the meta commit that freed the run (0: no durable meta
+    /// ever reached it); decides when its pages may be reused.
     pub retired_generation: u64,
 }
 

@@ -24,19 +24,38 @@ pub const MAGIC: [u8; 8] = [0x89, b'A', b'E', b'D', b'B', b'\r', b'\n', 0x1a];
 /// The only format version this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Offset of the 8-byte `MAGIC` (rule M1).
 pub const MAGIC_AT: usize = 0;
+/// Offset of the format version, u32 (rule M3).
 pub const VERSION_AT: usize = MAGIC_AT + 8;
+/// Offset of the page size in bytes, u32; also the stride from slot 0 to
+/// slot 1 (rule M4).
 pub const PAGE_SIZE_AT: usize = VERSION_AT + 4;
+/// Offset of the generation, u64 (at least 1, rule M5).
 pub const GENERATION_AT: usize = PAGE_SIZE_AT + 4;
+/// Offset of the checkpoint seq, u64.
 pub const CHECKPOINT_SEQ_AT: usize = GENERATION_AT + 8;
+/// Offset of the root page id, u64 (0: no root; rule M6).
 pub const ROOT_AT: usize = CHECKPOINT_SEQ_AT + 8;
+/// Offset of the generation that wrote the root page, u64 (0 exactly when
+/// there is no root).
 pub const ROOT_GENERATION_AT: usize = ROOT_AT + 8;
+/// Offset of the first free-list page id, u64 (0: nothing is free).
 pub const FREE_HEAD_AT: usize = ROOT_GENERATION_AT + 8;
+/// Offset of the number of runs in the free list, u64.
 pub const FREE_RUNS_AT: usize = FREE_HEAD_AT + 8;
+/// Offset of the page count, u64 (at least 2).
 pub const PAGE_COUNT_AT: usize = FREE_RUNS_AT + 8;
+/// Offset of the 32-byte WAL chain hash.
 pub const WAL_HASH_AT: usize = PAGE_COUNT_AT + 8;
+/// Offset of the flags, u64: bit 0 is `FLAG_KEYED`, the rest must be zero
+/// (rule M7).
 pub const FLAGS_AT: usize = WAL_HASH_AT + 32;
+/// Offset of the 32-byte HMAC-SHA256 over the slot number and bytes
+/// `0..HMAC_AT`; zero when unkeyed (rule M8).
 pub const HMAC_AT: usize = FLAGS_AT + 8;
+/// Offset of the crc32c, u32, over the slot number and every other byte of
+/// the page (rule M2).
 pub const CRC_AT: usize = HMAC_AT + 32;
 /// Bytes of the meta page that carry fields; the rest of the page is zero.
 pub const META_LEN: usize = CRC_AT + 4;
@@ -50,6 +69,8 @@ const KNOWN_FLAGS: u64 = FLAG_KEYED;
 /// (or was built by this process).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
+    /// Bytes per page, fixed when the file is created: a power of two in
+    /// 4096..=65536 (rule M4).
     pub page_size: u32,
     /// Bumped by one at every meta commit; the valid meta with the highest wins.
     pub generation: u64,
@@ -68,6 +89,8 @@ pub struct Meta {
     pub page_count: u64,
     /// The WAL chain hash at `checkpoint_seq`.
     pub wal_chain_hash: [u8; 32],
+    /// The file was created with a key: metas and WAL frames carry HMAC-SHA256
+    /// tags and opening needs the key (flag bit `FLAG_KEYED`).
     pub keyed: bool,
 }
 
@@ -253,7 +276,7 @@ impl Meta {
     }
 
     /// Rule M8: a keyed meta carries HMAC-SHA256(key, "aedb-meta" || slot || bytes
-    /// 0..104). Constant-time comparison through `hmac`'s verifier.
+    /// `0..HMAC_AT`). Constant-time comparison through `hmac`'s verifier.
     pub fn authenticate(slot: u64, page: &[u8], key: &Key) -> bool {
         key.verify(
             META_DOMAIN,

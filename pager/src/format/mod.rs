@@ -31,13 +31,20 @@ pub fn is_valid_page_size(page_size: u32) -> bool {
 /// layers above (the btree's `N*`, `L*`, `B*`) all report with this one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
+    /// The FORMAT.md rule broken, e.g. `"P2"`, `"M6"`, `"N4"`.
     pub rule: &'static str,
+    /// Byte offset of the checked field within the page (or meta slot); the
+    /// caller adds the page's offset in the file.
     pub field_at: usize,
+    /// What the rule requires there, as text for the report.
     pub expected: String,
+    /// What the bytes hold instead.
     pub found: String,
 }
 
 impl Fault {
+    /// A fault, to become a `PagerError::Corruption` once the caller knows the
+    /// file and page.
     pub fn new(
         rule: &'static str,
         field_at: usize,

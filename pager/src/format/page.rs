@@ -15,9 +15,13 @@ use crate::format::{Fault, read_u32, read_u64, write_u32, write_u64};
 
 /// Byte offsets of the page header fields.
 pub const CRC_AT: usize = 0;
+/// Offset of the page kind byte (never 0, rule P3).
 pub const KIND_AT: usize = CRC_AT + 4;
+/// Offset of three reserved bytes that must be zero (rule P4).
 pub const RESERVED_AT: usize = KIND_AT + 1;
+/// Offset of the generation that wrote the page, u64 (rule P5).
 pub const GENERATION_AT: usize = RESERVED_AT + 3;
+/// Offset of the owner, u64.
 pub const OWNER_AT: usize = GENERATION_AT + 8;
 /// Length of the header; the payload starts here.
 pub const PAGE_HEADER_LEN: usize = OWNER_AT + 8;
@@ -53,8 +57,12 @@ pub fn seal(page: &mut [u8], id: PageId, kind: PageKind, generation: u64, owner:
 /// The decoded header of a page whose checksum has been verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageHeader {
+    /// What the page holds: 1 is the pager's free list, 2–4 are btree pages.
     pub kind: PageKind,
+    /// Generation of the meta commit that wrote the page (at least 1, never
+    /// newer than the one being built).
     pub generation: u64,
+    /// Opaque to the pager: the tree id for btree pages, 0 for the pager's own.
     pub owner: u64,
 }
 

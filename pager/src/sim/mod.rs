@@ -64,9 +64,13 @@ pub struct FaultPlan {
     /// This call fails with EIO (`eio_forever`: this and every later call). A failed
     /// sync loses its unsynced bytes at the next crash although reads still see them.
     pub eio_at: Option<u64>,
+    /// With `eio_at`, every call after it fails with EIO too (a dead disk);
+    /// ignored without `eio_at`.
     pub eio_forever: bool,
     /// This write or set_len fails with ENOSPC (`enospc_forever`: every later one too).
     pub enospc_at: Option<u64>,
+    /// With `enospc_at`, every later write or set_len fails with ENOSPC too;
+    /// ignored without `enospc_at`.
     pub enospc_forever: bool,
     /// The write at this call lands this many bytes away from where it was aimed.
     pub misdirect: Option<(u64, i64)>,

@@ -125,7 +125,9 @@ pub fn parent_dir(path: &Path) -> &Path {
 /// How a file is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
+    /// Reads only; the file must exist.
     ReadOnly,
+    /// Reads and writes an existing file; never creates one.
     ReadWrite,
     /// Read-write, created empty (truncating any existing file).
     CreateTruncate,
@@ -145,8 +147,14 @@ pub trait LockGuard: Send + Sync + Debug {}
 
 /// A file system: the directory-level half of the I/O seam.
 pub trait Vfs: Send + Sync + Debug {
+    /// Creates `dir` and its missing ancestors; the new entries are volatile
+    /// until their parents are synced (`create_dir_durable` does both).
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Whether a file or directory is at `path`; an error means it could not be
+    /// determined (e.g. permissions).
     fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// Opens `path`: `ReadOnly` and `ReadWrite` fail with `NotFound` when it is
+    /// missing; `CreateTruncate` creates it, volatile until `sync_dir`.
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn VfsFile>>;
     /// Takes `path` as a lock file without blocking; `Ok(None)` when someone else holds
     /// a conflicting lock. Creates the lock file when missing (both modes). After the
@@ -155,7 +163,10 @@ pub trait Vfs: Send + Sync + Debug {
     fn lock(&self, path: &Path, mode: LockMode) -> io::Result<Option<Box<dyn LockGuard>>>;
     /// Makes the directory's entries (creates, renames, unlinks) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Moves `from` to `to`, replacing any file there; volatile until `sync_dir`
+    /// of the directory.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Unlinks `path`; volatile until `sync_dir` of its directory.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// The entries of `dir`, sorted.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
@@ -173,7 +184,10 @@ pub trait VfsFile: Send + Sync + Debug {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// `fdatasync`: makes earlier writes and size changes of this file durable.
     fn sync_data(&self) -> io::Result<()>;
+    /// Current length in bytes, unsynced writes and `set_len` included.
     fn len(&self) -> io::Result<u64>;
+    /// Truncates or zero-extends the file to `len` bytes; volatile until
+    /// `sync_data`.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// The OS file to memory-map, when this is a real file. Simulated files return
     /// `None` and are read with `read_at`.

@@ -28,7 +28,9 @@ pub struct RealFs;
 /// applies), e.g. `0o640`/`0o750` to let a group of operators read a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealFsModes {
+    /// Permission bits for created files (default `DEFAULT_FILE_MODE`, 0o600).
     pub file_mode: u32,
+    /// Permission bits for created directories (default `DEFAULT_DIR_MODE`, 0o700).
     pub dir_mode: u32,
 }
 

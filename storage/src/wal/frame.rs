@@ -26,13 +26,20 @@
 use aedb_pager::Key;
 use aedb_pager::format::{read_u32, read_u64};
 
+/// First 8 bytes of every segment, `AEDBWAL` and 0x1a (rule S1).
 pub const SEGMENT_MAGIC: [u8; 8] = *b"AEDBWAL\x1a";
+/// Segment format version at header offset 8; any other breaks S1.
 pub const SEGMENT_VERSION: u32 = 1;
+/// Bytes of a segment header; the first frame starts at this offset.
 pub const SEGMENT_HEADER_LEN: usize = 64;
+/// Bytes of a frame before its payload: length, crc, seq, synced upto and
+/// previous hash.
 pub const FRAME_HEADER_LEN: usize = 56;
+/// Bytes of the HMAC-SHA256 tag after the payload, in keyed segments only.
 pub const HMAC_LEN: usize = 32;
 /// Rule W2: no frame payload is larger (a commit's effects are bounded by it).
 pub const MAX_PAYLOAD: usize = 256 << 20;
+/// Header flags bit 0: every frame of the segment carries an HMAC (rule S3).
 pub const FLAG_KEYED: u32 = 1;
 
 /// A position in the hash chain.
@@ -43,12 +50,19 @@ pub const GENESIS: ChainHash = [0; 32];
 /// The segment header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// Whether every frame carries an HMAC (flags bit 0); open requires it to
+    /// match whether a key was given (S3).
     pub keyed: bool,
+    /// Seq of the segment's first frame; recovery requires it to be at least 1
+    /// and equal to the number in the file name (S1).
     pub first_seq: u64,
+    /// Chain hash after seq `first_seq - 1` (`GENESIS` before seq 1); the
+    /// first frame's previous hash must equal it (W4).
     pub prev_hash: ChainHash,
 }
 
 impl SegmentHeader {
+    /// The 64 header bytes, crc32c included, as written at the segment's start.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
@@ -136,10 +150,19 @@ pub fn encode_frame(
 /// A frame that passed rules W1–W5.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame<'b> {
+    /// The commit's seq. Whether it follows the frame before (W3) is the
+    /// caller's check.
     pub seq: u64,
+    /// Highest seq durable when the frame was written; recovery uses it to
+    /// tell damage from a torn tail (W8).
     pub synced_upto: u64,
+    /// Chain hash of the frame before, already checked against `expect_prev` (W4).
     pub prev_hash: ChainHash,
+    /// The commit's encoded effects (`effects::decode` reads them), borrowed
+    /// from the decoded bytes.
     pub payload: &'b [u8],
+    /// This frame's chain hash, computed (no frame stores its own): the next
+    /// frame's `prev_hash`.
     pub hash: ChainHash,
     /// Bytes the frame occupies.
     pub len: usize,

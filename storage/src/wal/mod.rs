@@ -69,6 +69,7 @@ pub struct WalWriter {
     prealloc_end: u64,
     /// Last appended frame.
     pub head_seq: u64,
+    /// Chain hash after `head_seq`: the previous hash of the next frame.
     pub head_hash: ChainHash,
     /// Bytes appended since the last checkpoint.
     pub bytes_since_checkpoint: u64,
@@ -122,6 +123,8 @@ impl WalWriter {
         self.file.clone()
     }
 
+    /// Live segments, oldest first, as (first seq, path); the current one is
+    /// last. Segments a checkpoint let go (`take_covered`) are no longer listed.
     pub fn segments(&self) -> &[(u64, PathBuf)] {
         &self.segments
     }

@@ -39,7 +39,11 @@ use crate::options::RecoveryMode;
 pub struct WalRecovery {
     /// Frames after the checkpoint, in order: (seq, payload, hash).
     pub frames: Vec<(u64, Vec<u8>, ChainHash)>,
+    /// The last good frame's seq, or the checkpoint seq when the WAL ends at
+    /// or before it; the next commit is `head_seq + 1`.
     pub head_seq: u64,
+    /// Chain hash after `head_seq` (the meta's chain hash when the head is
+    /// the checkpoint): the next frame chains to it.
     pub head_hash: ChainHash,
     /// Segments kept (oldest first).
     pub segments: Vec<(u64, PathBuf)>,
