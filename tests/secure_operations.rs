@@ -100,3 +100,68 @@ async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
         .map(|e| e.value);
     assert_eq!(got.as_deref(), Some(&b"two"[..]));
 }
+
+#[tokio::test]
+async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators() {
+    use std::sync::Arc;
+
+    use aedb::backup::ObjectStoreBackupAdapter;
+
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = secure(&root.path().join("db")).await;
+    let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
+    db.create_project_as(ops.clone(), "acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let denied = |e: aedb::AedbError| assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{e}");
+
+    let file = root.path().join("backup.aedbz");
+    denied(
+        db.backup_full_to_file(&file)
+            .await
+            .expect_err("a plain archive"),
+    );
+    denied(
+        db.backup_full_to_file_as(alice.clone(), &file)
+            .await
+            .expect_err("alice's archive"),
+    );
+    db.backup_full_to_file_as(ops.clone(), &file)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(file.exists());
+
+    let store = Arc::new(object_store::memory::InMemory::new());
+    let adapter = ObjectStoreBackupAdapter::new(store);
+    denied(
+        db.backup_full_to_remote(&adapter, "prod/b")
+            .await
+            .expect_err("a plain remote backup"),
+    );
+    denied(
+        db.backup_full_to_remote_as(alice.clone(), &adapter, "prod/b")
+            .await
+            .expect_err("alice's remote backup"),
+    );
+    db.backup_full_to_remote_as(ops.clone(), &adapter, "prod/b")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let adapter = Arc::new(adapter);
+    denied(
+        db.start_continuous_archiving(adapter.clone(), "prod/a", 50)
+            .await
+            .expect_err("plain archiving"),
+    );
+    denied(
+        db.start_continuous_archiving_as(alice, adapter.clone(), "prod/a", 50)
+            .await
+            .expect_err("alice's archiving"),
+    );
+    assert!(!db.continuous_archiving_status().running);
+    db.start_continuous_archiving_as(ops, adapter, "prod/a", 50)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(db.continuous_archiving_status().running);
+    db.stop_continuous_archiving().await;
+}
