@@ -2,6 +2,7 @@
 //! storage engine's [`StorageOptions`].
 #![forbid(unsafe_code)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
@@ -394,5 +395,67 @@ impl AedbConfig {
             verify_every_read: self.verify_every_read,
             ..StorageOptions::default()
         })
+    }
+}
+
+/// The environment variable operator tools (`aedb`, `aedb-explorer`) read a
+/// keyed database's HMAC key from, as hex, when they are given no key file.
+pub const HMAC_KEY_ENV: &str = "AEDB_KEY_HEX";
+
+/// The HMAC key of a keyed database, for an operator's tool: the hex in
+/// `file` (surrounding whitespace ignored) when one is given, else
+/// `AEDB_KEY_HEX` when set and not blank; `None` when neither. Never from the
+/// command line: `ps` and shell history show a process's arguments to other
+/// users.
+pub fn hmac_key_from_file_or_env(file: Option<&Path>) -> Result<Option<Vec<u8>>, AedbError> {
+    let invalid = |message: String| AedbError::InvalidConfig { message };
+    if let Some(path) = file {
+        let at = |e: String| invalid(format!("key file {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| at(e.to_string()))?;
+        return parse_hex_key(text.trim()).map(Some).map_err(at);
+    }
+    match std::env::var(HMAC_KEY_ENV) {
+        Ok(hex) if !hex.trim().is_empty() => parse_hex_key(hex.trim())
+            .map(Some)
+            .map_err(|e| invalid(format!("{HMAC_KEY_ENV}: {e}"))),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(invalid(format!("{HMAC_KEY_ENV}: not hex (not even UTF-8)")))
+        }
+    }
+}
+
+/// `s` as bytes, two hex digits each; an error names the first character
+/// that is not a hex digit (never a panic inside a multi-byte character).
+fn parse_hex_key(s: &str) -> Result<Vec<u8>, String> {
+    if let Some((at, c)) = s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(format!("the key is not hex: {c:?} at byte {at}"));
+    }
+    if s.len() % 2 != 0 {
+        return Err("the key needs an even number of hex digits".into());
+    }
+    let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
+    Ok(s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| (digit(p[0]) << 4) | digit(p[1]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex_key;
+
+    /// F8: a multi-byte character in the key is an error, not a panic from slicing
+    /// the string inside the character.
+    #[test]
+    fn f8_a_hex_key_with_non_ascii_is_an_error() {
+        for bad in ["aé1", "é1", "0é", "00ä0", "zz", "abc"] {
+            let got = parse_hex_key(bad);
+            assert!(got.is_err(), "{bad:?} parsed as {got:?}");
+        }
+        let err = parse_hex_key("aé1").err().unwrap_or_default();
+        assert!(err.contains("not hex"), "{err}");
+        assert_eq!(parse_hex_key("00fFa1"), Ok(vec![0, 0xff, 0xa1]));
+        assert_eq!(parse_hex_key(""), Ok(vec![]));
     }
 }

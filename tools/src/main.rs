@@ -21,9 +21,6 @@ use clap::{Args, Parser, Subcommand};
 use aedb_pager::Key;
 use aedb_pager::vfs::RealFs;
 
-/// The environment variable a keyed database's HMAC key can come from, as hex.
-const KEY_ENV: &str = "AEDB_KEY_HEX";
-
 /// Where the HMAC key of a keyed database comes from. Never argv: `ps` and shell
 /// history show a process's arguments to other users (review F23).
 #[derive(Args)]
@@ -54,23 +51,11 @@ impl KeyArgs {
         if self.key_hex.is_some() {
             return Err(format!(
                 "--key-hex was removed (the command line is visible in `ps` and shell \
-                 history): put the hex key in a file and pass --key-file PATH, or set {KEY_ENV}"
+                 history): put the hex key in a file and pass --key-file PATH, or set {}",
+                aedb::config::HMAC_KEY_ENV
             ));
         }
-        if let Some(path) = &self.key_file {
-            let fail = |e: String| format!("--key-file {}: {e}", path.display());
-            let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-            return pages::parse_hex(text.trim()).map(Some).map_err(fail);
-        }
-        match std::env::var(KEY_ENV) {
-            Ok(hex) if !hex.trim().is_empty() => pages::parse_hex(hex.trim())
-                .map(Some)
-                .map_err(|e| format!("{KEY_ENV}: {e}")),
-            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(format!("{KEY_ENV}: not hex (not even UTF-8)"))
-            }
-        }
+        aedb::config::hmac_key_from_file_or_env(self.key_file.as_deref()).map_err(|e| e.to_string())
     }
 }
 

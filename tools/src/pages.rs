@@ -14,22 +14,6 @@ pub enum Verdict {
     Damaged,
 }
 
-/// Decodes a hex key. Works on bytes, never slicing the `&str` by byte index (a
-/// multi-byte character would panic there, review F8).
-pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    if let Some((at, c)) = s.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        return Err(format!("the key is not hex: {c:?} at byte {at}"));
-    }
-    if s.len() % 2 != 0 {
-        return Err("the key needs an even number of hex digits".into());
-    }
-    let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
-    Ok(s.as_bytes()
-        .chunks_exact(2)
-        .map(|p| (digit(p[0]) << 4) | digit(p[1]))
-        .collect())
-}
-
 fn kind_name(kind: PageKind) -> &'static str {
     match kind {
         PageKind::FREE_LIST => "free-list",
@@ -288,23 +272,4 @@ pub fn dump(
     } else {
         Verdict::Clean
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_hex;
-
-    /// F8: a multi-byte character in the key is an error, not a panic from slicing
-    /// the string inside the character.
-    #[test]
-    fn f8_parse_hex_rejects_non_ascii() {
-        for bad in ["aé1", "é1", "0é", "00ä0", "zz", "abc"] {
-            let got = parse_hex(bad);
-            assert!(got.is_err(), "{bad:?} parsed as {got:?}");
-        }
-        let err = parse_hex("aé1").err().unwrap_or_default();
-        assert!(err.contains("not hex"), "{err}");
-        assert_eq!(parse_hex("00fFa1"), Ok(vec![0, 0xff, 0xa1]));
-        assert_eq!(parse_hex(""), Ok(vec![]));
-    }
 }

@@ -5,10 +5,12 @@
 //! It opens the directory as the application would (exclusively: the
 //! database must not be open in another process, which the open refuses
 //! with `AlreadyOpen`; explore a restored backup of a live database) and
-//! writes no data: only what any open's recovery and close write.
+//! writes no data: only what any open's recovery and close write. A keyed
+//! database's HMAC key comes from `--key-file` or `AEDB_KEY_HEX`, never the
+//! command line.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aedb::AedbInstance;
@@ -35,6 +37,11 @@ struct Db {
     /// The database directory.
     #[arg(long)]
     data_dir: PathBuf,
+    /// File holding a keyed database's HMAC key, as hex (surrounding whitespace
+    /// ignored). Without it the key is read from the AEDB_KEY_HEX environment
+    /// variable, if set.
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -129,17 +136,22 @@ fn bytes(b: &[u8]) -> String {
     }
 }
 
-fn open(dir: &Path) -> Res<AedbInstance> {
+fn open(db: &Db) -> Res<AedbInstance> {
+    let dir = &db.data_dir;
     if !dir.join(aedb::pager::DATA_FILE_NAME).exists() {
         return Err(format!("{}: no database here (no data.aedb)", dir.display()).into());
     }
-    Ok(AedbInstance::open(AedbConfig::default(), dir)?)
+    let mut config = AedbConfig::default();
+    if let Some(key) = aedb::config::hmac_key_from_file_or_env(db.key_file.as_deref())? {
+        config = config.with_hmac_key(key);
+    }
+    Ok(AedbInstance::open(config, dir)?)
 }
 
 async fn run(command: Command) -> Res<String> {
     match command {
         Command::Projects(db) => {
-            let db = open(&db.data_dir)?;
+            let db = open(&db)?;
             let mut rows: Vec<Vec<String>> = db
                 .list_projects()
                 .await?
@@ -150,7 +162,7 @@ async fn run(command: Command) -> Res<String> {
             Ok(table(&["project", "scopes"], &rows))
         }
         Command::Scopes { db, project } => {
-            let db = open(&db.data_dir)?;
+            let db = open(&db)?;
             let mut rows: Vec<Vec<String>> = db
                 .list_scopes(&project)
                 .await?
@@ -161,7 +173,7 @@ async fn run(command: Command) -> Res<String> {
             Ok(table(&["scope"], &rows))
         }
         Command::Tables(at) => {
-            let db = open(&at.db.data_dir)?;
+            let db = open(&at.db)?;
             let mut rows: Vec<Vec<String>> = db
                 .list_tables(&at.project, &at.scope)
                 .await?
@@ -175,7 +187,7 @@ async fn run(command: Command) -> Res<String> {
             Ok(table(&["table", "columns", "primary key"], &rows))
         }
         Command::DescribeTable { at, table: name } => {
-            let db = open(&at.db.data_dir)?;
+            let db = open(&at.db)?;
             let t = db.describe_table(&at.project, &at.scope, &name).await?;
             let cols: Vec<Vec<String>> = t
                 .columns
@@ -218,7 +230,7 @@ async fn run(command: Command) -> Res<String> {
             table: name,
             limit,
         } => {
-            let db = open(&at.db.data_dir)?;
+            let db = open(&at.db)?;
             let schema = db.describe_table(&at.project, &at.scope, &name).await?;
             let header: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
             let options = QueryOptions {
@@ -237,7 +249,7 @@ async fn run(command: Command) -> Res<String> {
             Ok(table(&header, &rows))
         }
         Command::ScanKv { at, prefix, limit } => {
-            let db = open(&at.db.data_dir)?;
+            let db = open(&at.db)?;
             let entries = db
                 .kv_scan_prefix_no_auth(
                     &at.project,

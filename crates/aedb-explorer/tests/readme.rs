@@ -164,3 +164,57 @@ fn the_readmes_explorer_lines_run_as_written() {
     assert_eq!(code, 1);
     assert!(err.contains("no database here") && !none.exists(), "{err}");
 }
+
+/// A keyed database opens with its key from `--key-file` or `AEDB_KEY_HEX`;
+/// without it, or with another key, the explorer refuses with the reason.
+#[test]
+fn a_keyed_database_is_explored_with_its_key_from_a_file_or_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("db");
+    let key = [0x5au8; 32];
+    let rt = rt();
+    {
+        let config = aedb::config::AedbConfig::default().with_hmac_key(key.to_vec());
+        let db = AedbInstance::open(config, &data).unwrap();
+        rt.block_on(async {
+            db.create_project("keyed").await.unwrap();
+            db.shutdown().await.unwrap();
+        });
+    }
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let key_file = tmp.path().join("key.hex");
+    std::fs::write(&key_file, format!("{hex}\n")).unwrap();
+    let dir = data.display().to_string();
+    let run = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aedb-explorer"));
+        cmd.args(["projects", "--data-dir", &dir]).args(extra);
+        match env {
+            Some(v) => cmd.env("AEDB_KEY_HEX", v),
+            None => cmd.env_remove("AEDB_KEY_HEX"),
+        };
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&[], None);
+    assert_eq!(code, 1, "a keyed database without its key");
+    assert!(err.to_lowercase().contains("key"), "{err}");
+    let (code, out, err) = run(&["--key-file", &key_file.display().to_string()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("keyed"), "{out}");
+    let (code, out, err) = run(&[], Some(&hex));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("keyed"), "{out}");
+    let (code, _, err) = run(&[], Some(&"77".repeat(32)));
+    assert_eq!(code, 1, "another key");
+    assert!(err.to_lowercase().contains("key"), "{err}");
+    let (code, _, err) = run(&[], Some("not hex"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("AEDB_KEY_HEX") && err.contains("not hex"),
+        "{err}"
+    );
+}
