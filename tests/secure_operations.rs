@@ -165,3 +165,63 @@ async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators(
     assert!(db.continuous_archiving_status().running);
     db.stop_continuous_archiving().await;
 }
+
+#[tokio::test]
+async fn pull_processors_of_a_secure_instance_need_a_caller_with_the_right() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let db = secure(&root.path().join("db")).await;
+    let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
+    let denied = |e: aedb::AedbError| assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{e}");
+    db.create_project_as(ops.clone(), "acme")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let emit = |key: &str| {
+        db.emit_event_as(
+            ops.clone(),
+            "acme",
+            "app",
+            "deposit",
+            key.into(),
+            "{}".into(),
+        )
+    };
+    emit("k1").await.unwrap_or_else(|e| panic!("{e}"));
+
+    denied(
+        db.processor_pull("deposit", "totals", 10)
+            .await
+            .expect_err("plain"),
+    );
+    denied(
+        db.processor_pull_as(alice.clone(), "deposit", "totals", 10)
+            .await
+            .expect_err("alice"),
+    );
+    let pull = db
+        .processor_pull_as(ops.clone(), "deposit", "totals", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pull.events.len(), 1);
+    denied(
+        db.processor_commit_as(alice.clone(), "totals", pull.last_commit_seq, vec![])
+            .await
+            .expect_err("alice moves the checkpoint"),
+    );
+    db.processor_commit_as(ops.clone(), "totals", pull.last_commit_seq, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    emit("k2").await.unwrap_or_else(|e| panic!("{e}"));
+    let mut plain = db.processor_context("acme", "app", "derive", "deposit");
+    denied(plain.pull(10).await.expect_err("a plain context"));
+    let mut theirs = db.processor_context_as(alice, "acme", "app", "derive", "deposit");
+    denied(theirs.pull(10).await.expect_err("alice's context"));
+    let mut ours = db.processor_context_as(ops, "acme", "app", "derive", "deposit");
+    let events = ours.pull(10).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        events.len(),
+        2,
+        "both events, from the derive processor's checkpoint 0"
+    );
+    ours.commit().await.unwrap_or_else(|e| panic!("{e}"));
+}

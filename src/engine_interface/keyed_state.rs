@@ -322,14 +322,26 @@ impl AedbInstance {
         req: KeyedStateQueryRequest,
         consistency: ConsistencyMode,
     ) -> Result<Vec<Row>, AedbError> {
+        let call = self.call("keyed_state_query_index", None);
+        self.query_index_for(call, (project_id, scope_id, keyed_state), req, consistency)
+            .await
+    }
+
+    /// `keyed_state_query_index` for `call`.
+    pub(crate) async fn query_index_for(
+        &self,
+        call: Call<'_>,
+        (project_id, scope_id, keyed_state): (&str, &str, &str),
+        req: KeyedStateQueryRequest,
+        consistency: ConsistencyMode,
+    ) -> Result<Vec<Row>, AedbError> {
         let max = self.config().max_scan_rows;
         if req.limit > max {
             return Err(AedbError::Validation(format!(
-                "keyed_state_query_index: limit {} exceeds max_scan_rows = {max}",
-                req.limit
+                "{}: limit {} exceeds max_scan_rows = {max}",
+                call.name, req.limit
             )));
         }
-        let call = self.call("keyed_state_query_index", None);
         let r = self
             .keyed_snapshot(&call, project_id, scope_id, keyed_state, consistency)
             .and_then(|s| s.index_page(&req));

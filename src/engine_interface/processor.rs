@@ -20,7 +20,7 @@ use crate::event::EventOutboxRecord;
 use crate::event::checkpoint::{self, CheckpointRule};
 use crate::event::outbox::read_page;
 use crate::instance::{AedbInstance, CheckpointMove, WritePlan, engine};
-use crate::permission::Need;
+use crate::permission::{CallerContext, Need};
 use crate::query::plan::ConsistencyMode;
 use crate::vocab::types::{Row, Value};
 
@@ -76,6 +76,20 @@ impl AedbInstance {
             .await
     }
 
+    /// `processor_pull` for `caller`, who needs `GlobalAdmin` or to be the
+    /// processor's registered caller.
+    pub async fn processor_pull_as(
+        &self,
+        caller: CallerContext,
+        event_name: &str,
+        processor_id: &str,
+        max_count: usize,
+    ) -> Result<ProcessorPullResult, AedbError> {
+        let call = self.call("processor_pull_as", Some(caller));
+        self.pull_after(call, event_name, processor_id, None, max_count)
+            .await
+    }
+
     /// Applies `mutations` and moves processor `processor_id`'s checkpoint to
     /// `checkpoint_seq` in one durable commit. With mutations, the stored
     /// checkpoint must be below `checkpoint_seq`, else the events they derive
@@ -84,6 +98,33 @@ impl AedbInstance {
     /// `checkpoint_seq` 0 commits the mutations alone.
     pub async fn processor_commit(
         &self,
+        processor_id: &str,
+        checkpoint_seq: u64,
+        mutations: Vec<Mutation>,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("processor_commit", None);
+        self.processor_commit_for(call, processor_id, checkpoint_seq, mutations)
+            .await
+    }
+
+    /// `processor_commit` for `caller`: moving the checkpoint needs
+    /// `GlobalAdmin` or the processor's registered caller, and every mutation
+    /// the caller's grant.
+    pub async fn processor_commit_as(
+        &self,
+        caller: CallerContext,
+        processor_id: &str,
+        checkpoint_seq: u64,
+        mutations: Vec<Mutation>,
+    ) -> Result<CommitResult, AedbError> {
+        let call = self.call("processor_commit_as", Some(caller));
+        self.processor_commit_for(call, processor_id, checkpoint_seq, mutations)
+            .await
+    }
+
+    async fn processor_commit_for(
+        &self,
+        call: Call<'static>,
         processor_id: &str,
         checkpoint_seq: u64,
         mutations: Vec<Mutation>,
@@ -112,8 +153,7 @@ impl AedbInstance {
             checkpoint,
             compose: None,
         };
-        self.write_planned(self.call("processor_commit", None), plan)
-            .await
+        self.write_planned(call, plan).await
     }
 
     /// A unit of processor work on `project_id.scope_id`: pull events of
@@ -126,8 +166,32 @@ impl AedbInstance {
         processor_id: &str,
         source_event: &str,
     ) -> ProcessorContext<'a> {
+        self.context_for(None, (project_id, scope_id), processor_id, source_event)
+    }
+
+    /// `processor_context` whose every pull, read and commit is `caller`'s.
+    pub fn processor_context_as<'a>(
+        &'a self,
+        caller: CallerContext,
+        project_id: &str,
+        scope_id: &str,
+        processor_id: &str,
+        source_event: &str,
+    ) -> ProcessorContext<'a> {
+        let at = (project_id, scope_id);
+        self.context_for(Some(caller), at, processor_id, source_event)
+    }
+
+    fn context_for<'a>(
+        &'a self,
+        caller: Option<CallerContext>,
+        (project_id, scope_id): (&str, &str),
+        processor_id: &str,
+        source_event: &str,
+    ) -> ProcessorContext<'a> {
         ProcessorContext {
             db: self,
+            caller,
             project_id: project_id.to_string(),
             scope_id: scope_id.to_string(),
             processor_id: processor_id.to_string(),
@@ -147,6 +211,8 @@ impl AedbInstance {
 /// is unchanged (else `Conflict`: pull again in a new context).
 pub struct ProcessorContext<'a> {
     db: &'a AedbInstance,
+    /// Whose calls its pulls, reads and commit are (`None`: plain calls).
+    caller: Option<CallerContext>,
     project_id: String,
     scope_id: String,
     processor_id: String,
@@ -162,10 +228,14 @@ pub struct ProcessorContext<'a> {
 }
 
 impl ProcessorContext<'_> {
+    fn call(&self, name: &'static str) -> Call<'static> {
+        self.db.call(name, self.caller.clone())
+    }
+
     /// The next events of the source topic: after the processor's checkpoint
     /// on the first pull, after the previous pull's on the next.
     pub async fn pull(&mut self, max_count: usize) -> Result<Vec<EventOutboxRecord>, AedbError> {
-        let call = self.db.call("ProcessorContext::pull", None);
+        let call = self.call("ProcessorContext::pull");
         let after = self.pulled_from.map(|_| self.position);
         let r = self
             .db
@@ -219,7 +289,7 @@ impl ProcessorContext<'_> {
         if let Some(staged) = self.staged(keyed_state, &key) {
             return Ok(staged);
         }
-        let call = self.db.call("ProcessorContext::read", None);
+        let call = self.call("ProcessorContext::read");
         let at = ConsistencyMode::AtLatest;
         let r = self
             .db
@@ -290,14 +360,14 @@ impl ProcessorContext<'_> {
         keyed_state: &str,
         req: KeyedStateQueryRequest,
     ) -> Result<Vec<Row>, AedbError> {
+        let at = (
+            self.project_id.as_str(),
+            self.scope_id.as_str(),
+            keyed_state,
+        );
+        let call = self.call("ProcessorContext::query_index");
         self.db
-            .keyed_state_query_index(
-                &self.project_id,
-                &self.scope_id,
-                keyed_state,
-                req,
-                ConsistencyMode::AtLatest,
-            )
+            .query_index_for(call, at, req, ConsistencyMode::AtLatest)
             .await
     }
 
@@ -317,14 +387,11 @@ impl ProcessorContext<'_> {
 
     /// The accumulator's committed value (staged deltas not included).
     pub async fn value(&self, accumulator: &str) -> Result<i64, AedbError> {
-        self.db
-            .accumulator_value(
-                &self.project_id,
-                &self.scope_id,
-                accumulator,
-                ConsistencyMode::AtLatest,
-            )
-            .await
+        let (p, s, at) = (&self.project_id, &self.scope_id, ConsistencyMode::AtLatest);
+        match &self.caller {
+            Some(c) => self.db.accumulator_value_as(c, p, s, accumulator, at).await,
+            None => self.db.accumulator_value(p, s, accumulator, at).await,
+        }
     }
 
     /// Stages an exposure of `amount` under `dedupe_id`.
@@ -387,6 +454,7 @@ impl ProcessorContext<'_> {
         self,
         checkpoint: Option<CheckpointMove>,
     ) -> Result<CommitResult, AedbError> {
+        let call = self.call("ProcessorContext::commit");
         let (read_set, base_seq) = self.reads.into_inner().unwrap_or_else(|p| p.into_inner());
         let plan = WritePlan {
             mutations: self.pending,
@@ -400,7 +468,6 @@ impl ProcessorContext<'_> {
             checkpoint,
             compose: None,
         };
-        let call = self.db.call("ProcessorContext::commit", None);
         self.db.write_planned(call, plan).await
     }
 }
