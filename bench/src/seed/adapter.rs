@@ -534,6 +534,62 @@ macro_rules! seed_adapter {
                 let ($fthis, $fdir, $fn) = (self, &self.dir, n);
                 $change_feed
             }
+
+            fn migrations_ms(&self, n: usize) -> Res<(f64, f64)> {
+                use $krate::catalog::schema::TableAlteration;
+                use $krate::migration::Migration;
+                let list: Vec<Migration> = (1..=n as u64)
+                    .map(|v| {
+                        let column = format!("extra_{v}");
+                        let add = DdlOperation::AlterTable {
+                            project_id: P.into(),
+                            scope_id: S.into(),
+                            table_name: "users".into(),
+                            alteration: TableAlteration::AddColumn(ColumnDef {
+                                name: column,
+                                col_type: ColumnType::Text,
+                                nullable: true,
+                            }),
+                        };
+                        let index = DdlOperation::CreateIndex {
+                            project_id: P.into(),
+                            scope_id: S.into(),
+                            table_name: "users".into(),
+                            index_name: format!("by_name_{v}"),
+                            if_not_exists: false,
+                            // On an existing column: 0.1.9 panics building an
+                            // index on a column its rows were written without.
+                            columns: vec!["name".into()],
+                            index_type: IndexType::BTree,
+                            partial_filter: None,
+                        };
+                        Migration {
+                            version: v,
+                            name: format!("extra column {v}"),
+                            project_id: P.into(),
+                            scope_id: S.into(),
+                            mutations: vec![Mutation::Ddl(add), Mutation::Ddl(index)],
+                            down_mutations: None,
+                        }
+                    })
+                    .collect();
+                self.rt.block_on(async {
+                    let t = std::time::Instant::now();
+                    self.db.run_migrations(list.clone()).await?;
+                    let first = t.elapsed().as_secs_f64() * 1e3;
+                    let t = std::time::Instant::now();
+                    let again = self.db.run_migrations(list).await?;
+                    let second = t.elapsed().as_secs_f64() * 1e3;
+                    if !again.applied.is_empty() || again.skipped.len() != n {
+                        return Err(format!(
+                            "the second run applied {:?} and skipped {:?}",
+                            again.applied, again.skipped
+                        )
+                        .into());
+                    }
+                    Res::Ok((first, second))
+                })
+            }
         }
     };
 }

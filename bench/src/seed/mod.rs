@@ -24,7 +24,9 @@ pub const RANGE_QUERIES: usize = 1_000;
 pub const KV_OPS: usize = 1_000;
 
 /// (row name, label, unit); the order of the table.
-pub const ROWS: [(&str, &str, &str); 25] = [
+pub const MIGRATIONS: usize = 10;
+
+pub const ROWS: [(&str, &str, &str); 27] = [
     (
         "load_rows_per_s",
         "(s0) load N rows, batches of 5,000, durable",
@@ -138,6 +140,16 @@ pub const ROWS: [(&str, &str, &str); 25] = [
         "us",
     ),
     (
+        "migrations_ms",
+        "(s25) run_migrations: 10 versions, each a nullable column and an index on `name` of the N-row table",
+        "ms",
+    ),
+    (
+        "migrations_again_ms",
+        "(s26) the same list again: every version checked and skipped",
+        "ms",
+    ),
+    (
         "change_feed_lag_us",
         "(s11) change feed: durable KV set returned -> change received (mean of 1,000)",
         "us",
@@ -189,6 +201,9 @@ pub trait SeedEngine {
     /// Mean time from a durable commit returning to its change reaching a
     /// subscriber; `None` without a change feed.
     fn change_feed_lag_us(&self, n: usize) -> Res<Option<f64>>;
+    /// `run_migrations` of `n` versions (each a nullable column and an index
+    /// on `users`), then the same list again (all skipped), in ms.
+    fn migrations_ms(&self, n: usize) -> Res<(f64, f64)>;
 }
 
 pub fn age_of(id: i64) -> i64 {
@@ -346,6 +361,9 @@ pub fn run(engine: &str, n: usize, dir: &Path) -> Res<()> {
     row("insert_p99_quiet_us", quiet);
     row("insert_p99_backup_us", busy);
     row("metrics_call_us", e.metrics_call_us(POINT_QUERIES)?);
+    let (first, again) = e.migrations_ms(MIGRATIONS)?;
+    row("migrations_ms", first);
+    row("migrations_again_ms", again);
     match e.change_feed_lag_us(KV_OPS)? {
         Some(us) => row("change_feed_lag_us", us),
         None => note(
