@@ -8,9 +8,7 @@
 //! counts, overflow chains (O*), and that no page is reachable twice.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
-
-use aedb_pager::{Expect, PageId};
+use aedb_pager::{Expect, PageId, PageIdSet};
 
 use crate::node::{ChildRef, RawNode, StoredValue};
 use crate::overflow;
@@ -47,7 +45,7 @@ impl CheckReport {
 struct Walker<'a, S: PageSource> {
     src: &'a S,
     owner: u64,
-    seen: HashSet<u64>,
+    seen: PageIdSet,
     leaf_depth: Option<u32>,
     report: CheckReport,
 }
@@ -57,7 +55,7 @@ pub fn check<S: PageSource>(src: &S, root: Option<TreeRoot>, owner: u64) -> Chec
     let mut w = Walker {
         src,
         owner,
-        seen: HashSet::new(),
+        seen: PageIdSet::default(),
         leaf_depth: None,
         report: CheckReport::default(),
     };

@@ -24,9 +24,9 @@
 //!    memory stays bounded while the tree's shape is unchanged.
 #![forbid(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
-
-use aedb_pager::{Expect, PageId, PageKind, PageRef, Pager, PagerError, ReadView};
+use aedb_pager::{
+    Expect, PageId, PageIdMap, PageIdSet, PageKind, PageRef, Pager, PagerError, ReadView,
+};
 
 use crate::config::{TreeConfig, capacity, is_inline};
 use crate::error::{BtreeError, Result};
@@ -37,7 +37,7 @@ use crate::source::PageSource;
 
 /// Reads through a transaction: its dirty pages first, then the snapshot.
 pub struct TxnSource<'t> {
-    dirty: &'t HashMap<u64, Box<[u8]>>,
+    dirty: &'t PageIdMap<Box<[u8]>>,
     view: &'t ReadView,
 }
 
@@ -82,10 +82,10 @@ pub struct WriteTxn<'p> {
     epoch: u64,
     page_size: u32,
     pub(crate) root: Option<ChildRef>,
-    dirty: HashMap<u64, Box<[u8]>>,
+    dirty: PageIdMap<Box<[u8]>>,
     /// Every id this transaction allocated: the pages in `dirty`, and those
     /// spilled to the file (invariant 7).
-    fresh: HashSet<u64>,
+    fresh: PageIdSet,
     retired: Vec<PageId>,
     /// Page writes made by `spill` (counted with the commit's own).
     spilled_writes: usize,
@@ -177,8 +177,8 @@ impl<'p> WriteTxn<'p> {
             config,
             epoch,
             root: root.map(TreeRoot::child),
-            dirty: HashMap::new(),
-            fresh: HashSet::new(),
+            dirty: PageIdMap::default(),
+            fresh: PageIdSet::default(),
             retired: Vec::new(),
             spilled_writes: 0,
             finished: false,

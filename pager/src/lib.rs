@@ -34,6 +34,7 @@ mod error;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+mod id_hash;
 mod idruns;
 pub mod inspect;
 mod key;
@@ -51,6 +52,7 @@ mod view;
 pub use error::{CorruptionDetail, PagerError, Result};
 pub use format::meta::Meta;
 pub use format::page::{PAGE_HEADER_LEN, PageKind};
+pub use id_hash::{PageIdHasher, PageIdMap, PageIdSet};
 pub use key::{Key, MIN_KEY_LEN};
 pub use metas::{MetaChoice, SlotReport, read_metas};
 pub use open::{OpenReport, PagerOptions};

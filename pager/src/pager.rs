@@ -37,7 +37,6 @@
 //!    reaches them, and their verified bits are cleared.
 #![forbid(unsafe_code)]
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -48,6 +47,7 @@ use crate::format::freelist::{self, FreeRun};
 use crate::format::is_valid_page_size;
 use crate::format::meta::Meta;
 use crate::format::page::{self, PageKind};
+use crate::id_hash::PageIdSet;
 use crate::map::ReadSide;
 use crate::mutation::{self, Mutation};
 use crate::open::{self, OpenReport, PagerOptions};
@@ -81,7 +81,7 @@ struct WriterState {
     /// Ids at or above this were fresh in the building generation.
     fresh_from: u64,
     /// Reused ids handed out in the building generation.
-    reused: HashSet<u64>,
+    reused: PageIdSet,
     /// Pages holding the newest free list (the current meta's, or the one a
     /// meta in flight will publish).
     free_chain: Vec<u64>,
@@ -112,7 +112,7 @@ impl WriterState {
             fresh_from: alloc.page_count,
             alloc,
             building,
-            reused: HashSet::new(),
+            reused: PageIdSet::default(),
             free_chain,
             safe_below: u64::MAX,
             in_flight: false,
