@@ -46,10 +46,12 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// SHA-256 (hex) of the migration's MessagePack encoding: it changes when
+    /// SHA-256 (hex) of the migration's MessagePack encoding, with struct
+    /// fields and enum variants by name (so reordering a type's fields or
+    /// adding a variant elsewhere leaves it unchanged): it changes when
     /// anything that defines the migration changes.
     pub fn checksum_hex(&self) -> Result<String, AedbError> {
-        let bytes = rmp_serde::to_vec(self).map_err(|e| AedbError::Encode(e.to_string()))?;
+        let bytes = rmp_serde::to_vec_named(self).map_err(|e| AedbError::Encode(e.to_string()))?;
         Ok(hex(&Sha256::digest(&bytes)))
     }
 }
