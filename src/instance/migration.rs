@@ -34,15 +34,6 @@ enum Direction {
     Down,
 }
 
-fn refused(m: &Migration, problem: MigrationProblem) -> AedbError {
-    AedbError::Migration {
-        project_id: m.project_id.clone(),
-        scope_id: m.scope_id.clone(),
-        version: m.version,
-        problem,
-    }
-}
-
 /// Migrations grouped by (project, scope), each group in version order with
 /// its checksums; version 0 and repeated versions refused.
 type Grouped = BTreeMap<(String, String), Vec<(Migration, String)>>;
@@ -51,7 +42,7 @@ fn group(migrations: Vec<Migration>) -> Result<Grouped, AedbError> {
     let mut out = Grouped::new();
     for m in migrations {
         if m.version == 0 {
-            return Err(refused(&m, MigrationProblem::VersionZero));
+            return Err(m.refused(MigrationProblem::VersionZero));
         }
         let sum = m.checksum_hex()?;
         out.entry((m.project_id.clone(), m.scope_id.clone()))
@@ -61,7 +52,7 @@ fn group(migrations: Vec<Migration>) -> Result<Grouped, AedbError> {
     for list in out.values_mut() {
         list.sort_by_key(|(m, _)| m.version);
         if let Some(pair) = list.windows(2).find(|w| w[0].0.version == w[1].0.version) {
-            return Err(refused(&pair[1].0, MigrationProblem::DuplicateVersion));
+            return Err(pair[1].0.refused(MigrationProblem::DuplicateVersion));
         }
     }
     Ok(out)
@@ -149,7 +140,7 @@ impl AedbInstance {
                     stored: newest_stored,
                     newest_given,
                 };
-                return Err(refused(&list[list.len() - 1].0, problem));
+                return Err(list[list.len() - 1].0.refused(problem));
             }
             for (m, sum) in list {
                 match stored.iter().find(|r| r.version == m.version) {
@@ -158,14 +149,14 @@ impl AedbInstance {
                             stored: r.checksum_hex.clone(),
                             given: sum,
                         };
-                        return Err(refused(&m, problem));
+                        return Err(m.refused(problem));
                     }
                     Some(_) => skipped.push(m.version),
                     None if m.version < newest_stored => {
                         let problem = MigrationProblem::OutOfOrder {
                             applied: newest_stored,
                         };
-                        return Err(refused(&m, problem));
+                        return Err(m.refused(problem));
                     }
                     None => pending.push((m, sum)),
                 }
@@ -306,10 +297,10 @@ impl AedbInstance {
                     stored: r.checksum_hex.clone(),
                     given: sum,
                 };
-                return Err(refused(&m, problem));
+                return Err(m.refused(problem));
             }
             if m.down_mutations.is_none() {
-                return Err(refused(&m, MigrationProblem::NoDownMutations));
+                return Err(m.refused(MigrationProblem::NoDownMutations));
             }
             steps.push((m, sum));
         }

@@ -143,15 +143,6 @@ pub(crate) fn applied<S: Source>(
         .collect())
 }
 
-fn refused(m: &Migration, problem: MigrationProblem) -> AedbError {
-    AedbError::Migration {
-        project_id: m.project_id.clone(),
-        scope_id: m.scope_id.clone(),
-        version: m.version,
-        problem,
-    }
-}
-
 /// Applies `m` in `ctx`'s transaction and records it, after checking it
 /// against the history the transaction sees (invariant 2). Returns the rows
 /// its mutations affected.
@@ -171,13 +162,13 @@ pub(crate) fn apply_up(
                 given: checksum_hex,
             }
         };
-        return Err(refused(&m, problem));
+        return Err(m.refused(problem));
     }
     if let Some((_, newest)) = history.last()
         && newest.version > m.version
     {
         let applied = newest.version;
-        return Err(refused(&m, MigrationProblem::OutOfOrder { applied }));
+        return Err(m.refused(MigrationProblem::OutOfOrder { applied }));
     }
     let mut affected = 0;
     for mutation in m.mutations {
@@ -208,25 +199,25 @@ pub(crate) fn apply_down(
     let t = table(ctx.cat.catalog())?;
     let history = stored(&mut *ctx.cat.txn, &t, &m.project_id, &m.scope_id)?;
     let Some((key, record)) = history.iter().find(|(_, r)| r.version == m.version) else {
-        return Err(refused(&m, MigrationProblem::NotApplied));
+        return Err(m.refused(MigrationProblem::NotApplied));
     };
     if record.checksum_hex != checksum_hex {
         let problem = MigrationProblem::ChecksumChanged {
             stored: record.checksum_hex.clone(),
             given: checksum_hex,
         };
-        return Err(refused(&m, problem));
+        return Err(m.refused(problem));
     }
     if let Some((_, newest)) = history.last()
         && newest.version > m.version
     {
         let applied = newest.version;
-        return Err(refused(&m, MigrationProblem::OutOfOrder { applied }));
+        return Err(m.refused(MigrationProblem::OutOfOrder { applied }));
     }
     let old = row_of(record);
     let key = key.clone();
     let Some(down) = m.down_mutations.clone() else {
-        return Err(refused(&m, MigrationProblem::NoDownMutations));
+        return Err(m.refused(MigrationProblem::NoDownMutations));
     };
     let mut affected = 0;
     for mutation in down {

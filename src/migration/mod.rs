@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::commit::mutation::Mutation;
-use crate::error::AedbError;
+use crate::error::{AedbError, MigrationProblem};
 use crate::vocab::hex;
 
 /// One versioned change of a scope's schema or data.
@@ -53,6 +53,16 @@ impl Migration {
     pub fn checksum_hex(&self) -> Result<String, AedbError> {
         let bytes = rmp_serde::to_vec_named(self).map_err(|e| AedbError::Encode(e.to_string()))?;
         Ok(hex(&Sha256::digest(&bytes)))
+    }
+
+    /// The refusal of this migration for `problem`.
+    pub(crate) fn refused(&self, problem: MigrationProblem) -> AedbError {
+        AedbError::Migration {
+            project_id: self.project_id.clone(),
+            scope_id: self.scope_id.clone(),
+            version: self.version,
+            problem,
+        }
     }
 }
 
