@@ -35,14 +35,23 @@ enum Direction {
 }
 
 /// Migrations grouped by (project, scope), each group in version order with
-/// its checksums; version 0 and repeated versions refused.
+/// its checksums; version 0, repeated versions, and more mutations (up or
+/// down) than one commit takes (`max_batch_rows`) refused.
 type Grouped = BTreeMap<(String, String), Vec<(Migration, String)>>;
 
-fn group(migrations: Vec<Migration>) -> Result<Grouped, AedbError> {
+fn group(migrations: Vec<Migration>, max_batch_rows: usize) -> Result<Grouped, AedbError> {
     let mut out = Grouped::new();
     for m in migrations {
         if m.version == 0 {
             return Err(m.refused(MigrationProblem::VersionZero));
+        }
+        let down = m.down_mutations.as_ref().map_or(0, Vec::len);
+        let most = m.mutations.len().max(down);
+        if most > max_batch_rows {
+            return Err(AedbError::Validation(format!(
+                "migration {} of {}.{} has {most} mutations, more than max_batch_rows = {max_batch_rows} in one commit",
+                m.version, m.project_id, m.scope_id
+            )));
         }
         let sum = m.checksum_hex()?;
         out.entry((m.project_id.clone(), m.scope_id.clone()))
@@ -82,7 +91,8 @@ impl AedbInstance {
     }
 
     /// One migration's commit, durable on return: its mutations (or down
-    /// mutations) and its history row, checked again inside the write.
+    /// mutations) and its history row, checked again inside the write (its
+    /// size was checked by `group`).
     async fn commit_migration(
         &self,
         call: Call<'static>,
@@ -90,17 +100,6 @@ impl AedbInstance {
         checksum_hex: String,
         direction: Direction,
     ) -> Result<(), AedbError> {
-        let count = match direction {
-            Direction::Up => m.mutations.len(),
-            Direction::Down => m.down_mutations.as_ref().map_or(0, Vec::len),
-        };
-        let max = self.inner.config.max_batch_rows;
-        if count > max {
-            return Err(AedbError::Validation(format!(
-                "migration {} of {}.{} has {count} mutations, more than max_batch_rows = {max} in one commit",
-                m.version, m.project_id, m.scope_id
-            )));
-        }
         let plan = WritePlan {
             mutations: Vec::new(),
             conditions: Conditions::default(),
@@ -130,7 +129,8 @@ impl AedbInstance {
         let mut pending = Vec::new();
         let mut skipped = Vec::new();
         let mut current_version = 0;
-        for ((project, scope), list) in group(migrations)? {
+        let max = self.inner.config.max_batch_rows;
+        for ((project, scope), list) in group(migrations, max)? {
             let stored = self.migration_history(&call, &project, &scope).await?;
             let newest_stored = stored.last().map_or(0, |r| r.version);
             current_version = current_version.max(newest_stored);
@@ -273,7 +273,8 @@ impl AedbInstance {
         available_migrations: Vec<Migration>,
     ) -> Result<(), AedbError> {
         let stored = self.migration_history(&call, project_id, scope_id).await?;
-        let mut available = group(available_migrations)?
+        let max = self.inner.config.max_batch_rows;
+        let mut available = group(available_migrations, max)?
             .remove(&(project_id.to_string(), scope_id.to_string()))
             .unwrap_or_default();
         // Newest first; every one checked before the first commit.

@@ -413,3 +413,25 @@ async fn on_a_secure_instance_migrations_and_schemas_need_the_callers_rights() {
     denied(spec.plan_as(&db, alice).await, "alice plans an empty plan");
     assert!(spec.plan_as(&db, ops).await.expect("plan").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_too_large_for_one_commit_refuses_the_run_before_anything_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = aedb::config::AedbConfig {
+        max_batch_rows: 4,
+        ..aedb::config::AedbConfig::default()
+    };
+    let db = AedbInstance::open(config, dir.path()).expect("open");
+    let seq = db.storage().visible_seq();
+    let mut migrations = plan(vec![v1(), v2()]);
+    // v2: five mutations, one more than a commit takes here.
+    let extra = migrations[1].mutations[0].clone();
+    migrations[1].mutations.extend(std::iter::repeat_n(extra, 3));
+    let e = db
+        .run_migrations(migrations)
+        .await
+        .expect_err("v2 is too large");
+    assert_eq!(e.code(), AedbErrorCode::Validation, "{e}");
+    assert!(e.to_string().contains("max_batch_rows"), "{e}");
+    assert_eq!(db.storage().visible_seq(), seq, "v1 must not have committed");
+}
