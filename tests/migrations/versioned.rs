@@ -426,12 +426,18 @@ async fn a_migration_too_large_for_one_commit_refuses_the_run_before_anything_co
     let mut migrations = plan(vec![v1(), v2()]);
     // v2: five mutations, one more than a commit takes here.
     let extra = migrations[1].mutations[0].clone();
-    migrations[1].mutations.extend(std::iter::repeat_n(extra, 3));
+    migrations[1]
+        .mutations
+        .extend(std::iter::repeat_n(extra, 3));
     let e = db
         .run_migrations(migrations)
         .await
         .expect_err("v2 is too large");
     assert_eq!(e.code(), AedbErrorCode::Validation, "{e}");
     assert!(e.to_string().contains("max_batch_rows"), "{e}");
-    assert_eq!(db.storage().visible_seq(), seq, "v1 must not have committed");
+    assert_eq!(
+        db.storage().visible_seq(),
+        seq,
+        "v1 must not have committed"
+    );
 }
