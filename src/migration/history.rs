@@ -9,6 +9,7 @@ use crate::auth::SYSTEM_PROJECT;
 use crate::catalog::schema::ColumnDef;
 use crate::catalog::{Catalog, DEFAULT_SCOPE_ID, DdlOperation, TableInfo};
 use crate::commit::context::WriteCtx;
+use crate::commit::mutation::Mutation;
 use crate::commit::now_micros;
 use crate::error::{AedbError, MigrationProblem};
 use crate::query::source::Source;
@@ -143,6 +144,28 @@ pub(crate) fn applied<S: Source>(
         .collect())
 }
 
+/// Refuses `m` when a newer version of its scope is applied (`OutOfOrder`):
+/// both directions act on the newest end of the history only.
+fn refuse_if_older_than_applied(
+    m: &Migration,
+    history: &[(Vec<u8>, MigrationRecord)],
+) -> Result<(), AedbError> {
+    match history.last() {
+        Some((_, newest)) if newest.version > m.version => {
+            let applied = newest.version;
+            Err(m.refused(MigrationProblem::OutOfOrder { applied }))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Applies `mutations` in order, authorized for the call; the rows affected.
+fn apply_all(ctx: &mut WriteCtx<'_, '_>, mutations: Vec<Mutation>) -> Result<u64, AedbError> {
+    mutations
+        .into_iter()
+        .try_fold(0, |n, m| Ok(n + ctx.apply(m)?))
+}
+
 /// Applies `m` in `ctx`'s transaction and records it, after checking it
 /// against the history the transaction sees (invariant 2). Returns the rows
 /// its mutations affected.
@@ -164,16 +187,8 @@ pub(crate) fn apply_up(
         };
         return Err(m.refused(problem));
     }
-    if let Some((_, newest)) = history.last()
-        && newest.version > m.version
-    {
-        let applied = newest.version;
-        return Err(m.refused(MigrationProblem::OutOfOrder { applied }));
-    }
-    let mut affected = 0;
-    for mutation in m.mutations {
-        affected += ctx.apply(mutation)?;
-    }
+    refuse_if_older_than_applied(&m, &history)?;
+    let affected = apply_all(ctx, m.mutations)?;
     let record = MigrationRecord {
         version: m.version,
         name: m.name,
@@ -193,7 +208,7 @@ pub(crate) fn apply_up(
 /// transaction: its down mutations, and its history row deleted.
 pub(crate) fn apply_down(
     ctx: &mut WriteCtx<'_, '_>,
-    m: Migration,
+    mut m: Migration,
     checksum_hex: String,
 ) -> Result<u64, AedbError> {
     let t = table(ctx.cat.catalog())?;
@@ -208,21 +223,13 @@ pub(crate) fn apply_down(
         };
         return Err(m.refused(problem));
     }
-    if let Some((_, newest)) = history.last()
-        && newest.version > m.version
-    {
-        let applied = newest.version;
-        return Err(m.refused(MigrationProblem::OutOfOrder { applied }));
-    }
+    refuse_if_older_than_applied(&m, &history)?;
     let old = row_of(record);
     let key = key.clone();
-    let Some(down) = m.down_mutations.clone() else {
+    let Some(down) = m.down_mutations.take() else {
         return Err(m.refused(MigrationProblem::NoDownMutations));
     };
-    let mut affected = 0;
-    for mutation in down {
-        affected += ctx.apply(mutation)?;
-    }
+    let affected = apply_all(ctx, down)?;
     let t = table(ctx.cat.catalog())?;
     remove_row(ctx.cat.txn, &t, &key, &old)?;
     Ok(affected)
