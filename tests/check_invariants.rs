@@ -5,9 +5,8 @@
 #[path = "facade_common/mod.rs"]
 mod facade_common;
 
-use aedb::catalog::schema::IndexType;
 use aedb::storage::Finality;
-use facade_common::{create_index, create_table, insert_user, users_columns};
+use facade_common::{create_by_age, create_table, insert_user, users_columns};
 
 #[tokio::test]
 async fn check_invariants_finds_index_drift_and_orphan_trees() {
@@ -17,15 +16,7 @@ async fn check_invariants_finds_index_drift_and_orphan_trees() {
     db.commit(create_table("users", users_columns(), &["id"]))
         .await
         .unwrap();
-    db.commit(create_index(
-        "users",
-        "by_age",
-        &["age"],
-        IndexType::BTree,
-        None,
-    ))
-    .await
-    .unwrap();
+    db.commit(create_by_age()).await.unwrap();
     for i in 0..50 {
         db.commit(insert_user(i, "u", Some(i % 7))).await.unwrap();
     }

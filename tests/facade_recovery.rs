@@ -14,13 +14,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aedb::catalog::DdlOperation;
-use aedb::catalog::schema::IndexType;
 use aedb::catalog::types::{Row, Value};
 use aedb::commit::tx::{IdempotencyKey, ReadSet, TransactionEnvelope, WriteClass, WriteIntent};
 use aedb::commit::validation::Mutation;
 use aedb::config::AedbConfig;
 use aedb::feed::{ChangeFilter, ChangeTarget, ChangeValue};
-use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
+use aedb::pager::sim::SimFs;
 use aedb::permission::{CallerContext, Permission};
 use aedb::query::plan::{Expr, Query, QueryOptions};
 use aedb::{AedbError, AedbInstance, IdempotencyOutcome};
@@ -302,12 +301,7 @@ async fn workload(db: &AedbInstance, run: &mut Run) -> Result<(), AedbError> {
         Some(model.clone()),
     )
     .await?;
-    run.commit(
-        db,
-        create_index("users", "by_age", &["age"], IndexType::BTree, None),
-        Some(model.clone()),
-    )
-    .await?;
+    run.commit(db, create_by_age(), Some(model.clone())).await?;
     model.insert(ACC, vec![Value::Integer(0); 3]);
     run.commit(
         db,
@@ -473,28 +467,15 @@ fn crash_at_every_call_recovers_a_committed_state() {
     let calls = clean.calls();
     println!("facade crash matrix: {calls} crash points x 3 images");
     for crash_at in 0..calls {
-        let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan {
-            crash_at: Some(crash_at),
-            ..FaultPlan::default()
-        });
         let mut run = Run::new();
-        rt.block_on(async {
-            if let Ok(db) = open_sim(&fs) {
-                let _ = workload(&db, &mut run).await;
-            }
+        let images = crash_images(seed, crash_at, |fs| {
+            rt.block_on(async {
+                if let Ok(db) = open_sim(fs) {
+                    let _ = workload(&db, &mut run).await;
+                }
+            })
         });
-        assert!(fs.crashed(), "no crash at call {crash_at}");
-        for (i, mode) in [
-            ImageMode::LoseAll,
-            ImageMode::KeepAll,
-            ImageMode::Random(seed ^ crash_at),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let image = fs.crash_image(mode);
-            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+        for (ctx, image) in images {
             rt.block_on(async {
                 let db = open_sim(&image).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
                 // Before reading: a denied `query_as` of `reader` is audited
@@ -546,16 +527,7 @@ async fn reopen_after_clean_shutdown_replays_nothing() {
     assert_eq!(read_users(&db).await.unwrap(), before);
     assert_eq!(before, run.states.last().unwrap().1);
     // The catalog came back whole: a duplicate index name is still refused.
-    let dup = db
-        .commit(create_index(
-            "users",
-            "by_age",
-            &["age"],
-            IndexType::BTree,
-            None,
-        ))
-        .await
-        .unwrap_err();
+    let dup = db.commit(create_by_age()).await.unwrap_err();
     assert_eq!(dup.code(), aedb::AedbErrorCode::IndexAlreadyExists);
     // A second instance on the same directory is refused while this one is open.
     assert!(AedbInstance::open(config(), dir.path()).is_err());

@@ -13,6 +13,8 @@
 //!   fold of the events up to the checkpoint, and finishing the run on it
 //!   must apply every event exactly once.
 
+mod facade_common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -24,7 +26,7 @@ use aedb::catalog::schema::ColumnDef;
 use aedb::catalog::types::{ColumnType, Row, Value};
 use aedb::commit::validation::Mutation;
 use aedb::config::AedbConfig;
-use aedb::pager::sim::{FaultPlan, ImageMode, SimFs, test_seed};
+use aedb::pager::sim::{SimFs, test_seed};
 use aedb::query::plan::ConsistencyMode;
 use aedb::{AedbError, AedbInstance, ReactiveProcessorOptions};
 
@@ -432,27 +434,14 @@ fn a_crash_at_every_persistence_call_never_double_applies_an_event() {
     let calls = clean.calls();
     println!("processor crash matrix: {calls} crash points x 3 images");
     for crash_at in 0..calls {
-        let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan {
-            crash_at: Some(crash_at),
-            ..FaultPlan::default()
+        let images = facade_common::crash_images(seed, crash_at, |fs| {
+            rt.block_on(async {
+                if let Ok(db) = open_sim(fs) {
+                    let _ = sim_workload(&db, EVENTS).await;
+                }
+            })
         });
-        rt.block_on(async {
-            if let Ok(db) = open_sim(&fs) {
-                let _ = sim_workload(&db, EVENTS).await;
-            }
-        });
-        assert!(fs.crashed(), "no crash at call {crash_at}");
-        for (i, mode) in [
-            ImageMode::LoseAll,
-            ImageMode::KeepAll,
-            ImageMode::Random(seed ^ crash_at),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let image = fs.crash_image(mode);
-            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+        for (ctx, image) in images {
             rt.block_on(async {
                 let db = open_sim(&image).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
                 if db.describe_table(P, S, "meta").await.is_ok()

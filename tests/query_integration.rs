@@ -21,15 +21,7 @@ async fn populated(n: i64, config: AedbConfig) -> (tempfile::TempDir, AedbInstan
     db.commit(create_table("users", users_columns(), &["id"]))
         .await
         .unwrap();
-    db.commit(create_index(
-        "users",
-        "by_age",
-        &["age"],
-        IndexType::BTree,
-        None,
-    ))
-    .await
-    .unwrap();
+    db.commit(create_by_age()).await.unwrap();
     let rows: Vec<Row> = (1..=n)
         .map(|i| user(i, &format!("u{i}"), (i % 7 != 0).then_some(i % 100)))
         .collect();

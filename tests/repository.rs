@@ -6,7 +6,6 @@
 
 mod facade_common;
 
-use aedb::catalog::schema::IndexType;
 use aedb::catalog::types::{Row, Value};
 use aedb::permission::CallerContext;
 use aedb::query::plan::{ConsistencyMode, Expr, Order, Query};
@@ -47,15 +46,9 @@ fn expected(id: i64) -> User {
 /// `users` with ids 1..=45 (every fifth age NULL) and an index on age.
 async fn users() -> (tempfile::TempDir, AedbInstance) {
     let (dir, db) = with_users().await;
-    db.commit(create_index(
-        "users",
-        "by_age",
-        &["age"],
-        IndexType::BTree,
-        None,
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    db.commit(create_by_age())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     for id in 1..=45 {
         let u = expected(id);
         db.commit(insert_user(id, &u.name, u.age))

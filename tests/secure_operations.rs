@@ -4,40 +4,22 @@
 //! `GlobalAdmin`; anyone else, and the plain calls, are refused; the chain
 //! such a caller took restores and opens securely with its data.
 
+mod facade_common;
+
 use std::path::PathBuf;
 
-use aedb::catalog::DdlOperation;
-use aedb::commit::validation::Mutation;
+use aedb::AedbInstance;
 use aedb::config::AedbConfig;
-use aedb::permission::{CallerContext, Permission};
+use aedb::permission::CallerContext;
 use aedb::query::plan::ConsistencyMode;
-use aedb::{AedbErrorCode, AedbInstance};
+use facade_common::{assert_denied, secure_with_admin};
 
 const KEY: [u8; 32] = [9; 32];
-
-/// A secure instance whose caller `ops` holds `GlobalAdmin` (granted once in
-/// open mode: a new database has no grants to make the first with).
-async fn secure(dir: &std::path::Path) -> AedbInstance {
-    {
-        let db =
-            AedbInstance::open(AedbConfig::production(KEY), dir).unwrap_or_else(|e| panic!("{e}"));
-        db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
-            caller_id: "ops".into(),
-            permission: Permission::GlobalAdmin,
-            actor_id: None,
-            delegable: false,
-        }))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        db.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
-    }
-    AedbInstance::open_secure(AedbConfig::production(KEY), dir).unwrap_or_else(|e| panic!("{e}"))
-}
 
 #[tokio::test]
 async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = secure(&root.path().join("db")).await;
+    let db = secure_with_admin(&root.path().join("db"), KEY).await;
     let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
     db.create_project_as(ops.clone(), "acme")
         .await
@@ -47,13 +29,11 @@ async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     let full = root.path().join("full");
-    let refused = db.backup_full(&full).await.expect_err("a plain backup");
-    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
-    let refused = db
-        .backup_full_as(alice.clone(), &full)
-        .await
-        .expect_err("a backup by a caller without GlobalAdmin");
-    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    assert_denied(db.backup_full(&full).await, "a plain backup");
+    assert_denied(
+        db.backup_full_as(alice.clone(), &full).await,
+        "a backup by a caller without GlobalAdmin",
+    );
     db.backup_full_as(ops.clone(), &full)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -62,24 +42,22 @@ async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let incremental = root.path().join("incremental");
-    let refused = db
-        .backup_incremental_as(alice.clone(), &incremental, &full)
-        .await
-        .expect_err("an incremental by a caller without GlobalAdmin");
-    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    assert_denied(
+        db.backup_incremental_as(alice.clone(), &incremental, &full)
+            .await,
+        "an incremental by a caller without GlobalAdmin",
+    );
     let head = db
         .backup_incremental_as(ops.clone(), &incremental, &full)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .wal_head_seq;
 
-    let refused = db.check_invariants().await.expect_err("a plain check");
-    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
-    let refused = db
-        .check_invariants_as(alice)
-        .await
-        .expect_err("a check by a caller without GlobalAdmin");
-    assert_eq!(refused.code(), AedbErrorCode::PermissionDenied, "{refused}");
+    assert_denied(db.check_invariants().await, "a plain check");
+    assert_denied(
+        db.check_invariants_as(alice).await,
+        "a check by a caller without GlobalAdmin",
+    );
     let report = db
         .check_invariants_as(ops.clone())
         .await
@@ -108,23 +86,17 @@ async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators(
     use aedb::backup::ObjectStoreBackupAdapter;
 
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = secure(&root.path().join("db")).await;
+    let db = secure_with_admin(&root.path().join("db"), KEY).await;
     let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
     db.create_project_as(ops.clone(), "acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let denied = |e: aedb::AedbError| assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{e}");
 
     let file = root.path().join("backup.aedbz");
-    denied(
-        db.backup_full_to_file(&file)
-            .await
-            .expect_err("a plain archive"),
-    );
-    denied(
-        db.backup_full_to_file_as(alice.clone(), &file)
-            .await
-            .expect_err("alice's archive"),
+    assert_denied(db.backup_full_to_file(&file).await, "a plain archive");
+    assert_denied(
+        db.backup_full_to_file_as(alice.clone(), &file).await,
+        "alice's archive",
     );
     db.backup_full_to_file_as(ops.clone(), &file)
         .await
@@ -133,30 +105,29 @@ async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators(
 
     let store = Arc::new(object_store::memory::InMemory::new());
     let adapter = ObjectStoreBackupAdapter::new(store);
-    denied(
-        db.backup_full_to_remote(&adapter, "prod/b")
-            .await
-            .expect_err("a plain remote backup"),
+    assert_denied(
+        db.backup_full_to_remote(&adapter, "prod/b").await,
+        "a plain remote backup",
     );
-    denied(
+    assert_denied(
         db.backup_full_to_remote_as(alice.clone(), &adapter, "prod/b")
-            .await
-            .expect_err("alice's remote backup"),
+            .await,
+        "alice's remote backup",
     );
     db.backup_full_to_remote_as(ops.clone(), &adapter, "prod/b")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     let adapter = Arc::new(adapter);
-    denied(
+    assert_denied(
         db.start_continuous_archiving(adapter.clone(), "prod/a", 50)
-            .await
-            .expect_err("plain archiving"),
+            .await,
+        "plain archiving",
     );
-    denied(
+    assert_denied(
         db.start_continuous_archiving_as(alice, adapter.clone(), "prod/a", 50)
-            .await
-            .expect_err("alice's archiving"),
+            .await,
+        "alice's archiving",
     );
     assert!(!db.continuous_archiving_status().running);
     db.start_continuous_archiving_as(ops, adapter, "prod/a", 50)
@@ -169,9 +140,8 @@ async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators(
 #[tokio::test]
 async fn pull_processors_of_a_secure_instance_need_a_caller_with_the_right() {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = secure(&root.path().join("db")).await;
+    let db = secure_with_admin(&root.path().join("db"), KEY).await;
     let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
-    let denied = |e: aedb::AedbError| assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{e}");
     db.create_project_as(ops.clone(), "acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -187,25 +157,21 @@ async fn pull_processors_of_a_secure_instance_need_a_caller_with_the_right() {
     };
     emit("k1").await.unwrap_or_else(|e| panic!("{e}"));
 
-    denied(
-        db.processor_pull("deposit", "totals", 10)
-            .await
-            .expect_err("plain"),
-    );
-    denied(
+    assert_denied(db.processor_pull("deposit", "totals", 10).await, "plain");
+    assert_denied(
         db.processor_pull_as(alice.clone(), "deposit", "totals", 10)
-            .await
-            .expect_err("alice"),
+            .await,
+        "alice",
     );
     let pull = db
         .processor_pull_as(ops.clone(), "deposit", "totals", 10)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pull.events.len(), 1);
-    denied(
+    assert_denied(
         db.processor_commit_as(alice.clone(), "totals", pull.last_commit_seq, vec![])
-            .await
-            .expect_err("alice moves the checkpoint"),
+            .await,
+        "alice moves the checkpoint",
     );
     db.processor_commit_as(ops.clone(), "totals", pull.last_commit_seq, vec![])
         .await
@@ -213,9 +179,9 @@ async fn pull_processors_of_a_secure_instance_need_a_caller_with_the_right() {
 
     emit("k2").await.unwrap_or_else(|e| panic!("{e}"));
     let mut plain = db.processor_context("acme", "app", "derive", "deposit");
-    denied(plain.pull(10).await.expect_err("a plain context"));
+    assert_denied(plain.pull(10).await, "a plain context");
     let mut theirs = db.processor_context_as(alice, "acme", "app", "derive", "deposit");
-    denied(theirs.pull(10).await.expect_err("alice's context"));
+    assert_denied(theirs.pull(10).await, "alice's context");
     let mut ours = db.processor_context_as(ops, "acme", "app", "derive", "deposit");
     let events = ours.pull(10).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

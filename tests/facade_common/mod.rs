@@ -1,5 +1,7 @@
 //! Shared set-up for the facade tests: an instance in a temp dir with a `users`
-//! table (id Integer PK, name Text, age Integer nullable, balance U256 nullable).
+//! table (id Integer PK, name Text, age Integer nullable, balance U256 nullable),
+//! its `by_age` index, a secure instance with an administrator, and the crash
+//! images of a workload on the simulated file system.
 #![allow(dead_code)]
 
 use aedb::AedbInstance;
@@ -7,7 +9,11 @@ use aedb::catalog::DdlOperation;
 use aedb::catalog::schema::{ColumnDef, IndexType};
 use aedb::catalog::types::{ColumnType, Row, Value};
 use aedb::commit::validation::Mutation;
+use aedb::config::AedbConfig;
+use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
+use aedb::permission::Permission;
 use aedb::query::plan::Expr;
+use aedb::{AedbError, AedbErrorCode};
 
 pub const P: &str = "demo";
 pub const S: &str = "app";
@@ -100,4 +106,67 @@ pub fn ids(rows: &[Row]) -> Vec<i64> {
             ref other => panic!("id column holds {other:?}"),
         })
         .collect()
+}
+
+/// The `by_age` index on `users.age` (a BTree, every row).
+pub fn create_by_age() -> Mutation {
+    create_index("users", "by_age", &["age"], IndexType::BTree, None)
+}
+
+/// A secure instance in `dir` whose caller `ops` holds `GlobalAdmin` (granted
+/// once in open mode: a new database has no grants to make the first with).
+pub async fn secure_with_admin(dir: &std::path::Path, key: [u8; 32]) -> AedbInstance {
+    {
+        let db = AedbInstance::open(AedbConfig::production(key), dir)
+            .unwrap_or_else(|e| panic!("open: {e}"));
+        db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
+            caller_id: "ops".into(),
+            permission: Permission::GlobalAdmin,
+            actor_id: None,
+            delegable: false,
+        }))
+        .await
+        .unwrap_or_else(|e| panic!("grant: {e}"));
+        db.shutdown()
+            .await
+            .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    }
+    AedbInstance::open_secure(AedbConfig::production(key), dir)
+        .unwrap_or_else(|e| panic!("open_secure: {e}"))
+}
+
+/// Fails unless `r` is a `PermissionDenied` (`what` names the call).
+pub fn assert_denied<T>(r: Result<T, AedbError>, what: &str) {
+    let e = r.map(|_| ()).expect_err(what);
+    assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{what}: {e}");
+}
+
+/// Runs `workload` on a simulated file system seeded `seed` that crashes at
+/// persistence call `crash_at`, and returns the three crash images the facade
+/// crash matrices check (every unsynced write lost, every one kept, a random
+/// mix), each with the context line for assertion messages.
+pub fn crash_images(
+    seed: u64,
+    crash_at: u64,
+    workload: impl FnOnce(&SimFs),
+) -> Vec<(String, SimFs)> {
+    let fs = SimFs::new(seed);
+    fs.set_plan(FaultPlan {
+        crash_at: Some(crash_at),
+        ..FaultPlan::default()
+    });
+    workload(&fs);
+    assert!(fs.crashed(), "no crash at call {crash_at}");
+    [
+        ImageMode::LoseAll,
+        ImageMode::KeepAll,
+        ImageMode::Random(seed ^ crash_at),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, mode)| {
+        let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+        (ctx, fs.crash_image(mode))
+    })
+    .collect()
 }

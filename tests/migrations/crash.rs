@@ -18,11 +18,11 @@ use aedb::declarative::{
     IndexSpec, MigrationSpec, SchemaMigrationPlan, SchemaSpec, TableMigrationBuilder, TableSpec,
 };
 use aedb::migration::Migration;
-use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
+use aedb::pager::sim::SimFs;
 use aedb::query::plan::Query;
 use aedb::{AedbError, AedbInstance};
 
-use crate::facade_common::{P, S, col, insert};
+use crate::facade_common::{P, S, col, crash_images, insert};
 
 fn migrations() -> Vec<Migration> {
     let users = TableSpec::new("users")
@@ -165,27 +165,14 @@ fn a_crash_anywhere_leaves_history_and_schema_in_agreement() {
     let calls = clean.calls();
     let mut versions = [0u32; 4];
     for crash_at in 0..calls {
-        let fs = SimFs::new(seed);
-        fs.set_plan(FaultPlan {
-            crash_at: Some(crash_at),
-            ..FaultPlan::default()
+        let images = crash_images(seed, crash_at, |fs| {
+            rt.block_on(async {
+                if let Ok(db) = open_sim(fs) {
+                    let _ = workload(&db).await;
+                }
+            })
         });
-        rt.block_on(async {
-            if let Ok(db) = open_sim(&fs) {
-                let _ = workload(&db).await;
-            }
-        });
-        assert!(fs.crashed(), "no crash at call {crash_at}");
-        for (i, mode) in [
-            ImageMode::LoseAll,
-            ImageMode::KeepAll,
-            ImageMode::Random(seed ^ crash_at),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let image = fs.crash_image(mode);
-            let ctx = format!("seed {seed}, crash at call {crash_at}, image {i}");
+        for (ctx, image) in images {
             rt.block_on(async {
                 let db = open_sim(&image).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
                 let k = check(&db, &ctx).await;

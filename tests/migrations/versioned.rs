@@ -13,7 +13,7 @@ use aedb::error::MigrationProblem;
 use aedb::migration::Migration;
 use aedb::{AedbError, AedbErrorCode, AedbInstance};
 
-use crate::facade_common::{P, S, col, insert};
+use crate::facade_common::{P, S, assert_denied, col, insert, secure_with_admin};
 
 fn users() -> TableSpec {
     TableSpec::new("users")
@@ -351,35 +351,15 @@ fn a_table_migration_derives_its_down_steps_in_reverse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_secure_instance_migrations_and_schemas_need_the_callers_rights() {
-    use aedb::commit::validation::Mutation;
-    use aedb::config::AedbConfig;
     use aedb::declarative::SchemaSpec;
-    use aedb::permission::{CallerContext, Permission};
+    use aedb::permission::CallerContext;
 
-    const KEY: [u8; 32] = [7; 32];
     let dir = tempfile::tempdir().expect("tempdir");
-    {
-        // A new database has no grants to make the first with: granted in open mode.
-        let db = AedbInstance::open(AedbConfig::production(KEY), dir.path()).expect("open");
-        db.commit(Mutation::Ddl(DdlOperation::GrantPermission {
-            caller_id: "ops".into(),
-            permission: Permission::GlobalAdmin,
-            actor_id: None,
-            delegable: false,
-        }))
-        .await
-        .expect("grant");
-        db.shutdown().await.expect("shutdown");
-    }
-    let db = AedbInstance::open_secure(AedbConfig::production(KEY), dir.path()).expect("secure");
+    let db = secure_with_admin(dir.path(), [7; 32]).await;
     let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
-    fn denied<T>(r: Result<T, AedbError>, what: &str) {
-        let e = r.map(|_| ()).expect_err(what);
-        assert_eq!(e.code(), AedbErrorCode::PermissionDenied, "{what}: {e}");
-    }
     let migrations = plan(vec![v1(), v2()]);
-    denied(db.run_migrations(migrations.clone()).await, "a plain run");
-    denied(
+    assert_denied(db.run_migrations(migrations.clone()).await, "a plain run");
+    assert_denied(
         db.run_migrations_as(alice.clone(), migrations.clone())
             .await,
         "a run by a caller without rights",
@@ -396,21 +376,21 @@ async fn on_a_secure_instance_migrations_and_schemas_need_the_callers_rights() {
             .len(),
         2
     );
-    denied(
+    assert_denied(
         db.applied_migrations_as(&alice, P, S).await,
         "alice reads the history",
     );
-    denied(db.applied_migrations(P, S).await, "a plain history read");
+    assert_denied(db.applied_migrations(P, S).await, "a plain history read");
 
     let spec = SchemaSpec::new(P, S).table(
         TableSpec::new("notes")
             .column("id", ColumnType::U64, false)
             .primary_key(&["id"]),
     );
-    denied(spec.plan(&db).await, "a plain plan");
-    denied(spec.plan_as(&db, alice.clone()).await, "alice plans");
+    assert_denied(spec.plan(&db).await, "a plain plan");
+    assert_denied(spec.plan_as(&db, alice.clone()).await, "alice plans");
     spec.apply_as(&db, ops.clone()).await.expect("ops applies");
-    denied(spec.plan_as(&db, alice).await, "alice plans an empty plan");
+    assert_denied(spec.plan_as(&db, alice).await, "alice plans an empty plan");
     assert!(spec.plan_as(&db, ops).await.expect("plan").is_empty());
 }
 
