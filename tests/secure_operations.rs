@@ -16,14 +16,26 @@ use facade_common::{assert_denied, secure_with_admin};
 
 const KEY: [u8; 32] = [9; 32];
 
-#[tokio::test]
-async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
+/// A secure instance under a temp dir (`root/db`) with project `acme`, its
+/// administrator `ops` and a caller without rights, `alice`.
+async fn acme() -> (
+    tempfile::TempDir,
+    AedbInstance,
+    CallerContext,
+    CallerContext,
+) {
     let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let db = secure_with_admin(&root.path().join("db"), KEY).await;
     let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
     db.create_project_as(ops.clone(), "acme")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    (root, db, ops, alice)
+}
+
+#[tokio::test]
+async fn backups_and_checks_of_a_secure_instance_are_an_administrators() {
+    let (root, db, ops, alice) = acme().await;
     db.kv_set_as(ops.clone(), "acme", "app", b"k".to_vec(), b"one".to_vec())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -85,12 +97,7 @@ async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators(
 
     use aedb::backup::ObjectStoreBackupAdapter;
 
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = secure_with_admin(&root.path().join("db"), KEY).await;
-    let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
-    db.create_project_as(ops.clone(), "acme")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (root, db, ops, alice) = acme().await;
 
     let file = root.path().join("backup.aedbz");
     assert_denied(db.backup_full_to_file(&file).await, "a plain archive");
@@ -139,12 +146,7 @@ async fn archives_and_remote_backups_of_a_secure_instance_are_an_administrators(
 
 #[tokio::test]
 async fn pull_processors_of_a_secure_instance_need_a_caller_with_the_right() {
-    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let db = secure_with_admin(&root.path().join("db"), KEY).await;
-    let (ops, alice) = (CallerContext::new("ops"), CallerContext::new("alice"));
-    db.create_project_as(ops.clone(), "acme")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (_root, db, ops, alice) = acme().await;
     let emit = |key: &str| {
         db.emit_event_as(
             ops.clone(),
