@@ -13,11 +13,11 @@ use aedb_pager::vfs::{RealFs, Vfs};
 
 use crate::catalog::{ROOT_DIR_OWNER, TreeEntry, tree_entries};
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::notify::{CommitHeads, CommitSubscription};
 use crate::options::{DurabilityMode, StorageOptions};
 use crate::read::ReadTransaction;
-use crate::snapshot::{Consistency, RecoveryReport};
+use crate::snapshot::{CommitResult, Consistency, Finality, RecoveryReport};
 use crate::stats::{EngineStats, Stats};
 use crate::txn::WriteTransaction;
 
@@ -70,6 +70,43 @@ impl Database {
     /// is poisoned.
     pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
         WriteTransaction::new(&self.engine)
+    }
+
+    /// Commits `f`'s edits, coalesced with other threads' submissions: the
+    /// way for many threads that commit small transactions at once. Instead
+    /// of each taking the writer lock in turn, one of them runs every queued
+    /// closure in one transaction and commits it, so they share one WAL
+    /// frame, one publish and one sync (ARCHITECTURE "Commit coalescing").
+    ///
+    /// Returns `f`'s value and the commit that holds its edits (a seq other
+    /// submitters' edits may share: they became visible together, in queue
+    /// order). When `f` returns an error, nothing it did is kept and that error
+    /// is returned; the others commit. `f` may run more than once: when a
+    /// closure batched with it fails after editing (or panics), the batch is
+    /// dropped and each closure runs again alone, so `f` must compute its
+    /// edits from what it reads, not count its runs. A panic in `f` is resumed
+    /// on the caller's thread.
+    ///
+    /// ```no_run
+    /// # use aedb_storage::{Database, Finality, StorageOptions, StorageError};
+    /// # fn main() -> Result<(), StorageError> {
+    /// let db = Database::open("/tmp/submit-demo", StorageOptions::default())?;
+    /// let (previous, commit) = db.submit(Finality::Durable, |txn| {
+    ///     txn.open_tree("counters")?.insert(b"visits", b"1")
+    /// })?;
+    /// assert!(previous.is_none() && commit.seq > 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn submit<R, E>(
+        &self,
+        finality: Finality,
+        f: impl FnMut(&mut WriteTransaction<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<(R, CommitResult), E>
+    where
+        R: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.engine.submit(finality, f)
     }
 
     /// A read transaction at the newest published commit (`Consistency::Latest`),
@@ -193,6 +230,7 @@ impl Database {
         s.free_pages = self.engine.pager.free_page_count();
         s.pending_pages = self.engine.pager.pending_page_count();
         (s.oldest_reader_seq, s.readers) = self.engine.readers.oldest();
+        s.queued_submissions = self.engine.queued_submissions();
         s
     }
 

@@ -36,6 +36,7 @@ use aedb_btree::TreeRoot;
 use aedb_pager::Pager;
 use aedb_pager::vfs::Vfs;
 
+use crate::coalesce::Coalescer;
 use crate::core::TxnCore;
 use crate::effects::{self, Effect};
 use crate::error::{Result, StorageError};
@@ -77,6 +78,8 @@ pub(crate) struct Engine {
     pub(crate) readers: Readers,
     pub(crate) report: RecoveryReport,
     pub(crate) notifier: Arc<Notifier>,
+    /// Closures queued by `Database::submit` (`coalesce.rs`).
+    pub(crate) coalescer: Coalescer,
 }
 
 impl Drop for Engine {
@@ -165,15 +168,17 @@ impl Engine {
         self.pager.release_readers_below(self.readers.safe_below());
     }
 
-    /// Commits a write transaction's parts (`WriteTransaction::commit` calls this):
-    /// invariants 1, 2 and 4.
-    pub(crate) fn commit(
+    /// Commits a write transaction's parts (`WriteTransaction::commit` calls
+    /// this, then `after_commit`): writes its pages, appends its frame and
+    /// publishes it (`Visible`), invariants 1 and 4. It hands the writer lock
+    /// back, so the coalescing leader answers its followers before a due
+    /// checkpoint runs.
+    pub(crate) fn commit_visible<'a>(
         &self,
-        mut state: MutexGuard<'_, WriterState>,
+        mut state: MutexGuard<'a, WriterState>,
         core: TxnCore<'_>,
         effects: &[Effect],
-        finality: Finality,
-    ) -> Result<CommitResult> {
+    ) -> Result<(MutexGuard<'a, WriterState>, CommitResult)> {
         let seq = core.seq;
         // Invariant 4: a sync may have failed while this transaction was being
         // built (syncs run outside the writer lock); nothing commits behind it.
@@ -215,6 +220,24 @@ impl Engine {
         let snapshot = self.publish(&state, Published::Visible)?;
         drop(unwind);
         self.readers.retain(snapshot);
+        Ok((
+            state,
+            CommitResult {
+                seq,
+                chain_hash: hash,
+            },
+        ))
+    }
+
+    /// After a commit is published: runs a due checkpoint (letting the writer
+    /// lock go at its cut, or at once when none is due), then, for `Durable`,
+    /// waits for a sync to cover `seq` (invariant 2).
+    pub(crate) fn after_commit(
+        &self,
+        state: MutexGuard<'_, WriterState>,
+        seq: u64,
+        finality: Finality,
+    ) -> Result<()> {
         // A checkpoint in flight holds the gate: another is not needed yet.
         let gate = if self.checkpoint_due(&state) {
             self.try_checkpoint_gate()
@@ -228,16 +251,20 @@ impl Engine {
             None => drop(state),
         }
         if finality == Finality::Durable {
-            let may_sync = matches!(self.options.durability, DurabilityMode::Full);
-            let waiting = Instant::now();
-            self.sync.wait_durable(seq, may_sync)?;
-            let stats = &self.stats;
-            Stats::timed(&stats.durable_waits, &stats.durable_wait_nanos, waiting);
+            self.wait_durable(seq)?;
         }
-        Ok(CommitResult {
-            seq,
-            chain_hash: hash,
-        })
+        Ok(())
+    }
+
+    /// Returns once a sync covers `seq` (invariant 2), syncing itself when
+    /// the durability mode lets a committer sync.
+    pub(crate) fn wait_durable(&self, seq: u64) -> Result<()> {
+        let may_sync = matches!(self.options.durability, DurabilityMode::Full);
+        let waiting = Instant::now();
+        self.sync.wait_durable(seq, may_sync)?;
+        let stats = &self.stats;
+        Stats::timed(&stats.durable_waits, &stats.durable_wait_nanos, waiting);
+        Ok(())
     }
 
     /// Publishes the writer's state (`st`: seq, root, hash, current segment)

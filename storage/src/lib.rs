@@ -26,12 +26,13 @@ pub use aedb_pager as pager;
 
 // Module order, bottom up (no module imports one above it): error, options,
 // catalog, effects, wal, snapshot, stats, notify → readers, group_commit, core → engine
-// → open, checkpoint, large, txn, read → database → nonblocking, check, backup,
+// → open, checkpoint, large, txn, read, coalesce → database → nonblocking, check, backup,
 // compact.
 pub mod backup;
 mod catalog;
 mod check;
 mod checkpoint;
+mod coalesce;
 mod compact;
 mod core;
 mod database;

@@ -155,6 +155,7 @@ impl Engine {
             readers,
             report,
             notifier,
+            coalescer: Default::default(),
         })
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct Stats {
     pub(crate) checkpoints: AtomicU64,
     pub(crate) large_commits: AtomicU64,
     pub(crate) spilled_pages: AtomicU64,
+    pub(crate) coalesced_batches: AtomicU64,
+    pub(crate) coalesced_commits: AtomicU64,
     pub(crate) checkpoint_nanos: AtomicU64,
     pub(crate) last_checkpoint_nanos: AtomicU64,
     pub(crate) pages_written: AtomicU64,
@@ -46,6 +48,8 @@ impl Default for Stats {
             checkpoints: AtomicU64::new(0),
             large_commits: AtomicU64::new(0),
             spilled_pages: AtomicU64::new(0),
+            coalesced_batches: AtomicU64::new(0),
+            coalesced_commits: AtomicU64::new(0),
             checkpoint_nanos: AtomicU64::new(0),
             last_checkpoint_nanos: AtomicU64::new(0),
             pages_written: AtomicU64::new(0),
@@ -105,6 +109,8 @@ impl Stats {
             checkpoints: get(&self.checkpoints),
             large_commits: get(&self.large_commits),
             spilled_pages: get(&self.spilled_pages),
+            coalesced_batches: get(&self.coalesced_batches),
+            coalesced_commits: get(&self.coalesced_commits),
             checkpoint_nanos: get(&self.checkpoint_nanos),
             last_checkpoint_nanos: get(&self.last_checkpoint_nanos),
             pages_written: get(&self.pages_written),
@@ -118,6 +124,7 @@ impl Stats {
             page_size: 0,
             oldest_reader_seq: None,
             readers: 0,
+            queued_submissions: 0,
         }
     }
 }
@@ -151,6 +158,11 @@ pub struct EngineStats {
     /// Pages write transactions spilled to the page file before commit
     /// (`spill_dirty_bytes`).
     pub spilled_pages: u64,
+    /// Engine commits that held closures `Database::submit` coalesced.
+    pub coalesced_batches: u64,
+    /// Closures those commits held (each one a caller's commit):
+    /// `coalesced_commits / coalesced_batches` callers shared each commit.
+    pub coalesced_commits: u64,
     /// Time those checkpoints took, from the cut to the deletion of the
     /// segments they freed.
     pub checkpoint_nanos: u64,
@@ -183,4 +195,7 @@ pub struct EngineStats {
     /// Registrations: one per open read transaction and one per snapshot
     /// retained for `AtSeq` reads; 0 when `oldest_reader_seq` is `None`.
     pub readers: u64,
+    /// Closures `Database::submit` queued that no batch has taken yet: the
+    /// write backlog at this moment.
+    pub queued_submissions: u64,
 }

@@ -36,6 +36,9 @@ pub struct WriteTransaction<'db> {
     /// A spill that failed (a page write): the edit before it was made and
     /// its caller told of the error, so the transaction can only be aborted.
     spill_failed: Option<String>,
+    /// Edits admitted so far (every `reserve`): a coalesced closure that
+    /// failed without adding any left the batch as it found it.
+    edits: u64,
 }
 
 /// A named tree open for writing.
@@ -57,6 +60,7 @@ impl<'db> WriteTransaction<'db> {
             large: false,
             overrun: None,
             spill_failed: None,
+            edits: 0,
         })
     }
 
@@ -140,6 +144,21 @@ impl<'db> WriteTransaction<'db> {
 
     /// Makes the transaction's effects visible (and, for `Durable`, durable).
     pub fn commit(self, finality: Finality) -> Result<CommitResult> {
+        let engine = self.engine;
+        let (state, result) = self.commit_visible()?;
+        // A large commit (no lock handed back) is durable as it is published.
+        if let Some(state) = state {
+            engine.after_commit(state, result.seq, finality)?;
+        }
+        Ok(result)
+    }
+
+    /// Publishes the transaction (`Visible`) and hands back the writer lock
+    /// for `Engine::after_commit`; `None` after a large commit, which is
+    /// durable already and let the lock go.
+    pub(crate) fn commit_visible(
+        self,
+    ) -> Result<(Option<MutexGuard<'db, WriterState>>, CommitResult)> {
         if let Some((what, bytes, limit)) = self.overrun {
             return Err(StorageError::TransactionTooLarge { what, bytes, limit });
         }
@@ -155,9 +174,38 @@ impl<'db> WriteTransaction<'db> {
             ..
         } = self;
         if large {
-            return engine.commit_large(state, core);
+            return Ok((None, engine.commit_large(state, core)?));
         }
-        engine.commit(state, core, &effects, finality)
+        let (state, result) = engine.commit_visible(state, core, &effects)?;
+        Ok((Some(state), result))
+    }
+
+    /// Edits admitted so far, and whether the transaction can still commit:
+    /// the coalescing leader's test that a failed closure changed nothing.
+    pub(crate) fn edit_mark(&self) -> (u64, bool) {
+        (
+            self.edits,
+            self.overrun.is_none() && self.spill_failed.is_none(),
+        )
+    }
+
+    /// Bytes of effects logged so far (the WAL payload's size).
+    pub(crate) fn effect_bytes(&self) -> usize {
+        self.effect_bytes
+    }
+
+    /// How many effects are logged so far: a coalesced closure reads its own
+    /// with [`WriteTransaction::effects_since`].
+    pub fn effect_count(&self) -> usize {
+        self.effects.len()
+    }
+
+    /// The effects logged since `mark` (an earlier [`WriteTransaction::effect_count`]):
+    /// a closure run by [`crate::Database::submit`] shares its transaction
+    /// with others and reads only its own. `None` once the transaction
+    /// turned large.
+    pub fn effects_since(&self, mark: usize) -> Option<&[Effect]> {
+        self.effects().map(|e| &e[mark.min(e.len())..])
     }
 
     /// Admits `effect` before the edit it records is made: turns the
@@ -165,6 +213,7 @@ impl<'db> WriteTransaction<'db> {
     /// refuses it if it would cross `max_txn_effect_bytes`. Either bound is
     /// capped so the payload and its trailer fit one WAL frame.
     fn reserve(&mut self, encoded_len: usize) -> Result<()> {
+        self.edits += 1;
         if self.large {
             return Ok(());
         }

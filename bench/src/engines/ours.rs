@@ -61,9 +61,13 @@ impl Engine for Ours {
     }
 
     fn insert_concurrent(&self, key: &Key, value: &[u8]) -> Res<()> {
-        // `Database` is shared by reference; commits from many threads group
-        // their syncs inside the engine.
-        self.insert_txn(std::slice::from_ref(key), value)
+        // Many threads committing small transactions: `submit` coalesces
+        // them into shared commits (one lock handoff, frame and sync each).
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.db()?.submit(Finality::Durable, move |txn| {
+            txn.open_tree(TREE)?.insert(&key, &value)
+        })?;
+        Ok(())
     }
 
     fn get_all(&self, keys: &[Key]) -> Res<usize> {
