@@ -23,6 +23,7 @@ mod migration;
 mod ops;
 mod processor;
 mod query;
+mod write;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -34,9 +35,8 @@ use crate::commit::audit::{self, AssertionRecord, AuthzEvent, AuthzRecord};
 use crate::commit::context::{WriteCtx, WriteLimits};
 use crate::commit::idempotency::Window;
 use crate::commit::mutation::Mutation;
-use crate::commit::now_micros;
 use crate::commit::tx::Conditions;
-use crate::commit::{CommitFinality, CommitResult, IdempotencyOutcome};
+use crate::commit::{CommitFinality, CommitResult};
 use crate::config::AedbConfig;
 use crate::error::{AedbError, QueryError};
 use crate::event::checkpoint::CheckpointRule;
@@ -120,6 +120,7 @@ pub(crate) type Composed = Box<dyn FnOnce(&mut WriteCtx<'_, '_>) -> Result<u64, 
 
 /// A processor checkpoint moved by a plan: processor `name` to `seq`, as
 /// `rule` allows.
+#[derive(Clone)]
 pub(crate) struct CheckpointMove {
     pub(crate) name: String,
     pub(crate) seq: u64,
@@ -473,138 +474,6 @@ impl AedbInstance {
         .map_err(|e| AedbError::Unavailable {
             message: format!("commit task failed: {e}"),
         })?
-    }
-
-    pub(crate) fn write_blocking(
-        &self,
-        call: &Call<'_>,
-        plan: WritePlan,
-    ) -> Result<CommitResult, AedbError> {
-        let WritePlan {
-            mutations,
-            conditions: cond,
-            finality,
-            dry_run,
-            checkpoint,
-            compose,
-        } = plan;
-        let db = &self.inner.db;
-        let mut txn = db.begin_write()?;
-        let base = db.visible_seq();
-        if cond.base_seq > base {
-            return Err(AedbError::Validation(format!(
-                "base_seq {} is ahead of the latest commit {base}",
-                cond.base_seq
-            )));
-        }
-        let mut ctx = WriteCtx::new(
-            &mut txn,
-            &self.inner.catalogs,
-            self.limits(),
-            call.clone().into_owned(),
-        )?;
-        let now = now_micros();
-        let window = self.idempotency_window();
-        if let Some((key, fingerprint)) = &cond.idempotency
-            && let Some(first) = ctx.idempotent_replay(key, *fingerprint, window, now)?
-        {
-            drop(ctx);
-            txn.abort();
-            if finality == CommitFinality::Durable && db.durable_seq() < first.commit_seq {
-                db.sync()?;
-            }
-            return Ok(CommitResult {
-                commit_seq: first.commit_seq,
-                durable_head_seq: db.durable_seq(),
-                idempotency: IdempotencyOutcome::Duplicate,
-                canonical_commit_seq: first.commit_seq,
-                affected_rows: 0,
-            });
-        }
-        if !cond.read_set.is_empty() {
-            // Ranges are compared with the state at base_seq; a snapshot no
-            // longer retained makes a range check fail as a conflict.
-            let at_base = (!cond.read_set.ranges.is_empty())
-                .then(|| db.begin_read_at(Consistency::AtSeq(cond.base_seq)).ok())
-                .flatten();
-            ctx.check_read_set(&cond.read_set, cond.base_seq, at_base.as_ref())?;
-        }
-        ctx.check_assertions(&cond.assertions)?;
-        // The checkpoint first: a commit of events another run applied
-        // already is a Conflict, whatever its mutations would say.
-        let mut moved = false;
-        if let Some(c) = &checkpoint {
-            moved = ctx.advance_checkpoint(&c.name, c.seq, c.rule)?;
-        }
-        let mut affected = 0;
-        let submitted = mutations.len() + usize::from(compose.is_some());
-        for m in mutations {
-            affected += ctx.apply(m)?;
-        }
-        if let Some(write) = compose {
-            affected += write(&mut ctx)?;
-        }
-        if checkpoint.is_some() && !moved && submitted == 0 && !dry_run {
-            // A checkpoint at or behind the stored one, and nothing else.
-            drop(ctx);
-            txn.abort();
-            return Ok(CommitResult {
-                commit_seq: base,
-                durable_head_seq: db.durable_seq(),
-                idempotency: IdempotencyOutcome::Applied,
-                canonical_commit_seq: base,
-                affected_rows: 0,
-            });
-        }
-        if let Some(first) = ctx.replayed
-            && ctx.replays == submitted
-            && checkpoint.is_none()
-            && !dry_run
-        {
-            // Every mutation was a repeated accumulator delta: nothing to commit.
-            drop(ctx);
-            txn.abort();
-            return Ok(CommitResult {
-                commit_seq: first,
-                durable_head_seq: db.durable_seq(),
-                idempotency: IdempotencyOutcome::Duplicate,
-                canonical_commit_seq: first,
-                affected_rows: 0,
-            });
-        }
-        if let Some((key, fingerprint)) = &cond.idempotency {
-            ctx.remember(key, *fingerprint, window, now)?;
-        }
-        if !dry_run {
-            self.log_changes(&mut ctx, None)?;
-        }
-        let catalog = ctx.finish()?;
-        if dry_run {
-            txn.abort();
-            return Ok(CommitResult {
-                commit_seq: base,
-                durable_head_seq: db.durable_seq(),
-                idempotency: IdempotencyOutcome::Applied,
-                canonical_commit_seq: base,
-                affected_rows: affected,
-            });
-        }
-        // Raised before the commit can become visible; see `catalog::cache`.
-        let ddl = catalog.as_ref().map(|_| self.inner.catalogs.begin_ddl(db));
-        let receipt = txn.commit(match finality {
-            CommitFinality::Visible => Finality::Visible,
-            CommitFinality::Durable => Finality::Durable,
-        })?;
-        if let (Some(guard), Some(c)) = (ddl, catalog) {
-            guard.publish(c);
-        }
-        Ok(CommitResult {
-            commit_seq: receipt.seq,
-            durable_head_seq: db.durable_seq(),
-            idempotency: IdempotencyOutcome::Applied,
-            canonical_commit_seq: receipt.seq,
-            affected_rows: affected,
-        })
     }
 
     /// Records a denied call in `_system.app.authz_audit`, in a commit of its

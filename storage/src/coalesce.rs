@@ -1,28 +1,27 @@
-//! Coalesced commits (`Database::submit`): many callers' closures committed as
-//! one engine transaction, so concurrent committers share the writer lock, the
-//! frame, the publish and the sync instead of handing the lock from thread to
-//! thread (ARCHITECTURE "Commit coalescing").
+//! Coalesced commits (`Database::submit`, engine invariant 15): the queue of
+//! DESIGN §6. Callers hand in their transactions as closures; one thread, the
+//! leader, takes the writer lock once and commits the queued ones one after
+//! another, each its own transaction, seq and frame, so concurrent committers
+//! pay one lock handoff and one sync per batch instead of one per commit.
 //!
 //! Invariants:
 //! 1. At most one leader at a time. A submitter queues its closure; the one
 //!    that finds no leader becomes it. The leader takes the writer lock, then
-//!    takes the queue, so every closure queued while the previous batch ran
-//!    goes into this one.
-//! 2. The leader runs the closures in queue order in one write transaction.
-//!    A closure that fails without admitting an edit (`edit_mark` unchanged)
-//!    gets its own error and the batch goes on: the transaction is as it was.
-//!    A closure that fails (or panics) after editing cannot be undone alone,
-//!    so the batch is dropped and every closure of it runs again in a
-//!    transaction of its own (the contract: a closure may run more than once;
-//!    only one run's edits ever commit).
-//! 3. The batch commits `Visible` under one seq; every closure that succeeded
-//!    gets that seq. Leadership passes to the oldest queued submitter before
-//!    the leader runs a due checkpoint and waits for the sync (group commit),
-//!    so the next batch is built beside them. `Visible` submitters are
-//!    answered at the publish, `Durable` ones once the sync covers the seq:
-//!    each submitter wakes once.
+//!    the queue, so every closure queued while the previous batch ran is in
+//!    this one.
+//! 2. Each closure runs once, in queue order, in a write transaction of its
+//!    own on the state the previous one left (exactly as if each caller had
+//!    taken the lock in that order). `Ok` commits it (`Visible`: pages,
+//!    frame, publish); an error or a panic drops it, which leaves nothing.
+//!    The lock is kept across them (poison is checked before each).
+//! 3. Leadership passes to the oldest queued submitter before the leader runs
+//!    a due checkpoint and waits for the sync, so the next batch is built
+//!    beside them. `Visible` submitters are answered at their publish,
+//!    `Durable` ones once the sync covers the batch: each wakes once.
 //! 4. A panic in a closure reaches its own submitter (resumed on its thread),
-//!    never the leader's.
+//!    never the leader's. A job dropped unanswered (its leader unwound)
+//!    answers with an error, and leadership passes on in a drop guard, so no
+//!    submitter waits forever.
 #![forbid(unsafe_code)]
 
 use std::any::Any;
@@ -36,27 +35,25 @@ use crate::snapshot::{CommitResult, Finality};
 use crate::stats::Stats;
 use crate::txn::WriteTransaction;
 
-/// A batch stops taking closures once its effects pass this many bytes (the
-/// rest wait for the next batch): a batch stays far below the transaction
-/// bounds, so one closure crossing them does not send a whole batch back to
-/// run alone (invariant 2).
-const BATCH_EFFECT_BYTES: usize = 1 << 20;
-
-/// A queued closure, its type erased: runs against the batch's transaction
-/// and says whether it succeeded (its result or error stays in its own slot).
-type Run = Box<dyn FnMut(&mut WriteTransaction<'_>) -> bool + Send>;
+/// A queued closure, its type erased: runs in its transaction and says
+/// whether it succeeded (its value or error stays in its submitter's slot).
+type Run = Box<dyn FnOnce(&mut WriteTransaction<'_>) -> bool + Send>;
 
 struct Job {
-    run: Run,
+    run: Option<Run>,
     finality: Finality,
-    /// Taken when the job is answered; a job dropped unanswered (its leader
-    /// unwound) answers with an error, so no submitter waits forever.
+    /// Taken when the job is answered; a job dropped unanswered answers
+    /// with an error (invariant 4).
     reply: Option<Arc<Reply>>,
 }
 
 impl Job {
+    /// Drops the closure (and what it holds) before answering, so the
+    /// submitter gets back sole ownership of anything it shared with it.
     fn answer(mut self, answer: Answer) {
-        if let Some(reply) = self.reply.take() {
+        let reply = self.reply.take();
+        drop(self);
+        if let Some(reply) = reply {
             reply.send(answer);
         }
     }
@@ -77,8 +74,8 @@ impl Drop for Job {
 enum Answer {
     /// Lead the next batch (invariant 3).
     Lead,
-    /// Its closure ran: `Some` with the commit that holds its edits, `None`
-    /// when the closure itself failed (its error is in its slot).
+    /// Its closure ran: `Some` with its commit (or why it could not commit),
+    /// `None` when the closure itself failed (its error is in its slot).
     Done(Option<Result<CommitResult>>),
     /// Its closure panicked; the payload is resumed on the submitter's thread.
     Panicked(Box<dyn Any + Send>),
@@ -123,32 +120,6 @@ pub(crate) struct Coalescer {
     queue: Mutex<Queue>,
 }
 
-/// How one closure's run ended.
-enum Ran {
-    /// It returned `Ok` and the transaction can commit.
-    Ok,
-    /// It returned `Ok`, but the transaction can no longer commit (it
-    /// crossed a bound, or a spill failed): committing reports why.
-    Unfinished,
-    /// It returned its error; `clean` when it admitted no edit.
-    Failed {
-        clean: bool,
-    },
-    Panicked(Box<dyn Any + Send>),
-}
-
-fn run_one(run: &mut Run, txn: &mut WriteTransaction<'_>) -> Ran {
-    let before = txn.edit_mark();
-    match catch_unwind(AssertUnwindSafe(|| run(txn))) {
-        Ok(true) if txn.edit_mark().1 => Ran::Ok,
-        Ok(true) => Ran::Unfinished,
-        Ok(false) => Ran::Failed {
-            clean: txn.edit_mark() == before,
-        },
-        Err(payload) => Ran::Panicked(payload),
-    }
-}
-
 /// Holds the leader's role; letting it go (or unwinding) passes it to the
 /// oldest queued submitter, or ends it when none waits (invariant 3).
 struct Leadership<'e>(&'e Coalescer);
@@ -175,7 +146,7 @@ impl Engine {
     pub(crate) fn submit<R, E>(
         &self,
         finality: Finality,
-        mut f: impl FnMut(&mut WriteTransaction<'_>) -> Result<R, E> + Send + 'static,
+        f: impl FnOnce(&mut WriteTransaction<'_>) -> Result<R, E> + Send + 'static,
     ) -> Result<(R, CommitResult), E>
     where
         R: Send + 'static,
@@ -185,12 +156,12 @@ impl Engine {
         let out = slot.clone();
         let reply = Arc::new(Reply::default());
         let job = Job {
-            run: Box::new(move |txn| {
+            run: Some(Box::new(move |txn| {
                 let r = f(txn);
                 let ok = r.is_ok();
                 *lock(&out) = Some(r);
                 ok
-            }),
+            })),
             finality,
             reply: Some(reply.clone()),
         };
@@ -211,12 +182,7 @@ impl Engine {
         };
         let ran = lock(&slot).take();
         match (done, ran) {
-            (Some(Ok(commit)), Some(Ok(value))) => {
-                if finality == Finality::Durable {
-                    self.wait_durable(commit.seq)?;
-                }
-                Ok((value, commit))
-            }
+            (Some(Ok(commit)), Some(Ok(value))) => Ok((value, commit)),
             (Some(Err(e)), _) => Err(e.into()),
             (None, Some(Err(e))) => Err(e),
             // The leader answers `Done(Some(Ok))` only after the closure
@@ -230,64 +196,51 @@ impl Engine {
     /// Leads one batch (invariants 1–3), then passes leadership on.
     fn lead(&self) {
         let leadership = Leadership(&self.coalescer);
-        let txn = WriteTransaction::new(self);
-        let mut jobs = std::mem::take(&mut lock(&self.coalescer.queue).jobs);
-        let mut txn = match txn {
-            Ok(txn) => txn,
+        let mut state = match self.writer() {
+            Ok(state) => Some(state),
             Err(e) => {
-                for job in jobs {
+                for job in std::mem::take(&mut lock(&self.coalescer.queue).jobs) {
                     job.answer(Answer::Done(Some(Err(self.copy_of(&e)))));
                 }
                 return;
             }
         };
-        let mut ran = Vec::with_capacity(jobs.len());
-        let mut tainted = false;
-        while let Some(mut job) = jobs.pop_front() {
-            if txn.effect_bytes() > BATCH_EFFECT_BYTES && !ran.is_empty() {
-                jobs.push_front(job);
-                break;
-            }
-            match run_one(&mut job.run, &mut txn) {
-                Ran::Ok => ran.push((job, true)),
-                Ran::Failed { clean: true } => ran.push((job, false)),
-                // Alone, it runs (and fails or panics) again.
-                Ran::Unfinished | Ran::Failed { clean: false } | Ran::Panicked(_) => {
-                    ran.push((job, false));
-                    tainted = true;
-                    break;
+        let jobs = std::mem::take(&mut lock(&self.coalescer.queue).jobs);
+        let mut durable = Vec::new();
+        let mut last = None;
+        for mut job in jobs {
+            let (held, answer) = self.commit_one(state.take(), &mut job.run);
+            state = held;
+            match answer {
+                Answer::Done(Some(Ok(commit))) => {
+                    last = Some(commit.seq);
+                    Stats::add(&self.stats.coalesced_commits, 1);
+                    if job.finality == Finality::Durable {
+                        durable.push((job, commit));
+                    } else {
+                        job.answer(Answer::Done(Some(Ok(commit))));
+                    }
                 }
+                answer => job.answer(answer),
             }
         }
-        // Closures left for the next batch go back to the front, in order.
-        if !jobs.is_empty() {
-            let mut q = lock(&self.coalescer.queue);
-            for job in jobs.into_iter().rev() {
-                q.jobs.push_front(job);
-            }
+        if last.is_some() {
+            Stats::add(&self.stats.coalesced_batches, 1);
         }
-        if tainted {
-            drop(txn);
-            self.run_alone(ran);
-            return;
-        }
-        let Some((state, commit, durable)) = self.commit_batch(txn, ran) else {
-            return;
-        };
         // Invariant 3: the next leader goes before this one's checkpoint and
         // sync, and builds its batch beside them.
         drop(leadership);
         if let Some(state) = state {
             // A failure here poisoned the engine; the sync below reports it.
-            let _ = self.after_commit(state, commit.seq, Finality::Visible);
+            let _ = self.after_commit(state, last.unwrap_or(0), Finality::Visible);
         }
-        if durable.is_empty() {
+        let Some((_, newest)) = durable.last() else {
             return;
-        }
-        // The `Durable` submitters are answered once the sync covers them, so
-        // each wakes once, with nothing left to wait for.
-        let synced = self.wait_durable(commit.seq);
-        for job in durable {
+        };
+        // Durable submitters are answered once the sync covers them, so each
+        // wakes once, with nothing left to wait for.
+        let synced = self.wait_durable(newest.seq);
+        for (job, commit) in durable {
             let done = match &synced {
                 Ok(()) => Ok(commit),
                 Err(e) => Err(self.copy_of(e)),
@@ -296,69 +249,38 @@ impl Engine {
         }
     }
 
-    /// Commits a batch that ran clean and answers its submitters but the
-    /// `Durable` ones that succeeded, which it hands back with the commit and
-    /// the writer lock (`None` after a large commit).
-    #[allow(clippy::type_complexity)]
-    fn commit_batch<'a>(
+    /// Runs one closure in a transaction of its own under the held lock
+    /// (taken again if a large commit let it go) and commits it or drops it
+    /// (invariant 2); hands the lock back with the answer.
+    fn commit_one<'a>(
         &'a self,
-        txn: WriteTransaction<'a>,
-        ran: Vec<(Job, bool)>,
-    ) -> Option<(Option<MutexGuard<'a, WriterState>>, CommitResult, Vec<Job>)> {
-        let committed = ran.iter().filter(|(_, ok)| *ok).count();
-        if committed == 0 {
-            drop(txn);
-            for (job, _) in ran {
-                job.answer(Answer::Done(None));
-            }
-            return None;
-        }
-        match txn.commit_visible() {
-            Ok((state, commit)) => {
-                Stats::add(&self.stats.coalesced_batches, 1);
-                Stats::add(&self.stats.coalesced_commits, committed as u64);
-                let mut durable = Vec::new();
-                for (job, ok) in ran {
-                    if ok && job.finality == Finality::Durable {
-                        durable.push(job);
-                    } else {
-                        job.answer(Answer::Done(ok.then_some(Ok(commit))));
-                    }
-                }
-                Some((state, commit, durable))
-            }
-            Err(e) => {
-                for (job, ok) in ran {
-                    let done = ok.then(|| Err(self.copy_of(&e)));
-                    job.answer(Answer::Done(done));
-                }
-                None
-            }
+        held: Option<MutexGuard<'a, WriterState>>,
+        run: &mut Option<Run>,
+    ) -> (Option<MutexGuard<'a, WriterState>>, Answer) {
+        let state = match held.map_or_else(|| self.writer(), Ok) {
+            Ok(state) => state,
+            Err(e) => return (None, Answer::Done(Some(Err(e)))),
+        };
+        let mut txn = match WriteTransaction::under(self, state) {
+            Ok(txn) => txn,
+            Err(e) => return (None, Answer::Done(Some(Err(e)))),
+        };
+        let Some(run) = run.take() else {
+            return (Some(txn.abort_keeping_lock()), Answer::Done(None));
+        };
+        match catch_unwind(AssertUnwindSafe(|| run(&mut txn))) {
+            Ok(true) => match txn.commit_visible() {
+                Ok((state, commit)) => (state, Answer::Done(Some(Ok(commit)))),
+                Err(e) => (None, Answer::Done(Some(Err(e)))),
+            },
+            Ok(false) => (Some(txn.abort_keeping_lock()), Answer::Done(None)),
+            Err(payload) => (Some(txn.abort_keeping_lock()), Answer::Panicked(payload)),
         }
     }
 
-    /// Invariant 2's way back: each closure in a transaction of its own.
-    fn run_alone(&self, ran: Vec<(Job, bool)>) {
-        for (mut job, _) in ran {
-            let mut txn = match WriteTransaction::new(self) {
-                Ok(txn) => txn,
-                Err(e) => {
-                    job.answer(Answer::Done(Some(Err(e))));
-                    continue;
-                }
-            };
-            let answer = match run_one(&mut job.run, &mut txn) {
-                Ran::Ok | Ran::Unfinished => Answer::Done(Some(txn.commit(job.finality))),
-                Ran::Failed { .. } => Answer::Done(None),
-                Ran::Panicked(payload) => Answer::Panicked(payload),
-            };
-            job.answer(answer);
-        }
-    }
-
-    /// The error a batch's failure gives each of its submitters: the poison
-    /// when the engine stopped (as any later call would report), else the
-    /// failure described.
+    /// The error a failure gives a submitter that did not cause it: the
+    /// poison when the engine stopped (as any later call would report), else
+    /// the failure described.
     fn copy_of(&self, e: &StorageError) -> StorageError {
         match self.sync.poisoned() {
             Some(p) => p.error(),

@@ -74,18 +74,17 @@ impl Database {
 
     /// Commits `f`'s edits, coalesced with other threads' submissions: the
     /// way for many threads that commit small transactions at once. Instead
-    /// of each taking the writer lock in turn, one of them runs every queued
-    /// closure in one transaction and commits it, so they share one WAL
-    /// frame, one publish and one sync (ARCHITECTURE "Commit coalescing").
+    /// of each taking the writer lock in turn, the queued closures are run
+    /// by one of the submitting threads, which takes the lock once and
+    /// commits them one after another, each in a write transaction of its
+    /// own on the state the one before left (DESIGN §6; ARCHITECTURE engine
+    /// invariant 15): one lock handoff and one sync per batch.
     ///
-    /// Returns `f`'s value and the commit that holds its edits (a seq other
-    /// submitters' edits may share: they became visible together, in queue
-    /// order). When `f` returns an error, nothing it did is kept and that error
-    /// is returned; the others commit. `f` may run more than once: when a
-    /// closure batched with it fails after editing (or panics), the batch is
-    /// dropped and each closure runs again alone, so `f` must compute its
-    /// edits from what it reads, not count its runs. A panic in `f` is resumed
-    /// on the caller's thread.
+    /// Returns `f`'s value and its commit (its own seq), made with
+    /// `finality`. When `f` returns an error, nothing it did is kept and that
+    /// error is returned; a panic in `f` is resumed on the caller's thread.
+    /// `f` runs once, on whichever thread leads, so it must be `Send +
+    /// 'static` (move what it needs into it).
     ///
     /// ```no_run
     /// # use aedb_storage::{Database, Finality, StorageOptions, StorageError};
@@ -100,7 +99,7 @@ impl Database {
     pub fn submit<R, E>(
         &self,
         finality: Finality,
-        f: impl FnMut(&mut WriteTransaction<'_>) -> Result<R, E> + Send + 'static,
+        f: impl FnOnce(&mut WriteTransaction<'_>) -> Result<R, E> + Send + 'static,
     ) -> Result<(R, CommitResult), E>
     where
         R: Send + 'static,

@@ -142,9 +142,19 @@ impl Engine {
     /// releasing the pages no reader can see any more (invariant 5).
     pub(crate) fn begin_write(&self) -> Result<(MutexGuard<'_, WriterState>, TxnCore<'_>)> {
         let state = self.writer()?;
-        self.release_pages_behind_readers();
-        let core = TxnCore::new(&self.pager, &self.options, state.root_dir, state.seq + 1)?;
+        let core = self.begin_under(&state)?;
         Ok((state, core))
+    }
+
+    /// A fresh transaction core on the latest state, the writer lock held
+    /// (`state`), poison checked again: a coalescing leader holds the lock
+    /// across commits, and one of them may have poisoned the engine.
+    pub(crate) fn begin_under(&self, state: &WriterState) -> Result<TxnCore<'_>> {
+        if let Some(p) = self.sync.poisoned() {
+            return Err(p.error());
+        }
+        self.release_pages_behind_readers();
+        TxnCore::new(&self.pager, &self.options, state.root_dir, state.seq + 1)
     }
 
     /// The checkpoint gate if no checkpoint holds it (callers may hold the

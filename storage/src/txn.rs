@@ -36,9 +36,6 @@ pub struct WriteTransaction<'db> {
     /// A spill that failed (a page write): the edit before it was made and
     /// its caller told of the error, so the transaction can only be aborted.
     spill_failed: Option<String>,
-    /// Edits admitted so far (every `reserve`): a coalesced closure that
-    /// failed without adding any left the batch as it found it.
-    edits: u64,
 }
 
 /// A named tree open for writing.
@@ -50,8 +47,23 @@ pub struct TreeMut<'t, 'db> {
 impl<'db> WriteTransaction<'db> {
     pub(crate) fn new(engine: &'db Engine) -> Result<Self> {
         let (state, core) = engine.begin_write()?;
+        Ok(Self::from_parts(engine, state, core))
+    }
+
+    /// The next transaction under a writer lock already held (the coalescing
+    /// leader commits one closure after another without letting it go).
+    pub(crate) fn under(engine: &'db Engine, state: MutexGuard<'db, WriterState>) -> Result<Self> {
+        let core = engine.begin_under(&state)?;
+        Ok(Self::from_parts(engine, state, core))
+    }
+
+    fn from_parts(
+        engine: &'db Engine,
+        state: MutexGuard<'db, WriterState>,
+        core: TxnCore<'db>,
+    ) -> Self {
         // An empty payload is its 4-byte effect count.
-        Ok(WriteTransaction {
+        WriteTransaction {
             engine,
             state,
             core,
@@ -60,8 +72,7 @@ impl<'db> WriteTransaction<'db> {
             large: false,
             overrun: None,
             spill_failed: None,
-            edits: 0,
-        })
+        }
     }
 
     /// The seq this transaction commits as.
@@ -180,32 +191,9 @@ impl<'db> WriteTransaction<'db> {
         Ok((Some(state), result))
     }
 
-    /// Edits admitted so far, and whether the transaction can still commit:
-    /// the coalescing leader's test that a failed closure changed nothing.
-    pub(crate) fn edit_mark(&self) -> (u64, bool) {
-        (
-            self.edits,
-            self.overrun.is_none() && self.spill_failed.is_none(),
-        )
-    }
-
-    /// Bytes of effects logged so far (the WAL payload's size).
-    pub(crate) fn effect_bytes(&self) -> usize {
-        self.effect_bytes
-    }
-
-    /// How many effects are logged so far: a coalesced closure reads its own
-    /// with [`WriteTransaction::effects_since`].
-    pub fn effect_count(&self) -> usize {
-        self.effects.len()
-    }
-
-    /// The effects logged since `mark` (an earlier [`WriteTransaction::effect_count`]):
-    /// a closure run by [`crate::Database::submit`] shares its transaction
-    /// with others and reads only its own. `None` once the transaction
-    /// turned large.
-    pub fn effects_since(&self, mark: usize) -> Option<&[Effect]> {
-        self.effects().map(|e| &e[mark.min(e.len())..])
+    /// Abandons every edit and hands back the writer lock.
+    pub(crate) fn abort_keeping_lock(self) -> MutexGuard<'db, WriterState> {
+        self.state
     }
 
     /// Admits `effect` before the edit it records is made: turns the
@@ -213,7 +201,6 @@ impl<'db> WriteTransaction<'db> {
     /// refuses it if it would cross `max_txn_effect_bytes`. Either bound is
     /// capped so the payload and its trailer fit one WAL frame.
     fn reserve(&mut self, encoded_len: usize) -> Result<()> {
-        self.edits += 1;
         if self.large {
             return Ok(());
         }
