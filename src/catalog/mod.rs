@@ -514,12 +514,15 @@ impl Catalog {
         scope: &str,
         table: &str,
     ) -> Result<&Arc<TableInfo>, AedbError> {
+        if let Some(t) = self.tables.get(&(project, scope, table) as &dyn Names3) {
+            return Ok(t);
+        }
+        // A table's scope exists while it does: only a miss asks which is missing.
         self.scope(project, scope)?;
-        self.tables
-            .get(&(project, scope, table) as &dyn Names3)
-            .ok_or_else(|| {
-                AedbError::not_found(ResourceType::Table, format!("{project}.{scope}.{table}"))
-            })
+        Err(AedbError::not_found(
+            ResourceType::Table,
+            format!("{project}.{scope}.{table}"),
+        ))
     }
 
     pub(crate) fn project_ids(&self) -> Vec<String> {

@@ -274,6 +274,13 @@ pub(crate) fn plan(
         };
         (if pk.eq > 0 || pk.ranged { score } else { 0 }, kind, pk)
     };
+    // A single primary-key point outscores every index (a unique index
+    // point scores 900) unless the caller names one: no index is weighed.
+    let weighed = if best.1 == AccessKind::PkPoint && use_index.is_none() {
+        &[][..]
+    } else {
+        &table.record.indexes[..]
+    };
     if let Some(wanted) = use_index
         && !table
             .record
@@ -286,7 +293,7 @@ pub(crate) fn plan(
             table.name()
         )));
     }
-    for (i, ix) in table.record.indexes.iter().enumerate() {
+    for (i, ix) in weighed.iter().enumerate() {
         if let Some(filter) = &ix.def.partial_filter
             && !conj.contains(&filter)
         {

@@ -97,9 +97,6 @@ fn prepare<'c>(
         (Some(p), None) => Some(p),
         (None, q) => q,
     };
-    let pred = predicate
-        .map(|p| compile(p, &TableColumns(t)))
-        .transpose()?;
     let hidden = policy.map(|p| compile(p, &TableColumns(t))).transpose()?;
     let order = if query.aggregates_rows() {
         Vec::new()
@@ -108,6 +105,13 @@ fn prepare<'c>(
     };
     let use_index = granted_index(gate, query)?;
     let access = plan(t, predicate, &order, use_index, query.limit.is_some())?;
+    // Bounds that answer every conjunct leave nothing to filter (a conjunct
+    // is answered only when it names a column and its literal took the
+    // column's type, so nothing `compile` would refuse is skipped).
+    let pred = match predicate {
+        Some(p) if !access.exact => Some(compile(p, &TableColumns(t))?),
+        _ => None,
+    };
     if let (Some(want), Some(_)) = (use_index, &gate.through_indexes) {
         let through = access
             .index()

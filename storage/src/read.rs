@@ -38,10 +38,11 @@ impl ReadTransaction {
     /// The directory entry of tree `name` in this snapshot. A caller's name is
     /// checked first, so it never reaches the directory's internal keys (F10).
     fn entry(&self, name: &str) -> Result<TreeEntry> {
-        check_name(name)?;
+        // A name found in the cache passed this check when it was looked up.
         if let Some(entry) = self.snapshot.entries.get(name) {
             return Ok(entry);
         }
+        check_name(name)?;
         let dir = Tree::new(&self.snapshot.view, self.snapshot.root_dir, ROOT_DIR_OWNER);
         let value = dir
             .get(name.as_bytes())?
