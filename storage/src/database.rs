@@ -84,7 +84,9 @@ impl Database {
     /// `finality`. When `f` returns an error, nothing it did is kept and that
     /// error is returned; a panic in `f` is resumed on the caller's thread.
     /// `f` runs once, on whichever thread leads, so it must be `Send +
-    /// 'static` (move what it needs into it).
+    /// 'static` (move what it needs into it). It runs with the writer lock
+    /// held: it must not start another write on this database
+    /// (`begin_write` or `submit`), which would wait for itself.
     ///
     /// ```no_run
     /// # use aedb_storage::{Database, Finality, StorageOptions, StorageError};
