@@ -26,6 +26,7 @@ fn every_planted_bug_is_caught() {
         Mutation::RetryFailedSync,
         Mutation::TornHeaderWithFrames,
         Mutation::TruncateDamageBeforeValidFrames,
+        Mutation::AnswerDurableBeforeSync,
     ];
     let mut missed = Vec::new();
     for bug in bugs {

@@ -24,6 +24,9 @@ pub enum Mutation {
     /// WAL recovery: cut a damaged frame as a torn tail even when crc-valid frames
     /// follow it, as long as none vouches for it (review F5; FORMAT W10).
     TruncateDamageBeforeValidFrames = 7,
+    /// Commit coalescing: answer a `Durable` submitter at its publish, before
+    /// the sync covers it.
+    AnswerDurableBeforeSync = 8,
 }
 
 #[cfg(feature = "mutation-testing")]

@@ -215,7 +215,10 @@ impl Engine {
                 Answer::Done(Some(Ok(commit))) => {
                     last = Some(commit.seq);
                     Stats::add(&self.stats.coalesced_commits, 1);
-                    if job.finality == Finality::Durable {
+                    let early = aedb_pager::mutation::active(
+                        aedb_pager::mutation::Mutation::AnswerDurableBeforeSync,
+                    );
+                    if job.finality == Finality::Durable && !early {
                         durable.push((job, commit));
                     } else {
                         job.answer(Answer::Done(Some(Ok(commit))));

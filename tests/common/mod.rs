@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aedb::pager::sim::{FaultPlan, ImageMode, SimFs};
-use aedb::storage::{Database, DurabilityMode, Finality, StorageError, StorageOptions};
+use aedb::storage::{
+    Database, DurabilityMode, Finality, StorageError, StorageOptions, WriteTransaction,
+};
 
 pub type Model = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 
@@ -170,8 +172,33 @@ pub fn run(fs: &SimFs, seed: u64, page_size: u32, commits: u64) -> Outcome {
     out
 }
 
+/// One edit of a step.
+enum Op {
+    DeleteTree(&'static str),
+    Insert(&'static str, Vec<u8>, Vec<u8>),
+    Remove(&'static str, Vec<u8>),
+}
+
+fn apply_ops(txn: &mut WriteTransaction<'_>, ops: &[Op]) -> Result<(), StorageError> {
+    for op in ops {
+        match op {
+            Op::DeleteTree(name) => {
+                txn.delete_tree(name)?;
+            }
+            Op::Insert(name, key, v) => {
+                txn.open_tree(name)?.insert(key, v)?;
+            }
+            Op::Remove(name, key) => {
+                txn.open_tree(name)?.remove(key)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One random commit (or abort) applied to `model`; errors leave the commit in
-/// flight in `out`.
+/// flight in `out`. One in three goes through `Database::submit` (commit
+/// coalescing: here a batch of one, led by this thread).
 fn step(
     db: &Database,
     rng: &mut fastrand::Rng,
@@ -181,41 +208,82 @@ fn step(
 ) -> Result<(), StorageError> {
     let names = ["alpha", "beta", "gamma", "delta"];
     let mut next = model.clone();
-    let mut txn = db.begin_write()?;
+    let mut ops = Vec::new();
     for _ in 0..rng.usize(1..6) {
         let name = names[rng.usize(0..names.len())];
         match rng.u8(0..20) {
             0 => {
-                txn.delete_tree(name)?;
+                ops.push(Op::DeleteTree(name));
                 next.remove(name);
             }
             1..=13 => {
                 let key = format!("k{}", rng.u8(0..40)).into_bytes();
                 let v = value(rng, page_size);
-                txn.open_tree(name)?.insert(&key, &v)?;
-                next.entry(name.to_string()).or_default().insert(key, v);
+                next.entry(name.to_string())
+                    .or_default()
+                    .insert(key.clone(), v.clone());
+                ops.push(Op::Insert(name, key, v));
             }
             _ => {
                 let key = format!("k{}", rng.u8(0..40)).into_bytes();
-                txn.open_tree(name)?.remove(&key)?;
                 next.entry(name.to_string()).or_default().remove(&key);
+                ops.push(Op::Remove(name, key));
             }
         }
     }
-    if rng.u8(0..8) == 0 {
-        txn.abort();
-        return Ok(());
-    }
+    let abort = rng.u8(0..8) == 0;
     let finality = if rng.bool() {
         Finality::Durable
     } else {
         Finality::Visible
     };
-    let seq = commit_recorded(txn, finality, next, model, out)?;
+    let seq = if rng.u8(0..3) == 0 {
+        // Submitted: the closure runs in the leader's transaction; a refusal
+        // (the abort) leaves nothing.
+        out.in_flight = Some((db.visible_seq() + 1, next.clone()));
+        let submitted = db.submit(finality, move |txn| -> Result<(), Refused> {
+            apply_ops(txn, &ops)?;
+            if abort { Err(Refused::Abort) } else { Ok(()) }
+        });
+        match submitted {
+            Ok(((), r)) => {
+                out.in_flight = None;
+                *model = next;
+                out.states.push((r.seq, model.clone()));
+                out.commits += 1;
+                r.seq
+            }
+            Err(Refused::Abort) => {
+                out.in_flight = None;
+                return Ok(());
+            }
+            Err(Refused::Storage(e)) => return Err(e),
+        }
+    } else {
+        let mut txn = db.begin_write()?;
+        apply_ops(&mut txn, &ops)?;
+        if abort {
+            txn.abort();
+            return Ok(());
+        }
+        commit_recorded(txn, finality, next, model, out)?
+    };
     if finality == Finality::Durable {
         out.durable = seq;
     }
     Ok(())
+}
+
+/// A submitted step's error: its own abort, or the engine's.
+enum Refused {
+    Abort,
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Refused {
+    fn from(e: StorageError) -> Self {
+        Refused::Storage(e)
+    }
 }
 
 /// Commits `txn`, whose result is `next`: in flight in `out` until it
