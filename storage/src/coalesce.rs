@@ -36,8 +36,8 @@ use crate::stats::Stats;
 use crate::txn::WriteTransaction;
 
 /// A queued closure, its type erased: runs in its transaction and says
-/// whether it succeeded (its value or error stays in its submitter's slot).
-type Run = Box<dyn FnOnce(&mut WriteTransaction<'_>) -> bool + Send>;
+/// whether it succeeded (its value or error stays where it put them).
+pub(crate) type Run = Box<dyn FnOnce(&mut WriteTransaction<'_>) -> bool + Send>;
 
 struct Job {
     run: Option<Run>,
@@ -142,26 +142,13 @@ impl Engine {
         lock(&self.coalescer.queue).jobs.len() as u64
     }
 
-    /// `Database::submit`'s work: queue, lead or wait (invariants above).
-    pub(crate) fn submit<R, E>(
-        &self,
-        finality: Finality,
-        f: impl FnOnce(&mut WriteTransaction<'_>) -> Result<R, E> + Send + 'static,
-    ) -> Result<(R, CommitResult), E>
-    where
-        R: Send + 'static,
-        E: From<StorageError> + Send + 'static,
-    {
-        let slot: Arc<Mutex<Option<Result<R, E>>>> = Arc::default();
-        let out = slot.clone();
+    /// `Database::submit`'s work: queues `run`, then leads or waits
+    /// (invariants above). `None` when the closure failed (its error is
+    /// where it stored it), else its commit or why it could not commit.
+    pub(crate) fn submit(&self, finality: Finality, run: Run) -> Option<Result<CommitResult>> {
         let reply = Arc::new(Reply::default());
         let job = Job {
-            run: Some(Box::new(move |txn| {
-                let r = f(txn);
-                let ok = r.is_ok();
-                *lock(&out) = Some(r);
-                ok
-            })),
+            run: Some(run),
             finality,
             reply: Some(reply.clone()),
         };
@@ -173,23 +160,12 @@ impl Engine {
         if lead {
             self.lead();
         }
-        let done = loop {
+        loop {
             match reply.wait() {
                 Answer::Lead => self.lead(),
-                Answer::Done(done) => break done,
+                Answer::Done(done) => return done,
                 Answer::Panicked(payload) => resume_unwind(payload),
             }
-        };
-        let ran = lock(&slot).take();
-        match (done, ran) {
-            (Some(Ok(commit)), Some(Ok(value))) => Ok((value, commit)),
-            (Some(Err(e)), _) => Err(e.into()),
-            (None, Some(Err(e))) => Err(e),
-            // The leader answers `Done(Some(Ok))` only after the closure
-            // stored `Ok`, and `Done(None)` only after it stored `Err`.
-            _ => Err(
-                StorageError::Task("a coalesced commit lost its closure's result".into()).into(),
-            ),
         }
     }
 

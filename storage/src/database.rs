@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use aedb_btree::{Tree, TreeRoot};
@@ -107,7 +107,28 @@ impl Database {
         R: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        self.engine.submit(finality, f)
+        let slot: Arc<Mutex<Option<Result<R, E>>>> = Arc::default();
+        let out = slot.clone();
+        let done = self.engine.submit(
+            finality,
+            Box::new(move |txn| {
+                let r = f(txn);
+                let ok = r.is_ok();
+                *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                ok
+            }),
+        );
+        let ran = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match (done, ran) {
+            (Some(Ok(commit)), Some(Ok(value))) => Ok((value, commit)),
+            (Some(Err(e)), _) => Err(e.into()),
+            (None, Some(Err(e))) => Err(e),
+            // The leader answers with a commit only after the closure stored
+            // `Ok`, and `None` only after it stored `Err`.
+            _ => Err(
+                StorageError::Task("a coalesced commit lost its closure's result".into()).into(),
+            ),
+        }
     }
 
     /// A read transaction at the newest published commit (`Consistency::Latest`),
