@@ -21,19 +21,18 @@ fn plan(k: u64, forever: bool) -> FaultPlan {
     }
 }
 
-fn reopen_and_check(
-    fs: &SimFs,
-    ctx: &str,
-    durable: u64,
-    states: &[(u64, Model)],
-    in_flight: Option<&(u64, Model)>,
-) {
+/// Reopens without faults and checks the state against the run (`out`: its
+/// commits, the one in flight, and compaction's commits that change nothing).
+fn reopen_and_check(fs: &SimFs, ctx: &str, out: &Outcome) {
     fs.set_plan(FaultPlan::default());
     let db = open(fs, 4096).unwrap_or_else(|e| panic!("{ctx}: reopen without faults failed: {e}"));
     let got = read_model(&db).unwrap_or_else(|e| panic!("{ctx}: recovery check failed: {e}"));
     let seq = db.visible_seq();
-    let ok = admits(states, in_flight, durable, seq, &got);
-    assert!(ok, "{ctx}: reopened at seq {seq}, durable was {durable}");
+    let durable = out.durable;
+    assert!(
+        out.admits(seq, &got),
+        "{ctx}: reopened at seq {seq}, durable was {durable}"
+    );
 }
 
 #[test]
@@ -53,13 +52,7 @@ fn every_failing_call_of_a_workload_is_a_clean_error() {
             cases += 1;
             // The process keeps running (no crash): its page cache still holds what
             // a failed sync dropped, exactly the case a reopen must settle.
-            reopen_and_check(
-                &fs,
-                &format!("k {k} forever {forever}"),
-                out.durable,
-                &out.states,
-                out.in_flight.as_ref(),
-            );
+            reopen_and_check(&fs, &format!("k {k} forever {forever}"), &out);
         }
     }
     println!("{cases} failing calls, each a clean error and a sound reopen");
@@ -156,9 +149,7 @@ fn recovery_itself_under_failing_calls() {
                     reopen_and_check(
                         &after,
                         &format!("crash {crash_at}, recovery call {k} forever {forever}"),
-                        out.durable,
-                        &out.states,
-                        out.in_flight.as_ref(),
+                        &out,
                     );
                 }
             }
