@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use aedb::pager::sim::{FaultPlan, SimFs, test_seed};
 use aedb::storage::{Database, Finality, StorageError};
-use common::{open, read_model};
+use common::{open, read_contents, read_model};
 
 const QUEUED: usize = 4;
 
@@ -88,7 +88,8 @@ fn f2_writers_queued_behind_a_failed_page_write_are_poisoned() {
     let queued = queue_writers(&db);
     // Give them time to block on the writer lock this transaction holds.
     thread::sleep(Duration::from_millis(200));
-    // The commit's first page write fails, once: the writes of the queued writers
+    // The commit's first write fails, once (its WAL append: the commit's
+    // pages are staged, pager invariant 10): the writes of the queued writers
     // would succeed, so only the poison check can stop them.
     fs.set_plan(FaultPlan {
         eio_at: Some(fs.calls()),
@@ -105,9 +106,11 @@ fn f2_writers_queued_behind_a_failed_page_write_are_poisoned() {
         seq_before,
         "nothing published after the failure"
     );
-    // Readers in this process still see the last published state, intact.
+    // Readers in this process still see the last published state, intact
+    // (its contents: the failed commit had already retired the pages its
+    // state replaced, and a poisoned engine's allocator is never used again).
     fs.set_plan(FaultPlan::default());
-    assert_eq!(read_model(&db).unwrap_or_else(|e| panic!("{e}")), before);
+    assert_eq!(read_contents(&db).unwrap_or_else(|e| panic!("{e}")), before);
     println!("F2 page write: {QUEUED} queued writers, each Poisoned; nothing published");
 }
 

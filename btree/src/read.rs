@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::ops::Bound;
 
-use aedb_pager::PageId;
+use aedb_pager::{PageBytes, PageId};
 
 use crate::error::{BtreeError, Result};
 use crate::node::{ChildRef, RawNode, StoredValue};
@@ -58,11 +58,8 @@ impl<'s, S: PageSource> Clone for Tree<'s, S> {
 }
 impl<'s, S: PageSource> Copy for Tree<'s, S> {}
 
-fn sub<'s>(page: &Cow<'s, [u8]>, start: usize, end: usize) -> Cow<'s, [u8]> {
-    match page {
-        Cow::Borrowed(b) => Cow::Borrowed(&b[start..end]),
-        Cow::Owned(v) => Cow::Owned(v[start..end].to_vec()),
-    }
+fn sub<'s>(page: &PageBytes<'s>, start: usize, end: usize) -> Cow<'s, [u8]> {
+    page.slice(start, end)
 }
 
 impl<'s, S: PageSource> Tree<'s, S> {
@@ -87,7 +84,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
     }
 
     /// Loads a node page, checked against its referrer (P6) and its header (N1–N3).
-    pub(crate) fn load(&self, child: ChildRef) -> Result<Cow<'s, [u8]>> {
+    pub(crate) fn load(&self, child: ChildRef) -> Result<PageBytes<'s>> {
         let page = self.fetch(child)?;
         RawNode::parse(&page).map_err(|f| self.fault(child.page, f))?;
         Ok(page)
@@ -96,11 +93,11 @@ impl<'s, S: PageSource> Tree<'s, S> {
     /// The page `child` refers to, checked against the reference (P6) only: the
     /// caller parses it (N1–N3) before reading it.
     #[inline]
-    fn fetch(&self, child: ChildRef) -> Result<Cow<'s, [u8]>> {
+    fn fetch(&self, child: ChildRef) -> Result<PageBytes<'s>> {
         Ok(self
             .src
             .page(PageId(child.page), child.expect(self.owner))?
-            .into_cow())
+            .into_bytes())
     }
 
     /// The one descent loop: from `child` down to a leaf, at most `MAX_DEPTH` levels
@@ -112,8 +109,8 @@ impl<'s, S: PageSource> Tree<'s, S> {
         &self,
         mut child: ChildRef,
         mut choose: impl FnMut(u64, &RawNode<'_>) -> Result<usize>,
-        mut keep: impl FnMut(u64, Cow<'s, [u8]>, usize),
-    ) -> Result<(u64, Cow<'s, [u8]>)> {
+        mut keep: impl FnMut(u64, PageBytes<'s>, usize),
+    ) -> Result<(u64, PageBytes<'s>)> {
         for _ in 0..crate::MAX_DEPTH {
             let page = self.fetch(child)?;
             let node = self.node(child.page, &page)?;
@@ -129,7 +126,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
     }
 
     /// `descend` following separators towards `key`, keeping nothing.
-    fn leaf_for_key(&self, root: TreeRoot, key: &[u8]) -> Result<(u64, Cow<'s, [u8]>)> {
+    fn leaf_for_key(&self, root: TreeRoot, key: &[u8]) -> Result<(u64, PageBytes<'s>)> {
         let choose =
             |id, node: &RawNode<'_>| node.search_branch(key).map_err(|f| self.fault(id, f));
         self.descend(root.child(), choose, |_, _, _| {})
@@ -146,7 +143,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
     fn value(
         &self,
         id: u64,
-        page: &Cow<'s, [u8]>,
+        page: &PageBytes<'s>,
         node: &RawNode<'_>,
         i: usize,
     ) -> Result<Cow<'s, [u8]>> {
@@ -166,7 +163,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
     fn entry_of(
         &self,
         id: u64,
-        page: &Cow<'s, [u8]>,
+        page: &PageBytes<'s>,
         node: &RawNode<'_>,
         i: usize,
     ) -> Result<Entry<'s>> {
@@ -185,7 +182,7 @@ impl<'s, S: PageSource> Tree<'s, S> {
     }
 
     /// Follows separators from the root to the leaf that would hold `key`.
-    fn leaf_for(&self, key: &[u8]) -> Result<Option<(u64, Cow<'s, [u8]>)>> {
+    fn leaf_for(&self, key: &[u8]) -> Result<Option<(u64, PageBytes<'s>)>> {
         let Some(root) = self.root else {
             return Ok(None);
         };
@@ -427,7 +424,7 @@ pub struct Range<'s, S: PageSource> {
     tree: Tree<'s, S>,
     /// Root-to-leaf path: page id, bytes, and the position (branch: the child taken;
     /// leaf: the next entry, or for a reverse range one past it).
-    stack: Vec<(u64, Cow<'s, [u8]>, usize)>,
+    stack: Vec<(u64, PageBytes<'s>, usize)>,
     end: Bound<Vec<u8>>,
     reverse: bool,
     done: bool,

@@ -769,17 +769,6 @@ impl<'p> WriteTxn<'p> {
                 }
             }
         }
-        for id in ids {
-            let kind = if node::is_leaf(self.page(id)) {
-                LEAF
-            } else {
-                BRANCH
-            };
-            let owner = self.owner;
-            if let Some(buf) = self.dirty.get_mut(&id) {
-                self.pager.write_page(PageId(id), kind, owner, buf)?;
-            }
-        }
         let root = self.root.map(|c| TreeRoot {
             page: PageId(c.page),
             generation: if self.dirty.contains_key(&c.page) {
@@ -789,11 +778,24 @@ impl<'p> WriteTxn<'p> {
             },
             count: c.count,
         });
+        let written = self.dirty.len() + self.spilled_writes;
+        // Staged, not written (pager invariant 12): the next meta commit
+        // writes them; readers find them in the stage until then.
+        for id in ids {
+            let kind = if node::is_leaf(self.page(id)) {
+                LEAF
+            } else {
+                BRANCH
+            };
+            if let Some(buf) = self.dirty.remove(&id) {
+                self.pager.stage_page(PageId(id), kind, self.owner, buf)?;
+            }
+        }
         self.finished = true;
         Ok(Commit {
             root,
             retired: std::mem::take(&mut self.retired),
-            written: self.dirty.len() + self.spilled_writes,
+            written,
         })
     }
 }

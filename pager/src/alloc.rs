@@ -140,6 +140,11 @@ impl Allocator {
         self.ready.contains(id) || self.pending.contains(id)
     }
 
+    /// Whether `id` is free and no reader waits on it (ready to hand out).
+    pub(crate) fn is_ready(&self, id: u64) -> bool {
+        self.ready.contains(id)
+    }
+
     /// Hands out an id; the flag says whether it was reused (its old contents and
     /// verified bit are stale).
     pub(crate) fn allocate(&mut self) -> (u64, bool) {

@@ -57,7 +57,7 @@ pub use key::{Key, MIN_KEY_LEN};
 pub use metas::{MetaChoice, SlotReport, read_metas};
 pub use open::{OpenReport, PagerOptions};
 pub use pager::{MetaUpdate, Pager, PendingMeta};
-pub use view::{Expect, PageRef, ReadView};
+pub use view::{Expect, PageBytes, PageRef, ReadView};
 
 /// Name of the page file inside a database directory.
 pub const DATA_FILE_NAME: &str = "data.aedb";

@@ -19,11 +19,12 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use arc_swap::ArcSwap;
 
 use crate::error::{PagerError, Result};
+use crate::id_hash::PageIdMap;
 use crate::mmap::Mapping;
 use crate::vfs::VfsFile;
 
@@ -58,6 +59,11 @@ pub(crate) struct ReadSide {
     map: Option<ArcSwap<Mapping>>,
     /// Serialises remapping and clearing verified bits (invariant 3).
     remap: Mutex<()>,
+    /// Pages committed but not yet written (pager invariant 12): readers
+    /// find them here on the slow path (their verified bit is clear).
+    staged: RwLock<PageIdMap<Arc<[u8]>>>,
+    /// Staged pages meta commits wrote, in all (for metrics and tests).
+    flushed: AtomicU64,
 }
 
 impl ReadSide {
@@ -91,7 +97,73 @@ impl ReadSide {
             file_len: AtomicU64::new(file_len),
             map,
             remap: Mutex::new(()),
+            staged: RwLock::default(),
+            flushed: AtomicU64::new(0),
         })
+    }
+
+    /// Page `id` if it is staged (committed, not yet written).
+    pub(crate) fn staged(&self, id: u64) -> Option<Arc<[u8]>> {
+        let staged = self.staged.read().unwrap_or_else(|p| p.into_inner());
+        staged.get(&id).cloned()
+    }
+
+    /// Pages staged now.
+    pub(crate) fn staged_count(&self) -> u64 {
+        self.staged.read().unwrap_or_else(|p| p.into_inner()).len() as u64
+    }
+
+    /// Staged pages written by meta commits so far.
+    pub(crate) fn flushed(&self) -> u64 {
+        self.flushed.load(Ordering::Relaxed)
+    }
+
+    /// Stages a sealed page (replacing an older version of the id).
+    pub(crate) fn stage(&self, id: u64, page: Arc<[u8]>) {
+        let mut staged = self.staged.write().unwrap_or_else(|p| p.into_inner());
+        staged.insert(id, page);
+    }
+
+    /// Every staged page, by id (for the meta commit that writes them).
+    pub(crate) fn staged_pages(&self) -> Vec<(u64, Arc<[u8]>)> {
+        let staged = self.staged.read().unwrap_or_else(|p| p.into_inner());
+        let mut pages: Vec<_> = staged.iter().map(|(id, p)| (*id, p.clone())).collect();
+        pages.sort_unstable_by_key(|(id, _)| *id);
+        pages
+    }
+
+    /// Forgets ids `from..to`, given back with the tail (pager invariant 9):
+    /// they come back as fresh ids, which `allocate` does not clear, so their
+    /// staged copies and verified bits go now. A stale bit would send a
+    /// reader of the id's next, staged contents to the file's old bytes.
+    pub(crate) fn forget_tail(&self, from: u64, to: u64) {
+        {
+            let mut staged = self.staged.write().unwrap_or_else(|p| p.into_inner());
+            staged.retain(|id, _| *id < from);
+        }
+        if let Some(map) = &self.map {
+            let _guard = self.lock_remap();
+            let map = map.load();
+            for id in from..to {
+                map.clear_verified(id);
+            }
+        }
+    }
+
+    /// Counts `n` staged pages a meta commit wrote.
+    pub(crate) fn note_flushed(&self, n: usize) {
+        self.flushed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Drops the staged pages just written (the mapping serves them now),
+    /// unless an id was staged again meanwhile (a newer version).
+    pub(crate) fn unstage(&self, written: &[(u64, Arc<[u8]>)]) {
+        let mut staged = self.staged.write().unwrap_or_else(|p| p.into_inner());
+        for (id, page) in written {
+            if staged.get(id).is_some_and(|p| Arc::ptr_eq(p, page)) {
+                staged.remove(id);
+            }
+        }
     }
 
     /// Bytes known to exist in the file.
@@ -174,8 +246,15 @@ impl ReadSide {
         Ok(Some(fresh))
     }
 
-    /// Forgets that page `id` was verified (its id is about to be reused).
+    /// Forgets that page `id` was verified, and any staged version of it:
+    /// its id is about to be reused, and no reader can reach what it held
+    /// (pager invariant 12: a stale staged page must neither be read nor be
+    /// written over the id's next contents).
     pub(crate) fn clear_verified(&self, id: u64) {
+        {
+            let mut staged = self.staged.write().unwrap_or_else(|p| p.into_inner());
+            staged.remove(&id);
+        }
         if let Some(map) = &self.map {
             let _guard = self.lock_remap();
             map.load().clear_verified(id);

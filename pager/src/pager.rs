@@ -35,6 +35,19 @@
 //!    meta needs), so a tail freed now is cut one meta commit later. The recorded
 //!    length falls before the cut; the pages past it are free, so no snapshot
 //!    reaches them, and their verified bits are cleared.
+//! 10. **Staged pages** (ARCHITECTURE pager invariant 13). A commit's tree pages are sealed and *staged*
+//!     (`stage_page`), not written: readers find them in the read side's stage
+//!     (view invariant 4) until the next meta commit. That commit takes, under
+//!     the pager's lock, every staged page the new state reaches (staged and
+//!     not free), writes them before its first sync, and then unstages them
+//!     (unless an id was staged again meanwhile); a staged id that is free is
+//!     never written, and dropped once no reader waits on it, so a page freed
+//!     before the checkpoint never reaches the file. An id handed out again
+//!     (`clear_verified`) or given back with the tail (`forget_tail`) loses its
+//!     staged copy first, so a stale copy is neither read nor written over the
+//!     id's next contents (found by the crash matrix: a leaf staged at id 41,
+//!     freed, cut with the tail and handed out fresh as a free-list page, was
+//!     then written over that free-list page).
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -160,6 +173,8 @@ pub struct PendingMeta {
     meta: Meta,
     slot: u64,
     chain: Vec<u64>,
+    /// The pages staged up to this meta's generation, written before its sync.
+    staged: Vec<(u64, Arc<[u8]>)>,
 }
 
 impl PendingMeta {
@@ -351,11 +366,35 @@ impl Pager {
         owner: u64,
         page: &mut [u8],
     ) -> Result<()> {
+        let generation = self.writable_page(id, kind, page.len())?;
+        self.write_sealed(id, kind, owner, generation, page)
+    }
+
+    /// Seals `page` like [`Pager::write_page`] but stages it instead of
+    /// writing it (invariant 12): readers find it in the stage until the next
+    /// meta commit writes it, so a commit costs no page write, and its pages
+    /// reach the file once, at the checkpoint.
+    pub fn stage_page(
+        &self,
+        id: PageId,
+        kind: PageKind,
+        owner: u64,
+        page: Box<[u8]>,
+    ) -> Result<()> {
+        let generation = self.writable_page(id, kind, page.len())?;
+        let mut page = page;
+        page::seal(&mut page, id, kind, generation, owner);
+        self.read.stage(id.0, Arc::from(page));
+        Ok(())
+    }
+
+    /// Checks that `id` may be written in this generation with a `len`-byte
+    /// page of `kind`; returns the generation to seal it with.
+    fn writable_page(&self, id: PageId, kind: PageKind, len: usize) -> Result<u64> {
         self.check_writable()?;
-        if page.len() != self.read.page_size as usize {
+        if len != self.read.page_size as usize {
             return Err(PagerError::Misuse(format!(
-                "page buffer of {} bytes, page size is {}",
-                page.len(),
+                "page buffer of {len} bytes, page size is {}",
                 self.read.page_size
             )));
         }
@@ -373,9 +412,7 @@ impl Pager {
                 id.0, st.building
             )));
         }
-        let generation = st.building;
-        drop(st);
-        self.write_sealed(id, kind, owner, generation, page)
+        Ok(st.building)
     }
 
     fn write_sealed(
@@ -509,7 +546,10 @@ impl Pager {
         let root_generation = st.root_generation(update.root)?;
         // Free pages at the end are not listed: the meta records a shorter file
         // (invariant 9; the cut itself waits until no durable meta needs it).
+        let count = st.alloc.page_count;
         st.alloc.trim_tail();
+        // Invariant 10: an id given back is handed out again as a fresh one.
+        self.read.forget_tail(st.alloc.page_count, count);
         let (chain, free_runs) = self.write_free_list(st)?;
         self.extend_file(st.alloc.page_count)?;
         let meta = Meta {
@@ -528,12 +568,46 @@ impl Pager {
             meta,
             slot: 1 - st.slot,
             chain,
+            staged: self.staged_to_write(st),
         })
     }
 
     /// Commit order, second part: a sync (everything the meta reaches is then
     /// durable), the other meta slot, a sync.
+    /// Invariant 12: the staged pages this meta needs, taken under the
+    /// pager's lock (every page staged so far carries this generation or an
+    /// older one). A staged id that is free holds nothing the meta reaches:
+    /// it is not written; when no reader waits on it its staged copy is
+    /// dropped too, so a page freed before the checkpoint never reaches the
+    /// file. One that readers may still reach
+    /// stays staged until its id is handed out again (`clear_verified`).
+    fn staged_to_write(&self, st: &WriterState) -> Vec<(u64, Arc<[u8]>)> {
+        let mut write = Vec::new();
+        let mut dead = Vec::new();
+        for (id, page) in self.read.staged_pages() {
+            if st.alloc.is_ready(id) {
+                dead.push((id, page));
+            } else if !st.alloc.is_free(id) {
+                write.push((id, page));
+            }
+        }
+        self.read.unstage(&dead);
+        write
+    }
+
     fn make_durable(&self, pending: &PendingMeta) -> Result<()> {
+        // Invariant 12: the staged pages reach the file before the sync that
+        // precedes the meta; once written, the mapping serves them.
+        for (id, page) in &pending.staged {
+            let offset = id << self.read.page_shift;
+            self.read
+                .file
+                .write_at(page, offset)
+                .map_err(|e| PagerError::io("writing page to", &self.read.path, e))?;
+            self.read.note_len(offset + page.len() as u64);
+        }
+        self.read.note_flushed(pending.staged.len());
+        self.read.unstage(&pending.staged);
         if !mutation::active(Mutation::SkipSyncBeforeMeta) {
             self.sync()?;
         }
@@ -685,6 +759,18 @@ impl Pager {
             .copied()
             .map(PageId)
             .collect()
+    }
+
+    /// Pages committed and staged, not yet written (invariant 10).
+    pub fn staged_page_count(&self) -> u64 {
+        self.read.staged_count()
+    }
+
+    /// Staged pages meta commits have written since open: with
+    /// `staged_page_count`, how many committed page versions never reached
+    /// the file (freed before a checkpoint) can be told.
+    pub fn flushed_page_count(&self) -> u64 {
+        self.read.flushed()
     }
 
     /// The high-water mark of the generation being built.

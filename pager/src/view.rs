@@ -8,9 +8,14 @@
 //!    id is handed out again; the unmapped path verifies every read.
 //! 3. The hot path (a mapped, verified page) makes no syscall and takes no lock: one
 //!    bounds check, one atomic load.
+//! 4. A staged page (committed, not yet written: pager invariant 12) is read
+//!    from the stage, never from the file: its verified bit is clear (the id
+//!    was handed out fresh or cleared on reuse), so it is never on the hot
+//!    path, and the slow path asks the stage before the file.
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::PageId;
@@ -19,11 +24,47 @@ use crate::format::page::{self, PAGE_HEADER_LEN, PageHeader, PageKind};
 use crate::map::ReadSide;
 use crate::mmap::Mapping;
 
+/// A page's bytes: borrowed from the mapping (zero copy), read into a buffer
+/// (unmapped files), or shared with the stage (committed, not yet written).
+#[derive(Debug, Clone)]
+pub enum PageBytes<'a> {
+    /// Borrowed from the mapping, or from a caller's buffer.
+    Borrowed(&'a [u8]),
+    /// Read from the file into a buffer of its own.
+    Owned(Vec<u8>),
+    /// Shared with the stage (invariant 4).
+    Staged(Arc<[u8]>),
+}
+
+impl Deref for PageBytes<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            PageBytes::Borrowed(b) => b,
+            PageBytes::Owned(v) => v,
+            PageBytes::Staged(a) => a,
+        }
+    }
+}
+
+impl<'a> PageBytes<'a> {
+    /// Bytes `start..end` of the page: borrowed for the view's lifetime when
+    /// the page is, copied otherwise.
+    #[inline]
+    pub fn slice(&self, start: usize, end: usize) -> Cow<'a, [u8]> {
+        match self {
+            PageBytes::Borrowed(b) => Cow::Borrowed(&b[start..end]),
+            other => Cow::Owned(other[start..end].to_vec()),
+        }
+    }
+}
+
 /// A page whose checksum and header have been verified.
 #[derive(Debug, Clone)]
 pub struct PageRef<'a> {
     id: PageId,
-    bytes: Cow<'a, [u8]>,
+    bytes: PageBytes<'a>,
 }
 
 impl<'a> PageRef<'a> {
@@ -33,13 +74,13 @@ impl<'a> PageRef<'a> {
     pub fn in_memory(id: PageId, bytes: &'a [u8]) -> PageRef<'a> {
         PageRef {
             id,
-            bytes: Cow::Borrowed(bytes),
+            bytes: PageBytes::Borrowed(bytes),
         }
     }
 
     /// The page bytes, borrowed for the view's lifetime when mapped (zero-copy).
     #[inline]
-    pub fn into_cow(self) -> Cow<'a, [u8]> {
+    pub fn into_bytes(self) -> PageBytes<'a> {
         self.bytes
     }
 
@@ -143,14 +184,26 @@ impl ReadView {
             let file_len = self.side.file_len() as usize;
             if let Some(bytes) = map.bytes(offset, ps, file_len) {
                 if self.side.verify_every_read || !map.is_verified(id.0) {
+                    if let Some(staged) = self.side.staged(id.0) {
+                        return Ok(PageRef {
+                            id,
+                            bytes: PageBytes::Staged(staged),
+                        });
+                    }
                     self.verify(id, bytes)?;
                     map.mark_verified(id.0);
                 }
                 return Ok(PageRef {
                     id,
-                    bytes: Cow::Borrowed(bytes),
+                    bytes: PageBytes::Borrowed(bytes),
                 });
             }
+        }
+        if let Some(staged) = self.side.staged(id.0) {
+            return Ok(PageRef {
+                id,
+                bytes: PageBytes::Staged(staged),
+            });
         }
         self.read_unmapped(id)
     }
@@ -235,7 +288,7 @@ impl ReadView {
         self.verify(id, &buf)?;
         Ok(PageRef {
             id,
-            bytes: Cow::Owned(buf),
+            bytes: PageBytes::Owned(buf),
         })
     }
 }

@@ -253,6 +253,8 @@ impl Database {
         s.pending_pages = self.engine.pager.pending_page_count();
         (s.oldest_reader_seq, s.readers) = self.engine.readers.oldest();
         s.queued_submissions = self.engine.queued_submissions();
+        s.staged_pages = self.engine.pager.staged_page_count();
+        s.pages_flushed = self.engine.pager.flushed_page_count();
         s
     }
 

@@ -52,7 +52,9 @@ pub struct StorageOptions {
     pub wal_segment_bytes: u64,
     /// Checkpoint when this many WAL bytes were written since the last one.
     pub checkpoint_wal_bytes: u64,
-    /// Checkpoint when this many page bytes were written since the last one.
+    /// Checkpoint when commits produced this many page bytes since the last
+    /// one: the memory their staged pages hold until the checkpoint writes
+    /// them (pager invariant 10) stays under it.
     pub checkpoint_dirty_bytes: u64,
     /// Checkpoint when this much time passed since the last one (checked at commit).
     pub checkpoint_interval_ms: Option<u64>,
@@ -105,7 +107,7 @@ impl Default for StorageOptions {
             recovery: RecoveryMode::Strict,
             wal_segment_bytes: 64 << 20,
             checkpoint_wal_bytes: 64 << 20,
-            checkpoint_dirty_bytes: 256 << 20,
+            checkpoint_dirty_bytes: 64 << 20,
             checkpoint_interval_ms: Some(60_000),
             checkpoint_on_close: true,
             large_commit_bytes: Some(16 << 20),

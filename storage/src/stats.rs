@@ -125,6 +125,8 @@ impl Stats {
             oldest_reader_seq: None,
             readers: 0,
             queued_submissions: 0,
+            staged_pages: 0,
+            pages_flushed: 0,
         }
     }
 }
@@ -168,7 +170,8 @@ pub struct EngineStats {
     pub checkpoint_nanos: u64,
     /// How long the most recent checkpoint took; 0 before the first.
     pub last_checkpoint_nanos: u64,
-    /// Tree pages commits wrote to the page file, large commits included.
+    /// Tree pages commits produced (staged, or spilled and written), large
+    /// commits included.
     pub pages_written: u64,
     /// WAL bytes and pages written since the last checkpoint (what the next
     /// open would replay, and what the next checkpoint syncs).
@@ -198,4 +201,11 @@ pub struct EngineStats {
     /// Closures `Database::submit` queued that no batch has taken yet: the
     /// write backlog at this moment.
     pub queued_submissions: u64,
+    /// Committed pages held in memory, not yet written (pager invariant 10:
+    /// a commit stages its pages; the next checkpoint writes them).
+    pub staged_pages: u64,
+    /// Staged pages checkpoints wrote since open. `pages_written` counts
+    /// every page commits produced; the difference (less `staged_pages`) is
+    /// the versions freed before a checkpoint, never written.
+    pub pages_flushed: u64,
 }

@@ -415,6 +415,14 @@ fn model_seq(out: &Outcome) -> u64 {
 
 /// Reads every tree, runs the checker on each, and checks page accounting exactly.
 pub fn read_model(db: &Database) -> Result<Model, String> {
+    let model = read_contents(db)?;
+    check_all(db)?;
+    Ok(model)
+}
+
+/// The latest state's trees as a model, without the page accounting (for a
+/// poisoned engine, whose allocator is never used again).
+pub fn read_contents(db: &Database) -> Result<Model, String> {
     let read = db.begin_read().map_err(|e| e.to_string())?;
     let mut model = Model::new();
     for name in read.list_trees().map_err(|e| e.to_string())? {
@@ -426,8 +434,6 @@ pub fn read_model(db: &Database) -> Result<Model, String> {
         }
         model.insert(name, entries);
     }
-    drop(read);
-    check_all(db)?;
     Ok(model.into_iter().filter(|(_, t)| !t.is_empty()).collect())
 }
 
