@@ -420,10 +420,6 @@ fn compaction_moves_live_pages_down_and_every_crash_point_recovers() {
 fn a_page_rewritten_by_many_commits_is_written_once() {
     let fs = SimFs::new(test_seed("written once", 0x0ce));
     let db = open(&fs);
-    for k in 0..2_000 {
-        put(&db, k, Finality::Visible);
-    }
-    db.checkpoint_now().unwrap_or_else(|e| panic!("{e}"));
     let before = db.stats();
     for i in 0..1_000u32 {
         let mut txn = db.begin_write().unwrap_or_else(|e| panic!("{e}"));
