@@ -753,7 +753,8 @@ impl<'p> WriteTxn<'p> {
         Ok(written)
     }
 
-    /// Writes every dirty page and returns the new root and the retired pages.
+    /// Stages every dirty page (the pager writes them at its next meta
+    /// commit) and returns the new root and the retired pages.
     pub fn commit(mut self) -> Result<Commit> {
         let generation = self.pager.building_generation();
         let ids: Vec<u64> = self.dirty.keys().copied().collect();
@@ -779,7 +780,7 @@ impl<'p> WriteTxn<'p> {
             count: c.count,
         });
         let written = self.dirty.len() + self.spilled_writes;
-        // Staged, not written (pager invariant 12): the next meta commit
+        // Staged, not written (pager invariant 10): the next meta commit
         // writes them; readers find them in the stage until then.
         for id in ids {
             let kind = if node::is_leaf(self.page(id)) {

@@ -59,7 +59,7 @@ pub(crate) struct ReadSide {
     map: Option<ArcSwap<Mapping>>,
     /// Serialises remapping and clearing verified bits (invariant 3).
     remap: Mutex<()>,
-    /// Pages committed but not yet written (pager invariant 12): readers
+    /// Pages committed but not yet written (pager invariant 10): readers
     /// find them here on the slow path (their verified bit is clear).
     staged: RwLock<PageIdMap<Arc<[u8]>>>,
     /// Staged pages meta commits wrote, in all (for metrics and tests).
@@ -248,7 +248,7 @@ impl ReadSide {
 
     /// Forgets that page `id` was verified, and any staged version of it:
     /// its id is about to be reused, and no reader can reach what it held
-    /// (pager invariant 12: a stale staged page must neither be read nor be
+    /// (pager invariant 10: a stale staged page must neither be read nor be
     /// written over the id's next contents).
     pub(crate) fn clear_verified(&self, id: u64) {
         {

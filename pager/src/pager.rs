@@ -35,8 +35,8 @@
 //!    meta needs), so a tail freed now is cut one meta commit later. The recorded
 //!    length falls before the cut; the pages past it are free, so no snapshot
 //!    reaches them, and their verified bits are cleared.
-//! 10. **Staged pages** (ARCHITECTURE pager invariant 13). A commit's tree pages are sealed and *staged*
-//!     (`stage_page`), not written: readers find them in the read side's stage
+//! 10. **Staged pages** (ARCHITECTURE pager invariant 13). A commit's tree
+//!     pages are sealed and *staged* (`stage_page`), not written: readers find them in the read side's stage
 //!     (view invariant 4) until the next meta commit. That commit takes, under
 //!     the pager's lock, every staged page the new state reaches (staged and
 //!     not free), writes them before its first sync, and then unstages them
@@ -371,7 +371,7 @@ impl Pager {
     }
 
     /// Seals `page` like [`Pager::write_page`] but stages it instead of
-    /// writing it (invariant 12): readers find it in the stage until the next
+    /// writing it (invariant 10): readers find it in the stage until the next
     /// meta commit writes it, so a commit costs no page write, and its pages
     /// reach the file once, at the checkpoint.
     pub fn stage_page(
@@ -572,15 +572,13 @@ impl Pager {
         })
     }
 
-    /// Commit order, second part: a sync (everything the meta reaches is then
-    /// durable), the other meta slot, a sync.
-    /// Invariant 12: the staged pages this meta needs, taken under the
+    /// Invariant 10: the staged pages this meta needs, taken under the
     /// pager's lock (every page staged so far carries this generation or an
     /// older one). A staged id that is free holds nothing the meta reaches:
     /// it is not written; when no reader waits on it its staged copy is
     /// dropped too, so a page freed before the checkpoint never reaches the
-    /// file. One that readers may still reach
-    /// stays staged until its id is handed out again (`clear_verified`).
+    /// file. One that readers may still reach stays staged until its id is
+    /// handed out again (`clear_verified`).
     fn staged_to_write(&self, st: &WriterState) -> Vec<(u64, Arc<[u8]>)> {
         let mut write = Vec::new();
         let mut dead = Vec::new();
@@ -595,8 +593,11 @@ impl Pager {
         write
     }
 
+    /// Commit order, second part: the staged pages the meta reaches, a sync
+    /// (everything the meta reaches is then durable), the other meta slot, a
+    /// sync.
     fn make_durable(&self, pending: &PendingMeta) -> Result<()> {
-        // Invariant 12: the staged pages reach the file before the sync that
+        // Invariant 10: the staged pages reach the file before the sync that
         // precedes the meta; once written, the mapping serves them.
         for (id, page) in &pending.staged {
             let offset = id << self.read.page_shift;

@@ -8,7 +8,7 @@
 //!    id is handed out again; the unmapped path verifies every read.
 //! 3. The hot path (a mapped, verified page) makes no syscall and takes no lock: one
 //!    bounds check, one atomic load.
-//! 4. A staged page (committed, not yet written: pager invariant 12) is read
+//! 4. A staged page (committed, not yet written: pager invariant 10) is read
 //!    from the stage, never from the file: its verified bit is clear (the id
 //!    was handed out fresh or cleared on reuse), so it is never on the hot
 //!    path, and the slow path asks the stage before the file.

@@ -263,7 +263,8 @@ impl<'db> TxnCore<'db> {
                 .sum::<usize>()
     }
 
-    /// Writes every edit and returns the new root directory and the pages written.
+    /// Commits every edit (its pages staged, pager invariant 10) and returns
+    /// the new root directory and the pages it produced.
     pub(crate) fn finish(mut self) -> Result<(Option<TreeRoot>, usize)> {
         let mut written = 0;
         let seq = self.seq;
