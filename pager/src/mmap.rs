@@ -6,17 +6,21 @@
 //!    exclusive `flock` on `<dir>/LOCK`, so no other aedb process writes the file; a
 //!    read-only pager holds a shared lock, which excludes any writer.
 //! 2. **Shadow paging.** A page is written (with `pwrite`, never through the mapping)
-//!    only while nothing can reach it: it is fresh, or it was freed and the layer
-//!    above said no reader and no durable meta can reach it. So bytes a reader holds a
-//!    slice of never change under it.
+//!    only while no reader holds or takes a slice of it: it is fresh, or it was
+//!    freed and the layer above said no reader and no durable meta can reach it,
+//!    or it is staged (pager invariant 10): a reader of a staged page takes it
+//!    from the stage, which it asks before taking any slice of the mapping (view
+//!    invariant 4), and a page leaves the stage only once its write is done. So
+//!    bytes a reader holds a slice of never change under it.
 //! 3. **Slices are tied to the mapping.** [`Mapping::bytes`] borrows `&self`, so a
 //!    slice cannot outlive the `Arc<Mapping>` that holds the mapping alive.
 //! 4. **No access past the end of the file.** A mapping may reserve address space
 //!    past the file's end (so a growing file is remapped rarely), but [`Mapping::bytes`]
 //!    hands out only bytes below the file length the caller passes, which is the
 //!    pager's recorded length: it only grows, and only after the pwrite or set_len
-//!    that made the file that long. The file is never truncated while a mapping is
-//!    alive, so no byte handed out can fault with SIGBUS.
+//!    that made the file that long. The file is cut only below free pages (pager
+//!    invariant 9), after the recorded length fell, so no byte handed out, or
+//!    held, lies past the cut and none can fault with SIGBUS.
 #![allow(unsafe_code)]
 
 use std::fs::File;

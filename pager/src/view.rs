@@ -182,14 +182,17 @@ impl ReadView {
             let offset = offset.and_then(|o| usize::try_from(o).ok());
             let offset = offset.unwrap_or(usize::MAX);
             let file_len = self.side.file_len() as usize;
+            let verified = !self.side.verify_every_read && map.is_verified(id.0);
+            // Invariant 4: the stage first, before any slice of the mapping
+            // is taken (a staged page's bytes in the file may be rewritten).
+            if !verified && let Some(staged) = self.side.staged(id.0) {
+                return Ok(PageRef {
+                    id,
+                    bytes: PageBytes::Staged(staged),
+                });
+            }
             if let Some(bytes) = map.bytes(offset, ps, file_len) {
-                if self.side.verify_every_read || !map.is_verified(id.0) {
-                    if let Some(staged) = self.side.staged(id.0) {
-                        return Ok(PageRef {
-                            id,
-                            bytes: PageBytes::Staged(staged),
-                        });
-                    }
+                if !verified {
                     self.verify(id, bytes)?;
                     map.mark_verified(id.0);
                 }
