@@ -424,7 +424,12 @@ impl Pager {
         page: &mut [u8],
     ) -> Result<()> {
         page::seal(page, id, kind, generation, owner);
-        let offset = id.0 << self.read.page_shift;
+        self.write_at_id(id.0, page)
+    }
+
+    /// Writes a sealed page at its id and records the file's new length.
+    fn write_at_id(&self, id: u64, page: &[u8]) -> Result<()> {
+        let offset = id << self.read.page_shift;
         self.read
             .file
             .write_at(page, offset)
@@ -600,12 +605,7 @@ impl Pager {
         // Invariant 10: the staged pages reach the file before the sync that
         // precedes the meta; once written, the mapping serves them.
         for (id, page) in &pending.staged {
-            let offset = id << self.read.page_shift;
-            self.read
-                .file
-                .write_at(page, offset)
-                .map_err(|e| PagerError::io("writing page to", &self.read.path, e))?;
-            self.read.note_len(offset + page.len() as u64);
+            self.write_at_id(*id, page)?;
         }
         self.read.note_flushed(pending.staged.len());
         self.read.unstage(&pending.staged);

@@ -175,37 +175,43 @@ impl ReadView {
             )));
         }
         let ps = self.side.page_size as usize;
-        if let Some(map) = &self.map {
+        let mapped = self.map.as_ref().map(|map| {
             // `checked_shl` would only catch a shift of 64 or more, not lost high bits:
             // a huge id from disk must not wrap to a small offset.
             let offset = id.0.checked_mul(u64::from(self.side.page_size));
             let offset = offset.and_then(|o| usize::try_from(o).ok());
-            let offset = offset.unwrap_or(usize::MAX);
-            let file_len = self.side.file_len() as usize;
-            let verified = !self.side.verify_every_read && map.is_verified(id.0);
-            // Invariant 4: the stage first, before any slice of the mapping
-            // is taken (a staged page's bytes in the file may be rewritten).
-            if !verified && let Some(staged) = self.side.staged(id.0) {
-                return Ok(PageRef {
-                    id,
-                    bytes: PageBytes::Staged(staged),
-                });
-            }
-            if let Some(bytes) = map.bytes(offset, ps, file_len) {
-                if !verified {
-                    self.verify(id, bytes)?;
-                    map.mark_verified(id.0);
-                }
-                return Ok(PageRef {
-                    id,
-                    bytes: PageBytes::Borrowed(bytes),
-                });
-            }
+            (
+                map,
+                offset.unwrap_or(usize::MAX),
+                self.side.file_len() as usize,
+            )
+        });
+        if let Some((map, offset, file_len)) = mapped
+            && !self.side.verify_every_read
+            && map.is_verified(id.0)
+            && let Some(bytes) = map.bytes(offset, ps, file_len)
+        {
+            return Ok(PageRef {
+                id,
+                bytes: PageBytes::Borrowed(bytes),
+            });
         }
+        // Invariant 4: the stage first, before any slice of the mapping is
+        // taken on this path (a staged page's bytes in the file may be rewritten).
         if let Some(staged) = self.side.staged(id.0) {
             return Ok(PageRef {
                 id,
                 bytes: PageBytes::Staged(staged),
+            });
+        }
+        if let Some((map, offset, file_len)) = mapped
+            && let Some(bytes) = map.bytes(offset, ps, file_len)
+        {
+            self.verify(id, bytes)?;
+            map.mark_verified(id.0);
+            return Ok(PageRef {
+                id,
+                bytes: PageBytes::Borrowed(bytes),
             });
         }
         self.read_unmapped(id)

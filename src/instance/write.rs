@@ -64,6 +64,7 @@ impl From<AedbError> for NotCoalesced {
 
 /// The parts of a plan a coalesced closure runs, shared so the plan can
 /// still run alone afterwards (invariant 2).
+#[derive(Clone)]
 struct DataPlan {
     mutations: Vec<Mutation>,
     conditions: Conditions,
@@ -139,11 +140,7 @@ impl AedbInstance {
                     mutations,
                     conditions,
                     checkpoint,
-                } = Arc::try_unwrap(data).unwrap_or_else(|shared| DataPlan {
-                    mutations: shared.mutations.clone(),
-                    conditions: shared.conditions.clone(),
-                    checkpoint: shared.checkpoint.clone(),
-                });
+                } = Arc::unwrap_or_clone(data);
                 self.write_alone(
                     call,
                     WritePlan {

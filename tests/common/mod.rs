@@ -247,10 +247,7 @@ fn step(
         });
         match submitted {
             Ok(((), r)) => {
-                out.in_flight = None;
-                *model = next;
-                out.states.push((r.seq, model.clone()));
-                out.commits += 1;
+                record_commit(r.seq, next, model, out);
                 r.seq
             }
             Err(Refused::Abort) => {
@@ -297,11 +294,16 @@ fn commit_recorded(
 ) -> Result<u64, StorageError> {
     out.in_flight = Some((txn.seq(), next.clone()));
     let r = txn.commit(finality)?;
+    record_commit(r.seq, next, model, out);
+    Ok(r.seq)
+}
+
+/// A commit returned: `next` is the model's state at `seq`.
+fn record_commit(seq: u64, next: Model, model: &mut Model, out: &mut Outcome) {
     out.in_flight = None;
     *model = next;
-    out.states.push((r.seq, model.clone()));
+    out.states.push((seq, model.clone()));
     out.commits += 1;
-    Ok(r.seq)
 }
 
 /// A large commit: puts past `large_commit_bytes` into one tree (and a few
